@@ -1,0 +1,46 @@
+# Quick start: `make demo` runs the brewery demo; `make test` builds and runs
+# every test (normal build, then the ASan+UBSan build, then the fuzzers).
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build test test-fast test-asan test-fuzz demo bench clean format
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure --no-tests=error -j 2
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDTS_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --no-tests=error -j 2
+
+test-fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDTS_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure --no-tests=error
+
+test: test-fast test-fuzz test-asan
+
+demo: build
+	@scripts/demo $(BUILD)
+
+bench: build
+	@bench/run $(BUILD)
+
+format:
+	clang-format -i include/dts/*.h src/*/*.[ch] src/*/*/*.[ch] tools/dts/*.[ch] tests/unit/*.c examples/*.c fuzz/*.c bench/*.c
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

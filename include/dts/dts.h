@@ -1,0 +1,419 @@
+// dts.h: the public API of libdts, the Domain Type System.
+//
+// A program opens a node, declares the types it publishes, subscribes to the
+// types (or globs of types) it wants, and publishes values. Nodes find each
+// other by themselves: nobody configures addresses, brokers or peers.
+//
+// Conventions used throughout:
+//   - Every function returns a dts_err; 0 (DTS_OK) is success and
+//     dts_strerror() explains the others. Results go through out-parameters.
+//   - Strings are NUL-terminated UTF-8 unless a length is given.
+//   - "Loop thread" is the thread that runs the node's event loop: the
+//     node's own thread (DTS_RUN_THREAD), the caller of dts_node_run or
+//     dts_node_step, or the thread running the caller's libuv loop.
+//   - Callbacks run on the loop thread and must not block.
+//
+// The wire format is described in docs/spec/wire.md and discovery in
+// docs/spec/discovery.md.
+#ifndef DTS_DTS_H
+#define DTS_DTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DTS_VERSION_MAJOR 0
+#define DTS_VERSION_MINOR 1
+#define DTS_VERSION_PATCH 0
+
+// ---------------------------------------------------------------------------
+// Errors
+
+typedef enum dts_err {
+    DTS_OK = 0,
+    DTS_EINVAL = 1,     // an argument is invalid (NULL, out of range, bad name)
+    DTS_ENOMEM = 2,     // out of memory
+    DTS_ENOENT = 3,     // no such type, interface, node or subscription
+    DTS_EEXIST = 4,     // already exists (type declared twice differently)
+    DTS_ETOOBIG = 5,    // payload larger than the node accepts
+    DTS_EQUEUE = 6,     // the publish queue is full; nothing was queued
+    DTS_ETIMEDOUT = 7,  // a deadline passed (query with no answer)
+    DTS_ECLOSED = 8,    // the node is closing or closed
+    DTS_ETRANSPORT = 9, // the transport failed (socket error; see the log)
+    DTS_EMALFORMED = 10,// bytes do not follow the wire format
+    DTS_EMISMATCH = 11, // same type name, different schema
+    DTS_ENOTSUP = 12,   // not supported (unknown URL scheme, format)
+    DTS_EBUSY = 13,     // not allowed from this thread or state
+    DTS_ESYS = 14,      // an operating system call failed; see the log
+} dts_err;
+
+// dts_strerror returns a static English sentence for err; never NULL.
+const char *dts_strerror(dts_err err);
+
+// ---------------------------------------------------------------------------
+// Logging. Silent by default: nothing is printed until a sink is installed.
+
+typedef enum dts_log_level {
+    DTS_LOG_ERROR = 0,
+    DTS_LOG_WARN = 1,
+    DTS_LOG_INFO = 2,
+    DTS_LOG_DEBUG = 3,
+} dts_log_level;
+
+// Categories say which part of dts speaks. Notable events carry a stable
+// event name (for example "peer-lost", "type-mismatch", "frame-dropped")
+// so that people can grep for them.
+typedef enum dts_log_cat {
+    DTS_CAT_CORE = 0,
+    DTS_CAT_DISCOVERY = 1,
+    DTS_CAT_WIRE = 2,
+    DTS_CAT_TRANSPORT = 3,
+    DTS_CAT_SECURITY = 4,
+} dts_log_cat;
+
+// A log sink receives one formatted line (no trailing newline). event is a
+// stable name or "" for plain messages. Called from any thread that logs,
+// possibly several at once; the sink must be thread-safe.
+typedef void (*dts_log_sink)(void *ud, dts_log_level level, dts_log_cat cat, const char *event,
+                             const char *msg);
+
+// dts_log_set_sink installs a process-wide sink and the most verbose level
+// that reaches it. sink NULL restores silence. Not to be called while
+// another thread is logging through the previous sink.
+void dts_log_set_sink(dts_log_sink sink, void *ud, dts_log_level max_level);
+
+// dts_log_level_name and dts_log_cat_name return static names ("warn",
+// "discovery").
+const char *dts_log_level_name(dts_log_level level);
+const char *dts_log_cat_name(dts_log_cat cat);
+
+// ---------------------------------------------------------------------------
+// Formats and identifiers
+
+typedef enum dts_format {
+    DTS_FORMAT_RAW = 0,
+    DTS_FORMAT_JSON = 1,
+    DTS_FORMAT_CBOR = 2,
+    DTS_FORMAT_MSGPACK = 3,
+    DTS_FORMAT_PROTOBUF = 4,
+    DTS_FORMAT_CAPNP = 5,
+    DTS_FORMAT_COUNT_ = 6,
+} dts_format;
+
+// dts_format_name returns "raw", "json", ... or "unknown".
+const char *dts_format_name(dts_format f);
+// dts_format_parse sets *out from a name as printed by dts_format_name.
+// Returns DTS_ENOTSUP for an unknown name.
+dts_err dts_format_parse(const char *name, dts_format *out);
+
+// Limits on names. A type name is 1..DTS_NAME_MAX bytes of [A-Za-z0-9_.-],
+// made of dot-separated parts that are not empty ("brewery.Temperature").
+#define DTS_NAME_MAX 200
+// A schema travels in one discovery datagram in protocol v1.
+#define DTS_SCHEMA_MAX 32768
+// The largest payload of one message without fragmentation (protocol v1
+// fits a message in one datagram; docs/spec/wire.md).
+#define DTS_PAYLOAD_MAX_DEFAULT 65000
+
+// dts_type_id returns the 64-bit id of a type name (FNV-1a 64 of the name
+// bytes; docs/spec/wire.md, "Identifiers").
+uint64_t dts_type_id(const char *name);
+// dts_schema_id returns the 64-bit id of a schema: FNV-1a 64 over the
+// format byte followed by the schema bytes. An empty schema of a format has
+// a fixed id, so self-describing types without a schema still compare.
+uint64_t dts_schema_id(dts_format format, const void *schema, size_t len);
+// dts_name_valid says whether name is a valid type name (1) or not (0).
+int dts_name_valid(const char *name);
+// dts_glob_match says whether a type name matches a pattern: '*' matches
+// any run of characters except '.', "**" any run including '.', '?' one
+// character; anything else matches itself. "**" matches every name.
+// Returns 1 or 0.
+int dts_glob_match(const char *pattern, const char *name);
+
+// ---------------------------------------------------------------------------
+// Node
+
+typedef struct dts_node dts_node;
+
+typedef enum dts_run_mode {
+    // The node starts its own thread that runs the loop; callbacks run there.
+    DTS_RUN_THREAD = 0,
+    // The caller runs the loop: dts_node_run (blocking until dts_node_stop)
+    // or dts_node_fd plus dts_node_step (for programs with their own loop).
+    DTS_RUN_CALLER = 1,
+    // The node attaches to the caller's libuv loop (cfg.uv_loop) and the
+    // caller runs that loop. Callbacks run on that loop's thread.
+    DTS_RUN_UV = 2,
+} dts_run_mode;
+
+// Node configuration. Initialise with dts_node_config_init, then change
+// what you need. Strings are copied by dts_node_open.
+typedef struct dts_node_config {
+    // Transport URL. NULL or "" means "udpm://" with the fields below.
+    // "udpm://" and "udpm://IFACE" select multicast (IFACE overrides iface);
+    // "mem://NAME" connects every node of this process that uses NAME.
+    const char *url;
+    // Interface by name ("eth0") or by IPv4 address; NULL or "" lets the
+    // transport choose (the interface of the multicast route, else lo).
+    const char *iface;
+    uint16_t port;        // UDP port; 0 means 5555 (or DTS_PORT)
+    int ttl;              // multicast TTL; -1 means 1 (or DTS_TTL)
+    int loopback;         // deliver to processes on this host (default 1)
+    int ipv6;             // use ff15::/16 groups instead of IPv4 (default 0)
+    int receive_own;      // deliver this node's own messages to it (default 0)
+    int last_value_cache; // answer queries from the last value (default 1)
+    dts_run_mode run_mode;
+    void *uv_loop;        // uv_loop_t* for DTS_RUN_UV
+    // Bounds. 0 means the default named in brackets.
+    size_t queue_max;       // messages queued for sending [DTS_QUEUE_MAX 4096]
+    size_t payload_max;     // largest payload [DTS_PAYLOAD_MAX_DEFAULT]
+    uint32_t peer_timeout_ms;   // a silent peer is forgotten [DTS_PEER_TIMEOUT_MS]
+    uint32_t announce_ms;   // steady announcement interval [DTS_ANNOUNCE_MS]
+    const char *hostname;   // reported host name; NULL: gethostname()
+} dts_node_config;
+
+#define DTS_QUEUE_MAX 4096
+#define DTS_PEER_TIMEOUT_MS 5000
+#define DTS_ANNOUNCE_MS 1000
+#define DTS_PORT_DEFAULT 5555
+
+// dts_node_config_init fills cfg with defaults, then applies the
+// environment variables DTS_IFACE, DTS_PORT and DTS_TTL when set.
+void dts_node_config_init(dts_node_config *cfg);
+
+// dts_node_open creates a node and, unless run_mode is DTS_RUN_CALLER or
+// DTS_RUN_UV, starts its thread. On success the caller owns *out and must
+// dts_node_close it. Errors: DTS_EINVAL (bad config), DTS_ENOTSUP (unknown
+// URL scheme), DTS_ENOENT (unknown interface; the log lists those that
+// exist), DTS_ETRANSPORT (sockets could not be opened).
+dts_err dts_node_open(const dts_node_config *cfg, dts_node **out);
+
+// dts_node_close says goodbye to the network, stops the loop (joining the
+// node's thread), closes every subscription and frees the node. Messages
+// still queued are sent first, within a short bound. Must not be called from
+// a callback. In DTS_RUN_UV mode call it from the loop's thread while the
+// loop is not inside a dts callback; it runs the loop briefly to close handles.
+void dts_node_close(dts_node *node);
+
+// dts_node_run runs the loop on the calling thread until dts_node_stop.
+// Only in DTS_RUN_CALLER mode.
+dts_err dts_node_run(dts_node *node);
+// dts_node_stop makes dts_node_run return soon. Safe from any thread (it
+// uses uv_async_send), but not from a signal handler: install the signal
+// through libuv or set a flag and call it from a thread.
+void dts_node_stop(dts_node *node);
+// dts_node_fd returns a file descriptor that becomes readable when the node
+// has work; then call dts_node_step. DTS_RUN_CALLER mode only.
+int dts_node_fd(const dts_node *node);
+// dts_node_timeout_ms returns how long the caller may wait on dts_node_fd
+// before calling dts_node_step anyway (timers), or -1 for no limit.
+int dts_node_timeout_ms(const dts_node *node);
+// dts_node_step does all work that is ready without blocking.
+dts_err dts_node_step(dts_node *node);
+
+// dts_node_instance returns the node's random 64-bit instance id, and
+// dts_node_host its host id (a hash of the host name and machine id).
+uint64_t dts_node_instance(const dts_node *node);
+uint64_t dts_node_host(const dts_node *node);
+
+// ---------------------------------------------------------------------------
+// Types
+
+// dts_type_declare tells the node about a type it will publish: its name,
+// format and schema (which may be empty). The schema is announced through
+// discovery so any node can decode the type. Declaring the same name again
+// with the same format and schema is a no-op; with another schema it returns
+// DTS_EEXIST. Errors: DTS_EINVAL (bad name), DTS_ETOOBIG (schema larger than
+// DTS_SCHEMA_MAX). Any thread. In DTS_RUN_THREAD mode it returns once the
+// node listens for queries of the type; in the other modes, from the next
+// loop step.
+dts_err dts_type_declare(dts_node *node, const char *name, dts_format format, const void *schema,
+                         size_t schema_len);
+
+// ---------------------------------------------------------------------------
+// Publish
+
+// dts_publish queues one value of a declared type for sending and returns
+// at once; the bytes are copied. Safe from any thread. Errors: DTS_ENOENT
+// (type not declared), DTS_ETOOBIG (payload_max exceeded), DTS_EQUEUE (queue
+// full: nothing was queued, and the type's queue-full counter grows),
+// DTS_ECLOSED. A DTS_OK means the value will be sent.
+dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t len);
+
+// dts_flush blocks until everything queued so far has been handed to the
+// transport, or timeout_ms passes (DTS_ETIMEDOUT). From a non-loop thread
+// only when the loop runs on another thread; in DTS_RUN_CALLER mode it runs
+// the loop itself.
+dts_err dts_flush(dts_node *node, int timeout_ms);
+
+// ---------------------------------------------------------------------------
+// Subscribe
+
+// A received message: a borrowed view, valid until the callback returns.
+typedef struct dts_msg {
+    const char *type;        // type name ("" if not yet known from discovery)
+    uint64_t type_id;
+    dts_format format;       // DTS_FORMAT_RAW when not yet known
+    uint64_t schema_id;
+    const void *data;        // payload
+    size_t len;
+    uint64_t seq;            // per publisher and type, from 1
+    uint64_t sender_instance;
+    uint64_t sender_host;
+    char sender_addr[64];    // "192.168.1.4:5555", "[fe80::1]:5555" or "mem"
+    int64_t sent_ns;         // sender's wall clock, ns since the Unix epoch
+    int64_t received_ns;     // receiver's wall clock
+    int is_reply;            // 1 when it answers a query
+} dts_msg;
+
+typedef void (*dts_msg_cb)(void *ud, const dts_msg *msg);
+
+typedef struct dts_sub dts_sub;
+
+// dts_subscribe subscribes to a type name, a glob ("brewery.*") or every
+// type ("**"). Types that first appear after the call are included. The
+// callback runs on the loop thread. On success the caller owns *out and
+// ends it with dts_sub_close. Any thread. In DTS_RUN_THREAD mode it returns
+// once the node receives the type's channel (exact names; globs join each
+// type as discovery reveals it); in the other modes, from the next step.
+dts_err dts_subscribe(dts_node *node, const char *pattern, dts_msg_cb cb, void *ud,
+                      dts_sub **out);
+
+// dts_sub_close ends a subscription. After it returns the callback is not
+// running and will not run again (unless called from that very callback,
+// in which case it takes effect when the callback returns). Any thread.
+void dts_sub_close(dts_sub *sub);
+
+// ---------------------------------------------------------------------------
+// Query: ask the publishers of a type for their latest value
+
+// dts_query_handler answers a query for a type this node publishes. It
+// fills *data/*len with a reply that stays valid until the handler is
+// called again or the node closes, and returns 1 to answer or 0 to stay
+// silent. Loop thread.
+typedef int (*dts_query_handler)(void *ud, const char *type, const void **data, size_t *len);
+
+// dts_query_set_handler replaces the last-value answer for one declared type.
+dts_err dts_query_set_handler(dts_node *node, const char *type, dts_query_handler h, void *ud);
+
+// dts_query asks the publishers of type (an exact name) for their latest
+// value and calls cb once per answer (msg->is_reply is 1) until timeout_ms
+// passes, then returns. *n_answers (may be NULL) receives the count.
+// Returns DTS_ETIMEDOUT if nobody answered. With wait_all 0 it returns as
+// soon as the first answer arrives. Must not be called on the loop thread;
+// in DTS_RUN_CALLER mode it runs the loop itself. cb runs on the loop thread.
+dts_err dts_query(dts_node *node, const char *type, int timeout_ms, int wait_all, dts_msg_cb cb,
+                  void *ud, size_t *n_answers);
+
+// ---------------------------------------------------------------------------
+// Introspection
+
+typedef struct dts_type_counters {
+    uint64_t sent;            // messages this node handed to the transport
+    uint64_t received;        // messages delivered to subscriptions
+    uint64_t dropped_own;     // own messages not delivered (receive_own 0)
+    uint64_t dropped_dup;     // duplicates of a sequence number already seen
+    uint64_t dropped_malformed; // frames of this type that failed validation
+    uint64_t dropped_queue_full;// publishes refused because the queue was full
+    uint64_t dropped_mismatch;  // frames whose schema id differs from ours
+    uint64_t gaps;            // sequence numbers never received
+    uint64_t late;            // arrived after a later one (counted once as gap, then undone)
+    uint64_t bytes_received;  // payload bytes delivered
+} dts_type_counters;
+
+typedef struct dts_type_info {
+    char name[DTS_NAME_MAX + 1]; // "" when only the id is known
+    uint64_t type_id;
+    dts_format format;
+    uint64_t schema_id;
+    unsigned publishers;      // nodes announcing it as published (incl. this one)
+    unsigned subscribers;     // nodes announcing a subscription to it (incl. this one)
+    int local_pub;            // this node declared it
+    int local_sub;            // a subscription of this node matches it
+    int mismatch;             // seen with two schema ids
+    uint64_t mismatch_schema_id; // the other schema id when mismatch
+    double msgs_per_s;        // received rate, over the last few seconds
+    double bytes_per_s;
+    dts_type_counters counters;
+} dts_type_info;
+
+typedef struct dts_node_info {
+    uint64_t instance;
+    uint64_t host;
+    char hostname[65];
+    uint32_t pid;
+    char addr[64];            // address its announcements come from
+    int64_t last_seen_ns;     // receiver's wall clock
+    unsigned n_types;         // types it publishes or subscribes
+    int self;                 // this node
+} dts_node_info;
+
+// Node-wide counters (frames that cannot be attributed to a type).
+typedef struct dts_node_counters {
+    uint64_t frames_received;
+    uint64_t frames_malformed;   // failed header validation
+    uint64_t frames_bad_version; // our magic, another version
+    uint64_t frames_foreign;     // not ours at all (other protocol, 0.1.9)
+    uint64_t frames_unknown_type;// valid frame of a type nobody here wants
+    uint64_t control_received;
+    uint64_t control_malformed;
+    uint64_t control_bytes_sent;
+    uint64_t control_bytes_received;
+    uint64_t datagrams_sent;
+    uint64_t datagrams_received;
+    uint64_t send_errors;
+    uint64_t peers_lost;
+    uint64_t type_mismatches;
+} dts_node_counters;
+
+// dts_node_types returns a snapshot of every known type in a new array the
+// caller frees with dts_free. Any thread.
+dts_err dts_node_types(dts_node *node, dts_type_info **out, size_t *n);
+// dts_node_peers returns a snapshot of the nodes known (this one first).
+dts_err dts_node_peers(dts_node *node, dts_node_info **out, size_t *n);
+// dts_node_counters copies the node-wide counters.
+dts_err dts_node_counters_get(dts_node *node, dts_node_counters *out);
+// dts_type_counters_get copies one type's counters (DTS_ENOENT if unknown).
+dts_err dts_type_counters_get(dts_node *node, const char *type, dts_type_counters *out);
+// dts_schema_get copies the schema of a schema id known to the node into a
+// new buffer (caller frees with dts_free). If only the id is known the node
+// asks the network for it and returns DTS_ENOENT; a later call may succeed.
+dts_err dts_schema_get(dts_node *node, uint64_t schema_id, dts_format *format, void **schema,
+                       size_t *len);
+// dts_free frees memory returned by the functions above.
+void dts_free(void *p);
+
+// ---------------------------------------------------------------------------
+// Events: optional callback for discovery events (loop thread).
+
+typedef enum dts_event_kind {
+    DTS_EV_PEER_NEW = 1,
+    DTS_EV_PEER_LOST = 2,   // timed out
+    DTS_EV_PEER_GONE = 3,   // said goodbye
+    DTS_EV_TYPE_NEW = 4,    // a type name first seen
+    DTS_EV_TYPE_MISMATCH = 5,
+} dts_event_kind;
+
+typedef struct dts_event {
+    dts_event_kind kind;
+    uint64_t instance;      // peer concerned
+    const char *hostname;
+    const char *type;       // for type events
+    uint64_t schema_id;     // ours, for mismatch
+    uint64_t other_schema_id;
+} dts_event;
+
+typedef void (*dts_event_cb)(void *ud, const dts_event *ev);
+// dts_node_set_event_cb installs (or with NULL removes) the event callback.
+void dts_node_set_event_cb(dts_node *node, dts_event_cb cb, void *ud);
+
+// dts_now_ns returns the wall clock in ns since the Unix epoch.
+int64_t dts_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+// transport.h: the interface a transport implements (DESIGN.md decision 8).
+// For plug-in authors; applications only use dts.h.
+//
+// A transport moves datagrams between nodes on channels. Channel 0 is the
+// control channel (discovery); every other channel is the 64-bit id of a
+// type, which the transport maps to its own addressing (udpm: a multicast
+// group computed from it; docs/spec/wire.md, "Groups"). A transport may
+// deliver datagrams of channels the node did not join (shared groups); the
+// core filters by type id. It must never deliver a datagram longer than it
+// received, and it must not reorder bytes within a datagram.
+#ifndef DTS_TRANSPORT_H
+#define DTS_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dts/dts.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DTS_CHANNEL_CONTROL 0
+
+// What the core gives a transport when it opens it.
+typedef struct dts_transport_host {
+    void *loop; // uv_loop_t* the transport registers its handles on
+    void *ctx;  // passed back to on_recv
+    // on_recv hands one received datagram to the core. data is borrowed
+    // until on_recv returns; src is the sender's address as text. Loop
+    // thread only; the transport calls it for each datagram of a batch.
+    void (*on_recv)(void *ctx, const uint8_t *data, size_t len, const char *src);
+} dts_transport_host;
+
+typedef struct dts_transport_config {
+    const char *url;   // as given to the node ("udpm://", "mem://bus")
+    const char *iface; // interface name or IPv4 address, or NULL
+    uint16_t port;
+    int ttl;
+    int loopback;
+    int ipv6;
+} dts_transport_config;
+
+// One datagram to send.
+typedef struct dts_dgram {
+    const void *data;
+    size_t len;
+} dts_dgram;
+
+typedef struct dts_transport_ops {
+    // URL scheme this transport serves ("udpm").
+    const char *scheme;
+    // open creates the transport on host->loop. Loop thread (or before the
+    // loop runs). On success *tp is owned by the core until close. Returns
+    // DTS_ENOENT for an unknown interface, DTS_ETRANSPORT for socket errors.
+    dts_err (*open)(const dts_transport_config *cfg, const dts_transport_host *host, void **tp);
+    // close releases everything; handles close asynchronously and done(arg)
+    // runs on the loop thread when the last one has closed. Loop thread.
+    void (*close)(void *tp, void (*done)(void *arg), void *arg);
+    // join and leave start and stop receiving a channel. Loop thread.
+    // join may return DTS_ETRANSPORT (for example out of memberships).
+    dts_err (*join)(void *tp, uint64_t channel);
+    dts_err (*leave)(void *tp, uint64_t channel);
+    // send transmits n datagrams on a channel without blocking, batching
+    // system calls where it can. The buffers are borrowed for the call.
+    // Returns how many were sent in *sent; a datagram that could not be sent
+    // (socket buffer full, error) ends the batch. Loop thread.
+    dts_err (*send)(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent);
+    // max_dgram is the largest datagram this transport can carry.
+    size_t (*max_dgram)(void *tp);
+    // describe writes a one-line human description ("udpm eth0 10.0.0.2
+    // port 5555 ttl 1") for `dts doctor` and logs. Any thread.
+    void (*describe)(void *tp, char *buf, size_t cap);
+} dts_transport_ops;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

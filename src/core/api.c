@@ -1,0 +1,512 @@
+// api.c: the application-facing calls that are not lifecycle: declaring
+// types, publishing, subscribing, queries and introspection. Each takes the
+// node lock, changes state, and wakes the loop, which does the I/O.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/node.h"
+
+static void
+node_wake(dts_node *n)
+{
+    uv_async_send(&n->wake);
+}
+
+// on_loop_thread says whether the caller is the thread running the loop
+// right now, where blocking calls would deadlock.
+static int
+on_loop_thread(dts_node *n)
+{
+    if (n->cfg.run_mode == DTS_RUN_THREAD)
+        return n->loop_tid_set && pthread_equal(n->loop_tid, pthread_self());
+    return n->in_loop_cb > 0;
+}
+
+static dtsi_type *
+type_by_name(dts_node *n, const char *name)
+{
+    if (!dts_name_valid(name)) return NULL;
+    dtsi_type *t = dtsi_type_find(n, dts_type_id(name));
+    return t && strcmp(t->name, name) == 0 ? t : NULL;
+}
+
+static int wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_ms);
+
+static int
+membership_clean(dts_node *n, void *arg)
+{
+    return !n->membership_dirty;
+}
+
+// wait_membership makes declare and subscribe synchronous where that is
+// possible: when the loop runs on the node's own thread, the call returns
+// once the loop has joined the channels (bounded by a second). In the other
+// run modes the join happens at the next loop step.
+static void
+wait_membership(dts_node *n)
+{
+    if (n->cfg.run_mode != DTS_RUN_THREAD || on_loop_thread(n)) return;
+    pthread_mutex_lock(&n->mu);
+    wait_until(n, membership_clean, NULL, 1000);
+    pthread_mutex_unlock(&n->mu);
+}
+
+// ---------------------------------------------------------------------------
+// Types
+
+dts_err
+dts_type_declare(dts_node *n, const char *name, dts_format format, const void *schema,
+                 size_t schema_len)
+{
+    if (!n || !dts_name_valid(name) || (unsigned)format >= DTS_FORMAT_COUNT_) return DTS_EINVAL;
+    if (schema_len > DTS_SCHEMA_MAX) return DTS_ETOOBIG;
+    if (schema_len && !schema) return DTS_EINVAL;
+    uint64_t sid = dts_schema_id(format, schema, schema_len);
+    pthread_mutex_lock(&n->mu);
+    dts_err err = DTS_OK;
+    dtsi_type *t = n->closing ? NULL : dtsi_type_get(n, dts_type_id(name), name, strlen(name));
+    if (!t) {
+        err = n->closing ? DTS_ECLOSED : DTS_ENOMEM;
+    } else if (strcmp(t->name, name) != 0) {
+        err = DTS_EEXIST; // another name with the same 64-bit id
+    } else if (t->declared) {
+        err = (t->format == (int)format && t->schema_id == sid) ? DTS_OK : DTS_EEXIST;
+    } else {
+        t->schema = schema_len ? malloc(schema_len) : NULL;
+        if (schema_len && !t->schema) {
+            err = DTS_ENOMEM;
+        } else {
+            if (schema_len) memcpy(t->schema, schema, schema_len);
+            t->schema_len = schema_len;
+            t->format = (int)format;
+            t->schema_id = sid;
+            t->declared = 1;
+            n->membership_dirty = 1;
+            dtsi_disc_type_declared(n, t);
+            dtsi_disc_members_changed(n);
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (err == DTS_OK) {
+        node_wake(n);
+        wait_membership(n);
+    }
+    return err;
+}
+
+// ---------------------------------------------------------------------------
+// Publish
+
+// lvc_store keeps a copy of the last value for queries (last-value cache).
+static void
+lvc_store(dtsi_type *t, const void *data, size_t len, uint64_t seq, int64_t sent_ns)
+{
+    if (len > t->last_cap) {
+        uint8_t *b = realloc(t->last_value, len);
+        if (!b) return; // the cache keeps the previous value
+        t->last_value = b;
+        t->last_cap = len;
+    }
+    if (len) memcpy(t->last_value, data, len);
+    t->last_len = len;
+    t->last_seq = seq;
+    t->last_sent_ns = sent_ns;
+}
+
+dts_err
+dts_publish(dts_node *n, const char *type, const void *data, size_t len)
+{
+    if (!n || !type || (len && !data)) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    dts_err err = DTS_OK;
+    dtsi_type *t = type_by_name(n, type);
+    if (n->closing) {
+        err = DTS_ECLOSED;
+    } else if (!t || !t->declared) {
+        err = DTS_ENOENT;
+    } else if (len > n->cfg.payload_max) {
+        err = DTS_ETOOBIG;
+    } else if (n->q_len >= n->cfg.queue_max) {
+        t->c.dropped_queue_full++;
+        err = DTS_EQUEUE;
+    } else {
+        dtsi_hdr h = {.kind = DTSI_KIND_DATA,
+                      .type_id = t->id,
+                      .schema_id = t->schema_id,
+                      .seq = t->next_seq,
+                      .sent_ns = dts_now_ns()};
+        err = dtsi_enqueue(n, t->id, &h, data, len);
+        if (err == DTS_OK) {
+            t->next_seq++;
+            if (n->cfg.last_value_cache) lvc_store(t, data, len, h.seq, h.sent_ns);
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (err == DTS_OK) node_wake(n);
+    return err;
+}
+
+// wait_until blocks until done(n, arg) or the deadline, either on the
+// condition variable (the loop runs on another thread) or by running the
+// loop here. Lock held on entry and exit. Returns 1 when done.
+static int
+wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    int64_t end_ms = dtsi_mono_ms() + timeout_ms;
+    while (!done(n, arg)) {
+        if (n->stopped) return 0;
+        if (n->cfg.run_mode == DTS_RUN_THREAD) {
+            if (pthread_cond_timedwait(&n->cond, &n->mu, &dl) == ETIMEDOUT) return done(n, arg);
+        } else {
+            if (dtsi_mono_ms() >= end_ms) return done(n, arg);
+            pthread_mutex_unlock(&n->mu);
+            uv_run(n->loop, UV_RUN_ONCE); // the tick timer bounds the wait
+            pthread_mutex_lock(&n->mu);
+        }
+    }
+    return 1;
+}
+
+static int
+queue_empty(dts_node *n, void *arg)
+{
+    return n->q_len == 0;
+}
+
+dts_err
+dts_flush(dts_node *n, int timeout_ms)
+{
+    if (!n || timeout_ms < 0) return DTS_EINVAL;
+    if (on_loop_thread(n)) return DTS_EBUSY;
+    pthread_mutex_lock(&n->mu);
+    node_wake(n);
+    int ok = wait_until(n, queue_empty, NULL, timeout_ms);
+    pthread_mutex_unlock(&n->mu);
+    return ok ? DTS_OK : DTS_ETIMEDOUT;
+}
+
+// ---------------------------------------------------------------------------
+// Subscribe
+
+static int
+pattern_valid(const char *p)
+{
+    size_t len = strlen(p);
+    if (len == 0 || len > DTS_NAME_MAX) return 0;
+    if (strpbrk(p, "*?") == NULL) return dts_name_valid(p);
+    return dtsi_chars_valid(p, len, 1);
+}
+
+dts_err
+dts_subscribe(dts_node *n, const char *pattern, dts_msg_cb cb, void *ud, dts_sub **out)
+{
+    if (!n || !pattern || !cb || !out || !pattern_valid(pattern)) return DTS_EINVAL;
+    struct dts_sub *s = calloc(1, sizeof *s);
+    if (!s) return DTS_ENOMEM;
+    snprintf(s->pattern, sizeof s->pattern, "%s", pattern);
+    s->exact = strpbrk(pattern, "*?") == NULL;
+    s->type_id = s->exact ? dts_type_id(pattern) : 0;
+    s->cb = cb;
+    s->ud = ud;
+    s->node = n;
+    pthread_mutex_lock(&n->mu);
+    dts_err err = n->closing ? DTS_ECLOSED : DTS_OK;
+    if (err == DTS_OK && s->exact && !dtsi_type_get(n, s->type_id, pattern, strlen(pattern)))
+        err = DTS_ENOMEM;
+    if (err == DTS_OK) {
+        s->next = n->subs;
+        n->subs = s;
+        n->subs_gen++;
+        n->membership_dirty = 1;
+        dtsi_disc_members_changed(n);
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (err != DTS_OK) {
+        free(s);
+        return err;
+    }
+    node_wake(n);
+    wait_membership(n);
+    *out = s;
+    return DTS_OK;
+}
+
+void
+dts_sub_close(dts_sub *s)
+{
+    if (!s) return;
+    dts_node *n = s->node;
+    pthread_mutex_lock(&n->mu);
+    // Marked closed now, so no further callback; freed at the next tick,
+    // when no dispatch can still hold a pointer to it.
+    s->closed = 1;
+    n->subs_gen++;
+    n->membership_dirty = 1;
+    dtsi_disc_members_changed(n);
+    pthread_mutex_unlock(&n->mu);
+    node_wake(n);
+}
+
+// ---------------------------------------------------------------------------
+// Query
+
+dts_err
+dts_query_set_handler(dts_node *n, const char *type, dts_query_handler h, void *ud)
+{
+    if (!n || !type) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    dtsi_type *t = type_by_name(n, type);
+    dts_err err = t && t->declared ? DTS_OK : DTS_ENOENT;
+    if (err == DTS_OK) {
+        t->qh = h;
+        t->qh_ud = ud;
+    }
+    pthread_mutex_unlock(&n->mu);
+    return err;
+}
+
+typedef struct query_wait {
+    dtsi_query *q;
+    int wait_all;
+} query_wait;
+
+static int
+query_done(dts_node *n, void *arg)
+{
+    query_wait *w = arg;
+    return !w->wait_all && w->q->answers > 0;
+}
+
+static dtsi_query *
+query_slot(dts_node *n)
+{
+    for (int i = 0; i < DTSI_QUERIES_MAX; i++)
+        if (!n->queries[i].active) return &n->queries[i];
+    return NULL;
+}
+
+dts_err
+dts_query(dts_node *n, const char *type, int timeout_ms, int wait_all, dts_msg_cb cb, void *ud,
+          size_t *n_answers)
+{
+    if (!n || !dts_name_valid(type) || timeout_ms < 0) return DTS_EINVAL;
+    if (on_loop_thread(n)) return DTS_EBUSY;
+    pthread_mutex_lock(&n->mu);
+    dtsi_query *q = n->closing ? NULL : query_slot(n);
+    dtsi_type *t = q ? dtsi_type_get(n, dts_type_id(type), type, strlen(type)) : NULL;
+    if (!q || !t) {
+        pthread_mutex_unlock(&n->mu);
+        return n->closing ? DTS_ECLOSED : DTS_EBUSY;
+    }
+    uint32_t corr = 0;
+    while (corr == 0) {
+        if (getrandom(&corr, sizeof corr, 0) != sizeof corr) corr = (uint32_t)dts_now_ns();
+    }
+    *q = (dtsi_query){.corr = corr,
+                      .type_id = t->id,
+                      .cb = cb,
+                      .ud = ud,
+                      .active = 1,
+                      .resend_ms = dtsi_mono_ms() + 150};
+    t->want_refs_query++;
+    n->membership_dirty = 1;
+    dtsi_hdr h = {.kind = DTSI_KIND_QUERY, .corr = corr, .type_id = t->id, .schema_id = t->schema_id};
+    dtsi_enqueue(n, t->id, &h, NULL, 0);
+    node_wake(n);
+    query_wait w = {q, wait_all};
+    wait_until(n, query_done, &w, timeout_ms);
+    size_t answers = q->answers;
+    q->active = 0;
+    t->want_refs_query--;
+    n->membership_dirty = 1;
+    pthread_mutex_unlock(&n->mu);
+    node_wake(n);
+    if (n_answers) *n_answers = answers;
+    return answers ? DTS_OK : DTS_ETIMEDOUT;
+}
+
+// dtsi_query_resend repeats each waiting query twice (after 150 ms and
+// 450 ms) so that one lost datagram does not lose the answer; repliers
+// answer each copy and the asker keeps the first answer of each. Loop
+// thread, lock held.
+void
+dtsi_query_resend(dts_node *n, int64_t now)
+{
+    for (int i = 0; i < DTSI_QUERIES_MAX; i++) {
+        dtsi_query *q = &n->queries[i];
+        if (!q->active || q->resends >= 2 || now < q->resend_ms) continue;
+        q->resends++;
+        q->resend_ms = now + 300;
+        dtsi_type *t = dtsi_type_find(n, q->type_id);
+        dtsi_hdr h = {.kind = DTSI_KIND_QUERY,
+                      .corr = q->corr,
+                      .type_id = q->type_id,
+                      .schema_id = t ? t->schema_id : 0};
+        dtsi_enqueue(n, q->type_id, &h, NULL, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Introspection
+
+// peer_role_count counts the peers that publish (role PUB) or subscribe
+// (SUB, or a GLOB matching the name) to t.
+static unsigned
+peer_role_count(dts_node *n, const dtsi_type *t, int pub)
+{
+    unsigned count = 0;
+    for (size_t i = 0; i < n->n_peers; i++) {
+        const dtsi_peer *p = &n->peers[i];
+        for (size_t j = 0; j < p->n_members; j++) {
+            const dtsi_peer_member *m = &p->members[j];
+            int hit = pub ? (m->role == DTSI_ROLE_PUB && m->type_id == t->id)
+                          : (m->role == DTSI_ROLE_SUB && m->type_id == t->id) ||
+                                (m->role == DTSI_ROLE_GLOB && t->name[0] &&
+                                 dts_glob_match(m->pattern, t->name));
+            if (hit) {
+                count++;
+                break;
+            }
+        }
+    }
+    return count;
+}
+
+static void
+type_info_fill(dts_node *n, dtsi_type *t, dts_type_info *ti)
+{
+    memset(ti, 0, sizeof *ti);
+    snprintf(ti->name, sizeof ti->name, "%s", t->name);
+    ti->type_id = t->id;
+    ti->format = t->format == DTSI_FORMAT_UNKNOWN ? DTS_FORMAT_RAW : (dts_format)t->format;
+    ti->schema_id = t->schema_id;
+    ti->local_pub = t->declared;
+    ti->local_sub = dtsi_type_wanted(n, t) && t->n_subs > 0;
+    ti->publishers = peer_role_count(n, t, 1) + (unsigned)t->declared;
+    ti->subscribers = peer_role_count(n, t, 0) + (unsigned)ti->local_sub;
+    ti->mismatch = t->mismatch;
+    ti->mismatch_schema_id = t->mismatch_schema_id;
+    ti->msgs_per_s = t->msgs_per_s;
+    ti->bytes_per_s = t->bytes_per_s;
+    ti->counters = t->c;
+}
+
+dts_err
+dts_node_types(dts_node *n, dts_type_info **out, size_t *count)
+{
+    if (!n || !out || !count) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    dts_type_info *arr = calloc(n->n_types ? n->n_types : 1, sizeof *arr);
+    size_t k = 0;
+    for (size_t b = 0; arr && b < DTSI_TYPE_BUCKETS; b++)
+        for (dtsi_type *t = n->types[b]; t; t = t->next) type_info_fill(n, t, &arr[k++]);
+    pthread_mutex_unlock(&n->mu);
+    if (!arr) return DTS_ENOMEM;
+    *out = arr;
+    *count = k;
+    return DTS_OK;
+}
+
+dts_err
+dts_node_peers(dts_node *n, dts_node_info **out, size_t *count)
+{
+    if (!n || !out || !count) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    dts_node_info *arr = calloc(n->n_peers + 1, sizeof *arr);
+    if (arr) {
+        dts_node_info *me = &arr[0];
+        me->instance = n->instance;
+        me->host = n->host;
+        snprintf(me->hostname, sizeof me->hostname, "%s", n->hostname);
+        me->pid = n->pid;
+        snprintf(me->addr, sizeof me->addr, "local");
+        me->last_seen_ns = dts_now_ns();
+        me->self = 1;
+        for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++)
+            for (dtsi_type *t = n->types[b]; t; t = t->next)
+                me->n_types += t->declared || (dtsi_type_wanted(n, t) && t->n_subs > 0);
+        for (size_t i = 0; i < n->n_peers; i++) {
+            const dtsi_peer *p = &n->peers[i];
+            dts_node_info *ni = &arr[i + 1];
+            ni->instance = p->instance;
+            ni->host = p->host;
+            snprintf(ni->hostname, sizeof ni->hostname, "%s", p->hostname);
+            ni->pid = p->pid;
+            snprintf(ni->addr, sizeof ni->addr, "%s", p->addr);
+            ni->last_seen_ns = p->last_seen_ns;
+            ni->n_types = (unsigned)p->n_members;
+        }
+    }
+    size_t k = n->n_peers + 1;
+    pthread_mutex_unlock(&n->mu);
+    if (!arr) return DTS_ENOMEM;
+    *out = arr;
+    *count = k;
+    return DTS_OK;
+}
+
+dts_err
+dts_node_counters_get(dts_node *n, dts_node_counters *out)
+{
+    if (!n || !out) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    *out = n->nc;
+    pthread_mutex_unlock(&n->mu);
+    return DTS_OK;
+}
+
+dts_err
+dts_type_counters_get(dts_node *n, const char *type, dts_type_counters *out)
+{
+    if (!n || !type || !out) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    dtsi_type *t = type_by_name(n, type);
+    if (t) *out = t->c;
+    pthread_mutex_unlock(&n->mu);
+    return t ? DTS_OK : DTS_ENOENT;
+}
+
+dts_err
+dts_schema_get(dts_node *n, uint64_t schema_id, dts_format *format, void **schema, size_t *len)
+{
+    if (!n || !schema || !len) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    const uint8_t *src = NULL;
+    size_t slen = 0;
+    int fmt = 0, found = 0;
+    for (size_t b = 0; !found && b < DTSI_TYPE_BUCKETS; b++) {
+        for (dtsi_type *t = n->types[b]; t && !found; t = t->next) {
+            if (t->declared && t->schema_id == schema_id) {
+                src = t->schema, slen = t->schema_len, fmt = t->format, found = 1;
+            }
+        }
+    }
+    const dtsi_schema *s = found ? NULL : dtsi_schema_find(n, schema_id);
+    if (s) src = s->bytes, slen = s->len, fmt = s->format, found = 1;
+    dts_err err = DTS_ENOENT;
+    if (found) {
+        *schema = malloc(slen ? slen : 1);
+        err = *schema ? DTS_OK : DTS_ENOMEM;
+        if (*schema && slen) memcpy(*schema, src, slen);
+        *len = slen;
+        if (format) *format = (dts_format)fmt;
+    } else {
+        dtsi_schema_request(n, schema_id);
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (!found) node_wake(n);
+    return err;
+}

@@ -1,0 +1,888 @@
+// node.c: the node: lifecycle and run modes, the send queue and datagram
+// packing, frame reception and dispatch to subscriptions, sequence
+// tracking, queries and the last-value cache.
+#define _GNU_SOURCE
+#include "core/node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "transport/registry.h"
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+int64_t
+dtsi_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+node_random64(void)
+{
+    uint64_t v = 0;
+    while (v == 0) {
+        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) v = (uint64_t)dts_now_ns() ^ (uint64_t)getpid();
+    }
+    return v;
+}
+
+// node_host_id hashes the host name and /etc/machine-id, so two containers
+// with one host name still differ.
+static uint64_t
+node_host_id(const char *hostname)
+{
+    char buf[256] = "";
+    FILE *f = fopen("/etc/machine-id", "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+        fclose(f);
+    }
+    char all[DTSI_HOSTNAME_MAX + 300];
+    snprintf(all, sizeof all, "%s/%s", hostname, buf);
+    uint64_t h = dts_schema_id(DTS_FORMAT_RAW, all, strlen(all));
+    return h ? h : 1;
+}
+
+static int
+env_int(const char *name, long lo, long hi, long *out)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return 0;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || x < lo || x > hi) return 0;
+    *out = x;
+    return 1;
+}
+
+void
+dts_node_config_init(dts_node_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->port = DTS_PORT_DEFAULT;
+    cfg->ttl = 1;
+    cfg->loopback = 1;
+    cfg->last_value_cache = 1;
+    long v;
+    if (env_int("DTS_PORT", 1, 65535, &v)) cfg->port = (uint16_t)v;
+    if (env_int("DTS_TTL", 0, 255, &v)) cfg->ttl = (int)v;
+    const char *iface = getenv("DTS_IFACE");
+    if (iface && *iface) cfg->iface = iface;
+}
+
+// ---------------------------------------------------------------------------
+// Types
+
+dtsi_type *
+dtsi_type_find(dts_node *n, uint64_t id)
+{
+    for (dtsi_type *t = n->types[id % DTSI_TYPE_BUCKETS]; t; t = t->next)
+        if (t->id == id) return t;
+    return NULL;
+}
+
+// dtsi_type_get finds or creates the entry of a type id, filling in its
+// name when given (name_len bytes, already validated). Returns NULL when
+// DTSI_TYPES_MAX types are known.
+dtsi_type *
+dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len)
+{
+    dtsi_type *t = dtsi_type_find(n, id);
+    if (!t) {
+        if (n->n_types >= DTSI_TYPES_MAX) return NULL;
+        t = calloc(1, sizeof *t);
+        if (!t) return NULL;
+        t->id = id;
+        t->format = DTSI_FORMAT_UNKNOWN;
+        t->next_seq = 1;
+        t->next = n->types[id % DTSI_TYPE_BUCKETS];
+        n->types[id % DTSI_TYPE_BUCKETS] = t;
+        n->n_types++;
+    }
+    if (name && !t->name[0] && name_len <= DTS_NAME_MAX) {
+        memcpy(t->name, name, name_len);
+        t->name[name_len] = 0;
+        t->subs_gen = 0; // a name may make globs match
+        n->membership_dirty = 1;
+        dtsi_event(n, DTS_EV_TYPE_NEW, 0, NULL, t->name, t->schema_id, 0);
+    }
+    return t;
+}
+
+static int
+sub_matches(const struct dts_sub *s, const dtsi_type *t)
+{
+    if (s->closed) return 0;
+    if (s->exact) return s->type_id == t->id;
+    return t->name[0] && dts_glob_match(s->pattern, t->name);
+}
+
+// type_refresh_subs rebuilds the cached list of subscriptions matching t
+// when subscriptions changed since it was built.
+static void
+type_refresh_subs(dts_node *n, dtsi_type *t)
+{
+    if (t->subs_gen == n->subs_gen) return;
+    t->n_subs = 0;
+    for (struct dts_sub *s = n->subs; s; s = s->next) {
+        if (!sub_matches(s, t)) continue;
+        if (t->n_subs == t->cap_subs) {
+            size_t cap = t->cap_subs ? 2 * t->cap_subs : 4;
+            struct dts_sub **ns = realloc(t->subs, cap * sizeof *ns);
+            if (!ns) break;
+            t->subs = ns;
+            t->cap_subs = cap;
+        }
+        t->subs[t->n_subs++] = s;
+    }
+    t->subs_gen = n->subs_gen;
+}
+
+// dtsi_type_wanted says whether the node must receive t's channel: it
+// declared it (to answer queries), a subscription matches, or a query waits.
+int
+dtsi_type_wanted(dts_node *n, dtsi_type *t)
+{
+    type_refresh_subs(n, t);
+    return t->declared || t->n_subs > 0 || t->want_refs_query > 0;
+}
+
+// node_update_membership joins and leaves channels to match what is
+// wanted. Loop thread.
+static void
+node_update_membership(dts_node *n)
+{
+    if (!n->membership_dirty || !n->tp) return;
+    n->membership_dirty = 0;
+    pthread_cond_broadcast(&n->cond); // dts_subscribe and declare wait for this
+    for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++) {
+        for (dtsi_type *t = n->types[b]; t; t = t->next) {
+            int want = dtsi_type_wanted(n, t);
+            if (want && !t->joined) {
+                if (n->tp_ops->join(n->tp, t->id) == DTS_OK) t->joined = 1;
+            } else if (!want && t->joined) {
+                n->tp_ops->leave(n->tp, t->id);
+                t->joined = 0;
+            }
+        }
+    }
+}
+
+static void
+type_free(dtsi_type *t)
+{
+    free(t->schema);
+    free(t->last_value);
+    free(t->subs);
+    free(t->senders);
+    free(t);
+}
+
+// ---------------------------------------------------------------------------
+// Events
+
+void
+dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,
+           const char *type, uint64_t schema_id, uint64_t other)
+{
+    if (!n->ev_cb) return;
+    dts_event ev = {.kind = kind,
+                    .instance = instance,
+                    .hostname = hostname ? hostname : "",
+                    .type = type ? type : "",
+                    .schema_id = schema_id,
+                    .other_schema_id = other};
+    n->ev_cb(n->ev_ud, &ev);
+}
+
+void
+dts_node_set_event_cb(dts_node *n, dts_event_cb cb, void *ud)
+{
+    pthread_mutex_lock(&n->mu);
+    n->ev_cb = cb;
+    n->ev_ud = ud;
+    pthread_mutex_unlock(&n->mu);
+}
+
+// ---------------------------------------------------------------------------
+// Send queue
+
+// dtsi_enqueue builds one frame (header then payload) and appends it to
+// the send queue. Caller holds the lock. Returns DTS_EQUEUE when
+// cfg.queue_max frames are waiting; nothing is queued then.
+dts_err
+dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload, size_t len)
+{
+    if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
+    if (n->q_len == n->q_cap) return DTS_EQUEUE;
+    uint8_t *buf = malloc(DTSI_HDR_SIZE + len);
+    if (!buf) return DTS_ENOMEM;
+    dtsi_hdr hh = *h;
+    hh.payload_len = (uint32_t)len;
+    hh.instance = n->instance;
+    hh.host = n->host;
+    dtsi_hdr_encode(&hh, buf);
+    if (len) memcpy(buf + DTSI_HDR_SIZE, payload, len);
+    dtsi_out *o = &n->q[(n->q_head + n->q_len) % n->q_cap];
+    o->channel = channel;
+    o->len = DTSI_HDR_SIZE + len;
+    o->buf = buf;
+    n->q_len++;
+    return DTS_OK;
+}
+
+// node_count_sent credits a sent DATA frame to its type.
+static void
+node_count_sent(dts_node *n, const dtsi_out *o)
+{
+    if (o->buf[3] != DTSI_KIND_DATA) {
+        if (o->channel == DTS_CHANNEL_CONTROL) n->nc.control_bytes_sent += o->len;
+        return;
+    }
+    dtsi_type *t = dtsi_type_find(n, o->channel);
+    if (t) t->c.sent++;
+}
+
+// node_pack collects consecutive queued frames of one channel into
+// n->pack_buf while they fit one datagram (DESIGN.md decision 10: what is
+// queued when the loop runs shares datagrams; no timer). Returns how many
+// frames it took.
+static size_t
+node_pack(dts_node *n, size_t *len)
+{
+    const dtsi_out *first = &n->q[n->q_head];
+    size_t k = 0, off = 0;
+    while (k < n->q_len) {
+        const dtsi_out *o = &n->q[(n->q_head + k) % n->q_cap];
+        if (o->channel != first->channel || off + o->len > n->max_dgram) break;
+        memcpy(n->pack_buf + off, o->buf, o->len);
+        off += o->len;
+        k++;
+    }
+    *len = off;
+    return k;
+}
+
+static void node_on_retry(uv_timer_t *tm);
+
+// dtsi_send_now hands queued frames to the transport until the queue is
+// empty or the transport pushes back; then the retry timer tries again.
+// Loop thread, lock held.
+void
+dtsi_send_now(dts_node *n)
+{
+    if (!n->tp) return;
+    while (n->q_len > 0) {
+        dtsi_out *first = &n->q[n->q_head];
+        size_t len = 0, k = 1;
+        dts_dgram d = {first->buf, first->len};
+        if (n->q_len > 1 && first->len < n->max_dgram) {
+            k = node_pack(n, &len);
+            d = (dts_dgram){n->pack_buf, len};
+        }
+        size_t sent = 0;
+        dts_err err = n->tp_ops->send(n->tp, first->channel, &d, 1, &sent);
+        if (err == DTS_EQUEUE) {
+            uv_timer_start(&n->retry, node_on_retry, 1, 0);
+            break;
+        }
+        if (err != DTS_OK) n->nc.send_errors++;
+        n->nc.datagrams_sent += sent;
+        for (size_t i = 0; i < k; i++) {
+            dtsi_out *o = &n->q[n->q_head];
+            if (err == DTS_OK) node_count_sent(n, o);
+            free(o->buf);
+            n->q_head = (n->q_head + 1) % n->q_cap;
+            n->q_len--;
+        }
+    }
+    if (n->q_len == 0) pthread_cond_broadcast(&n->cond);
+}
+
+// ---------------------------------------------------------------------------
+// Receive
+
+// sender_track applies the sequence number of a frame from one publisher
+// of t: 1 when it is new (gaps counted), 0 for a duplicate (counted). A
+// frame older than the 64-frame window, or from a restarted publisher,
+// is treated as new. Bounded: the least recently seen sender is evicted.
+static int
+sender_track(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms)
+{
+    dtsi_sender *s = NULL;
+    for (size_t i = 0; i < t->n_senders; i++)
+        if (t->senders[i].instance == instance) s = &t->senders[i];
+    if (!s) {
+        if (t->n_senders < DTSI_SENDERS_PER_TYPE) {
+            dtsi_sender *ns = realloc(t->senders, (t->n_senders + 1) * sizeof *ns);
+            if (!ns) return 1;
+            t->senders = ns;
+            s = &t->senders[t->n_senders++];
+        } else {
+            s = &t->senders[0];
+            for (size_t i = 1; i < t->n_senders; i++)
+                if (t->senders[i].seen_ms < s->seen_ms) s = &t->senders[i];
+        }
+        *s = (dtsi_sender){.instance = instance, .last = seq, .window = 1, .seen_ms = now_ms};
+        return 1;
+    }
+    s->seen_ms = now_ms;
+    if (seq > s->last) {
+        uint64_t d = seq - s->last;
+        t->c.gaps += d - 1;
+        s->window = d >= 64 ? 1 : (s->window << d) | 1;
+        s->last = seq;
+        return 1;
+    }
+    uint64_t back = s->last - seq;
+    if (back >= 64) { // far behind: the publisher restarted its numbering
+        s->last = seq;
+        s->window = 1;
+        return 1;
+    }
+    if (s->window & (1ULL << back)) {
+        t->c.dropped_dup++;
+        return 0;
+    }
+    s->window |= 1ULL << back;
+    t->c.late++;
+    if (t->c.gaps) t->c.gaps--;
+    return 1;
+}
+
+static void
+msg_fill(dts_msg *m, const dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+         const char *src)
+{
+    memset(m, 0, sizeof *m);
+    m->type = t->name;
+    m->type_id = t->id;
+    m->format = t->format == DTSI_FORMAT_UNKNOWN ? DTS_FORMAT_RAW : (dts_format)t->format;
+    m->schema_id = h->schema_id;
+    m->data = payload;
+    m->len = h->payload_len;
+    m->seq = h->seq;
+    m->sender_instance = h->instance;
+    m->sender_host = h->host;
+    snprintf(m->sender_addr, sizeof m->sender_addr, "%s", src);
+    m->sent_ns = h->sent_ns;
+    m->received_ns = dts_now_ns();
+    m->is_reply = h->kind == DTSI_KIND_REPLY;
+}
+
+// node_answer_query replies to a QUERY for a type this node declared, from
+// its query handler or its last-value cache.
+static void
+node_answer_query(dts_node *n, dtsi_type *t, const dtsi_hdr *q)
+{
+    const void *data = t->last_value;
+    size_t len = t->last_len;
+    uint64_t seq = t->last_seq;
+    if (t->qh) {
+        if (!t->qh(t->qh_ud, t->name, &data, &len)) return;
+        if (len > n->cfg.payload_max) return;
+        seq = t->last_seq ? t->last_seq : 1;
+    } else if (!n->cfg.last_value_cache || t->last_seq == 0) {
+        return;
+    }
+    dtsi_hdr h = {.kind = DTSI_KIND_REPLY,
+                  .corr = q->corr,
+                  .type_id = t->id,
+                  .schema_id = t->schema_id,
+                  .seq = seq,
+                  .sent_ns = t->qh ? dts_now_ns() : t->last_sent_ns};
+    dtsi_enqueue(n, t->id, &h, data, len);
+}
+
+static void
+node_deliver_reply(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+                   const char *src)
+{
+    for (int i = 0; i < DTSI_QUERIES_MAX; i++) {
+        dtsi_query *q = &n->queries[i];
+        if (!q->active || q->corr != h->corr || q->type_id != t->id) continue;
+        int dup = 0;
+        for (size_t j = 0; j < q->n_answered; j++) dup |= q->answered[j] == h->instance;
+        if (dup) continue; // an answer to a repeated query
+        if (q->n_answered < 32) q->answered[q->n_answered++] = h->instance;
+        dts_msg m;
+        msg_fill(&m, t, h, payload, src);
+        q->answers++;
+        if (q->cb) q->cb(q->ud, &m);
+        pthread_cond_broadcast(&n->cond);
+    }
+}
+
+// node_deliver_data checks a DATA frame against the type's schema and
+// sequence state and hands it to every matching subscription.
+static void
+node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+                  const char *src)
+{
+    if (h->instance == n->instance && !n->cfg.receive_own) {
+        t->c.dropped_own++;
+        return;
+    }
+    if (t->declared && h->schema_id != t->schema_id) {
+        t->c.dropped_mismatch++;
+        if (!t->mismatch) {
+            t->mismatch = 1;
+            t->mismatch_schema_id = h->schema_id;
+            n->nc.type_mismatches++;
+            DTSI_LOG(DTS_LOG_WARN, DTS_CAT_DISCOVERY, "type-mismatch",
+                     "%s: data from %s has schema %016llx, ours is %016llx", t->name, src,
+                     (unsigned long long)h->schema_id, (unsigned long long)t->schema_id);
+        }
+        return;
+    }
+    if (!sender_track(t, h->instance, h->seq, dtsi_mono_ms())) return;
+    dts_msg m;
+    msg_fill(&m, t, h, payload, src);
+    for (size_t i = 0; i < t->n_subs; i++) {
+        struct dts_sub *s = t->subs[i];
+        if (s->closed) continue;
+        s->cb(s->ud, &m);
+    }
+    t->c.received++;
+    t->c.bytes_received += h->payload_len;
+}
+
+static void
+node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char *src)
+{
+    if (dtsi_kind_is_control(h->kind)) {
+        if (h->instance == n->instance) return; // our own, looped back
+        n->nc.control_received++;
+        n->nc.control_bytes_received += DTSI_HDR_SIZE + h->payload_len;
+        dtsi_disc_recv(n, h, payload, src);
+        return;
+    }
+    dtsi_type *t = dtsi_type_find(n, h->type_id);
+    if (!t) {
+        n->nc.frames_unknown_type++;
+        return;
+    }
+    if (h->kind == DTSI_KIND_QUERY) {
+        if (t->declared && h->instance != n->instance) node_answer_query(n, t, h);
+        return;
+    }
+    if (h->kind == DTSI_KIND_REPLY) {
+        node_deliver_reply(n, t, h, payload, src);
+        return;
+    }
+    type_refresh_subs(n, t);
+    if (t->n_subs == 0) {
+        n->nc.frames_unknown_type++;
+        return;
+    }
+    node_deliver_data(n, t, h, payload, src);
+}
+
+// node_on_recv walks the frames of one datagram (docs/spec/wire.md,
+// "Datagrams"). The first frame that fails validation ends the datagram:
+// nothing after it can be trusted to be aligned.
+static void
+node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
+{
+    dts_node *n = ctx;
+    pthread_mutex_lock(&n->mu);
+    n->in_loop_cb++;
+    n->nc.datagrams_received++;
+    size_t off = 0;
+    while (off < len) {
+        dtsi_hdr h;
+        const char *why = NULL;
+        dtsi_wire_rc rc = dtsi_hdr_decode(data + off, len - off, &h, &why);
+        if (rc != DTSI_WIRE_OK) {
+            if (rc == DTSI_WIRE_FOREIGN) n->nc.frames_foreign++;
+            if (rc == DTSI_WIRE_BAD_VERSION) n->nc.frames_bad_version++;
+            if (rc == DTSI_WIRE_MALFORMED) n->nc.frames_malformed++;
+            DTSI_LOG(DTS_LOG_DEBUG, DTS_CAT_WIRE, "frame-dropped", "from %s at byte %zu: %s", src,
+                     off, why);
+            break;
+        }
+        n->nc.frames_received++;
+        node_on_frame(n, &h, data + off + DTSI_HDR_SIZE, src);
+        off += DTSI_HDR_SIZE + h.payload_len;
+    }
+    n->in_loop_cb--;
+    pthread_mutex_unlock(&n->mu);
+}
+
+// ---------------------------------------------------------------------------
+// Loop handles
+
+static void node_finish_close(dts_node *n);
+
+static void
+node_on_wake(uv_async_t *a)
+{
+    dts_node *n = a->data;
+    pthread_mutex_lock(&n->mu);
+    if (n->stop_requested) {
+        n->stop_requested = 0;
+        uv_stop(a->loop);
+    }
+    if (n->closing && !n->stopped) {
+        node_finish_close(n);
+        pthread_mutex_unlock(&n->mu);
+        return;
+    }
+    node_update_membership(n);
+    dtsi_send_now(n);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void
+node_update_rates(dts_node *n, int64_t now)
+{
+    double dt = (double)(now - n->rate_at_ms) / 1000.0;
+    if (dt < 1.0) return;
+    n->rate_at_ms = now;
+    for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++) {
+        for (dtsi_type *t = n->types[b]; t; t = t->next) {
+            uint64_t msgs = t->c.received + t->c.sent;
+            t->msgs_per_s = (double)(msgs - t->rate_prev_msgs) / dt;
+            t->bytes_per_s = (double)(t->c.bytes_received - t->rate_prev_bytes) / dt;
+            t->rate_prev_msgs = msgs;
+            t->rate_prev_bytes = t->c.bytes_received;
+        }
+    }
+}
+
+static void
+node_on_tick(uv_timer_t *tm)
+{
+    dts_node *n = tm->data;
+    pthread_mutex_lock(&n->mu);
+    n->in_loop_cb++;
+    int64_t now = dtsi_mono_ms();
+    dtsi_disc_tick(n, now);
+    dtsi_query_resend(n, now);
+    node_update_rates(n, now);
+    node_update_membership(n);
+    dtsi_send_now(n);
+    n->in_loop_cb--;
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void
+node_on_retry(uv_timer_t *tm)
+{
+    dts_node *n = tm->data;
+    pthread_mutex_lock(&n->mu);
+    dtsi_send_now(n);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static void
+node_handle_closed(uv_handle_t *h)
+{
+    dts_node *n = h->data;
+    n->handles_open--;
+}
+
+static void
+node_tp_closed(void *arg)
+{
+    dts_node *n = arg;
+    n->handles_open--;
+}
+
+// node_finish_close runs on the loop thread once closing is set: it says
+// goodbye, sends what is queued (once; what the socket refuses is dropped),
+// then closes every handle and the transport. Lock held.
+static void
+node_finish_close(dts_node *n)
+{
+    n->stopped = 1;
+    dtsi_disc_goodbye(n);
+    dtsi_send_now(n);
+    for (size_t i = 0; i < n->q_len; i++) free(n->q[(n->q_head + i) % n->q_cap].buf);
+    n->q_len = 0;
+    pthread_cond_broadcast(&n->cond);
+    uv_timer_stop(&n->tick);
+    uv_timer_stop(&n->retry);
+    uv_close((uv_handle_t *)&n->tick, node_handle_closed);
+    uv_close((uv_handle_t *)&n->retry, node_handle_closed);
+    uv_close((uv_handle_t *)&n->wake, node_handle_closed);
+    n->tp_ops->close(n->tp, node_tp_closed, n);
+    n->tp = NULL;
+}
+
+static void
+node_thread_main(void *arg)
+{
+    dts_node *n = arg;
+    n->loop_tid = pthread_self();
+    n->loop_tid_set = 1;
+    uv_run(n->loop, UV_RUN_DEFAULT);
+}
+
+// ---------------------------------------------------------------------------
+// Open and close
+
+static dts_err
+node_check_config(const dts_node_config *c)
+{
+    if (c->ttl < 0 || c->ttl > 255) return DTS_EINVAL;
+    if (c->run_mode == DTS_RUN_UV && !c->uv_loop) return DTS_EINVAL;
+    if (c->run_mode > DTS_RUN_UV) return DTS_EINVAL;
+    if (c->url && strlen(c->url) >= 256) return DTS_EINVAL;
+    if (c->iface && strlen(c->iface) >= 64) return DTS_EINVAL;
+    return DTS_OK;
+}
+
+static void
+node_apply_defaults(dts_node *n, const dts_node_config *cfg)
+{
+    n->cfg = *cfg;
+    if (!n->cfg.port) n->cfg.port = DTS_PORT_DEFAULT;
+    if (!n->cfg.queue_max) n->cfg.queue_max = DTS_QUEUE_MAX;
+    if (!n->cfg.payload_max) n->cfg.payload_max = DTS_PAYLOAD_MAX_DEFAULT;
+    if (!n->cfg.peer_timeout_ms) n->cfg.peer_timeout_ms = DTS_PEER_TIMEOUT_MS;
+    if (!n->cfg.announce_ms) n->cfg.announce_ms = DTS_ANNOUNCE_MS;
+    if (n->cfg.peer_timeout_ms < 2 * n->cfg.announce_ms) n->cfg.peer_timeout_ms = 2 * n->cfg.announce_ms;
+    snprintf(n->url, sizeof n->url, "%s", cfg->url ? cfg->url : "");
+    snprintf(n->iface, sizeof n->iface, "%s", cfg->iface ? cfg->iface : "");
+    n->cfg.url = n->url;
+    n->cfg.iface = n->iface;
+    if (cfg->hostname)
+        snprintf(n->hostname, sizeof n->hostname, "%s", cfg->hostname);
+    else if (gethostname(n->hostname, sizeof n->hostname) != 0)
+        snprintf(n->hostname, sizeof n->hostname, "unknown");
+    n->hostname[DTSI_HOSTNAME_MAX] = 0;
+    n->cfg.hostname = n->hostname;
+}
+
+static dts_err
+node_open_transport(dts_node *n)
+{
+    n->tp_ops = dtsi_transport_find(n->url);
+    if (!n->tp_ops) {
+        DTSI_LOG(DTS_LOG_ERROR, DTS_CAT_CORE, "unknown-transport",
+                 "no transport for URL '%s' (known: udpm://, mem://NAME)", n->url);
+        return DTS_ENOTSUP;
+    }
+    dts_transport_config tc = {.url = n->url,
+                               .iface = n->iface,
+                               .port = n->cfg.port,
+                               .ttl = n->cfg.ttl,
+                               .loopback = n->cfg.loopback,
+                               .ipv6 = n->cfg.ipv6};
+    dts_transport_host host = {.loop = n->loop, .ctx = n, .on_recv = node_on_recv};
+    dts_err err = n->tp_ops->open(&tc, &host, &n->tp);
+    if (err != DTS_OK) return err;
+    n->max_dgram = n->tp_ops->max_dgram(n->tp);
+    if (n->cfg.payload_max + DTSI_HDR_SIZE > n->max_dgram)
+        n->cfg.payload_max = n->max_dgram - DTSI_HDR_SIZE;
+    err = n->tp_ops->join(n->tp, DTS_CHANNEL_CONTROL);
+    return err;
+}
+
+static void
+node_free(dts_node *n)
+{
+    for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++) {
+        for (dtsi_type *t = n->types[b]; t;) {
+            dtsi_type *next = t->next;
+            type_free(t);
+            t = next;
+        }
+    }
+    for (struct dts_sub *s = n->subs; s;) {
+        struct dts_sub *next = s->next;
+        free(s);
+        s = next;
+    }
+    for (size_t i = 0; i < n->n_peers; i++) free(n->peers[i].members);
+    free(n->peers);
+    for (dtsi_schema *s = n->schemas; s;) {
+        dtsi_schema *next = s->next;
+        free(s->bytes);
+        free(s);
+        s = next;
+    }
+    free(n->q);
+    free(n->pack_buf);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cond);
+    free(n);
+}
+
+static dts_err
+node_init_loop(dts_node *n)
+{
+    if (n->cfg.run_mode == DTS_RUN_UV) {
+        n->loop = n->cfg.uv_loop;
+    } else {
+        if (uv_loop_init(&n->own_loop) != 0) return DTS_ESYS;
+        n->loop = &n->own_loop;
+    }
+    uv_async_init(n->loop, &n->wake, node_on_wake);
+    uv_timer_init(n->loop, &n->tick);
+    uv_timer_init(n->loop, &n->retry);
+    n->wake.data = n->tick.data = n->retry.data = n;
+    n->handles_open = 4; // three handles and the transport
+    return DTS_OK;
+}
+
+// node_close_handles closes what node_init_loop opened when open fails.
+static void
+node_abort_open(dts_node *n)
+{
+    uv_close((uv_handle_t *)&n->wake, node_handle_closed);
+    uv_close((uv_handle_t *)&n->tick, node_handle_closed);
+    uv_close((uv_handle_t *)&n->retry, node_handle_closed);
+    n->handles_open--; // no transport
+    while (n->handles_open > 0) uv_run(n->loop, UV_RUN_NOWAIT);
+    if (n->loop == &n->own_loop) uv_loop_close(&n->own_loop);
+}
+
+dts_err
+dts_node_open(const dts_node_config *cfg, dts_node **out)
+{
+    dts_node_config defaults;
+    if (!out) return DTS_EINVAL;
+    if (!cfg) {
+        dts_node_config_init(&defaults);
+        cfg = &defaults;
+    }
+    dts_err err = node_check_config(cfg);
+    if (err != DTS_OK) return err;
+    dts_node *n = calloc(1, sizeof *n);
+    if (!n) return DTS_ENOMEM;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&n->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pthread_cond_init(&n->cond, NULL);
+    node_apply_defaults(n, cfg);
+    n->instance = node_random64();
+    n->host = node_host_id(n->hostname);
+    n->pid = (uint32_t)getpid();
+    n->q_cap = n->cfg.queue_max + 64; // room for control frames
+    n->q = calloc(n->q_cap, sizeof *n->q);
+    err = n->q ? node_init_loop(n) : DTS_ENOMEM;
+    if (err != DTS_OK) {
+        node_free(n);
+        return err;
+    }
+    n->pack_buf = malloc(65536);
+    err = n->pack_buf ? node_open_transport(n) : DTS_ENOMEM;
+    if (err != DTS_OK) {
+        if (n->tp) {
+            n->tp_ops->close(n->tp, node_tp_closed, n);
+            n->handles_open++;
+        }
+        node_abort_open(n);
+        node_free(n);
+        return err;
+    }
+    dtsi_disc_init(n);
+    uv_timer_start(&n->tick, node_on_tick, DTSI_TICK_MS, DTSI_TICK_MS);
+    uv_async_send(&n->wake);
+    if (n->cfg.run_mode == DTS_RUN_THREAD) {
+        if (uv_thread_create(&n->thread, node_thread_main, n) != 0) {
+            dts_node_close(n);
+            return DTS_ESYS;
+        }
+        n->thread_started = 1;
+    }
+    *out = n;
+    return DTS_OK;
+}
+
+void
+dts_node_close(dts_node *n)
+{
+    if (!n) return;
+    pthread_mutex_lock(&n->mu);
+    n->closing = 1;
+    pthread_mutex_unlock(&n->mu);
+    if (n->thread_started) {
+        uv_async_send(&n->wake);
+        uv_thread_join(&n->thread);
+    } else {
+        pthread_mutex_lock(&n->mu);
+        if (!n->stopped) node_finish_close(n);
+        pthread_mutex_unlock(&n->mu);
+        while (n->handles_open > 0) uv_run(n->loop, UV_RUN_NOWAIT);
+    }
+    if (n->loop == &n->own_loop) {
+        uv_run(n->loop, UV_RUN_NOWAIT);
+        uv_loop_close(&n->own_loop);
+    }
+    node_free(n);
+}
+
+dts_err
+dts_node_run(dts_node *n)
+{
+    if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return DTS_EINVAL;
+    n->loop_tid = pthread_self();
+    n->loop_tid_set = 1;
+    uv_run(n->loop, UV_RUN_DEFAULT);
+    return n->closing ? DTS_ECLOSED : DTS_OK;
+}
+
+void
+dts_node_stop(dts_node *n)
+{
+    if (!n) return;
+    // uv_stop only works on the loop thread: stop directly there, and
+    // otherwise ask the loop through the wake handle.
+    if (n->loop_tid_set && pthread_equal(n->loop_tid, pthread_self())) {
+        uv_stop(n->loop);
+        return;
+    }
+    pthread_mutex_lock(&n->mu);
+    n->stop_requested = 1;
+    pthread_mutex_unlock(&n->mu);
+    uv_async_send(&n->wake);
+}
+
+int
+dts_node_fd(const dts_node *n)
+{
+    return uv_backend_fd(n->loop);
+}
+
+int
+dts_node_timeout_ms(const dts_node *n)
+{
+    return uv_backend_timeout(n->loop);
+}
+
+dts_err
+dts_node_step(dts_node *n)
+{
+    if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return DTS_EINVAL;
+    n->loop_tid = pthread_self();
+    n->loop_tid_set = 1;
+    uv_run(n->loop, UV_RUN_NOWAIT);
+    return DTS_OK;
+}
+
+uint64_t
+dts_node_instance(const dts_node *n)
+{
+    return n->instance;
+}
+
+uint64_t
+dts_node_host(const dts_node *n)
+{
+    return n->host;
+}

@@ -1,0 +1,217 @@
+// node.h: the node's internal state, shared by node.c (lifecycle, publish,
+// receive, dispatch, queries, introspection) and disc.c (discovery).
+//
+// Locking: one recursive mutex (node->mu) guards everything below. The loop
+// thread holds it while it handles a datagram or a timer tick, and calls
+// application callbacks with it held, so a callback may call back into the
+// API, and dts_sub_close from another thread waits for a running callback.
+// Transport ops are only called on the loop thread.
+#ifndef DTSI_NODE_H
+#define DTSI_NODE_H
+
+#include <dts/dts.h>
+#include <dts/transport.h>
+
+#include <pthread.h>
+#include <uv.h>
+
+#include "wire/wire.h"
+
+// Bounds on what the network can make a node remember (STYLE.md: every
+// bound is a named constant).
+#define DTSI_TYPES_MAX 4096        // types known at once
+#define DTSI_PEERS_MAX 1024        // nodes known at once
+#define DTSI_PEER_MEMBERS_MAX 1024 // members remembered per peer
+#define DTSI_SENDERS_PER_TYPE 256  // publishers tracked for sequence numbers
+#define DTSI_SCHEMA_CACHE_MAX (4u * 1024 * 1024) // bytes of learned schemas
+#define DTSI_QUERIES_MAX 64        // queries waiting for answers at once
+#define DTSI_TYPE_BUCKETS 1024
+#define DTSI_TICK_MS 50
+#define DTSI_DESC_STEADY_MS 10000  // steady re-description of a type
+#define DTSI_CONTROL_PAYLOAD_MAX 1200 // control frames fit a 1500-byte MTU
+
+typedef struct dtsi_sender {
+    uint64_t instance;
+    uint64_t last;   // highest sequence number seen
+    uint64_t window; // bit i: last - i was seen
+    int64_t seen_ms;
+} dtsi_sender;
+
+typedef struct dtsi_type {
+    struct dtsi_type *next; // hash chain
+    uint64_t id;
+    char name[DTS_NAME_MAX + 1]; // "" until known
+    int format;                  // dts_format or DTSI_FORMAT_UNKNOWN
+    uint64_t schema_id;
+    // Local publisher state.
+    int declared;
+    uint8_t *schema;
+    size_t schema_len;
+    uint64_t next_seq;
+    uint8_t *last_value;
+    size_t last_len, last_cap;
+    uint64_t last_seq;
+    int64_t last_sent_ns;
+    dts_query_handler qh;
+    void *qh_ud;
+    // Channel membership: wanted (refs from subscriptions, declaration and
+    // queries) and actually joined on the transport.
+    int want_refs_query;
+    int joined;
+    // Subscriptions matching this type, cached per subscription generation.
+    struct dts_sub **subs;
+    size_t n_subs, cap_subs;
+    uint64_t subs_gen;
+    // Counters, mismatch, senders.
+    dts_type_counters c;
+    int mismatch;
+    uint64_t mismatch_schema_id;
+    dtsi_sender *senders;
+    size_t n_senders;
+    uint64_t rate_prev_msgs, rate_prev_bytes;
+    double msgs_per_s, bytes_per_s;
+    // Discovery schedule of our description of it.
+    int64_t desc_due_ms;
+    uint32_t desc_interval_ms;
+} dtsi_type;
+
+struct dts_sub {
+    struct dts_sub *next;
+    dts_node *node;
+    char pattern[DTS_NAME_MAX + 1];
+    int exact; // pattern has no wildcard
+    uint64_t type_id; // when exact
+    dts_msg_cb cb;
+    void *ud;
+    int closed;
+};
+
+typedef struct dtsi_peer_member {
+    uint8_t role;
+    uint64_t type_id;
+    char pattern[DTS_NAME_MAX + 1];
+} dtsi_peer_member;
+
+typedef struct dtsi_peer {
+    uint64_t instance;
+    uint64_t host;
+    char hostname[DTSI_HOSTNAME_MAX + 1];
+    uint32_t pid;
+    char addr[64];
+    int64_t last_seen_ms; // monotonic
+    int64_t last_seen_ns; // wall clock
+    uint32_t lease_ms;
+    uint32_t generation;      // of the members we hold
+    uint32_t want_generation; // announced in its heartbeat
+    uint16_t want_members;
+    int64_t members_req_ms;   // when we last asked for its members
+    dtsi_peer_member *members;
+    size_t n_members;
+} dtsi_peer;
+
+typedef struct dtsi_schema {
+    struct dtsi_schema *next;
+    uint64_t id;
+    int format;
+    char name[DTS_NAME_MAX + 1];
+    uint8_t *bytes;
+    size_t len;
+} dtsi_schema;
+
+typedef struct dtsi_query {
+    uint32_t corr;
+    uint64_t type_id;
+    dts_msg_cb cb;
+    void *ud;
+    size_t answers;
+    int active;
+    uint64_t answered[32]; // instances that answered: later copies are dropped
+    size_t n_answered;
+    int64_t resend_ms;     // the query is sent again then (loss), twice at most
+    int resends;
+} dtsi_query;
+
+// One frame waiting to be sent: header and payload, contiguous.
+typedef struct dtsi_out {
+    uint64_t channel;
+    size_t len;
+    uint8_t *buf;
+} dtsi_out;
+
+struct dts_node {
+    pthread_mutex_t mu;
+    pthread_cond_t cond; // signalled when the queue drains or a query is answered
+    dts_node_config cfg;
+    char url[256], iface[64], hostname[DTSI_HOSTNAME_MAX + 1];
+    uint64_t instance, host;
+    uint32_t pid;
+    // Loop.
+    uv_loop_t own_loop;
+    uv_loop_t *loop;
+    uv_thread_t thread;
+    int thread_started;
+    pthread_t loop_tid; // the thread currently running the loop
+    int loop_tid_set;
+    uv_async_t wake;
+    uv_timer_t tick;
+    uv_timer_t retry;
+    int handles_open; // handles (and the transport) not yet closed
+    int closing, stopped, stop_requested;
+    int in_loop_cb; // >0 while the loop thread handles an event
+    // Transport.
+    const dts_transport_ops *tp_ops;
+    void *tp;
+    size_t max_dgram;
+    uint8_t *pack_buf; // one datagram being packed
+    // Types, subscriptions, peers.
+    dtsi_type *types[DTSI_TYPE_BUCKETS];
+    size_t n_types;
+    struct dts_sub *subs;
+    uint64_t subs_gen;
+    int membership_dirty;
+    dtsi_peer *peers;
+    size_t n_peers;
+    dtsi_schema *schemas;
+    size_t schema_bytes;
+    dtsi_query queries[DTSI_QUERIES_MAX];
+    // Send queue (ring of frames).
+    dtsi_out *q;
+    size_t q_cap, q_head, q_len;
+    // Discovery.
+    uint32_t generation;
+    int64_t hb_due_ms;
+    uint32_t hb_interval_ms;
+    int members_resends;
+    int64_t members_due_ms;
+    int64_t rate_at_ms;
+    uint64_t control_seq;
+    // Counters and events.
+    dts_node_counters nc;
+    dts_event_cb ev_cb;
+    void *ev_ud;
+};
+
+// node.c
+int64_t dtsi_mono_ms(void);
+dtsi_type *dtsi_type_find(dts_node *n, uint64_t id);
+dtsi_type *dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len);
+int dtsi_type_wanted(dts_node *n, dtsi_type *t);
+dts_err dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
+                     size_t len);
+void dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,
+                const char *type, uint64_t schema_id, uint64_t other);
+void dtsi_send_now(dts_node *n);
+void dtsi_query_resend(dts_node *n, int64_t now_ms);
+
+// disc.c
+void dtsi_disc_init(dts_node *n);
+void dtsi_disc_tick(dts_node *n, int64_t now_ms);
+void dtsi_disc_recv(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char *src);
+void dtsi_disc_members_changed(dts_node *n);
+void dtsi_disc_goodbye(dts_node *n);
+void dtsi_disc_type_declared(dts_node *n, dtsi_type *t);
+dtsi_peer *dtsi_peer_find(dts_node *n, uint64_t instance);
+const dtsi_schema *dtsi_schema_find(dts_node *n, uint64_t id);
+void dtsi_schema_request(dts_node *n, uint64_t id);
+
+#endif

@@ -1,0 +1,537 @@
+// udpm.c: the UDP multicast transport, "udpm://" (DESIGN.md decisions 1 and
+// 9; docs/spec/wire.md, "Groups").
+//
+// Every type has its own group, computed from its type id; the control
+// channel is 239.255.0.1 (ff15::4454:0:1 for IPv6). All groups share one
+// port. Receiving uses a pool of sockets bound to that port, each holding
+// at most UDPM_GROUPS_PER_SOCKET memberships (Linux allows 20 per socket by
+// default, net.ipv4.igmp_max_memberships) and each with IP_MULTICAST_ALL
+// off, so a socket only sees the groups it joined. Sending uses one
+// unbound socket with the TTL, loopback and interface of the config.
+// Batches go through sendmmsg and recvmmsg.
+#define _GNU_SOURCE
+#include <dts/transport.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/log.h"
+#include "transport/registry.h"
+
+#define UDPM_GROUPS_PER_SOCKET 20
+#define UDPM_MAX_SOCKETS 64
+#define UDPM_RECV_BATCH 16
+#define UDPM_DGRAM_MAX 65507
+#define UDPM_RCVBUF (4 * 1024 * 1024)
+#define UDPM_SNDBUF (4 * 1024 * 1024)
+#define UDPM_MAX_GROUPS (UDPM_GROUPS_PER_SOCKET * UDPM_MAX_SOCKETS)
+
+typedef struct udpm udpm;
+
+typedef struct udpm_sock {
+    int fd;
+    uv_poll_t poll;
+    int n_groups;
+    udpm *owner;
+} udpm_sock;
+
+// One joined group; channels that hash to the same group share it.
+typedef struct udpm_group {
+    struct sockaddr_storage addr;
+    int refs;
+    int sock; // index in socks
+} udpm_group;
+
+struct udpm {
+    dts_transport_host host;
+    int ipv6;
+    uint16_t port;
+    int ttl;
+    int loopback;
+    char iface_name[IF_NAMESIZE];
+    unsigned ifindex;        // 0: let the kernel choose by route
+    struct in_addr if_addr;  // IPv4 address of the interface, or INADDR_ANY
+    int send_fd;
+    udpm_sock *socks[UDPM_MAX_SOCKETS];
+    int n_socks;
+    udpm_group *groups;
+    int n_groups, cap_groups;
+    uint8_t *rx_bufs; // UDPM_RECV_BATCH x UDPM_DGRAM_MAX, allocated once
+    int closing;
+    void (*close_done)(void *);
+    void *close_arg;
+    int pending_closes;
+};
+
+// ---------------------------------------------------------------------------
+// Groups
+
+void
+dtsi_udpm_group(uint64_t channel, int ipv6, char *buf, size_t cap)
+{
+    if (ipv6) {
+        uint32_t low = channel == 0 ? 1 : (uint32_t)channel;
+        if (channel != 0 && low == 1) low ^= 0x100;
+        snprintf(buf, cap, "ff15::4454:%x:%x", low >> 16, low & 0xffff);
+        return;
+    }
+    if (channel == 0) {
+        snprintf(buf, cap, "239.255.0.1");
+        return;
+    }
+    unsigned x = 1 + (unsigned)(channel % 255);
+    unsigned y = 1 + (unsigned)((channel >> 8) % 254);
+    snprintf(buf, cap, "239.255.%u.%u", x, y);
+}
+
+static void
+udpm_group_addr(udpm *u, uint64_t channel, struct sockaddr_storage *ss)
+{
+    char text[64];
+    dtsi_udpm_group(channel, u->ipv6, text, sizeof text);
+    memset(ss, 0, sizeof *ss);
+    if (u->ipv6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(u->port);
+        inet_pton(AF_INET6, text, &a->sin6_addr);
+        a->sin6_scope_id = u->ifindex;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(u->port);
+        inet_pton(AF_INET, text, &a->sin_addr);
+    }
+}
+
+static int
+udpm_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family) return 0;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static void
+udpm_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        snprintf(buf, cap, "%s:%u", ip, ntohs(a->sin_port));
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(buf, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Interface selection
+
+// udpm_log_interfaces lists the interfaces that exist, so that a user who
+// mistyped one sees the right names (event "unknown-interface").
+static void
+udpm_log_interfaces(const char *wanted)
+{
+    struct if_nameindex *ifs = if_nameindex();
+    char list[512] = "";
+    size_t off = 0;
+    for (struct if_nameindex *i = ifs; i && i->if_name; i++) {
+        int n = snprintf(list + off, sizeof list - off, "%s%s", off ? ", " : "", i->if_name);
+        if (n < 0 || (size_t)n >= sizeof list - off) break;
+        off += (size_t)n;
+    }
+    if (ifs) if_freenameindex(ifs);
+    DTSI_LOG(DTS_LOG_ERROR, DTS_CAT_TRANSPORT, "unknown-interface",
+             "no interface named or addressed '%s'; interfaces here: %s", wanted, list);
+}
+
+// udpm_resolve_iface accepts an interface name or one of its IPv4
+// addresses and fills ifindex, if_addr and iface_name.
+static dts_err
+udpm_resolve_iface(udpm *u, const char *want)
+{
+    struct in_addr asaddr;
+    int by_addr = inet_pton(AF_INET, want, &asaddr) == 1;
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0) return DTS_ESYS;
+    int found = 0;
+    for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        if (!i->ifa_name) continue;
+        int v4 = i->ifa_addr && i->ifa_addr->sa_family == AF_INET;
+        struct in_addr a = v4 ? ((struct sockaddr_in *)i->ifa_addr)->sin_addr : (struct in_addr){0};
+        int match = by_addr ? (v4 && a.s_addr == asaddr.s_addr) : strcmp(i->ifa_name, want) == 0;
+        if (!match) continue;
+        found = 1;
+        snprintf(u->iface_name, sizeof u->iface_name, "%s", i->ifa_name);
+        u->ifindex = if_nametoindex(i->ifa_name);
+        if (v4) u->if_addr = a;
+        if (v4) break;
+    }
+    freeifaddrs(ifa);
+    if (!found) {
+        udpm_log_interfaces(want);
+        return DTS_ENOENT;
+    }
+    return DTS_OK;
+}
+
+// ---------------------------------------------------------------------------
+// Sockets
+
+static void udpm_on_readable(uv_poll_t *h, int status, int events);
+
+static int
+udpm_setsockopt(int fd, int level, int opt, int val, const char *what)
+{
+    if (setsockopt(fd, level, opt, &val, sizeof val) == 0) return 0;
+    DTSI_LOG(DTS_LOG_WARN, DTS_CAT_TRANSPORT, "socket-option", "setsockopt %s: %s", what,
+             strerror(errno));
+    return -1;
+}
+
+// udpm_check_buf warns, naming the sysctl, when the kernel granted less
+// buffer than asked for.
+static void
+udpm_check_buf(int fd, int opt, int wanted, const char *sysctl)
+{
+    int got = 0;
+    socklen_t len = sizeof got;
+    if (getsockopt(fd, SOL_SOCKET, opt, &got, &len) != 0) return;
+    if (got / 2 < wanted / 2) {
+        DTSI_LOG(DTS_LOG_INFO, DTS_CAT_TRANSPORT, "small-socket-buffer",
+                 "kernel granted %d of %d bytes; raise it with: sysctl -w %s=%d", got / 2, wanted,
+                 sysctl, wanted);
+    }
+}
+
+static int
+udpm_recv_socket_open(udpm *u)
+{
+    int fam = u->ipv6 ? AF_INET6 : AF_INET;
+    int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    udpm_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){UDPM_RCVBUF}, sizeof(int)) == 0)
+        udpm_check_buf(fd, SO_RCVBUF, UDPM_RCVBUF, "net.core.rmem_max");
+    if (u->ipv6) {
+        udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
+#ifdef IPV6_MULTICAST_ALL
+        udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0, "IPV6_MULTICAST_ALL");
+#endif
+        struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(u->port)};
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) goto fail;
+    } else {
+        udpm_setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL");
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(u->port)};
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) goto fail;
+    }
+    udpm_sock *s = calloc(1, sizeof *s);
+    if (!s) goto fail;
+    s->fd = fd;
+    s->owner = u;
+    if (uv_poll_init(u->host.loop, &s->poll, fd) != 0) {
+        free(s);
+        goto fail;
+    }
+    s->poll.data = s;
+    uv_poll_start(&s->poll, UV_READABLE, udpm_on_readable);
+    u->socks[u->n_socks] = s;
+    return u->n_socks++;
+fail:
+    DTSI_LOG(DTS_LOG_ERROR, DTS_CAT_TRANSPORT, "socket-failed", "receive socket on port %u: %s",
+             u->port, strerror(errno));
+    close(fd);
+    return -1;
+}
+
+static int
+udpm_send_socket_open(udpm *u)
+{
+    int fam = u->ipv6 ? AF_INET6 : AF_INET;
+    int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){UDPM_SNDBUF}, sizeof(int)) == 0)
+        udpm_check_buf(fd, SO_SNDBUF, UDPM_SNDBUF, "net.core.wmem_max");
+    int ok = 0;
+    if (u->ipv6) {
+        ok |= udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, u->ttl, "IPV6_MULTICAST_HOPS");
+        ok |= udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, u->loopback,
+                              "IPV6_MULTICAST_LOOP");
+        if (u->ifindex)
+            ok |= udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, (int)u->ifindex,
+                                  "IPV6_MULTICAST_IF");
+    } else {
+        ok |= udpm_setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, u->ttl, "IP_MULTICAST_TTL");
+        ok |= udpm_setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, u->loopback, "IP_MULTICAST_LOOP");
+        if (u->ifindex) {
+            struct ip_mreqn m = {.imr_address = u->if_addr, .imr_ifindex = (int)u->ifindex};
+            if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m) != 0) ok = -1;
+        }
+    }
+    if (ok != 0) {
+        close(fd);
+        return -1;
+    }
+    u->send_fd = fd;
+    return 0;
+}
+
+// udpm_membership joins (add 1) or leaves (add 0) a group on a socket.
+static int
+udpm_membership(udpm *u, int fd, const struct sockaddr_storage *g, int add)
+{
+    if (u->ipv6) {
+        struct ipv6_mreq m = {.ipv6mr_interface = u->ifindex};
+        m.ipv6mr_multiaddr = ((const struct sockaddr_in6 *)g)->sin6_addr;
+        return setsockopt(fd, IPPROTO_IPV6, add ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m);
+    }
+    struct ip_mreqn m = {.imr_address = u->if_addr, .imr_ifindex = (int)u->ifindex};
+    m.imr_multiaddr = ((const struct sockaddr_in *)g)->sin_addr;
+    return setsockopt(fd, IPPROTO_IP, add ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &m, sizeof m);
+}
+
+// ---------------------------------------------------------------------------
+// Receive
+
+// udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH datagrams
+// per system call, for a bounded number of calls so one busy socket cannot
+// starve the loop. Truncated datagrams (larger than UDPM_DGRAM_MAX) are
+// handed on cut, and the core rejects them by their length fields.
+static void
+udpm_on_readable(uv_poll_t *h, int status, int events)
+{
+    udpm_sock *s = h->data;
+    udpm *u = s->owner;
+    if (status < 0 || u->closing) return;
+    struct mmsghdr msgs[UDPM_RECV_BATCH];
+    struct iovec iov[UDPM_RECV_BATCH];
+    struct sockaddr_storage from[UDPM_RECV_BATCH];
+    for (int round = 0; round < 8; round++) {
+        for (int i = 0; i < UDPM_RECV_BATCH; i++) {
+            iov[i].iov_base = u->rx_bufs + (size_t)i * UDPM_DGRAM_MAX;
+            iov[i].iov_len = UDPM_DGRAM_MAX;
+            msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                              .msg_namelen = sizeof from[i],
+                                              .msg_iov = &iov[i],
+                                              .msg_iovlen = 1};
+        }
+        int n = recvmmsg(s->fd, msgs, UDPM_RECV_BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0) return;
+        for (int i = 0; i < n && !u->closing; i++) {
+            char src[64];
+            udpm_addr_text(&from[i], src, sizeof src);
+            u->host.on_recv(u->host.ctx, iov[i].iov_base, msgs[i].msg_len, src);
+        }
+        if (n < UDPM_RECV_BATCH) return;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Ops
+
+static dts_err
+udpm_open(const dts_transport_config *cfg, const dts_transport_host *host, void **tp)
+{
+    udpm *u = calloc(1, sizeof *u);
+    if (!u) return DTS_ENOMEM;
+    u->host = *host;
+    u->ipv6 = cfg->ipv6;
+    u->port = cfg->port;
+    u->ttl = cfg->ttl;
+    u->loopback = cfg->loopback;
+    u->send_fd = -1;
+    const char *iface = cfg->iface;
+    const char *rest = cfg->url ? strstr(cfg->url, "://") : NULL;
+    if (rest && rest[3]) iface = rest + 3; // "udpm://eth0"
+    dts_err err = DTS_OK;
+    if (iface && *iface) err = udpm_resolve_iface(u, iface);
+    if (err == DTS_OK) u->rx_bufs = malloc((size_t)UDPM_RECV_BATCH * UDPM_DGRAM_MAX);
+    if (err == DTS_OK && !u->rx_bufs) err = DTS_ENOMEM;
+    if (err == DTS_OK && udpm_send_socket_open(u) != 0) err = DTS_ETRANSPORT;
+    if (err == DTS_OK && udpm_recv_socket_open(u) < 0) err = DTS_ETRANSPORT;
+    if (err != DTS_OK) {
+        if (u->send_fd >= 0) close(u->send_fd);
+        free(u->rx_bufs);
+        free(u);
+        return err;
+    }
+    *tp = u;
+    return DTS_OK;
+}
+
+static void
+udpm_sock_closed(uv_handle_t *h)
+{
+    udpm_sock *s = h->data;
+    udpm *u = s->owner;
+    close(s->fd);
+    free(s);
+    if (--u->pending_closes == 0) {
+        void (*done)(void *) = u->close_done;
+        void *arg = u->close_arg;
+        free(u->groups);
+        free(u->rx_bufs);
+        free(u);
+        if (done) done(arg);
+    }
+}
+
+static void
+udpm_close(void *tp, void (*done)(void *), void *arg)
+{
+    udpm *u = tp;
+    u->closing = 1;
+    u->close_done = done;
+    u->close_arg = arg;
+    if (u->send_fd >= 0) close(u->send_fd);
+    u->send_fd = -1;
+    u->pending_closes = u->n_socks;
+    for (int i = 0; i < u->n_socks; i++) {
+        uv_poll_stop(&u->socks[i]->poll);
+        uv_close((uv_handle_t *)&u->socks[i]->poll, udpm_sock_closed);
+    }
+}
+
+static int
+udpm_group_find(udpm *u, const struct sockaddr_storage *g)
+{
+    for (int i = 0; i < u->n_groups; i++)
+        if (udpm_addr_eq(&u->groups[i].addr, g)) return i;
+    return -1;
+}
+
+// udpm_pick_socket returns a socket with room for one more membership,
+// opening a new one when all are full.
+static int
+udpm_pick_socket(udpm *u)
+{
+    for (int i = 0; i < u->n_socks; i++)
+        if (u->socks[i]->n_groups < UDPM_GROUPS_PER_SOCKET) return i;
+    if (u->n_socks >= UDPM_MAX_SOCKETS) return -1;
+    return udpm_recv_socket_open(u);
+}
+
+static dts_err
+udpm_join(void *tp, uint64_t channel)
+{
+    udpm *u = tp;
+    struct sockaddr_storage g;
+    udpm_group_addr(u, channel, &g);
+    int gi = udpm_group_find(u, &g);
+    if (gi >= 0) {
+        u->groups[gi].refs++;
+        return DTS_OK;
+    }
+    if (u->n_groups == u->cap_groups) {
+        int cap = u->cap_groups ? 2 * u->cap_groups : 16;
+        if (cap > UDPM_MAX_GROUPS) cap = UDPM_MAX_GROUPS;
+        if (cap == u->n_groups) return DTS_ETRANSPORT;
+        udpm_group *ng = realloc(u->groups, (size_t)cap * sizeof *ng);
+        if (!ng) return DTS_ENOMEM;
+        u->groups = ng;
+        u->cap_groups = cap;
+    }
+    int si = udpm_pick_socket(u);
+    if (si < 0) return DTS_ETRANSPORT;
+    if (udpm_membership(u, u->socks[si]->fd, &g, 1) != 0) {
+        char text[80];
+        udpm_addr_text(&g, text, sizeof text);
+        DTSI_LOG(DTS_LOG_ERROR, DTS_CAT_TRANSPORT, "join-failed", "join %s: %s", text,
+                 strerror(errno));
+        return DTS_ETRANSPORT;
+    }
+    u->socks[si]->n_groups++;
+    u->groups[u->n_groups++] = (udpm_group){.addr = g, .refs = 1, .sock = si};
+    return DTS_OK;
+}
+
+static dts_err
+udpm_leave(void *tp, uint64_t channel)
+{
+    udpm *u = tp;
+    struct sockaddr_storage g;
+    udpm_group_addr(u, channel, &g);
+    int gi = udpm_group_find(u, &g);
+    if (gi < 0) return DTS_ENOENT;
+    if (--u->groups[gi].refs > 0) return DTS_OK;
+    udpm_sock *s = u->socks[u->groups[gi].sock];
+    udpm_membership(u, s->fd, &g, 0);
+    s->n_groups--;
+    u->groups[gi] = u->groups[--u->n_groups];
+    return DTS_OK;
+}
+
+static dts_err
+udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent)
+{
+    udpm *u = tp;
+    *sent = 0;
+    if (u->send_fd < 0) return DTS_ECLOSED;
+    struct sockaddr_storage g;
+    udpm_group_addr(u, channel, &g);
+    socklen_t glen = u->ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    enum { BATCH = 64 };
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    while (*sent < n) {
+        size_t k = n - *sent < BATCH ? n - *sent : BATCH;
+        for (size_t i = 0; i < k; i++) {
+            iov[i] = (struct iovec){(void *)d[*sent + i].data, d[*sent + i].len};
+            msgs[i].msg_hdr = (struct msghdr){
+                .msg_name = &g, .msg_namelen = glen, .msg_iov = &iov[i], .msg_iovlen = 1};
+        }
+        int r = sendmmsg(u->send_fd, msgs, (unsigned)k, MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return DTS_EQUEUE;
+            DTSI_LOG(DTS_LOG_WARN, DTS_CAT_TRANSPORT, "send-failed", "sendmmsg: %s",
+                     strerror(errno));
+            return DTS_ETRANSPORT;
+        }
+        *sent += (size_t)r;
+        if ((size_t)r < k) return DTS_EQUEUE;
+    }
+    return DTS_OK;
+}
+
+static size_t
+udpm_max_dgram(void *tp)
+{
+    return UDPM_DGRAM_MAX - 40; // room for an IPv6 header on loopback-sized MTUs
+}
+
+static void
+udpm_describe(void *tp, char *buf, size_t cap)
+{
+    udpm *u = tp;
+    char ip[INET_ADDRSTRLEN] = "any";
+    if (u->if_addr.s_addr) inet_ntop(AF_INET, &u->if_addr, ip, sizeof ip);
+    snprintf(buf, cap, "udpm %s iface=%s addr=%s port=%u ttl=%d loopback=%s groups=%d sockets=%d",
+             u->ipv6 ? "ipv6" : "ipv4", u->iface_name[0] ? u->iface_name : "(route)", ip, u->port,
+             u->ttl, u->loopback ? "on" : "off", u->n_groups, u->n_socks);
+}
+
+const dts_transport_ops dtsi_udpm_ops = {
+    .scheme = "udpm",
+    .open = udpm_open,
+    .close = udpm_close,
+    .join = udpm_join,
+    .leave = udpm_leave,
+    .send = udpm_send,
+    .max_dgram = udpm_max_dgram,
+    .describe = udpm_describe,
+};

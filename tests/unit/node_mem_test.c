@@ -1,0 +1,434 @@
+// node_mem_test.c: the node API end to end over the in-process mem://
+// transport: publish and subscribe, globs and late types, own messages,
+// queries and the last-value cache, schema mismatch, discovery of peers
+// and schemas, run modes, and the counters. No sockets.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dts/dts.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct rx {
+    pthread_mutex_t mu;
+    int count;
+    uint64_t last_seq;
+    int in_order;
+    char last[256];
+    char last_type[256];
+    int replies;
+} rx;
+
+static void
+rx_init(rx *r)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    r->in_order = 1;
+}
+
+static void
+on_msg(void *ud, const dts_msg *m)
+{
+    rx *r = ud;
+    pthread_mutex_lock(&r->mu);
+    if (m->seq != r->last_seq + 1 && !m->is_reply) r->in_order = 0;
+    r->last_seq = m->seq;
+    r->count++;
+    r->replies += m->is_reply;
+    size_t n = m->len < sizeof r->last - 1 ? m->len : sizeof r->last - 1;
+    memcpy(r->last, m->data, n);
+    r->last[n] = 0;
+    snprintf(r->last_type, sizeof r->last_type, "%s", m->type);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int
+rx_count(rx *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int c = r->count;
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+// wait_for polls cond(arg) every millisecond until it holds or ms pass.
+static int
+wait_for(int (*cond)(void *), void *arg, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        if (cond(arg)) return 1;
+        usleep(1000);
+    }
+    return cond(arg);
+}
+
+typedef struct count_at_least {
+    rx *r;
+    int n;
+} count_at_least;
+
+static int
+cond_count(void *arg)
+{
+    count_at_least *c = arg;
+    return rx_count(c->r) >= c->n;
+}
+
+static dts_node *
+open_mem(const char *bus)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = bus;
+    dts_node *n = NULL;
+    assert_int_equal(dts_node_open(&cfg, &n), DTS_OK);
+    return n;
+}
+
+static const char temp_schema[] = "{\"type\":\"object\"}";
+
+static void
+test_pub_sub_in_order(void **state)
+{
+    dts_node *a = open_mem("mem://t1"), *b = open_mem("mem://t1");
+    rx r;
+    rx_init(&r);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "brewery.Temperature", on_msg, &r, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "brewery.Temperature", DTS_FORMAT_JSON, temp_schema,
+                                      strlen(temp_schema)),
+                     DTS_OK);
+    char buf[64];
+    for (int i = 0; i < 1000; i++) {
+        int len = snprintf(buf, sizeof buf, "{\"tank\":\"T1\",\"celsius\":%d}", i);
+        dts_err e;
+        while ((e = dts_publish(a, "brewery.Temperature", buf, (size_t)len)) == DTS_EQUEUE)
+            usleep(100);
+        assert_int_equal(e, DTS_OK);
+    }
+    count_at_least c = {&r, 1000};
+    assert_true(wait_for(cond_count, &c, 5000));
+    assert_int_equal(rx_count(&r), 1000);
+    assert_true(r.in_order);
+    assert_string_equal(r.last, "{\"tank\":\"T1\",\"celsius\":999}");
+    assert_string_equal(r.last_type, "brewery.Temperature");
+    dts_type_counters tc;
+    assert_int_equal(dts_type_counters_get(b, "brewery.Temperature", &tc), DTS_OK);
+    assert_int_equal(tc.received, 1000);
+    assert_int_equal(tc.gaps, 0);
+    assert_int_equal(tc.dropped_dup, 0);
+    assert_int_equal(dts_type_counters_get(a, "brewery.Temperature", &tc), DTS_OK);
+    assert_int_equal(tc.sent, 1000);
+    dts_sub_close(s);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
+static void
+test_errors(void **state)
+{
+    dts_node *a = open_mem("mem://t2");
+    assert_int_equal(dts_publish(a, "not.declared", "x", 1), DTS_ENOENT);
+    assert_int_equal(dts_type_declare(a, "bad..name", DTS_FORMAT_RAW, NULL, 0), DTS_EINVAL);
+    assert_int_equal(dts_type_declare(a, "ok.Name", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "ok.Name", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "ok.Name", DTS_FORMAT_JSON, NULL, 0), DTS_EEXIST);
+    static char big[DTS_PAYLOAD_MAX_DEFAULT + 1];
+    assert_int_equal(dts_publish(a, "ok.Name", big, sizeof big), DTS_ETOOBIG);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(a, "bad name", on_msg, NULL, &s), DTS_EINVAL);
+    assert_int_equal(dts_subscribe(a, "", on_msg, NULL, &s), DTS_EINVAL);
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "carrier-pigeon://x";
+    dts_node *n = NULL;
+    assert_int_equal(dts_node_open(&cfg, &n), DTS_ENOTSUP);
+    assert_null(n);
+    dts_node_close(a);
+}
+
+// A queue that cannot drain (the loop is not running: caller mode, never
+// stepped) fills up and then refuses publishes honestly.
+static void
+test_queue_full(void **state)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t3";
+    cfg.run_mode = DTS_RUN_CALLER;
+    cfg.queue_max = 10;
+    dts_node *a;
+    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "q.Full", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    int ok = 0;
+    dts_err e = DTS_OK;
+    while ((e = dts_publish(a, "q.Full", "x", 1)) == DTS_OK) ok++;
+    assert_int_equal(e, DTS_EQUEUE);
+    assert_int_equal(ok, 10);
+    dts_type_counters tc;
+    dts_type_counters_get(a, "q.Full", &tc);
+    assert_int_equal(tc.dropped_queue_full, 1);
+    assert_int_equal(dts_flush(a, 1000), DTS_OK); // runs the loop here
+    assert_int_equal(dts_publish(a, "q.Full", "x", 1), DTS_OK);
+    dts_node_close(a);
+}
+
+static void
+test_glob_late_type(void **state)
+{
+    dts_node *a = open_mem("mem://t4"), *b = open_mem("mem://t4");
+    rx r;
+    rx_init(&r);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "brewery.*", on_msg, &r, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "brewery.Gravity", DTS_FORMAT_JSON, NULL, 0), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "other.Thing", DTS_FORMAT_JSON, NULL, 0), DTS_OK);
+    // Publish until the subscriber has learned the type and joined it.
+    count_at_least c = {&r, 1};
+    for (int i = 0; i < 300 && !cond_count(&c); i++) {
+        dts_publish(a, "brewery.Gravity", "{\"sg\":1.05}", 11);
+        dts_publish(a, "other.Thing", "{}", 2);
+        usleep(10000);
+    }
+    assert_true(rx_count(&r) >= 1);
+    assert_string_equal(r.last_type, "brewery.Gravity");
+    dts_type_counters tc;
+    assert_int_equal(dts_type_counters_get(b, "other.Thing", &tc), DTS_OK);
+    assert_int_equal(tc.received, 0);
+    dts_sub_close(s);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
+static void
+test_own_messages(void **state)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t5";
+    dts_node *quiet, *own;
+    assert_int_equal(dts_node_open(&cfg, &quiet), DTS_OK);
+    cfg.receive_own = 1;
+    assert_int_equal(dts_node_open(&cfg, &own), DTS_OK);
+    rx rq, ro;
+    rx_init(&rq);
+    rx_init(&ro);
+    dts_sub *s1, *s2;
+    dts_type_declare(quiet, "me.Q", DTS_FORMAT_RAW, NULL, 0);
+    dts_type_declare(own, "me.O", DTS_FORMAT_RAW, NULL, 0);
+    dts_subscribe(quiet, "me.Q", on_msg, &rq, &s1);
+    dts_subscribe(own, "me.O", on_msg, &ro, &s2);
+    for (int i = 0; i < 5; i++) {
+        dts_publish(quiet, "me.Q", "q", 1);
+        dts_publish(own, "me.O", "o", 1);
+    }
+    count_at_least c = {&ro, 5};
+    assert_true(wait_for(cond_count, &c, 3000));
+    dts_type_counters tc;
+    for (int i = 0; i < 3000; i++) {
+        dts_type_counters_get(quiet, "me.Q", &tc);
+        if (tc.dropped_own == 5) break;
+        usleep(1000);
+    }
+    assert_int_equal(tc.dropped_own, 5);
+    assert_int_equal(rx_count(&rq), 0);
+    dts_node_close(quiet);
+    dts_node_close(own);
+}
+
+static void
+test_query_last_value(void **state)
+{
+    dts_node *a = open_mem("mem://t6"), *b = open_mem("mem://t6");
+    dts_type_declare(a, "brewery.Setpoint", DTS_FORMAT_JSON, NULL, 0);
+    dts_publish(a, "brewery.Setpoint", "{\"c\":10}", 8);
+    dts_publish(a, "brewery.Setpoint", "{\"c\":12}", 8);
+    assert_int_equal(dts_flush(a, 1000), DTS_OK);
+    rx r;
+    rx_init(&r);
+    size_t answers = 0;
+    assert_int_equal(dts_query(b, "brewery.Setpoint", 1000, 0, on_msg, &r, &answers), DTS_OK);
+    assert_int_equal(answers, 1);
+    assert_int_equal(r.replies, 1);
+    assert_string_equal(r.last, "{\"c\":12}");
+    assert_int_equal(r.last_seq, 2);
+    assert_int_equal(dts_query(b, "nobody.Publishes", 200, 0, on_msg, &r, &answers),
+                     DTS_ETIMEDOUT);
+    assert_int_equal(answers, 0);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
+static int
+custom_handler(void *ud, const char *type, const void **data, size_t *len)
+{
+    *data = "custom";
+    *len = 6;
+    return 1;
+}
+
+static void
+test_query_handler(void **state)
+{
+    dts_node *a = open_mem("mem://t7"), *b = open_mem("mem://t7");
+    dts_type_declare(a, "x.Custom", DTS_FORMAT_RAW, NULL, 0);
+    assert_int_equal(dts_query_set_handler(a, "x.Custom", custom_handler, NULL), DTS_OK);
+    rx r;
+    rx_init(&r);
+    assert_int_equal(dts_query(b, "x.Custom", 1000, 0, on_msg, &r, NULL), DTS_OK);
+    assert_string_equal(r.last, "custom");
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
+typedef struct mm {
+    dts_node *n;
+} mm;
+
+static int
+cond_mismatch(void *arg)
+{
+    dts_node *n = arg;
+    dts_node_counters c;
+    dts_node_counters_get(n, &c);
+    return c.type_mismatches > 0;
+}
+
+static void
+test_mismatch_both_sides(void **state)
+{
+    dts_node *a = open_mem("mem://t8"), *b = open_mem("mem://t8");
+    dts_type_declare(a, "brewery.Temperature", DTS_FORMAT_JSON, "v1", 2);
+    dts_type_declare(b, "brewery.Temperature", DTS_FORMAT_JSON, "v2", 2);
+    assert_true(wait_for(cond_mismatch, a, 3000));
+    assert_true(wait_for(cond_mismatch, b, 3000));
+    dts_type_info *ti;
+    size_t n;
+    assert_int_equal(dts_node_types(a, &ti, &n), DTS_OK);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ti[i].name, "brewery.Temperature") == 0) {
+            seen = 1;
+            assert_true(ti[i].mismatch);
+            assert_int_equal(ti[i].mismatch_schema_id, dts_schema_id(DTS_FORMAT_JSON, "v2", 2));
+        }
+    }
+    assert_true(seen);
+    dts_free(ti);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
+typedef struct peers_cond {
+    dts_node *n;
+    size_t want;
+} peers_cond;
+
+static int
+cond_peers(void *arg)
+{
+    peers_cond *p = arg;
+    dts_node_info *ni;
+    size_t n;
+    if (dts_node_peers(p->n, &ni, &n) != DTS_OK) return 0;
+    dts_free(ni);
+    return n == p->want;
+}
+
+static int
+cond_publishers(void *arg)
+{
+    dts_node *n = arg;
+    dts_type_info *ti;
+    size_t k;
+    int ok = 0;
+    if (dts_node_types(n, &ti, &k) != DTS_OK) return 0;
+    for (size_t i = 0; i < k; i++)
+        if (strcmp(ti[i].name, "disc.Seen") == 0 && ti[i].publishers == 1 &&
+            ti[i].format == DTS_FORMAT_JSON)
+            ok = 1;
+    dts_free(ti);
+    return ok;
+}
+
+static void
+test_discovery_and_goodbye(void **state)
+{
+    dts_node *a = open_mem("mem://t9"), *b = open_mem("mem://t9");
+    dts_type_declare(a, "disc.Seen", DTS_FORMAT_JSON, "{}", 2);
+    peers_cond pc = {b, 2};
+    assert_true(wait_for(cond_peers, &pc, 3000));
+    assert_true(wait_for(cond_publishers, b, 3000));
+    // The schema travels on request.
+    uint64_t sid = dts_schema_id(DTS_FORMAT_JSON, "{}", 2);
+    void *schema = NULL;
+    size_t len = 0;
+    dts_format f;
+    dts_err e = DTS_ENOENT;
+    for (int i = 0; i < 2000 && e != DTS_OK; i++) {
+        e = dts_schema_get(b, sid, &f, &schema, &len);
+        if (e != DTS_OK) usleep(1000);
+    }
+    assert_int_equal(e, DTS_OK);
+    assert_int_equal(len, 2);
+    assert_memory_equal(schema, "{}", 2);
+    assert_int_equal(f, DTS_FORMAT_JSON);
+    dts_free(schema);
+    dts_node_close(a); // says goodbye
+    pc.want = 1;
+    assert_true(wait_for(cond_peers, &pc, 1000));
+    dts_node_close(b);
+}
+
+static dts_node *caller_node;
+
+static void *
+stopper(void *arg)
+{
+    usleep(50000);
+    dts_node_stop(caller_node);
+    return NULL;
+}
+
+static void
+test_run_caller(void **state)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t10";
+    cfg.run_mode = DTS_RUN_CALLER;
+    assert_int_equal(dts_node_open(&cfg, &caller_node), DTS_OK);
+    assert_true(dts_node_fd(caller_node) >= 0);
+    pthread_t th;
+    pthread_create(&th, NULL, stopper, NULL);
+    assert_int_equal(dts_node_run(caller_node), DTS_OK);
+    pthread_join(th, NULL);
+    assert_int_equal(dts_node_step(caller_node), DTS_OK);
+    dts_node_close(caller_node);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pub_sub_in_order),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_glob_late_type),
+        cmocka_unit_test(test_own_messages),
+        cmocka_unit_test(test_query_last_value),
+        cmocka_unit_test(test_query_handler),
+        cmocka_unit_test(test_mismatch_both_sides),
+        cmocka_unit_test(test_discovery_and_goodbye),
+        cmocka_unit_test(test_run_caller),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
