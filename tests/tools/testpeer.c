@@ -1,0 +1,313 @@
+// testpeer.c: a small program on the public API that multi-process tests
+// drive (tests/mp/core_*.sh). Each mode prints plain lines that a test can
+// wait for and parse, and exits 0 when its condition held before its
+// deadline, 1 otherwise, 2 on usage errors.
+//
+//   testpeer sub PATTERN [PATTERN...] [--count N] [--timeout S] [--own]
+//       prints "ready", then "msg TYPE SEQ SENDER PAYLOAD" per message, and
+//       at exit "counters KEY=VALUE ..." (node counters summed over types).
+//   testpeer pub TYPE[,TYPE...] [--count N] [--schema TEXT] [--wait-subs K]
+//       [--linger S] [--interval-ms M] [--own]
+//       publishes {"type":TYPE,"n":I} for I in 1..N, round robin over the
+//       types; with --own it also subscribes and counts what comes back.
+//   testpeer query TYPE [--timeout S]
+//       prints "reply SEQ PAYLOAD" and "elapsed_ms X"; exit 1 if nobody answered.
+//   testpeer declare TYPE --schema TEXT [--timeout S]
+//       declares and waits until the node reports a schema mismatch.
+//   testpeer peers [--present HEX] [--absent HEX] [--timeout S]
+//       waits until a node with that instance is known (or no longer).
+//   Every mode prints "instance HEX" first.
+#define _GNU_SOURCE
+#include <dts/dts.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct opts {
+    const char *mode;
+    const char *args[16];
+    int n_args;
+    long count;
+    double timeout;
+    const char *schema;
+    long wait_subs;
+    double linger;
+    long interval_ms;
+    int own;
+    uint64_t present, absent;
+} opts;
+
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+static long received;
+
+static double
+mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+on_msg(void *ud, const dts_msg *m)
+{
+    pthread_mutex_lock(&out_mu);
+    printf("msg %s %" PRIu64 " %016" PRIx64 " %.*s\n", m->type, m->seq, m->sender_instance,
+           (int)m->len, (const char *)m->data);
+    fflush(stdout);
+    received++;
+    pthread_mutex_unlock(&out_mu);
+}
+
+static long
+received_now(void)
+{
+    pthread_mutex_lock(&out_mu);
+    long r = received;
+    pthread_mutex_unlock(&out_mu);
+    return r;
+}
+
+static void
+print_counters(dts_node *n)
+{
+    dts_node_counters c;
+    dts_node_counters_get(n, &c);
+    dts_type_info *ti;
+    size_t k;
+    uint64_t gaps = 0, dup = 0, own = 0, mism = 0, recv = 0;
+    if (dts_node_types(n, &ti, &k) == DTS_OK) {
+        for (size_t i = 0; i < k; i++) {
+            gaps += ti[i].counters.gaps;
+            dup += ti[i].counters.dropped_dup;
+            own += ti[i].counters.dropped_own;
+            mism += ti[i].counters.dropped_mismatch;
+            recv += ti[i].counters.received;
+        }
+        dts_free(ti);
+    }
+    printf("counters received=%" PRIu64 " gaps=%" PRIu64 " dup=%" PRIu64 " own=%" PRIu64
+           " mismatch=%" PRIu64 " malformed=%" PRIu64 " foreign=%" PRIu64 " bad_version=%" PRIu64
+           " control_malformed=%" PRIu64 " unknown_type=%" PRIu64 "\n",
+           recv, gaps, dup, own, mism, c.frames_malformed, c.frames_foreign, c.frames_bad_version,
+           c.control_malformed, c.frames_unknown_type);
+    fflush(stdout);
+}
+
+static int
+mode_sub(dts_node *n, const opts *o)
+{
+    dts_sub *subs[16];
+    for (int i = 0; i < o->n_args; i++) {
+        if (dts_subscribe(n, o->args[i], on_msg, NULL, &subs[i]) != DTS_OK) {
+            fprintf(stderr, "testpeer: cannot subscribe to %s\n", o->args[i]);
+            return 2;
+        }
+    }
+    printf("ready\n");
+    fflush(stdout);
+    double end = mono_s() + o->timeout;
+    while (mono_s() < end && (o->count <= 0 || received_now() < o->count)) usleep(2000);
+    print_counters(n);
+    return o->count <= 0 || received_now() >= o->count ? 0 : 1;
+}
+
+// subs_ready says whether every type has at least k subscribers known.
+static int
+subs_ready(dts_node *n, char **types, int nt, long k)
+{
+    dts_type_info *ti;
+    size_t m;
+    if (dts_node_types(n, &ti, &m) != DTS_OK) return 0;
+    int ok = 0;
+    for (int j = 0; j < nt; j++) {
+        for (size_t i = 0; i < m; i++)
+            if (strcmp(ti[i].name, types[j]) == 0 && ti[i].subscribers >= (unsigned)k) ok++;
+    }
+    dts_free(ti);
+    return ok == nt;
+}
+
+static int
+mode_pub(dts_node *n, const opts *o)
+{
+    char *list = strdup(o->args[0]), *save = NULL, *types[16];
+    int nt = 0;
+    for (char *t = strtok_r(list, ",", &save); t && nt < 16; t = strtok_r(NULL, ",", &save))
+        types[nt++] = t;
+    const char *schema = o->schema ? o->schema : "";
+    dts_sub *s;
+    for (int j = 0; j < nt; j++) {
+        if (dts_type_declare(n, types[j], DTS_FORMAT_JSON, schema, strlen(schema)) != DTS_OK) return 2;
+        if (o->own) dts_subscribe(n, types[j], on_msg, NULL, &s);
+    }
+    double end = mono_s() + o->timeout;
+    while (o->wait_subs > 0 && !subs_ready(n, types, nt, o->wait_subs)) {
+        if (mono_s() > end) {
+            fprintf(stderr, "testpeer: subscribers not seen in time\n");
+            return 1;
+        }
+        usleep(5000);
+    }
+    char buf[300];
+    for (long i = 1; i <= o->count; i++) {
+        for (int j = 0; j < nt; j++) {
+            int len = snprintf(buf, sizeof buf, "{\"type\":\"%s\",\"n\":%ld}", types[j], i);
+            dts_err e;
+            while ((e = dts_publish(n, types[j], buf, (size_t)len)) == DTS_EQUEUE) usleep(200);
+            if (e != DTS_OK) return 1;
+        }
+        if (o->interval_ms) usleep((useconds_t)o->interval_ms * 1000);
+    }
+    dts_flush(n, 5000);
+    printf("sent %ld\n", o->count * nt);
+    fflush(stdout);
+    end = mono_s() + o->linger;
+    while (mono_s() < end) usleep(10000);
+    if (o->own) print_counters(n);
+    free(list);
+    return 0;
+}
+
+static void
+on_reply(void *ud, const dts_msg *m)
+{
+    printf("reply %" PRIu64 " %.*s\n", m->seq, (int)m->len, (const char *)m->data);
+    fflush(stdout);
+}
+
+static int
+mode_query(dts_node *n, const opts *o)
+{
+    double t0 = mono_s();
+    size_t answers = 0;
+    dts_err e = dts_query(n, o->args[0], (int)(o->timeout * 1000), 0, on_reply, NULL, &answers);
+    printf("elapsed_ms %.0f\n", (mono_s() - t0) * 1000);
+    return e == DTS_OK && answers > 0 ? 0 : 1;
+}
+
+static int
+mode_declare(dts_node *n, const opts *o)
+{
+    const char *schema = o->schema ? o->schema : "";
+    if (dts_type_declare(n, o->args[0], DTS_FORMAT_JSON, schema, strlen(schema)) != DTS_OK) return 2;
+    double end = mono_s() + o->timeout;
+    while (mono_s() < end) {
+        dts_type_info *ti;
+        size_t k;
+        if (dts_node_types(n, &ti, &k) == DTS_OK) {
+            for (size_t i = 0; i < k; i++) {
+                if (strcmp(ti[i].name, o->args[0]) == 0 && ti[i].mismatch) {
+                    printf("mismatch %016" PRIx64 " %016" PRIx64 "\n", ti[i].schema_id,
+                           ti[i].mismatch_schema_id);
+                    fflush(stdout);
+                    dts_free(ti);
+                    usleep(300000); // stay long enough for the other side to see us too
+                    return 0;
+                }
+            }
+            dts_free(ti);
+        }
+        usleep(5000);
+    }
+    return 1;
+}
+
+static int
+peer_known(dts_node *n, uint64_t inst)
+{
+    dts_node_info *ni;
+    size_t k;
+    int found = 0;
+    if (dts_node_peers(n, &ni, &k) != DTS_OK) return 0;
+    for (size_t i = 0; i < k; i++) found |= ni[i].instance == inst;
+    dts_free(ni);
+    return found;
+}
+
+// mode_peers waits until the --present instance is known (prints
+// "present"), then until the --absent one is gone (prints "absent"). With
+// the same instance for both it watches one node come and go.
+static int
+mode_peers(dts_node *n, const opts *o)
+{
+    double end = mono_s() + o->timeout;
+    while (o->present && !peer_known(n, o->present)) {
+        if (mono_s() > end) return 1;
+        usleep(5000);
+    }
+    printf("present\n");
+    fflush(stdout);
+    while (o->absent && peer_known(n, o->absent)) {
+        if (mono_s() > end) return 1;
+        usleep(5000);
+    }
+    printf("absent\n");
+    fflush(stdout);
+    return 0;
+}
+
+static int
+parse(int argc, char **argv, opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->count = 1;
+    o->timeout = 10;
+    if (argc < 2) return -1;
+    o->mode = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--own") == 0) {
+            o->own = 1;
+            continue;
+        }
+        if (a[0] == '-' && a[1] == '-' && !v) return -1;
+        if (strcmp(a, "--count") == 0) o->count = atol(v), i++;
+        else if (strcmp(a, "--timeout") == 0) o->timeout = atof(v), i++;
+        else if (strcmp(a, "--schema") == 0) o->schema = v, i++;
+        else if (strcmp(a, "--wait-subs") == 0) o->wait_subs = atol(v), i++;
+        else if (strcmp(a, "--linger") == 0) o->linger = atof(v), i++;
+        else if (strcmp(a, "--interval-ms") == 0) o->interval_ms = atol(v), i++;
+        else if (strcmp(a, "--present") == 0) o->present = strtoull(v, NULL, 16), i++;
+        else if (strcmp(a, "--absent") == 0) o->absent = strtoull(v, NULL, 16), i++;
+        else if (a[0] == '-') return -1;
+        else if (o->n_args < 16) o->args[o->n_args++] = a;
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    opts o;
+    if (parse(argc, argv, &o) != 0) {
+        fprintf(stderr, "usage: testpeer sub|pub|query|declare|peers ARGS (see testpeer.c)\n");
+        return 2;
+    }
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.receive_own = o.own;
+    dts_node *n;
+    dts_err e = dts_node_open(&cfg, &n);
+    if (e != DTS_OK) {
+        fprintf(stderr, "testpeer: dts_node_open: %s\n", dts_strerror(e));
+        return 1;
+    }
+    printf("instance %016" PRIx64 "\n", dts_node_instance(n));
+    fflush(stdout);
+    int rc = 2;
+    if (strcmp(o.mode, "sub") == 0 && o.n_args > 0) rc = mode_sub(n, &o);
+    else if (strcmp(o.mode, "pub") == 0 && o.n_args == 1) rc = mode_pub(n, &o);
+    else if (strcmp(o.mode, "query") == 0 && o.n_args == 1) rc = mode_query(n, &o);
+    else if (strcmp(o.mode, "declare") == 0 && o.n_args == 1) rc = mode_declare(n, &o);
+    else if (strcmp(o.mode, "peers") == 0) rc = mode_peers(n, &o);
+    else fprintf(stderr, "testpeer: unknown mode or arguments\n");
+    dts_node_close(n);
+    return rc;
+}
