@@ -165,6 +165,9 @@ typedef struct dts_node_config {
     int ipv6;             // use ff15::/16 groups instead of IPv4 (default 0)
     int receive_own;      // deliver this node's own messages to it (default 0)
     int last_value_cache; // answer queries from the last value (default 1)
+    int initial_value;    // a subscription starting on a type asks its publishers
+                          // for their latest value, delivered with is_reply 1
+                          // (default 1)
     dts_run_mode run_mode;
     void *uv_loop;        // uv_loop_t* for DTS_RUN_UV
     // Bounds. 0 means the default named in brackets.

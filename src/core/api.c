@@ -224,8 +224,9 @@ dts_subscribe(dts_node *n, const char *pattern, dts_msg_cb cb, void *ud, dts_sub
     s->node = n;
     pthread_mutex_lock(&n->mu);
     dts_err err = n->closing ? DTS_ECLOSED : DTS_OK;
-    if (err == DTS_OK && s->exact && !dtsi_type_get(n, s->type_id, pattern, strlen(pattern)))
-        err = DTS_ENOMEM;
+    dtsi_type *t = err == DTS_OK && s->exact ? dtsi_type_get(n, s->type_id, pattern, strlen(pattern)) : NULL;
+    if (err == DTS_OK && s->exact && !t) err = DTS_ENOMEM;
+    if (t && !t->desc_interval_ms) dtsi_disc_type_declared(n, t); // describe its name too
     if (err == DTS_OK) {
         s->next = n->subs;
         n->subs = s;

@@ -24,6 +24,7 @@
 
 #define DISC_HB_START_MS 100
 #define DISC_DESC_START_MS 200
+#define DISC_DESC_BATCH_MS 1500
 #define DISC_MEMBERS_REQ_GAP_MS 300
 
 static uint32_t
@@ -161,12 +162,20 @@ type_has_exact_sub(dts_node *n, const dtsi_type *t)
 static void
 disc_send_types(dts_node *n, int64_t now)
 {
+    // Nothing is due: nothing to do. Something is due: the types due
+    // within DISC_DESC_BATCH_MS join it, so a node's descriptions converge
+    // into few frames instead of one frame per type.
+    int any = 0;
+    for (size_t b = 0; b < DTSI_TYPE_BUCKETS && !any; b++)
+        for (dtsi_type *t = n->types[b]; t && !any; t = t->next)
+            any = t->desc_interval_ms && t->desc_due_ms <= now;
+    if (!any) return;
     uint8_t buf[DTSI_CONTROL_PAYLOAD_MAX];
     dtsi_wbuf w = {buf, 2, sizeof buf, 0};
     uint16_t count = 0;
     for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++) {
         for (dtsi_type *t = n->types[b]; t; t = t->next) {
-            if (t->desc_due_ms > now) continue;
+            if (t->desc_due_ms > now + DISC_DESC_BATCH_MS) continue;
             int exact = t->declared ? 0 : type_has_exact_sub(n, t);
             if (!type_describable(t, exact)) continue;
             dtsi_type_desc d = {.format = t->declared ? (uint8_t)t->format : DTSI_FORMAT_UNKNOWN,
@@ -206,6 +215,19 @@ disc_mismatch(dts_node *n, dtsi_type *t, uint64_t other, const char *src)
     dtsi_event(n, DTS_EV_TYPE_MISMATCH, 0, src, t->name, t->schema_id, other);
 }
 
+// desc_postpone is what hearing another node describe a type does to our
+// own schedule: the same as if we had sent it, back-off included, so that
+// in steady state each type is described about once per interval by
+// whichever node's timer fires first.
+static void
+desc_postpone(dtsi_type *t, int64_t now)
+{
+    if (t->desc_interval_ms == 0) return; // we do not describe it
+    t->desc_due_ms = now + jittered(t->desc_interval_ms);
+    t->desc_interval_ms *= 2;
+    if (t->desc_interval_ms > DTSI_DESC_STEADY_MS) t->desc_interval_ms = DTSI_DESC_STEADY_MS;
+}
+
 typedef struct desc_ctx {
     dts_node *n;
     const char *src;
@@ -225,14 +247,14 @@ disc_on_type_desc(void *ud, const dtsi_type_desc *d)
     if (!t || strcmp(t->name, name) != 0) return;
     int64_t now = dtsi_mono_ms();
     if (d->format == DTSI_FORMAT_UNKNOWN) {
-        if (!t->declared && t->desc_interval_ms) t->desc_due_ms = now + jittered(t->desc_interval_ms);
+        if (!t->declared) desc_postpone(t, now);
         return;
     }
     if (t->declared) {
         if (d->schema_id != t->schema_id || d->format != t->format)
             disc_mismatch(n, t, d->schema_id, c->src);
-        else if (t->desc_interval_ms)
-            t->desc_due_ms = now + jittered(t->desc_interval_ms);
+        else
+            desc_postpone(t, now);
         return;
     }
     if (t->format == DTSI_FORMAT_UNKNOWN) {
@@ -242,7 +264,7 @@ disc_on_type_desc(void *ud, const dtsi_type_desc *d)
         t->mismatch = 1; // two publishers elsewhere disagree
         t->mismatch_schema_id = d->schema_id;
     }
-    if (t->desc_interval_ms) t->desc_due_ms = now + jittered(t->desc_interval_ms);
+    desc_postpone(t, now);
 }
 
 // ---------------------------------------------------------------------------

@@ -73,6 +73,7 @@ dts_node_config_init(dts_node_config *cfg)
     cfg->ttl = 1;
     cfg->loopback = 1;
     cfg->last_value_cache = 1;
+    cfg->initial_value = 1;
     long v;
     if (env_int("DTS_PORT", 1, 65535, &v)) cfg->port = (uint16_t)v;
     if (env_int("DTS_TTL", 0, 255, &v)) cfg->ttl = (int)v;
@@ -157,6 +158,21 @@ dtsi_type_wanted(dts_node *n, dtsi_type *t)
     return t->declared || t->n_subs > 0 || t->want_refs_query > 0;
 }
 
+// node_initial_query asks the publishers of a type that a subscription has
+// just started receiving for their latest value, so a subscriber has the
+// current state at once (and a glob subscriber the message that revealed a
+// new type). The replies go through the normal delivery path, with its
+// duplicate filter, marked is_reply. Off with cfg.initial_value = 0.
+static void
+node_initial_query(dts_node *n, dtsi_type *t)
+{
+    if (!n->cfg.initial_value) return;
+    uint32_t corr = (uint32_t)(n->instance ^ t->id ^ (uint64_t)dtsi_mono_ms());
+    t->join_corr = corr ? corr : 1;
+    dtsi_hdr h = {.kind = DTSI_KIND_QUERY, .corr = t->join_corr, .type_id = t->id, .schema_id = t->schema_id};
+    dtsi_enqueue(n, t->id, &h, NULL, 0);
+}
+
 // node_update_membership joins and leaves channels to match what is
 // wanted. Loop thread.
 static void
@@ -170,6 +186,7 @@ node_update_membership(dts_node *n)
             int want = dtsi_type_wanted(n, t);
             if (want && !t->joined) {
                 if (n->tp_ops->join(n->tp, t->id) == DTS_OK) t->joined = 1;
+                if (t->joined && t->n_subs > 0 && !t->declared) node_initial_query(n, t);
             } else if (!want && t->joined) {
                 n->tp_ops->leave(n->tp, t->id);
                 t->joined = 0;
@@ -476,11 +493,11 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         if (t->declared && h->instance != n->instance) node_answer_query(n, t, h);
         return;
     }
-    if (h->kind == DTSI_KIND_REPLY) {
+    type_refresh_subs(n, t);
+    if (h->kind == DTSI_KIND_REPLY && (h->corr != t->join_corr || t->n_subs == 0)) {
         node_deliver_reply(n, t, h, payload, src);
         return;
     }
-    type_refresh_subs(n, t);
     if (t->n_subs == 0) {
         n->nc.frames_unknown_type++;
         return;

@@ -58,6 +58,7 @@ typedef struct dtsi_type {
     // queries) and actually joined on the transport.
     int want_refs_query;
     int joined;
+    uint32_t join_corr; // query id of the initial-value query (node_initial_query)
     // Subscriptions matching this type, cached per subscription generation.
     struct dts_sub **subs;
     size_t n_subs, cap_subs;

@@ -16,7 +16,7 @@
 //       declares and waits until the node reports a schema mismatch.
 //   testpeer peers [--present HEX] [--absent HEX] [--timeout S]
 //       waits until a node with that instance is known (or no longer).
-//   Every mode prints "instance HEX" first.
+//   Every mode prints "instance HEX" first; --ipv6 uses IPv6 groups.
 #define _GNU_SOURCE
 #include <dts/dts.h>
 
@@ -39,6 +39,7 @@ typedef struct opts {
     double linger;
     long interval_ms;
     int own;
+    int ipv6;
     uint64_t present, absent;
 } opts;
 
@@ -263,8 +264,9 @@ parse(int argc, char **argv, opts *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--own") == 0) {
-            o->own = 1;
+        if (strcmp(a, "--own") == 0 || strcmp(a, "--ipv6") == 0) {
+            if (a[2] == 'o') o->own = 1;
+            else o->ipv6 = 1;
             continue;
         }
         if (a[0] == '-' && a[1] == '-' && !v) return -1;
@@ -282,9 +284,16 @@ parse(int argc, char **argv, opts *o)
     return 0;
 }
 
+static void
+log_stderr(void *ud, dts_log_level level, dts_log_cat cat, const char *event, const char *msg)
+{
+    fprintf(stderr, "testpeer: %s %s %s %s\n", dts_log_level_name(level), dts_log_cat_name(cat), event, msg);
+}
+
 int
 main(int argc, char **argv)
 {
+    if (getenv("TESTPEER_LOG")) dts_log_set_sink(log_stderr, NULL, DTS_LOG_DEBUG);
     opts o;
     if (parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: testpeer sub|pub|query|declare|peers ARGS (see testpeer.c)\n");
@@ -293,6 +302,7 @@ main(int argc, char **argv)
     dts_node_config cfg;
     dts_node_config_init(&cfg);
     cfg.receive_own = o.own;
+    cfg.ipv6 = o.ipv6;
     dts_node *n;
     dts_err e = dts_node_open(&cfg, &n);
     if (e != DTS_OK) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 typedef struct rx {
     pthread_mutex_t mu;
@@ -415,6 +416,35 @@ test_run_caller(void **state)
     dts_node_close(caller_node);
 }
 
+// A node attached to the caller's libuv loop delivers on that loop when the
+// caller runs it, and closes cleanly, leaving the loop closable.
+static void
+test_run_uv(void **state)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t11";
+    cfg.run_mode = DTS_RUN_UV;
+    cfg.uv_loop = &loop;
+    dts_node *uvn, *pub = open_mem("mem://t11");
+    assert_int_equal(dts_node_open(&cfg, &uvn), DTS_OK);
+    rx r;
+    rx_init(&r);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(uvn, "uv.Type", on_msg, &r, &s), DTS_OK);
+    uv_run(&loop, UV_RUN_NOWAIT); // joins the channel
+    dts_type_declare(pub, "uv.Type", DTS_FORMAT_RAW, NULL, 0);
+    dts_publish(pub, "uv.Type", "hello", 5);
+    for (int i = 0; i < 200 && rx_count(&r) == 0; i++) uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(rx_count(&r), 1);
+    assert_string_equal(r.last, "hello");
+    dts_node_close(uvn);
+    dts_node_close(pub);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int
 main(void)
 {
@@ -429,6 +459,7 @@ main(void)
         cmocka_unit_test(test_mismatch_both_sides),
         cmocka_unit_test(test_discovery_and_goodbye),
         cmocka_unit_test(test_run_caller),
+        cmocka_unit_test(test_run_uv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
