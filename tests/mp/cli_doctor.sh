@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# cli_doctor: `dts doctor` in a namespace without a route for 224.0.0.0/4
+# reports it with the command that fixes it (exit 1); after running that
+# very command, doctor finds all well (exit 0) and its self-test passes.
+export DTS_NETNS_NO_MCAST_ROUTE=1
+source "$(dirname "$0")/../lib/common.sh"
+in_netns "$@"
+
+if "$DTS" doctor >"$TMP/bad.txt" 2>"$TMP/bad.err"; then
+  fail "doctor without a multicast route should exit 1: $(cat "$TMP/bad.txt")"
+fi
+grep -q '^  FAIL  no route covers 224.0.0.0/4' "$TMP/bad.txt" || fail "no route problem: $(cat "$TMP/bad.txt")"
+fix=$(grep -A1 'no route covers' "$TMP/bad.txt" | sed -n 's/^        fix: //p')
+[ "$fix" = "ip route add 224.0.0.0/4 dev lo" ] || fail "fix command: '$fix'"
+grep -q 'problem' "$TMP/bad.txt" || fail "summary: $(cat "$TMP/bad.txt")"
+pass "doctor reports the missing route and its fix"
+
+# Run the fix exactly as printed.
+$fix
+"$DTS" doctor >"$TMP/good.txt" 2>&1 || fail "doctor after the fix exited $?: $(cat "$TMP/good.txt")"
+grep -q '^  ok    route to the groups' "$TMP/good.txt" || fail "route: $(cat "$TMP/good.txt")"
+grep -q '^  ok    self-test: a probe came back through lo' "$TMP/good.txt" || fail "self-test: $(cat "$TMP/good.txt")"
+grep -q '^  ok    multicast-capable interfaces: lo (127.0.0.1)' "$TMP/good.txt" || fail "interfaces"
+grep -q '^all is well' "$TMP/good.txt" || fail "summary: $(cat "$TMP/good.txt")"
+if grep -q FAIL "$TMP/good.txt"; then fail "FAIL after the fix: $(cat "$TMP/good.txt")"; fi
+pass "doctor with a route: all is well"
+
+# Loopback multicast off is found, with its fix.
+ip link set lo multicast off
+if "$DTS" doctor >"$TMP/lo.txt" 2>&1; then fail "doctor with lo multicast off should exit 1"; fi
+grep -q 'fix: ip link set dev lo up multicast on' "$TMP/lo.txt" || fail "lo fix: $(cat "$TMP/lo.txt")"
+ip link set lo multicast on
+pass "doctor reports loopback multicast off"
+
+# An interface that does not exist is named with those that do.
+if "$DTS" -i nosuch0 doctor >"$TMP/if.txt" 2>&1; then fail "doctor -i nosuch0 should exit 1"; fi
+grep -q "interface 'nosuch0' does not exist; interfaces here: lo (127.0.0.1)" "$TMP/if.txt" \
+  || fail "unknown interface: $(cat "$TMP/if.txt")"
+pass "doctor with an unknown interface"

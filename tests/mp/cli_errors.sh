@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# cli_errors: wrong command lines get exit status 2 and a message saying
+# what was wrong and how to do it right: unknown verb (closest suggested),
+# invalid JSON (position named), unknown interface (existing ones listed),
+# bad option values, global options after the verb. Also --help for every
+# verb, `dts help VERB` and --version.
+source "$(dirname "$0")/../lib/common.sh"
+in_netns "$@"
+
+# expect_err STATUS REGEX CMD...: CMD exits with STATUS and stderr matches REGEX.
+expect_err() {
+  local want=$1 re=$2 rc=0; shift 2
+  "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+  [ "$rc" = "$want" ] || fail "$* exited $rc, not $want: $(cat "$TMP/err")"
+  grep -Eq -e "$re" "$TMP/err" || fail "$*: stderr does not match '$re': $(cat "$TMP/err")"
+}
+
+expect_err 2 "unknown verb 'eho'\. Did you mean 'dts echo'\?" "$DTS" eho x
+expect_err 2 "Did you mean 'dts spy'\?" "$DTS" spyy
+expect_err 2 "Did you mean 'dts query'\?" "$DTS" qurey T
+expect_err 2 "Did you mean 'dts doctor'\?" "$DTS" docter
+pass "unknown verbs suggest the closest"
+
+expect_err 2 'VALUE is not valid JSON at line 1, column 7 \(position 7\)' "$DTS" pub brewery.T '{"a": x}'
+expect_err 2 'VALUE is not valid JSON at line 1, column 12 \(position 12\)' "$DTS" pub brewery.T '{"tank":"T1"'
+printf '{"a":1}\n{"a":\n' | { "$DTS" pub brewery.T 2>"$TMP/err" && fail "bad stdin line accepted"; } || true
+grep -q 'standard input line 2 is not valid JSON at line 1, column' "$TMP/err" || fail "stdin line: $(cat "$TMP/err")"
+pass "invalid JSON names the position"
+
+expect_err 2 "no interface 'nosuch0' here\. Interfaces that exist: lo \(127\.0\.0\.1\)" "$DTS" -i nosuch0 ls
+DTS_IFACE=nosuch1 expect_err 2 "no interface 'nosuch1' here\. Interfaces that exist: lo" "$DTS" echo x
+expect_err 2 "no interface '10\.9\.9\.9' here" "$DTS" -i 10.9.9.9 query brewery.T
+pass "unknown interface lists the existing ones"
+
+expect_err 1 'nobody answered for brewery.Nobody within' "$DTS" query brewery.Nobody --timeout 0.3
+pass "query with nobody publishing"
+
+expect_err 2 '--rate expects a number .* not .abc.' "$DTS" pub brewery.T --rate abc 1
+expect_err 2 '--count expects a whole number' "$DTS" echo x --count -3
+expect_err 2 '--port expects a whole number from 1 to 65535' "$DTS" --port 70000 ls
+expect_err 2 '--format must be json or raw' "$DTS" pub brewery.T --format xml 1
+expect_err 2 '-i is a global option: put it before the verb' "$DTS" echo x -i lo
+expect_err 2 "unknown option '--bogus'" "$DTS" ls --bogus
+expect_err 2 'option --timeout needs a value' "$DTS" echo x --timeout
+expect_err 2 'which types\? Give a PATTERN' "$DTS" echo
+expect_err 2 "'bad..name' is not a type name" "$DTS" pub bad..name 1
+expect_err 2 "cannot read @$TMP/missing" "$DTS" pub brewery.T --format raw "@$TMP/missing"
+expect_err 2 'usage: dts' "$DTS"
+pass "bad options and arguments"
+
+for verb in ls pub echo sub query hz bw spy doctor; do
+  "$DTS" "$verb" --help >"$TMP/help" || fail "dts $verb --help exited $?"
+  grep -q "^usage: dts $verb" "$TMP/help" || fail "dts $verb --help: no usage"
+  grep -q "^  dts $verb" "$TMP/help" || fail "dts $verb --help: no example"
+  cmp -s "$TMP/help" <("$DTS" help "$verb") || fail "dts help $verb differs from --help"
+done
+"$DTS" --help | grep -q '^  doctor ' || fail "dts --help lists the verbs"
+"$DTS" --version | grep -Eq '^dts [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version"
+pass "help for every verb"

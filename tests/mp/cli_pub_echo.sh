@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# cli_pub_echo: `dts pub` and `dts echo` (and `dts sub`) between processes:
+# JSON values, raw text, raw binary from @FILE, values from standard input,
+# globs, and echo's exit status on --count and on --timeout. Every
+# `dts echo --json` line is parsed as JSON and its keys checked.
+source "$(dirname "$0")/../lib/common.sh"
+in_netns "$@"
+
+# check_json FILE N PYEXPR: FILE has N lines, each a JSON object with exactly
+# the echo keys; PYEXPR (over the list `msgs`) must hold.
+check_json() {
+  python3 - "$1" "$2" "$3" <<'PY'
+import json, re, sys
+path, n, expr = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+msgs = [json.loads(l) for l in open(path) if l.strip()]
+assert len(msgs) == n, f"expected {n} lines, got {len(msgs)}"
+hexid = re.compile(r"^[0-9a-f]{16}$")
+for m in msgs:
+    assert set(m) == {"type", "format", "schema_id", "seq", "sender", "sent_ns",
+                      "received_ns", "value"}, m.keys()
+    assert set(m["sender"]) == {"instance", "host", "addr"}, m["sender"]
+    assert hexid.match(m["schema_id"]) and hexid.match(m["sender"]["instance"])
+    assert hexid.match(m["sender"]["host"]) and isinstance(m["sender"]["addr"], str)
+    assert isinstance(m["seq"], int) and m["seq"] >= 1
+    assert isinstance(m["sent_ns"], int) and m["received_ns"] >= m["sent_ns"] - 10**9
+assert eval(expr), f"failed: {expr}: {msgs}"
+PY
+}
+
+# 1. JSON values, --count ends echo with status 0.
+"$DTS" echo brewery.Temperature --count 3 --timeout 20 --json >"$TMP/t.json" &
+echo_pid=$!
+"$DTS" pub brewery.Temperature --rate 20 --count 0 '{"tank":"T1","celsius":18.5}' &
+pub_pid=$!
+wait $echo_pid || fail "echo --count 3 exited $?"
+kill $pub_pid; wait $pub_pid 2>/dev/null || true
+check_json "$TMP/t.json" 3 'all(m["type"] == "brewery.Temperature" and m["format"] == "json" and m["value"] == {"tank": "T1", "celsius": 18.5} for m in msgs) and [m["seq"] for m in msgs] == sorted(m["seq"] for m in msgs)' \
+  || fail "echo --json output"
+pass "json values"
+
+# 2. Raw printable text is a JSON string; `dts sub` is the same verb.
+"$DTS" sub notes.Text --count 2 --timeout 20 --json >"$TMP/r.json" &
+echo_pid=$!
+"$DTS" pub notes.Text --format raw --rate 20 --count 0 'hello, brewery' &
+pub_pid=$!
+wait $echo_pid || fail "sub --count 2 exited $?"
+kill $pub_pid; wait $pub_pid 2>/dev/null || true
+check_json "$TMP/r.json" 2 'all(m["format"] == "raw" and m["value"] == "hello, brewery" for m in msgs)' \
+  || fail "raw text"
+pass "raw text"
+
+# 3. Raw binary from @FILE comes back as {"base64": ...} with the same bytes.
+printf '\x00\x01\x02\xff\xfebinary\n' >"$TMP/blob"
+"$DTS" echo blob.Bytes --count 1 --timeout 20 --json >"$TMP/b.json" &
+echo_pid=$!
+"$DTS" pub blob.Bytes --format raw --rate 20 --count 0 "@$TMP/blob" &
+pub_pid=$!
+wait $echo_pid || fail "echo of binary exited $?"
+kill $pub_pid; wait $pub_pid 2>/dev/null || true
+check_json "$TMP/b.json" 1 "__import__('base64').b64decode(msgs[0]['value']['base64']) == open('$TMP/blob', 'rb').read()" \
+  || fail "binary as base64"
+pass "raw binary as base64"
+
+# 4. One value per line from standard input, paced by --rate, in order;
+#    a glob subscription; text output names the type.
+"$DTS" echo 'brewery.*' --count 5 --timeout 20 >"$TMP/glob.txt" &
+echo_pid=$!
+seq 1 100000 | "$DTS" pub brewery.Counter --rate 20 &
+pub_pid=$!
+wait $echo_pid || fail "echo of a glob exited $?"
+kill $pub_pid; wait $pub_pid 2>/dev/null || true
+python3 - "$TMP/glob.txt" <<'PY' || fail "stdin lines through a glob: $(cat "$TMP/glob.txt")"
+import sys
+lines = [l.split() for l in open(sys.argv[1])]
+assert len(lines) == 5 and all(l[0] == "brewery.Counter" for l in lines), lines
+vals = [int(l[1]) for l in lines]
+assert vals == list(range(vals[0], vals[0] + 5)), vals
+PY
+pass "stdin lines and globs"
+
+# 5. --timeout with nothing published: exit 1 and say so.
+if "$DTS" echo nobody.Publishes --timeout 0.5 >"$TMP/none.out" 2>"$TMP/none.err"; then
+  fail "echo with nothing published should exit 1"
+fi
+grep -q "timed out" "$TMP/none.err" || fail "no timeout message: $(cat "$TMP/none.err")"
+[ ! -s "$TMP/none.out" ] || fail "echo printed something on timeout"
+pass "echo timeout"

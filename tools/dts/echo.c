@@ -1,0 +1,152 @@
+// echo.c: `dts echo PATTERN` (also `dts sub`): subscribe to a type name or
+// glob and print every message, as text or as one JSON object per line.
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ECHO_HELP(verb)                                                                            \
+    "usage: dts " verb " PATTERN [--count N] [--timeout S] [--json]\n"                             \
+    "\n"                                                                                           \
+    "Print each message of the types matching PATTERN: a type name (brewery.Temperature),\n"       \
+    "a glob ('brewery.*'; '*' stops at dots, '**' does not, '?' is one character) or '**'\n"       \
+    "for everything. Values are decoded to JSON where the format allows; raw values print\n"       \
+    "as text when printable, else as base64. 'dts echo' and 'dts sub' are the same verb.\n"        \
+    "\n"                                                                                           \
+    "  --count N    exit 0 after N messages (default: run until Ctrl-C)\n"                         \
+    "  --timeout S  give up after S seconds: exit 1 if fewer than N messages arrived\n"            \
+    "               (or none at all without --count)\n"                                            \
+    "  --json       one JSON object per line: {\"type\", \"format\", \"schema_id\", \"seq\",\n"    \
+    "               \"sender\": {\"instance\", \"host\", \"addr\"}, \"sent_ns\",\n"                \
+    "               \"received_ns\", \"value\"}; ids are 16 hex digits\n"                          \
+    "\n"                                                                                           \
+    "Without --json each line is the type name and the value.\n"                                   \
+    "\n"                                                                                           \
+    "examples:\n"                                                                                  \
+    "  dts " verb " 'brewery.*'\n"                                                                 \
+    "  dts " verb " brewery.Temperature --count 1 --timeout 5 --json\n"
+
+// What the subscription callback needs.
+typedef struct echo_state {
+    const cli_ctx *ctx;
+    int json;
+    long count;    // stop after this many (0: never)
+    long received; // printed so far
+    int done;      // --count reached
+} echo_state;
+
+// echo_print_text prints "TYPE VALUE", with the sender and sequence number
+// in front when -v was given.
+static void
+echo_print_text(const echo_state *st, const dts_msg *msg) {
+    char name[DTS_NAME_MAX + 20], inst[17];
+    char *text = cli_value_text(cli_msg_format(msg), msg->data, msg->len);
+    if (st->ctx->verbose)
+        printf("%s #%llu from %s (%s)%s ", cli_type_name(msg, name, sizeof name),
+               (unsigned long long)msg->seq, cli_hex64(msg->sender_instance, inst),
+               msg->sender_addr, msg->is_reply ? " reply" : "");
+    else
+        printf("%s ", cli_type_name(msg, name, sizeof name));
+    printf("%s\n", text ? text : "(out of memory)");
+    free(text);
+}
+
+// echo_on_msg prints one message (loop thread, which is the main thread in
+// DTS_RUN_CALLER mode) and counts it. Messages past --count are ignored.
+static void
+echo_on_msg(void *ud, const dts_msg *msg) {
+    echo_state *st = ud;
+    if (st->count && st->received >= st->count) return;
+    if (st->json) {
+        json_t *obj = cli_msg_json(msg);
+        char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
+        free(line);
+        json_decref(obj);
+    } else {
+        echo_print_text(st, msg);
+    }
+    st->received++;
+    st->done = st->count && st->received >= st->count;
+    cli_out_flush();
+}
+
+// echo_parse reads the verb's options; returns -1 to go on or an exit
+// status. *pattern receives the one positional argument.
+static int
+echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *timeout,
+           const char **pattern) {
+    static const struct option opts[] = {
+        {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == 'n' &&
+            cli_parse_long(ctx, "--count", optarg, 1, 1000000000L, "--count 10", &st->count) < 0)
+            return CLI_EXIT_USAGE;
+        if (c == 't' &&
+            cli_parse_double(ctx, "--timeout", optarg, 0.001, 1e9, "--timeout 5", timeout) < 0)
+            return CLI_EXIT_USAGE;
+        if (c == 'j') st->json = 1;
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+    }
+    if (optind >= argc)
+        return cli_usage(ctx, "which types? Give a PATTERN, for example 'brewery.*', or '**' "
+                              "for everything");
+    if (optind + 1 < argc)
+        return cli_usage(ctx,
+                         "expected one PATTERN, got an extra argument '%s' (quote globs: "
+                         "'brewery.*')",
+                         argv[optind + 1]);
+    *pattern = argv[optind];
+    return -1;
+}
+
+// echo_run subscribes, runs the loop until --count messages, --timeout or
+// Ctrl-C, and returns 0 when it got what was asked for.
+static int
+echo_run(cli_ctx *ctx, int argc, char **argv) {
+    echo_state st = {.ctx = ctx};
+    double timeout = 0;
+    const char *pattern = NULL;
+    int rc = echo_parse(ctx, argc, argv, &st, &timeout, &pattern);
+    if (rc >= 0) return rc;
+    dts_node *node;
+    if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
+    dts_sub *sub;
+    dts_err err = dts_subscribe(node, pattern, echo_on_msg, &st, &sub);
+    if (err != DTS_OK) {
+        dts_node_close(node);
+        return cli_usage(ctx,
+                         "cannot subscribe to '%s': %s. A pattern is a type name made of "
+                         "dot-separated parts of [A-Za-z0-9_-], with * ** ? as wildcards",
+                         pattern, dts_strerror(err));
+    }
+    if (ctx->verbose) fprintf(stderr, "dts %s: listening for '%s'\n", ctx->verb, pattern);
+    cli_run_until(node, cli_deadline(timeout), &st.done);
+    dts_sub_close(sub);
+    dts_node_close(node);
+    if (st.count ? st.received >= st.count : !(timeout > 0 && st.received == 0)) return CLI_EXIT_OK;
+    return cli_error(ctx,
+                     "timed out after %gs with %ld of %ld message(s) for '%s'. Is anyone "
+                     "publishing it? Try 'dts ls' or 'dts doctor'.",
+                     timeout, st.received, st.count ? st.count : 1, pattern);
+}
+
+const cli_verb cli_verb_echo = {
+    .name = "echo",
+    .summary = "print the messages of a type or glob (also: sub)",
+    .help = ECHO_HELP("echo"),
+    .run = echo_run,
+};
+
+const cli_verb cli_verb_sub = {
+    .name = "sub",
+    .summary = "same as echo",
+    .help = ECHO_HELP("sub"),
+    .run = echo_run,
+};

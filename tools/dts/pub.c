@@ -1,0 +1,320 @@
+// pub.c: `dts pub TYPE [VALUE]`: declare a type and publish VALUE, or one
+// value per line of standard input, optionally paced at --rate. After the
+// last value the node lingers (--linger) answering queries from its
+// last-value cache.
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// The longest line read from standard input; a longer one is skipped.
+#define PUB_LINE_MAX (DTS_PAYLOAD_MAX_DEFAULT + 1)
+// How long the final flush may take before the node is closed anyway.
+#define PUB_FLUSH_MS 2000
+
+static const char pub_help[] =
+    "usage: dts pub TYPE [--format json|raw] [--rate HZ] [--count N] [--linger S] [VALUE]\n"
+    "\n"
+    "Publish VALUE as a message of TYPE: a JSON document for --format json (the default);\n"
+    "text, or @FILE for the bytes of a file, for --format raw. Without VALUE, publish one\n"
+    "value per line of standard input (empty lines are skipped).\n"
+    "\n"
+    "  --format F   json (default) or raw\n"
+    "  --rate HZ    at most HZ messages per second (default: as fast as they come)\n"
+    "  --count N    send VALUE N times (default 1; 0 means until Ctrl-C); with standard\n"
+    "               input, stop after N lines (default: every line)\n"
+    "  --linger S   stay S seconds after sending, answering 'dts query' with the last\n"
+    "               value (default: only flush what is queued)\n"
+    "\n"
+    "examples:\n"
+    "  dts pub brewery.Temperature '{\"tank\":\"T1\",\"celsius\":18.5}'\n"
+    "  dts pub brewery.Setpoint --linger 60 '{\"tank\":\"T1\",\"celsius\":12}'\n"
+    "  dts pub notes.Text --format raw 'hello'\n"
+    "  sensor-reader | dts pub brewery.Temperature --rate 4\n";
+
+// One publishing session.
+typedef struct pub_state {
+    const cli_ctx *ctx;
+    dts_node *node;
+    const char *type;
+    dts_format format;
+    double rate; // messages per second, 0 for no pacing
+    long count;  // -1: the default for the input source
+    double linger;
+    int64_t next_ns; // earliest time of the next send when paced
+    long sent;
+    int bad_input; // some stdin line was skipped
+} pub_state;
+
+// Standard input split into lines without blocking the loop.
+typedef struct pub_lines {
+    char *buf;
+    size_t len;
+    long lineno;
+    int eof;
+    int skipping; // inside an over-long line
+} pub_lines;
+
+// pub_json_error explains where a JSON value is invalid, with a caret under
+// the place for a one-line value.
+static void
+pub_json_error(const pub_state *st, const char *what, const char *text, size_t len,
+               const json_error_t *e) {
+    fprintf(stderr, "dts pub: %s is not valid JSON at line %d, column %d (position %d): %s\n", what,
+            e->line, e->column, e->position, e->text);
+    if (len < 100 && !memchr(text, '\n', len) && e->column > 0)
+        fprintf(stderr, "  %.*s\n  %*s^\n", (int)len, text, e->column - 1, "");
+}
+
+// pub_check validates one value for the format: JSON must parse (any JSON
+// value, not only objects). Returns 0 or -1 after printing why.
+static int
+pub_check(const pub_state *st, const char *what, const char *data, size_t len) {
+    json_error_t e;
+    if (st->format != DTS_FORMAT_JSON) return 0;
+    json_t *v = json_loadb(data, len, JSON_DECODE_ANY, &e);
+    if (v) {
+        json_decref(v);
+        return 0;
+    }
+    pub_json_error(st, what, data, len, &e);
+    return -1;
+}
+
+// pub_wait_turn runs the loop until the pacing allows the next send.
+static void
+pub_wait_turn(pub_state *st) {
+    while (st->rate > 0 && !cli_stopped()) {
+        int64_t now = dts_now_ns();
+        if (now >= st->next_ns) break;
+        cli_step(st->node, (int)((st->next_ns - now) / 1000000) + 1, -1);
+    }
+}
+
+// pub_send publishes one value, waiting while the queue is full. Returns 0,
+// or -1 after printing why the value cannot be sent.
+static int
+pub_send(pub_state *st, const void *data, size_t len) {
+    pub_wait_turn(st);
+    for (;;) {
+        if (cli_stopped()) return -1;
+        dts_err err = dts_publish(st->node, st->type, data, len);
+        if (err == DTS_OK) break;
+        if (err != DTS_EQUEUE) {
+            cli_error(st->ctx, "cannot publish %s (%zu bytes): %s", st->type, len,
+                      dts_strerror(err));
+            return -1;
+        }
+        cli_step(st->node, 5, -1);
+    }
+    st->sent++;
+    int64_t now = dts_now_ns(), period = st->rate > 0 ? (int64_t)(1e9 / st->rate) : 0;
+    st->next_ns = st->next_ns + period < now ? now + period : st->next_ns + period;
+    cli_step(st->node, 0, -1);
+    return 0;
+}
+
+// pub_read_file reads @FILE for a raw value into a new buffer. A file
+// larger than one payload is refused rather than cut.
+static char *
+pub_read_file(const pub_state *st, const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_usage(st->ctx, "cannot read @%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(DTS_PAYLOAD_MAX_DEFAULT + 1);
+    size_t n = buf ? fread(buf, 1, DTS_PAYLOAD_MAX_DEFAULT + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad || n > DTS_PAYLOAD_MAX_DEFAULT) {
+        cli_usage(st->ctx, "cannot use @%s: %s", path,
+                  !buf  ? "out of memory"
+                  : bad ? "read error"
+                        : "it is larger than the largest payload (65000 bytes)");
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+// pub_value sends VALUE --count times (0: until stopped).
+static int
+pub_value(pub_state *st, const char *value) {
+    size_t len = strlen(value);
+    char *file = NULL;
+    if (st->format == DTS_FORMAT_RAW && value[0] == '@') {
+        if (!(file = pub_read_file(st, value + 1, &len))) return CLI_EXIT_USAGE;
+        value = file;
+    }
+    long count = st->count < 0 ? 1 : st->count;
+    int rc = CLI_EXIT_OK;
+    for (long i = 0; (count == 0 || i < count) && !cli_stopped(); i++) {
+        if (pub_send(st, value, len) < 0) {
+            rc = cli_stopped() ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+            break;
+        }
+    }
+    free(file);
+    return rc;
+}
+
+// pub_fill reads what standard input has (it is non-blocking) into the
+// line buffer, keeping room below PUB_LINE_MAX.
+static void
+pub_fill(pub_lines *in) {
+    if (in->len == PUB_LINE_MAX) { // an over-long line: drop what we have
+        in->len = 0;
+        in->skipping = 1;
+    }
+    ssize_t n = read(STDIN_FILENO, in->buf + in->len, PUB_LINE_MAX - in->len);
+    if (n > 0)
+        in->len += (size_t)n;
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        in->eof = 1;
+}
+
+// pub_next_line returns the length of the first complete line in the
+// buffer (the last one may end at EOF) and sets *used to the bytes to drop
+// after it, or returns -1 when no line is complete yet.
+static ssize_t
+pub_next_line(pub_lines *in, size_t *used) {
+    char *nl = memchr(in->buf, '\n', in->len);
+    if (!nl && !(in->eof && in->len > 0)) return -1;
+    size_t n = nl ? (size_t)(nl - in->buf) : in->len;
+    *used = nl ? n + 1 : n;
+    if (n > 0 && in->buf[n - 1] == '\r') n--;
+    return (ssize_t)n;
+}
+
+// pub_one_line sends one input line unless it is empty, the tail of an
+// over-long line, or invalid JSON (reported with its line number).
+static void
+pub_one_line(pub_state *st, pub_lines *in, const char *line, size_t n) {
+    char what[64];
+    in->lineno++;
+    snprintf(what, sizeof what, "standard input line %ld", in->lineno);
+    if (in->skipping) {
+        in->skipping = 0;
+        st->bad_input = 1;
+        fprintf(stderr, "dts pub: %s is longer than %d bytes; skipped\n", what, PUB_LINE_MAX - 1);
+        return;
+    }
+    if (n == 0) return;
+    if (pub_check(st, what, line, n) < 0) {
+        st->bad_input = 1;
+        return;
+    }
+    pub_send(st, line, n);
+}
+
+// pub_stdin publishes each line of standard input, reading only when no
+// complete line is waiting so that a fast producer is paced by --rate.
+static int
+pub_stdin(pub_state *st) {
+    pub_lines in = {.buf = malloc(PUB_LINE_MAX)};
+    if (!in.buf) return cli_error(st->ctx, "out of memory");
+    int fl = fcntl(STDIN_FILENO, F_GETFL);
+    fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+    if (isatty(STDIN_FILENO)) fprintf(stderr, "dts pub: reading one value per line; Ctrl-D ends\n");
+    while (!cli_stopped() && (st->count <= 0 || st->sent < st->count)) {
+        size_t used;
+        ssize_t n = pub_next_line(&in, &used);
+        if (n >= 0) {
+            pub_one_line(st, &in, in.buf, (size_t)n);
+            memmove(in.buf, in.buf + used, in.len - used);
+            in.len -= used;
+        } else if (in.eof) {
+            break;
+        } else if (cli_step(st->node, CLI_POLL_MAX_MS, STDIN_FILENO) > 0) {
+            pub_fill(&in);
+        }
+    }
+    fcntl(STDIN_FILENO, F_SETFL, fl);
+    free(in.buf);
+    return st->bad_input ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+// pub_parse reads the options; returns -1 to go on or an exit status.
+static int
+pub_parse(pub_state *st, int argc, char **argv, const char **value) {
+    static const struct option opts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"rate", required_argument, NULL, 'r'},
+        {"count", required_argument, NULL, 'n'},
+        {"linger", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    const cli_ctx *ctx = st->ctx;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == 'f' && (dts_format_parse(optarg, &st->format) != DTS_OK ||
+                         (st->format != DTS_FORMAT_JSON && st->format != DTS_FORMAT_RAW)))
+            return cli_usage(ctx, "--format must be json or raw, not '%s'", optarg);
+        if (c == 'r' &&
+            cli_parse_double(ctx, "--rate", optarg, 0.001, 1e6, "--rate 10", &st->rate) < 0)
+            return CLI_EXIT_USAGE;
+        if (c == 'n' &&
+            cli_parse_long(ctx, "--count", optarg, 0, 1000000000L, "--count 5", &st->count) < 0)
+            return CLI_EXIT_USAGE;
+        if (c == 'l' &&
+            cli_parse_double(ctx, "--linger", optarg, 0, 1e9, "--linger 30", &st->linger) < 0)
+            return CLI_EXIT_USAGE;
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+    }
+    if (optind >= argc)
+        return cli_usage(ctx, "which type? For example: dts pub brewery.Temperature "
+                              "'{\"celsius\":18.5}'");
+    st->type = argv[optind++];
+    if (!dts_name_valid(st->type))
+        return cli_usage(ctx,
+                         "'%s' is not a type name: use dot-separated parts of "
+                         "[A-Za-z0-9_-], for example brewery.Temperature",
+                         st->type);
+    if (optind + 1 < argc)
+        return cli_usage(ctx,
+                         "one VALUE only, got an extra argument '%s' (quote JSON: "
+                         "'{\"celsius\": 18.5}')",
+                         argv[optind + 1]);
+    *value = optind < argc ? argv[optind] : NULL;
+    if (*value && pub_check(st, "VALUE", *value, strlen(*value)) < 0)
+        return cli_usage(ctx, "quote the value for the shell, for example "
+                              "'{\"tank\":\"T1\",\"celsius\":18.5}', or use --format raw");
+    return -1;
+}
+
+// pub_run declares the type, sends, flushes and lingers.
+static int
+pub_run(cli_ctx *ctx, int argc, char **argv) {
+    pub_state st = {.ctx = ctx, .format = DTS_FORMAT_JSON, .count = -1};
+    const char *value = NULL;
+    int rc = pub_parse(&st, argc, argv, &value);
+    if (rc >= 0) return rc;
+    if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &st.node)) != 0) return rc;
+    dts_err err = dts_type_declare(st.node, st.type, st.format, NULL, 0);
+    if (err != DTS_OK) {
+        dts_node_close(st.node);
+        return cli_error(ctx, "cannot declare %s as %s: %s", st.type, dts_format_name(st.format),
+                         dts_strerror(err));
+    }
+    st.next_ns = dts_now_ns();
+    rc = value ? pub_value(&st, value) : pub_stdin(&st);
+    if (dts_flush(st.node, PUB_FLUSH_MS) != DTS_OK)
+        cli_error(ctx, "some messages may not have left within %d ms", PUB_FLUSH_MS);
+    if (ctx->verbose) fprintf(stderr, "dts pub: sent %ld message(s) of %s\n", st.sent, st.type);
+    if (st.linger > 0) cli_run_until(st.node, cli_deadline(st.linger), NULL);
+    dts_node_close(st.node);
+    return rc;
+}
+
+const cli_verb cli_verb_pub = {
+    .name = "pub",
+    .summary = "publish a value (or one per line of stdin) of a type",
+    .help = pub_help,
+    .run = pub_run,
+};

@@ -1,0 +1,109 @@
+// query.c: `dts query TYPE`: ask the publishers of a type for their latest
+// value and print each answer (text, or the echo --json shape).
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+
+#define QUERY_TIMEOUT_DEFAULT 1.0
+
+static const char query_help[] =
+    "usage: dts query TYPE [--timeout S] [--json]\n"
+    "\n"
+    "Ask every publisher of TYPE (an exact type name) for its latest value and print each\n"
+    "answer: a late joiner gets the current state at once instead of waiting for the next\n"
+    "message. Answers are collected for the whole timeout.\n"
+    "\n"
+    "  --timeout S  how long to collect answers (default 1)\n"
+    "  --json       one JSON object per answer, as 'dts echo --json' prints\n"
+    "\n"
+    "Exits 1 with a message when nobody answered.\n"
+    "\n"
+    "example:\n"
+    "  dts query brewery.Setpoint --timeout 2 --json\n";
+
+typedef struct query_state {
+    const cli_ctx *ctx;
+    int json;
+} query_state;
+
+// query_on_answer prints one answer (loop thread: this thread, since the
+// node runs in DTS_RUN_CALLER mode and dts_query runs the loop).
+static void
+query_on_answer(void *ud, const dts_msg *msg) {
+    const query_state *st = ud;
+    char inst[17];
+    if (st->json) {
+        json_t *obj = cli_msg_json(msg);
+        char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+        printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
+        free(line);
+        json_decref(obj);
+    } else {
+        char *text = cli_value_text(cli_msg_format(msg), msg->data, msg->len);
+        printf("%s from %s (%s): %s\n", msg->type, cli_hex64(msg->sender_instance, inst),
+               msg->sender_addr, text ? text : "(out of memory)");
+        free(text);
+    }
+    cli_out_flush();
+}
+
+// query_parse reads the options; returns -1 to go on or an exit status.
+static int
+query_parse(const cli_ctx *ctx, int argc, char **argv, query_state *st, double *timeout,
+            const char **type) {
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == 't' &&
+            cli_parse_double(ctx, "--timeout", optarg, 0.001, 3600, "--timeout 2", timeout) < 0)
+            return CLI_EXIT_USAGE;
+        if (c == 'j') st->json = 1;
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+    }
+    if (optind >= argc)
+        return cli_usage(ctx, "which type? Give its exact name, for example "
+                              "'dts query brewery.Setpoint'");
+    if (optind + 1 < argc)
+        return cli_usage(ctx, "expected one TYPE, got an extra argument '%s'", argv[optind + 1]);
+    *type = argv[optind];
+    if (!dts_name_valid(*type))
+        return cli_usage(ctx,
+                         "'%s' is not a type name: query takes an exact name made of "
+                         "dot-separated parts of [A-Za-z0-9_-], no wildcards",
+                         *type);
+    return -1;
+}
+
+static int
+query_run(cli_ctx *ctx, int argc, char **argv) {
+    query_state st = {.ctx = ctx};
+    double timeout = QUERY_TIMEOUT_DEFAULT;
+    const char *type = NULL;
+    int rc = query_parse(ctx, argc, argv, &st, &timeout, &type);
+    if (rc >= 0) return rc;
+    dts_node *node;
+    if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
+    size_t n = 0;
+    dts_err err = dts_query(node, type, (int)(timeout * 1000), 1, query_on_answer, &st, &n);
+    dts_node_close(node);
+    if (err == DTS_OK && n > 0) return CLI_EXIT_OK;
+    if (err == DTS_OK || err == DTS_ETIMEDOUT)
+        return cli_error(ctx,
+                         "nobody answered for %s within %gs: no publisher of it is "
+                         "running, or it is on another interface or port. See 'dts ls' "
+                         "for the types on the network.",
+                         type, timeout);
+    return cli_error(ctx, "query for %s failed: %s", type, dts_strerror(err));
+}
+
+const cli_verb cli_verb_query = {
+    .name = "query",
+    .summary = "ask the publishers of a type for their latest value",
+    .help = query_help,
+    .run = query_run,
+};
