@@ -29,6 +29,10 @@ extern "C" {
 #define DTS_VERSION_MINOR 1
 #define DTS_VERSION_PATCH 0
 
+// dts_version returns the library's version as "MAJOR.MINOR.PATCH", which
+// may differ from the DTS_VERSION_* macros a program was compiled with.
+const char *dts_version(void);
+
 // ---------------------------------------------------------------------------
 // Errors
 
@@ -129,7 +133,8 @@ uint64_t dts_schema_id(dts_format format, const void *schema, size_t len);
 int dts_name_valid(const char *name);
 // dts_glob_match says whether a type name matches a pattern: '*' matches
 // any run of characters except '.', "**" any run including '.', '?' one
-// character; anything else matches itself. "**" matches every name.
+// character other than '.'; anything else matches itself. Matching takes
+// time proportional to the pattern length times the name length. "**" matches every name.
 // Returns 1 or 0.
 int dts_glob_match(const char *pattern, const char *name);
 
@@ -319,7 +324,7 @@ typedef struct dts_type_counters {
     uint64_t received;        // messages delivered to subscriptions
     uint64_t dropped_own;     // own messages not delivered (receive_own 0)
     uint64_t dropped_dup;     // duplicates of a sequence number already seen
-    uint64_t dropped_malformed; // frames of this type that failed validation
+    uint64_t dropped_malformed; // payloads of this type a codec rejected (codecs issue)
     uint64_t dropped_queue_full;// publishes refused because the queue was full
     uint64_t dropped_mismatch;  // frames whose schema id differs from ours
     uint64_t gaps;            // sequence numbers never received

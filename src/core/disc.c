@@ -12,8 +12,9 @@
 //     type describes it on a jittered, backing-off schedule, and postpones
 //     its own description whenever it hears another node say the same, so
 //     the steady cost grows with the number of types, not nodes x types.
-// Schemas travel on request (SCHEMA_REQ / SCHEMA_ANS), keyed by schema id,
-// with the same suppression. All functions run on the loop thread with the
+// Schemas travel on request (SCHEMA_REQ / SCHEMA_ANS), keyed by schema id;
+// every node that declared a type with that schema answers (no suppression
+// yet: requests are rare, made once per unknown schema id). All functions run on the loop thread with the
 // node lock held.
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -56,6 +57,23 @@ disc_send(dts_node *n, uint8_t kind, const void *payload, size_t len)
 // ---------------------------------------------------------------------------
 // Heartbeat and members
 
+// member_listed says whether m is already in out[0..k): two subscriptions
+// to one name are one member, so the count in the heartbeat matches what
+// peers store.
+static int
+member_listed(const dtsi_member *out, size_t k, const dtsi_member *m)
+{
+    for (size_t i = 0; i < k; i++) {
+        if (out[i].role != m->role) continue;
+        if (m->role != DTSI_ROLE_GLOB && out[i].type_id == m->type_id) return 1;
+        if (m->role == DTSI_ROLE_GLOB && out[i].pattern_len == m->pattern_len &&
+            memcmp(out[i].pattern, m->pattern, m->pattern_len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+// local_members lists what this node publishes and subscribes, once each.
 static size_t
 local_members(dts_node *n, dtsi_member *out, size_t cap)
 {
@@ -67,12 +85,12 @@ local_members(dts_node *n, dtsi_member *out, size_t cap)
     }
     for (struct dts_sub *s = n->subs; s; s = s->next) {
         if (s->closed || k >= cap) continue;
-        if (s->exact)
-            out[k++] = (dtsi_member){.role = DTSI_ROLE_SUB, .type_id = s->type_id};
-        else
-            out[k++] = (dtsi_member){.role = DTSI_ROLE_GLOB,
-                                     .pattern = s->pattern,
-                                     .pattern_len = (uint8_t)strlen(s->pattern)};
+        dtsi_member m = {.role = DTSI_ROLE_SUB, .type_id = s->type_id};
+        if (!s->exact)
+            m = (dtsi_member){.role = DTSI_ROLE_GLOB,
+                              .pattern = s->pattern,
+                              .pattern_len = (uint8_t)strlen(s->pattern)};
+        if (!member_listed(out, k, &m)) out[k++] = m;
     }
     return k;
 }
@@ -201,18 +219,23 @@ disc_send_types(dts_node *n, int64_t now)
     }
 }
 
+// disc_mismatch reports a declared type that another node describes with
+// another schema: once per other schema id (no storm while it lasts), and
+// then describes ours within 100 ms so that the other side reports it too.
 static void
-disc_mismatch(dts_node *n, dtsi_type *t, uint64_t other, const char *src)
+disc_mismatch(dts_node *n, dtsi_type *t, uint64_t other, uint64_t instance, const char *src)
 {
-    t->desc_due_ms = dtsi_mono_ms() + disc_rand(100); // let the other side learn ours
     if (t->mismatch && t->mismatch_schema_id == other) return;
+    t->desc_due_ms = dtsi_mono_ms() + disc_rand(100); // let the other side learn ours
     t->mismatch = 1;
     t->mismatch_schema_id = other;
     n->nc.type_mismatches++;
     DTSI_LOG(DTS_LOG_WARN, DTS_CAT_DISCOVERY, "type-mismatch",
              "type %s: %s announces schema %016llx, this node has %016llx", t->name, src,
              (unsigned long long)other, (unsigned long long)t->schema_id);
-    dtsi_event(n, DTS_EV_TYPE_MISMATCH, 0, src, t->name, t->schema_id, other);
+    dtsi_peer *p = dtsi_peer_find(n, instance);
+    dtsi_event(n, DTS_EV_TYPE_MISMATCH, instance, p ? p->hostname : src, t->name, t->schema_id,
+               other);
 }
 
 // desc_postpone is what hearing another node describe a type does to our
@@ -231,6 +254,7 @@ desc_postpone(dtsi_type *t, int64_t now)
 typedef struct desc_ctx {
     dts_node *n;
     const char *src;
+    uint64_t instance;
 } desc_ctx;
 
 // disc_on_type_desc learns a type from another node's description,
@@ -252,7 +276,7 @@ disc_on_type_desc(void *ud, const dtsi_type_desc *d)
     }
     if (t->declared) {
         if (d->schema_id != t->schema_id || d->format != t->format)
-            disc_mismatch(n, t, d->schema_id, c->src);
+            disc_mismatch(n, t, d->schema_id, c->instance, c->src);
         else
             desc_postpone(t, now);
         return;
@@ -505,7 +529,7 @@ dtsi_disc_recv(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const cha
         disc_on_members(n, h, payload);
         break;
     case DTSI_KIND_TYPES: {
-        desc_ctx c = {n, src};
+        desc_ctx c = {n, src, h->instance};
         if (dtsi_types_decode(payload, h->payload_len, disc_on_type_desc, &c) != 0)
             n->nc.control_malformed++;
         break;

@@ -377,6 +377,17 @@ sender_track(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms)
     return 1;
 }
 
+// format_of_schema guesses the format of a type not yet described by
+// discovery from its schema id: an empty schema of each format has a fixed
+// id. Anything else stays raw until the description arrives.
+static dts_format
+format_of_schema(uint64_t schema_id)
+{
+    for (int f = 0; f < DTS_FORMAT_COUNT_; f++)
+        if (dts_schema_id((dts_format)f, NULL, 0) == schema_id) return (dts_format)f;
+    return DTS_FORMAT_RAW;
+}
+
 static void
 msg_fill(dts_msg *m, const dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
          const char *src)
@@ -384,7 +395,7 @@ msg_fill(dts_msg *m, const dtsi_type *t, const dtsi_hdr *h, const uint8_t *paylo
     memset(m, 0, sizeof *m);
     m->type = t->name;
     m->type_id = t->id;
-    m->format = t->format == DTSI_FORMAT_UNKNOWN ? DTS_FORMAT_RAW : (dts_format)t->format;
+    m->format = t->format == DTSI_FORMAT_UNKNOWN ? format_of_schema(h->schema_id) : (dts_format)t->format;
     m->schema_id = h->schema_id;
     m->data = payload;
     m->len = h->payload_len;
@@ -431,7 +442,7 @@ node_deliver_reply(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *
         int dup = 0;
         for (size_t j = 0; j < q->n_answered; j++) dup |= q->answered[j] == h->instance;
         if (dup) continue; // an answer to a repeated query
-        if (q->n_answered < 32) q->answered[q->n_answered++] = h->instance;
+        if (q->n_answered < DTSI_QUERY_ANSWERS_MAX) q->answered[q->n_answered++] = h->instance;
         dts_msg m;
         msg_fill(&m, t, h, payload, src);
         q->answers++;
@@ -459,6 +470,9 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
             DTSI_LOG(DTS_LOG_WARN, DTS_CAT_DISCOVERY, "type-mismatch",
                      "%s: data from %s has schema %016llx, ours is %016llx", t->name, src,
                      (unsigned long long)h->schema_id, (unsigned long long)t->schema_id);
+            dtsi_peer *p = dtsi_peer_find(n, h->instance);
+            dtsi_event(n, DTS_EV_TYPE_MISMATCH, h->instance, p ? p->hostname : src, t->name,
+                       t->schema_id, h->schema_id);
         }
         return;
     }

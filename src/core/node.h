@@ -25,6 +25,7 @@
 #define DTSI_SENDERS_PER_TYPE 256  // publishers tracked for sequence numbers
 #define DTSI_SCHEMA_CACHE_MAX (4u * 1024 * 1024) // bytes of learned schemas
 #define DTSI_QUERIES_MAX 64        // queries waiting for answers at once
+#define DTSI_QUERY_ANSWERS_MAX 256 // publishers whose repeated answers are dropped
 #define DTSI_TYPE_BUCKETS 1024
 #define DTSI_TICK_MS 50
 #define DTSI_DESC_STEADY_MS 10000  // steady re-description of a type
@@ -126,7 +127,7 @@ typedef struct dtsi_query {
     void *ud;
     size_t answers;
     int active;
-    uint64_t answered[32]; // instances that answered: later copies are dropped
+    uint64_t answered[DTSI_QUERY_ANSWERS_MAX]; // answered: later copies dropped
     size_t n_answered;
     int64_t resend_ms;     // the query is sent again then (loss), twice at most
     int resends;

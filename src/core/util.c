@@ -29,6 +29,15 @@ static const char *const err_text[] = {
     [DTS_ESYS] = "system call failed (see the log)",
 };
 
+#define DTS_STR2(x) #x
+#define DTS_STR(x) DTS_STR2(x)
+
+const char *
+dts_version(void)
+{
+    return DTS_STR(DTS_VERSION_MAJOR) "." DTS_STR(DTS_VERSION_MINOR) "." DTS_STR(DTS_VERSION_PATCH);
+}
+
 const char *
 dts_strerror(dts_err err)
 {
@@ -159,38 +168,40 @@ dts_name_valid(const char *name)
     return part > 0;
 }
 
-// glob_match is a small backtracking matcher. A single '*' stops at '.',
-// "**" crosses dots, '?' matches one character other than '.'. The depth of
-// backtracking is bounded by the lengths (both at most a few hundred bytes).
+// glob_match decides whether pattern p matches name s by dynamic
+// programming over (pattern position, name position), so its time is
+// O(len(p) x len(s)) whatever the pattern: a peer's pattern cannot make it
+// backtrack exponentially. Row i holds whether p[i..] matches s[j..] for
+// every j; '**' needs rows i+1 and i+2. A single '*' and '?' do not match
+// '.'; "**" matches any run including '.'.
+#define GLOB_MAX 1024
 static int
 glob_match(const char *p, const char *s)
 {
-    while (*p) {
-        if (p[0] == '*' && p[1] == '*') {
-            p += 2;
-            if (!*p) return 1;
-            for (const char *t = s;; t++) {
-                if (glob_match(p, t)) return 1;
-                if (!*t) return 0;
-            }
+    size_t m = strlen(p), n = strlen(s);
+    if (m > GLOB_MAX || n > GLOB_MAX) return 0;
+    static __thread unsigned char rows[3][GLOB_MAX + 1];
+    unsigned char *r0 = rows[0], *r1 = rows[1], *r2 = rows[2]; // rows i, i+1, i+2
+    memset(r1, 0, n + 1);
+    r1[n] = 1; // row m: only the empty rest of the name matches
+    memset(r2, 0, n + 1);
+    for (size_t i = m; i-- > 0;) {
+        int dstar = p[i] == '*' && i + 1 < m && p[i + 1] == '*';
+        for (size_t j = n + 1; j-- > 0;) {
+            int more = j < n;
+            unsigned char v;
+            if (dstar) v = r2[j] || (more && r0[j + 1]);
+            else if (p[i] == '*') v = r1[j] || (more && s[j] != '.' && r0[j + 1]);
+            else if (p[i] == '?') v = more && s[j] != '.' && r1[j + 1];
+            else v = more && s[j] == p[i] && r1[j + 1];
+            r0[j] = v;
         }
-        if (*p == '*') {
-            p++;
-            for (const char *t = s;; t++) {
-                if (glob_match(p, t)) return 1;
-                if (!*t || *t == '.') return 0;
-            }
-        }
-        if (!*s) return 0;
-        if (*p == '?') {
-            if (*s == '.') return 0;
-        } else if (*p != *s) {
-            return 0;
-        }
-        p++;
-        s++;
+        unsigned char *t = r2;
+        r2 = r1;
+        r1 = r0;
+        r0 = t;
     }
-    return *s == 0;
+    return r1[0];
 }
 
 int

@@ -218,10 +218,16 @@ dtsi_r_u64(dtsi_cur *c)
 // ---------------------------------------------------------------------------
 // Names
 
+// dtsi_chars_valid checks a name or pattern of n bytes (not NUL-terminated).
+// Names follow the grammar of dts_name_valid (no empty part); patterns may
+// also hold '*' and '?', at most 8 '*'.
 int
 dtsi_chars_valid(const char *s, size_t n, int pattern)
 {
     if (n == 0 || n > 200) return 0;
+    if (!pattern && (s[0] == '.' || s[n - 1] == '.')) return 0;
+    for (size_t i = 0; !pattern && i + 1 < n; i++)
+        if (s[i] == '.' && s[i + 1] == '.') return 0;
     int stars = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];

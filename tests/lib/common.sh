@@ -28,11 +28,23 @@ _run_cleanup() {
   local rc=$?
   local i
   for ((i = ${#_CLEANUP[@]} - 1; i >= 0; i--)); do eval "${_CLEANUP[$i]}" >/dev/null 2>&1 || true; done
-  # Kill whatever is left of our children.
-  jobs -p | xargs -r kill 2>/dev/null || true
+  # Kill whatever is left of our children and their children (a function
+  # run with & is a subshell whose child outlives a plain kill).
+  kill_tree $$ 2>/dev/null || true
   exit $rc
 }
 trap _run_cleanup EXIT
+
+# kill_tree PID: terminate every descendant of PID (not PID itself when it
+# is this shell), deepest first.
+kill_tree() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    kill_tree "$p"
+    kill "$p" 2>/dev/null || true
+  done
+  [ "$1" = "$$" ] || kill "$1" 2>/dev/null || true
+}
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $*"; }

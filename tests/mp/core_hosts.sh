@@ -24,5 +24,5 @@ grep -q '^reply 5 {"type":"brewery.Temperature","n":5}' "$TMP/late.out" \
   || fail "wrong latest value: $(cat "$TMP/late.out")"
 ms=$(awk '/^elapsed_ms/ {print $2}' "$TMP/late.out")
 [ "$ms" -lt 1000 ] || fail "query took $ms ms"
-kill $PUB
+kill_tree $PUB
 pass "two hosts: early subscriber and late query ($ms ms)"

@@ -426,6 +426,30 @@ udpm_pick_socket(udpm *u)
     return udpm_recv_socket_open(u);
 }
 
+// udpm_fallback_lo handles a host with no route for multicast and no
+// interface chosen: it keeps to the loopback interface, so processes on
+// this host still talk, and says how to reach the LAN (event
+// "no-multicast-route"; `dts doctor` explains more).
+static int
+udpm_fallback_lo(udpm *u)
+{
+    unsigned lo = if_nametoindex("lo");
+    if (lo == 0) return -1;
+    u->ifindex = lo;
+    u->if_addr.s_addr = htonl(INADDR_LOOPBACK);
+    snprintf(u->iface_name, sizeof u->iface_name, "lo");
+    if (u->ipv6) {
+        setsockopt(u->send_fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &(int){(int)lo}, sizeof(int));
+    } else {
+        struct ip_mreqn m = {.imr_address = u->if_addr, .imr_ifindex = (int)lo};
+        setsockopt(u->send_fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m);
+    }
+    DTSI_LOG(DTS_LOG_WARN, DTS_CAT_TRANSPORT, "no-multicast-route",
+             "no route for multicast: using interface lo only, so only this host is reached; "
+             "add one with: ip route add 224.0.0.0/4 dev IFACE (see dts doctor)");
+    return 0;
+}
+
 static dts_err
 udpm_join(void *tp, uint64_t channel)
 {
@@ -448,7 +472,10 @@ udpm_join(void *tp, uint64_t channel)
     }
     int si = udpm_pick_socket(u);
     if (si < 0) return DTS_ETRANSPORT;
-    if (udpm_membership(u, u->socks[si]->fd, &g, 1) != 0) {
+    int rc = udpm_membership(u, u->socks[si]->fd, &g, 1);
+    if (rc != 0 && errno == ENODEV && u->ifindex == 0 && udpm_fallback_lo(u) == 0)
+        rc = udpm_membership(u, u->socks[si]->fd, &g, 1);
+    if (rc != 0) {
         char text[80];
         udpm_addr_text(&g, text, sizeof text);
         DTSI_LOG(DTS_LOG_ERROR, DTS_CAT_TRANSPORT, "join-failed", "join %s: %s", text,
