@@ -118,9 +118,11 @@ dts_err dts_format_parse(const char *name, dts_format *out);
 #define DTS_NAME_MAX 200
 // A schema travels in one discovery datagram in protocol v1.
 #define DTS_SCHEMA_MAX 32768
-// The largest payload of one message without fragmentation (protocol v1
-// fits a message in one datagram; docs/spec/wire.md).
-#define DTS_PAYLOAD_MAX_DEFAULT 65000
+// The largest message by default. Messages longer than one datagram are
+// cut into fragments by dts, never by IP (docs/spec/wire.md, "Fragments").
+// payload_max may be raised up to DTS_PAYLOAD_MAX_LIMIT.
+#define DTS_PAYLOAD_MAX_DEFAULT (64u * 1024 * 1024)
+#define DTS_PAYLOAD_MAX_LIMIT (2u * 1024 * 1024 * 1024 - 1)
 
 // dts_type_id returns the 64-bit id of a type name (FNV-1a 64 of the name
 // bytes; docs/spec/wire.md, "Identifiers").
@@ -177,13 +179,34 @@ typedef struct dts_node_config {
     void *uv_loop;        // uv_loop_t* for DTS_RUN_UV
     // Bounds. 0 means the default named in brackets.
     size_t queue_max;       // messages queued for sending [DTS_QUEUE_MAX 4096]
-    size_t payload_max;     // largest payload [DTS_PAYLOAD_MAX_DEFAULT]
+    size_t payload_max;     // largest message [DTS_PAYLOAD_MAX_DEFAULT]
+    size_t queue_max_bytes; // bytes queued for sending [DTS_QUEUE_MAX_BYTES]
+    size_t mtu;             // largest IP packet to send; 0: the path MTU of
+                            // the interface (65536 on lo, 1500 on Ethernet)
+    uint64_t pace_bytes_per_s; // sending rate cap [DTS_PACE_DEFAULT]; all
+                            // datagrams count, bursts up to 2 ms of it
+    uint64_t pace_dgrams_per_s; // datagram rate cap [DTS_PACE_DGRAMS_DEFAULT]:
+                            // receivers pay per datagram, so small-MTU
+                            // fragments are paced by count as well
+    size_t reasm_max_bytes; // memory for messages being reassembled
+                            // [DTS_REASM_MAX_BYTES]; must hold payload_max
+    size_t reasm_max_msgs;  // messages reassembled at once [DTS_REASM_MAX_MSGS]
+    uint32_t reasm_timeout_ms; // a partial message with no fragment for
+                            // this long is counted lost [DTS_REASM_TIMEOUT_MS]
+    int latest_only;        // a new message of a publisher abandons its
+                            // older partial ones (default 0)
     uint32_t peer_timeout_ms;   // a silent peer is forgotten [DTS_PEER_TIMEOUT_MS]
     uint32_t announce_ms;   // steady announcement interval [DTS_ANNOUNCE_MS]
     const char *hostname;   // reported host name; NULL: gethostname()
 } dts_node_config;
 
 #define DTS_QUEUE_MAX 4096
+#define DTS_QUEUE_MAX_BYTES (256u * 1024 * 1024)
+#define DTS_PACE_DEFAULT (1000ull * 1000 * 1000)
+#define DTS_PACE_DGRAMS_DEFAULT 200000ull
+#define DTS_REASM_MAX_BYTES (256u * 1024 * 1024)
+#define DTS_REASM_MAX_MSGS 256
+#define DTS_REASM_TIMEOUT_MS 2000
 #define DTS_PEER_TIMEOUT_MS 5000
 #define DTS_ANNOUNCE_MS 1000
 #define DTS_PORT_DEFAULT 5555
@@ -328,6 +351,9 @@ typedef struct dts_type_counters {
     uint64_t dropped_queue_full;// publishes refused because the queue was full
     uint64_t dropped_mismatch;  // frames whose schema id differs from ours
     uint64_t gaps;            // sequence numbers never received
+    uint64_t incomplete;      // large messages given up: fragments missing
+                              // (timeout), memory bound (evicted) or newer
+                              // message (latest-only)
     uint64_t late;            // arrived after a later one (counted once as gap, then undone)
     uint64_t bytes_received;  // payload bytes delivered
 } dts_type_counters;
@@ -375,6 +401,17 @@ typedef struct dts_node_counters {
     uint64_t send_errors;
     uint64_t peers_lost;
     uint64_t type_mismatches;
+    uint64_t fragments_sent;
+    uint64_t fragments_received;
+    uint64_t fragments_malformed; // failed the fragment header checks
+    uint64_t fragments_dup;       // already held or already delivered
+    uint64_t reasm_too_big;       // messages larger than reasm_max_bytes
+    uint64_t reasm_timed_out;
+    uint64_t reasm_evicted;
+    uint64_t reasm_superseded;
+    uint64_t reasm_bytes;         // held now for reassembly
+    uint64_t reasm_peak_bytes;    // the most ever held at once
+    uint64_t pace_waits;          // times the sender waited for the rate cap
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

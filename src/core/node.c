@@ -234,14 +234,16 @@ dts_node_set_event_cb(dts_node *n, dts_event_cb cb, void *ud)
 // ---------------------------------------------------------------------------
 // Send queue
 
-// dtsi_enqueue builds one frame (header then payload) and appends it to
-// the send queue. Caller holds the lock. Returns DTS_EQUEUE when
-// cfg.queue_max frames are waiting; nothing is queued then.
+// dtsi_enqueue builds one message (header then payload) and appends it to
+// the send queue; one longer than a datagram is marked to leave as
+// fragments. Caller holds the lock. Returns DTS_EQUEUE when the queue holds
+// its bound of messages or bytes; nothing is queued then.
 dts_err
 dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload, size_t len)
 {
     if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
     if (n->q_len == n->q_cap) return DTS_EQUEUE;
+    if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
     uint8_t *buf = malloc(DTSI_HDR_SIZE + len);
     if (!buf) return DTS_ENOMEM;
     dtsi_hdr hh = *h;
@@ -254,11 +256,14 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
     o->channel = channel;
     o->len = DTSI_HDR_SIZE + len;
     o->buf = buf;
+    o->frag = o->len > n->max_dgram;
+    o->next_off = 0;
     n->q_len++;
+    n->q_bytes += len;
     return DTS_OK;
 }
 
-// node_count_sent credits a sent DATA frame to its type.
+// node_count_sent credits a sent DATA message to its type.
 static void
 node_count_sent(dts_node *n, const dtsi_out *o)
 {
@@ -281,7 +286,7 @@ node_pack(dts_node *n, size_t *len)
     size_t k = 0, off = 0;
     while (k < n->q_len) {
         const dtsi_out *o = &n->q[(n->q_head + k) % n->q_cap];
-        if (o->channel != first->channel || off + o->len > n->max_dgram) break;
+        if (o->channel != first->channel || o->frag || off + o->len > n->max_dgram) break;
         memcpy(n->pack_buf + off, o->buf, o->len);
         off += o->len;
         k++;
@@ -292,21 +297,127 @@ node_pack(dts_node *n, size_t *len)
 
 static void node_on_retry(uv_timer_t *tm);
 
-// dtsi_send_now hands queued frames to the transport until the queue is
-// empty or the transport pushes back; then the retry timer tries again.
-// Loop thread, lock held.
+static uint64_t
+mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+// pace_take asks the token bucket for bytes. When the bucket is empty it
+// arms the retry timer for the time the rate needs to refill it and returns
+// 0; the caller stops sending until then (DESIGN.md decision 10: the sender
+// is paced so that what it sends can be delivered).
+static int
+pace_take(dts_node *n, size_t bytes, size_t dgrams)
+{
+    uint64_t rate = n->cfg.pace_bytes_per_s;
+    if (rate == 0) return 1;
+    // A datagram costs at least the bytes the datagram rate allows for it.
+    uint64_t per_dgram = rate / n->cfg.pace_dgrams_per_s;
+    if (bytes < dgrams * per_dgram) bytes = dgrams * per_dgram;
+    uint64_t now = mono_us();
+    n->pace_tokens += (int64_t)((now - n->pace_last_us) * rate / 1000000u);
+    n->pace_last_us = now;
+    if (n->pace_tokens > n->pace_burst) n->pace_tokens = n->pace_burst;
+    if (n->pace_tokens <= 0) {
+        uint64_t wait_ms = (uint64_t)(-n->pace_tokens) * 1000u / rate + 1;
+        n->nc.pace_waits++;
+        uv_timer_start(&n->retry, node_on_retry, wait_ms, 0);
+        return 0;
+    }
+    n->pace_tokens -= (int64_t)bytes;
+    return 1;
+}
+
+// node_build_fragments writes up to DTSI_FRAG_BATCH fragments of o, from
+// o->next_off, into n->frag_bufs: the message's header with the fragment
+// flag and a fragment header before each slice (docs/spec/wire.md,
+// "Fragments"). Returns the count; *bytes is their total size.
+static size_t
+node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, size_t *bytes)
+{
+    size_t msg_len = o->len - DTSI_HDR_SIZE;
+    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t k = 0, off = o->next_off;
+    *bytes = 0;
+    while (k < DTSI_FRAG_BATCH && off < msg_len) {
+        size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
+        uint8_t *b = n->frag_bufs + k * n->max_dgram;
+        memcpy(b, o->buf, DTSI_HDR_SIZE);
+        uint16_t flags = (uint16_t)(b[4] | (b[5] << 8)) | DTSI_FLAG_FRAGMENT;
+        b[4] = (uint8_t)flags, b[5] = (uint8_t)(flags >> 8);
+        uint32_t plen = (uint32_t)(DTSI_FRAG_HDR_SIZE + chunk);
+        for (int i = 0; i < 4; i++) b[8 + i] = (uint8_t)(plen >> (8 * i));
+        dtsi_frag_hdr f = {.msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
+        dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
+        memcpy(b + DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE, o->buf + DTSI_HDR_SIZE + off, chunk);
+        d[k] = (dts_dgram){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk};
+        *bytes += d[k].len;
+        off += chunk;
+        k++;
+    }
+    return k;
+}
+
+// node_send_fragments sends what the pacer and the socket allow of a
+// fragmented message. Returns DTS_OK when all of it is sent, DTS_EQUEUE
+// when it must wait (the retry timer is armed), or a transport error.
+static dts_err
+node_send_fragments(dts_node *n, dtsi_out *o)
+{
+    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    dts_dgram d[DTSI_FRAG_BATCH];
+    while (o->next_off < o->len - DTSI_HDR_SIZE) {
+        size_t bytes, k = node_build_fragments(n, o, d, &bytes);
+        if (!pace_take(n, bytes, k)) return DTS_EQUEUE;
+        size_t sent = 0;
+        dts_err err = n->tp_ops->send(n->tp, o->channel, d, k, &sent);
+        n->nc.datagrams_sent += sent;
+        n->nc.fragments_sent += sent;
+        o->next_off += sent * frag_size;
+        if (err == DTS_EQUEUE) uv_timer_start(&n->retry, node_on_retry, 1, 0);
+        if (err != DTS_OK) return err;
+    }
+    return DTS_OK;
+}
+
+// node_pop removes the head of the queue, crediting it when it was sent.
+static void
+node_pop(dts_node *n, int sent)
+{
+    dtsi_out *o = &n->q[n->q_head];
+    if (sent) node_count_sent(n, o);
+    n->q_bytes -= o->len - DTSI_HDR_SIZE;
+    free(o->buf);
+    n->q_head = (n->q_head + 1) % n->q_cap;
+    n->q_len--;
+}
+
+// dtsi_send_now hands queued messages to the transport until the queue is
+// empty, the pacer says wait, or the transport pushes back; then the retry
+// timer resumes. Loop thread, lock held.
 void
 dtsi_send_now(dts_node *n)
 {
     if (!n->tp) return;
     while (n->q_len > 0) {
         dtsi_out *first = &n->q[n->q_head];
+        if (first->frag) {
+            dts_err err = node_send_fragments(n, first);
+            if (err == DTS_EQUEUE) break;
+            if (err != DTS_OK) n->nc.send_errors++;
+            node_pop(n, err == DTS_OK);
+            continue;
+        }
         size_t len = 0, k = 1;
         dts_dgram d = {first->buf, first->len};
-        if (n->q_len > 1 && first->len < n->max_dgram) {
+        if (n->q_len > 1) {
             k = node_pack(n, &len);
             d = (dts_dgram){n->pack_buf, len};
         }
+        if (!pace_take(n, d.len, 1)) break;
         size_t sent = 0;
         dts_err err = n->tp_ops->send(n->tp, first->channel, &d, 1, &sent);
         if (err == DTS_EQUEUE) {
@@ -315,13 +426,7 @@ dtsi_send_now(dts_node *n)
         }
         if (err != DTS_OK) n->nc.send_errors++;
         n->nc.datagrams_sent += sent;
-        for (size_t i = 0; i < k; i++) {
-            dtsi_out *o = &n->q[n->q_head];
-            if (err == DTS_OK) node_count_sent(n, o);
-            free(o->buf);
-            n->q_head = (n->q_head + 1) % n->q_cap;
-            n->q_len--;
-        }
+        for (size_t i = 0; i < k; i++) node_pop(n, err == DTS_OK);
     }
     if (n->q_len == 0) pthread_cond_broadcast(&n->cond);
 }
@@ -329,50 +434,94 @@ dtsi_send_now(dts_node *n)
 // ---------------------------------------------------------------------------
 // Receive
 
-// sender_track applies the sequence number of a frame from one publisher
-// of t: 1 when it is new (gaps counted), 0 for a duplicate (counted). A
-// frame older than the 64-frame window, or from a restarted publisher,
-// is treated as new. Bounded: the least recently seen sender is evicted.
 static int
-sender_track(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms)
+win_get(const dtsi_sender *s, uint64_t seq)
 {
-    dtsi_sender *s = NULL;
-    for (size_t i = 0; i < t->n_senders; i++)
-        if (t->senders[i].instance == instance) s = &t->senders[i];
-    if (!s) {
-        if (t->n_senders < DTSI_SENDERS_PER_TYPE) {
-            dtsi_sender *ns = realloc(t->senders, (t->n_senders + 1) * sizeof *ns);
-            if (!ns) return 1;
-            t->senders = ns;
-            s = &t->senders[t->n_senders++];
-        } else {
-            s = &t->senders[0];
-            for (size_t i = 1; i < t->n_senders; i++)
-                if (t->senders[i].seen_ms < s->seen_ms) s = &t->senders[i];
+    uint64_t i = seq % DTSI_SEQ_WINDOW;
+    return (s->window[i / 64] >> (i % 64)) & 1;
+}
+
+static void
+win_set(dtsi_sender *s, uint64_t seq)
+{
+    uint64_t i = seq % DTSI_SEQ_WINDOW;
+    s->window[i / 64] |= 1ULL << (i % 64);
+}
+
+// win_advance moves the window's top from s->last to seq, clearing the
+// bits of the sequence numbers in between (not seen yet).
+static void
+win_advance(dtsi_sender *s, uint64_t seq)
+{
+    if (seq - s->last >= DTSI_SEQ_WINDOW) {
+        memset(s->window, 0, sizeof s->window);
+    } else {
+        for (uint64_t q = s->last + 1; q <= seq; q++) {
+            uint64_t i = q % DTSI_SEQ_WINDOW;
+            s->window[i / 64] &= ~(1ULL << (i % 64));
         }
-        *s = (dtsi_sender){.instance = instance, .last = seq, .window = 1, .seen_ms = now_ms};
+    }
+    s->last = seq;
+}
+
+static dtsi_sender *
+sender_get(dtsi_type *t, uint64_t instance, int64_t now_ms, int *fresh)
+{
+    *fresh = 0;
+    for (size_t i = 0; i < t->n_senders; i++)
+        if (t->senders[i].instance == instance) return &t->senders[i];
+    dtsi_sender *s;
+    if (t->n_senders < DTSI_SENDERS_PER_TYPE) {
+        dtsi_sender *ns = realloc(t->senders, (t->n_senders + 1) * sizeof *ns);
+        if (!ns) return NULL;
+        t->senders = ns;
+        s = &t->senders[t->n_senders++];
+    } else { // bounded: the least recently heard publisher is forgotten
+        s = &t->senders[0];
+        for (size_t i = 1; i < t->n_senders; i++)
+            if (t->senders[i].seen_ms < s->seen_ms) s = &t->senders[i];
+    }
+    memset(s, 0, sizeof *s);
+    s->instance = instance;
+    *fresh = 1;
+    return s;
+}
+
+// sender_track applies the sequence number of a message from one publisher
+// of t (docs/spec/wire.md, "Sequence numbers"): 1 when it is new, with the
+// numbers it skipped counted as gaps; 0 for a duplicate (counted). A number
+// below the last one is late: it was counted as a gap, which is undone.
+// Duplicates are recognised within DTSI_SEQ_WINDOW numbers; an older one is
+// taken as late (an instance id never restarts its numbering: a restarted
+// publisher has a new instance). delivered 0 records a message given up
+// incomplete, so that it is counted once, as incomplete, not as a gap.
+static int
+sender_track(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms, int delivered)
+{
+    int fresh;
+    dtsi_sender *s = sender_get(t, instance, now_ms, &fresh);
+    if (!s) return 1;
+    s->seen_ms = now_ms;
+    if (fresh) {
+        s->last = seq;
+        win_set(s, seq);
         return 1;
     }
-    s->seen_ms = now_ms;
     if (seq > s->last) {
-        uint64_t d = seq - s->last;
-        t->c.gaps += d - 1;
-        s->window = d >= 64 ? 1 : (s->window << d) | 1;
-        s->last = seq;
+        t->c.gaps += seq - s->last - 1;
+        win_advance(s, seq);
+        win_set(s, seq);
         return 1;
     }
     uint64_t back = s->last - seq;
-    if (back >= 64) { // far behind: the publisher restarted its numbering
-        s->last = seq;
-        s->window = 1;
-        return 1;
+    if (back < DTSI_SEQ_WINDOW) {
+        if (win_get(s, seq)) {
+            t->c.dropped_dup++;
+            return 0;
+        }
+        win_set(s, seq);
     }
-    if (s->window & (1ULL << back)) {
-        t->c.dropped_dup++;
-        return 0;
-    }
-    s->window |= 1ULL << back;
-    t->c.late++;
+    if (delivered) t->c.late++;
     if (t->c.gaps) t->c.gaps--;
     return 1;
 }
@@ -476,7 +625,7 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
         }
         return;
     }
-    if (!sender_track(t, h->instance, h->seq, dtsi_mono_ms())) return;
+    if (!sender_track(t, h->instance, h->seq, dtsi_mono_ms(), 1)) return;
     dts_msg m;
     msg_fill(&m, t, h, payload, src);
     for (size_t i = 0; i < t->n_subs; i++) {
@@ -486,6 +635,108 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
     }
     t->c.received++;
     t->c.bytes_received += h->payload_len;
+}
+
+// sender_seen says whether a message (instance, seq) of t was delivered
+// already, without changing the tracker: late fragments of a delivered
+// message must not open a new reassembly.
+static int
+sender_seen(const dtsi_type *t, uint64_t instance, uint64_t seq)
+{
+    for (size_t i = 0; i < t->n_senders; i++) {
+        const dtsi_sender *s = &t->senders[i];
+        if (s->instance != instance) continue;
+        if (seq > s->last) return 0;
+        uint64_t back = s->last - seq;
+        return back < DTSI_SEQ_WINDOW && win_get(s, seq);
+    }
+    return 0;
+}
+
+// node_reasm_lost counts a large message given up by reassembly, per type
+// and per reason (event "message-lost").
+static void
+node_reasm_lost(void *ud, const dtsi_reasm_slot *s, dtsi_lost_reason why)
+{
+    dts_node *n = ud;
+    static const char *const reason[] = {"timed out", "evicted by the memory bound",
+                                         "superseded by a newer message"};
+    dtsi_type *t = dtsi_type_find(n, s->type_id);
+    // Accounted once: as incomplete, never also as a gap.
+    if (t && s->hdr.kind == DTSI_KIND_DATA) {
+        t->c.incomplete++;
+        sender_track(t, s->instance, s->seq, dtsi_mono_ms(), 0);
+    }
+    if (why == DTSI_LOST_TIMEOUT) n->nc.reasm_timed_out++;
+    if (why == DTSI_LOST_EVICTED) n->nc.reasm_evicted++;
+    if (why == DTSI_LOST_SUPERSEDED) n->nc.reasm_superseded++;
+    DTSI_LOG(DTS_LOG_INFO, DTS_CAT_WIRE, "message-lost",
+             "%s seq %llu from %016llx: %u of %u fragments, %s", t ? t->name : "?",
+             (unsigned long long)s->seq, (unsigned long long)s->instance, s->got, s->n_frags,
+             reason[why]);
+}
+
+// node_reassemble adds a fragment to its message. It returns 1 with the
+// whole message in *whole and *buf (the caller frees it) when this fragment
+// completed it, else 0 (stored, duplicate, or dropped and counted).
+static int
+node_reassemble(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, dtsi_hdr *whole,
+                uint8_t **buf)
+{
+    dtsi_frag_hdr f;
+    size_t dlen;
+    n->nc.fragments_received++;
+    size_t max = n->cfg.payload_max;
+    const char *why = dtsi_frag_hdr_decode(payload, h->payload_len, (uint32_t)max, &f, &dlen);
+    if (why) {
+        n->nc.fragments_malformed++;
+        DTSI_LOG(DTS_LOG_DEBUG, DTS_CAT_WIRE, "frame-dropped", "fragment from %016llx: %s",
+                 (unsigned long long)h->instance, why);
+        return 0;
+    }
+    dtsi_reasm_rc rc = dtsi_reasm_add(&n->reasm, h, &f, payload + DTSI_FRAG_HDR_SIZE, dlen,
+                                      dtsi_mono_ms(), n->cfg.latest_only, buf, whole);
+    n->nc.reasm_bytes = n->reasm.bytes;
+    n->nc.reasm_peak_bytes = n->reasm.peak_bytes;
+    n->nc.reasm_too_big = n->reasm.too_big;
+    if (rc == DTSI_REASM_DUP) n->nc.fragments_dup++;
+    if (rc != DTSI_REASM_DONE) return 0;
+    whole->payload_len = f.msg_len;
+    whole->flags &= (uint16_t)~DTSI_FLAG_FRAGMENT;
+    return 1;
+}
+
+// node_on_message dispatches one whole DATA or REPLY message of t.
+static void
+node_on_message(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+                const char *src)
+{
+    if (h->kind == DTSI_KIND_REPLY && (h->corr != t->join_corr || t->n_subs == 0)) {
+        node_deliver_reply(n, t, h, payload, src);
+        return;
+    }
+    if (t->n_subs == 0) {
+        n->nc.frames_unknown_type++;
+        return;
+    }
+    node_deliver_data(n, t, h, payload, src);
+}
+
+// node_fragment_wanted filters fragments before they cost memory: of a
+// type nobody here receives, our own, or of a message already delivered.
+static int
+node_fragment_wanted(dts_node *n, dtsi_type *t, const dtsi_hdr *h)
+{
+    if (h->kind == DTSI_KIND_DATA && t->n_subs == 0) {
+        n->nc.frames_unknown_type++;
+        return 0;
+    }
+    if (h->instance == n->instance && !n->cfg.receive_own) return 0;
+    if (sender_seen(t, h->instance, h->seq)) {
+        n->nc.fragments_dup++;
+        return 0;
+    }
+    return 1;
 }
 
 static void
@@ -508,15 +759,16 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         return;
     }
     type_refresh_subs(n, t);
-    if (h->kind == DTSI_KIND_REPLY && (h->corr != t->join_corr || t->n_subs == 0)) {
-        node_deliver_reply(n, t, h, payload, src);
+    if (!(h->flags & DTSI_FLAG_FRAGMENT)) {
+        node_on_message(n, t, h, payload, src);
         return;
     }
-    if (t->n_subs == 0) {
-        n->nc.frames_unknown_type++;
-        return;
-    }
-    node_deliver_data(n, t, h, payload, src);
+    dtsi_hdr whole;
+    uint8_t *buf = NULL;
+    if (!node_fragment_wanted(n, t, h) || !node_reassemble(n, h, payload, &whole, &buf)) return;
+    if (whole.instance == n->instance && !n->cfg.receive_own) t->c.dropped_own++;
+    else node_on_message(n, t, &whole, buf, src);
+    free(buf);
 }
 
 // node_on_recv walks the frames of one datagram (docs/spec/wire.md,
@@ -600,6 +852,7 @@ node_on_tick(uv_timer_t *tm)
     int64_t now = dtsi_mono_ms();
     dtsi_disc_tick(n, now);
     dtsi_query_resend(n, now);
+    if (dtsi_reasm_expire(&n->reasm, now)) n->nc.reasm_bytes = n->reasm.bytes;
     node_update_rates(n, now);
     node_update_membership(n);
     dtsi_send_now(n);
@@ -671,6 +924,8 @@ node_check_config(const dts_node_config *c)
     if (c->run_mode > DTS_RUN_UV) return DTS_EINVAL;
     if (c->url && strlen(c->url) >= 256) return DTS_EINVAL;
     if (c->iface && strlen(c->iface) >= 64) return DTS_EINVAL;
+    if (c->payload_max > DTS_PAYLOAD_MAX_LIMIT) return DTS_EINVAL;
+    if (c->mtu && (c->mtu < 576 || c->mtu > 65535 + 48)) return DTS_EINVAL;
     return DTS_OK;
 }
 
@@ -681,6 +936,12 @@ node_apply_defaults(dts_node *n, const dts_node_config *cfg)
     if (!n->cfg.port) n->cfg.port = DTS_PORT_DEFAULT;
     if (!n->cfg.queue_max) n->cfg.queue_max = DTS_QUEUE_MAX;
     if (!n->cfg.payload_max) n->cfg.payload_max = DTS_PAYLOAD_MAX_DEFAULT;
+    if (!n->cfg.queue_max_bytes) n->cfg.queue_max_bytes = DTS_QUEUE_MAX_BYTES;
+    if (!n->cfg.pace_bytes_per_s) n->cfg.pace_bytes_per_s = DTS_PACE_DEFAULT;
+    if (!n->cfg.pace_dgrams_per_s) n->cfg.pace_dgrams_per_s = DTS_PACE_DGRAMS_DEFAULT;
+    if (!n->cfg.reasm_max_bytes) n->cfg.reasm_max_bytes = DTS_REASM_MAX_BYTES;
+    if (!n->cfg.reasm_max_msgs) n->cfg.reasm_max_msgs = DTS_REASM_MAX_MSGS;
+    if (!n->cfg.reasm_timeout_ms) n->cfg.reasm_timeout_ms = DTS_REASM_TIMEOUT_MS;
     if (!n->cfg.peer_timeout_ms) n->cfg.peer_timeout_ms = DTS_PEER_TIMEOUT_MS;
     if (!n->cfg.announce_ms) n->cfg.announce_ms = DTS_ANNOUNCE_MS;
     if (n->cfg.peer_timeout_ms < 2 * n->cfg.announce_ms) n->cfg.peer_timeout_ms = 2 * n->cfg.announce_ms;
@@ -715,8 +976,20 @@ node_open_transport(dts_node *n)
     dts_err err = n->tp_ops->open(&tc, &host, &n->tp);
     if (err != DTS_OK) return err;
     n->max_dgram = n->tp_ops->max_dgram(n->tp);
-    if (n->cfg.payload_max + DTSI_HDR_SIZE > n->max_dgram)
-        n->cfg.payload_max = n->max_dgram - DTSI_HDR_SIZE;
+    // cfg.mtu caps the IP packet: minus the IPv4 or IPv6 and UDP headers.
+    size_t ip_udp = n->cfg.ipv6 ? 48 : 28;
+    if (n->cfg.mtu && n->cfg.mtu - ip_udp < n->max_dgram) n->max_dgram = n->cfg.mtu - ip_udp;
+    n->frag_bufs = malloc(DTSI_FRAG_BATCH * n->max_dgram);
+    n->pack_buf = malloc(n->max_dgram);
+    if (!n->frag_bufs || !n->pack_buf) return DTS_ENOMEM;
+    n->pace_burst = (int64_t)(n->cfg.pace_bytes_per_s / 500); // 2 ms of the rate
+    if (n->pace_burst < (int64_t)(DTSI_FRAG_BATCH * n->max_dgram))
+        n->pace_burst = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
+    n->pace_tokens = n->pace_burst;
+    n->pace_last_us = mono_us();
+    if (dtsi_reasm_init(&n->reasm, n->cfg.reasm_max_msgs, n->cfg.reasm_max_bytes,
+                        n->cfg.reasm_timeout_ms, node_reasm_lost, n) != 0)
+        return DTS_ENOMEM;
     err = n->tp_ops->join(n->tp, DTS_CHANNEL_CONTROL);
     return err;
 }
@@ -746,6 +1019,8 @@ node_free(dts_node *n)
     }
     free(n->q);
     free(n->pack_buf);
+    free(n->frag_bufs);
+    dtsi_reasm_fini(&n->reasm);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cond);
     free(n);
@@ -810,8 +1085,7 @@ dts_node_open(const dts_node_config *cfg, dts_node **out)
         node_free(n);
         return err;
     }
-    n->pack_buf = malloc(65536);
-    err = n->pack_buf ? node_open_transport(n) : DTS_ENOMEM;
+    err = node_open_transport(n);
     if (err != DTS_OK) {
         if (n->tp) {
             n->tp_ops->close(n->tp, node_tp_closed, n);
@@ -839,6 +1113,9 @@ void
 dts_node_close(dts_node *n)
 {
     if (!n) return;
+    // Send what is queued first, within a bound (a large message may need
+    // a while at the paced rate).
+    if (n->thread_started || n->cfg.run_mode == DTS_RUN_CALLER) dts_flush(n, DTSI_CLOSE_FLUSH_MS);
     pthread_mutex_lock(&n->mu);
     n->closing = 1;
     pthread_mutex_unlock(&n->mu);

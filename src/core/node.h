@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <uv.h>
 
+#include "wire/frag.h"
 #include "wire/wire.h"
 
 // Bounds on what the network can make a node remember (STYLE.md: every
@@ -23,18 +24,20 @@
 #define DTSI_PEERS_MAX 1024        // nodes known at once
 #define DTSI_PEER_MEMBERS_MAX 1024 // members remembered per peer
 #define DTSI_SENDERS_PER_TYPE 256  // publishers tracked for sequence numbers
+#define DTSI_SEQ_WINDOW 1024       // sequence numbers remembered per publisher
 #define DTSI_SCHEMA_CACHE_MAX (4u * 1024 * 1024) // bytes of learned schemas
 #define DTSI_QUERIES_MAX 64        // queries waiting for answers at once
 #define DTSI_QUERY_ANSWERS_MAX 256 // publishers whose repeated answers are dropped
 #define DTSI_TYPE_BUCKETS 1024
 #define DTSI_TICK_MS 50
+#define DTSI_CLOSE_FLUSH_MS 2000 // dts_node_close waits this long for the queue
 #define DTSI_DESC_STEADY_MS 10000  // steady re-description of a type
 #define DTSI_CONTROL_PAYLOAD_MAX 1200 // control frames fit a 1500-byte MTU
 
 typedef struct dtsi_sender {
     uint64_t instance;
     uint64_t last;   // highest sequence number seen
-    uint64_t window; // bit i: last - i was seen
+    uint64_t window[DTSI_SEQ_WINDOW / 64]; // bit seq % DTSI_SEQ_WINDOW: seen
     int64_t seen_ms;
 } dtsi_sender;
 
@@ -133,12 +136,18 @@ typedef struct dtsi_query {
     int resends;
 } dtsi_query;
 
-// One frame waiting to be sent: header and payload, contiguous.
+// One message waiting to be sent: header and payload, contiguous. A message
+// longer than one datagram (frag) leaves as fragments; next_off is how far
+// it has gone.
 typedef struct dtsi_out {
     uint64_t channel;
     size_t len;
     uint8_t *buf;
+    int frag;
+    size_t next_off;
 } dtsi_out;
+
+#define DTSI_FRAG_BATCH 16 // fragments per sendmmsg
 
 struct dts_node {
     pthread_mutex_t mu;
@@ -165,6 +174,13 @@ struct dts_node {
     void *tp;
     size_t max_dgram;
     uint8_t *pack_buf; // one datagram being packed
+    uint8_t *frag_bufs; // DTSI_FRAG_BATCH datagrams of fragments
+    // Pacing (token bucket, bytes; may dip below zero by one batch).
+    int64_t pace_tokens;
+    int64_t pace_burst;
+    uint64_t pace_last_us;
+    // Reassembly of large messages.
+    dtsi_reasm reasm;
     // Types, subscriptions, peers.
     dtsi_type *types[DTSI_TYPE_BUCKETS];
     size_t n_types;
@@ -179,6 +195,7 @@ struct dts_node {
     // Send queue (ring of frames).
     dtsi_out *q;
     size_t q_cap, q_head, q_len;
+    size_t q_bytes;
     // Discovery.
     uint32_t generation;
     int64_t hb_due_ms;

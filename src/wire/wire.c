@@ -84,6 +84,10 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
     if (h->key_id != 0) return "key id without the sealed flag";
     if (h->payload_len > left) return "payload longer than the datagram";
     if (h->instance == 0) return "zero instance id";
+    if (h->flags & DTSI_FLAG_FRAGMENT) {
+        if (h->kind != DTSI_KIND_DATA && h->kind != DTSI_KIND_REPLY) return "fragment of a kind that cannot be cut";
+        if (h->payload_len < 17) return "fragment shorter than its header plus one byte";
+    }
     if (kind_is_data(h->kind)) {
         if (h->type_id == 0) return "zero type id";
         if (h->kind != DTSI_KIND_QUERY && h->seq == 0) return "zero sequence number";

@@ -27,12 +27,12 @@ enum {
     DTSI_KIND_MEMBERS_REQ = 22,
 };
 
-// Flags (docs/spec/wire.md, "Flags"). v1 senders set none of them; a v1
-// receiver drops a frame with any flag it does not implement.
+// Flags (docs/spec/wire.md, "Flags"). A v1 receiver drops a frame with any
+// flag it does not implement (DTSI_FLAGS_KNOWN).
 #define DTSI_FLAG_FRAGMENT 0x0001u
 #define DTSI_FLAG_COMPRESSED 0x0002u
 #define DTSI_FLAG_SEALED 0x0004u
-#define DTSI_FLAGS_KNOWN 0x0000u
+#define DTSI_FLAGS_KNOWN DTSI_FLAG_FRAGMENT
 
 typedef struct dtsi_hdr {
     uint8_t version;

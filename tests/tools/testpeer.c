@@ -16,6 +16,16 @@
 //       declares and waits until the node reports a schema mismatch.
 //   testpeer peers [--present HEX] [--absent HEX] [--timeout S]
 //       waits until a node with that instance is known (or no longer).
+//   pub --size B sends B pseudo-random bytes per message and prints
+//   "sum TYPE N len=B fnv=HEX" (a word-wise FNV-style checksum); sub --sum
+//   prints "len=B fnv=HEX" instead of
+//   payloads. --mtu M caps datagrams (fragments) to an M-byte MTU.
+//   pub --then-wait FILE --then-count T: after --count messages, print
+//   "waiting", wait for FILE to exist, then publish T more (same sequence).
+//   sub --accounted N [--linger S]: exit 0 once received + gaps + incomplete
+//   reach N (after S more seconds, so that reassembly timeouts have run).
+//   --reasm-max B bounds reassembly memory; the counters line is followed
+//   by "peak_rss_kb N" (VmHWM).
 //   Every mode prints "instance HEX" first; --ipv6 uses IPv6 groups.
 #define _GNU_SOURCE
 #include <dts/dts.h>
@@ -40,6 +50,13 @@ typedef struct opts {
     long interval_ms;
     int own;
     int ipv6;
+    int sum;      // sub: print length and FNV-1a of payloads instead of them
+    long size;    // pub: payloads of this many pseudo-random bytes
+    long mtu;
+    const char *then_wait; // pub: after --count, wait for this file to exist
+    long then_count;       // ... then publish this many more
+    long accounted;        // sub: exit once received + gaps + incomplete >= this
+    long reasm_max;        // reassembly memory bound in bytes (0: default)
     uint64_t present, absent;
 } opts;
 
@@ -54,12 +71,35 @@ mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int print_sums;
+
+// fnv is a 64-bit checksum in the spirit of FNV-1a, taken 8 bytes at a time
+// so that a 64 MiB message costs milliseconds in the callback, not the
+// tenths of a second that would stall the loop thread.
+static uint64_t
+fnv(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ull, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    for (; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h ^ n;
+}
+
 static void
 on_msg(void *ud, const dts_msg *m)
 {
     pthread_mutex_lock(&out_mu);
-    printf("msg %s %" PRIu64 " %016" PRIx64 " %.*s\n", m->type, m->seq, m->sender_instance,
-           (int)m->len, (const char *)m->data);
+    if (print_sums)
+        printf("msg %s %" PRIu64 " %016" PRIx64 " len=%zu fnv=%016" PRIx64 "\n", m->type, m->seq,
+               m->sender_instance, m->len, fnv(m->data, m->len));
+    else
+        printf("msg %s %" PRIu64 " %016" PRIx64 " %.*s\n", m->type, m->seq, m->sender_instance,
+               (int)m->len, (const char *)m->data);
     fflush(stdout);
     received++;
     pthread_mutex_unlock(&out_mu);
@@ -81,7 +121,7 @@ print_counters(dts_node *n)
     dts_node_counters_get(n, &c);
     dts_type_info *ti;
     size_t k;
-    uint64_t gaps = 0, dup = 0, own = 0, mism = 0, recv = 0;
+    uint64_t gaps = 0, dup = 0, own = 0, mism = 0, recv = 0, incomplete = 0;
     if (dts_node_types(n, &ti, &k) == DTS_OK) {
         for (size_t i = 0; i < k; i++) {
             gaps += ti[i].counters.gaps;
@@ -89,15 +129,41 @@ print_counters(dts_node *n)
             own += ti[i].counters.dropped_own;
             mism += ti[i].counters.dropped_mismatch;
             recv += ti[i].counters.received;
+            incomplete += ti[i].counters.incomplete;
         }
         dts_free(ti);
     }
     printf("counters received=%" PRIu64 " gaps=%" PRIu64 " dup=%" PRIu64 " own=%" PRIu64
            " mismatch=%" PRIu64 " malformed=%" PRIu64 " foreign=%" PRIu64 " bad_version=%" PRIu64
-           " control_malformed=%" PRIu64 " unknown_type=%" PRIu64 "\n",
+           " control_malformed=%" PRIu64 " unknown_type=%" PRIu64 " incomplete=%" PRIu64
+           " fragments=%" PRIu64 " fragments_dup=%" PRIu64 " fragments_malformed=%" PRIu64
+           " reasm_timed_out=%" PRIu64 " reasm_evicted=%" PRIu64 " reasm_too_big=%" PRIu64
+           " reasm_peak_bytes=%" PRIu64 "\n",
            recv, gaps, dup, own, mism, c.frames_malformed, c.frames_foreign, c.frames_bad_version,
-           c.control_malformed, c.frames_unknown_type);
+           c.control_malformed, c.frames_unknown_type, incomplete, c.fragments_received,
+           c.fragments_dup, c.fragments_malformed, c.reasm_timed_out, c.reasm_evicted,
+           c.reasm_too_big, c.reasm_peak_bytes);
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) printf("peak_rss_kb %ld\n", atol(line + 6));
+    if (f) fclose(f);
     fflush(stdout);
+}
+
+// accounted sums what the node knows of every message of its types:
+// delivered, never seen (gaps) and given up incomplete.
+static uint64_t
+accounted(dts_node *n)
+{
+    dts_type_info *ti;
+    size_t k;
+    uint64_t sum = 0;
+    if (dts_node_types(n, &ti, &k) != DTS_OK) return 0;
+    for (size_t i = 0; i < k; i++)
+        sum += ti[i].counters.received + ti[i].counters.gaps + ti[i].counters.incomplete;
+    dts_free(ti);
+    return sum;
 }
 
 static int
@@ -113,6 +179,12 @@ mode_sub(dts_node *n, const opts *o)
     printf("ready\n");
     fflush(stdout);
     double end = mono_s() + o->timeout;
+    if (o->accounted > 0) {
+        while (mono_s() < end && accounted(n) < (uint64_t)o->accounted) usleep(2000);
+        usleep((useconds_t)(o->linger * 1e6)); // let reassembly timeouts classify losses
+        print_counters(n);
+        return accounted(n) >= (uint64_t)o->accounted ? 0 : 1;
+    }
     while (mono_s() < end && (o->count <= 0 || received_now() < o->count)) usleep(2000);
     print_counters(n);
     return o->count <= 0 || received_now() >= o->count ? 0 : 1;
@@ -155,18 +227,40 @@ mode_pub(dts_node *n, const opts *o)
         }
         usleep(5000);
     }
-    char buf[300];
-    for (long i = 1; i <= o->count; i++) {
+    char small[300];
+    uint8_t *big = o->size > 0 ? malloc((size_t)o->size) : NULL;
+    long total = o->count + o->then_count;
+    for (long i = 1; i <= total; i++) {
+        if (i == o->count + 1 && o->then_wait) {
+            dts_flush(n, 60000);
+            printf("waiting\n");
+            fflush(stdout);
+            while (access(o->then_wait, F_OK) != 0) usleep(2000);
+        }
         for (int j = 0; j < nt; j++) {
-            int len = snprintf(buf, sizeof buf, "{\"type\":\"%s\",\"n\":%ld}", types[j], i);
+            const void *buf = small;
+            size_t len = (size_t)snprintf(small, sizeof small, "{\"type\":\"%s\",\"n\":%ld}", types[j], i);
+            if (big) {
+                uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(i * 16 + j + 1);
+                for (long b = 0; b < o->size; b++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    big[b] = (uint8_t)x;
+                }
+                buf = big, len = (size_t)o->size;
+                printf("sum %s %ld len=%zu fnv=%016" PRIx64 "\n", types[j], i, len, fnv(big, len));
+            }
             dts_err e;
-            while ((e = dts_publish(n, types[j], buf, (size_t)len)) == DTS_EQUEUE) usleep(200);
-            if (e != DTS_OK) return 1;
+            while ((e = dts_publish(n, types[j], buf, len)) == DTS_EQUEUE) usleep(200);
+            if (e != DTS_OK) {
+                fprintf(stderr, "testpeer: publish: %s\n", dts_strerror(e));
+                return 1;
+            }
         }
         if (o->interval_ms) usleep((useconds_t)o->interval_ms * 1000);
     }
-    dts_flush(n, 5000);
-    printf("sent %ld\n", o->count * nt);
+    free(big);
+    if (dts_flush(n, 60000) != DTS_OK) fprintf(stderr, "testpeer: flush timed out\n");
+    printf("sent %ld\n", total * nt);
     fflush(stdout);
     end = mono_s() + o->linger;
     while (mono_s() < end) usleep(10000);
@@ -264,9 +358,10 @@ parse(int argc, char **argv, opts *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--own") == 0 || strcmp(a, "--ipv6") == 0) {
+        if (strcmp(a, "--own") == 0 || strcmp(a, "--ipv6") == 0 || strcmp(a, "--sum") == 0) {
             if (a[2] == 'o') o->own = 1;
-            else o->ipv6 = 1;
+            else if (a[2] == 'i') o->ipv6 = 1;
+            else o->sum = 1;
             continue;
         }
         if (a[0] == '-' && a[1] == '-' && !v) return -1;
@@ -274,6 +369,12 @@ parse(int argc, char **argv, opts *o)
         else if (strcmp(a, "--timeout") == 0) o->timeout = atof(v), i++;
         else if (strcmp(a, "--schema") == 0) o->schema = v, i++;
         else if (strcmp(a, "--wait-subs") == 0) o->wait_subs = atol(v), i++;
+        else if (strcmp(a, "--size") == 0) o->size = atol(v), i++;
+        else if (strcmp(a, "--then-wait") == 0) o->then_wait = v, i++;
+        else if (strcmp(a, "--then-count") == 0) o->then_count = atol(v), i++;
+        else if (strcmp(a, "--accounted") == 0) o->accounted = atol(v), i++;
+        else if (strcmp(a, "--reasm-max") == 0) o->reasm_max = atol(v), i++;
+        else if (strcmp(a, "--mtu") == 0) o->mtu = atol(v), i++;
         else if (strcmp(a, "--linger") == 0) o->linger = atof(v), i++;
         else if (strcmp(a, "--interval-ms") == 0) o->interval_ms = atol(v), i++;
         else if (strcmp(a, "--present") == 0) o->present = strtoull(v, NULL, 16), i++;
@@ -303,6 +404,9 @@ main(int argc, char **argv)
     dts_node_config_init(&cfg);
     cfg.receive_own = o.own;
     cfg.ipv6 = o.ipv6;
+    cfg.mtu = (size_t)o.mtu;
+    cfg.reasm_max_bytes = (size_t)o.reasm_max;
+    print_sums = o.sum;
     dts_node *n;
     dts_err e = dts_node_open(&cfg, &n);
     if (e != DTS_OK) {

@@ -702,11 +702,24 @@ test_validation_rules(void **state)
         k.kind = kinds[i];
         expect_hdr(&k, len, DTSI_WIRE_MALFORMED, "unknown kind");
     }
-    // 6. flags: every bit, including the three reserved ones
+    // 6. flags: every bit v1 does not implement, including the reserved ones
     for (int bit = 0; bit < 16; bit++) {
         dtsi_hdr f = h;
         f.flags = (uint16_t)(1u << bit);
+        if (f.flags & DTSI_FLAGS_KNOWN) continue;
         expect_hdr(&f, len, DTSI_WIRE_MALFORMED, "unsupported flags");
+    }
+    // 6b. the fragment flag: only on DATA and REPLY, with room for the
+    // 16-byte fragment header and one byte (docs/spec/wire.md, "Fragments")
+    {
+        dtsi_hdr f = h;
+        f.flags = DTSI_FLAG_FRAGMENT;
+        f.kind = DTSI_KIND_QUERY;
+        expect_hdr(&f, len, DTSI_WIRE_MALFORMED, "fragment of a kind that cannot be cut");
+        f = h;
+        f.flags = DTSI_FLAG_FRAGMENT;
+        f.payload_len = 16;
+        expect_hdr(&f, len, DTSI_WIRE_MALFORMED, "fragment shorter than its header plus one byte");
     }
     {
         dtsi_hdr f = h;
@@ -796,7 +809,7 @@ test_validation_rules(void **state)
     {
         dtsi_hdr o = h;
         o.kind = 99;
-        o.flags = 1;
+        o.flags = 0x8000; // not implemented in v1
         o.key_id = 1;
         o.instance = 0;
         expect_hdr(&o, len, DTSI_WIRE_MALFORMED, "unknown kind");

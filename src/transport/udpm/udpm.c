@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ struct udpm {
     udpm_group *groups;
     int n_groups, cap_groups;
     uint8_t *rx_bufs; // UDPM_RECV_BATCH x UDPM_DGRAM_MAX, allocated once
+    size_t max_dgram; // from the path MTU (udpm_path_mtu)
     int closing;
     void (*close_done)(void *);
     void *close_arg;
@@ -226,7 +228,9 @@ udpm_recv_socket_open(udpm *u)
     int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     udpm_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){UDPM_RCVBUF}, sizeof(int)) == 0)
+    // SO_RCVBUFFORCE passes net.core.rmem_max when we may (CAP_NET_ADMIN).
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int){UDPM_RCVBUF}, sizeof(int)) == 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){UDPM_RCVBUF}, sizeof(int)) == 0)
         udpm_check_buf(fd, SO_RCVBUF, UDPM_RCVBUF, "net.core.rmem_max");
     if (u->ipv6) {
         udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
@@ -265,9 +269,16 @@ udpm_send_socket_open(udpm *u)
     int fam = u->ipv6 ? AF_INET6 : AF_INET;
     int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){UDPM_SNDBUF}, sizeof(int)) == 0)
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &(int){UDPM_SNDBUF}, sizeof(int)) == 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){UDPM_SNDBUF}, sizeof(int)) == 0)
         udpm_check_buf(fd, SO_SNDBUF, UDPM_SNDBUF, "net.core.wmem_max");
     int ok = 0;
+    // Never let IP fragment what we send (DESIGN.md decision 5): a datagram
+    // over the path MTU fails with EMSGSIZE instead.
+    if (u->ipv6)
+        udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_DO, "IPV6_MTU_DISCOVER");
+    else
+        udpm_setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, "IP_MTU_DISCOVER");
     if (u->ipv6) {
         ok |= udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, u->ttl, "IPV6_MULTICAST_HOPS");
         ok |= udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, u->loopback,
@@ -303,6 +314,36 @@ udpm_membership(udpm *u, int fd, const struct sockaddr_storage *g, int add)
     struct ip_mreqn m = {.imr_address = u->if_addr, .imr_ifindex = (int)u->ifindex};
     m.imr_multiaddr = ((const struct sockaddr_in *)g)->sin_addr;
     return setsockopt(fd, IPPROTO_IP, add ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &m, sizeof m);
+}
+
+// udpm_path_mtu finds the MTU towards the control group: that of the
+// chosen interface, else of the interface the route picks (a connected
+// socket's IP_MTU). The largest datagram is that minus the IP and UDP
+// headers. Falls back to 1500 when neither is known.
+static void
+udpm_path_mtu(udpm *u)
+{
+    int mtu = 0;
+    int fd = socket(u->ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && u->iface_name[0]) {
+        struct ifreq ifr = {0};
+        snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", u->iface_name);
+        if (ioctl(fd, SIOCGIFMTU, &ifr) == 0) mtu = ifr.ifr_mtu;
+    } else if (fd >= 0) {
+        struct sockaddr_storage g;
+        udpm_group_addr(u, 0, &g);
+        socklen_t gl = u->ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        socklen_t ml = sizeof mtu;
+        if (connect(fd, (struct sockaddr *)&g, gl) != 0 ||
+            getsockopt(fd, u->ipv6 ? IPPROTO_IPV6 : IPPROTO_IP, u->ipv6 ? IPV6_MTU : IP_MTU, &mtu,
+                       &ml) != 0)
+            mtu = 0;
+    }
+    if (fd >= 0) close(fd);
+    if (mtu < 1280) mtu = 1500;
+    size_t hdrs = u->ipv6 ? 48 : 28;
+    u->max_dgram = (size_t)mtu - hdrs;
+    if (u->max_dgram > UDPM_DGRAM_MAX) u->max_dgram = UDPM_DGRAM_MAX;
 }
 
 // ---------------------------------------------------------------------------
@@ -364,6 +405,7 @@ udpm_open(const dts_transport_config *cfg, const dts_transport_host *host, void 
     if (err == DTS_OK && !u->rx_bufs) err = DTS_ENOMEM;
     if (err == DTS_OK && udpm_send_socket_open(u) != 0) err = DTS_ETRANSPORT;
     if (err == DTS_OK && udpm_recv_socket_open(u) < 0) err = DTS_ETRANSPORT;
+    if (err == DTS_OK) udpm_path_mtu(u);
     if (err != DTS_OK) {
         if (u->send_fd >= 0) close(u->send_fd);
         free(u->rx_bufs);
@@ -538,7 +580,7 @@ udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent
 static size_t
 udpm_max_dgram(void *tp)
 {
-    return UDPM_DGRAM_MAX - 40; // room for an IPv6 header on loopback-sized MTUs
+    return ((udpm *)tp)->max_dgram;
 }
 
 static void
@@ -547,9 +589,11 @@ udpm_describe(void *tp, char *buf, size_t cap)
     udpm *u = tp;
     char ip[INET_ADDRSTRLEN] = "any";
     if (u->if_addr.s_addr) inet_ntop(AF_INET, &u->if_addr, ip, sizeof ip);
-    snprintf(buf, cap, "udpm %s iface=%s addr=%s port=%u ttl=%d loopback=%s groups=%d sockets=%d",
+    snprintf(buf, cap,
+             "udpm %s iface=%s addr=%s port=%u ttl=%d loopback=%s max_datagram=%zu groups=%d "
+             "sockets=%d",
              u->ipv6 ? "ipv6" : "ipv4", u->iface_name[0] ? u->iface_name : "(route)", ip, u->port,
-             u->ttl, u->loopback ? "on" : "off", u->n_groups, u->n_socks);
+             u->ttl, u->loopback ? "on" : "off", u->max_dgram, u->n_groups, u->n_socks);
 }
 
 const dts_transport_ops dtsi_udpm_ops = {

@@ -1,0 +1,210 @@
+// frag.c: fragment header and reassembly (docs/spec/wire.md, "Fragments").
+//
+// A message longer than one datagram travels as fragments that share the
+// frame header fields of the message (type, schema, sender, seq, time) and
+// carry a 16-byte fragment header: the message length, the fragment's
+// offset, and the fragment size used by the sender (all fragments but the
+// last carry exactly that many bytes). So a fragment's index is off /
+// frag_size and a receiver keeps one bit per fragment.
+//
+// Memory is bounded before it is spent: a slot's buffer is allocated when
+// its first fragment arrives, charged at the full message length, and the
+// table never holds more than max_bytes; a message that alone exceeds the
+// bound is refused. Buffers are not zeroed: only the bytes fragments wrote
+// are ever delivered, and only once all are written.
+#include "wire/frag.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void
+put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+void
+dtsi_frag_hdr_encode(const dtsi_frag_hdr *f, uint8_t out[DTSI_FRAG_HDR_SIZE])
+{
+    put_u32(out, f->msg_len);
+    put_u32(out + 4, f->off);
+    put_u32(out + 8, f->frag_size);
+    put_u32(out + 12, 0);
+}
+
+const char *
+dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_hdr *f,
+                     size_t *data_len)
+{
+    if (plen < DTSI_FRAG_HDR_SIZE + 1) return "fragment shorter than its header plus one byte";
+    f->msg_len = get_u32(p);
+    f->off = get_u32(p + 4);
+    f->frag_size = get_u32(p + 8);
+    f->reserved = get_u32(p + 12);
+    size_t n = plen - DTSI_FRAG_HDR_SIZE;
+    if (f->reserved != 0) return "fragment reserved field not zero";
+    if (f->msg_len == 0 || f->msg_len > msg_max) return "message length out of bounds";
+    if (f->frag_size == 0 || f->frag_size >= f->msg_len) return "fragment size out of bounds";
+    if (f->off % f->frag_size != 0) return "fragment offset not a multiple of the fragment size";
+    if (f->off >= f->msg_len || n > f->msg_len - f->off) return "fragment beyond the message";
+    uint64_t end = (uint64_t)f->off + n;
+    if (end < f->msg_len ? n != f->frag_size : n > f->frag_size) return "fragment of the wrong size";
+    *data_len = n;
+    return NULL;
+}
+
+int
+dtsi_reasm_init(dtsi_reasm *r, size_t max_slots, size_t max_bytes, uint32_t timeout_ms,
+                dtsi_reasm_lost_fn lost, void *ud)
+{
+    memset(r, 0, sizeof *r);
+    r->slots = calloc(max_slots, sizeof *r->slots);
+    if (!r->slots) return -1;
+    r->max_slots = max_slots;
+    r->max_bytes = max_bytes;
+    r->timeout_ms = timeout_ms;
+    r->lost = lost;
+    r->lost_ud = ud;
+    return 0;
+}
+
+// slot_drop frees slot i and moves the last slot into its place; why < 0
+// means completed (no loss reported).
+static void
+slot_drop(dtsi_reasm *r, size_t i, int why)
+{
+    dtsi_reasm_slot *s = &r->slots[i];
+    if (why >= 0 && r->lost) r->lost(r->lost_ud, s, (dtsi_lost_reason)why);
+    free(s->buf);
+    free(s->bitmap);
+    r->bytes -= s->msg_len;
+    r->slots[i] = r->slots[--r->n_slots];
+}
+
+void
+dtsi_reasm_fini(dtsi_reasm *r)
+{
+    while (r->n_slots) slot_drop(r, r->n_slots - 1, -1);
+    free(r->slots);
+    r->slots = NULL;
+}
+
+static size_t
+oldest_slot(const dtsi_reasm *r)
+{
+    size_t o = 0;
+    for (size_t i = 1; i < r->n_slots; i++)
+        if (r->slots[i].last_ms < r->slots[o].last_ms) o = i;
+    return o;
+}
+
+// slot_open makes room within the bounds (evicting the least recently
+// active messages) and opens a slot for the message of this fragment.
+static dtsi_reasm_slot *
+slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
+{
+    if (f->msg_len > r->max_bytes || r->max_slots == 0) {
+        r->too_big++;
+        return NULL;
+    }
+    while (r->n_slots && (r->n_slots == r->max_slots || r->bytes + f->msg_len > r->max_bytes))
+        slot_drop(r, oldest_slot(r), DTSI_LOST_EVICTED);
+    uint32_t n_frags = (uint32_t)(((uint64_t)f->msg_len + f->frag_size - 1) / f->frag_size);
+    uint8_t *buf = malloc(f->msg_len);
+    uint8_t *bitmap = calloc((n_frags + 7) / 8, 1);
+    if (!buf || !bitmap) {
+        free(buf);
+        free(bitmap);
+        return NULL;
+    }
+    dtsi_reasm_slot *s = &r->slots[r->n_slots++];
+    *s = (dtsi_reasm_slot){.instance = h->instance,
+                           .type_id = h->type_id,
+                           .seq = h->seq,
+                           .msg_len = f->msg_len,
+                           .frag_size = f->frag_size,
+                           .n_frags = n_frags,
+                           .buf = buf,
+                           .bitmap = bitmap,
+                           .started_ms = now,
+                           .last_ms = now,
+                           .hdr = *h};
+    r->bytes += f->msg_len;
+    if (r->bytes > r->peak_bytes) r->peak_bytes = r->bytes;
+    return s;
+}
+
+// drop_older_of_sender abandons partial messages of the same sender and
+// type with a lower sequence number (latest-only mode).
+static void
+drop_older_of_sender(dtsi_reasm *r, const dtsi_hdr *h)
+{
+    for (size_t i = 0; i < r->n_slots;) {
+        dtsi_reasm_slot *s = &r->slots[i];
+        if (s->instance == h->instance && s->type_id == h->type_id && s->seq < h->seq)
+            slot_drop(r, i, DTSI_LOST_SUPERSEDED);
+        else
+            i++;
+    }
+}
+
+dtsi_reasm_rc
+dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_t *data,
+               size_t data_len, int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
+{
+    dtsi_reasm_slot *s = NULL;
+    size_t i;
+    for (i = 0; i < r->n_slots; i++) {
+        dtsi_reasm_slot *c = &r->slots[i];
+        if (c->seq == h->seq && c->instance == h->instance && c->type_id == h->type_id &&
+            c->hdr.kind == h->kind && c->hdr.corr == h->corr) {
+            s = c;
+            break;
+        }
+    }
+    if (!s) {
+        if (latest_only) drop_older_of_sender(r, h);
+        s = slot_open(r, h, f, now_ms);
+        if (!s) return DTSI_REASM_REJECT;
+        i = (size_t)(s - r->slots);
+    } else if (s->msg_len != f->msg_len || s->frag_size != f->frag_size) {
+        return DTSI_REASM_REJECT;
+    }
+    uint32_t idx = f->off / f->frag_size;
+    if (s->bitmap[idx / 8] & (1u << (idx % 8))) {
+        r->dup_frags++;
+        return DTSI_REASM_DUP;
+    }
+    s->bitmap[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    memcpy(s->buf + f->off, data, data_len);
+    s->got++;
+    s->last_ms = now_ms;
+    if (s->got < s->n_frags) return DTSI_REASM_PENDING;
+    *out = s->buf;
+    *out_hdr = s->hdr;
+    s->buf = NULL;
+    r->completed++;
+    slot_drop(r, i, -1);
+    return DTSI_REASM_DONE;
+}
+
+size_t
+dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_slots;) {
+        if (now_ms - r->slots[i].last_ms > (int64_t)r->timeout_ms) {
+            slot_drop(r, i, DTSI_LOST_TIMEOUT);
+            n++;
+        } else {
+            i++;
+        }
+    }
+    return n;
+}

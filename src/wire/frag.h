@@ -1,0 +1,90 @@
+// frag.h: fragments of large messages and their reassembly (DESIGN.md
+// decision 5; docs/spec/wire.md, "Fragments"). Pure functions over bytes
+// and one bounded reassembly table; no I/O, no clock of its own (the caller
+// passes the time), single-threaded (the node's loop thread).
+#ifndef DTSI_FRAG_H
+#define DTSI_FRAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire/wire.h"
+
+#define DTSI_FRAG_HDR_SIZE 16
+
+// The 16 bytes that start the payload of a frame with DTSI_FLAG_FRAGMENT.
+typedef struct dtsi_frag_hdr {
+    uint32_t msg_len;   // length of the whole message
+    uint32_t off;       // offset of this fragment's data in the message
+    uint32_t frag_size; // data bytes in every fragment but the last
+    uint32_t reserved;  // 0 in v1
+} dtsi_frag_hdr;
+
+void dtsi_frag_hdr_encode(const dtsi_frag_hdr *f, uint8_t out[DTSI_FRAG_HDR_SIZE]);
+
+// dtsi_frag_hdr_decode reads and validates the fragment header at the start
+// of a fragment frame's payload (plen bytes). On success *data_len is the
+// number of message bytes that follow it. msg_max bounds msg_len. Returns
+// NULL on success, else the reason.
+const char *dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_hdr *f,
+                                 size_t *data_len);
+
+// One message being reassembled.
+typedef struct dtsi_reasm_slot {
+    uint64_t instance, type_id, seq;
+    uint32_t msg_len, frag_size, n_frags, got;
+    uint8_t *buf;
+    uint8_t *bitmap;
+    int64_t started_ms, last_ms;
+    dtsi_hdr hdr; // header of the first fragment seen (schema, time, kind, corr)
+} dtsi_reasm_slot;
+
+// Why a message was not completed.
+typedef enum dtsi_lost_reason {
+    DTSI_LOST_TIMEOUT = 0,    // no fragment for timeout_ms
+    DTSI_LOST_EVICTED = 1,    // memory or slot bound reached; the oldest went
+    DTSI_LOST_SUPERSEDED = 2, // latest-only: a newer message of the sender began
+} dtsi_lost_reason;
+
+typedef void (*dtsi_reasm_lost_fn)(void *ud, const dtsi_reasm_slot *s, dtsi_lost_reason why);
+
+typedef struct dtsi_reasm {
+    dtsi_reasm_slot *slots;
+    size_t n_slots, max_slots;
+    size_t bytes, max_bytes, peak_bytes;
+    uint32_t timeout_ms;
+    dtsi_reasm_lost_fn lost;
+    void *lost_ud;
+    uint64_t completed, too_big, dup_frags;
+} dtsi_reasm;
+
+// dtsi_reasm_init prepares a table holding at most max_slots messages and
+// max_bytes of message buffers; lost(ud, slot, why) is called for each
+// message given up. Returns 0, or -1 without memory.
+int dtsi_reasm_init(dtsi_reasm *r, size_t max_slots, size_t max_bytes, uint32_t timeout_ms,
+                    dtsi_reasm_lost_fn lost, void *ud);
+void dtsi_reasm_fini(dtsi_reasm *r);
+
+typedef enum dtsi_reasm_rc {
+    DTSI_REASM_PENDING = 0, // stored; more fragments needed
+    DTSI_REASM_DONE = 1,    // complete: *out (msg_len bytes) belongs to the caller
+    DTSI_REASM_DUP = 2,     // this fragment was already stored; ignored
+    DTSI_REASM_REJECT = 3,  // cannot be stored (larger than max_bytes, or
+                            // inconsistent with earlier fragments); dropped
+} dtsi_reasm_rc;
+
+// dtsi_reasm_add adds one fragment (h, f and its data_len bytes of data).
+// A new message id (instance, type, seq) opens a slot, evicting the least
+// recently active ones while max_bytes or max_slots would be exceeded; with
+// latest_only, a new message of a sender abandons that sender's older
+// partial messages of the same type. On DONE the caller owns *out and frees
+// it with free(); *out_hdr is the first fragment's header.
+dtsi_reasm_rc dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f,
+                             const uint8_t *data, size_t data_len, int64_t now_ms, int latest_only,
+                             uint8_t **out, dtsi_hdr *out_hdr);
+
+// dtsi_reasm_expire gives up the messages without a fragment for
+// timeout_ms. Returns how many.
+size_t dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms);
+
+#endif
