@@ -2,12 +2,16 @@
 // glob and print every message, as text or as one JSON object per line.
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define ECHO_HELP(verb)                                                                            \
-    "usage: dts " verb " PATTERN [--count N] [--timeout S] [--json]\n"                             \
+    "usage: dts " verb " PATTERN [--count N] [--timeout S] [--json] [--save DIR]\n"                             \
     "\n"                                                                                           \
     "Print each message of the types matching PATTERN: a type name (brewery.Temperature),\n"       \
     "a glob ('brewery.*'; '*' stops at dots, '**' does not, '?' is one character) or '**'\n"       \
@@ -20,12 +24,16 @@
     "  --json       one JSON object per line: {\"type\", \"format\", \"schema_id\", \"seq\",\n"    \
     "               \"sender\": {\"instance\", \"host\", \"addr\"}, \"sent_ns\",\n"                \
     "               \"received_ns\", \"value\"}; ids are 16 hex digits\n"                          \
+    "  --save DIR   write each message's bytes to its own file in DIR (made if missing),\n"      \
+    "               named TYPE-SEQ-SENDER.EXT, and print the file name instead of the\n"         \
+    "               value (with --json: \"file\" and \"bytes\" keys, \"value\" null)\n"          \
     "\n"                                                                                           \
     "Without --json each line is the type name and the value.\n"                                   \
     "\n"                                                                                           \
     "examples:\n"                                                                                  \
     "  dts " verb " 'brewery.*'\n"                                                                 \
-    "  dts " verb " brewery.Temperature --count 1 --timeout 5 --json\n"
+    "  dts " verb " brewery.Temperature --count 1 --timeout 5 --json\n"                           \
+    "  dts " verb " camera.Frame --count 10 --save frames/\n"
 
 // What the subscription callback needs.
 typedef struct echo_state {
@@ -34,7 +42,29 @@ typedef struct echo_state {
     long count;    // stop after this many (0: never)
     long received; // printed so far
     int done;      // --count reached
+    const char *save_dir; // --save
+    int save_failed;
 } echo_state;
+
+// echo_save writes one message's payload to DIR/TYPE-SEQ-SENDER.EXT through
+// a temporary file and a rename, so a reader never sees half a file. Fills
+// path; returns 0, or -1 after printing why.
+static int
+echo_save(echo_state *st, const dts_msg *msg, char *path, size_t cap) {
+    char name[DTS_NAME_MAX + 20], inst[17], tmp[4200];
+    const char *ext = cli_msg_format(msg) == DTS_FORMAT_JSON ? "json" : "bin";
+    snprintf(path, cap, "%s/%s-%llu-%s.%s", st->save_dir, cli_type_name(msg, name, sizeof name),
+             (unsigned long long)msg->seq, cli_hex64(msg->sender_instance, inst), ext);
+    snprintf(tmp, sizeof tmp, "%s.part", path);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(msg->data, 1, msg->len, f) == msg->len;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok && rename(tmp, path) == 0) return 0;
+    fprintf(stderr, "dts %s: cannot write %s: %s\n", st->ctx->verb, path, strerror(errno));
+    unlink(tmp);
+    st->save_failed = 1;
+    return -1;
+}
 
 // echo_print_text prints "TYPE VALUE", with the sender and sequence number
 // in front when -v was given.
@@ -58,7 +88,24 @@ static void
 echo_on_msg(void *ud, const dts_msg *msg) {
     echo_state *st = ud;
     if (st->count && st->received >= st->count) return;
-    if (st->json) {
+    char path[4096];
+    if (st->save_dir) {
+        if (echo_save(st, msg, path, sizeof path) != 0) return;
+        if (st->json) {
+            json_t *obj = cli_msg_json(msg);
+            if (obj) {
+                json_object_set_new(obj, "value", json_null());
+                json_object_set_new(obj, "file", json_string(path));
+                json_object_set_new(obj, "bytes", json_integer((json_int_t)msg->len));
+            }
+            char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+            printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
+            free(line);
+            json_decref(obj);
+        } else {
+            printf("%s %zu bytes -> %s\n", msg->type[0] ? msg->type : "?", msg->len, path);
+        }
+    } else if (st->json) {
         json_t *obj = cli_msg_json(msg);
         char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
         printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
@@ -81,6 +128,7 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
         {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
+        {"save", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -92,6 +140,7 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
             cli_parse_double(ctx, "--timeout", optarg, 0.001, 1e9, "--timeout 5", timeout) < 0)
             return CLI_EXIT_USAGE;
         if (c == 'j') st->json = 1;
+        if (c == 's') st->save_dir = optarg;
         if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
     }
     if (optind >= argc)
@@ -103,6 +152,9 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
                          "'brewery.*')",
                          argv[optind + 1]);
     *pattern = argv[optind];
+    if (st->save_dir && mkdir(st->save_dir, 0777) != 0 && errno != EEXIST)
+        return cli_error(ctx, "cannot make directory %s for --save: %s", st->save_dir,
+                         strerror(errno));
     return -1;
 }
 
@@ -130,6 +182,7 @@ echo_run(cli_ctx *ctx, int argc, char **argv) {
     cli_run_until(node, cli_deadline(timeout), &st.done);
     dts_sub_close(sub);
     dts_node_close(node);
+    if (st.save_failed) return CLI_EXIT_FAIL;
     if (st.count ? st.received >= st.count : !(timeout > 0 && st.received == 0)) return CLI_EXIT_OK;
     return cli_error(ctx,
                      "timed out after %gs with %ld of %ld message(s) for '%s'. Is anyone "
