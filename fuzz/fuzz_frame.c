@@ -10,6 +10,7 @@
 
 #include <dts/dts.h>
 
+#include "wire/frag.h"
 #include "wire/wire.h"
 
 #define CHECK(c)                                                                                   \
@@ -123,13 +124,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         CHECK(why == NULL);
         CHECK(len - off >= DTSI_HDR_SIZE);
         CHECK(h.payload_len <= len - off - DTSI_HDR_SIZE);
-        CHECK(h.version == DTSI_VERSION && h.flags == 0 && h.key_id == 0 && h.instance != 0);
+        CHECK(h.version == DTSI_VERSION && (h.flags & ~DTSI_FLAGS_KNOWN) == 0 && h.key_id == 0 &&
+              h.instance != 0);
         if (dtsi_kind_is_control(h.kind)) {
             CHECK(h.type_id == 0 && h.schema_id == 0);
             frame_payload(&h, data + off + DTSI_HDR_SIZE);
         } else {
-            CHECK(h.kind >= DTSI_KIND_DATA && h.kind <= DTSI_KIND_REPLY && h.type_id != 0);
+            CHECK(h.kind >= DTSI_KIND_DATA && h.kind <= DTSI_KIND_HINT && h.type_id != 0);
             CHECK(h.kind == DTSI_KIND_QUERY || h.seq != 0);
+            const uint8_t *p = data + off + DTSI_HDR_SIZE;
+            if (h.flags & DTSI_FLAG_FRAGMENT) {
+                // The fragment header checks keep the data inside the frame.
+                CHECK(h.kind == DTSI_KIND_DATA || h.kind == DTSI_KIND_REPLY);
+                dtsi_frag_hdr f;
+                size_t dlen;
+                if (!dtsi_frag_hdr_decode(p, h.payload_len, 1u << 30, &f, &dlen))
+                    CHECK(dlen + DTSI_FRAG_HDR_SIZE == h.payload_len && f.off + dlen <= f.msg_len);
+            }
+            if (h.kind == DTSI_KIND_NACK) {
+                dtsi_nack_entry e[DTSI_NACK_MAX];
+                uint64_t target;
+                int k = dtsi_nack_decode(p, h.payload_len, &target, e);
+                CHECK(k == -1 || (k >= 1 && k <= DTSI_NACK_MAX && (size_t)k * 16 + 10 == h.payload_len));
+            }
         }
         // Round trip: encoding the decoded header gives the same 64 bytes.
         uint8_t again[DTSI_HDR_SIZE];

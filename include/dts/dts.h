@@ -264,6 +264,22 @@ uint64_t dts_node_host(const dts_node *node);
 dts_err dts_type_declare(dts_node *node, const char *name, dts_format format, const void *schema,
                          size_t schema_len);
 
+// Options of a type this node publishes.
+typedef struct dts_type_opts {
+    // Reliable mode (best effort is the default): receivers ask for the
+    // messages and fragments they miss, and this node sends them again from
+    // a bounded history. A loss that outlives the history or the retries is
+    // counted (gaps, incomplete), never hidden. Costs a copy of each message.
+    int reliable;
+    size_t history_bytes; // repair history [DTS_HISTORY_BYTES]
+} dts_type_opts;
+
+#define DTS_HISTORY_BYTES (64u * 1024 * 1024)
+
+// dts_type_set_opts sets the options of a declared type (DTS_ENOENT if it
+// is not declared). Any thread.
+dts_err dts_type_set_opts(dts_node *node, const char *type, const dts_type_opts *opts);
+
 // ---------------------------------------------------------------------------
 // Publish
 
@@ -351,6 +367,7 @@ typedef struct dts_type_counters {
     uint64_t dropped_queue_full;// publishes refused because the queue was full
     uint64_t dropped_mismatch;  // frames whose schema id differs from ours
     uint64_t gaps;            // sequence numbers never received
+    uint64_t repaired;        // reliable mode: lost, then recovered by a repair
     uint64_t incomplete;      // large messages given up: fragments missing
                               // (timeout), memory bound (evicted) or newer
                               // message (latest-only)
@@ -412,6 +429,9 @@ typedef struct dts_node_counters {
     uint64_t reasm_bytes;         // held now for reassembly
     uint64_t reasm_peak_bytes;    // the most ever held at once
     uint64_t pace_waits;          // times the sender waited for the rate cap
+    uint64_t nacks_sent;          // reliable mode: requests for repair sent
+    uint64_t nacks_received;      // ... addressed to this node
+    uint64_t repairs_sent;        // messages or fragment runs sent again
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

@@ -136,6 +136,7 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         err = DTS_EQUEUE;
     } else {
         dtsi_hdr h = {.kind = DTSI_KIND_DATA,
+                      .flags = t->reliable ? DTSI_FLAG_RELIABLE : 0,
                       .type_id = t->id,
                       .schema_id = t->schema_id,
                       .seq = t->next_seq,
@@ -143,6 +144,7 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         err = dtsi_enqueue(n, t->id, &h, data, len);
         if (err == DTS_OK) {
             t->next_seq++;
+            dtsi_rel_store(n, t, &h, data, len);
             if (n->cfg.last_value_cache) lvc_store(t, data, len, h.seq, h.sent_ns);
         }
     }

@@ -201,7 +201,8 @@ type_free(dtsi_type *t)
     free(t->schema);
     free(t->last_value);
     free(t->subs);
-    free(t->senders);
+    dtsi_senders_free(t);
+    dtsi_rel_type_free(t);
     free(t);
 }
 
@@ -258,8 +259,35 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
     o->buf = buf;
     o->frag = o->len > n->max_dgram;
     o->next_off = 0;
+    o->end_off = len;
+    o->repair = 0;
     n->q_len++;
     n->q_bytes += len;
+    return DTS_OK;
+}
+
+// dtsi_enqueue_copy queues a copy of an encoded frame (reliable mode
+// repairs): all of it, or for a fragmented message the fragments covering
+// bytes from..to of the message. Caller holds the lock.
+dts_err
+dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len, size_t from,
+                  size_t to)
+{
+    if (n->closing) return DTS_ECLOSED;
+    if (n->q_len == n->q_cap || n->q_bytes + len > n->cfg.queue_max_bytes) return DTS_EQUEUE;
+    uint8_t *buf = malloc(len);
+    if (!buf) return DTS_ENOMEM;
+    memcpy(buf, frame, len);
+    dtsi_out *o = &n->q[(n->q_head + n->q_len) % n->q_cap];
+    *o = (dtsi_out){.channel = channel,
+                    .len = len,
+                    .buf = buf,
+                    .frag = len > n->max_dgram,
+                    .next_off = from,
+                    .end_off = to,
+                    .repair = 1};
+    n->q_len++;
+    n->q_bytes += len - DTSI_HDR_SIZE;
     return DTS_OK;
 }
 
@@ -267,6 +295,7 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
 static void
 node_count_sent(dts_node *n, const dtsi_out *o)
 {
+    if (o->repair) return; // counted in repairs_sent
     if (o->buf[3] != DTSI_KIND_DATA) {
         if (o->channel == DTS_CHANNEL_CONTROL) n->nc.control_bytes_sent += o->len;
         return;
@@ -342,7 +371,7 @@ node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, size_t *bytes
     size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
     size_t k = 0, off = o->next_off;
     *bytes = 0;
-    while (k < DTSI_FRAG_BATCH && off < msg_len) {
+    while (k < DTSI_FRAG_BATCH && off < o->end_off) {
         size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
         uint8_t *b = n->frag_bufs + k * n->max_dgram;
         memcpy(b, o->buf, DTSI_HDR_SIZE);
@@ -369,7 +398,7 @@ node_send_fragments(dts_node *n, dtsi_out *o)
 {
     size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
     dts_dgram d[DTSI_FRAG_BATCH];
-    while (o->next_off < o->len - DTSI_HDR_SIZE) {
+    while (o->next_off < o->end_off) {
         size_t bytes, k = node_build_fragments(n, o, d, &bytes);
         if (!pace_take(n, bytes, k)) return DTS_EQUEUE;
         size_t sent = 0;
@@ -433,98 +462,6 @@ dtsi_send_now(dts_node *n)
 
 // ---------------------------------------------------------------------------
 // Receive
-
-static int
-win_get(const dtsi_sender *s, uint64_t seq)
-{
-    uint64_t i = seq % DTSI_SEQ_WINDOW;
-    return (s->window[i / 64] >> (i % 64)) & 1;
-}
-
-static void
-win_set(dtsi_sender *s, uint64_t seq)
-{
-    uint64_t i = seq % DTSI_SEQ_WINDOW;
-    s->window[i / 64] |= 1ULL << (i % 64);
-}
-
-// win_advance moves the window's top from s->last to seq, clearing the
-// bits of the sequence numbers in between (not seen yet).
-static void
-win_advance(dtsi_sender *s, uint64_t seq)
-{
-    if (seq - s->last >= DTSI_SEQ_WINDOW) {
-        memset(s->window, 0, sizeof s->window);
-    } else {
-        for (uint64_t q = s->last + 1; q <= seq; q++) {
-            uint64_t i = q % DTSI_SEQ_WINDOW;
-            s->window[i / 64] &= ~(1ULL << (i % 64));
-        }
-    }
-    s->last = seq;
-}
-
-static dtsi_sender *
-sender_get(dtsi_type *t, uint64_t instance, int64_t now_ms, int *fresh)
-{
-    *fresh = 0;
-    for (size_t i = 0; i < t->n_senders; i++)
-        if (t->senders[i].instance == instance) return &t->senders[i];
-    dtsi_sender *s;
-    if (t->n_senders < DTSI_SENDERS_PER_TYPE) {
-        dtsi_sender *ns = realloc(t->senders, (t->n_senders + 1) * sizeof *ns);
-        if (!ns) return NULL;
-        t->senders = ns;
-        s = &t->senders[t->n_senders++];
-    } else { // bounded: the least recently heard publisher is forgotten
-        s = &t->senders[0];
-        for (size_t i = 1; i < t->n_senders; i++)
-            if (t->senders[i].seen_ms < s->seen_ms) s = &t->senders[i];
-    }
-    memset(s, 0, sizeof *s);
-    s->instance = instance;
-    *fresh = 1;
-    return s;
-}
-
-// sender_track applies the sequence number of a message from one publisher
-// of t (docs/spec/wire.md, "Sequence numbers"): 1 when it is new, with the
-// numbers it skipped counted as gaps; 0 for a duplicate (counted). A number
-// below the last one is late: it was counted as a gap, which is undone.
-// Duplicates are recognised within DTSI_SEQ_WINDOW numbers; an older one is
-// taken as late (an instance id never restarts its numbering: a restarted
-// publisher has a new instance). delivered 0 records a message given up
-// incomplete, so that it is counted once, as incomplete, not as a gap.
-static int
-sender_track(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms, int delivered)
-{
-    int fresh;
-    dtsi_sender *s = sender_get(t, instance, now_ms, &fresh);
-    if (!s) return 1;
-    s->seen_ms = now_ms;
-    if (fresh) {
-        s->last = seq;
-        win_set(s, seq);
-        return 1;
-    }
-    if (seq > s->last) {
-        t->c.gaps += seq - s->last - 1;
-        win_advance(s, seq);
-        win_set(s, seq);
-        return 1;
-    }
-    uint64_t back = s->last - seq;
-    if (back < DTSI_SEQ_WINDOW) {
-        if (win_get(s, seq)) {
-            t->c.dropped_dup++;
-            return 0;
-        }
-        win_set(s, seq);
-    }
-    if (delivered) t->c.late++;
-    if (t->c.gaps) t->c.gaps--;
-    return 1;
-}
 
 // format_of_schema guesses the format of a type not yet described by
 // discovery from its schema id: an empty schema of each format has a fixed
@@ -625,7 +562,7 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
         }
         return;
     }
-    if (!sender_track(t, h->instance, h->seq, dtsi_mono_ms(), 1)) return;
+    if (!dtsi_sender_track(t, h, dtsi_mono_ms(), 1, n->deliver_repaired)) return;
     dts_msg m;
     msg_fill(&m, t, h, payload, src);
     for (size_t i = 0; i < t->n_subs; i++) {
@@ -635,22 +572,6 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
     }
     t->c.received++;
     t->c.bytes_received += h->payload_len;
-}
-
-// sender_seen says whether a message (instance, seq) of t was delivered
-// already, without changing the tracker: late fragments of a delivered
-// message must not open a new reassembly.
-static int
-sender_seen(const dtsi_type *t, uint64_t instance, uint64_t seq)
-{
-    for (size_t i = 0; i < t->n_senders; i++) {
-        const dtsi_sender *s = &t->senders[i];
-        if (s->instance != instance) continue;
-        if (seq > s->last) return 0;
-        uint64_t back = s->last - seq;
-        return back < DTSI_SEQ_WINDOW && win_get(s, seq);
-    }
-    return 0;
 }
 
 // node_reasm_lost counts a large message given up by reassembly, per type
@@ -665,7 +586,7 @@ node_reasm_lost(void *ud, const dtsi_reasm_slot *s, dtsi_lost_reason why)
     // Accounted once: as incomplete, never also as a gap.
     if (t && s->hdr.kind == DTSI_KIND_DATA) {
         t->c.incomplete++;
-        sender_track(t, s->instance, s->seq, dtsi_mono_ms(), 0);
+        dtsi_sender_track(t, &s->hdr, dtsi_mono_ms(), 0, 0);
     }
     if (why == DTSI_LOST_TIMEOUT) n->nc.reasm_timed_out++;
     if (why == DTSI_LOST_EVICTED) n->nc.reasm_evicted++;
@@ -703,6 +624,7 @@ node_reassemble(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, dtsi_hdr
     if (rc != DTSI_REASM_DONE) return 0;
     whole->payload_len = f.msg_len;
     whole->flags &= (uint16_t)~DTSI_FLAG_FRAGMENT;
+    n->deliver_repaired = n->reasm.done_nacks > 0;
     return 1;
 }
 
@@ -732,7 +654,7 @@ node_fragment_wanted(dts_node *n, dtsi_type *t, const dtsi_hdr *h)
         return 0;
     }
     if (h->instance == n->instance && !n->cfg.receive_own) return 0;
-    if (sender_seen(t, h->instance, h->seq)) {
+    if (dtsi_sender_seen(t, h->instance, h->seq)) {
         n->nc.fragments_dup++;
         return 0;
     }
@@ -758,7 +680,16 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         if (t->declared && h->instance != n->instance) node_answer_query(n, t, h);
         return;
     }
+    if (h->kind == DTSI_KIND_NACK) {
+        if (t->declared && h->instance != n->instance) dtsi_rel_on_nack(n, t, h, payload);
+        return;
+    }
     type_refresh_subs(n, t);
+    if (h->kind == DTSI_KIND_HINT) {
+        if (t->n_subs && h->instance != n->instance)
+            dtsi_sender_hint(t, h->instance, h->seq, dtsi_mono_ms());
+        return;
+    }
     if (!(h->flags & DTSI_FLAG_FRAGMENT)) {
         node_on_message(n, t, h, payload, src);
         return;
@@ -768,6 +699,7 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
     if (!node_fragment_wanted(n, t, h) || !node_reassemble(n, h, payload, &whole, &buf)) return;
     if (whole.instance == n->instance && !n->cfg.receive_own) t->c.dropped_own++;
     else node_on_message(n, t, &whole, buf, src);
+    n->deliver_repaired = 0;
     free(buf);
 }
 
@@ -852,6 +784,7 @@ node_on_tick(uv_timer_t *tm)
     int64_t now = dtsi_mono_ms();
     dtsi_disc_tick(n, now);
     dtsi_query_resend(n, now);
+    dtsi_rel_tick(n, now);
     if (dtsi_reasm_expire(&n->reasm, now)) n->nc.reasm_bytes = n->reasm.bytes;
     node_update_rates(n, now);
     node_update_membership(n);

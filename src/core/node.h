@@ -25,6 +25,12 @@
 #define DTSI_PEER_MEMBERS_MAX 1024 // members remembered per peer
 #define DTSI_SENDERS_PER_TYPE 256  // publishers tracked for sequence numbers
 #define DTSI_SEQ_WINDOW 1024       // sequence numbers remembered per publisher
+#define DTSI_MISSING_MAX 1024      // missing messages asked for, per reliable publisher
+#define DTSI_NACK_DELAY_MS 20      // wait this long for reordering before asking
+#define DTSI_NACK_INTERVAL_MS 60   // between two NACKs for the same loss
+#define DTSI_NACK_TRIES 20         // then the loss stays counted
+#define DTSI_HISTORY_MAX_MSGS 8192 // messages in a reliable publisher's history
+#define DTSI_HINT_ACTIVE_MS 2000   // a publisher sends HINTs this long after publishing
 #define DTSI_SCHEMA_CACHE_MAX (4u * 1024 * 1024) // bytes of learned schemas
 #define DTSI_QUERIES_MAX 64        // queries waiting for answers at once
 #define DTSI_QUERY_ANSWERS_MAX 256 // publishers whose repeated answers are dropped
@@ -34,12 +40,29 @@
 #define DTSI_DESC_STEADY_MS 10000  // steady re-description of a type
 #define DTSI_CONTROL_PAYLOAD_MAX 1200 // control frames fit a 1500-byte MTU
 
+// A message of a reliable publisher that never arrived, to be asked for.
+typedef struct dtsi_missing {
+    uint64_t seq;
+    int64_t due_ms; // next NACK
+    uint32_t tries;
+} dtsi_missing;
+
 typedef struct dtsi_sender {
     uint64_t instance;
     uint64_t last;   // highest sequence number seen
     uint64_t window[DTSI_SEQ_WINDOW / 64]; // bit seq % DTSI_SEQ_WINDOW: seen
     int64_t seen_ms;
+    int reliable;          // its frames carry DTSI_FLAG_RELIABLE
+    dtsi_missing *missing; // DTSI_MISSING_MAX entries once needed
+    size_t n_missing;
 } dtsi_sender;
+
+// One message in a reliable publisher's history: the frame as first sent.
+typedef struct dtsi_hist {
+    uint64_t seq;
+    uint8_t *buf;
+    size_t len;
+} dtsi_hist;
 
 typedef struct dtsi_type {
     struct dtsi_type *next; // hash chain
@@ -58,6 +81,11 @@ typedef struct dtsi_type {
     int64_t last_sent_ns;
     dts_query_handler qh;
     void *qh_ud;
+    // Reliable mode (reliable.c).
+    int reliable;
+    dtsi_hist *hist; // ring of DTSI_HISTORY_MAX_MSGS
+    size_t hist_head, hist_n, hist_bytes, hist_max_bytes;
+    int64_t last_pub_ms;
     // Channel membership: wanted (refs from subscriptions, declaration and
     // queries) and actually joined on the transport.
     int want_refs_query;
@@ -144,7 +172,9 @@ typedef struct dtsi_out {
     size_t len;
     uint8_t *buf;
     int frag;
-    size_t next_off;
+    size_t next_off; // of the message: how far it has gone
+    size_t end_off;  // of the message: where to stop (a repair may be partial)
+    int repair;      // a copy sent again in reliable mode
 } dtsi_out;
 
 #define DTSI_FRAG_BATCH 16 // fragments per sendmmsg
@@ -169,6 +199,7 @@ struct dts_node {
     int handles_open; // handles (and the transport) not yet closed
     int closing, stopped, stop_requested;
     int in_loop_cb; // >0 while the loop thread handles an event
+    int deliver_repaired; // the message being delivered was completed by repairs
     // Transport.
     const dts_transport_ops *tp_ops;
     void *tp;
@@ -220,6 +251,21 @@ dts_err dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const voi
 void dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,
                 const char *type, uint64_t schema_id, uint64_t other);
 void dtsi_send_now(dts_node *n);
+dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len,
+                          size_t from, size_t to);
+
+// seq.c
+int dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered, int repaired);
+int dtsi_sender_seen(dtsi_type *t, uint64_t instance, uint64_t seq);
+void dtsi_sender_hint(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms);
+dtsi_sender *dtsi_sender_find(dtsi_type *t, uint64_t instance);
+void dtsi_senders_free(dtsi_type *t);
+
+// reliable.c
+void dtsi_rel_store(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const void *payload, size_t len);
+void dtsi_rel_on_nack(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload);
+void dtsi_rel_tick(dts_node *n, int64_t now);
+void dtsi_rel_type_free(dtsi_type *t);
 void dtsi_query_resend(dts_node *n, int64_t now_ms);
 
 // disc.c

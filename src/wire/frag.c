@@ -188,6 +188,7 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
     if (s->got < s->n_frags) return DTSI_REASM_PENDING;
     *out = s->buf;
     *out_hdr = s->hdr;
+    r->done_nacks = s->nacks;
     s->buf = NULL;
     r->completed++;
     slot_drop(r, i, -1);

@@ -37,6 +37,8 @@ typedef struct dtsi_reasm_slot {
     uint8_t *bitmap;
     int64_t started_ms, last_ms;
     dtsi_hdr hdr; // header of the first fragment seen (schema, time, kind, corr)
+    int64_t nack_ms; // reliable mode: when its missing fragments were last asked for
+    uint32_t nacks;
 } dtsi_reasm_slot;
 
 // Why a message was not completed.
@@ -56,6 +58,7 @@ typedef struct dtsi_reasm {
     dtsi_reasm_lost_fn lost;
     void *lost_ud;
     uint64_t completed, too_big, dup_frags;
+    uint32_t done_nacks; // NACKs the last completed message needed
 } dtsi_reasm;
 
 // dtsi_reasm_init prepares a table holding at most max_slots messages and

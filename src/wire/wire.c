@@ -71,7 +71,7 @@ dtsi_kind_is_control(uint8_t kind)
 static int
 kind_is_data(uint8_t kind)
 {
-    return kind >= DTSI_KIND_DATA && kind <= DTSI_KIND_REPLY;
+    return kind >= DTSI_KIND_DATA && kind <= DTSI_KIND_HINT;
 }
 
 // hdr_check_fields applies the per-kind rules of docs/spec/wire.md,
@@ -94,6 +94,8 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
         if (h->kind == DTSI_KIND_QUERY && h->payload_len != 0) return "query with a payload";
         if (h->kind == DTSI_KIND_QUERY && h->corr == 0) return "query without an id";
         if (h->kind == DTSI_KIND_DATA && h->corr != 0) return "data with a query id";
+        if (h->kind == DTSI_KIND_HINT && h->payload_len != 0) return "hint with a payload";
+        if (h->kind == DTSI_KIND_NACK && h->payload_len < 10) return "nack without entries";
     } else if (h->type_id != 0 || h->schema_id != 0) {
         return "control frame with a type or schema id";
     }
@@ -427,4 +429,35 @@ dtsi_schema_ans_decode(const uint8_t *p, size_t len, dtsi_schema_ans *a)
     a->schema = dtsi_r_bytes(&c, a->schema_len);
     if (c.err || c.left != 0) return -1;
     return 0;
+}
+
+// ---------------------------------------------------------------------------
+// NACK
+
+void
+dtsi_nack_encode(dtsi_wbuf *w, uint64_t target, const dtsi_nack_entry *e, uint16_t n)
+{
+    dtsi_w_u64(w, target);
+    dtsi_w_u16(w, n);
+    for (uint16_t i = 0; i < n; i++) {
+        dtsi_w_u64(w, e[i].seq);
+        dtsi_w_u32(w, e[i].first);
+        dtsi_w_u32(w, e[i].count);
+    }
+}
+
+int
+dtsi_nack_decode(const uint8_t *p, size_t len, uint64_t *target, dtsi_nack_entry *e)
+{
+    dtsi_cur c = {p, len, 0};
+    *target = dtsi_r_u64(&c);
+    uint16_t n = dtsi_r_u16(&c);
+    if (c.err || n == 0 || n > DTSI_NACK_MAX || *target == 0) return -1;
+    for (uint16_t i = 0; i < n; i++) {
+        e[i].seq = dtsi_r_u64(&c);
+        e[i].first = dtsi_r_u32(&c);
+        e[i].count = dtsi_r_u32(&c);
+        if (c.err || e[i].seq == 0 || e[i].count == 0) return -1;
+    }
+    return c.left == 0 ? n : -1;
 }

@@ -18,6 +18,8 @@ enum {
     DTSI_KIND_DATA = 1,     // a value of a type, on the type's channel
     DTSI_KIND_QUERY = 2,    // "send me your latest value", on the type's channel
     DTSI_KIND_REPLY = 3,    // an answer to a query, on the type's channel
+    DTSI_KIND_NACK = 4,     // reliable mode: "resend me these", on the type's channel
+    DTSI_KIND_HINT = 5,     // reliable mode: a publisher's last seq, on the type's channel
     DTSI_KIND_HEARTBEAT = 16, // node liveness, on the control channel
     DTSI_KIND_MEMBERS = 17, // the types a node publishes and subscribes
     DTSI_KIND_TYPES = 18,   // type descriptions: name, format, schema id
@@ -32,7 +34,8 @@ enum {
 #define DTSI_FLAG_FRAGMENT 0x0001u
 #define DTSI_FLAG_COMPRESSED 0x0002u
 #define DTSI_FLAG_SEALED 0x0004u
-#define DTSI_FLAGS_KNOWN DTSI_FLAG_FRAGMENT
+#define DTSI_FLAG_RELIABLE 0x0008u // the publisher repairs what receivers miss
+#define DTSI_FLAGS_KNOWN (DTSI_FLAG_FRAGMENT | DTSI_FLAG_RELIABLE)
 
 typedef struct dtsi_hdr {
     uint8_t version;
@@ -157,6 +160,21 @@ typedef struct dtsi_schema_ans {
 } dtsi_schema_ans;
 void dtsi_schema_ans_encode(dtsi_wbuf *w, const dtsi_schema_ans *a);
 int dtsi_schema_ans_decode(const uint8_t *p, size_t len, dtsi_schema_ans *a);
+
+// NACK payload (docs/spec/wire.md, "Reliable mode"): the publisher asked,
+// then entries of what is missing: a message (first 0, count
+// DTSI_NACK_WHOLE) or a run of its fragments.
+#define DTSI_NACK_WHOLE 0xffffffffu
+#define DTSI_NACK_MAX 64 // entries in one NACK
+typedef struct dtsi_nack_entry {
+    uint64_t seq;
+    uint32_t first; // first fragment index
+    uint32_t count; // fragments, or DTSI_NACK_WHOLE
+} dtsi_nack_entry;
+void dtsi_nack_encode(dtsi_wbuf *w, uint64_t target, const dtsi_nack_entry *e, uint16_t n);
+// dtsi_nack_decode validates the payload; returns the entry count (entries
+// copied to e, at most DTSI_NACK_MAX) or -1 when malformed.
+int dtsi_nack_decode(const uint8_t *p, size_t len, uint64_t *target, dtsi_nack_entry *e);
 
 // dtsi_chars_valid checks that n bytes are a valid type name (pattern 0) or
 // subscription pattern (pattern 1) per docs/spec/wire.md.

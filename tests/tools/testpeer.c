@@ -26,6 +26,7 @@
 //   reach N (after S more seconds, so that reassembly timeouts have run).
 //   --reasm-max B bounds reassembly memory; the counters line is followed
 //   by "peak_rss_kb N" (VmHWM).
+//   pub --reliable: the types use reliable mode (dts_type_set_opts).
 //   Every mode prints "instance HEX" first; --ipv6 uses IPv6 groups.
 #define _GNU_SOURCE
 #include <dts/dts.h>
@@ -51,6 +52,7 @@ typedef struct opts {
     int own;
     int ipv6;
     int sum;      // sub: print length and FNV-1a of payloads instead of them
+    int reliable; // pub: reliable mode for the types
     long size;    // pub: payloads of this many pseudo-random bytes
     long mtu;
     const char *then_wait; // pub: after --count, wait for this file to exist
@@ -121,7 +123,7 @@ print_counters(dts_node *n)
     dts_node_counters_get(n, &c);
     dts_type_info *ti;
     size_t k;
-    uint64_t gaps = 0, dup = 0, own = 0, mism = 0, recv = 0, incomplete = 0;
+    uint64_t gaps = 0, dup = 0, own = 0, mism = 0, recv = 0, incomplete = 0, repaired = 0;
     if (dts_node_types(n, &ti, &k) == DTS_OK) {
         for (size_t i = 0; i < k; i++) {
             gaps += ti[i].counters.gaps;
@@ -130,6 +132,7 @@ print_counters(dts_node *n)
             mism += ti[i].counters.dropped_mismatch;
             recv += ti[i].counters.received;
             incomplete += ti[i].counters.incomplete;
+            repaired += ti[i].counters.repaired;
         }
         dts_free(ti);
     }
@@ -138,11 +141,12 @@ print_counters(dts_node *n)
            " control_malformed=%" PRIu64 " unknown_type=%" PRIu64 " incomplete=%" PRIu64
            " fragments=%" PRIu64 " fragments_dup=%" PRIu64 " fragments_malformed=%" PRIu64
            " reasm_timed_out=%" PRIu64 " reasm_evicted=%" PRIu64 " reasm_too_big=%" PRIu64
-           " reasm_peak_bytes=%" PRIu64 "\n",
+           " reasm_peak_bytes=%" PRIu64 " repaired=%" PRIu64 " nacks_sent=%" PRIu64
+           " repairs_sent=%" PRIu64 "\n",
            recv, gaps, dup, own, mism, c.frames_malformed, c.frames_foreign, c.frames_bad_version,
            c.control_malformed, c.frames_unknown_type, incomplete, c.fragments_received,
            c.fragments_dup, c.fragments_malformed, c.reasm_timed_out, c.reasm_evicted,
-           c.reasm_too_big, c.reasm_peak_bytes);
+           c.reasm_too_big, c.reasm_peak_bytes, repaired, c.nacks_sent, c.repairs_sent);
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     while (f && fgets(line, sizeof line, f))
@@ -217,6 +221,8 @@ mode_pub(dts_node *n, const opts *o)
     dts_sub *s;
     for (int j = 0; j < nt; j++) {
         if (dts_type_declare(n, types[j], DTS_FORMAT_JSON, schema, strlen(schema)) != DTS_OK) return 2;
+        dts_type_opts to = {.reliable = o->reliable};
+        if (o->reliable && dts_type_set_opts(n, types[j], &to) != DTS_OK) return 2;
         if (o->own) dts_subscribe(n, types[j], on_msg, NULL, &s);
     }
     double end = mono_s() + o->timeout;
@@ -358,6 +364,10 @@ parse(int argc, char **argv, opts *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--reliable") == 0) {
+            o->reliable = 1;
+            continue;
+        }
         if (strcmp(a, "--own") == 0 || strcmp(a, "--ipv6") == 0 || strcmp(a, "--sum") == 0) {
             if (a[2] == 'o') o->own = 1;
             else if (a[2] == 'i') o->ipv6 = 1;

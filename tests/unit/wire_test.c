@@ -696,7 +696,7 @@ test_validation_rules(void **state)
     }
     // 4. truncated header: see test_truncation.
     // 5. kind
-    const uint8_t kinds[] = {0, 4, 5, 15, 23, 24, 0x80, 0xff};
+    const uint8_t kinds[] = {0, 6, 7, 15, 23, 24, 0x80, 0xff};
     for (size_t i = 0; i < sizeof kinds; i++) {
         dtsi_hdr k = h;
         k.kind = kinds[i];

@@ -1,0 +1,245 @@
+// reliable.c: reliable mode, per type, opt-in (docs/spec/wire.md,
+// "Reliable mode"; issue: best effort stays the default).
+//
+// A publisher of a reliable type marks its frames RELIABLE, keeps the last
+// messages in a bounded history, sends a HINT with its last sequence number
+// while it is active (so a lost last message is noticed), and answers NACKs
+// by sending again the messages or fragments asked for. A receiver asks,
+// at most every DTSI_NACK_INTERVAL_MS and DTSI_NACK_TRIES times, for the
+// messages it never saw (seq.c keeps that list) and for the missing
+// fragments of partial messages that stopped progressing. After that the
+// loss stays counted (gap or incomplete), never hidden. Loop thread, node
+// lock held, except dts_type_set_opts.
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/node.h"
+
+// ---------------------------------------------------------------------------
+// Publisher: history
+
+static void
+hist_drop_oldest(dtsi_type *t)
+{
+    dtsi_hist *h = &t->hist[t->hist_head];
+    t->hist_bytes -= h->len;
+    free(h->buf);
+    h->buf = NULL;
+    t->hist_head = (t->hist_head + 1) % DTSI_HISTORY_MAX_MSGS;
+    t->hist_n--;
+}
+
+// dtsi_rel_store keeps a copy of a published frame (header and payload,
+// as first sent) within the type's history bound.
+void
+dtsi_rel_store(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const void *payload, size_t len)
+{
+    if (!t->reliable || DTSI_HDR_SIZE + len > t->hist_max_bytes) return;
+    if (!t->hist) {
+        t->hist = calloc(DTSI_HISTORY_MAX_MSGS, sizeof *t->hist);
+        if (!t->hist) return;
+    }
+    while (t->hist_n && (t->hist_n == DTSI_HISTORY_MAX_MSGS ||
+                         t->hist_bytes + DTSI_HDR_SIZE + len > t->hist_max_bytes))
+        hist_drop_oldest(t);
+    uint8_t *buf = malloc(DTSI_HDR_SIZE + len);
+    if (!buf) return;
+    dtsi_hdr hh = *h;
+    hh.payload_len = (uint32_t)len;
+    hh.instance = n->instance;
+    hh.host = n->host;
+    dtsi_hdr_encode(&hh, buf);
+    if (len) memcpy(buf + DTSI_HDR_SIZE, payload, len);
+    dtsi_hist *e = &t->hist[(t->hist_head + t->hist_n) % DTSI_HISTORY_MAX_MSGS];
+    *e = (dtsi_hist){.seq = h->seq, .buf = buf, .len = DTSI_HDR_SIZE + len};
+    t->hist_n++;
+    t->hist_bytes += e->len;
+    t->last_pub_ms = dtsi_mono_ms();
+}
+
+void
+dtsi_rel_type_free(dtsi_type *t)
+{
+    while (t->hist_n) hist_drop_oldest(t);
+    free(t->hist);
+}
+
+static const dtsi_hist *
+hist_find(const dtsi_type *t, uint64_t seq)
+{
+    if (!t->hist_n) return NULL;
+    uint64_t first = t->hist[t->hist_head].seq;
+    if (seq < first || seq - first >= t->hist_n) return NULL; // seqs are consecutive
+    const dtsi_hist *h = &t->hist[(t->hist_head + (seq - first)) % DTSI_HISTORY_MAX_MSGS];
+    return h->seq == seq ? h : NULL;
+}
+
+// rel_repair queues a copy of a message, or of a run of its fragments,
+// from the history.
+static void
+rel_repair(dts_node *n, dtsi_type *t, const dtsi_nack_entry *e)
+{
+    const dtsi_hist *h = hist_find(t, e->seq);
+    if (!h) return; // gone from the history: the receiver will count it lost
+    size_t msg_len = h->len - DTSI_HDR_SIZE;
+    size_t from = 0, to = msg_len;
+    if (e->count != DTSI_NACK_WHOLE && h->len > n->max_dgram) {
+        size_t fs = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+        if ((uint64_t)e->first * fs >= msg_len) return;
+        from = (size_t)e->first * fs;
+        to = (uint64_t)(e->first + (uint64_t)e->count) * fs < msg_len ? (e->first + e->count) * fs : msg_len;
+    }
+    if (dtsi_enqueue_copy(n, t->id, h->buf, h->len, from, to) == DTS_OK) n->nc.repairs_sent++;
+}
+
+// dtsi_rel_on_nack answers a NACK addressed to this node for a reliable
+// type it publishes.
+void
+dtsi_rel_on_nack(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload)
+{
+    dtsi_nack_entry e[DTSI_NACK_MAX];
+    uint64_t target;
+    int k = dtsi_nack_decode(payload, h->payload_len, &target, e);
+    if (k < 0) {
+        n->nc.frames_malformed++;
+        return;
+    }
+    if (target != n->instance || !t->declared || !t->reliable) return;
+    n->nc.nacks_received++;
+    for (int i = 0; i < k; i++) rel_repair(n, t, &e[i]);
+}
+
+// ---------------------------------------------------------------------------
+// Receiver: NACKs
+
+typedef struct nack_batch {
+    dts_node *n;
+    dtsi_type *t;
+    uint64_t target;
+    dtsi_nack_entry e[DTSI_NACK_MAX];
+    uint16_t k;
+} nack_batch;
+
+static void
+nack_flush(nack_batch *b)
+{
+    if (!b->k) return;
+    uint8_t buf[16 + DTSI_NACK_MAX * 16];
+    dtsi_wbuf w = {buf, 0, sizeof buf, 0};
+    dtsi_nack_encode(&w, b->target, b->e, b->k);
+    dtsi_hdr h = {.kind = DTSI_KIND_NACK, .type_id = b->t->id, .seq = ++b->n->control_seq};
+    if (!w.err && dtsi_enqueue(b->n, b->t->id, &h, buf, w.len) == DTS_OK) b->n->nc.nacks_sent++;
+    b->k = 0;
+}
+
+static void
+nack_add(nack_batch *b, uint64_t target, uint64_t seq, uint32_t first, uint32_t count)
+{
+    if (b->k && b->target != target) nack_flush(b);
+    b->target = target;
+    b->e[b->k++] = (dtsi_nack_entry){.seq = seq, .first = first, .count = count};
+    if (b->k == DTSI_NACK_MAX) nack_flush(b);
+}
+
+// rel_nack_missing asks for the whole messages of reliable publishers that
+// never arrived, each at most DTSI_NACK_TRIES times.
+static void
+rel_nack_missing(nack_batch *b, int64_t now)
+{
+    dtsi_type *t = b->t;
+    for (size_t i = 0; i < t->n_senders; i++) {
+        dtsi_sender *s = &t->senders[i];
+        for (size_t j = 0; j < s->n_missing;) {
+            dtsi_missing *m = &s->missing[j];
+            if (m->tries >= DTSI_NACK_TRIES) { // given up: it stays a gap
+                *m = s->missing[--s->n_missing];
+                continue;
+            }
+            if (m->due_ms <= now) {
+                nack_add(b, s->instance, m->seq, 0, DTSI_NACK_WHOLE);
+                m->tries++;
+                m->due_ms = now + DTSI_NACK_INTERVAL_MS;
+            }
+            j++;
+        }
+        nack_flush(b);
+    }
+}
+
+// rel_nack_fragments asks for the missing fragments of partial messages of
+// reliable publishers that made no progress for DTSI_NACK_DELAY_MS.
+static void
+rel_nack_fragments(dts_node *n, int64_t now)
+{
+    nack_batch b = {.n = n};
+    for (size_t i = 0; i < n->reasm.n_slots; i++) {
+        dtsi_reasm_slot *s = &n->reasm.slots[i];
+        if (!(s->hdr.flags & DTSI_FLAG_RELIABLE) || s->hdr.kind != DTSI_KIND_DATA) continue;
+        if (now - s->last_ms < DTSI_NACK_DELAY_MS || now - s->nack_ms < DTSI_NACK_INTERVAL_MS) continue;
+        if (s->nacks >= DTSI_NACK_TRIES) continue; // the reassembly timeout will count it
+        b.t = dtsi_type_find(n, s->type_id);
+        if (!b.t) continue;
+        s->nack_ms = now;
+        s->nacks++;
+        for (uint32_t f = 0; f < s->n_frags;) {
+            if (s->bitmap[f / 8] & (1u << (f % 8))) {
+                f++;
+                continue;
+            }
+            uint32_t run = 0;
+            while (f + run < s->n_frags && !(s->bitmap[(f + run) / 8] & (1u << ((f + run) % 8))))
+                run++;
+            nack_add(&b, s->instance, s->seq, f, run);
+            f += run;
+        }
+        nack_flush(&b);
+    }
+}
+
+// rel_send_hints: a reliable publisher active in the last
+// DTSI_HINT_ACTIVE_MS says its last sequence number every tick.
+static void
+rel_send_hint(dts_node *n, dtsi_type *t, int64_t now)
+{
+    if (!t->declared || !t->reliable || t->next_seq <= 1) return;
+    if (now - t->last_pub_ms > DTSI_HINT_ACTIVE_MS) return;
+    dtsi_hdr h = {.kind = DTSI_KIND_HINT,
+                  .type_id = t->id,
+                  .schema_id = t->schema_id,
+                  .flags = DTSI_FLAG_RELIABLE,
+                  .seq = t->next_seq - 1};
+    dtsi_enqueue(n, t->id, &h, NULL, 0);
+}
+
+void
+dtsi_rel_tick(dts_node *n, int64_t now)
+{
+    for (size_t bkt = 0; bkt < DTSI_TYPE_BUCKETS; bkt++) {
+        for (dtsi_type *t = n->types[bkt]; t; t = t->next) {
+            rel_send_hint(n, t, now);
+            nack_batch b = {.n = n, .t = t};
+            rel_nack_missing(&b, now);
+        }
+    }
+    rel_nack_fragments(n, now);
+}
+
+// ---------------------------------------------------------------------------
+// API
+
+dts_err
+dts_type_set_opts(dts_node *n, const char *type, const dts_type_opts *opts)
+{
+    if (!n || !type || !opts || !dts_name_valid(type)) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    dtsi_type *t = dtsi_type_find(n, dts_type_id(type));
+    dts_err err = t && t->declared && strcmp(t->name, type) == 0 ? DTS_OK : DTS_ENOENT;
+    if (err == DTS_OK) {
+        t->reliable = opts->reliable != 0;
+        t->hist_max_bytes = opts->history_bytes ? opts->history_bytes : DTS_HISTORY_BYTES;
+        while (t->hist_n && (!t->reliable || t->hist_bytes > t->hist_max_bytes)) hist_drop_oldest(t);
+    }
+    pthread_mutex_unlock(&n->mu);
+    return err;
+}
