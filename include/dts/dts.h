@@ -402,6 +402,28 @@ typedef struct dts_node_info {
     int self;                 // this node
 } dts_node_info;
 
+// What this node knows of one publisher of a type it receives.
+typedef struct dts_pub_info {
+    uint64_t instance;
+    uint64_t host;
+    uint64_t last_seq;   // highest sequence number seen
+    uint64_t delivered;  // messages delivered
+    uint64_t bytes;      // payload bytes delivered
+    uint64_t gaps;       // sequence numbers never received (lost)
+    uint64_t late;       // arrived after a later one
+    uint64_t duplicates; // dropped as already delivered
+    uint64_t incomplete; // large messages given up with fragments missing
+    uint64_t repaired;   // reliable mode: lost, then recovered
+    int reliable;        // the publisher uses reliable mode
+    int64_t silent_ms;   // since its last message
+} dts_pub_info;
+
+// dts_type_publishers returns a snapshot of the publishers of a type this
+// node has received from (up to 256 per type, the least recently heard
+// forgotten first) in a new array freed with dts_free. DTS_ENOENT for a
+// type not known. Any thread.
+dts_err dts_type_publishers(dts_node *node, const char *type, dts_pub_info **out, size_t *n);
+
 // Node-wide counters (frames that cannot be attributed to a type).
 typedef struct dts_node_counters {
     uint64_t frames_received;

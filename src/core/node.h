@@ -55,6 +55,9 @@ typedef struct dtsi_sender {
     int reliable;          // its frames carry DTSI_FLAG_RELIABLE
     dtsi_missing *missing; // DTSI_MISSING_MAX entries once needed
     size_t n_missing;
+    uint64_t host;
+    // Per-publisher counters (dts_type_publishers).
+    uint64_t delivered, gaps, late, dups, incomplete, repaired, bytes;
 } dtsi_sender;
 
 // One message in a reliable publisher's history: the frame as first sent.

@@ -112,8 +112,11 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
     dtsi_sender *s = sender_get(t, h->instance, &fresh);
     if (!s) return 1;
     s->seen_ms = now_ms;
+    s->host = h->host;
     if (h->flags & DTSI_FLAG_RELIABLE) s->reliable = 1;
     uint64_t seq = h->seq;
+    if (delivered) s->delivered++, s->bytes += h->payload_len;
+    else s->incomplete++;
     if (fresh) {
         s->last = seq;
         win_set(s, seq);
@@ -121,24 +124,29 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
     }
     if (seq > s->last) {
         t->c.gaps += seq - s->last - 1;
+        s->gaps += seq - s->last - 1;
         if (s->reliable && seq > s->last + 1) missing_add(s, s->last + 1, seq - 1, now_ms);
         win_advance(s, seq);
         win_set(s, seq);
-        if (delivered && repaired) t->c.repaired++;
+        if (delivered && repaired) t->c.repaired++, s->repaired++;
         return 1;
     }
     uint64_t back = s->last - seq;
     if (back < DTSI_SEQ_WINDOW) {
         if (win_get(s, seq)) {
             t->c.dropped_dup++;
+            s->dups++;
+            if (delivered) s->delivered--, s->bytes -= h->payload_len;
+            else s->incomplete--;
             return 0;
         }
         win_set(s, seq);
     }
     int asked = missing_take(s, seq);
-    if (delivered && (asked || repaired)) t->c.repaired++;
-    else if (delivered) t->c.late++;
+    if (delivered && (asked || repaired)) t->c.repaired++, s->repaired++;
+    else if (delivered) t->c.late++, s->late++;
     if (t->c.gaps) t->c.gaps--;
+    if (s->gaps) s->gaps--;
     return 1;
 }
 
@@ -162,6 +170,7 @@ dtsi_sender_hint(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms)
     dtsi_sender *s = dtsi_sender_find(t, instance);
     if (!s || !s->reliable || seq <= s->last) return;
     t->c.gaps += seq - s->last;
+    s->gaps += seq - s->last;
     missing_add(s, s->last + 1, seq, now_ms);
     win_advance(s, seq); // the bit of seq itself stays clear: not received
 }
@@ -171,4 +180,38 @@ dtsi_senders_free(dtsi_type *t)
 {
     for (size_t i = 0; i < t->n_senders; i++) free(t->senders[i].missing);
     free(t->senders);
+}
+
+dts_err
+dts_type_publishers(dts_node *n, const char *type, dts_pub_info **out, size_t *count)
+{
+    if (!n || !type || !out || !count || !dts_name_valid(type)) return DTS_EINVAL;
+    pthread_mutex_lock(&n->mu);
+    dtsi_type *t = dtsi_type_find(n, dts_type_id(type));
+    dts_err err = t && strcmp(t->name, type) == 0 ? DTS_OK : DTS_ENOENT;
+    dts_pub_info *arr = NULL;
+    int64_t now = dtsi_mono_ms();
+    if (err == DTS_OK) {
+        arr = calloc(t->n_senders ? t->n_senders : 1, sizeof *arr);
+        if (!arr) err = DTS_ENOMEM;
+    }
+    for (size_t i = 0; arr && i < t->n_senders; i++) {
+        const dtsi_sender *s = &t->senders[i];
+        arr[i] = (dts_pub_info){.instance = s->instance,
+                                .host = s->host,
+                                .last_seq = s->last,
+                                .delivered = s->delivered,
+                                .bytes = s->bytes,
+                                .gaps = s->gaps,
+                                .late = s->late,
+                                .duplicates = s->dups,
+                                .incomplete = s->incomplete,
+                                .repaired = s->repaired,
+                                .reliable = s->reliable,
+                                .silent_ms = now - s->seen_ms};
+    }
+    *count = err == DTS_OK ? t->n_senders : 0;
+    pthread_mutex_unlock(&n->mu);
+    *out = arr;
+    return err;
 }

@@ -128,6 +128,17 @@ test_pub_sub_in_order(void **state)
     assert_int_equal(tc.dropped_dup, 0);
     assert_int_equal(dts_type_counters_get(a, "brewery.Temperature", &tc), DTS_OK);
     assert_int_equal(tc.sent, 1000);
+    dts_pub_info *pi;
+    size_t np;
+    assert_int_equal(dts_type_publishers(b, "brewery.Temperature", &pi, &np), DTS_OK);
+    assert_int_equal(np, 1);
+    assert_int_equal(pi[0].instance, dts_node_instance(a));
+    assert_int_equal(pi[0].host, dts_node_host(a));
+    assert_int_equal(pi[0].delivered, 1000);
+    assert_int_equal(pi[0].last_seq, 1000);
+    assert_int_equal(pi[0].gaps, 0);
+    dts_free(pi);
+    assert_int_equal(dts_type_publishers(b, "no.Such", &pi, &np), DTS_ENOENT);
     dts_sub_close(s);
     dts_node_close(a);
     dts_node_close(b);
