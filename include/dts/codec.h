@@ -227,6 +227,11 @@ dts_err dts_compress(dts_compress_alg alg, int level, size_t threshold, const vo
 dts_err dts_decompress(const void *in, size_t len, const dts_codec_limits *limits, void **out,
                        size_t *outlen, char *err, size_t errcap);
 
+// dts_codec_compressor returns the compressor a node uses for types with
+// compression (dts_node_config.compressor): zstd, lz4 and blosc through the
+// functions above, decompression capped at the node's payload_max.
+const dts_compressor *dts_codec_compressor(void);
+
 // ---------------------------------------------------------------------------
 // Instrumentation
 

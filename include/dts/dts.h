@@ -145,6 +145,8 @@ int dts_glob_match(const char *pattern, const char *name);
 
 typedef struct dts_node dts_node;
 
+typedef struct dts_compressor dts_compressor; // see "Types" below
+
 typedef enum dts_run_mode {
     // The node starts its own thread that runs the loop; callbacks run there.
     DTS_RUN_THREAD = 0,
@@ -195,6 +197,8 @@ typedef struct dts_node_config {
                             // this long is counted lost [DTS_REASM_TIMEOUT_MS]
     int latest_only;        // a new message of a publisher abandons its
                             // older partial ones (default 0)
+    const dts_compressor *compressor; // compresses and decompresses payloads;
+                            // NULL: compressed frames are counted and dropped
     uint32_t peer_timeout_ms;   // a silent peer is forgotten [DTS_PEER_TIMEOUT_MS]
     uint32_t announce_ms;   // steady announcement interval [DTS_ANNOUNCE_MS]
     const char *hostname;   // reported host name; NULL: gethostname()
@@ -264,6 +268,24 @@ uint64_t dts_node_host(const dts_node *node);
 dts_err dts_type_declare(dts_node *node, const char *name, dts_format format, const void *schema,
                          size_t schema_len);
 
+// A compressor: how the node compresses payloads of types that ask for it
+// and decompresses what arrives with the COMPRESSED flag (docs/spec/wire.md,
+// "Compression"). The core names no library: the codec layer provides one
+// (dts_codec_compressor in <dts/codec.h>), or an application its own. All
+// three functions are pure and thread-safe.
+typedef struct dts_compressor {
+    // compress frames in (len bytes) with algorithm alg (1 zstd, 2 lz4, 3
+    // blosc; level 0 is its default) when len >= threshold and it shrinks:
+    // then *out is a new buffer (freed with free_buf) starting with the
+    // 5-byte prefix (algorithm, original size u32 LE); else *out is NULL.
+    dts_err (*compress)(int alg, int level, size_t threshold, const void *in, size_t len,
+                        void **out, size_t *out_len);
+    // decompress undoes compress, refusing (before allocating) an original
+    // size above max. The caller frees *out with free_buf.
+    dts_err (*decompress)(const void *in, size_t len, size_t max, void **out, size_t *out_len);
+    void (*free_buf)(void *p);
+} dts_compressor;
+
 // Options of a type this node publishes.
 typedef struct dts_type_opts {
     // Reliable mode (best effort is the default): receivers ask for the
@@ -272,6 +294,12 @@ typedef struct dts_type_opts {
     // counted (gaps, incomplete), never hidden. Costs a copy of each message.
     int reliable;
     size_t history_bytes; // repair history [DTS_HISTORY_BYTES]
+    // Compression (needs cfg.compressor): 0 none, 1 zstd, 2 lz4, 3 blosc
+    // (as the Python DTS 0.1.9). Applied to payloads of at least
+    // compress_threshold bytes (default 1024) when it makes them smaller.
+    int compress;
+    int compress_level;
+    size_t compress_threshold;
 } dts_type_opts;
 
 #define DTS_HISTORY_BYTES (64u * 1024 * 1024)
@@ -368,6 +396,8 @@ typedef struct dts_type_counters {
     uint64_t dropped_mismatch;  // frames whose schema id differs from ours
     uint64_t gaps;            // sequence numbers never received
     uint64_t repaired;        // reliable mode: lost, then recovered by a repair
+    uint64_t compressed;      // messages this node sent compressed
+    uint64_t dropped_compressed; // compressed payloads it could not (or may not) decompress
     uint64_t incomplete;      // large messages given up: fragments missing
                               // (timeout), memory bound (evicted) or newer
                               // message (latest-only)

@@ -172,3 +172,33 @@ dts_decompress(const void *in, size_t len, const dts_codec_limits *limits, void 
     *outlen = orig;
     return DTS_OK;
 }
+
+// ---------------------------------------------------------------------------
+// The node's compressor (dts_compressor in <dts/dts.h>)
+
+static dts_err
+node_compress(int alg, int level, size_t threshold, const void *in, size_t len, void **out,
+              size_t *out_len)
+{
+    if (alg < DTS_COMPRESS_ZSTD || alg > DTS_COMPRESS_BLOSC) return DTS_ENOTSUP;
+    return dts_compress((dts_compress_alg)alg, level, threshold, in, len, out, out_len);
+}
+
+static dts_err
+node_decompress(const void *in, size_t len, size_t max, void **out, size_t *out_len)
+{
+    dts_codec_limits lim = {.max_decompressed = max ? max : DTS_CODEC_MAX_DECOMPRESSED};
+    return dts_decompress(in, len, &lim, out, out_len, NULL, 0);
+}
+
+static const dts_compressor codec_compressor = {
+    .compress = node_compress,
+    .decompress = node_decompress,
+    .free_buf = dts_codec_free,
+};
+
+const dts_compressor *
+dts_codec_compressor(void)
+{
+    return &codec_compressor;
+}

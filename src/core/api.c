@@ -118,10 +118,30 @@ lvc_store(dtsi_type *t, const void *data, size_t len, uint64_t seq, int64_t sent
     t->last_sent_ns = sent_ns;
 }
 
+// publish_compress compresses a payload of a type that asks for it; on
+// success *data and *len describe the framed compressed bytes and the
+// returned buffer (to free) is not NULL. Lock held.
+static void *
+publish_compress(dts_node *n, dtsi_type *t, const void **data, size_t *len)
+{
+    const dts_compressor *c = n->cfg.compressor;
+    if (!t->compress || !c) return NULL;
+    void *out = NULL;
+    size_t out_len = 0;
+    size_t thr = t->compress_threshold ? t->compress_threshold : 1024;
+    if (c->compress(t->compress, t->compress_level, thr, *data, *len, &out, &out_len) != DTS_OK || !out)
+        return NULL;
+    *data = out;
+    *len = out_len;
+    return out;
+}
+
 dts_err
 dts_publish(dts_node *n, const char *type, const void *data, size_t len)
 {
     if (!n || !type || (len && !data)) return DTS_EINVAL;
+    const void *orig = data; // the last-value cache keeps it uncompressed
+    size_t orig_len = len;
     pthread_mutex_lock(&n->mu);
     dts_err err = DTS_OK;
     dtsi_type *t = type_by_name(n, type);
@@ -135,8 +155,10 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         t->c.dropped_queue_full++;
         err = DTS_EQUEUE;
     } else {
+        void *packed = publish_compress(n, t, &data, &len);
         dtsi_hdr h = {.kind = DTSI_KIND_DATA,
-                      .flags = t->reliable ? DTSI_FLAG_RELIABLE : 0,
+                      .flags = (uint16_t)((t->reliable ? DTSI_FLAG_RELIABLE : 0) |
+                                          (packed ? DTSI_FLAG_COMPRESSED : 0)),
                       .type_id = t->id,
                       .schema_id = t->schema_id,
                       .seq = t->next_seq,
@@ -145,8 +167,10 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         if (err == DTS_OK) {
             t->next_seq++;
             dtsi_rel_store(n, t, &h, data, len);
-            if (n->cfg.last_value_cache) lvc_store(t, data, len, h.seq, h.sent_ns);
+            if (n->cfg.last_value_cache) lvc_store(t, orig, orig_len, h.seq, h.sent_ns);
+            if (packed) t->c.compressed++;
         }
+        if (packed) n->cfg.compressor->free_buf(packed);
     }
     pthread_mutex_unlock(&n->mu);
     if (err == DTS_OK) node_wake(n);

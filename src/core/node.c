@@ -628,10 +628,61 @@ node_reassemble(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, dtsi_hdr
     return 1;
 }
 
-// node_on_message dispatches one whole DATA or REPLY message of t.
+static void node_dispatch(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+                          const char *src);
+
+// node_decompress turns a whole message with the COMPRESSED flag back into
+// its payload, bounded by payload_max before anything is allocated (the
+// compressor checks the claimed size first). Returns the buffer to free
+// (after delivery) or NULL when the message must be dropped (counted).
+static void *
+node_decompress(dts_node *n, dtsi_type *t, dtsi_hdr *h, const uint8_t **payload)
+{
+    const dts_compressor *c = n->cfg.compressor;
+    void *out = NULL;
+    size_t out_len = 0;
+    if (!c || c->decompress(*payload, h->payload_len, n->cfg.payload_max, &out, &out_len) != DTS_OK) {
+        t->c.dropped_compressed++;
+        DTSI_LOG(DTS_LOG_DEBUG, DTS_CAT_WIRE, "frame-dropped", "%s seq %llu: %s", t->name,
+                 (unsigned long long)h->seq,
+                 c ? "compressed payload rejected" : "compressed, and no compressor configured");
+        return NULL;
+    }
+    h->payload_len = (uint32_t)out_len;
+    h->flags &= (uint16_t)~DTSI_FLAG_COMPRESSED;
+    *payload = out;
+    return out;
+}
+
+// node_on_message dispatches one whole DATA or REPLY message of t,
+// decompressing it first when it says so.
 static void
-node_on_message(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+node_on_message(dts_node *n, dtsi_type *t, const dtsi_hdr *hin, const uint8_t *payload,
                 const char *src)
+{
+    dtsi_hdr hh = *hin;
+    const dtsi_hdr *h = &hh;
+    void *plain = NULL;
+    if (hh.flags & DTSI_FLAG_COMPRESSED) {
+        if (t->n_subs == 0 && hh.kind == DTSI_KIND_DATA) {
+            n->nc.frames_unknown_type++;
+            return;
+        }
+        plain = node_decompress(n, t, &hh, &payload);
+        if (!plain) {
+            if (hh.kind == DTSI_KIND_DATA) dtsi_sender_track(t, &hh, dtsi_mono_ms(), 0, 0);
+            return;
+        }
+    }
+    node_dispatch(n, t, h, payload, src);
+    if (plain) n->cfg.compressor->free_buf(plain);
+}
+
+// node_dispatch hands a whole, plain message to the query or the
+// subscriptions.
+static void
+node_dispatch(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+              const char *src)
 {
     if (h->kind == DTSI_KIND_REPLY && (h->corr != t->join_corr || t->n_subs == 0)) {
         node_deliver_reply(n, t, h, payload, src);

@@ -84,6 +84,9 @@ typedef struct dtsi_type {
     int64_t last_sent_ns;
     dts_query_handler qh;
     void *qh_ud;
+    // Compression of what this node publishes (dts_type_set_opts).
+    int compress, compress_level;
+    size_t compress_threshold;
     // Reliable mode (reliable.c).
     int reliable;
     dtsi_hist *hist; // ring of DTSI_HISTORY_MAX_MSGS

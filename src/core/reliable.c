@@ -237,6 +237,9 @@ dts_type_set_opts(dts_node *n, const char *type, const dts_type_opts *opts)
     dts_err err = t && t->declared && strcmp(t->name, type) == 0 ? DTS_OK : DTS_ENOENT;
     if (err == DTS_OK) {
         t->reliable = opts->reliable != 0;
+        t->compress = opts->compress >= 0 && opts->compress <= 3 ? opts->compress : 0;
+        t->compress_level = opts->compress_level;
+        t->compress_threshold = opts->compress_threshold;
         t->hist_max_bytes = opts->history_bytes ? opts->history_bytes : DTS_HISTORY_BYTES;
         while (t->hist_n && (!t->reliable || t->hist_bytes > t->hist_max_bytes)) hist_drop_oldest(t);
     }

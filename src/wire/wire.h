@@ -35,7 +35,7 @@ enum {
 #define DTSI_FLAG_COMPRESSED 0x0002u
 #define DTSI_FLAG_SEALED 0x0004u
 #define DTSI_FLAG_RELIABLE 0x0008u // the publisher repairs what receivers miss
-#define DTSI_FLAGS_KNOWN (DTSI_FLAG_FRAGMENT | DTSI_FLAG_RELIABLE)
+#define DTSI_FLAGS_KNOWN (DTSI_FLAG_FRAGMENT | DTSI_FLAG_RELIABLE | DTSI_FLAG_COMPRESSED)
 
 typedef struct dtsi_hdr {
     uint8_t version;
