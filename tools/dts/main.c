@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern const cli_verb cli_verb_bench; // bench.c
+
 static const cli_verb *const main_verbs[] = {
-    &cli_verb_ls, &cli_verb_pub, &cli_verb_echo, &cli_verb_sub,    &cli_verb_query,
-    &cli_verb_hz, &cli_verb_bw,  &cli_verb_spy,  &cli_verb_doctor,
+    &cli_verb_ls,  &cli_verb_pub, &cli_verb_echo,   &cli_verb_sub,   &cli_verb_query,
+    &cli_verb_hz,  &cli_verb_bw,  &cli_verb_spy,    &cli_verb_doctor, &cli_verb_bench,
 };
 #define MAIN_N_VERBS (sizeof main_verbs / sizeof main_verbs[0])
 
@@ -104,7 +106,7 @@ main_unknown_verb(const char *name) {
         if (d < best_d) best = main_verbs[i]->name, best_d = d;
     }
     fprintf(stderr, "dts: unknown verb '%s'. Did you mean 'dts %s'?\n", name, best);
-    fputs("Verbs: ls pub echo sub query hz bw spy doctor help. Run 'dts --help' for more.\n",
+    fputs("Verbs: ls pub echo sub query hz bw spy doctor bench help. Run 'dts --help' for more.\n",
           stderr);
     return CLI_EXIT_USAGE;
 }

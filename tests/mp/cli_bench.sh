@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# dts bench: pub/sub prints the contract's JSON keys with sane values, the
+# subscriber exits by itself when the publisher's run ends, and ping/pong
+# prints round-trip percentiles. Also the errors: no subscriber, bad side.
+source "$(dirname "$0")/../lib/common.sh"
+in_netns "$@"
+
+dts bench sub --json --seconds 1 > "$TMP/sub.json" &
+SUB=$!
+dts bench pub --size 256 --seconds 1 --json > "$TMP/pub.json" || fail "bench pub failed"
+wait_for 20 bash -c "! kill -0 $SUB 2>/dev/null" || fail "bench sub did not exit by itself"
+wait $SUB || fail "bench sub failed: $(cat "$TMP/sub.json")"
+python3 - "$TMP/sub.json" "$TMP/pub.json" <<'PY' || fail "bad bench JSON"
+import json, sys
+sub = json.loads(open(sys.argv[1]).read())
+pub = json.loads(open(sys.argv[2]).read())
+for k in ("sent_per_s", "delivered_per_s", "mb_per_s", "loss_pct", "peak_rss_kb"):
+    assert k in sub, k
+assert sub["size"] == 256 and sub["delivered"] > 1000, sub
+assert sub["sent"] == pub["sent"], (sub, pub)
+assert 0 <= sub["loss_pct"] <= 100 and sub["mb_per_s"] > 0
+print(f"bench: {sub['delivered_per_s']:.0f} msg/s delivered, loss {sub['loss_pct']}%")
+PY
+dts bench pong --json &
+PONG=$!
+dts bench ping --size 64 --count 500 --json > "$TMP/ping.json" || fail "bench ping failed"
+wait_for 10 bash -c "! kill -0 $PONG 2>/dev/null" || fail "bench pong did not stop after the ping"
+python3 - "$TMP/ping.json" <<'PY' || fail "bad ping JSON"
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+assert o["round_trips"] == 500 and 0 < o["p50_us"] <= o["p90_us"] <= o["p99_us"] <= o["max_us"], o
+assert o["peak_rss_kb"] > 0
+PY
+out=$(dts bench pub --seconds 0.2 2>&1) && fail "pub without a subscriber succeeded"
+echo "$out" | grep -q "start 'dts bench sub' first" || fail "unclear error: $out"
+rc=0; out=$(dts bench sideways 2>&1) || rc=$?
+[ $rc = 2 ] || fail "bad side: exit status $rc, want 2"
+echo "$out" | grep -q "use pub, sub, ping or pong" || fail "unclear error: $out"
+pass "dts bench pub/sub and ping/pong"

@@ -1,0 +1,411 @@
+// bench.c: `dts bench pub|sub|ping|pong`: throughput and latency of dts
+// between processes, like ddsperf or `nats bench`. bench/run puts these
+// figures beside the raw-UDP limit (bench/udp_raw) measured in the same run.
+#include "cli.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char bench_help[] =
+    "usage: dts bench pub|sub --size N --seconds S [--rate R] [--reliable] [--mtu M] [--json]\n"
+    "       dts bench ping|pong --size N --count K [--mtu M] [--json]\n"
+    "\n"
+    "Measure dts between two processes. 'bench sub' waits for a 'bench pub', which publishes\n"
+    "bench.Load messages of N bytes for S seconds as fast as the node accepts them (or R per\n"
+    "second), then tells the subscriber how many it sent; the subscriber prints sent and\n"
+    "delivered messages/s, MB/s and loss, and exits by itself when the run ends (or after\n"
+    "S seconds plus 30 s of grace). 'bench ping' sends K messages one at a time to a\n"
+    "'bench pong', which sends each back, and prints the round trips (p50, p90, p99, max).\n"
+    "Every side prints its CPU time and peak resident memory.\n"
+    "\n"
+    "  --size N      message size in bytes (default 64)\n"
+    "  --seconds S   length of a pub run (default 5); for sub, how long to wait at most\n"
+    "  --count K     round trips for ping (default 10000, after 100 to warm up)\n"
+    "  --rate R      publish at most R messages per second (default: as fast as accepted)\n"
+    "  --reliable    reliable mode: receivers ask for what they miss\n"
+    "  --mtu M       cut messages into fragments for an M-byte MTU (default: the path MTU)\n"
+    "  --json        one JSON object: sent_per_s, delivered_per_s, mb_per_s, loss_pct (sub),\n"
+    "                p50_us, p90_us, p99_us, max_us (ping), peak_rss_kb, cpu_s\n"
+    "\n"
+    "examples:\n"
+    "  dts bench sub --json &  dts bench pub --size 1024 --seconds 5\n"
+    "  dts bench pong &        dts bench ping --size 64 --count 10000\n";
+
+typedef struct bench_opts {
+    const char *mode;
+    long size, count;
+    double seconds, rate;
+    long mtu;
+    int reliable, json;
+} bench_opts;
+
+static double
+bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+bench_usage(long *rss_kb, double *cpu_s)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *rss_kb = ru.ru_maxrss;
+    *cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// bench_open opens a node on its own thread, so that the loop keeps
+// receiving while this thread publishes or waits.
+static int
+bench_open(cli_ctx *ctx, const bench_opts *o, dts_node **n)
+{
+    if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
+    return cli_node_open(ctx, DTS_RUN_THREAD, n);
+}
+
+// bench_wait_subscriber waits (5 s at most) until some node subscribes to type.
+static int
+bench_wait_subscriber(dts_node *n, const char *type)
+{
+    for (int i = 0; i < 500 && !cli_stopped(); i++) {
+        dts_type_info *ti;
+        size_t k;
+        int ok = 0;
+        if (dts_node_types(n, &ti, &k) == DTS_OK) {
+            for (size_t j = 0; j < k; j++) ok |= !strcmp(ti[j].name, type) && ti[j].subscribers > 0;
+            dts_free(ti);
+        }
+        if (ok) return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+// pub and sub
+
+typedef struct sub_state {
+    pthread_mutex_t mu;
+    uint64_t delivered, bytes, sent;
+    double first, last;
+    int done;
+} sub_state;
+
+static void
+bench_on_load(void *ud, const dts_msg *m)
+{
+    sub_state *s = ud;
+    double t = bench_now();
+    pthread_mutex_lock(&s->mu);
+    if (!s->first) s->first = t;
+    s->last = t;
+    s->delivered++;
+    s->bytes += m->len;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void
+bench_on_done(void *ud, const dts_msg *m)
+{
+    sub_state *s = ud;
+    pthread_mutex_lock(&s->mu);
+    if (m->len == sizeof s->sent) memcpy(&s->sent, m->data, sizeof s->sent);
+    s->done = 1;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void
+bench_print_sub(const bench_opts *o, const sub_state *s)
+{
+    long rss;
+    double cpu;
+    bench_usage(&rss, &cpu);
+    double dt = s->last > s->first ? s->last - s->first : 1e-9;
+    double loss = s->sent ? 100.0 * (1.0 - (double)s->delivered / (double)s->sent) : 100.0;
+    double size = s->delivered ? (double)s->bytes / (double)s->delivered : (double)o->size;
+    double sent_ps = (double)s->sent / dt, got_ps = (double)s->delivered / dt;
+    if (o->json)
+        printf("{\"mode\":\"sub\",\"size\":%.0f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
+               ",\"sent_per_s\":%.0f,\"delivered_per_s\":%.0f,\"mb_per_s\":%.1f,"
+               "\"loss_pct\":%.2f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f}\n",
+               size, s->sent, s->delivered, sent_ps, got_ps, (double)s->bytes / dt / 1e6,
+               loss < 0 ? 0 : loss, rss, cpu);
+    else
+        printf("bench sub: %.0f-byte messages: sent %" PRIu64 ", delivered %" PRIu64
+               " (%.0f msg/s, %.1f MB/s), loss %.2f%%, cpu %.2f s, peak RSS %ld KiB\n",
+               size, s->sent, s->delivered, got_ps, (double)s->bytes / dt / 1e6,
+               loss < 0 ? 0 : loss, cpu, rss);
+}
+
+static int
+bench_sub(cli_ctx *ctx, const bench_opts *o)
+{
+    dts_node *n;
+    int rc = bench_open(ctx, o, &n);
+    if (rc) return rc;
+    sub_state s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    dts_sub *a, *b;
+    dts_subscribe(n, "bench.Load", bench_on_load, &s, &a);
+    dts_subscribe(n, "bench.Done", bench_on_done, &s, &b);
+    double end = bench_now() + o->seconds + 30;
+    int done = 0;
+    while (!done && !cli_stopped() && bench_now() < end) {
+        usleep(10000);
+        pthread_mutex_lock(&s.mu);
+        done = s.done;
+        pthread_mutex_unlock(&s.mu);
+    }
+    usleep(300000); // stragglers and the last repairs
+    dts_sub_close(a);
+    dts_sub_close(b);
+    pthread_mutex_lock(&s.mu);
+    bench_print_sub(o, &s);
+    pthread_mutex_unlock(&s.mu);
+    dts_node_close(n);
+    if (!done) return cli_error(ctx, "no 'dts bench pub' run ended within %.0f s", o->seconds + 30);
+    return s.delivered ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+// bench_publish_for publishes bench.Load for o->seconds; returns the count.
+static uint64_t
+bench_publish_for(dts_node *n, const bench_opts *o)
+{
+    uint8_t *buf = calloc(1, (size_t)o->size);
+    uint64_t sent = 0;
+    double t0 = bench_now(), end = t0 + o->seconds;
+    while (buf && bench_now() < end && !cli_stopped()) {
+        if (o->rate > 0 && (double)sent > (bench_now() - t0) * o->rate) {
+            usleep(100);
+            continue;
+        }
+        dts_err e = dts_publish(n, "bench.Load", buf, (size_t)o->size);
+        if (e == DTS_OK) sent++;
+        else if (e == DTS_EQUEUE) usleep(20); // honest back-pressure: wait for the queue
+        else break;
+    }
+    free(buf);
+    return sent;
+}
+
+static int
+bench_pub(cli_ctx *ctx, const bench_opts *o)
+{
+    dts_node *n;
+    int rc = bench_open(ctx, o, &n);
+    if (rc) return rc;
+    dts_type_declare(n, "bench.Load", DTS_FORMAT_RAW, NULL, 0);
+    dts_type_declare(n, "bench.Done", DTS_FORMAT_RAW, NULL, 0);
+    dts_type_opts to = {.reliable = o->reliable};
+    dts_type_set_opts(n, "bench.Load", &to);
+    if (!bench_wait_subscriber(n, "bench.Load")) {
+        dts_node_close(n);
+        return cli_error(ctx, "no subscriber: start 'dts bench sub' first (same -i/--port)");
+    }
+    double t0 = bench_now();
+    uint64_t sent = bench_publish_for(n, o);
+    double dt = bench_now() - t0;
+    dts_flush(n, 60000);
+    for (int i = 0; i < 3; i++) { // the count, a few times (best effort)
+        dts_publish(n, "bench.Done", &sent, sizeof sent);
+        usleep(50000);
+    }
+    dts_flush(n, 5000);
+    if (o->reliable) usleep(1000000); // answer the last NACKs
+    long rss;
+    double cpu;
+    bench_usage(&rss, &cpu);
+    if (o->json)
+        printf("{\"mode\":\"pub\",\"size\":%ld,\"sent\":%" PRIu64 ",\"sent_per_s\":%.0f,"
+               "\"peak_rss_kb\":%ld,\"cpu_s\":%.2f}\n",
+               o->size, sent, (double)sent / dt, rss, cpu);
+    else
+        printf("bench pub: %" PRIu64 " messages of %ld bytes in %.1f s (%.0f msg/s), cpu %.2f s, "
+               "peak RSS %ld KiB\n",
+               sent, o->size, dt, (double)sent / dt, cpu, rss);
+    dts_node_close(n);
+    return CLI_EXIT_OK;
+}
+
+// ---------------------------------------------------------------------------
+// ping and pong
+
+typedef struct ping_state {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    uint64_t got;
+    dts_node *node; // pong: where to answer
+    int done;
+} ping_state;
+
+static void
+bench_on_pong(void *ud, const dts_msg *m)
+{
+    ping_state *p = ud;
+    pthread_mutex_lock(&p->mu);
+    p->got++;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void
+bench_on_ping(void *ud, const dts_msg *m)
+{
+    ping_state *p = ud;
+    if (m->len == 4 && !memcmp(m->data, "quit", 4)) p->done = 1;
+    else dts_publish(p->node, "bench.Pong", m->data, m->len);
+}
+
+static int
+bench_pong(cli_ctx *ctx, const bench_opts *o)
+{
+    ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    int rc = bench_open(ctx, o, &p.node);
+    if (rc) return rc;
+    dts_type_declare(p.node, "bench.Pong", DTS_FORMAT_RAW, NULL, 0);
+    dts_sub *s;
+    dts_subscribe(p.node, "bench.Ping", bench_on_ping, &p, &s);
+    if (!o->json) fprintf(stderr, "bench pong: answering bench.Ping; Ctrl-C stops\n");
+    while (!cli_stopped() && !p.done) usleep(20000);
+    dts_sub_close(s);
+    dts_node_close(p.node);
+    return CLI_EXIT_OK;
+}
+
+static int
+bench_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// bench_round_trip publishes one ping and waits (1 s at most) for its pong;
+// returns the round trip in microseconds, or -1.
+static double
+bench_round_trip(dts_node *n, ping_state *p, const void *buf, size_t len)
+{
+    pthread_mutex_lock(&p->mu);
+    uint64_t before = p->got;
+    double t0 = bench_now();
+    dts_publish(n, "bench.Ping", buf, len);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 1;
+    while (p->got == before && pthread_cond_timedwait(&p->cond, &p->mu, &dl) == 0) {
+    }
+    int ok = p->got != before;
+    pthread_mutex_unlock(&p->mu);
+    return ok ? (bench_now() - t0) * 1e6 : -1;
+}
+
+static void
+bench_print_ping(const bench_opts *o, double *rtt, long got)
+{
+    long rss;
+    double cpu;
+    bench_usage(&rss, &cpu);
+    qsort(rtt, (size_t)got, sizeof *rtt, bench_cmp);
+    double p50 = rtt[got / 2], p90 = rtt[got * 9 / 10], p99 = rtt[got * 99 / 100], max = rtt[got - 1];
+    if (o->json)
+        printf("{\"mode\":\"ping\",\"size\":%ld,\"round_trips\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+               "\"p99_us\":%.1f,\"max_us\":%.1f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f}\n",
+               o->size, got, p50, p90, p99, max, rss, cpu);
+    else
+        printf("bench ping: %ld round trips of %ld bytes: p50 %.1f us, p90 %.1f us, p99 %.1f us, "
+               "max %.1f us, cpu %.2f s, peak RSS %ld KiB\n",
+               got, o->size, p50, p90, p99, max, cpu, rss);
+}
+
+static int
+bench_ping(cli_ctx *ctx, const bench_opts *o)
+{
+    dts_node *n;
+    int rc = bench_open(ctx, o, &n);
+    if (rc) return rc;
+    ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    dts_type_declare(n, "bench.Ping", DTS_FORMAT_RAW, NULL, 0);
+    dts_sub *s;
+    dts_subscribe(n, "bench.Pong", bench_on_pong, &p, &s);
+    if (!bench_wait_subscriber(n, "bench.Ping")) {
+        dts_node_close(n);
+        return cli_error(ctx, "no 'dts bench pong' is running (same -i/--port)");
+    }
+    uint8_t *buf = calloc(1, (size_t)o->size);
+    double *rtt = calloc((size_t)o->count, sizeof *rtt);
+    long got = 0;
+    for (long i = 0; buf && rtt && i < o->count + 100 && !cli_stopped(); i++) {
+        double us = bench_round_trip(n, &p, buf, (size_t)o->size);
+        if (us >= 0 && i >= 100) rtt[got++] = us;
+    }
+    dts_publish(n, "bench.Ping", "quit", 4);
+    dts_flush(n, 1000);
+    if (got) bench_print_ping(o, rtt, got);
+    free(buf);
+    free(rtt);
+    dts_sub_close(s);
+    dts_node_close(n);
+    return got ? CLI_EXIT_OK : cli_error(ctx, "no round trip completed");
+}
+
+// ---------------------------------------------------------------------------
+
+static int
+bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
+{
+    static const struct option opts[] = {
+        {"size", required_argument, NULL, 'z'},    {"seconds", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'n'},   {"rate", required_argument, NULL, 'r'},
+        {"mtu", required_argument, NULL, 'm'},     {"reliable", no_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'j'},          {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if ((c == 'z' && cli_parse_long(ctx, "--size", optarg, 8, DTS_PAYLOAD_MAX_DEFAULT,
+                                        "--size 1024", &o->size) < 0) ||
+            (c == 's' && cli_parse_double(ctx, "--seconds", optarg, 0.1, 3600, "--seconds 5",
+                                          &o->seconds) < 0) ||
+            (c == 'n' && cli_parse_long(ctx, "--count", optarg, 1, 100000000L, "--count 10000",
+                                        &o->count) < 0) ||
+            (c == 'r' && cli_parse_double(ctx, "--rate", optarg, 1, 1e9, "--rate 1000", &o->rate) < 0) ||
+            (c == 'm' && cli_parse_long(ctx, "--mtu", optarg, 576, 65535, "--mtu 1500", &o->mtu) < 0))
+            return CLI_EXIT_USAGE;
+        if (c == 'R') o->reliable = 1;
+        if (c == 'j') o->json = 1;
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+    }
+    if (optind >= argc)
+        return cli_usage(ctx, "which side? 'dts bench sub' and 'dts bench pub', or "
+                              "'dts bench pong' and 'dts bench ping'");
+    o->mode = argv[optind];
+    if (optind + 1 < argc) return cli_usage(ctx, "unexpected argument '%s'", argv[optind + 1]);
+    return -1;
+}
+
+static int
+bench_run(cli_ctx *ctx, int argc, char **argv)
+{
+    bench_opts o = {.size = 64, .count = 10000, .seconds = 5};
+    int rc = bench_parse(ctx, argc, argv, &o);
+    if (rc >= 0) return rc;
+    cli_signals_install();
+    if (!strcmp(o.mode, "sub")) return bench_sub(ctx, &o);
+    if (!strcmp(o.mode, "pub")) return bench_pub(ctx, &o);
+    if (!strcmp(o.mode, "ping")) return bench_ping(ctx, &o);
+    if (!strcmp(o.mode, "pong")) return bench_pong(ctx, &o);
+    return cli_usage(ctx, "unknown side '%s': use pub, sub, ping or pong", o.mode);
+}
+
+const cli_verb cli_verb_bench = {
+    .name = "bench",
+    .summary = "measure throughput (pub/sub) and round trips (ping/pong)",
+    .help = bench_help,
+    .run = bench_run,
+};
