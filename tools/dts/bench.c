@@ -287,23 +287,19 @@ bench_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-// bench_round_trip publishes one ping and waits (1 s at most) for its pong;
-// returns the round trip in microseconds, or -1.
+// bench_round_trip publishes one ping and runs the node's loop on this
+// thread (DTS_RUN_CALLER: no hand-over between threads, as a raw UDP ping
+// would recv) until its pong arrives, 1 s at most; returns the round trip in
+// microseconds, or -1.
 static double
 bench_round_trip(dts_node *n, ping_state *p, const void *buf, size_t len)
 {
-    pthread_mutex_lock(&p->mu);
     uint64_t before = p->got;
-    double t0 = bench_now();
+    double t0 = bench_now(), end = t0 + 1;
     dts_publish(n, "bench.Ping", buf, len);
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 1;
-    while (p->got == before && pthread_cond_timedwait(&p->cond, &p->mu, &dl) == 0) {
-    }
-    int ok = p->got != before;
-    pthread_mutex_unlock(&p->mu);
-    return ok ? (bench_now() - t0) * 1e6 : -1;
+    while (p->got == before && bench_now() < end && !cli_stopped())
+        if (cli_step(n, 10, -1) < 0) break;
+    return p->got != before ? (bench_now() - t0) * 1e6 : -1;
 }
 
 static void
@@ -328,13 +324,25 @@ static int
 bench_ping(cli_ctx *ctx, const bench_opts *o)
 {
     dts_node *n;
-    int rc = bench_open(ctx, o, &n);
+    if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
+    int rc = cli_node_open(ctx, DTS_RUN_CALLER, &n);
     if (rc) return rc;
     ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     dts_type_declare(n, "bench.Ping", DTS_FORMAT_RAW, NULL, 0);
     dts_sub *s;
     dts_subscribe(n, "bench.Pong", bench_on_pong, &p, &s);
-    if (!bench_wait_subscriber(n, "bench.Ping")) {
+    double until = bench_now() + 5; // discovery runs on this thread: step it
+    int seen = 0;
+    while (!seen && bench_now() < until && !cli_stopped()) {
+        cli_step(n, 10, -1);
+        dts_type_info *ti;
+        size_t k;
+        if (dts_node_types(n, &ti, &k) == DTS_OK) {
+            for (size_t j = 0; j < k; j++) seen |= !strcmp(ti[j].name, "bench.Ping") && ti[j].subscribers > 0;
+            dts_free(ti);
+        }
+    }
+    if (!seen) {
         dts_node_close(n);
         return cli_error(ctx, "no 'dts bench pong' is running (same -i/--port)");
     }
