@@ -19,3 +19,41 @@ target_link_libraries(dts_codec
   PRIVATE PkgConfig::CBOR PkgConfig::PROTOBUFC PkgConfig::ZSTD PkgConfig::LZ4 PkgConfig::BLOSC
           ${MSGPUCK_LIBRARY} m)
 set_target_properties(dts_codec PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
+# The typed helpers' test (src/codec/typed_test.c) uses protobuf-c structs
+# generated at build time from tests/data/typed_test.proto by protoc-c, and
+# the descriptor set protoc makes of it. The root file defines the test
+# target after including this one, so the generated code is attached at the
+# end of its processing (cmake_language DEFER, CMake 3.19). Without
+# protoc-c the test runs its JSON cases only.
+find_program(DTS_PROTOC_C protoc-c)
+find_program(DTS_PROTOC protoc)
+function(dts_typed_test_attach gen src)
+  if(NOT TARGET typed_test)
+    return()
+  endif()
+  target_compile_definitions(typed_test PRIVATE DTS_SOURCE_DIR="${src}")
+  if(DTS_PROTOC_C AND DTS_PROTOC)
+    target_sources(typed_test PRIVATE ${gen}/typed_test.pb-c.c)
+    target_include_directories(typed_test PRIVATE ${gen})
+    target_compile_definitions(typed_test PRIVATE DTS_TYPED_PBC=1
+                               DTS_TYPED_FDS="${gen}/typed_test.pb")
+  endif()
+endfunction()
+if(DTS_TESTS AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
+  set(DTS_TYPED_GEN ${CMAKE_BINARY_DIR}/gen/typed)
+  if(DTS_PROTOC_C AND DTS_PROTOC)
+    add_custom_command(
+      OUTPUT ${DTS_TYPED_GEN}/typed_test.pb-c.c ${DTS_TYPED_GEN}/typed_test.pb-c.h
+             ${DTS_TYPED_GEN}/typed_test.pb
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${DTS_TYPED_GEN}
+      COMMAND ${DTS_PROTOC_C} --c_out=${DTS_TYPED_GEN} -I${CMAKE_SOURCE_DIR}/tests/data
+              ${CMAKE_SOURCE_DIR}/tests/data/typed_test.proto
+      COMMAND ${DTS_PROTOC} --include_imports --descriptor_set_out=${DTS_TYPED_GEN}/typed_test.pb
+              -I${CMAKE_SOURCE_DIR}/tests/data ${CMAKE_SOURCE_DIR}/tests/data/typed_test.proto
+      DEPENDS ${CMAKE_SOURCE_DIR}/tests/data/typed_test.proto
+      COMMENT "protoc-c: tests/data/typed_test.proto")
+  endif()
+  cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL dts_typed_test_attach
+                 ${DTS_TYPED_GEN} ${CMAKE_SOURCE_DIR})
+endif()

@@ -139,6 +139,105 @@ const char *cli_type_name(const dts_msg *msg, char *buf, size_t size);
 // characters other than tab (1) or not (0).
 int cli_utf8_printable(const void *data, size_t len);
 
+// cli_base64 encodes data (standard alphabet, padded) into a new
+// NUL-terminated string the caller frees, or NULL when out of memory.
+char *cli_base64(const void *data, size_t len);
+// cli_msg_json_value is cli_msg_json with the format and value already
+// decided (by the decoder below); it takes the reference to value.
+json_t *cli_msg_json_value(const dts_msg *msg, dts_format format, json_t *value);
+// cli_json_text renders a value on one line for people (compact JSON); the
+// caller frees. NULL when out of memory.
+char *cli_json_text(const json_t *value);
+
+// ---------------------------------------------------------------------------
+// Decoding by schema (decode.c)
+//
+// The decoder turns each received message into JSON with the schema that
+// discovery carries (DESIGN.md decision 3): parsed schemas are cached per
+// schema id (at most CLI_SCHEMAS_MAX, least recently used evicted). A
+// message whose schema is not known yet is held (at most CLI_HOLD_MAX_MSGS
+// messages and CLI_HOLD_MAX_BYTES bytes) while the decoder asks the network,
+// and released in arrival order (per schema) when the schema comes, or after
+// CLI_SCHEMA_WAIT_MS as base64 with a note on stderr. Main thread only
+// (the loop thread in DTS_RUN_CALLER mode).
+
+#define CLI_SCHEMAS_MAX 64
+#define CLI_SCHEMA_WAIT_MS 2000
+#define CLI_SCHEMA_RETRY_MS 5000 // asking again for a schema that never came
+#define CLI_HOLD_MAX_MSGS 1024
+#define CLI_HOLD_MAX_BYTES (16u << 20)
+
+// The outcome for one message.
+typedef enum cli_value_kind {
+    CLI_VALUE_OK = 0,          // value is the decoded value
+    CLI_VALUE_UNDECODABLE = 1, // {"undecodable": why, "base64": ...}; why in note
+    CLI_VALUE_NO_SCHEMA = 2,   // {"base64": ...}: the schema never came; why in note
+} cli_value_kind;
+
+typedef struct cli_value {
+    dts_format format; // as the schema says (msg->format may still be raw)
+    json_t *value;     // owned by the decoder during the emit call
+    cli_value_kind kind;
+    char note[256];
+} cli_value;
+
+// Called for every message, in order per schema, once its value is known.
+typedef void (*cli_emit_fn)(void *ud, const dts_msg *msg, const cli_value *v);
+
+typedef struct cli_decoder cli_decoder;
+
+// cli_decoder_alloc makes a decoder asking node for schemas; emit may be
+// NULL when only cli_decoder_try is used. NULL when out of memory.
+cli_decoder *cli_decoder_alloc(dts_node *node, cli_emit_fn emit, void *ud);
+// cli_decoder_free releases every message still held (as without schema,
+// with a note) and frees the decoder. NULL is ignored.
+void cli_decoder_free(cli_decoder *d);
+// cli_decoder_msg decodes msg and emits it, or holds a copy until its
+// schema comes (or the wait ends). Call it from a subscription callback.
+void cli_decoder_msg(cli_decoder *d, const dts_msg *msg);
+// cli_decoder_pump asks again for missing schemas (with backoff) and
+// releases the held messages that can go. Call it after each cli_step.
+// Returns the number of messages still held.
+size_t cli_decoder_pump(cli_decoder *d);
+// cli_decoder_try decodes msg into *v without holding: 1 when *v is filled
+// (the caller json_decref's v->value), 0 when the schema is still awaited.
+int cli_decoder_try(cli_decoder *d, const dts_msg *msg, cli_value *v);
+
+// cli_decoded_text renders a decoder's value on one line for text mode;
+// the caller frees (NULL when out of memory).
+char *cli_decoded_text(const dts_msg *msg, const cli_value *v);
+
+// ---------------------------------------------------------------------------
+// Schemas for `dts pub` (schema.c)
+
+struct dts_codec_schema;
+
+// cli_pub_schema builds the schema bytes of a type from --schema and
+// --message: for protobuf, FILE is a .proto compiled with protoc (a .proto
+// name, or text) or a serialized FileDescriptorSet, and NAME the message
+// (default: the type name, then its last part); for json, FILE is an
+// optional JSON document sent as it is; other formats take none. For cbor,
+// msgpack and protobuf *codec receives the parsed schema that encodes JSON
+// values. On success returns 0 and the caller owns *schema (free; NULL
+// when empty) and *codec (dts_codec_schema_free); otherwise prints what
+// was wrong and how to fix it and returns an exit status.
+int cli_pub_schema(const cli_ctx *ctx, const char *type, dts_format format, const char *path,
+                   const char *message, void **schema, size_t *len,
+                   struct dts_codec_schema **codec);
+
+// ---------------------------------------------------------------------------
+// Protobuf schemas explained (pbinfo.c), for error messages of `dts pub`
+
+// cli_pb_messages lists the messages of a serialized FileDescriptorSet
+// ("pkg.A, pkg.B"); the caller frees. NULL when it does not parse.
+char *cli_pb_messages(const void *fds, size_t len);
+// cli_pb_unknown_field finds the first key of value, at any depth, that is
+// not a field of its message under the travelling protobuf schema (name,
+// NUL, descriptor set), and explains it with the valid field names
+// ("message pkg.M has no field \"x\"; its fields are: a, b"). The caller
+// frees; NULL when every key is a field.
+char *cli_pb_unknown_field(const void *schema, size_t len, const json_t *value);
+
 // cli_fmt_bytes writes a byte count (or rate) for people: "512 B",
 // "1.5 KiB", "3.2 MiB", "1.1 GiB" (suffix appended by the caller).
 const char *cli_fmt_bytes(double bytes, char *buf, size_t size);

@@ -15,8 +15,12 @@
     "\n"                                                                                           \
     "Print each message of the types matching PATTERN: a type name (brewery.Temperature),\n"       \
     "a glob ('brewery.*'; '*' stops at dots, '**' does not, '?' is one character) or '**'\n"       \
-    "for everything. Values are decoded to JSON where the format allows; raw values print\n"       \
-    "as text when printable, else as base64. 'dts echo' and 'dts sub' are the same verb.\n"        \
+    "for everything. Every format is printed as JSON: json as it is; cbor, msgpack and\n"          \
+    "protobuf decoded with the schema the publisher announced (fetched from the network\n"      \
+    "by schema id; messages wait up to 2 s for it, then print as base64 with a note on\n"       \
+    "stderr); raw and capnp as text when printable, else as base64. A payload its codec\n"     \
+    "refuses prints as {\"undecodable\": REASON, \"base64\": ...}. 'dts echo' and 'dts sub'\n" \
+    "are the same verb.\n"                                                                        \
     "\n"                                                                                           \
     "  --count N    exit 0 after N messages (default: run until Ctrl-C)\n"                         \
     "  --timeout S  give up after S seconds: exit 1 if fewer than N messages arrived\n"            \
@@ -44,6 +48,7 @@ typedef struct echo_state {
     int done;      // --count reached
     const char *save_dir; // --save
     int save_failed;
+    cli_decoder *dec;
 } echo_state;
 
 // echo_save writes one message's payload to DIR/TYPE-SEQ-SENDER.EXT through
@@ -69,9 +74,9 @@ echo_save(echo_state *st, const dts_msg *msg, char *path, size_t cap) {
 // echo_print_text prints "TYPE VALUE", with the sender and sequence number
 // in front when -v was given.
 static void
-echo_print_text(const echo_state *st, const dts_msg *msg) {
+echo_print_text(const echo_state *st, const dts_msg *msg, const cli_value *v) {
     char name[DTS_NAME_MAX + 20], inst[17];
-    char *text = cli_value_text(cli_msg_format(msg), msg->data, msg->len);
+    char *text = cli_decoded_text(msg, v);
     if (st->ctx->verbose)
         printf("%s #%llu from %s (%s)%s ", cli_type_name(msg, name, sizeof name),
                (unsigned long long)msg->seq, cli_hex64(msg->sender_instance, inst),
@@ -82,41 +87,74 @@ echo_print_text(const echo_state *st, const dts_msg *msg) {
     free(text);
 }
 
-// echo_on_msg prints one message (loop thread, which is the main thread in
-// DTS_RUN_CALLER mode) and counts it. Messages past --count are ignored.
+// echo_print_line prints one JSON object on its own line.
+static void
+echo_print_line(json_t *obj) {
+    char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
+    free(line);
+    json_decref(obj);
+}
+
+// echo_count counts one printed message against --count.
+static void
+echo_count(echo_state *st) {
+    st->received++;
+    st->done = st->count && st->received >= st->count;
+    cli_out_flush();
+}
+
+// echo_on_value prints one decoded message (called by the decoder, in
+// order per type, on the main thread). Messages past --count are ignored.
+static void
+echo_on_value(void *ud, const dts_msg *msg, const cli_value *v) {
+    echo_state *st = ud;
+    if (st->count && st->received >= st->count) return;
+    if (st->json)
+        echo_print_line(cli_msg_json_value(msg, v->format, json_incref(v->value)));
+    else
+        echo_print_text(st, msg, v);
+    echo_count(st);
+}
+
+// echo_on_msg handles one message (loop thread, which is the main thread in
+// DTS_RUN_CALLER mode): --save writes it at once, otherwise the decoder
+// prints it when its schema is known. Messages past --count are ignored.
 static void
 echo_on_msg(void *ud, const dts_msg *msg) {
     echo_state *st = ud;
     if (st->count && st->received >= st->count) return;
     char path[4096];
-    if (st->save_dir) {
-        if (echo_save(st, msg, path, sizeof path) != 0) return;
-        if (st->json) {
-            json_t *obj = cli_msg_json(msg);
-            if (obj) {
-                json_object_set_new(obj, "value", json_null());
-                json_object_set_new(obj, "file", json_string(path));
-                json_object_set_new(obj, "bytes", json_integer((json_int_t)msg->len));
-            }
-            char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-            printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
-            free(line);
-            json_decref(obj);
-        } else {
-            printf("%s %zu bytes -> %s\n", msg->type[0] ? msg->type : "?", msg->len, path);
-        }
-    } else if (st->json) {
-        json_t *obj = cli_msg_json(msg);
-        char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-        printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
-        free(line);
-        json_decref(obj);
-    } else {
-        echo_print_text(st, msg);
+    if (!st->save_dir) {
+        cli_decoder_msg(st->dec, msg);
+        return;
     }
-    st->received++;
-    st->done = st->count && st->received >= st->count;
-    cli_out_flush();
+    if (echo_save(st, msg, path, sizeof path) != 0) return;
+    if (st->json) {
+        json_t *obj = cli_msg_json(msg);
+        if (obj) {
+            json_object_set_new(obj, "value", json_null());
+            json_object_set_new(obj, "file", json_string(path));
+            json_object_set_new(obj, "bytes", json_integer((json_int_t)msg->len));
+        }
+        echo_print_line(obj);
+    } else {
+        printf("%s %zu bytes -> %s\n", msg->type[0] ? msg->type : "?", msg->len, path);
+    }
+    echo_count(st);
+}
+
+// echo_loop runs the node until --count, the deadline or Ctrl-C, letting
+// the decoder release held messages after each step.
+static void
+echo_loop(echo_state *st, dts_node *node, int64_t deadline_ns) {
+    while (!cli_stopped() && !st->done) {
+        int64_t now = dts_now_ns();
+        if (deadline_ns && now >= deadline_ns) break;
+        int ms = deadline_ns ? (int)((deadline_ns - now + 999999) / 1000000) : CLI_POLL_MAX_MS;
+        if (cli_step(node, ms, -1) < 0) break;
+        cli_decoder_pump(st->dec);
+    }
 }
 
 // echo_parse reads the verb's options; returns -1 to go on or an exit
@@ -169,9 +207,14 @@ echo_run(cli_ctx *ctx, int argc, char **argv) {
     if (rc >= 0) return rc;
     dts_node *node;
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
+    if (!(st.dec = cli_decoder_alloc(node, echo_on_value, &st))) {
+        dts_node_close(node);
+        return cli_error(ctx, "out of memory");
+    }
     dts_sub *sub;
     dts_err err = dts_subscribe(node, pattern, echo_on_msg, &st, &sub);
     if (err != DTS_OK) {
+        cli_decoder_free(st.dec);
         dts_node_close(node);
         return cli_usage(ctx,
                          "cannot subscribe to '%s': %s. A pattern is a type name made of "
@@ -179,8 +222,9 @@ echo_run(cli_ctx *ctx, int argc, char **argv) {
                          pattern, dts_strerror(err));
     }
     if (ctx->verbose) fprintf(stderr, "dts %s: listening for '%s'\n", ctx->verb, pattern);
-    cli_run_until(node, cli_deadline(timeout), &st.done);
+    echo_loop(&st, node, cli_deadline(timeout));
     dts_sub_close(sub);
+    cli_decoder_free(st.dec); // prints what still waits for a schema
     dts_node_close(node);
     if (st.save_failed) return CLI_EXIT_FAIL;
     if (st.count ? st.received >= st.count : !(timeout > 0 && st.received == 0)) return CLI_EXIT_OK;

@@ -1,8 +1,11 @@
 // pub.c: `dts pub TYPE [VALUE]`: declare a type and publish VALUE, or one
 // value per line of standard input, optionally paced at --rate. After the
 // last value the node lingers (--linger) answering queries from its
-// last-value cache.
+// last-value cache. JSON values are encoded into cbor, msgpack or protobuf
+// (the schema from a .proto compiled with protoc, or a descriptor set).
 #include "cli.h"
+
+#include <dts/codec.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,13 +20,22 @@
 #define PUB_FLUSH_MS 2000
 
 static const char pub_help[] =
-    "usage: dts pub TYPE [--format json|raw] [--rate HZ] [--count N] [--linger S] [VALUE]\n"
+    "usage: dts pub TYPE [--format F] [--schema FILE] [--message NAME] [--rate HZ]\n"
+    "               [--count N] [--linger S] [VALUE]\n"
     "\n"
     "Publish VALUE as a message of TYPE: a JSON document for --format json (the default);\n"
-    "text, or @FILE for the bytes of a file, for --format raw. Without VALUE, publish one\n"
-    "value per line of standard input (empty lines are skipped).\n"
+    "text, or @FILE for the bytes of a file, for --format raw; a JSON value encoded into\n"
+    "the format for cbor, msgpack and protobuf. Without VALUE, publish one value per line\n"
+    "of standard input (empty lines are skipped). The schema travels with the type, so\n"
+    "'dts echo' anywhere prints the values as JSON.\n"
     "\n"
-    "  --format F   json (default) or raw\n"
+    "  --format F   json (default), raw, cbor, msgpack or protobuf\n"
+    "  --schema FILE  protobuf (required): a .proto file, compiled with protoc, or a\n"
+    "               descriptor set (protoc --include_imports --descriptor_set_out=FILE);\n"
+    "               json (optional): a JSON Schema document sent as the type's schema.\n"
+    "               cbor and msgpack need no schema.\n"
+    "  --message NAME  protobuf: the message of FILE (pkg.Name, or Name when unique;\n"
+    "               default: TYPE, then the last part of TYPE)\n"
     "  --rate HZ    at most HZ messages per second (default: as fast as they come)\n"
     "  --count N    send VALUE N times (default 1; 0 means until Ctrl-C); with standard\n"
     "               input, stop after N lines (default: every line)\n"
@@ -34,6 +46,9 @@ static const char pub_help[] =
     "  dts pub brewery.Temperature '{\"tank\":\"T1\",\"celsius\":18.5}'\n"
     "  dts pub brewery.Setpoint --linger 60 '{\"tank\":\"T1\",\"celsius\":12}'\n"
     "  dts pub notes.Text --format raw 'hello'\n"
+    "  dts pub brewery.Level --format cbor '{\"tank\":\"T1\",\"litres\":950}'\n"
+    "  dts pub brewery.Reading --format protobuf --schema reading.proto \\\n"
+    "      --message brewery.Reading '{\"tank\":\"T1\",\"celsius\":18.5}'\n"
     "  sensor-reader | dts pub brewery.Temperature --rate 4\n";
 
 // One publishing session.
@@ -42,6 +57,11 @@ typedef struct pub_state {
     dts_node *node;
     const char *type;
     dts_format format;
+    const char *schema_path; // --schema
+    const char *message;     // --message
+    void *schema;            // schema bytes as they travel (malloc), or NULL
+    size_t schema_len;
+    dts_codec_schema *codec; // cbor, msgpack, protobuf: encodes JSON values
     double rate; // messages per second, 0 for no pacing
     long count;  // -1: the default for the input source
     double linger;
@@ -68,14 +88,18 @@ pub_json_error(const pub_state *st, const char *what, const char *text, size_t l
             e->line, e->column, e->position, e->text);
     if (len < 100 && !memchr(text, '\n', len) && e->column > 0)
         fprintf(stderr, "  %.*s\n  %*s^\n", (int)len, text, e->column - 1, "");
+    if (strstr(e->text, "too big integer") && st->format != DTS_FORMAT_JSON)
+        fputs("  Integers outside the signed 64-bit range go as decimal strings: "
+              "\"18446744073709551615\".\n",
+              stderr);
 }
 
-// pub_check validates one value for the format: JSON must parse (any JSON
-// value, not only objects). Returns 0 or -1 after printing why.
+// pub_check validates one value for the format: every format but raw takes
+// JSON, which must parse (any JSON value, not only objects). Returns 0 or -1 after printing why.
 static int
 pub_check(const pub_state *st, const char *what, const char *data, size_t len) {
     json_error_t e;
-    if (st->format != DTS_FORMAT_JSON) return 0;
+    if (st->format == DTS_FORMAT_RAW) return 0;
     json_t *v = json_loadb(data, len, JSON_DECODE_ANY, &e);
     if (v) {
         json_decref(v);
@@ -83,6 +107,51 @@ pub_check(const pub_state *st, const char *what, const char *data, size_t len) {
     }
     pub_json_error(st, what, data, len, &e);
     return -1;
+}
+
+// pub_misfit explains why a JSON value does not fit the format or schema:
+// for protobuf, a key that names no field is shown with the valid names.
+static void
+pub_misfit(const pub_state *st, const char *what, const json_t *v, dts_err err,
+           const char *why) {
+    char *unknown = NULL;
+    if (st->format == DTS_FORMAT_PROTOBUF && err == DTS_EINVAL)
+        unknown = cli_pb_unknown_field(st->schema, st->schema_len, v);
+    const char *msg = st->format == DTS_FORMAT_PROTOBUF ? (const char *)st->schema : "";
+    fprintf(stderr, "dts pub: %s does not fit %s%s%s: %s\n", what, dts_format_name(st->format),
+            msg[0] ? " message " : "", msg, unknown ? unknown : why[0] ? why : dts_strerror(err));
+    if (unknown)
+        fputs("  Use the field names of the .proto (or their lowerCamelCase JSON names).\n",
+              stderr);
+    free(unknown);
+}
+
+// pub_encode turns one value into its payload: the text itself for json
+// and raw, else the JSON parsed and encoded by the format's codec. *payload
+// is data or a buffer to free with dts_codec_free (*owned set). Returns 0,
+// or -1 after printing why.
+static int
+pub_encode(const pub_state *st, const char *what, const char *data, size_t len,
+           const void **payload, size_t *plen, int *owned) {
+    *owned = 0;
+    if (!st->codec) {
+        *payload = data, *plen = len;
+        return 0;
+    }
+    json_error_t je;
+    json_t *v = json_loadb(data, len, JSON_DECODE_ANY, &je);
+    if (!v) {
+        pub_json_error(st, what, data, len, &je);
+        return -1;
+    }
+    char why[256] = "";
+    void *out = NULL;
+    dts_err err = dts_codec_encode(st->codec, v, &out, plen, why, sizeof why);
+    if (err != DTS_OK) pub_misfit(st, what, v, err, why);
+    json_decref(v);
+    if (err != DTS_OK) return -1;
+    *payload = out, *owned = 1;
+    return 0;
 }
 
 // pub_wait_turn runs the loop until the pacing allows the next send.
@@ -152,14 +221,22 @@ pub_value(pub_state *st, const char *value) {
         if (!(file = pub_read_file(st, value + 1, &len))) return CLI_EXIT_USAGE;
         value = file;
     }
+    const void *payload;
+    size_t plen;
+    int owned;
+    if (pub_encode(st, "VALUE", value, len, &payload, &plen, &owned) < 0) {
+        free(file);
+        return CLI_EXIT_USAGE;
+    }
     long count = st->count < 0 ? 1 : st->count;
     int rc = CLI_EXIT_OK;
     for (long i = 0; (count == 0 || i < count) && !cli_stopped(); i++) {
-        if (pub_send(st, value, len) < 0) {
+        if (pub_send(st, payload, plen) < 0) {
             rc = cli_stopped() ? CLI_EXIT_OK : CLI_EXIT_FAIL;
             break;
         }
     }
+    if (owned) dts_codec_free((void *)payload);
     free(file);
     return rc;
 }
@@ -206,11 +283,16 @@ pub_one_line(pub_state *st, pub_lines *in, const char *line, size_t n) {
         return;
     }
     if (n == 0) return;
-    if (pub_check(st, what, line, n) < 0) {
+    const void *payload;
+    size_t plen;
+    int owned;
+    if (pub_check(st, what, line, n) < 0 ||
+        pub_encode(st, what, line, n, &payload, &plen, &owned) < 0) {
         st->bad_input = 1;
         return;
     }
-    pub_send(st, line, n);
+    pub_send(st, payload, plen);
+    if (owned) dts_codec_free((void *)payload);
 }
 
 // pub_stdin publishes each line of standard input, reading only when no
@@ -240,11 +322,34 @@ pub_stdin(pub_state *st) {
     return st->bad_input ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
+// pub_check_options checks that --schema and --message go with the format.
+// Returns -1 to go on or an exit status.
+static int
+pub_check_options(const pub_state *st) {
+    const char *f = dts_format_name(st->format);
+    if (st->format == DTS_FORMAT_PROTOBUF && !st->schema_path)
+        return cli_usage(st->ctx,
+                         "protobuf needs its schema: --schema FILE.proto (or a descriptor set "
+                         "from 'protoc --include_imports --descriptor_set_out=FILE') and "
+                         "--message NAME");
+    if (st->schema_path && st->format != DTS_FORMAT_PROTOBUF && st->format != DTS_FORMAT_JSON)
+        return cli_usage(st->ctx,
+                         "--schema is for protobuf (a .proto or descriptor set) and json (a "
+                         "JSON Schema); %s carries no schema: drop --schema",
+                         f);
+    if (st->message && st->format != DTS_FORMAT_PROTOBUF)
+        return cli_usage(st->ctx, "--message names a protobuf message; it means nothing for %s",
+                         f);
+    return -1;
+}
+
 // pub_parse reads the options; returns -1 to go on or an exit status.
 static int
 pub_parse(pub_state *st, int argc, char **argv, const char **value) {
     static const struct option opts[] = {
         {"format", required_argument, NULL, 'f'},
+        {"schema", required_argument, NULL, 's'},
+        {"message", required_argument, NULL, 'm'},
         {"rate", required_argument, NULL, 'r'},
         {"count", required_argument, NULL, 'n'},
         {"linger", required_argument, NULL, 'l'},
@@ -254,8 +359,14 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value) {
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c == 'f' && (dts_format_parse(optarg, &st->format) != DTS_OK ||
-                         (st->format != DTS_FORMAT_JSON && st->format != DTS_FORMAT_RAW)))
-            return cli_usage(ctx, "--format must be json or raw, not '%s'", optarg);
+                         st->format == DTS_FORMAT_CAPNP))
+            return cli_usage(ctx,
+                             "--format must be json or raw, or cbor, msgpack or protobuf (JSON "
+                             "values encoded), not '%s'%s",
+                             optarg,
+                             strcmp(optarg, "capnp") == 0 ? " (capnp has no codec yet)" : "");
+        if (c == 's') st->schema_path = optarg;
+        if (c == 'm') st->message = optarg;
         if (c == 'r' &&
             cli_parse_double(ctx, "--rate", optarg, 0.001, 1e6, "--rate 10", &st->rate) < 0)
             return CLI_EXIT_USAGE;
@@ -282,33 +393,61 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value) {
                          "'{\"celsius\": 18.5}')",
                          argv[optind + 1]);
     *value = optind < argc ? argv[optind] : NULL;
+    int rc = pub_check_options(st);
+    if (rc >= 0) return rc;
     if (*value && pub_check(st, "VALUE", *value, strlen(*value)) < 0)
         return cli_usage(ctx, "quote the value for the shell, for example "
-                              "'{\"tank\":\"T1\",\"celsius\":18.5}', or use --format raw");
+                              "'{\"tank\":\"T1\",\"celsius\":18.5}'%s",
+                         st->format == DTS_FORMAT_JSON ? ", or use --format raw" : "");
     return -1;
 }
 
-// pub_run declares the type, sends, flushes and lingers.
+// pub_session opens the node, declares the type with its schema, sends,
+// flushes and lingers. A VALUE that does not fit the schema is refused
+// before anything goes on the network.
+static int
+pub_session(pub_state *st, const char *value) {
+    const cli_ctx *ctx = st->ctx;
+    int rc;
+    if (value && st->codec) {
+        const void *p;
+        size_t n;
+        int owned;
+        if (pub_encode(st, "VALUE", value, strlen(value), &p, &n, &owned) < 0)
+            return CLI_EXIT_USAGE;
+        if (owned) dts_codec_free((void *)p);
+    }
+    if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &st->node)) != 0) return rc;
+    dts_err err = dts_type_declare(st->node, st->type, st->format, st->schema, st->schema_len);
+    if (err != DTS_OK) {
+        dts_node_close(st->node);
+        return cli_error(ctx, "cannot declare %s as %s: %s", st->type,
+                         dts_format_name(st->format), dts_strerror(err));
+    }
+    st->next_ns = dts_now_ns();
+    rc = value ? pub_value(st, value) : pub_stdin(st);
+    if (dts_flush(st->node, PUB_FLUSH_MS) != DTS_OK)
+        cli_error(ctx, "some messages may not have left within %d ms", PUB_FLUSH_MS);
+    if (ctx->verbose) fprintf(stderr, "dts pub: sent %ld message(s) of %s\n", st->sent, st->type);
+    if (st->linger > 0) cli_run_until(st->node, cli_deadline(st->linger), NULL);
+    dts_node_close(st->node);
+    return rc;
+}
+
+// pub_run parses the command line, builds the type's schema (cbor, msgpack
+// and protobuf get a codec to encode JSON values) and runs the session.
 static int
 pub_run(cli_ctx *ctx, int argc, char **argv) {
     pub_state st = {.ctx = ctx, .format = DTS_FORMAT_JSON, .count = -1};
     const char *value = NULL;
     int rc = pub_parse(&st, argc, argv, &value);
     if (rc >= 0) return rc;
-    if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &st.node)) != 0) return rc;
-    dts_err err = dts_type_declare(st.node, st.type, st.format, NULL, 0);
-    if (err != DTS_OK) {
-        dts_node_close(st.node);
-        return cli_error(ctx, "cannot declare %s as %s: %s", st.type, dts_format_name(st.format),
-                         dts_strerror(err));
-    }
-    st.next_ns = dts_now_ns();
-    rc = value ? pub_value(&st, value) : pub_stdin(&st);
-    if (dts_flush(st.node, PUB_FLUSH_MS) != DTS_OK)
-        cli_error(ctx, "some messages may not have left within %d ms", PUB_FLUSH_MS);
-    if (ctx->verbose) fprintf(stderr, "dts pub: sent %ld message(s) of %s\n", st.sent, st.type);
-    if (st.linger > 0) cli_run_until(st.node, cli_deadline(st.linger), NULL);
-    dts_node_close(st.node);
+    if ((rc = cli_pub_schema(ctx, st.type, st.format, st.schema_path, st.message, &st.schema,
+                             &st.schema_len, &st.codec)) != 0)
+        return rc;
+    rc = pub_session(&st, value);
+    dts_codec_schema_free(st.codec);
+    free(st.schema);
     return rc;
 }
 

@@ -12,7 +12,8 @@ static const char query_help[] =
     "\n"
     "Ask every publisher of TYPE (an exact type name) for its latest value and print each\n"
     "answer: a late joiner gets the current state at once instead of waiting for the next\n"
-    "message. Answers are collected for the whole timeout.\n"
+    "message. Answers are collected for the whole timeout. Values print as JSON, decoded\n"
+    "like 'dts echo' does (cbor, msgpack and protobuf with the schema from the network).\n"
     "\n"
     "  --timeout S  how long to collect answers (default 1)\n"
     "  --json       one JSON object per answer, as 'dts echo --json' prints\n"
@@ -25,27 +26,45 @@ static const char query_help[] =
 typedef struct query_state {
     const cli_ctx *ctx;
     int json;
+    cli_decoder *dec;
 } query_state;
 
-// query_on_answer prints one answer (loop thread: this thread, since the
-// node runs in DTS_RUN_CALLER mode and dts_query runs the loop).
+// query_on_value prints one answer once the decoder knows its value (main
+// thread).
 static void
-query_on_answer(void *ud, const dts_msg *msg) {
+query_on_value(void *ud, const dts_msg *msg, const cli_value *v) {
     const query_state *st = ud;
     char inst[17];
     if (st->json) {
-        json_t *obj = cli_msg_json(msg);
+        json_t *obj = cli_msg_json_value(msg, v->format, json_incref(v->value));
         char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
         printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
         free(line);
         json_decref(obj);
     } else {
-        char *text = cli_value_text(cli_msg_format(msg), msg->data, msg->len);
+        char *text = cli_decoded_text(msg, v);
         printf("%s from %s (%s): %s\n", msg->type, cli_hex64(msg->sender_instance, inst),
                msg->sender_addr, text ? text : "(out of memory)");
         free(text);
     }
     cli_out_flush();
+}
+
+// query_on_answer hands one answer to the decoder (loop thread: this
+// thread, since the node runs in DTS_RUN_CALLER mode and dts_query runs
+// the loop).
+static void
+query_on_answer(void *ud, const dts_msg *msg) {
+    const query_state *st = ud;
+    cli_decoder_msg(st->dec, msg);
+}
+
+// query_drain runs the node until every answer waiting for its schema has
+// been printed (the decoder bounds the wait to CLI_SCHEMA_WAIT_MS).
+static void
+query_drain(query_state *st, dts_node *node) {
+    while (!cli_stopped() && cli_decoder_pump(st->dec) > 0)
+        if (cli_step(node, CLI_POLL_MAX_MS, -1) < 0) break;
 }
 
 // query_parse reads the options; returns -1 to go on or an exit status.
@@ -88,8 +107,14 @@ query_run(cli_ctx *ctx, int argc, char **argv) {
     if (rc >= 0) return rc;
     dts_node *node;
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
+    if (!(st.dec = cli_decoder_alloc(node, query_on_value, &st))) {
+        dts_node_close(node);
+        return cli_error(ctx, "out of memory");
+    }
     size_t n = 0;
     dts_err err = dts_query(node, type, (int)(timeout * 1000), 1, query_on_answer, &st, &n);
+    query_drain(&st, node);
+    cli_decoder_free(st.dec);
     dts_node_close(node);
     if (err == DTS_OK && n > 0) return CLI_EXIT_OK;
     if (err == DTS_OK || err == DTS_ETIMEDOUT)

@@ -64,10 +64,8 @@ cli_utf8_printable(const void *data, size_t len) {
     return 1;
 }
 
-// render_base64 encodes data (standard alphabet, padded) into a new
-// NUL-terminated string, or NULL when out of memory.
-static char *
-render_base64(const void *data, size_t len) {
+char *
+cli_base64(const void *data, size_t len) {
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;
     char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
@@ -95,14 +93,12 @@ cli_value_json(dts_format format, const void *data, size_t len) {
     }
     if (len == 0) return json_string("");
     if (cli_utf8_printable(data, len)) return json_stringn(data, len);
-    char *b64 = render_base64(data, len);
+    char *b64 = cli_base64(data, len);
     json_t *obj = json_pack("{s:s}", "base64", b64 ? b64 : "");
     free(b64);
     return obj;
 }
 
-// cli_msg_json builds the echo --json object; ids as 16 hex digits because
-// JSON numbers lose precision past 2^53.
 // cli_msg_format returns the message's format. Before discovery has told
 // the format the library reports raw; a type declared without a schema is
 // still recognised, because its schema id is the fixed id of the empty
@@ -115,17 +111,33 @@ cli_msg_format(const dts_msg *msg) {
     return msg->format;
 }
 
+// cli_msg_json builds the echo --json object; ids as 16 hex digits because
+// JSON numbers lose precision past 2^53. json_pack's "o" takes the value's
+// reference even when packing fails.
 json_t *
 cli_msg_json(const dts_msg *msg) {
+    dts_format f = cli_msg_format(msg);
+    return cli_msg_json_value(msg, f, cli_value_json(f, msg->data, msg->len));
+}
+
+json_t *
+cli_msg_json_value(const dts_msg *msg, dts_format format, json_t *value) {
     char name[DTS_NAME_MAX + 20], schema[17], inst[17], host[17];
+    if (!value) return NULL;
     return json_pack("{s:s, s:s, s:s, s:I, s:{s:s, s:s, s:s}, s:I, s:I, s:o}", "type",
                      cli_type_name(msg, name, sizeof name), "format",
-                     dts_format_name(cli_msg_format(msg)), "schema_id",
+                     dts_format_name(format), "schema_id",
                      cli_hex64(msg->schema_id, schema), "seq", (json_int_t)msg->seq, "sender",
                      "instance", cli_hex64(msg->sender_instance, inst), "host",
                      cli_hex64(msg->sender_host, host), "addr", msg->sender_addr, "sent_ns",
-                     (json_int_t)msg->sent_ns, "received_ns", (json_int_t)msg->received_ns, "value",
-                     cli_value_json(cli_msg_format(msg), msg->data, msg->len));
+                     (json_int_t)msg->sent_ns, "received_ns", (json_int_t)msg->received_ns, "value", value);
+}
+
+// cli_json_text: the precision matches what text mode always printed for
+// json payloads.
+char *
+cli_json_text(const json_t *value) {
+    return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
 }
 
 // cli_value_text: JSON values are printed compact on one line; printable
@@ -142,7 +154,7 @@ cli_value_text(dts_format format, const void *data, size_t len) {
     }
     if (len == 0) return strdup("");
     if (cli_utf8_printable(data, len)) return strndup(data, len);
-    char *b64 = render_base64(data, len);
+    char *b64 = cli_base64(data, len);
     char *out = b64 ? malloc(strlen(b64) + 8) : NULL;
     if (out) sprintf(out, "base64:%s", b64);
     free(b64);

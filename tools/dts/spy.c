@@ -24,7 +24,8 @@ static const char spy_help[] =
     "usage: dts spy [--interval S] [--window S] [--duration S]\n"
     "\n"
     "Show every type on the network: name, format, messages per second, bandwidth,\n"
-    "publishers, gaps (lost messages) and the last value, live. On a terminal the screen\n"
+    "publishers, gaps (lost messages) and the last value (decoded to JSON like 'dts echo'\n"
+    "does), live. On a terminal the screen\n"
     "is redrawn in place and 'q' quits; when standard output is not a terminal a block of\n"
     "plain lines is printed every interval.\n"
     "\n"
@@ -223,6 +224,7 @@ spy_draw_plain(spy_state *st, int64_t now) {
 static void
 spy_draw(spy_state *st) {
     spy_merge_discovery(st);
+    track_retry(&st->tr);
     track_sort(&st->tr);
     if (st->tty)
         spy_draw_tty(st, dts_now_ns());
@@ -252,6 +254,7 @@ spy_loop(spy_state *st, double interval, double duration) {
         }
         int ms = (int)((next - now) / 1000000) + 1;
         if (cli_step(st->node, ms, st->raw ? STDIN_FILENO : -1) > 0) spy_keys();
+        if (st->tr.dec) cli_decoder_pump(st->tr.dec);
     }
 }
 
@@ -296,8 +299,10 @@ spy_run(cli_ctx *ctx, int argc, char **argv) {
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &st.node)) != 0) return rc;
     dts_sub *sub;
     track_init(&st.tr, window, 1);
+    st.tr.dec = cli_decoder_alloc(st.node, NULL, NULL); // NULL: values as raw
     dts_err err = dts_subscribe(st.node, "**", spy_on_msg, &st, &sub);
     if (err != DTS_OK) {
+        cli_decoder_free(st.tr.dec);
         dts_node_close(st.node);
         track_fini(&st.tr);
         return cli_error(ctx, "cannot subscribe to every type: %s", dts_strerror(err));
@@ -306,6 +311,7 @@ spy_run(cli_ctx *ctx, int argc, char **argv) {
     spy_loop(&st, interval, duration);
     if (st.tty) spy_tty_end(&st);
     dts_sub_close(sub);
+    cli_decoder_free(st.tr.dec);
     dts_node_close(st.node);
     track_fini(&st.tr);
     return CLI_EXIT_OK;

@@ -26,6 +26,7 @@ track_fini(track *t) {
             free(ty->pubs[j].ring);
         free(ty->pubs);
         free(ty->last_value);
+        free(ty->pending);
     }
     free(t->types);
     memset(t, 0, sizeof *t);
@@ -90,11 +91,10 @@ track_seq(track_pub *p, uint64_t seq) {
     }
 }
 
-// track_keep_value stores the rendered value, cut at TRACK_VALUE_MAX bytes
-// on a UTF-8 character boundary.
+// track_set_value replaces the last value with text (taken; NULL keeps the
+// old one), cut at TRACK_VALUE_MAX bytes on a UTF-8 character boundary.
 static void
-track_keep_value(track_type *ty, const dts_msg *msg) {
-    char *text = cli_value_text(cli_msg_format(msg), msg->data, msg->len);
+track_set_value(track_type *ty, char *text) {
     if (!text) return;
     size_t n = strlen(text);
     if (n > TRACK_VALUE_MAX) {
@@ -107,11 +107,61 @@ track_keep_value(track_type *ty, const dts_msg *msg) {
     ty->last_value = text;
 }
 
+// track_render renders a last value: through the decoder when there is one
+// (NULL with *wait set when its schema is still awaited), else as raw or
+// json text.
+static char *
+track_render(const track *t, const dts_msg *msg, int *wait) {
+    cli_value v;
+    *wait = 0;
+    if (!t->dec) return cli_value_text(cli_msg_format(msg), msg->data, msg->len);
+    if (!cli_decoder_try(t->dec, msg, &v)) {
+        *wait = 1;
+        return NULL;
+    }
+    char *text = v.value ? cli_decoded_text(msg, &v) : NULL;
+    json_decref(v.value);
+    return text;
+}
+
+// track_hold keeps a copy of the payload of a value whose schema is
+// awaited (a larger one is shown as its size).
+static char *
+track_hold(track_type *ty, const dts_msg *msg) {
+    free(ty->pending);
+    ty->pending = NULL;
+    if (msg->len <= TRACK_PENDING_MAX && (ty->pending = malloc(msg->len ? msg->len : 1))) {
+        memcpy(ty->pending, msg->data, msg->len);
+        ty->pending_len = msg->len;
+        ty->pending_format = msg->format;
+        ty->pending_schema_id = msg->schema_id;
+        return strdup("(waiting for its schema)");
+    }
+    char *s = malloc(64);
+    if (s) snprintf(s, 64, "(%zu bytes; schema not known yet)", msg->len);
+    return s;
+}
+
+// track_keep_value stores the rendered value, cut at TRACK_VALUE_MAX bytes
+// on a UTF-8 character boundary.
+static void
+track_keep_value(const track *t, track_type *ty, const dts_msg *msg) {
+    int wait;
+    char *text = track_render(t, msg, &wait);
+    if (wait) {
+        text = track_hold(ty, msg);
+    } else {
+        free(ty->pending);
+        ty->pending = NULL;
+    }
+    track_set_value(ty, text);
+}
+
 track_type *
 track_add(track *t, const dts_msg *msg) {
     if (msg->is_reply) {
         track_type *known = track_find(t, msg->type_id);
-        if (known && !known->last_value && t->keep_value) track_keep_value(known, msg);
+        if (known && !known->last_value && t->keep_value) track_keep_value(t, known, msg);
         return known;
     }
     track_type *ty =
@@ -129,7 +179,7 @@ track_add(track *t, const dts_msg *msg) {
     p->count++, ty->count++;
     p->bytes += msg->len, ty->bytes += msg->len;
     p->last_ns = ty->last_ns = now;
-    if (t->keep_value) track_keep_value(ty, msg);
+    if (t->keep_value) track_keep_value(t, ty, msg);
     return ty;
 }
 
@@ -200,6 +250,26 @@ track_type_stats(const track *t, const track_type *ty, int64_t now_ns, track_sta
         out->pubs++;
     }
     out->size_mean = out->n ? bytes / (double)out->n : 0;
+}
+
+void
+track_retry(track *t) {
+    for (size_t i = 0; i < t->n; i++) {
+        track_type *ty = &t->types[i];
+        if (!ty->pending) continue;
+        dts_msg m = {.type = ty->name,
+                     .type_id = ty->type_id,
+                     .format = ty->pending_format,
+                     .schema_id = ty->pending_schema_id,
+                     .data = ty->pending,
+                     .len = ty->pending_len};
+        int wait;
+        char *text = track_render(t, &m, &wait);
+        if (wait) continue;
+        free(ty->pending);
+        ty->pending = NULL;
+        track_set_value(ty, text);
+    }
 }
 
 static int

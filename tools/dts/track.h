@@ -15,6 +15,9 @@
 #define TRACK_PUBS_MAX 64      // publishers followed per type
 #define TRACK_SAMPLES_MAX 1024 // arrivals remembered per publisher
 #define TRACK_VALUE_MAX 512    // bytes of the last value kept (rendered text)
+#define TRACK_PENDING_MAX (64u * 1024) // payload kept while its schema is awaited
+
+typedef struct cli_decoder cli_decoder;
 
 typedef struct track_sample {
     int64_t t_ns;  // arrival, dts_now_ns clock
@@ -49,6 +52,10 @@ typedef struct track_type {
     char *last_value;    // rendered value, at most TRACK_VALUE_MAX bytes, or NULL
     unsigned known_pubs; // publishers announced through discovery (set by the caller)
     int queried;         // the caller asked for the last value (set by the caller)
+    unsigned char *pending; // last payload while its schema is awaited, or NULL
+    size_t pending_len;
+    dts_format pending_format;
+    uint64_t pending_schema_id;
 } track_type;
 
 typedef struct track {
@@ -56,6 +63,7 @@ typedef struct track {
     size_t n;
     int64_t window_ns; // statistics cover this much of the recent past
     int keep_value;    // render and keep each type's last value
+    cli_decoder *dec;  // decodes last values by schema (set by the caller), or NULL
     uint64_t untracked;
 } track;
 
@@ -93,6 +101,8 @@ void track_pub_stats(const track *t, const track_pub *p, int64_t now_ns, track_s
 // track_type_stats sums the publishers of a type (rate, bandwidth, gaps,
 // sizes) at time now_ns; intervals are left at 0.
 void track_type_stats(const track *t, const track_type *ty, int64_t now_ns, track_stats *out);
+// track_retry renders again the last values that waited for a schema.
+void track_retry(track *t);
 // track_sort orders the types by name.
 void track_sort(track *t);
 
