@@ -27,6 +27,7 @@
 #define DISC_DESC_START_MS 200
 #define DISC_DESC_BATCH_MS 1500
 #define DISC_MEMBERS_REQ_GAP_MS 300
+#define DISC_SCHEMA_REQ_GAP_MS 250
 
 static uint32_t
 disc_rand(uint32_t range)
@@ -420,9 +421,19 @@ dtsi_schema_find(dts_node *n, uint64_t id)
     return NULL;
 }
 
+// dtsi_schema_request asks the network for a schema, at most once per
+// DISC_SCHEMA_REQ_GAP_MS per schema id however often the application asks
+// (the last DTSI_SCHEMA_REQS ids are remembered).
 void
 dtsi_schema_request(dts_node *n, uint64_t id)
 {
+    int64_t now = dtsi_mono_ms();
+    for (int i = 0; i < DTSI_SCHEMA_REQS; i++) {
+        if (n->schema_reqs[i].id == id && now - n->schema_reqs[i].ms < DISC_SCHEMA_REQ_GAP_MS)
+            return;
+    }
+    n->schema_reqs[n->schema_req_next] = (dtsi_schema_req){.id = id, .ms = now};
+    n->schema_req_next = (n->schema_req_next + 1) % DTSI_SCHEMA_REQS;
     uint8_t buf[8];
     dtsi_wbuf w = {buf, 0, sizeof buf, 0};
     dtsi_w_u64(&w, id);

@@ -157,6 +157,12 @@ typedef struct dtsi_schema {
     size_t len;
 } dtsi_schema;
 
+#define DTSI_SCHEMA_REQS 16
+typedef struct dtsi_schema_req {
+    uint64_t id;
+    int64_t ms;
+} dtsi_schema_req;
+
 typedef struct dtsi_query {
     uint32_t corr;
     uint64_t type_id;
@@ -228,6 +234,8 @@ struct dts_node {
     size_t n_peers;
     dtsi_schema *schemas;
     size_t schema_bytes;
+    dtsi_schema_req schema_reqs[DTSI_SCHEMA_REQS]; // recent requests (rate limit)
+    int schema_req_next;
     dtsi_query queries[DTSI_QUERIES_MAX];
     // Send queue (ring of frames).
     dtsi_out *q;

@@ -16,7 +16,7 @@ screen() { tmux -S "$TMUX_SOCK" capture-pane -p; }
 # screen_has REGEX: the pane shows a line matching REGEX.
 screen_has() { screen | grep -Eq "$1"; }
 
-wait_for 10 screen_has '^brewery.Temperature +json +(9|10)\.[0-9]{2} +[0-9.]+ [KM]?i?B/s +1 +0  \{"tank":"T1","celsius":18.5\}' \
+wait_for 10 screen_has '^brewery.Temperature +json +(9|10)\.[0-9]{2} +[0-9.]+ [KM]?i?B/s +1 +0 +0 +0  \{"tank":"T1","celsius":18.5\}' \
   || fail "spy never showed Temperature at ~10 msg/s: $(screen)"
 wait_for 10 screen_has '^brewery.Gravity +json +[45]\.[0-9]{2} ' || fail "spy never showed Gravity: $(screen)"
 # Published once before spy started: its value comes from a query.

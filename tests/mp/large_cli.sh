@@ -29,3 +29,19 @@ for line in open(sys.argv[1]):
 PY
 ls "$TMP/out" | grep -q '\.part$' && fail "a temporary file was left behind"
 pass "5 MiB through dts pub @FILE and dts echo --save, byte-identical"
+
+# Compressed and reliable from the terminal: a compressible 3 MB file with
+# --compress zstd --reliable arrives identical (dts echo decompresses).
+head -c 3000000 /dev/zero | tr '\0' 'k' > "$TMP/koji.txt"
+dts echo file.Koji --count 1 --timeout 20 --save "$TMP/koji" > "$TMP/koji.out" &
+ECHO=$!
+for i in $(seq 40); do
+  dts pub file.Koji --format raw --compress zstd --reliable "@$TMP/koji.txt" || fail "pub --compress failed"
+  [ -n "$(ls "$TMP/koji" 2>/dev/null | grep -v part)" ] && break
+  sleep 0.1
+done
+wait $ECHO || fail "compressed message not received: $(cat "$TMP/koji.out")"
+cmp -s "$TMP"/koji/file.Koji-*.bin "$TMP/koji.txt" || fail "compressed message differs"
+out=$(dts pub file.Koji --compress brotli x 2>&1) && fail "bad --compress accepted"
+echo "$out" | grep -q "must be zstd, lz4 or blosc" || fail "unclear --compress error: $out"
+pass "dts pub --compress zstd --reliable, decompressed by dts echo"

@@ -30,7 +30,27 @@ typedef struct hz_state {
     int bw; // 1 for `dts bw`
     track tr;
     const char *pattern;
+    dts_node *node;
 } hz_state;
+
+// hz_loss appends what the library counted for one publisher beyond the
+// gaps the tracker sees: messages given up incomplete (fragments missing),
+// repaired (reliable mode), duplicates and late arrivals; nothing when all
+// are zero.
+static void
+hz_loss(const hz_state *st, const char *type, uint64_t instance) {
+    dts_pub_info *pi;
+    size_t n;
+    if (!st->node || dts_type_publishers(st->node, type, &pi, &n) != DTS_OK) return;
+    for (size_t i = 0; i < n; i++) {
+        if (pi[i].instance != instance) continue;
+        if (pi[i].incomplete || pi[i].repaired || pi[i].duplicates || pi[i].late)
+            printf("  incomplete %llu  repaired %llu  dup %llu  late %llu",
+                   (unsigned long long)pi[i].incomplete, (unsigned long long)pi[i].repaired,
+                   (unsigned long long)pi[i].duplicates, (unsigned long long)pi[i].late);
+    }
+    dts_free(pi);
+}
 
 // hz_on_msg feeds the tracker (loop thread = main thread).
 static void
@@ -41,7 +61,7 @@ hz_on_msg(void *ud, const dts_msg *msg) {
 
 // hz_print_pub prints one publisher's line under its type.
 static void
-hz_print_pub(const hz_state *st, const track_pub *p, int64_t now) {
+hz_print_pub(const hz_state *st, const char *type, const track_pub *p, int64_t now) {
     track_stats s;
     char inst[17], a[32], b[32], c[32], d[32];
     track_pub_stats(&st->tr, p, now, &s);
@@ -53,7 +73,9 @@ hz_print_pub(const hz_state *st, const track_pub *p, int64_t now) {
         printf("%10s/s  mean %s  min %s  max %s", cli_fmt_bytes(s.bw, a, sizeof a),
                cli_fmt_bytes(s.size_mean, b, sizeof b), cli_fmt_bytes(s.size_min, c, sizeof c),
                cli_fmt_bytes(s.size_max, d, sizeof d));
-    printf("  n %zu  gaps %llu\n", s.n, (unsigned long long)p->gaps);
+    printf("  n %zu  gaps %llu", s.n, (unsigned long long)p->gaps);
+    hz_loss(st, type, p->instance);
+    printf("\n");
 }
 
 // hz_print_type prints a type's summary line followed by its publishers.
@@ -70,7 +92,7 @@ hz_print_type(const hz_state *st, const track_type *ty, int64_t now) {
     printf("  publishers %u  total %llu  gaps %llu\n", s.pubs, (unsigned long long)ty->count,
            (unsigned long long)s.gaps);
     for (size_t i = 0; i < ty->n_pubs; i++)
-        hz_print_pub(st, &ty->pubs[i], now);
+        hz_print_pub(st, ty->name, &ty->pubs[i], now);
 }
 
 // hz_report prints every tracked type; a blank line separates reports.
@@ -139,6 +161,7 @@ hz_run_common(cli_ctx *ctx, int argc, char **argv, int bw) {
     if (rc >= 0) return rc;
     dts_node *node;
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
+    st.node = node;
     track_init(&st.tr, window, 0);
     dts_sub *sub;
     dts_err err = dts_subscribe(node, st.pattern, hz_on_msg, &st, &sub);

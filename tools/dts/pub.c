@@ -21,7 +21,7 @@
 
 static const char pub_help[] =
     "usage: dts pub TYPE [--format F] [--schema FILE] [--message NAME] [--rate HZ]\n"
-    "               [--count N] [--linger S] [VALUE]\n"
+    "               [--count N] [--linger S] [--compress ALG] [--reliable] [VALUE]\n"
     "\n"
     "Publish VALUE as a message of TYPE: a JSON document for --format json (the default);\n"
     "text, or @FILE for the bytes of a file, for --format raw; a JSON value encoded into\n"
@@ -41,6 +41,10 @@ static const char pub_help[] =
     "               input, stop after N lines (default: every line)\n"
     "  --linger S   stay S seconds after sending, answering 'dts query' with the last\n"
     "               value (default: only flush what is queued)\n"
+    "  --compress ALG  compress values of 1 KiB or more with zstd, lz4 or blosc when it\n"
+    "               makes them smaller ('dts echo' decompresses)\n"
+    "  --reliable   reliable mode: subscribers ask for what they miss and this process\n"
+    "               sends it again while it runs (use --linger to stay for late repairs)\n"
     "\n"
     "examples:\n"
     "  dts pub brewery.Temperature '{\"tank\":\"T1\",\"celsius\":18.5}'\n"
@@ -49,7 +53,8 @@ static const char pub_help[] =
     "  dts pub brewery.Level --format cbor '{\"tank\":\"T1\",\"litres\":950}'\n"
     "  dts pub brewery.Reading --format protobuf --schema reading.proto \\\n"
     "      --message brewery.Reading '{\"tank\":\"T1\",\"celsius\":18.5}'\n"
-    "  sensor-reader | dts pub brewery.Temperature --rate 4\n";
+    "  sensor-reader | dts pub brewery.Temperature --rate 4\n"
+    "  dts pub camera.Frame --format raw --compress zstd --reliable @frame.bin\n";
 
 // One publishing session.
 typedef struct pub_state {
@@ -65,6 +70,8 @@ typedef struct pub_state {
     double rate; // messages per second, 0 for no pacing
     long count;  // -1: the default for the input source
     double linger;
+    int compress; // dts_compress_alg, 0: none
+    int reliable;
     int64_t next_ns; // earliest time of the next send when paced
     long sent;
     int bad_input; // some stdin line was skipped
@@ -353,6 +360,8 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value) {
         {"rate", required_argument, NULL, 'r'},
         {"count", required_argument, NULL, 'n'},
         {"linger", required_argument, NULL, 'l'},
+        {"compress", required_argument, NULL, 'z'},
+        {"reliable", no_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     const cli_ctx *ctx = st->ctx;
@@ -373,6 +382,13 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value) {
         if (c == 'n' &&
             cli_parse_long(ctx, "--count", optarg, 0, 1000000000L, "--count 5", &st->count) < 0)
             return CLI_EXIT_USAGE;
+        if (c == 'z') {
+            dts_compress_alg alg;
+            if (dts_compress_alg_parse(optarg, &alg) != DTS_OK || alg == DTS_COMPRESS_NONE)
+                return cli_usage(ctx, "--compress must be zstd, lz4 or blosc, not '%s'", optarg);
+            st->compress = (int)alg;
+        }
+        if (c == 'R') st->reliable = 1;
         if (c == 'l' &&
             cli_parse_double(ctx, "--linger", optarg, 0, 1e9, "--linger 30", &st->linger) < 0)
             return CLI_EXIT_USAGE;
@@ -424,6 +440,8 @@ pub_session(pub_state *st, const char *value) {
         return cli_error(ctx, "cannot declare %s as %s: %s", st->type,
                          dts_format_name(st->format), dts_strerror(err));
     }
+    dts_type_opts to = {.reliable = st->reliable, .compress = st->compress};
+    if (st->reliable || st->compress) dts_type_set_opts(st->node, st->type, &to);
     st->next_ns = dts_now_ns();
     rc = value ? pub_value(st, value) : pub_stdin(st);
     if (dts_flush(st->node, PUB_FLUSH_MS) != DTS_OK)

@@ -24,7 +24,8 @@ static const char spy_help[] =
     "usage: dts spy [--interval S] [--window S] [--duration S]\n"
     "\n"
     "Show every type on the network: name, format, messages per second, bandwidth,\n"
-    "publishers, gaps (lost messages) and the last value (decoded to JSON like 'dts echo'\n"
+    "publishers, gaps (lost messages), incomplete (large messages with fragments missing),\n"
+    "repaired (reliable mode) and the last value (decoded to JSON like 'dts echo'\n"
     "does), live. On a terminal the screen\n"
     "is redrawn in place and 'q' quits; when standard output is not a terminal a block of\n"
     "plain lines is printed every interval.\n"
@@ -173,13 +174,17 @@ spy_row(const spy_state *st, const track_type *ty, int64_t now, int cols, char *
     spy_cut(ty->name, SPY_NAME_COLS, name, sizeof name);
     cli_fmt_bytes(s.bw, bw, sizeof bw);
     strcat(bw, "/s");
-    int used = snprintf(out, size, "%-*s %-7s %8.2f %11s %4u %6llu  ", SPY_NAME_COLS, name,
-                        dts_format_name(ty->format), s.rate, bw, pubs, (unsigned long long)s.gaps);
+    dts_type_counters c = {0};
+    dts_type_counters_get(st->node, ty->name, &c);
+    int used = snprintf(out, size, "%-*s %-7s %8.2f %11s %4u %6llu %6llu %6llu  ", SPY_NAME_COLS,
+                        name, dts_format_name(ty->format), s.rate, bw, pubs,
+                        (unsigned long long)s.gaps, (unsigned long long)c.incomplete,
+                        (unsigned long long)c.repaired);
     spy_cut(ty->last_value ? ty->last_value : "-", cols - used, value, sizeof value);
     snprintf(out + used, size - (size_t)used, "%s", value);
 }
 
-static const char spy_columns[] = "%-*s %-7s %8s %11s %4s %6s  %s";
+static const char spy_columns[] = "%-*s %-7s %8s %11s %4s %6s %6s %6s  %s";
 
 // spy_draw_tty redraws the whole screen in place: home, each line cleared
 // to its end, then the rest of the screen cleared.
@@ -195,7 +200,7 @@ spy_draw_tty(spy_state *st, int64_t now) {
     printf("\x1b[H\x1b[7m dts spy  %zu types  %u nodes  %s   q quits \x1b[0m\x1b[K\n", st->tr.n,
            st->nodes, clock);
     snprintf(line, sizeof line, spy_columns, SPY_NAME_COLS, "TYPE", "FORMAT", "MSG/S", "BW", "PUBS",
-             "GAPS", "LAST VALUE");
+             "GAPS", "INCOMP", "REPAIR", "LAST VALUE");
     printf("\x1b[1m%.*s\x1b[0m\x1b[K\n", cols, line);
     for (size_t i = 0; i < st->tr.n && (int)i < rows - 3; i++) {
         spy_row(st, &st->tr.types[i], now, cols, line, sizeof line);

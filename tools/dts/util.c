@@ -3,6 +3,8 @@
 // main thread (DTS_RUN_CALLER mode), and signals.
 #include "cli.h"
 
+#include <dts/codec.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
@@ -187,6 +189,7 @@ cli_node_open(const cli_ctx *ctx, dts_run_mode mode, dts_node **out) {
     if (!iface) iface = cfg.iface;
     if (iface && iface[0] && !cli_iface_exists(iface)) return util_unknown_iface(ctx, iface);
     cfg.run_mode = mode;
+    cfg.compressor = dts_codec_compressor(); // publish compressed types, read any
     dts_err err = dts_node_open(&cfg, out);
     if (err == DTS_ENOENT && iface && iface[0]) return util_unknown_iface(ctx, iface);
     if (err != DTS_OK)
