@@ -152,6 +152,8 @@ dtsi_disc_members_changed(dts_node *n)
     n->hb_due_ms = dtsi_mono_ms(); // tell peers the generation at once
 }
 
+static void disc_send_schema(dts_node *n, dtsi_type *t);
+
 // ---------------------------------------------------------------------------
 // Type descriptions
 
@@ -166,6 +168,10 @@ dtsi_disc_type_declared(dts_node *n, dtsi_type *t)
 {
     t->desc_interval_ms = DISC_DESC_START_MS;
     t->desc_due_ms = dtsi_mono_ms();
+    // A declared schema is also said once unasked, so that nodes already
+    // listening can decode the first messages even of a short-lived
+    // publisher (they cache it within DTSI_SCHEMA_CACHE_MAX).
+    if (t->declared && t->schema_len) disc_send_schema(n, t);
 }
 
 static int

@@ -18,6 +18,17 @@
 
 // schema_slurp reads a whole file of at most max bytes into a new buffer.
 // Returns NULL after printing why.
+// json_schema_is_object says whether json schema bytes are a JSON object,
+// that is a JSON Schema that values are checked against.
+static int
+json_schema_is_object(const void *schema, size_t n)
+{
+    json_t *v = json_loadb(schema, n, 0, NULL);
+    int obj = json_is_object(v);
+    json_decref(v);
+    return obj;
+}
+
 static char *
 schema_slurp(const cli_ctx *ctx, const char *path, size_t max, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -175,8 +186,8 @@ cli_pub_schema(const cli_ctx *ctx, const char *type, dts_format format, const ch
         if (e != DTS_OK)
             rc = cli_usage(ctx, "--schema %s is not a valid %s schema: %s", path ? path : "",
                            dts_format_name(format), err[0] ? err : dts_strerror(e));
-        else if (format == DTS_FORMAT_JSON) { // json values are sent as typed
-            dts_codec_schema_free(*codec);
+        else if (format == DTS_FORMAT_JSON && !json_schema_is_object(*schema, n)) {
+            dts_codec_schema_free(*codec); // not a JSON Schema: values go as typed
             *codec = NULL;
         }
     }
