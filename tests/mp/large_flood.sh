@@ -23,7 +23,13 @@ get() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
 [ "$(get fragments)" -ge 1500 ] || fail "the flood did not arrive: $(get fragments) fragments"
 rss=$(awk '/^peak_rss_kb/ {print $2}' "$TMP/sub")
 echo "peak RSS ${rss} KiB"
-[ "$rss" -lt 65536 ] || fail "peak resident memory $rss KiB: the bound did not hold"
+# Under AddressSanitizer freed buffers wait in its quarantine (256 MiB), so
+# resident memory says nothing about the bound there: the counters above do.
+if ldd "$(command -v testpeer)" | grep -q libasan; then
+  echo "ASan build: resident memory not checked (quarantine), counters checked"
+else
+  [ "$rss" -lt 65536 ] || fail "peak resident memory $rss KiB: the bound did not hold"
+fi
 want=$(awk '/^sum/ {print $5}' "$TMP/pub"); got=$(awk '/^msg/ {print $6}' "$TMP/sub")
 [ "$want" = "$got" ] || fail "real message corrupted: $want vs $got"
 pass "fragment flood kept within the reassembly bound"
