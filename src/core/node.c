@@ -583,8 +583,12 @@ node_reasm_lost(void *ud, const dtsi_reasm_slot *s, dtsi_lost_reason why)
     static const char *const reason[] = {"timed out", "evicted by the memory bound",
                                          "superseded by a newer message"};
     dtsi_type *t = dtsi_type_find(n, s->type_id);
-    // Accounted once: as incomplete, never also as a gap.
-    if (t && s->hdr.kind == DTSI_KIND_DATA) {
+    if (t && s->hdr.kind == DTSI_KIND_DATA && (s->hdr.flags & DTSI_FLAG_RELIABLE)) {
+        // Reliable publisher: not lost yet. It stays (or becomes) a missing
+        // message that NACKs ask for whole, within their bounded tries.
+        dtsi_sender_remiss(t, s->instance, s->seq, dtsi_mono_ms());
+    } else if (t && s->hdr.kind == DTSI_KIND_DATA) {
+        // Accounted once: as incomplete, never also as a gap.
         t->c.incomplete++;
         dtsi_sender_track(t, &s->hdr, dtsi_mono_ms(), 0, 0);
     }
@@ -601,8 +605,8 @@ node_reasm_lost(void *ud, const dtsi_reasm_slot *s, dtsi_lost_reason why)
 // whole message in *whole and *buf (the caller frees it) when this fragment
 // completed it, else 0 (stored, duplicate, or dropped and counted).
 static int
-node_reassemble(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, dtsi_hdr *whole,
-                uint8_t **buf)
+node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
+                dtsi_hdr *whole, uint8_t **buf)
 {
     dtsi_frag_hdr f;
     size_t dlen;
@@ -619,6 +623,10 @@ node_reassemble(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, dtsi_hdr
                                       dtsi_mono_ms(), n->cfg.latest_only, buf, whole);
     n->nc.reasm_bytes = n->reasm.bytes;
     n->nc.reasm_peak_bytes = n->reasm.peak_bytes;
+    // A message of a reliable publisher that now has a slot is repaired by
+    // fragment NACKs, not asked for whole.
+    if (n->reasm.last_opened && (h->flags & DTSI_FLAG_RELIABLE))
+        dtsi_sender_unmiss(t, h->instance, h->seq);
     n->nc.reasm_too_big = n->reasm.too_big;
     if (rc == DTSI_REASM_DUP) n->nc.fragments_dup++;
     if (rc != DTSI_REASM_DONE) return 0;
@@ -747,7 +755,7 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
     }
     dtsi_hdr whole;
     uint8_t *buf = NULL;
-    if (!node_fragment_wanted(n, t, h) || !node_reassemble(n, h, payload, &whole, &buf)) return;
+    if (!node_fragment_wanted(n, t, h) || !node_reassemble(n, t, h, payload, &whole, &buf)) return;
     if (whole.instance == n->instance && !n->cfg.receive_own) t->c.dropped_own++;
     else node_on_message(n, t, &whole, buf, src);
     n->deliver_repaired = 0;

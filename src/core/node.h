@@ -272,6 +272,8 @@ dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, s
 int dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered, int repaired);
 int dtsi_sender_seen(dtsi_type *t, uint64_t instance, uint64_t seq);
 void dtsi_sender_hint(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms);
+void dtsi_sender_unmiss(dtsi_type *t, uint64_t instance, uint64_t seq);
+void dtsi_sender_remiss(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms);
 dtsi_sender *dtsi_sender_find(dtsi_type *t, uint64_t instance);
 void dtsi_senders_free(dtsi_type *t);
 

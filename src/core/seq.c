@@ -150,6 +150,32 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
     return 1;
 }
 
+// dtsi_sender_unmiss takes a message off the missing list (its fragments
+// are arriving; fragment NACKs repair the rest).
+void
+dtsi_sender_unmiss(dtsi_type *t, uint64_t instance, uint64_t seq)
+{
+    dtsi_sender *s = dtsi_sender_find(t, instance);
+    if (s) missing_take(s, seq);
+}
+
+// dtsi_sender_remiss puts back on the missing list a partial message of a
+// reliable publisher that reassembly gave up (memory bound, timeout), if it
+// is behind the last number seen (so counted as a gap); one beyond it is
+// noticed through the publisher's HINT. It keeps half of its tries, so a
+// message that keeps being evicted is given up in the end.
+void
+dtsi_sender_remiss(dtsi_type *t, uint64_t instance, uint64_t seq, int64_t now_ms)
+{
+    dtsi_sender *s = dtsi_sender_find(t, instance);
+    if (!s || seq > s->last || (s->last - seq < DTSI_SEQ_WINDOW && win_get(s, seq))) return;
+    for (size_t i = 0; i < s->n_missing; i++)
+        if (s->missing[i].seq == seq) return;
+    missing_add(s, seq, seq, now_ms);
+    if (s->n_missing && s->missing[s->n_missing - 1].seq == seq)
+        s->missing[s->n_missing - 1].tries = DTSI_NACK_TRIES / 2;
+}
+
 // dtsi_sender_seen says whether a message (instance, seq) of t was
 // delivered already, without changing the tracker: late fragments of a
 // delivered message must not open a new reassembly.

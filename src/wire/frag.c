@@ -160,6 +160,7 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
 {
     dtsi_reasm_slot *s = NULL;
     size_t i;
+    r->last_opened = 0;
     for (i = 0; i < r->n_slots; i++) {
         dtsi_reasm_slot *c = &r->slots[i];
         if (c->seq == h->seq && c->instance == h->instance && c->type_id == h->type_id &&
@@ -172,6 +173,7 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
         if (latest_only) drop_older_of_sender(r, h);
         s = slot_open(r, h, f, now_ms);
         if (!s) return DTSI_REASM_REJECT;
+        r->last_opened = 1;
         i = (size_t)(s - r->slots);
     } else if (s->msg_len != f->msg_len || s->frag_size != f->frag_size) {
         return DTSI_REASM_REJECT;

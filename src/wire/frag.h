@@ -59,6 +59,7 @@ typedef struct dtsi_reasm {
     void *lost_ud;
     uint64_t completed, too_big, dup_frags;
     uint32_t done_nacks; // NACKs the last completed message needed
+    int last_opened;     // the last dtsi_reasm_add opened a slot
 } dtsi_reasm;
 
 // dtsi_reasm_init prepares a table holding at most max_slots messages and
