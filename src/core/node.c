@@ -5,6 +5,7 @@
 #include "core/node.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,32 @@ dts_node_set_event_cb(dts_node *n, dts_event_cb cb, void *ud)
 // ---------------------------------------------------------------------------
 // Send queue
 
+// small_get and small_put keep freed small frame buffers (DTSI_SMALL_BUF
+// bytes, at most DTSI_SMALL_POOL of them) for the next messages, so that
+// small messages cost no allocation on the hot path (DESIGN.md decision
+// 10). Lock held.
+static uint8_t *
+small_get(dts_node *n)
+{
+    if (n->small_n) return n->small_pool[--n->small_n];
+    return malloc(DTSI_SMALL_BUF);
+}
+
+static void
+small_put(dts_node *n, uint8_t *buf)
+{
+    if (n->small_n < DTSI_SMALL_POOL) n->small_pool[n->small_n++] = buf;
+    else free(buf);
+}
+
+static void
+out_free(dts_node *n, dtsi_out *o)
+{
+    if (o->pooled) small_put(n, o->buf);
+    else free(o->buf);
+    o->buf = NULL;
+}
+
 // dtsi_enqueue builds one message (header then payload) and appends it to
 // the send queue; one longer than a datagram is marked to leave as
 // fragments. Caller holds the lock. Returns DTS_EQUEUE when the queue holds
@@ -245,7 +272,8 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
     if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
     if (n->q_len == n->q_cap) return DTS_EQUEUE;
     if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
-    uint8_t *buf = malloc(DTSI_HDR_SIZE + len);
+    int pooled = DTSI_HDR_SIZE + len <= DTSI_SMALL_BUF;
+    uint8_t *buf = pooled ? small_get(n) : malloc(DTSI_HDR_SIZE + len);
     if (!buf) return DTS_ENOMEM;
     dtsi_hdr hh = *h;
     hh.payload_len = (uint32_t)len;
@@ -261,6 +289,7 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
     o->next_off = 0;
     o->end_off = len;
     o->repair = 0;
+    o->pooled = pooled;
     n->q_len++;
     n->q_bytes += len;
     return DTS_OK;
@@ -419,7 +448,7 @@ node_pop(dts_node *n, int sent)
     dtsi_out *o = &n->q[n->q_head];
     if (sent) node_count_sent(n, o);
     n->q_bytes -= o->len - DTSI_HDR_SIZE;
-    free(o->buf);
+    out_free(n, o);
     n->q_head = (n->q_head + 1) % n->q_cap;
     n->q_len--;
 }
@@ -474,11 +503,15 @@ format_of_schema(uint64_t schema_id)
     return DTS_FORMAT_RAW;
 }
 
+// msg_fill makes the view a callback receives. The receive time and the
+// sender's address are those of the datagram, taken once per datagram by
+// node_on_recv (a clock read and a string copy per message cost a quarter
+// of the receive path with small packed messages).
 static void
-msg_fill(dts_msg *m, const dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
-         const char *src)
+msg_fill(const dts_node *n, dts_msg *m, const dtsi_type *t, const dtsi_hdr *h,
+         const uint8_t *payload)
 {
-    memset(m, 0, sizeof *m);
+    memset(m, 0, offsetof(dts_msg, sender_addr));
     m->type = t->name;
     m->type_id = t->id;
     m->format = t->format == DTSI_FORMAT_UNKNOWN ? format_of_schema(h->schema_id) : (dts_format)t->format;
@@ -488,9 +521,9 @@ msg_fill(dts_msg *m, const dtsi_type *t, const dtsi_hdr *h, const uint8_t *paylo
     m->seq = h->seq;
     m->sender_instance = h->instance;
     m->sender_host = h->host;
-    snprintf(m->sender_addr, sizeof m->sender_addr, "%s", src);
+    memcpy(m->sender_addr, n->rx_src, sizeof m->sender_addr);
     m->sent_ns = h->sent_ns;
-    m->received_ns = dts_now_ns();
+    m->received_ns = n->rx_now_ns;
     m->is_reply = h->kind == DTSI_KIND_REPLY;
 }
 
@@ -530,7 +563,7 @@ node_deliver_reply(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *
         if (dup) continue; // an answer to a repeated query
         if (q->n_answered < DTSI_QUERY_ANSWERS_MAX) q->answered[q->n_answered++] = h->instance;
         dts_msg m;
-        msg_fill(&m, t, h, payload, src);
+        msg_fill(n, &m, t, h, payload);
         q->answers++;
         if (q->cb) q->cb(q->ud, &m);
         pthread_cond_broadcast(&n->cond);
@@ -562,9 +595,9 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
         }
         return;
     }
-    if (!dtsi_sender_track(t, h, dtsi_mono_ms(), 1, n->deliver_repaired)) return;
+    if (!dtsi_sender_track(t, h, n->rx_now_ms, 1, n->deliver_repaired)) return;
     dts_msg m;
-    msg_fill(&m, t, h, payload, src);
+    msg_fill(n, &m, t, h, payload);
     for (size_t i = 0; i < t->n_subs; i++) {
         struct dts_sub *s = t->subs[i];
         if (s->closed) continue;
@@ -772,6 +805,11 @@ node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
     pthread_mutex_lock(&n->mu);
     n->in_loop_cb++;
     n->nc.datagrams_received++;
+    n->rx_now_ns = dts_now_ns();
+    n->rx_now_ms = dtsi_mono_ms();
+    size_t sl = strnlen(src, sizeof n->rx_src - 1);
+    memcpy(n->rx_src, src, sl);
+    memset(n->rx_src + sl, 0, sizeof n->rx_src - sl);
     size_t off = 0;
     while (off < len) {
         dtsi_hdr h;
@@ -884,7 +922,7 @@ node_finish_close(dts_node *n)
     n->stopped = 1;
     dtsi_disc_goodbye(n);
     dtsi_send_now(n);
-    for (size_t i = 0; i < n->q_len; i++) free(n->q[(n->q_head + i) % n->q_cap].buf);
+    for (size_t i = 0; i < n->q_len; i++) out_free(n, &n->q[(n->q_head + i) % n->q_cap]);
     n->q_len = 0;
     pthread_cond_broadcast(&n->cond);
     uv_timer_stop(&n->tick);
@@ -1012,6 +1050,7 @@ node_free(dts_node *n)
     free(n->q);
     free(n->pack_buf);
     free(n->frag_bufs);
+    while (n->small_n) free(n->small_pool[--n->small_n]);
     dtsi_reasm_fini(&n->reasm);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cond);

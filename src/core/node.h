@@ -187,7 +187,11 @@ typedef struct dtsi_out {
     size_t next_off; // of the message: how far it has gone
     size_t end_off;  // of the message: where to stop (a repair may be partial)
     int repair;      // a copy sent again in reliable mode
+    int pooled;      // buf is a DTSI_SMALL_BUF buffer of the node's pool
 } dtsi_out;
+
+#define DTSI_SMALL_BUF 256   // frames this small reuse pooled buffers
+#define DTSI_SMALL_POOL 4096 // buffers kept
 
 #define DTSI_FRAG_BATCH 16 // fragments per sendmmsg
 
@@ -212,11 +216,16 @@ struct dts_node {
     int closing, stopped, stop_requested;
     int in_loop_cb; // >0 while the loop thread handles an event
     int deliver_repaired; // the message being delivered was completed by repairs
+    // The datagram being handled (node_on_recv): taken once, used per message.
+    int64_t rx_now_ns, rx_now_ms;
+    char rx_src[64];
     // Transport.
     const dts_transport_ops *tp_ops;
     void *tp;
     size_t max_dgram;
     uint8_t *pack_buf; // one datagram being packed
+    uint8_t *small_pool[DTSI_SMALL_POOL];
+    size_t small_n;
     uint8_t *frag_bufs; // DTSI_FRAG_BATCH datagrams of fragments
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
