@@ -30,6 +30,7 @@ static const char bench_help[] =
     "  --rate R      publish at most R messages per second (default: as fast as accepted)\n"
     "  --reliable    reliable mode: receivers ask for what they miss\n"
     "  --mtu M       cut messages into fragments for an M-byte MTU (default: the path MTU)\n"
+    "  --pace B      cap the sender at B bytes/s (default 1e9, and 200,000 datagrams/s)\n"
     "  --json        one JSON object: sent_per_s, delivered_per_s, mb_per_s, loss_pct (sub),\n"
     "                p50_us, p90_us, p99_us, max_us (ping), peak_rss_kb, cpu_s\n"
     "\n"
@@ -42,6 +43,7 @@ typedef struct bench_opts {
     long size, count;
     double seconds, rate;
     long mtu;
+    double pace; // bytes per second, 0: the node's default
     int reliable, json;
 } bench_opts;
 
@@ -69,6 +71,10 @@ static int
 bench_open(cli_ctx *ctx, const bench_opts *o, dts_node **n)
 {
     if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
+    if (o->pace > 0) {
+        ctx->cfg.pace_bytes_per_s = (uint64_t)o->pace;
+        ctx->cfg.pace_dgrams_per_s = (uint64_t)(o->pace / 1000); // about a KB a datagram
+    }
     return cli_node_open(ctx, DTS_RUN_THREAD, n);
 }
 
@@ -375,7 +381,8 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
         {"size", required_argument, NULL, 'z'},    {"seconds", required_argument, NULL, 's'},
         {"count", required_argument, NULL, 'n'},   {"rate", required_argument, NULL, 'r'},
         {"mtu", required_argument, NULL, 'm'},     {"reliable", no_argument, NULL, 'R'},
-        {"json", no_argument, NULL, 'j'},          {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},          {"pace", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -386,7 +393,8 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
             (c == 'n' && cli_parse_long(ctx, "--count", optarg, 1, 100000000L, "--count 10000",
                                         &o->count) < 0) ||
             (c == 'r' && cli_parse_double(ctx, "--rate", optarg, 1, 1e9, "--rate 1000", &o->rate) < 0) ||
-            (c == 'm' && cli_parse_long(ctx, "--mtu", optarg, 576, 65535, "--mtu 1500", &o->mtu) < 0))
+            (c == 'm' && cli_parse_long(ctx, "--mtu", optarg, 576, 65535, "--mtu 1500", &o->mtu) < 0) ||
+            (c == 'p' && cli_parse_double(ctx, "--pace", optarg, 1e5, 1e11, "--pace 2e9", &o->pace) < 0))
             return CLI_EXIT_USAGE;
         if (c == 'R') o->reliable = 1;
         if (c == 'j') o->json = 1;

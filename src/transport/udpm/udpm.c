@@ -32,8 +32,8 @@
 #define UDPM_MAX_SOCKETS 64
 #define UDPM_RECV_BATCH 16
 #define UDPM_DGRAM_MAX 65507
-#define UDPM_RCVBUF (4 * 1024 * 1024)
-#define UDPM_SNDBUF (4 * 1024 * 1024)
+#define UDPM_RCVBUF (16 * 1024 * 1024)
+#define UDPM_SNDBUF (16 * 1024 * 1024)
 #define UDPM_MAX_GROUPS (UDPM_GROUPS_PER_SOCKET * UDPM_MAX_SOCKETS)
 
 typedef struct udpm udpm;
