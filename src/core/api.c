@@ -118,6 +118,25 @@ lvc_store(dtsi_type *t, const void *data, size_t len, uint64_t seq, int64_t sent
     t->last_sent_ns = sent_ns;
 }
 
+// publish_now sends a message at once, from the caller's thread, when that
+// thread is the one that runs the loop (DTS_RUN_CALLER, outside a
+// callback: callbacks' messages leave when their datagram is done) and the
+// publisher is idle (nothing published in the last DTSI_IDLE_PUBLISH_US):
+// a request-response exchange then pays no round through the wake handle.
+// A burst stays queued and is packed when the loop runs. Lock held.
+static int
+publish_now(dts_node *n)
+{
+    int64_t now = dtsi_mono_us();
+    int idle = now - n->last_publish_us > DTSI_IDLE_PUBLISH_US;
+    n->last_publish_us = now;
+    if (!idle || n->cfg.run_mode != DTS_RUN_CALLER || n->in_loop_cb || !n->loop_tid_set ||
+        !pthread_equal(n->loop_tid, pthread_self()))
+        return 0;
+    dtsi_send_now(n);
+    return n->q_len == 0;
+}
+
 // publish_compress compresses a payload of a type that asks for it; on
 // success *data and *len describe the framed compressed bytes and the
 // returned buffer (to free) is not NULL. Lock held.
@@ -172,8 +191,9 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         }
         if (packed) n->cfg.compressor->free_buf(packed);
     }
+    int sent_now = err == DTS_OK && publish_now(n);
     pthread_mutex_unlock(&n->mu);
-    if (err == DTS_OK) node_wake(n);
+    if (err == DTS_OK && !sent_now) node_wake(n);
     return err;
 }
 

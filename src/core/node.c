@@ -20,6 +20,14 @@
 // Small helpers
 
 int64_t
+dtsi_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 dtsi_mono_ms(void)
 {
     struct timespec ts;
@@ -827,6 +835,9 @@ node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
         node_on_frame(n, &h, data + off + DTSI_HDR_SIZE, src);
         off += DTSI_HDR_SIZE + h.payload_len;
     }
+    // What the callbacks published (answers, relays) and query replies leave
+    // now, packed together, without a round through the wake handle.
+    if (n->q_len) dtsi_send_now(n);
     n->in_loop_cb--;
     pthread_mutex_unlock(&n->mu);
 }

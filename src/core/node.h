@@ -36,6 +36,7 @@
 #define DTSI_QUERY_ANSWERS_MAX 256 // publishers whose repeated answers are dropped
 #define DTSI_TYPE_BUCKETS 1024
 #define DTSI_TICK_MS 50
+#define DTSI_IDLE_PUBLISH_US 20 // a publish this long after the previous one may go at once
 #define DTSI_CLOSE_FLUSH_MS 2000 // dts_node_close waits this long for the queue
 #define DTSI_DESC_STEADY_MS 10000  // steady re-description of a type
 #define DTSI_CONTROL_PAYLOAD_MAX 1200 // control frames fit a 1500-byte MTU
@@ -216,6 +217,7 @@ struct dts_node {
     int closing, stopped, stop_requested;
     int in_loop_cb; // >0 while the loop thread handles an event
     int deliver_repaired; // the message being delivered was completed by repairs
+    int64_t last_publish_us; // publish_now: is the publisher idle?
     // The datagram being handled (node_on_recv): taken once, used per message.
     int64_t rx_now_ns, rx_now_ms;
     char rx_src[64];
@@ -266,6 +268,7 @@ struct dts_node {
 
 // node.c
 int64_t dtsi_mono_ms(void);
+int64_t dtsi_mono_us(void);
 dtsi_type *dtsi_type_find(dts_node *n, uint64_t id);
 dtsi_type *dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len);
 int dtsi_type_wanted(dts_node *n, dtsi_type *t);
