@@ -1,7 +1,7 @@
 // codec.h: data formats (DESIGN.md decision 8; docs/spec/codecs.md).
 //
 // A codec turns the payload of one format (raw, json, cbor, msgpack,
-// protobuf) into a dynamic value and back. The dynamic value is a jansson
+// protobuf, capnp) into a dynamic value and back. The dynamic value is a jansson
 // tree (json_t), so "decode" also means "render as JSON" and "encode" means
 // "build a payload from JSON" (what `dts pub` and `dts echo` need).
 //
@@ -100,8 +100,8 @@ typedef struct dts_codec_ops {
                       size_t *outlen);
 } dts_codec_ops;
 
-// dts_codec_find returns the built-in codec of a format, or NULL (capnp
-// until its codec exists; out-of-range values).
+// dts_codec_find returns the built-in codec of a format (raw, json, cbor,
+// msgpack, protobuf, capnp), or NULL for out-of-range values.
 const dts_codec_ops *dts_codec_find(dts_format format);
 // dts_codec_find_name returns the codec named name ("msgpack"), or NULL.
 const dts_codec_ops *dts_codec_find_name(const char *name);

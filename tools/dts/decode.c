@@ -32,7 +32,7 @@ typedef struct decode_entry {
     uint64_t id;
     decode_state state;
     dts_format format;
-    dts_codec_schema *s; // NULL for raw, json, capnp (rendered without a codec)
+    dts_codec_schema *s; // NULL for raw and json (rendered without a codec)
     char err[256];
     int64_t first_ns, next_ask_ns, used_ns;
     int64_t backoff_ms;
@@ -74,11 +74,10 @@ decode_entry_clear(decode_entry *e) {
 }
 
 // decode_no_codec says whether a format is rendered without a codec: raw and json as the CLI always
-// did (json falls back to text when it does not parse), capnp like raw until its codec exists.
+// did (json falls back to text when it does not parse).
 static int
 decode_no_codec(dts_format f) {
-    return f == DTS_FORMAT_RAW || f == DTS_FORMAT_JSON || f == DTS_FORMAT_CAPNP ||
-           !dts_codec_find(f);
+    return f == DTS_FORMAT_RAW || f == DTS_FORMAT_JSON || !dts_codec_find(f);
 }
 
 // decode_set_schema parses schema bytes of a format into a ready (or bad)
@@ -134,8 +133,8 @@ decode_slot(cli_decoder *d, uint64_t id, int *fresh) {
 }
 
 // decode_resolve finds the entry for a message: a type declared without a
-// schema is recognised from its schema id alone; json and capnp need no
-// schema to print; anything else is looked up, and asked for, by id.
+// schema is recognised from its schema id alone; json needs no schema to
+// print; anything else is looked up, and asked for, by id.
 static decode_entry *
 decode_resolve(cli_decoder *d, const dts_msg *msg, int64_t now) {
     int fresh;
@@ -145,8 +144,7 @@ decode_resolve(cli_decoder *d, const dts_msg *msg, int64_t now) {
     if (!fresh) return e;
     e->first_ns = now;
     e->backoff_ms = DECODE_ASK_FIRST_MS;
-    if (dts_schema_id(f, NULL, 0) == msg->schema_id || f == DTS_FORMAT_JSON ||
-        f == DTS_FORMAT_CAPNP) {
+    if (dts_schema_id(f, NULL, 0) == msg->schema_id || f == DTS_FORMAT_JSON) {
         decode_set_schema(e, f, NULL, 0);
         return e;
     }
@@ -346,7 +344,7 @@ cli_decoder_pump(cli_decoder *d) {
 char *
 cli_decoded_text(const dts_msg *msg, const cli_value *v) {
     int decoded = v->format == DTS_FORMAT_CBOR || v->format == DTS_FORMAT_MSGPACK ||
-                  v->format == DTS_FORMAT_PROTOBUF;
+                  v->format == DTS_FORMAT_PROTOBUF || v->format == DTS_FORMAT_CAPNP;
     if (v->kind == CLI_VALUE_OK)
         return decoded ? cli_json_text(v->value) : cli_value_text(v->format, msg->data, msg->len);
     char *b64 = cli_base64(msg->data, msg->len);

@@ -15,10 +15,10 @@
     "\n"                                                                                           \
     "Print each message of the types matching PATTERN: a type name (brewery.Temperature),\n"       \
     "a glob ('brewery.*'; '*' stops at dots, '**' does not, '?' is one character) or '**'\n"       \
-    "for everything. Every format is printed as JSON: json as it is; cbor, msgpack and\n"          \
-    "protobuf decoded with the schema the publisher announced (fetched from the network\n"      \
-    "by schema id; messages wait up to 2 s for it, then print as base64 with a note on\n"       \
-    "stderr); raw and capnp as text when printable, else as base64. A payload its codec\n"     \
+    "for everything. Every format is printed as JSON: json as it is; cbor, msgpack,\n"          \
+    "protobuf and capnp decoded with the schema the publisher announced (fetched from the\n"   \
+    "network by schema id; messages wait up to 2 s for it, then print as base64 with a note\n" \
+    "on stderr); raw as text when printable, else as base64. A payload its codec\n"           \
     "refuses prints as {\"undecodable\": REASON, \"base64\": ...}. 'dts echo' and 'dts sub'\n" \
     "are the same verb.\n"                                                                        \
     "\n"                                                                                           \

@@ -1,8 +1,9 @@
 // pub.c: `dts pub TYPE [VALUE]`: declare a type and publish VALUE, or one
 // value per line of standard input, optionally paced at --rate. After the
 // last value the node lingers (--linger) answering queries from its
-// last-value cache. JSON values are encoded into cbor, msgpack or protobuf
-// (the schema from a .proto compiled with protoc, or a descriptor set).
+// last-value cache. JSON values are encoded into cbor, msgpack, protobuf
+// (the schema from a .proto compiled with protoc, or a descriptor set) or
+// capnp (the schema from a .capnp compiled with `capnp compile`).
 #include "cli.h"
 
 #include <dts/codec.h>
@@ -25,17 +26,19 @@ static const char pub_help[] =
     "\n"
     "Publish VALUE as a message of TYPE: a JSON document for --format json (the default);\n"
     "text, or @FILE for the bytes of a file, for --format raw; a JSON value encoded into\n"
-    "the format for cbor, msgpack and protobuf. Without VALUE, publish one value per line\n"
+    "the format for cbor, msgpack, protobuf and capnp. Without VALUE, publish one value per line\n"
     "of standard input (empty lines are skipped). The schema travels with the type, so\n"
     "'dts echo' anywhere prints the values as JSON.\n"
     "\n"
-    "  --format F   json (default), raw, cbor, msgpack or protobuf\n"
+    "  --format F   json (default), raw, cbor, msgpack, protobuf or capnp\n"
     "  --schema FILE  protobuf (required): a .proto file, compiled with protoc, or a\n"
     "               descriptor set (protoc --include_imports --descriptor_set_out=FILE);\n"
     "               json (optional): a JSON Schema document sent as the type's schema.\n"
+    "               capnp (required): a .capnp file, compiled with 'capnp compile'.\n"
     "               cbor and msgpack need no schema.\n"
     "  --message NAME  protobuf: the message of FILE (pkg.Name, or Name when unique;\n"
-    "               default: TYPE, then the last part of TYPE)\n"
+    "               default: TYPE, then the last part of TYPE); capnp: the struct\n"
+    "               (Name or Outer.Inner; default: the last part of TYPE, then TYPE)\n"
     "  --rate HZ    at most HZ messages per second (default: as fast as they come)\n"
     "  --count N    send VALUE N times (default 1; 0 means until Ctrl-C); with standard\n"
     "               input, stop after N lines (default: every line)\n"
@@ -53,6 +56,8 @@ static const char pub_help[] =
     "  dts pub brewery.Level --format cbor '{\"tank\":\"T1\",\"litres\":950}'\n"
     "  dts pub brewery.Reading --format protobuf --schema reading.proto \\\n"
     "      --message brewery.Reading '{\"tank\":\"T1\",\"celsius\":18.5}'\n"
+    "  dts pub brewery.Temperature --format capnp --schema brewery.capnp \\\n"
+    "      --message Temperature '{\"tank\":\"T1\",\"celsius\":18.5}'\n"
     "  sensor-reader | dts pub brewery.Temperature --rate 4\n"
     "  dts pub camera.Frame --format raw --compress zstd --reliable @frame.bin\n";
 
@@ -66,7 +71,7 @@ typedef struct pub_state {
     const char *message;     // --message
     void *schema;            // schema bytes as they travel (malloc), or NULL
     size_t schema_len;
-    dts_codec_schema *codec; // cbor, msgpack, protobuf: encodes JSON values
+    dts_codec_schema *codec; // cbor, msgpack, protobuf, capnp: encodes JSON values
     double rate; // messages per second, 0 for no pacing
     long count;  // -1: the default for the input source
     double linger;
@@ -124,9 +129,11 @@ pub_misfit(const pub_state *st, const char *what, const json_t *v, dts_err err,
     char *unknown = NULL;
     if (st->format == DTS_FORMAT_PROTOBUF && err == DTS_EINVAL)
         unknown = cli_pb_unknown_field(st->schema, st->schema_len, v);
-    const char *msg = st->format == DTS_FORMAT_PROTOBUF ? (const char *)st->schema : "";
+    int capnp = st->format == DTS_FORMAT_CAPNP;
+    const char *msg = capnp || st->format == DTS_FORMAT_PROTOBUF ? (const char *)st->schema : "";
     fprintf(stderr, "dts pub: %s does not fit %s%s%s: %s\n", what, dts_format_name(st->format),
-            msg[0] ? " message " : "", msg, unknown ? unknown : why[0] ? why : dts_strerror(err));
+            msg[0] ? (capnp ? " struct " : " message ") : "", msg,
+            unknown ? unknown : why[0] ? why : dts_strerror(err));
     if (unknown)
         fputs("  Use the field names of the .proto (or their lowerCamelCase JSON names).\n",
               stderr);
@@ -339,13 +346,21 @@ pub_check_options(const pub_state *st) {
                          "protobuf needs its schema: --schema FILE.proto (or a descriptor set "
                          "from 'protoc --include_imports --descriptor_set_out=FILE') and "
                          "--message NAME");
-    if (st->schema_path && st->format != DTS_FORMAT_PROTOBUF && st->format != DTS_FORMAT_JSON)
+    if (st->format == DTS_FORMAT_CAPNP && !st->schema_path)
         return cli_usage(st->ctx,
-                         "--schema is for protobuf (a .proto or descriptor set) and json (a "
-                         "JSON Schema); %s carries no schema: drop --schema",
+                         "capnp needs its schema: --schema FILE.capnp and --message STRUCT "
+                         "(the struct of FILE the values are)");
+    if (st->schema_path && st->format != DTS_FORMAT_PROTOBUF && st->format != DTS_FORMAT_JSON &&
+        st->format != DTS_FORMAT_CAPNP)
+        return cli_usage(st->ctx,
+                         "--schema is for protobuf (a .proto or descriptor set), capnp (a "
+                         ".capnp file) and json (a JSON Schema); %s carries no schema: drop "
+                         "--schema",
                          f);
-    if (st->message && st->format != DTS_FORMAT_PROTOBUF)
-        return cli_usage(st->ctx, "--message names a protobuf message; it means nothing for %s",
+    if (st->message && st->format != DTS_FORMAT_PROTOBUF && st->format != DTS_FORMAT_CAPNP)
+        return cli_usage(st->ctx,
+                         "--message names a protobuf message or a capnp struct; it means "
+                         "nothing for %s",
                          f);
     return -1;
 }
@@ -367,13 +382,11 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value) {
     const cli_ctx *ctx = st->ctx;
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        if (c == 'f' && (dts_format_parse(optarg, &st->format) != DTS_OK ||
-                         st->format == DTS_FORMAT_CAPNP))
+        if (c == 'f' && dts_format_parse(optarg, &st->format) != DTS_OK)
             return cli_usage(ctx,
-                             "--format must be json or raw, or cbor, msgpack or protobuf (JSON "
-                             "values encoded), not '%s'%s",
-                             optarg,
-                             strcmp(optarg, "capnp") == 0 ? " (capnp has no codec yet)" : "");
+                             "--format must be json or raw, or cbor, msgpack, protobuf or capnp "
+                             "(JSON values encoded), not '%s'",
+                             optarg);
         if (c == 's') st->schema_path = optarg;
         if (c == 'm') st->message = optarg;
         if (c == 'r' &&

@@ -1,12 +1,15 @@
 // schema.c: the schema a `dts pub` type travels with (docs/spec/codecs.md):
 // a protobuf message from a .proto (compiled by protoc through
 // dts_codec_protobuf_schema_from_proto) or from a descriptor set, or a JSON
-// Schema document for json. Every failure says what was wrong and how to
+// Schema document for json, or a capnp struct from a .capnp (compiled by
+// `capnp compile`). Every failure says what was wrong and how to
 // fix it.
 #include "cli.h"
 
 #include <dts/codec.h>
 #include <errno.h>
+
+#include "codec/capnp/dyn.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -155,6 +158,42 @@ schema_protobuf(const cli_ctx *ctx, const char *type, const char *path, const ch
     return rc;
 }
 
+// schema_capnp builds the schema of a capnp type by running `capnp
+// compile` on the .capnp file (docs/spec/capnp.md, "Schema bytes").
+// Without --message the last part of the type name is tried as the struct
+// name, then the whole type name.
+static int
+schema_capnp(const cli_ctx *ctx, const char *type, const char *path, const char *message,
+             void **out, size_t *outlen) {
+    const char *last = strrchr(type, '.');
+    const char *names[2] = {message ? message : last ? last + 1 : type,
+                            message || !last ? NULL : type};
+    char err[1024] = "";
+    dts_err e = DTS_ENOENT;
+    for (int i = 0; i < 2 && names[i] && e == DTS_ENOENT; i++) {
+        err[0] = '\0';
+        e = dtsi_capnp_schema_from_file(path, names[i], out, outlen, err, sizeof err);
+    }
+    if (e == DTS_OK) return 0;
+    if (e == DTS_ENOENT) {
+        char *list = strstr(err, "; structs: ");
+        if (list) *list = '\0';
+        return cli_usage(ctx,
+                         "%s in %s. Name the struct with --message STRUCT (Name, or "
+                         "Outer.Inner for a nested one)%s%s",
+                         err, path, list ? "; structs there: " : "",
+                         list ? list + strlen("; structs: ") : "");
+    }
+    if (e == DTS_ESYS)
+        return cli_error(ctx,
+                         "cannot compile %s: %s. Install the Cap'n Proto compiler (Debian: "
+                         "apt install capnproto)",
+                         path, err[0] ? err : dts_strerror(e));
+    if (e == DTS_EINVAL)
+        return cli_usage(ctx, "cannot use --schema %s: %s", path, err[0] ? err : "capnp failed");
+    return cli_usage(ctx, "cannot use --schema %s: %s", path, err[0] ? err : dts_strerror(e));
+}
+
 // cli_pub_schema: the built schema is copied into a malloc buffer so that
 // the caller frees it the same way whatever made it.
 int
@@ -164,8 +203,10 @@ cli_pub_schema(const cli_ctx *ctx, const char *type, dts_format format, const ch
     size_t n = 0;
     int rc = 0;
     *schema = NULL, *len = 0, *codec = NULL;
-    if (format == DTS_FORMAT_PROTOBUF) {
-        if ((rc = schema_protobuf(ctx, type, path, message, &built, &n)) != 0) return rc;
+    if (format == DTS_FORMAT_PROTOBUF || format == DTS_FORMAT_CAPNP) {
+        rc = format == DTS_FORMAT_CAPNP ? schema_capnp(ctx, type, path, message, &built, &n)
+                                        : schema_protobuf(ctx, type, path, message, &built, &n);
+        if (rc != 0) return rc;
         *schema = malloc(n);
         if (*schema) memcpy(*schema, built, n);
         dts_codec_free(built);
@@ -177,9 +218,11 @@ cli_pub_schema(const cli_ctx *ctx, const char *type, dts_format format, const ch
     if (n > DTS_SCHEMA_MAX) {
         rc = cli_usage(ctx,
                        "the schema built from %s is %zu bytes; a schema travels in one "
-                       "discovery datagram of at most %d bytes. Split the .proto or trim "
-                       "its imports",
-                       path, n, DTS_SCHEMA_MAX);
+                       "discovery datagram of at most %d bytes. %s",
+                       path, n, DTS_SCHEMA_MAX,
+                       format == DTS_FORMAT_CAPNP
+                           ? "Only the declarations the struct uses travel: split the struct"
+                           : "Split the .proto or trim its imports");
     } else if (format != DTS_FORMAT_RAW) {
         char err[256] = "";
         dts_err e = dts_codec_schema_alloc(format, *schema, n, NULL, codec, err, sizeof err);

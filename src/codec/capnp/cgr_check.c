@@ -1,0 +1,257 @@
+// cgr_check.c: checking what a struct of a CodeGeneratorRequest reaches,
+// and writing the trimmed request that travels as a capnp type's schema
+// (cgr.h; docs/spec/capnp.md, "Compiled schemas"). A codec reads payload
+// fields at the offsets these nodes give, so a hostile request must not be
+// able to place a field outside its section, make a group loop back to its
+// parent, or name a type that is not there.
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec/capnp/capnp_int.h"
+#include "codec/capnp/cgr.h"
+#include "codec/codec_int.h"
+
+typedef struct cgr_walk {
+    dtsi_cgr *g;
+    const dtsi_cgr_node **stack;
+    uint32_t top, cap;
+    char *err;
+    size_t errcap;
+} cgr_walk;
+
+static dts_err walk_fail(cgr_walk *w, dts_err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static dts_err
+walk_fail(cgr_walk *w, dts_err e, const char *fmt, ...) {
+    if (w->err && w->errcap) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = snprintf(w->err, w->errcap, "capnp schema: ");
+        if (n >= 0 && (size_t)n < w->errcap) vsnprintf(w->err + n, w->errcap - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return e;
+}
+
+// walk_push queues a node once (its mark says it was seen).
+static void
+walk_push(cgr_walk *w, const dtsi_cgr_node *n) {
+    if (n->mark || w->top >= w->cap) return;
+    ((dtsi_cgr_node *)n)->mark = 1;
+    w->stack[w->top++] = n;
+}
+
+// walk_bits is the width of a data field of kind k (0 for void and for
+// pointer kinds, which walk_is_ptr tells apart).
+static unsigned
+walk_bits(dtsi_cgr_kind k) {
+    switch (k) {
+    case DTSI_CGR_BOOL:
+        return 1;
+    case DTSI_CGR_INT8:
+    case DTSI_CGR_UINT8:
+        return 8;
+    case DTSI_CGR_INT16:
+    case DTSI_CGR_UINT16:
+    case DTSI_CGR_ENUM:
+        return 16;
+    case DTSI_CGR_INT32:
+    case DTSI_CGR_UINT32:
+    case DTSI_CGR_FLOAT32:
+        return 32;
+    case DTSI_CGR_INT64:
+    case DTSI_CGR_UINT64:
+    case DTSI_CGR_FLOAT64:
+        return 64;
+    default:
+        return 0;
+    }
+}
+
+static bool
+walk_is_ptr(dtsi_cgr_kind k) {
+    return k >= DTSI_CGR_TEXT && k != DTSI_CGR_ENUM;
+}
+
+// walk_type checks a field's type (list elements included) and queues the
+// struct types it uses.
+static dts_err
+walk_type(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const dtsi_cgr_type *t) {
+    for (; t; t = t->element) {
+        if (t->kind == DTSI_CGR_LIST && !t->element)
+            return walk_fail(w, DTS_EMALFORMED, "%s.%s: list without element type", n->display_name,
+                             f->name);
+        if (t->kind == DTSI_CGR_ENUM && (!t->node || t->node->kind != DTSI_CGR_NODE_ENUM))
+            return walk_fail(w, DTS_EMALFORMED, "%s.%s: enum %016llx is not in the schema",
+                             n->display_name, f->name, (unsigned long long)t->type_id);
+        if (t->kind == DTSI_CGR_ENUM) walk_push(w, t->node); // kept by dtsi_cgr_trim
+        if (t->kind == DTSI_CGR_STRUCT) {
+            if (!t->node || t->node->kind != DTSI_CGR_NODE_STRUCT || t->node->is_group)
+                return walk_fail(w, DTS_EMALFORMED, "%s.%s: struct %016llx is not in the schema",
+                                 n->display_name, f->name, (unsigned long long)t->type_id);
+            walk_push(w, t->node);
+        }
+    }
+    return DTS_OK;
+}
+
+// walk_field checks one field of struct node n.
+static dts_err
+walk_field(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f) {
+    if (f->discriminant != DTSI_CGR_NO_DISCRIMINANT && f->discriminant >= n->discriminant_count)
+        return walk_fail(w, DTS_EMALFORMED, "%s.%s: discriminant %u outside the union",
+                         n->display_name, f->name, f->discriminant);
+    if (f->is_group) {
+        const dtsi_cgr_node *gn = f->group;
+        if (!gn || gn->kind != DTSI_CGR_NODE_STRUCT || !gn->is_group || gn->scope_id != n->id ||
+            gn->data_words != n->data_words || gn->pointers != n->pointers)
+            return walk_fail(w, DTS_EMALFORMED, "%s.%s: group %016llx missing or inconsistent",
+                             n->display_name, f->name, (unsigned long long)f->group_id);
+        walk_push(w, gn);
+        return DTS_OK;
+    }
+    dtsi_cgr_kind k = f->type.kind;
+    unsigned bits = walk_bits(k);
+    if (walk_is_ptr(k) ? f->offset >= n->pointers
+                       : (uint64_t)(f->offset + 1ull) * bits > (uint64_t)n->data_words * 64)
+        return walk_fail(w, DTS_EMALFORMED, "%s.%s: offset %u outside the struct", n->display_name,
+                         f->name, f->offset);
+    dtsi_cgr_kind dk = f->default_value.kind;
+    if (!walk_is_ptr(k) && dk != k && !(dk == DTSI_CGR_VOID && f->default_value.bits == 0))
+        return walk_fail(w, DTS_EMALFORMED, "%s.%s: default value of another type", n->display_name,
+                         f->name);
+    return walk_type(w, n, f, &f->type);
+}
+
+// walk_struct checks one struct (or group) node.
+static dts_err
+walk_struct(cgr_walk *w, const dtsi_cgr_node *n) {
+    if (n->discriminant_count &&
+        ((uint64_t)n->discriminant_offset + 1) * 16 > (uint64_t)n->data_words * 64)
+        return walk_fail(w, DTS_EMALFORMED, "%s: union tag outside the struct", n->display_name);
+    for (uint32_t i = 0; i < n->nfields; i++) {
+        dts_err e = walk_field(w, n, &n->fields[i]);
+        if (e) return e;
+    }
+    return DTS_OK;
+}
+
+// walk_run checks root and everything it reaches; the reached nodes keep
+// mark 1 until walk_end.
+static dts_err
+walk_run(cgr_walk *w, dtsi_cgr *g, const dtsi_cgr_node *root) {
+    w->g = g;
+    w->cap = dtsi_cgr_node_count(g);
+    w->top = 0;
+    w->stack = dtsi_cmalloc(((size_t)w->cap + 1) * sizeof *w->stack);
+    if (!w->stack) return DTS_ENOMEM;
+    if (!root || root->kind != DTSI_CGR_NODE_STRUCT || root->is_group)
+        return walk_fail(w, DTS_ENOENT, "%s is not a struct", root ? root->display_name : "root");
+    walk_push(w, root);
+    while (w->top) {
+        dts_err e = walk_struct(w, w->stack[--w->top]);
+        if (e) return e;
+    }
+    return DTS_OK;
+}
+
+static void
+walk_end(cgr_walk *w) {
+    for (uint32_t i = 0; i < dtsi_cgr_node_count(w->g); i++)
+        dtsi_cgr_node_at(w->g, i)->mark = 0;
+    dtsi_cfree(w->stack);
+}
+
+dts_err
+dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t errcap) {
+    cgr_walk w = {.err = err, .errcap = errcap};
+    dts_err e = walk_run(&w, g, n);
+    walk_end(&w);
+    return e;
+}
+
+// trim_copy copies node n (data words and pointers) into element b.
+static dts_err
+trim_copy(const dtsi_cgr_node *n, dtsi_capnp_bstruct b) {
+    dtsi_capnp_struct s = n->raw;
+    for (uint32_t i = 0; i < s.data_bits / 64 && i < b.dwords; i++)
+        dtsi_capnp_set_u64(b, i, dtsi_capnp_get_u64(&s, i, 0), 0);
+    for (uint32_t i = 0; i < s.nptrs && i < b.nptrs; i++) {
+        dts_err e =
+            dtsi_capnp_copy(dtsi_capnp_struct_ptr(&s, i), dtsi_capnp_bstruct_ptr(b, i), false);
+        if (e) return e;
+    }
+    return DTS_OK;
+}
+
+// trim_build writes a request with the marked nodes only.
+static dts_err
+trim_build(dtsi_cgr *g, dtsi_capnp_builder *b) {
+    uint32_t k = 0, dw = 5, np = 6; // Node: 40 bytes, 6 pointers
+    for (uint32_t i = 0; i < dtsi_cgr_node_count(g); i++) {
+        const dtsi_cgr_node *n = dtsi_cgr_node_at(g, i);
+        k += n->mark;
+        if (n->raw.data_bits / 64 > dw) dw = n->raw.data_bits / 64;
+        if (n->raw.nptrs > np) np = n->raw.nptrs;
+    }
+    dtsi_capnp_bstruct root = dtsi_capnp_init_struct(dtsi_capnp_broot(b), 0, 4);
+    dtsi_capnp_blist l =
+        dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(root, 0), (uint16_t)dw, (uint16_t)np, k);
+    for (uint32_t i = 0, j = 0; i < dtsi_cgr_node_count(g); i++) {
+        const dtsi_cgr_node *n = dtsi_cgr_node_at(g, i);
+        if (!n->mark) continue;
+        dts_err e = trim_copy(n, dtsi_capnp_blist_struct(l, j++));
+        if (e) return e;
+    }
+    return dtsi_capnp_builder_error(b);
+}
+
+// trim_canonical turns a built message into its canonical form with a
+// one-segment stream table in front.
+static dts_err
+trim_canonical(const dtsi_capnp_builder *b, const dtsi_capnp_limits *lim, uint8_t **out,
+               size_t *outlen) {
+    uint8_t *raw = NULL, *flat = NULL;
+    size_t rawlen = 0, flatlen = 0;
+    dtsi_capnp_msg m;
+    dts_err e = dtsi_capnp_builder_write(b, false, &raw, &rawlen);
+    if (!e) {
+        e = dtsi_capnp_msg_init_stream(&m, raw, rawlen, lim, NULL);
+        if (!e) e = dtsi_capnp_canonicalize(&m, &flat, &flatlen);
+        dtsi_capnp_msg_fini(&m);
+    }
+    dtsi_cfree(raw);
+    if (!e && flatlen / 8 > UINT32_MAX) e = DTS_ETOOBIG;
+    uint8_t *o = e ? NULL : dtsi_cmalloc(flatlen + 8);
+    if (!e && !o) e = DTS_ENOMEM;
+    if (!e) {
+        cp_storen(o, 4, 0);
+        cp_storen(o + 4, 4, flatlen / 8);
+        memcpy(o + 8, flat, flatlen);
+        *out = o;
+        *outlen = flatlen + 8;
+    }
+    dtsi_cfree(flat);
+    return e;
+}
+
+dts_err
+dtsi_cgr_trim(dtsi_cgr *g, const dtsi_cgr_node *root, uint8_t **out, size_t *outlen, char *err,
+              size_t errcap) {
+    cgr_walk w = {.err = err, .errcap = errcap};
+    dtsi_capnp_builder b;
+    dtsi_capnp_builder_opts o = {.single = true,
+                                 .max_words = dtsi_cgr_message(g)->limits.max_words};
+    dts_err e = walk_run(&w, g, root);
+    if (!e && !(e = dtsi_capnp_builder_init(&b, &o))) {
+        e = trim_build(g, &b);
+        if (!e) e = trim_canonical(&b, &dtsi_cgr_message(g)->limits, out, outlen);
+        dtsi_capnp_builder_fini(&b);
+        if (e && err && errcap)
+            snprintf(err, errcap, "capnp schema: cannot trim: %s", dts_strerror(e));
+    }
+    walk_end(&w);
+    return e;
+}
