@@ -800,7 +800,7 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
     if (whole.instance == n->instance && !n->cfg.receive_own) t->c.dropped_own++;
     else node_on_message(n, t, &whole, buf, src);
     n->deliver_repaired = 0;
-    free(buf);
+    dtsi_reasm_recycle(&n->reasm, buf, n->reasm.done_cap);
 }
 
 // node_on_recv walks the frames of one datagram (docs/spec/wire.md,

@@ -60,6 +60,9 @@ typedef struct dtsi_reasm {
     uint64_t completed, too_big, dup_frags;
     uint32_t done_nacks; // NACKs the last completed message needed
     int last_opened;     // the last dtsi_reasm_add opened a slot
+    size_t done_cap;     // size of the buffer the last completed message came in
+    uint8_t *spare;      // one message buffer kept for reuse (dtsi_reasm_recycle)
+    size_t spare_cap;
 } dtsi_reasm;
 
 // dtsi_reasm_init prepares a table holding at most max_slots messages and
@@ -81,11 +84,17 @@ typedef enum dtsi_reasm_rc {
 // A new message id (instance, type, seq) opens a slot, evicting the least
 // recently active ones while max_bytes or max_slots would be exceeded; with
 // latest_only, a new message of a sender abandons that sender's older
-// partial messages of the same type. On DONE the caller owns *out and frees
-// it with free(); *out_hdr is the first fragment's header.
+// partial messages of the same type. On DONE the caller owns *out and gives
+// it back with dtsi_reasm_recycle (or free()); *out_hdr is the first
+// fragment's header.
 dtsi_reasm_rc dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f,
                              const uint8_t *data, size_t data_len, int64_t now_ms, int latest_only,
                              uint8_t **out, dtsi_hdr *out_hdr);
+
+// dtsi_reasm_recycle gives back the buffer of a delivered message (cap is
+// r->done_cap at DONE) so that the next large message may reuse it; it may
+// also free it. buf may be NULL.
+void dtsi_reasm_recycle(dtsi_reasm *r, uint8_t *buf, size_t cap);
 
 // dtsi_reasm_expire gives up the messages without a fragment for
 // timeout_ms. Returns how many.
