@@ -1,0 +1,68 @@
+# tools/capnpc-dts/capnpc.cmake: the Cap'n Proto code generator capnpc-dts
+# (issue 5 item 2; docs/spec/capnp.md, "Code generator") and its test.
+# Wire it in with one line in the root CMakeLists.txt, after the codec layer:
+#   include(tools/capnpc-dts/capnpc.cmake OPTIONAL)
+# It also works as -DCMAKE_PROJECT_INCLUDE=<this file>: included before
+# dts_codec exists, it defers itself to the end of the top directory.
+if(DEFINED DTS_CAPNPC_DONE)
+  return()
+endif()
+if(NOT TARGET dts_codec)
+  if(NOT DTS_CAPNPC_DEFERRED)
+    set(DTS_CAPNPC_DEFERRED ON)
+    set(DTS_CAPNPC_FILE ${CMAKE_CURRENT_LIST_FILE})
+    cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL include ${DTS_CAPNPC_FILE})
+  endif()
+  return()
+endif()
+set(DTS_CAPNPC_DONE ON)
+if(DTS_FUZZ)
+  return()
+endif()
+
+set(DTS_CAPNPC_DIR ${CMAKE_SOURCE_DIR}/tools/capnpc-dts)
+add_executable(capnpc-dts ${DTS_CAPNPC_DIR}/main.c ${DTS_CAPNPC_DIR}/gen.c
+               ${DTS_CAPNPC_DIR}/gen_struct.c)
+target_include_directories(capnpc-dts PRIVATE ${CMAKE_SOURCE_DIR}/src ${DTS_CAPNPC_DIR})
+target_link_libraries(capnpc-dts PRIVATE dts_codec dts_static)
+set_target_properties(capnpc-dts PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+
+find_program(DTS_CAPNP_TOOL capnp)
+
+# dts_capnpc_generate(OUT_SRCS GEN_DIR schema...): run capnpc-dts at build
+# time on each schema; the generated .c files are listed in OUT_SRCS.
+function(dts_capnpc_generate out gendir)
+  set(srcs)
+  foreach(schema ${ARGN})
+    get_filename_component(base ${schema} NAME)
+    get_filename_component(dir ${schema} DIRECTORY)
+    add_custom_command(
+      OUTPUT ${gendir}/${base}.c ${gendir}/${base}.h
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${gendir}
+      # PWD set to where the command runs, or the tool warns that they differ.
+      COMMAND ${CMAKE_COMMAND} -E env PWD=${CMAKE_CURRENT_BINARY_DIR}
+              ${DTS_CAPNP_TOOL} compile -o$<TARGET_FILE:capnpc-dts>:${gendir}
+              --src-prefix=${dir} ${schema}
+      WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}
+      DEPENDS capnpc-dts ${schema}
+      COMMENT "capnpc-dts: ${base}")
+    list(APPEND srcs ${gendir}/${base}.c)
+  endforeach()
+  set(${out} ${srcs} PARENT_SCOPE)
+endfunction()
+
+if(DTS_CAPNP_TOOL AND DTS_TESTS)
+  if(NOT TARGET PkgConfig::CMOCKA)
+    pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+  endif()
+  file(GLOB DTS_CAPNPC_CORPUS ${CMAKE_SOURCE_DIR}/tests/capnp/*.capnp)
+  dts_capnpc_generate(DTS_CAPNPC_GEN ${CMAKE_BINARY_DIR}/gen/capnpc ${DTS_CAPNPC_CORPUS})
+  add_executable(capnpc_gen_test ${DTS_CAPNPC_DIR}/capnpc_gen_test.c ${DTS_CAPNPC_GEN})
+  target_include_directories(capnpc_gen_test PRIVATE ${CMAKE_SOURCE_DIR}/src
+                             ${CMAKE_BINARY_DIR}/gen/capnpc)
+  target_compile_options(capnpc_gen_test PRIVATE -Wall -Wextra -Werror -Wunused-parameter)
+  target_compile_definitions(capnpc_gen_test PRIVATE DTS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  target_link_libraries(capnpc_gen_test PRIVATE dts_codec dts_static PkgConfig::CMOCKA m)
+  add_test(NAME capnpc_gen_test COMMAND capnpc_gen_test)
+  set_tests_properties(capnpc_gen_test PROPERTIES TIMEOUT 120)
+endif()
