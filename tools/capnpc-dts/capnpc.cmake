@@ -66,3 +66,17 @@ if(DTS_CAPNP_TOOL AND DTS_TESTS)
   add_test(NAME capnpc_gen_test COMMAND capnpc_gen_test)
   set_tests_properties(capnpc_gen_test PROPERTIES TIMEOUT 120)
 endif()
+
+# The Cap'n Proto example (issue 5 item 5): a sensor and a logger using code
+# generated from examples/capnp/brewery.capnp.
+if(DTS_CAPNP_TOOL)
+  set(DTS_CAPNP_EX ${CMAKE_SOURCE_DIR}/examples/capnp)
+  dts_capnpc_generate(DTS_CAPNP_EX_GEN ${CMAKE_BINARY_DIR}/gen/examples ${DTS_CAPNP_EX}/brewery.capnp)
+  foreach(ex sensor logger)
+    add_executable(capnp_${ex} ${DTS_CAPNP_EX}/${ex}.c ${DTS_CAPNP_EX_GEN})
+    target_include_directories(capnp_${ex} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_BINARY_DIR}/gen/examples)
+    target_compile_definitions(capnp_${ex} PRIVATE DTS_EXAMPLE_SCHEMA="${DTS_CAPNP_EX}/brewery.capnp")
+    target_link_libraries(capnp_${ex} PRIVATE dts_codec dts_static m)
+    set_target_properties(capnp_${ex} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
+  endforeach()
+endif()
