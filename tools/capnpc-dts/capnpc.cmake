@@ -64,6 +64,18 @@ if(DTS_CAPNP_TOOL AND DTS_TESTS)
   target_compile_definitions(capnpc_gen_test PRIVATE DTS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   target_link_libraries(capnpc_gen_test PRIVATE dts_codec dts_static PkgConfig::CMOCKA m)
   add_test(NAME capnpc_gen_test COMMAND capnpc_gen_test)
+  # The generator regenerates its own bootstrap: schema.capnp accessors
+  # generated here must read requests as the hand-written cgr.c does.
+  if(EXISTS /usr/include/capnp/schema.capnp)
+    dts_capnpc_generate(DTS_CAPNPC_SCHEMA ${CMAKE_BINARY_DIR}/gen/bootstrap
+                        /usr/include/capnp/schema.capnp)
+    add_executable(capnpc_bootstrap_test ${DTS_CAPNPC_DIR}/bootstrap_test.c ${DTS_CAPNPC_SCHEMA})
+    target_include_directories(capnpc_bootstrap_test PRIVATE ${CMAKE_SOURCE_DIR}/src
+                               ${CMAKE_BINARY_DIR}/gen/bootstrap)
+    target_compile_definitions(capnpc_bootstrap_test PRIVATE DTS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+    target_link_libraries(capnpc_bootstrap_test PRIVATE dts_codec dts_static PkgConfig::CMOCKA m)
+    add_test(NAME capnpc_bootstrap_test COMMAND capnpc_bootstrap_test)
+  endif()
   set_tests_properties(capnpc_gen_test PROPERTIES TIMEOUT 120)
 endif()
 
