@@ -40,7 +40,7 @@ bench: build
 	@bench/run $(BUILD)
 
 format:
-	clang-format -i include/dts/*.h src/*/*.[ch] src/*/*/*.[ch] tools/dts/*.[ch] tests/unit/*.c examples/*.c fuzz/*.c bench/*.c
+	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -81,8 +81,8 @@ main(void)
     json_t *large = json_pack("{s:s, s:o}", "sensor", "tank-3", "samples", samples);
     void *ps = NULL, *pl = NULL;
     size_t pns = 0, pnl = 0;
-    int have_proto = !proto_schema("bench.Sensor", &ps, &pns) &&
-                     !proto_schema("bench.Block", &pl, &pnl);
+    int have_proto =
+        !proto_schema("bench.Sensor", &ps, &pns) && !proto_schema("bench.Block", &pl, &pnl);
     printf("%-8s %-9s %8s %12s %12s\n", "record", "format", "bytes", "encode ns", "decode ns");
     for (int f = DTS_FORMAT_JSON; f <= DTS_FORMAT_MSGPACK; f++) {
         bench_one("sensor", (dts_format)f, NULL, 0, small);

@@ -33,13 +33,19 @@ main(int argc, char **argv)
     int nodes = 10, types = 50, shared = 0;
     double warmup = 3, seconds = 5;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--nodes") == 0 && i + 1 < argc) nodes = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--types") == 0 && i + 1 < argc) types = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--shared") == 0) shared = 1;
-        else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) warmup = atof(argv[++i]);
-        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) seconds = atof(argv[++i]);
+        if (strcmp(argv[i], "--nodes") == 0 && i + 1 < argc)
+            nodes = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--types") == 0 && i + 1 < argc)
+            types = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--shared") == 0)
+            shared = 1;
+        else if (strcmp(argv[i], "--warmup") == 0 && i + 1 < argc)
+            warmup = atof(argv[++i]);
+        else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            seconds = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: disc_cost --nodes N --types T [--shared] [--warmup S] [--seconds S]\n");
+            fprintf(stderr,
+                    "usage: disc_cost --nodes N --types T [--shared] [--warmup S] [--seconds S]\n");
             return 2;
         }
     }
@@ -54,8 +60,10 @@ main(int argc, char **argv)
     for (int i = 1; i <= nodes; i++) {
         for (int j = 0; j < types; j++) {
             char name[64];
-            if (shared) snprintf(name, sizeof name, "bench.Type%d", j);
-            else snprintf(name, sizeof name, "bench.n%d.Type%d", i, j);
+            if (shared)
+                snprintf(name, sizeof name, "bench.Type%d", j);
+            else
+                snprintf(name, sizeof name, "bench.n%d.Type%d", i, j);
             dts_type_declare(ns[i], name, DTS_FORMAT_JSON, "{}", 2);
         }
     }

@@ -98,10 +98,11 @@ run_recv(size_t size, double seconds, int port)
     double per_msg = (double)size / (double)dg;
     double msgs_delivered = (double)dgrams / per_msg;
     double loss = sent ? 100.0 * (1.0 - (double)dgrams / (double)sent) : 0;
-    printf("{\"tool\":\"udp_raw\",\"size\":%zu,\"sent_datagrams\":%llu,\"delivered_datagrams\":%llu,"
-           "\"delivered_per_s\":%.0f,\"mb_per_s\":%.1f,\"loss_pct\":%.2f,\"peak_rss_kb\":%ld}\n",
-           size, (unsigned long long)sent, (unsigned long long)dgrams, msgs_delivered / dt,
-           (double)bytes / dt / 1e6, loss < 0 ? 0 : loss, peak_rss_kb());
+    printf(
+        "{\"tool\":\"udp_raw\",\"size\":%zu,\"sent_datagrams\":%llu,\"delivered_datagrams\":%llu,"
+        "\"delivered_per_s\":%.0f,\"mb_per_s\":%.1f,\"loss_pct\":%.2f,\"peak_rss_kb\":%ld}\n",
+        size, (unsigned long long)sent, (unsigned long long)dgrams, msgs_delivered / dt,
+        (double)bytes / dt / 1e6, loss < 0 ? 0 : loss, peak_rss_kb());
     free(bufs);
     return dgrams ? 0 : 1;
 }
@@ -117,7 +118,8 @@ run_send(size_t size, double seconds, int port, int plain)
     struct mmsghdr msgs[BATCH];
     struct iovec iov = {buf, dg};
     for (int i = 0; i < BATCH; i++)
-        msgs[i].msg_hdr = (struct msghdr){.msg_name = &g, .msg_namelen = sizeof g, .msg_iov = &iov, .msg_iovlen = 1};
+        msgs[i].msg_hdr = (struct msghdr){
+            .msg_name = &g, .msg_namelen = sizeof g, .msg_iov = &iov, .msg_iovlen = 1};
     uint64_t sent = 0;
     double end = now_s() + seconds;
     usleep(300000); // the receiver binds first (bench/run starts it before us)
@@ -170,7 +172,8 @@ run_ping(size_t size, long count, int port)
     if (got == 0) return 1;
     printf("{\"tool\":\"udp_raw\",\"size\":%zu,\"round_trips\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,"
            "\"p99_us\":%.1f,\"max_us\":%.1f,\"peak_rss_kb\":%ld}\n",
-           size, got, rtt[got / 2], rtt[got * 9 / 10], rtt[got * 99 / 100], rtt[got - 1], peak_rss_kb());
+           size, got, rtt[got / 2], rtt[got * 9 / 10], rtt[got * 99 / 100], rtt[got - 1],
+           peak_rss_kb());
     sendto(tx, "quit", 4, 0, (struct sockaddr *)&g, sizeof g);
     free(rtt);
     return 0;
@@ -198,15 +201,22 @@ main(int argc, char **argv)
     long count = 10000;
     int port = 5600, plain = 0;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--size") && i + 1 < argc) size = (size_t)atol(argv[++i]);
-        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--port") && i + 1 < argc) port = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--plain")) plain = 1;
-        else argc = 0;
+        if (!strcmp(argv[i], "--size") && i + 1 < argc)
+            size = (size_t)atol(argv[++i]);
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--count") && i + 1 < argc)
+            count = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--port") && i + 1 < argc)
+            port = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--plain"))
+            plain = 1;
+        else
+            argc = 0;
     }
     if (argc < 2 || size < 9 || count < 1) {
-        fprintf(stderr, "usage: udp_raw recv|send|ping|pong --size N [--seconds S] [--count K] [--port P] [--plain]\n");
+        fprintf(stderr, "usage: udp_raw recv|send|ping|pong --size N [--seconds S] [--count K] "
+                        "[--port P] [--plain]\n");
         return 2;
     }
     if (!strcmp(argv[1], "recv")) return run_recv(size, seconds, port);

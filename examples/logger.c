@@ -36,9 +36,12 @@ static void
 on_event(void *ud, const dts_event *ev)
 {
     (void)ud;
-    if (ev->kind == DTS_EV_PEER_NEW) printf("# node %016" PRIx64 " on %s joined\n", ev->instance, ev->hostname);
-    if (ev->kind == DTS_EV_PEER_LOST) printf("# node %016" PRIx64 " on %s lost\n", ev->instance, ev->hostname);
-    if (ev->kind == DTS_EV_PEER_GONE) printf("# node %016" PRIx64 " on %s left\n", ev->instance, ev->hostname);
+    if (ev->kind == DTS_EV_PEER_NEW)
+        printf("# node %016" PRIx64 " on %s joined\n", ev->instance, ev->hostname);
+    if (ev->kind == DTS_EV_PEER_LOST)
+        printf("# node %016" PRIx64 " on %s lost\n", ev->instance, ev->hostname);
+    if (ev->kind == DTS_EV_PEER_GONE)
+        printf("# node %016" PRIx64 " on %s left\n", ev->instance, ev->hostname);
     if (ev->kind == DTS_EV_TYPE_MISMATCH)
         printf("# type-mismatch %s: %016" PRIx64 " vs %016" PRIx64 "\n", ev->type, ev->schema_id,
                ev->other_schema_id);

@@ -30,9 +30,12 @@ main(int argc, char **argv)
     double hz = 1;
     long count = -1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--hz") == 0 && i + 1 < argc) hz = atof(argv[++i]);
-        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) count = atol(argv[++i]);
-        else if (argv[i][0] != '-') tank = argv[i];
+        if (strcmp(argv[i], "--hz") == 0 && i + 1 < argc)
+            hz = atof(argv[++i]);
+        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+            count = atol(argv[++i]);
+        else if (argv[i][0] != '-')
+            tank = argv[i];
         else {
             fprintf(stderr, "usage: sensor [TANK] [--hz N] [--count N]\n");
             return 2;
@@ -52,7 +55,8 @@ main(int argc, char **argv)
     for (long i = 0; !stop && i != count; i++) {
         char value[96];
         double celsius = 18.0 + 1.5 * sin((double)i / 20.0);
-        int len = snprintf(value, sizeof value, "{\"tank\":\"%s\",\"celsius\":%.2f}", tank, celsius);
+        int len =
+            snprintf(value, sizeof value, "{\"tank\":\"%s\",\"celsius\":%.2f}", tank, celsius);
         err = dts_publish(node, "brewery.Temperature", value, (size_t)len);
         if (err != DTS_OK) fprintf(stderr, "sensor: publish: %s\n", dts_strerror(err));
         usleep((useconds_t)(1e6 / hz));

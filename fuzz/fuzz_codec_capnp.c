@@ -498,7 +498,8 @@ static const uint8_t payload[] = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     if (size < 1) return 0;
     if (data[0] == 0xff) {
         fuzz_codec_one(DTS_FORMAT_CAPNP, data + 1, size - 1, payload, sizeof payload);

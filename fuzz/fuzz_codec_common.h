@@ -14,8 +14,8 @@
 static void
 fuzz_codec_one(dts_format f, const void *schema, size_t slen, const uint8_t *data, size_t size)
 {
-    dts_codec_limits l = {.max_depth = 32, .max_elements = 20000, .max_bytes = 1 << 20,
-                          .max_string = 1 << 16};
+    dts_codec_limits l = {
+        .max_depth = 32, .max_elements = 20000, .max_bytes = 1 << 20, .max_string = 1 << 16};
     dts_codec_schema *s;
     char err[256], *json = NULL;
     if (dts_codec_schema_alloc(f, schema, slen, &l, &s, err, sizeof err)) return;

@@ -33,14 +33,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t plen = (size_t)data[off + 2] | ((size_t)data[off + 3] << 8);
         off += 4;
         if (plen > size - off) plen = size - off;
-        dtsi_hdr h = {.kind = DTSI_KIND_DATA, .type_id = 1, .instance = 1 + (who & 3), .seq = 1 + (seq & 7)};
+        dtsi_hdr h = {
+            .kind = DTSI_KIND_DATA, .type_id = 1, .instance = 1 + (who & 3), .seq = 1 + (seq & 7)};
         dtsi_frag_hdr f;
         size_t dlen;
         if (!dtsi_frag_hdr_decode(data + off, plen, 60000, &f, &dlen)) {
             uint8_t *out = NULL;
             dtsi_hdr oh;
-            dtsi_reasm_rc rc = dtsi_reasm_add(&r, &h, &f, data + off + DTSI_FRAG_HDR_SIZE, dlen, now,
-                                              who & 0x80, &out, &oh);
+            dtsi_reasm_rc rc = dtsi_reasm_add(&r, &h, &f, data + off + DTSI_FRAG_HDR_SIZE, dlen,
+                                              now, who & 0x80, &out, &oh);
             if (rc == DTSI_REASM_DONE) {
                 if (!out || oh.seq != h.seq) __builtin_trap();
                 free(out);

@@ -118,7 +118,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         dtsi_wire_rc rc = dtsi_hdr_decode(data + off, len - off, &h, &why);
         if (rc != DTSI_WIRE_OK) {
             CHECK(why != NULL);
-            CHECK(rc == DTSI_WIRE_FOREIGN || rc == DTSI_WIRE_BAD_VERSION || rc == DTSI_WIRE_MALFORMED);
+            CHECK(rc == DTSI_WIRE_FOREIGN || rc == DTSI_WIRE_BAD_VERSION ||
+                  rc == DTSI_WIRE_MALFORMED);
             break;
         }
         CHECK(why == NULL);
@@ -145,7 +146,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 dtsi_nack_entry e[DTSI_NACK_MAX];
                 uint64_t target;
                 int k = dtsi_nack_decode(p, h.payload_len, &target, e);
-                CHECK(k == -1 || (k >= 1 && k <= DTSI_NACK_MAX && (size_t)k * 16 + 10 == h.payload_len));
+                CHECK(k == -1 ||
+                      (k >= 1 && k <= DTSI_NACK_MAX && (size_t)k * 16 + 10 == h.payload_len));
             }
         }
         // Round trip: encoding the decoded header gives the same 64 bytes.

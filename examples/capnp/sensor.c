@@ -54,10 +54,14 @@ main(int argc, char **argv)
     double hz = 1;
     long count = -1;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--hz") == 0 && i + 1 < argc) hz = atof(argv[++i]);
-        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) count = atol(argv[++i]);
-        else if (argv[i][0] != '-') tank = argv[i];
-        else return fprintf(stderr, "usage: capnp_sensor [TANK] [--hz N] [--count N]\n"), 2;
+        if (strcmp(argv[i], "--hz") == 0 && i + 1 < argc)
+            hz = atof(argv[++i]);
+        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+            count = atol(argv[++i]);
+        else if (argv[i][0] != '-')
+            tank = argv[i];
+        else
+            return fprintf(stderr, "usage: capnp_sensor [TANK] [--hz N] [--count N]\n"), 2;
     }
     if (hz <= 0 || hz > 10000) hz = 1;
     void *schema = NULL;

@@ -38,20 +38,20 @@ const char *dts_version(void);
 
 typedef enum dts_err {
     DTS_OK = 0,
-    DTS_EINVAL = 1,     // an argument is invalid (NULL, out of range, bad name)
-    DTS_ENOMEM = 2,     // out of memory
-    DTS_ENOENT = 3,     // no such type, interface, node or subscription
-    DTS_EEXIST = 4,     // already exists (type declared twice differently)
-    DTS_ETOOBIG = 5,    // payload larger than the node accepts
-    DTS_EQUEUE = 6,     // the publish queue is full; nothing was queued
-    DTS_ETIMEDOUT = 7,  // a deadline passed (query with no answer)
-    DTS_ECLOSED = 8,    // the node is closing or closed
-    DTS_ETRANSPORT = 9, // the transport failed (socket error; see the log)
-    DTS_EMALFORMED = 10,// bytes do not follow the wire format
-    DTS_EMISMATCH = 11, // same type name, different schema
-    DTS_ENOTSUP = 12,   // not supported (unknown URL scheme, format)
-    DTS_EBUSY = 13,     // not allowed from this thread or state
-    DTS_ESYS = 14,      // an operating system call failed; see the log
+    DTS_EINVAL = 1,      // an argument is invalid (NULL, out of range, bad name)
+    DTS_ENOMEM = 2,      // out of memory
+    DTS_ENOENT = 3,      // no such type, interface, node or subscription
+    DTS_EEXIST = 4,      // already exists (type declared twice differently)
+    DTS_ETOOBIG = 5,     // payload larger than the node accepts
+    DTS_EQUEUE = 6,      // the publish queue is full; nothing was queued
+    DTS_ETIMEDOUT = 7,   // a deadline passed (query with no answer)
+    DTS_ECLOSED = 8,     // the node is closing or closed
+    DTS_ETRANSPORT = 9,  // the transport failed (socket error; see the log)
+    DTS_EMALFORMED = 10, // bytes do not follow the wire format
+    DTS_EMISMATCH = 11,  // same type name, different schema
+    DTS_ENOTSUP = 12,    // not supported (unknown URL scheme, format)
+    DTS_EBUSY = 13,      // not allowed from this thread or state
+    DTS_ESYS = 14,       // an operating system call failed; see the log
 } dts_err;
 
 // dts_strerror returns a static English sentence for err; never NULL.
@@ -178,30 +178,30 @@ typedef struct dts_node_config {
                           // for their latest value, delivered with is_reply 1
                           // (default 1)
     dts_run_mode run_mode;
-    void *uv_loop;        // uv_loop_t* for DTS_RUN_UV
+    void *uv_loop; // uv_loop_t* for DTS_RUN_UV
     // Bounds. 0 means the default named in brackets.
-    size_t queue_max;       // messages queued for sending [DTS_QUEUE_MAX 4096]
-    size_t payload_max;     // largest message [DTS_PAYLOAD_MAX_DEFAULT]
-    size_t queue_max_bytes; // bytes queued for sending [DTS_QUEUE_MAX_BYTES]
-    size_t mtu;             // largest IP packet to send; 0: the path MTU of
-                            // the interface (65536 on lo, 1500 on Ethernet)
-    uint64_t pace_bytes_per_s; // sending rate cap [DTS_PACE_DEFAULT]; all
-                            // datagrams count, bursts up to 2 ms of it
-    uint64_t pace_dgrams_per_s; // datagram rate cap [DTS_PACE_DGRAMS_DEFAULT]:
-                            // receivers pay per datagram, so small-MTU
-                            // fragments are paced by count as well
-    size_t reasm_max_bytes; // memory for messages being reassembled
-                            // [DTS_REASM_MAX_BYTES]; must hold payload_max
-    size_t reasm_max_msgs;  // messages reassembled at once [DTS_REASM_MAX_MSGS]
-    uint32_t reasm_timeout_ms; // a partial message with no fragment for
-                            // this long is counted lost [DTS_REASM_TIMEOUT_MS]
-    int latest_only;        // a new message of a publisher abandons its
-                            // older partial ones (default 0)
+    size_t queue_max;                 // messages queued for sending [DTS_QUEUE_MAX 4096]
+    size_t payload_max;               // largest message [DTS_PAYLOAD_MAX_DEFAULT]
+    size_t queue_max_bytes;           // bytes queued for sending [DTS_QUEUE_MAX_BYTES]
+    size_t mtu;                       // largest IP packet to send; 0: the path MTU of
+                                      // the interface (65536 on lo, 1500 on Ethernet)
+    uint64_t pace_bytes_per_s;        // sending rate cap [DTS_PACE_DEFAULT]; all
+                                      // datagrams count, bursts up to 2 ms of it
+    uint64_t pace_dgrams_per_s;       // datagram rate cap [DTS_PACE_DGRAMS_DEFAULT]:
+                                      // receivers pay per datagram, so small-MTU
+                                      // fragments are paced by count as well
+    size_t reasm_max_bytes;           // memory for messages being reassembled
+                                      // [DTS_REASM_MAX_BYTES]; must hold payload_max
+    size_t reasm_max_msgs;            // messages reassembled at once [DTS_REASM_MAX_MSGS]
+    uint32_t reasm_timeout_ms;        // a partial message with no fragment for
+                                      // this long is counted lost [DTS_REASM_TIMEOUT_MS]
+    int latest_only;                  // a new message of a publisher abandons its
+                                      // older partial ones (default 0)
     const dts_compressor *compressor; // compresses and decompresses payloads;
-                            // NULL: compressed frames are counted and dropped
-    uint32_t peer_timeout_ms;   // a silent peer is forgotten [DTS_PEER_TIMEOUT_MS]
-    uint32_t announce_ms;   // steady announcement interval [DTS_ANNOUNCE_MS]
-    const char *hostname;   // reported host name; NULL: gethostname()
+                                      // NULL: compressed frames are counted and dropped
+    uint32_t peer_timeout_ms;         // a silent peer is forgotten [DTS_PEER_TIMEOUT_MS]
+    uint32_t announce_ms;             // steady announcement interval [DTS_ANNOUNCE_MS]
+    const char *hostname;             // reported host name; NULL: gethostname()
 } dts_node_config;
 
 #define DTS_QUEUE_MAX 4096
@@ -329,19 +329,19 @@ dts_err dts_flush(dts_node *node, int timeout_ms);
 
 // A received message: a borrowed view, valid until the callback returns.
 typedef struct dts_msg {
-    const char *type;        // type name ("" if not yet known from discovery)
+    const char *type; // type name ("" if not yet known from discovery)
     uint64_t type_id;
-    dts_format format;       // DTS_FORMAT_RAW when not yet known
+    dts_format format; // DTS_FORMAT_RAW when not yet known
     uint64_t schema_id;
-    const void *data;        // payload
+    const void *data; // payload
     size_t len;
-    uint64_t seq;            // per publisher and type, from 1
+    uint64_t seq; // per publisher and type, from 1
     uint64_t sender_instance;
     uint64_t sender_host;
-    char sender_addr[64];    // "192.168.1.4:5555", "[fe80::1]:5555" or "mem"
-    int64_t sent_ns;         // sender's wall clock, ns since the Unix epoch
-    int64_t received_ns;     // receiver's wall clock
-    int is_reply;            // 1 when it answers a query
+    char sender_addr[64]; // "192.168.1.4:5555", "[fe80::1]:5555" or "mem"
+    int64_t sent_ns;      // sender's wall clock, ns since the Unix epoch
+    int64_t received_ns;  // receiver's wall clock
+    int is_reply;         // 1 when it answers a query
 } dts_msg;
 
 typedef void (*dts_msg_cb)(void *ud, const dts_msg *msg);
@@ -354,8 +354,7 @@ typedef struct dts_sub dts_sub;
 // ends it with dts_sub_close. Any thread. In DTS_RUN_THREAD mode it returns
 // once the node receives the type's channel (exact names; globs join each
 // type as discovery reveals it); in the other modes, from the next step.
-dts_err dts_subscribe(dts_node *node, const char *pattern, dts_msg_cb cb, void *ud,
-                      dts_sub **out);
+dts_err dts_subscribe(dts_node *node, const char *pattern, dts_msg_cb cb, void *ud, dts_sub **out);
 
 // dts_sub_close ends a subscription. After it returns the callback is not
 // running and will not run again (unless called from that very callback,
@@ -387,22 +386,22 @@ dts_err dts_query(dts_node *node, const char *type, int timeout_ms, int wait_all
 // Introspection
 
 typedef struct dts_type_counters {
-    uint64_t sent;            // messages this node handed to the transport
-    uint64_t received;        // messages delivered to subscriptions
-    uint64_t dropped_own;     // own messages not delivered (receive_own 0)
-    uint64_t dropped_dup;     // duplicates of a sequence number already seen
-    uint64_t dropped_malformed; // payloads of this type a codec rejected (codecs issue)
-    uint64_t dropped_queue_full;// publishes refused because the queue was full
-    uint64_t dropped_mismatch;  // frames whose schema id differs from ours
-    uint64_t gaps;            // sequence numbers never received
-    uint64_t repaired;        // reliable mode: lost, then recovered by a repair
-    uint64_t compressed;      // messages this node sent compressed
+    uint64_t sent;               // messages this node handed to the transport
+    uint64_t received;           // messages delivered to subscriptions
+    uint64_t dropped_own;        // own messages not delivered (receive_own 0)
+    uint64_t dropped_dup;        // duplicates of a sequence number already seen
+    uint64_t dropped_malformed;  // payloads of this type a codec rejected (codecs issue)
+    uint64_t dropped_queue_full; // publishes refused because the queue was full
+    uint64_t dropped_mismatch;   // frames whose schema id differs from ours
+    uint64_t gaps;               // sequence numbers never received
+    uint64_t repaired;           // reliable mode: lost, then recovered by a repair
+    uint64_t compressed;         // messages this node sent compressed
     uint64_t dropped_compressed; // compressed payloads it could not (or may not) decompress
-    uint64_t incomplete;      // large messages given up: fragments missing
-                              // (timeout), memory bound (evicted) or newer
-                              // message (latest-only)
-    uint64_t late;            // arrived after a later one (counted once as gap, then undone)
-    uint64_t bytes_received;  // payload bytes delivered
+    uint64_t incomplete;         // large messages given up: fragments missing
+                                 // (timeout), memory bound (evicted) or newer
+                                 // message (latest-only)
+    uint64_t late;               // arrived after a later one (counted once as gap, then undone)
+    uint64_t bytes_received;     // payload bytes delivered
 } dts_type_counters;
 
 typedef struct dts_type_info {
@@ -410,13 +409,13 @@ typedef struct dts_type_info {
     uint64_t type_id;
     dts_format format;
     uint64_t schema_id;
-    unsigned publishers;      // nodes announcing it as published (incl. this one)
-    unsigned subscribers;     // nodes announcing a subscription to it (incl. this one)
-    int local_pub;            // this node declared it
-    int local_sub;            // a subscription of this node matches it
-    int mismatch;             // seen with two schema ids
+    unsigned publishers;         // nodes announcing it as published (incl. this one)
+    unsigned subscribers;        // nodes announcing a subscription to it (incl. this one)
+    int local_pub;               // this node declared it
+    int local_sub;               // a subscription of this node matches it
+    int mismatch;                // seen with two schema ids
     uint64_t mismatch_schema_id; // the other schema id when mismatch
-    double msgs_per_s;        // received rate, over the last few seconds
+    double msgs_per_s;           // received rate, over the last few seconds
     double bytes_per_s;
     dts_type_counters counters;
 } dts_type_info;
@@ -426,10 +425,10 @@ typedef struct dts_node_info {
     uint64_t host;
     char hostname[65];
     uint32_t pid;
-    char addr[64];            // address its announcements come from
-    int64_t last_seen_ns;     // receiver's wall clock
-    unsigned n_types;         // types it publishes or subscribes
-    int self;                 // this node
+    char addr[64];        // address its announcements come from
+    int64_t last_seen_ns; // receiver's wall clock
+    unsigned n_types;     // types it publishes or subscribes
+    int self;             // this node
 } dts_node_info;
 
 // What this node knows of one publisher of a type it receives.
@@ -457,10 +456,10 @@ dts_err dts_type_publishers(dts_node *node, const char *type, dts_pub_info **out
 // Node-wide counters (frames that cannot be attributed to a type).
 typedef struct dts_node_counters {
     uint64_t frames_received;
-    uint64_t frames_malformed;   // failed header validation
-    uint64_t frames_bad_version; // our magic, another version
-    uint64_t frames_foreign;     // not ours at all (other protocol, 0.1.9)
-    uint64_t frames_unknown_type;// valid frame of a type nobody here wants
+    uint64_t frames_malformed;    // failed header validation
+    uint64_t frames_bad_version;  // our magic, another version
+    uint64_t frames_foreign;      // not ours at all (other protocol, 0.1.9)
+    uint64_t frames_unknown_type; // valid frame of a type nobody here wants
     uint64_t control_received;
     uint64_t control_malformed;
     uint64_t control_bytes_sent;
@@ -478,12 +477,12 @@ typedef struct dts_node_counters {
     uint64_t reasm_timed_out;
     uint64_t reasm_evicted;
     uint64_t reasm_superseded;
-    uint64_t reasm_bytes;         // held now for reassembly
-    uint64_t reasm_peak_bytes;    // the most ever held at once
-    uint64_t pace_waits;          // times the sender waited for the rate cap
-    uint64_t nacks_sent;          // reliable mode: requests for repair sent
-    uint64_t nacks_received;      // ... addressed to this node
-    uint64_t repairs_sent;        // messages or fragment runs sent again
+    uint64_t reasm_bytes;      // held now for reassembly
+    uint64_t reasm_peak_bytes; // the most ever held at once
+    uint64_t pace_waits;       // times the sender waited for the rate cap
+    uint64_t nacks_sent;       // reliable mode: requests for repair sent
+    uint64_t nacks_received;   // ... addressed to this node
+    uint64_t repairs_sent;     // messages or fragment runs sent again
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the
@@ -508,18 +507,18 @@ void dts_free(void *p);
 
 typedef enum dts_event_kind {
     DTS_EV_PEER_NEW = 1,
-    DTS_EV_PEER_LOST = 2,   // timed out
-    DTS_EV_PEER_GONE = 3,   // said goodbye
-    DTS_EV_TYPE_NEW = 4,    // a type name first seen
+    DTS_EV_PEER_LOST = 2, // timed out
+    DTS_EV_PEER_GONE = 3, // said goodbye
+    DTS_EV_TYPE_NEW = 4,  // a type name first seen
     DTS_EV_TYPE_MISMATCH = 5,
 } dts_event_kind;
 
 typedef struct dts_event {
     dts_event_kind kind;
-    uint64_t instance;      // peer concerned
+    uint64_t instance; // peer concerned
     const char *hostname;
-    const char *type;       // for type events
-    uint64_t schema_id;     // ours, for mismatch
+    const char *type;   // for type events
+    uint64_t schema_id; // ours, for mismatch
     uint64_t other_schema_id;
 } dts_event;
 

@@ -7,8 +7,8 @@ schema(dts_format f, const char *sch, unsigned depth)
 {
     dts_codec_limits l = {.max_depth = depth};
     dts_codec_schema *s;
-    assert_int_equal(
-        dts_codec_schema_alloc(f, sch, sch ? strlen(sch) : 0, &l, &s, NULL, 0), DTS_OK);
+    assert_int_equal(dts_codec_schema_alloc(f, sch, sch ? strlen(sch) : 0, &l, &s, NULL, 0),
+                     DTS_OK);
     return s;
 }
 
@@ -64,7 +64,7 @@ test_json(void **state)
     tu_roundtrip(s, " [ 1 , 2 ] ", "[1,2]");
     tu_roundtrip(s, "9223372036854775807", NULL);
     tu_depth(s, 8);
-    const char *bad[] = {"{\"a\":1,\"a\":2}", "[1,", "NaN", "18446744073709551615", "\"\xff\"",
+    const char *bad[] = {"{\"a\":1,\"a\":2}",   "[1,", "NaN", "18446744073709551615", "\"\xff\"",
                          "[[[[[[[[[1]]]]]]]]]", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[200] = "";
@@ -112,9 +112,8 @@ test_float_policy(void **state)
         void *p;
         size_t n;
         char *out;
-        assert_int_equal(dts_codec_from_json(f, NULL, 0, NULL, in, strlen(in), NULL, &p, &n,
-                                             NULL, 0),
-                         DTS_OK);
+        assert_int_equal(
+            dts_codec_from_json(f, NULL, 0, NULL, in, strlen(in), NULL, &p, &n, NULL, 0), DTS_OK);
         // CBOR: 84 fb 7ff8..., MessagePack: 94 cb 7ff8...: a float, not text.
         assert_int_equal(((uint8_t *)p)[1], f == DTS_FORMAT_CBOR ? 0xfb : 0xcb);
         assert_int_equal(dts_codec_to_json(f, NULL, 0, p, n, NULL, &out, NULL, 0), DTS_OK);
@@ -128,8 +127,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_registry), cmocka_unit_test(test_raw),
-        cmocka_unit_test(test_json),     cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_registry),     cmocka_unit_test(test_raw),
+        cmocka_unit_test(test_json),         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_float_policy),
     };
     return cmocka_run_group_tests(tests, tu_setup, tu_teardown);

@@ -43,8 +43,8 @@ comp_run(dts_compress_alg alg, int level, const void *in, size_t len, uint8_t *d
         return r > 0 ? (size_t)r : 0;
     }
     size_t ts = len % 8 == 0 ? 8 : 1;
-    int r = blosc_compress_ctx(level ? level : 5, BLOSC_SHUFFLE, ts, len, in, dst, cap, "lz4", 0,
-                               1);
+    int r =
+        blosc_compress_ctx(level ? level : 5, BLOSC_SHUFFLE, ts, len, in, dst, cap, "lz4", 0, 1);
     return r > 0 ? (size_t)r : 0;
 }
 
@@ -139,8 +139,8 @@ dts_decompress(const void *in, size_t len, const dts_codec_limits *limits, void 
                size_t *outlen, char *err, size_t errcap)
 {
     const uint8_t *p = in;
-    size_t cap = limits && limits->max_decompressed ? limits->max_decompressed
-                                                    : DTS_CODEC_MAX_DECOMPRESSED;
+    size_t cap =
+        limits && limits->max_decompressed ? limits->max_decompressed : DTS_CODEC_MAX_DECOMPRESSED;
     if (!out || !outlen || (len && !in)) return DTS_EINVAL;
     if (len < DTS_COMPRESS_HEADER) {
         dtsi_errbuf(err, errcap, "compressed payload of %zu bytes has no prefix", len);

@@ -88,10 +88,14 @@ dtsi_json_special_double(const json_t *v, double *d)
 {
     const char *s = json_string_value(v);
     if (!s) return 0;
-    if (!strcmp(s, "NaN")) *d = NAN;
-    else if (!strcmp(s, "Infinity")) *d = INFINITY;
-    else if (!strcmp(s, "-Infinity")) *d = -INFINITY;
-    else return 0;
+    if (!strcmp(s, "NaN"))
+        *d = NAN;
+    else if (!strcmp(s, "Infinity"))
+        *d = INFINITY;
+    else if (!strcmp(s, "-Infinity"))
+        *d = -INFINITY;
+    else
+        return 0;
     return 1;
 }
 
@@ -171,11 +175,14 @@ json_prescan(const dts_codec_ctx *cx, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = 0;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
             continue;
         }
-        if (c == '"') in_str = 1;
+        if (c == '"')
+            in_str = 1;
         else if (c == '[' || c == '{') {
             if (++depth > cx->limits->max_depth)
                 return dtsi_cerr(cx, DTS_ETOOBIG, "JSON nested deeper than %u at byte %zu",
@@ -185,7 +192,8 @@ json_prescan(const dts_codec_ctx *cx, const char *s, size_t n)
             if (depth) depth--;
         } else if (c == ',' || c == ':') {
             elements++;
-        } else continue;
+        } else
+            continue;
         if (elements > cx->limits->max_elements)
             return dtsi_cerr(cx, DTS_ETOOBIG, "JSON has more than %zu values (at byte %zu)",
                              cx->limits->max_elements, i);
@@ -223,8 +231,8 @@ json_walk(const dts_codec_ctx *cx, const json_t *v, unsigned depth, dtsi_budget 
     dts_err e = dtsi_budget_take(cx, b, 0);
     if (e) return e;
     if (json_is_string(v) && json_string_length(v) > cx->limits->max_string)
-        return dtsi_cerr(cx, DTS_ETOOBIG, "string of %zu bytes exceeds %zu",
-                         json_string_length(v), cx->limits->max_string);
+        return dtsi_cerr(cx, DTS_ETOOBIG, "string of %zu bytes exceeds %zu", json_string_length(v),
+                         cx->limits->max_string);
     if (!json_is_array(v) && !json_is_object(v)) return DTS_OK;
     if (depth + 1 > cx->limits->max_depth)
         return dtsi_cerr(cx, DTS_ETOOBIG, "value nested deeper than %u", cx->limits->max_depth);
@@ -235,7 +243,8 @@ json_walk(const dts_codec_ctx *cx, const json_t *v, unsigned depth, dtsi_budget 
     }
     const char *k;
     json_t *m;
-    json_object_foreach((json_t *)v, k, m) {
+    json_object_foreach((json_t *)v, k, m)
+    {
         if ((e = dtsi_budget_take(cx, b, 0))) return e;
         if ((e = json_walk(cx, m, depth + 1, b))) return e;
     }
@@ -279,11 +288,16 @@ dump_string(dtsi_cbuf *b, const char *s, size_t n)
         dtsi_cbuf_put(b, s + run, i - run);
         run = i + 1;
         char esc[8];
-        if (c == '"' || c == '\\') snprintf(esc, sizeof esc, "\\%c", c);
-        else if (c == '\n') snprintf(esc, sizeof esc, "\\n");
-        else if (c == '\t') snprintf(esc, sizeof esc, "\\t");
-        else if (c == '\r') snprintf(esc, sizeof esc, "\\r");
-        else snprintf(esc, sizeof esc, "\\u%04x", c);
+        if (c == '"' || c == '\\')
+            snprintf(esc, sizeof esc, "\\%c", c);
+        else if (c == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else if (c == '\t')
+            snprintf(esc, sizeof esc, "\\t");
+        else if (c == '\r')
+            snprintf(esc, sizeof esc, "\\r");
+        else
+            snprintf(esc, sizeof esc, "\\u%04x", c);
         dtsi_cbuf_put(b, esc, strlen(esc));
     }
     dtsi_cbuf_put(b, s + run, n - run);
@@ -300,15 +314,25 @@ dump_value(dtsi_cbuf *b, const json_t *v)
     json_t *m;
     size_t i = 0;
     switch (json_typeof(v)) {
-    case JSON_NULL: dtsi_cbuf_put(b, "null", 4); break;
-    case JSON_TRUE: dtsi_cbuf_put(b, "true", 4); break;
-    case JSON_FALSE: dtsi_cbuf_put(b, "false", 5); break;
+    case JSON_NULL:
+        dtsi_cbuf_put(b, "null", 4);
+        break;
+    case JSON_TRUE:
+        dtsi_cbuf_put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        dtsi_cbuf_put(b, "false", 5);
+        break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         dtsi_cbuf_put(b, num, strlen(num));
         break;
-    case JSON_REAL: dump_real(b, json_real_value(v)); break;
-    case JSON_STRING: dump_string(b, json_string_value(v), json_string_length(v)); break;
+    case JSON_REAL:
+        dump_real(b, json_real_value(v));
+        break;
+    case JSON_STRING:
+        dump_string(b, json_string_value(v), json_string_length(v));
+        break;
     case JSON_ARRAY:
         dtsi_cbuf_byte(b, '[');
         for (i = 0; i < json_array_size(v) && !b->err; i++) {
@@ -319,7 +343,8 @@ dump_value(dtsi_cbuf *b, const json_t *v)
         break;
     case JSON_OBJECT:
         dtsi_cbuf_byte(b, '{');
-        json_object_foreach((json_t *)v, k, m) {
+        json_object_foreach((json_t *)v, k, m)
+        {
             if (b->err) break;
             if (i++) dtsi_cbuf_byte(b, ',');
             dump_string(b, k, strlen(k));

@@ -8,8 +8,8 @@
 #include "codec/codec_int.h"
 
 static const dts_codec_ops *const codec_table[] = {
-    &dtsi_codec_raw, &dtsi_codec_json, &dtsi_codec_cbor, &dtsi_codec_msgpack, &dtsi_codec_protobuf,
-    &dtsi_codec_capnp,
+    &dtsi_codec_raw,     &dtsi_codec_json,     &dtsi_codec_cbor,
+    &dtsi_codec_msgpack, &dtsi_codec_protobuf, &dtsi_codec_capnp,
 };
 #define CODEC_COUNT (sizeof codec_table / sizeof codec_table[0])
 

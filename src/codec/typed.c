@@ -19,7 +19,8 @@
 // frees *schema with dts_free.
 static dts_err
 typed_declared(dts_node *node, const char *type, uint64_t *id, dts_format *f, void **schema,
-               size_t *len) {
+               size_t *len)
+{
     dts_type_info *ti = NULL;
     size_t n = 0;
     dts_err e = dts_node_types(node, &ti, &n);
@@ -37,7 +38,8 @@ typed_declared(dts_node *node, const char *type, uint64_t *id, dts_format *f, vo
 
 dts_err
 dts_publish_value(dts_node *node, const char *type, const dts_codec_schema *s, const json_t *value,
-                  char *err, size_t errcap) {
+                  char *err, size_t errcap)
+{
     void *payload = NULL;
     size_t len = 0;
     if (!node || !type || !s || !value) return DTS_EINVAL;
@@ -51,7 +53,8 @@ dts_publish_value(dts_node *node, const char *type, const dts_codec_schema *s, c
 // dts_publish_json checks nothing more than dts_publish_value: the schema
 // comes from the declaration itself.
 dts_err
-dts_publish_json(dts_node *node, const char *type, const json_t *value) {
+dts_publish_json(dts_node *node, const char *type, const json_t *value)
+{
     uint64_t id;
     dts_format f;
     void *schema = NULL;
@@ -68,7 +71,8 @@ dts_publish_json(dts_node *node, const char *type, const json_t *value) {
 
 dts_err
 dts_msg_decode(const dts_msg *msg, const dts_codec_schema *s, json_t **out, char *err,
-               size_t errcap) {
+               size_t errcap)
+{
     if (!msg || !s || !out) return DTS_EINVAL;
     if (dts_codec_schema_id(s) != msg->schema_id) {
         dtsi_errbuf(err, errcap, "message has schema %016llx, the schema given is %016llx",
@@ -83,7 +87,8 @@ dts_msg_decode(const dts_msg *msg, const dts_codec_schema *s, json_t **out, char
 // right format reproduces it.
 dts_err
 dts_msg_json(const dts_msg *msg, const void *schema, size_t schema_len, json_t **out, char *err,
-             size_t errcap) {
+             size_t errcap)
+{
     if (!msg || !out || (schema_len && !schema)) return DTS_EINVAL;
     int f = 0;
     while (f < DTS_FORMAT_COUNT_ &&
@@ -104,7 +109,8 @@ dts_msg_json(const dts_msg *msg, const void *schema, size_t schema_len, json_t *
 
 dts_err
 dts_type_declare_protobuf(dts_node *node, const char *type, const ProtobufCMessageDescriptor *d,
-                          const void *fds, size_t fds_len, char *err, size_t errcap) {
+                          const void *fds, size_t fds_len, char *err, size_t errcap)
+{
     void *schema = NULL;
     size_t len = 0;
     if (!node || !type || !d || d->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC) return DTS_EINVAL;
@@ -116,7 +122,8 @@ dts_type_declare_protobuf(dts_node *node, const char *type, const ProtobufCMessa
 }
 
 dts_err
-dts_publish_protobuf(dts_node *node, const char *type, const ProtobufCMessage *m) {
+dts_publish_protobuf(dts_node *node, const char *type, const ProtobufCMessage *m)
+{
     uint8_t stack[TYPED_STACK_PACK];
     if (!node || !type || !m) return DTS_EINVAL;
     size_t n = protobuf_c_message_get_packed_size(m);
@@ -136,7 +143,8 @@ dts_publish_protobuf(dts_node *node, const char *type, const ProtobufCMessage *m
 // recurse into them). base is the body's offset in the payload.
 static dts_err
 typed_pb_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, unsigned depth,
-              size_t base, char *err, size_t errcap) {
+              size_t base, char *err, size_t errcap)
+{
     if (depth > DTS_CODEC_MAX_DEPTH) {
         dtsi_errbuf(err, errcap, "protobuf messages nested deeper than %u at byte %zu",
                     DTS_CODEC_MAX_DEPTH, base);
@@ -173,7 +181,8 @@ typed_pb_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, u
 
 dts_err
 dts_msg_unpack_protobuf(const dts_msg *msg, const ProtobufCMessageDescriptor *d,
-                        ProtobufCMessage **out, char *err, size_t errcap) {
+                        ProtobufCMessage **out, char *err, size_t errcap)
+{
     if (!msg || !d || !out || d->magic != PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC) return DTS_EINVAL;
     if (msg->format != DTS_FORMAT_PROTOBUF && msg->format != DTS_FORMAT_RAW) {
         dtsi_errbuf(err, errcap, "message is %s, not protobuf", dts_format_name(msg->format));

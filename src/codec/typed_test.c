@@ -46,7 +46,8 @@ typedef struct rx {
 } rx;
 
 static void
-on_msg(void *ud, const dts_msg *m) {
+on_msg(void *ud, const dts_msg *m)
+{
     rx *r = ud;
     json_t *v = NULL;
     dts_err e = dts_msg_json(m, r->schema, r->schema_len, &v, NULL, 0);
@@ -74,7 +75,8 @@ on_msg(void *ud, const dts_msg *m) {
 }
 
 static int
-rx_count(rx *r) {
+rx_count(rx *r)
+{
     pthread_mutex_lock(&r->mu);
     int c = r->count;
     pthread_mutex_unlock(&r->mu);
@@ -87,7 +89,8 @@ typedef struct pair {
 } pair;
 
 static int
-setup(void **state) {
+setup(void **state)
+{
     static int bus;
     char url[64];
     pair *p = calloc(1, sizeof *p);
@@ -101,7 +104,8 @@ setup(void **state) {
 }
 
 static int
-teardown(void **state) {
+teardown(void **state)
+{
     pair *p = *state;
     dts_node_close(p->a);
     dts_node_close(p->b);
@@ -112,7 +116,8 @@ teardown(void **state) {
 // exchange subscribes b to type and publishes value from a until b has
 // received one message (the subscription may need a moment to join).
 static void
-exchange(pair *p, const char *type, rx *r, const json_t *value) {
+exchange(pair *p, const char *type, rx *r, const json_t *value)
+{
     dts_sub *sub;
     assert_int_equal(dts_subscribe(p->b, type, on_msg, r, &sub), DTS_OK);
     for (int i = 0; i < WAIT_MS / 20 && rx_count(r) == 0; i++) {
@@ -124,7 +129,8 @@ exchange(pair *p, const char *type, rx *r, const json_t *value) {
 }
 
 static void
-rx_init(rx *r, const void *schema, size_t len) {
+rx_init(rx *r, const void *schema, size_t len)
+{
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
     r->schema = schema;
@@ -132,7 +138,8 @@ rx_init(rx *r, const void *schema, size_t len) {
 }
 
 static void
-rx_fini(rx *r) {
+rx_fini(rx *r)
+{
     json_decref(r->value);
     pthread_mutex_destroy(&r->mu);
 }
@@ -141,7 +148,8 @@ rx_fini(rx *r) {
 // publish_json -> msg_json; an undeclared type and a mismatched schema are
 // refused.
 static void
-test_json_cbor(void **state) {
+test_json_cbor(void **state)
+{
     pair *p = *state;
     const char *text = "{\"max\":9223372036854775807,\"min\":-9223372036854775808,"
                        "\"umax\":\"18446744073709551615\",\"deep\":{\"a\":[1,{\"b\":null}]},"
@@ -175,7 +183,8 @@ test_json_cbor(void **state) {
 // encodes, msg_json decodes; a value that does not fit is DTS_EINVAL; a
 // compiled schema decodes through dts_msg_decode.
 static void
-test_json_protobuf(void **state) {
+test_json_protobuf(void **state)
+{
     pair *p = *state;
     void *schema = NULL;
     size_t len = 0;
@@ -229,7 +238,8 @@ test_json_protobuf(void **state) {
 #ifdef DTS_TYPED_PBC
 // read_file reads the descriptor set protoc made at build time.
 static void *
-read_file(const char *path, size_t *len) {
+read_file(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     static char buf[65536];
@@ -242,7 +252,8 @@ read_file(const char *path, size_t *len) {
 // through dts_msg_unpack_protobuf, and any node decodes it to JSON from
 // the descriptor set declared with it.
 static void
-test_protobuf_c(void **state) {
+test_protobuf_c(void **state)
+{
     pair *p = *state;
     size_t fds_len;
     const void *fds = read_file(DTS_TYPED_FDS, &fds_len);
@@ -297,7 +308,8 @@ test_protobuf_c(void **state) {
 
 // nest builds a typed.Node payload with k nested children (depth k + 1).
 static uint8_t *
-nest(unsigned k, size_t *len) {
+nest(unsigned k, size_t *len)
+{
     uint8_t *b = malloc(8 * (size_t)k + 2);
     size_t n = 0, cap = 8 * (size_t)k + 2;
     for (unsigned i = 0; i < k; i++) {
@@ -323,7 +335,8 @@ nest(unsigned k, size_t *len) {
 // message (which overflows protobuf-c's stack without it) are refused
 // before protobuf-c runs; truncated bytes and other formats are refused.
 static void
-test_protobuf_c_limits(void **state) {
+test_protobuf_c_limits(void **state)
+{
     (void)state;
     size_t len;
     char err[128];
@@ -360,7 +373,8 @@ test_protobuf_c_limits(void **state) {
 #endif
 
 int
-main(void) {
+main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_json_cbor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_protobuf, setup, teardown),

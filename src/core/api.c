@@ -148,7 +148,8 @@ publish_compress(dts_node *n, dtsi_type *t, const void **data, size_t *len)
     void *out = NULL;
     size_t out_len = 0;
     size_t thr = t->compress_threshold ? t->compress_threshold : 1024;
-    if (c->compress(t->compress, t->compress_level, thr, *data, *len, &out, &out_len) != DTS_OK || !out)
+    if (c->compress(t->compress, t->compress_level, thr, *data, *len, &out, &out_len) != DTS_OK ||
+        !out)
         return NULL;
     *data = out;
     *len = out_len;
@@ -270,7 +271,8 @@ dts_subscribe(dts_node *n, const char *pattern, dts_msg_cb cb, void *ud, dts_sub
     s->node = n;
     pthread_mutex_lock(&n->mu);
     dts_err err = n->closing ? DTS_ECLOSED : DTS_OK;
-    dtsi_type *t = err == DTS_OK && s->exact ? dtsi_type_get(n, s->type_id, pattern, strlen(pattern)) : NULL;
+    dtsi_type *t =
+        err == DTS_OK && s->exact ? dtsi_type_get(n, s->type_id, pattern, strlen(pattern)) : NULL;
     if (err == DTS_OK && s->exact && !t) err = DTS_ENOMEM;
     if (t && !t->desc_interval_ms) dtsi_disc_type_declared(n, t); // describe its name too
     if (err == DTS_OK) {
@@ -370,7 +372,8 @@ dts_query(dts_node *n, const char *type, int timeout_ms, int wait_all, dts_msg_c
                       .resend_ms = dtsi_mono_ms() + 150};
     t->want_refs_query++;
     n->membership_dirty = 1;
-    dtsi_hdr h = {.kind = DTSI_KIND_QUERY, .corr = corr, .type_id = t->id, .schema_id = t->schema_id};
+    dtsi_hdr h = {
+        .kind = DTSI_KIND_QUERY, .corr = corr, .type_id = t->id, .schema_id = t->schema_id};
     dtsi_enqueue(n, t->id, &h, NULL, 0);
     node_wake(n);
     query_wait w = {q, wait_all};

@@ -14,8 +14,8 @@
 //     the steady cost grows with the number of types, not nodes x types.
 // Schemas travel on request (SCHEMA_REQ / SCHEMA_ANS), keyed by schema id;
 // every node that declared a type with that schema answers (no suppression
-// yet: requests are rare, made once per unknown schema id). All functions run on the loop thread with the
-// node lock held.
+// yet: requests are rare, made once per unknown schema id). All functions run on the loop thread
+// with the node lock held.
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +81,8 @@ local_members(dts_node *n, dtsi_member *out, size_t cap)
     size_t k = 0;
     for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++) {
         for (dtsi_type *t = n->types[b]; t; t = t->next) {
-            if (t->declared && k < cap) out[k++] = (dtsi_member){.role = DTSI_ROLE_PUB, .type_id = t->id};
+            if (t->declared && k < cap)
+                out[k++] = (dtsi_member){.role = DTSI_ROLE_PUB, .type_id = t->id};
         }
     }
     for (struct dts_sub *s = n->subs; s; s = s->next) {
@@ -99,9 +100,8 @@ local_members(dts_node *n, dtsi_member *out, size_t cap)
 static void
 disc_send_heartbeat(dts_node *n)
 {
-    dtsi_heartbeat hb = {.pid = n->pid,
-                         .lease_ms = n->cfg.peer_timeout_ms,
-                         .generation = n->generation};
+    dtsi_heartbeat hb = {
+        .pid = n->pid, .lease_ms = n->cfg.peer_timeout_ms, .generation = n->generation};
     dtsi_member *all = malloc(DTSI_PEER_MEMBERS_MAX * sizeof *all);
     hb.n_members = all ? (uint16_t)local_members(n, all, DTSI_PEER_MEMBERS_MAX) : 0;
     free(all);
@@ -217,7 +217,8 @@ disc_send_types(dts_node *n, int64_t now)
             if (t->desc_interval_ms == 0) t->desc_interval_ms = DISC_DESC_START_MS;
             t->desc_due_ms = now + jittered(t->desc_interval_ms);
             t->desc_interval_ms *= 2;
-            if (t->desc_interval_ms > DTSI_DESC_STEADY_MS) t->desc_interval_ms = DTSI_DESC_STEADY_MS;
+            if (t->desc_interval_ms > DTSI_DESC_STEADY_MS)
+                t->desc_interval_ms = DTSI_DESC_STEADY_MS;
         }
     }
     if (count) {
@@ -469,7 +470,8 @@ disc_send_schema(dts_node *n, dtsi_type *t)
                          .schema_len = (uint32_t)t->schema_len,
                          .schema = t->schema};
     dtsi_schema_ans_encode(&w, &a);
-    if (!w.err && w.len + DTSI_HDR_SIZE <= n->max_dgram) disc_send(n, DTSI_KIND_SCHEMA_ANS, buf, w.len);
+    if (!w.err && w.len + DTSI_HDR_SIZE <= n->max_dgram)
+        disc_send(n, DTSI_KIND_SCHEMA_ANS, buf, w.len);
     free(buf);
 }
 
@@ -552,8 +554,10 @@ dtsi_disc_recv(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const cha
         break;
     }
     case DTSI_KIND_GOODBYE:
-        if (h->payload_len != 0) n->nc.control_malformed++;
-        else if (p) peer_remove(n, p, DTS_EV_PEER_GONE);
+        if (h->payload_len != 0)
+            n->nc.control_malformed++;
+        else if (p)
+            peer_remove(n, p, DTS_EV_PEER_GONE);
         break;
     case DTSI_KIND_SCHEMA_REQ:
         disc_on_schema_req(n, h, payload);
@@ -564,7 +568,8 @@ dtsi_disc_recv(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const cha
     case DTSI_KIND_MEMBERS_REQ: {
         dtsi_cur c = {payload, h->payload_len, 0};
         uint64_t target = dtsi_r_u64(&c);
-        if (c.err || c.left) n->nc.control_malformed++;
+        if (c.err || c.left)
+            n->nc.control_malformed++;
         else if (target == n->instance && n->members_resends == 0) {
             n->members_resends = 1;
             n->members_due_ms = dtsi_mono_ms() + disc_rand(20);

@@ -40,7 +40,8 @@ node_random64(void)
 {
     uint64_t v = 0;
     while (v == 0) {
-        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) v = (uint64_t)dts_now_ns() ^ (uint64_t)getpid();
+        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+            v = (uint64_t)dts_now_ns() ^ (uint64_t)getpid();
     }
     return v;
 }
@@ -178,7 +179,8 @@ node_initial_query(dts_node *n, dtsi_type *t)
     if (!n->cfg.initial_value) return;
     uint32_t corr = (uint32_t)(n->instance ^ t->id ^ (uint64_t)dtsi_mono_ms());
     t->join_corr = corr ? corr : 1;
-    dtsi_hdr h = {.kind = DTSI_KIND_QUERY, .corr = t->join_corr, .type_id = t->id, .schema_id = t->schema_id};
+    dtsi_hdr h = {
+        .kind = DTSI_KIND_QUERY, .corr = t->join_corr, .type_id = t->id, .schema_id = t->schema_id};
     dtsi_enqueue(n, t->id, &h, NULL, 0);
 }
 
@@ -258,15 +260,19 @@ small_get(dts_node *n)
 static void
 small_put(dts_node *n, uint8_t *buf)
 {
-    if (n->small_n < DTSI_SMALL_POOL) n->small_pool[n->small_n++] = buf;
-    else free(buf);
+    if (n->small_n < DTSI_SMALL_POOL)
+        n->small_pool[n->small_n++] = buf;
+    else
+        free(buf);
 }
 
 static void
 out_free(dts_node *n, dtsi_out *o)
 {
-    if (o->pooled) small_put(n, o->buf);
-    else free(o->buf);
+    if (o->pooled)
+        small_put(n, o->buf);
+    else
+        free(o->buf);
     o->buf = NULL;
 }
 
@@ -416,7 +422,8 @@ node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, size_t *bytes
         b[4] = (uint8_t)flags, b[5] = (uint8_t)(flags >> 8);
         uint32_t plen = (uint32_t)(DTSI_FRAG_HDR_SIZE + chunk);
         for (int i = 0; i < 4; i++) b[8 + i] = (uint8_t)(plen >> (8 * i));
-        dtsi_frag_hdr f = {.msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
+        dtsi_frag_hdr f = {
+            .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
         dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
         memcpy(b + DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE, o->buf + DTSI_HDR_SIZE + off, chunk);
         d[k] = (dts_dgram){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk};
@@ -522,7 +529,8 @@ msg_fill(const dts_node *n, dts_msg *m, const dtsi_type *t, const dtsi_hdr *h,
     memset(m, 0, offsetof(dts_msg, sender_addr));
     m->type = t->name;
     m->type_id = t->id;
-    m->format = t->format == DTSI_FORMAT_UNKNOWN ? format_of_schema(h->schema_id) : (dts_format)t->format;
+    m->format =
+        t->format == DTSI_FORMAT_UNKNOWN ? format_of_schema(h->schema_id) : (dts_format)t->format;
     m->schema_id = h->schema_id;
     m->data = payload;
     m->len = h->payload_len;
@@ -690,7 +698,8 @@ node_decompress(dts_node *n, dtsi_type *t, dtsi_hdr *h, const uint8_t **payload)
     const dts_compressor *c = n->cfg.compressor;
     void *out = NULL;
     size_t out_len = 0;
-    if (!c || c->decompress(*payload, h->payload_len, n->cfg.payload_max, &out, &out_len) != DTS_OK) {
+    if (!c ||
+        c->decompress(*payload, h->payload_len, n->cfg.payload_max, &out, &out_len) != DTS_OK) {
         t->c.dropped_compressed++;
         DTSI_LOG(DTS_LOG_DEBUG, DTS_CAT_WIRE, "frame-dropped", "%s seq %llu: %s", t->name,
                  (unsigned long long)h->seq,
@@ -730,8 +739,7 @@ node_on_message(dts_node *n, dtsi_type *t, const dtsi_hdr *hin, const uint8_t *p
 // node_dispatch hands a whole, plain message to the query or the
 // subscriptions.
 static void
-node_dispatch(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
-              const char *src)
+node_dispatch(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload, const char *src)
 {
     if (h->kind == DTSI_KIND_REPLY && (h->corr != t->join_corr || t->n_subs == 0)) {
         node_deliver_reply(n, t, h, payload, src);
@@ -797,8 +805,10 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
     dtsi_hdr whole;
     uint8_t *buf = NULL;
     if (!node_fragment_wanted(n, t, h) || !node_reassemble(n, t, h, payload, &whole, &buf)) return;
-    if (whole.instance == n->instance && !n->cfg.receive_own) t->c.dropped_own++;
-    else node_on_message(n, t, &whole, buf, src);
+    if (whole.instance == n->instance && !n->cfg.receive_own)
+        t->c.dropped_own++;
+    else
+        node_on_message(n, t, &whole, buf, src);
     n->deliver_repaired = 0;
     dtsi_reasm_recycle(&n->reasm, buf, n->reasm.done_cap);
 }
@@ -985,7 +995,8 @@ node_apply_defaults(dts_node *n, const dts_node_config *cfg)
     if (!n->cfg.reasm_timeout_ms) n->cfg.reasm_timeout_ms = DTS_REASM_TIMEOUT_MS;
     if (!n->cfg.peer_timeout_ms) n->cfg.peer_timeout_ms = DTS_PEER_TIMEOUT_MS;
     if (!n->cfg.announce_ms) n->cfg.announce_ms = DTS_ANNOUNCE_MS;
-    if (n->cfg.peer_timeout_ms < 2 * n->cfg.announce_ms) n->cfg.peer_timeout_ms = 2 * n->cfg.announce_ms;
+    if (n->cfg.peer_timeout_ms < 2 * n->cfg.announce_ms)
+        n->cfg.peer_timeout_ms = 2 * n->cfg.announce_ms;
     snprintf(n->url, sizeof n->url, "%s", cfg->url ? cfg->url : "");
     snprintf(n->iface, sizeof n->iface, "%s", cfg->iface ? cfg->iface : "");
     n->cfg.url = n->url;

@@ -32,13 +32,13 @@
 #define DTSI_HISTORY_MAX_MSGS 8192 // messages in a reliable publisher's history
 #define DTSI_HINT_ACTIVE_MS 2000   // a publisher sends HINTs this long after publishing
 #define DTSI_SCHEMA_CACHE_MAX (4u * 1024 * 1024) // bytes of learned schemas
-#define DTSI_QUERIES_MAX 64        // queries waiting for answers at once
-#define DTSI_QUERY_ANSWERS_MAX 256 // publishers whose repeated answers are dropped
+#define DTSI_QUERIES_MAX 64                      // queries waiting for answers at once
+#define DTSI_QUERY_ANSWERS_MAX 256               // publishers whose repeated answers are dropped
 #define DTSI_TYPE_BUCKETS 1024
 #define DTSI_TICK_MS 50
-#define DTSI_IDLE_PUBLISH_US 20 // a publish this long after the previous one may go at once
-#define DTSI_CLOSE_FLUSH_MS 2000 // dts_node_close waits this long for the queue
-#define DTSI_DESC_STEADY_MS 10000  // steady re-description of a type
+#define DTSI_IDLE_PUBLISH_US 20       // a publish this long after the previous one may go at once
+#define DTSI_CLOSE_FLUSH_MS 2000      // dts_node_close waits this long for the queue
+#define DTSI_DESC_STEADY_MS 10000     // steady re-description of a type
 #define DTSI_CONTROL_PAYLOAD_MAX 1200 // control frames fit a 1500-byte MTU
 
 // A message of a reliable publisher that never arrived, to be asked for.
@@ -50,7 +50,7 @@ typedef struct dtsi_missing {
 
 typedef struct dtsi_sender {
     uint64_t instance;
-    uint64_t last;   // highest sequence number seen
+    uint64_t last;                         // highest sequence number seen
     uint64_t window[DTSI_SEQ_WINDOW / 64]; // bit seq % DTSI_SEQ_WINDOW: seen
     int64_t seen_ms;
     int reliable;          // its frames carry DTSI_FLAG_RELIABLE
@@ -119,7 +119,7 @@ struct dts_sub {
     struct dts_sub *next;
     dts_node *node;
     char pattern[DTS_NAME_MAX + 1];
-    int exact; // pattern has no wildcard
+    int exact;        // pattern has no wildcard
     uint64_t type_id; // when exact
     dts_msg_cb cb;
     void *ud;
@@ -144,7 +144,7 @@ typedef struct dtsi_peer {
     uint32_t generation;      // of the members we hold
     uint32_t want_generation; // announced in its heartbeat
     uint16_t want_members;
-    int64_t members_req_ms;   // when we last asked for its members
+    int64_t members_req_ms; // when we last asked for its members
     dtsi_peer_member *members;
     size_t n_members;
 } dtsi_peer;
@@ -173,7 +173,7 @@ typedef struct dtsi_query {
     int active;
     uint64_t answered[DTSI_QUERY_ANSWERS_MAX]; // answered: later copies dropped
     size_t n_answered;
-    int64_t resend_ms;     // the query is sent again then (loss), twice at most
+    int64_t resend_ms; // the query is sent again then (loss), twice at most
     int resends;
 } dtsi_query;
 
@@ -215,8 +215,8 @@ struct dts_node {
     uv_timer_t retry;
     int handles_open; // handles (and the transport) not yet closed
     int closing, stopped, stop_requested;
-    int in_loop_cb; // >0 while the loop thread handles an event
-    int deliver_repaired; // the message being delivered was completed by repairs
+    int in_loop_cb;          // >0 while the loop thread handles an event
+    int deliver_repaired;    // the message being delivered was completed by repairs
     int64_t last_publish_us; // publish_now: is the publisher idle?
     // The datagram being handled (node_on_recv): taken once, used per message.
     int64_t rx_now_ns, rx_now_ms;

@@ -88,7 +88,8 @@ rel_repair(dts_node *n, dtsi_type *t, const dtsi_nack_entry *e)
         size_t fs = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
         if ((uint64_t)e->first * fs >= msg_len) return;
         from = (size_t)e->first * fs;
-        to = (uint64_t)(e->first + (uint64_t)e->count) * fs < msg_len ? (e->first + e->count) * fs : msg_len;
+        to = (uint64_t)(e->first + (uint64_t)e->count) * fs < msg_len ? (e->first + e->count) * fs
+                                                                      : msg_len;
     }
     if (dtsi_enqueue_copy(n, t->id, h->buf, h->len, from, to) == DTS_OK) n->nc.repairs_sent++;
 }
@@ -176,7 +177,8 @@ rel_nack_fragments(dts_node *n, int64_t now)
     for (size_t i = 0; i < n->reasm.n_slots; i++) {
         dtsi_reasm_slot *s = &n->reasm.slots[i];
         if (!(s->hdr.flags & DTSI_FLAG_RELIABLE) || s->hdr.kind != DTSI_KIND_DATA) continue;
-        if (now - s->last_ms < DTSI_NACK_DELAY_MS || now - s->nack_ms < DTSI_NACK_INTERVAL_MS) continue;
+        if (now - s->last_ms < DTSI_NACK_DELAY_MS || now - s->nack_ms < DTSI_NACK_INTERVAL_MS)
+            continue;
         if (s->nacks >= DTSI_NACK_TRIES) continue; // the reassembly timeout will count it
         b.t = dtsi_type_find(n, s->type_id);
         if (!b.t) continue;
@@ -241,7 +243,8 @@ dts_type_set_opts(dts_node *n, const char *type, const dts_type_opts *opts)
         t->compress_level = opts->compress_level;
         t->compress_threshold = opts->compress_threshold;
         t->hist_max_bytes = opts->history_bytes ? opts->history_bytes : DTS_HISTORY_BYTES;
-        while (t->hist_n && (!t->reliable || t->hist_bytes > t->hist_max_bytes)) hist_drop_oldest(t);
+        while (t->hist_n && (!t->reliable || t->hist_bytes > t->hist_max_bytes))
+            hist_drop_oldest(t);
     }
     pthread_mutex_unlock(&n->mu);
     return err;

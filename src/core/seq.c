@@ -115,8 +115,10 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
     s->host = h->host;
     if (h->flags & DTSI_FLAG_RELIABLE) s->reliable = 1;
     uint64_t seq = h->seq;
-    if (delivered) s->delivered++, s->bytes += h->payload_len;
-    else s->incomplete++;
+    if (delivered)
+        s->delivered++, s->bytes += h->payload_len;
+    else
+        s->incomplete++;
     if (fresh) {
         s->last = seq;
         win_set(s, seq);
@@ -136,15 +138,19 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
         if (win_get(s, seq)) {
             t->c.dropped_dup++;
             s->dups++;
-            if (delivered) s->delivered--, s->bytes -= h->payload_len;
-            else s->incomplete--;
+            if (delivered)
+                s->delivered--, s->bytes -= h->payload_len;
+            else
+                s->incomplete--;
             return 0;
         }
         win_set(s, seq);
     }
     int asked = missing_take(s, seq);
-    if (delivered && (asked || repaired)) t->c.repaired++, s->repaired++;
-    else if (delivered) t->c.late++, s->late++;
+    if (delivered && (asked || repaired))
+        t->c.repaired++, s->repaired++;
+    else if (delivered)
+        t->c.late++, s->late++;
     if (t->c.gaps) t->c.gaps--;
     if (s->gaps) s->gaps--;
     return 1;

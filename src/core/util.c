@@ -190,10 +190,14 @@ glob_match(const char *p, const char *s)
         for (size_t j = n + 1; j-- > 0;) {
             int more = j < n;
             unsigned char v;
-            if (dstar) v = r2[j] || (more && r0[j + 1]);
-            else if (p[i] == '*') v = r1[j] || (more && s[j] != '.' && r0[j + 1]);
-            else if (p[i] == '?') v = more && s[j] != '.' && r1[j + 1];
-            else v = more && s[j] == p[i] && r1[j + 1];
+            if (dstar)
+                v = r2[j] || (more && r0[j + 1]);
+            else if (p[i] == '*')
+                v = r1[j] || (more && s[j] != '.' && r0[j + 1]);
+            else if (p[i] == '?')
+                v = more && s[j] != '.' && r1[j + 1];
+            else
+                v = more && s[j] == p[i] && r1[j + 1];
             r0[j] = v;
         }
         unsigned char *t = r2;

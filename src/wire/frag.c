@@ -54,7 +54,8 @@ dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_
     if (f->off % f->frag_size != 0) return "fragment offset not a multiple of the fragment size";
     if (f->off >= f->msg_len || n > f->msg_len - f->off) return "fragment beyond the message";
     uint64_t end = (uint64_t)f->off + n;
-    if (end < f->msg_len ? n != f->frag_size : n > f->frag_size) return "fragment of the wrong size";
+    if (end < f->msg_len ? n != f->frag_size : n > f->frag_size)
+        return "fragment of the wrong size";
     *data_len = n;
     return NULL;
 }

@@ -36,7 +36,7 @@ typedef struct dtsi_reasm_slot {
     uint8_t *buf;
     uint8_t *bitmap;
     int64_t started_ms, last_ms;
-    dtsi_hdr hdr; // header of the first fragment seen (schema, time, kind, corr)
+    dtsi_hdr hdr;    // header of the first fragment seen (schema, time, kind, corr)
     int64_t nack_ms; // reliable mode: when its missing fragments were last asked for
     uint32_t nacks;
 } dtsi_reasm_slot;

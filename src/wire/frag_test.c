@@ -67,7 +67,7 @@ test_header_checks(void **state)
     assert_non_null(dtsi_frag_hdr_decode(b, 16 + 39, 1000, &f, &dlen)); // short middle fragment
     assert_non_null(dtsi_frag_hdr_decode(b, 16, 1000, &f, &dlen));      // no data
     assert_non_null(dtsi_frag_hdr_decode(b, 16 + 40, 99, &f, &dlen));   // over msg_max
-    g.off = 80; // last fragment: 20 bytes
+    g.off = 80;                                                         // last fragment: 20 bytes
     dtsi_frag_hdr_encode(&g, b);
     assert_null(dtsi_frag_hdr_decode(b, 16 + 20, 1000, &f, &dlen));
     assert_non_null(dtsi_frag_hdr_decode(b, 16 + 21, 1000, &f, &dlen)); // beyond the message
@@ -92,7 +92,8 @@ test_in_order_reordered_dup(void **state)
     uint8_t *out = NULL;
     // 1000 bytes in fragments of 100: 10 fragments, sent in reverse with a duplicate.
     for (int i = 9; i >= 1; i--)
-        assert_int_equal(feed(&r, 1, 1, msg, 1000, 100, (uint32_t)i, 0, 0, &out), DTSI_REASM_PENDING);
+        assert_int_equal(feed(&r, 1, 1, msg, 1000, 100, (uint32_t)i, 0, 0, &out),
+                         DTSI_REASM_PENDING);
     assert_int_equal(feed(&r, 1, 1, msg, 1000, 100, 5, 0, 0, &out), DTSI_REASM_DUP);
     assert_int_equal(feed(&r, 1, 1, msg, 1000, 100, 0, 0, 0, &out), DTSI_REASM_DONE);
     assert_memory_equal(out, msg, 1000);
@@ -146,12 +147,14 @@ test_bounds_and_timeout(void **state)
     dtsi_frag_hdr_encode(&f, big);
     dtsi_hdr h = {.kind = DTSI_KIND_DATA, .type_id = 7, .instance = 9, .seq = 1};
     dtsi_hdr oh;
-    assert_int_equal(dtsi_reasm_add(&r, &h, &f, big + 16, 100, 10, 0, &out, &oh), DTSI_REASM_REJECT);
+    assert_int_equal(dtsi_reasm_add(&r, &h, &f, big + 16, 100, 10, 0, &out, &oh),
+                     DTSI_REASM_REJECT);
     assert_int_equal(r.too_big, 1);
     // Inconsistent: same message id, another length.
     f.msg_len = 900;
     h.instance = 1, h.seq = 5;
-    assert_int_equal(dtsi_reasm_add(&r, &h, &f, big + 16, 100, 10, 0, &out, &oh), DTSI_REASM_REJECT);
+    assert_int_equal(dtsi_reasm_add(&r, &h, &f, big + 16, 100, 10, 0, &out, &oh),
+                     DTSI_REASM_REJECT);
     // Timeout: nothing for 100 ms gives both up.
     assert_int_equal(dtsi_reasm_expire(&r, 50), 0);
     assert_int_equal(dtsi_reasm_expire(&r, 200), 2);
@@ -180,10 +183,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_checks),
-        cmocka_unit_test(test_in_order_reordered_dup),
-        cmocka_unit_test(test_interleaved_senders),
-        cmocka_unit_test(test_bounds_and_timeout),
+        cmocka_unit_test(test_header_checks),       cmocka_unit_test(test_in_order_reordered_dup),
+        cmocka_unit_test(test_interleaved_senders), cmocka_unit_test(test_bounds_and_timeout),
         cmocka_unit_test(test_latest_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

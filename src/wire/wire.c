@@ -85,7 +85,8 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
     if (h->payload_len > left) return "payload longer than the datagram";
     if (h->instance == 0) return "zero instance id";
     if (h->flags & DTSI_FLAG_FRAGMENT) {
-        if (h->kind != DTSI_KIND_DATA && h->kind != DTSI_KIND_REPLY) return "fragment of a kind that cannot be cut";
+        if (h->kind != DTSI_KIND_DATA && h->kind != DTSI_KIND_REPLY)
+            return "fragment of a kind that cannot be cut";
         if (h->payload_len < 17) return "fragment shorter than its header plus one byte";
     }
     if (kind_is_data(h->kind)) {
@@ -95,7 +96,8 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
         if (h->kind == DTSI_KIND_QUERY && h->corr == 0) return "query without an id";
         if (h->kind == DTSI_KIND_DATA && h->corr != 0) return "data with a query id";
         if (h->kind == DTSI_KIND_HINT && h->payload_len != 0) return "hint with a payload";
-        if ((h->flags & DTSI_FLAG_COMPRESSED) && h->kind != DTSI_KIND_DATA && h->kind != DTSI_KIND_REPLY)
+        if ((h->flags & DTSI_FLAG_COMPRESSED) && h->kind != DTSI_KIND_DATA &&
+            h->kind != DTSI_KIND_REPLY)
             return "compressed flag on a kind without a value";
         if (h->kind == DTSI_KIND_NACK && h->payload_len < 10) return "nack without entries";
     } else if (h->type_id != 0 || h->schema_id != 0) {

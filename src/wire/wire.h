@@ -15,14 +15,14 @@
 
 // Frame kinds (docs/spec/wire.md, "Kinds").
 enum {
-    DTSI_KIND_DATA = 1,     // a value of a type, on the type's channel
-    DTSI_KIND_QUERY = 2,    // "send me your latest value", on the type's channel
-    DTSI_KIND_REPLY = 3,    // an answer to a query, on the type's channel
-    DTSI_KIND_NACK = 4,     // reliable mode: "resend me these", on the type's channel
-    DTSI_KIND_HINT = 5,     // reliable mode: a publisher's last seq, on the type's channel
+    DTSI_KIND_DATA = 1,       // a value of a type, on the type's channel
+    DTSI_KIND_QUERY = 2,      // "send me your latest value", on the type's channel
+    DTSI_KIND_REPLY = 3,      // an answer to a query, on the type's channel
+    DTSI_KIND_NACK = 4,       // reliable mode: "resend me these", on the type's channel
+    DTSI_KIND_HINT = 5,       // reliable mode: a publisher's last seq, on the type's channel
     DTSI_KIND_HEARTBEAT = 16, // node liveness, on the control channel
-    DTSI_KIND_MEMBERS = 17, // the types a node publishes and subscribes
-    DTSI_KIND_TYPES = 18,   // type descriptions: name, format, schema id
+    DTSI_KIND_MEMBERS = 17,   // the types a node publishes and subscribes
+    DTSI_KIND_TYPES = 18,     // type descriptions: name, format, schema id
     DTSI_KIND_GOODBYE = 19,
     DTSI_KIND_SCHEMA_REQ = 20,
     DTSI_KIND_SCHEMA_ANS = 21,
@@ -91,16 +91,16 @@ enum { DTSI_ROLE_PUB = 1, DTSI_ROLE_SUB = 2, DTSI_ROLE_GLOB = 3 };
 
 typedef struct dtsi_member {
     uint8_t role;
-    uint64_t type_id;  // PUB and SUB
+    uint64_t type_id;    // PUB and SUB
     uint8_t pattern_len; // GLOB
     const char *pattern; // GLOB; points into the decoded buffer, not NUL-terminated
 } dtsi_member;
 
 typedef struct dtsi_type_desc {
-    uint8_t format;     // 255 when the sender only subscribes and does not know it
+    uint8_t format; // 255 when the sender only subscribes and does not know it
     uint64_t schema_id;
     uint8_t name_len;
-    const char *name;   // points into the buffer, not NUL-terminated
+    const char *name; // points into the buffer, not NUL-terminated
 } dtsi_type_desc;
 
 #define DTSI_FORMAT_UNKNOWN 255

@@ -220,7 +220,8 @@ mode_pub(dts_node *n, const opts *o)
     const char *schema = o->schema ? o->schema : "";
     dts_sub *s;
     for (int j = 0; j < nt; j++) {
-        if (dts_type_declare(n, types[j], DTS_FORMAT_JSON, schema, strlen(schema)) != DTS_OK) return 2;
+        if (dts_type_declare(n, types[j], DTS_FORMAT_JSON, schema, strlen(schema)) != DTS_OK)
+            return 2;
         dts_type_opts to = {.reliable = o->reliable};
         if (o->reliable && dts_type_set_opts(n, types[j], &to) != DTS_OK) return 2;
         if (o->own) dts_subscribe(n, types[j], on_msg, NULL, &s);
@@ -245,7 +246,8 @@ mode_pub(dts_node *n, const opts *o)
         }
         for (int j = 0; j < nt; j++) {
             const void *buf = small;
-            size_t len = (size_t)snprintf(small, sizeof small, "{\"type\":\"%s\",\"n\":%ld}", types[j], i);
+            size_t len =
+                (size_t)snprintf(small, sizeof small, "{\"type\":\"%s\",\"n\":%ld}", types[j], i);
             if (big) {
                 uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(i * 16 + j + 1);
                 for (long b = 0; b < o->size; b++) {
@@ -296,7 +298,8 @@ static int
 mode_declare(dts_node *n, const opts *o)
 {
     const char *schema = o->schema ? o->schema : "";
-    if (dts_type_declare(n, o->args[0], DTS_FORMAT_JSON, schema, strlen(schema)) != DTS_OK) return 2;
+    if (dts_type_declare(n, o->args[0], DTS_FORMAT_JSON, schema, strlen(schema)) != DTS_OK)
+        return 2;
     double end = mono_s() + o->timeout;
     while (mono_s() < end) {
         dts_type_info *ti;
@@ -369,28 +372,47 @@ parse(int argc, char **argv, opts *o)
             continue;
         }
         if (strcmp(a, "--own") == 0 || strcmp(a, "--ipv6") == 0 || strcmp(a, "--sum") == 0) {
-            if (a[2] == 'o') o->own = 1;
-            else if (a[2] == 'i') o->ipv6 = 1;
-            else o->sum = 1;
+            if (a[2] == 'o')
+                o->own = 1;
+            else if (a[2] == 'i')
+                o->ipv6 = 1;
+            else
+                o->sum = 1;
             continue;
         }
         if (a[0] == '-' && a[1] == '-' && !v) return -1;
-        if (strcmp(a, "--count") == 0) o->count = atol(v), i++;
-        else if (strcmp(a, "--timeout") == 0) o->timeout = atof(v), i++;
-        else if (strcmp(a, "--schema") == 0) o->schema = v, i++;
-        else if (strcmp(a, "--wait-subs") == 0) o->wait_subs = atol(v), i++;
-        else if (strcmp(a, "--size") == 0) o->size = atol(v), i++;
-        else if (strcmp(a, "--then-wait") == 0) o->then_wait = v, i++;
-        else if (strcmp(a, "--then-count") == 0) o->then_count = atol(v), i++;
-        else if (strcmp(a, "--accounted") == 0) o->accounted = atol(v), i++;
-        else if (strcmp(a, "--reasm-max") == 0) o->reasm_max = atol(v), i++;
-        else if (strcmp(a, "--mtu") == 0) o->mtu = atol(v), i++;
-        else if (strcmp(a, "--linger") == 0) o->linger = atof(v), i++;
-        else if (strcmp(a, "--interval-ms") == 0) o->interval_ms = atol(v), i++;
-        else if (strcmp(a, "--present") == 0) o->present = strtoull(v, NULL, 16), i++;
-        else if (strcmp(a, "--absent") == 0) o->absent = strtoull(v, NULL, 16), i++;
-        else if (a[0] == '-') return -1;
-        else if (o->n_args < 16) o->args[o->n_args++] = a;
+        if (strcmp(a, "--count") == 0)
+            o->count = atol(v), i++;
+        else if (strcmp(a, "--timeout") == 0)
+            o->timeout = atof(v), i++;
+        else if (strcmp(a, "--schema") == 0)
+            o->schema = v, i++;
+        else if (strcmp(a, "--wait-subs") == 0)
+            o->wait_subs = atol(v), i++;
+        else if (strcmp(a, "--size") == 0)
+            o->size = atol(v), i++;
+        else if (strcmp(a, "--then-wait") == 0)
+            o->then_wait = v, i++;
+        else if (strcmp(a, "--then-count") == 0)
+            o->then_count = atol(v), i++;
+        else if (strcmp(a, "--accounted") == 0)
+            o->accounted = atol(v), i++;
+        else if (strcmp(a, "--reasm-max") == 0)
+            o->reasm_max = atol(v), i++;
+        else if (strcmp(a, "--mtu") == 0)
+            o->mtu = atol(v), i++;
+        else if (strcmp(a, "--linger") == 0)
+            o->linger = atof(v), i++;
+        else if (strcmp(a, "--interval-ms") == 0)
+            o->interval_ms = atol(v), i++;
+        else if (strcmp(a, "--present") == 0)
+            o->present = strtoull(v, NULL, 16), i++;
+        else if (strcmp(a, "--absent") == 0)
+            o->absent = strtoull(v, NULL, 16), i++;
+        else if (a[0] == '-')
+            return -1;
+        else if (o->n_args < 16)
+            o->args[o->n_args++] = a;
     }
     return 0;
 }
@@ -398,7 +420,8 @@ parse(int argc, char **argv, opts *o)
 static void
 log_stderr(void *ud, dts_log_level level, dts_log_cat cat, const char *event, const char *msg)
 {
-    fprintf(stderr, "testpeer: %s %s %s %s\n", dts_log_level_name(level), dts_log_cat_name(cat), event, msg);
+    fprintf(stderr, "testpeer: %s %s %s %s\n", dts_log_level_name(level), dts_log_cat_name(cat),
+            event, msg);
 }
 
 int
@@ -426,12 +449,18 @@ main(int argc, char **argv)
     printf("instance %016" PRIx64 "\n", dts_node_instance(n));
     fflush(stdout);
     int rc = 2;
-    if (strcmp(o.mode, "sub") == 0 && o.n_args > 0) rc = mode_sub(n, &o);
-    else if (strcmp(o.mode, "pub") == 0 && o.n_args == 1) rc = mode_pub(n, &o);
-    else if (strcmp(o.mode, "query") == 0 && o.n_args == 1) rc = mode_query(n, &o);
-    else if (strcmp(o.mode, "declare") == 0 && o.n_args == 1) rc = mode_declare(n, &o);
-    else if (strcmp(o.mode, "peers") == 0) rc = mode_peers(n, &o);
-    else fprintf(stderr, "testpeer: unknown mode or arguments\n");
+    if (strcmp(o.mode, "sub") == 0 && o.n_args > 0)
+        rc = mode_sub(n, &o);
+    else if (strcmp(o.mode, "pub") == 0 && o.n_args == 1)
+        rc = mode_pub(n, &o);
+    else if (strcmp(o.mode, "query") == 0 && o.n_args == 1)
+        rc = mode_query(n, &o);
+    else if (strcmp(o.mode, "declare") == 0 && o.n_args == 1)
+        rc = mode_declare(n, &o);
+    else if (strcmp(o.mode, "peers") == 0)
+        rc = mode_peers(n, &o);
+    else
+        fprintf(stderr, "testpeer: unknown mode or arguments\n");
     dts_node_close(n);
     return rc;
 }

@@ -281,8 +281,7 @@ test_query_last_value(void **state)
     assert_int_equal(r.replies, 1);
     assert_string_equal(r.last, "{\"c\":12}");
     assert_int_equal(r.last_seq, 2);
-    assert_int_equal(dts_query(b, "nobody.Publishes", 200, 0, on_msg, &r, &answers),
-                     DTS_ETIMEDOUT);
+    assert_int_equal(dts_query(b, "nobody.Publishes", 200, 0, on_msg, &r, &answers), DTS_ETIMEDOUT);
     assert_int_equal(answers, 0);
     dts_node_close(a);
     dts_node_close(b);

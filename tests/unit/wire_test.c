@@ -147,7 +147,8 @@ parse_id_row(const char *line, size_t n)
     id_row *r = &id_rows[n_id_rows++];
     snprintf(r->name, sizeof r->name, "%s", cells[0]);
     r->id = strtoull(cells[1] + 2, NULL, 16);
-    if (strlen(cells[2]) >= sizeof r->v4 || strlen(cells[3]) >= sizeof r->v6) fail_msg("bad row %s", buf);
+    if (strlen(cells[2]) >= sizeof r->v4 || strlen(cells[3]) >= sizeof r->v6)
+        fail_msg("bad row %s", buf);
     memcpy(r->v4, cells[2], strlen(cells[2]) + 1);
     memcpy(r->v6, cells[3], strlen(cells[3]) + 1);
 }
@@ -225,7 +226,8 @@ static const id_row expected_ids[] = {
     {"brewery.Gravity", 0x3ae8758c9c0a3cd9ULL, "239.255.226.101", "ff15::4454:9c0a:3cd9"},
     {"brewery.Setpoint", 0xdb522913960b93f7ULL, "239.255.152.184", "ff15::4454:960b:93f7"},
     {"a", 0xaf63dc4c8601ec8cULL, "239.255.62.221", "ff15::4454:8601:ec8c"},
-    {"brewery.fermenter1.Temperature", 0xe4e185bf72210a88ULL, "239.255.51.73", "ff15::4454:7221:a88"},
+    {"brewery.fermenter1.Temperature", 0xe4e185bf72210a88ULL, "239.255.51.73",
+     "ff15::4454:7221:a88"},
     {"x.y", 0xbed3ad197f3152d6ULL, "239.255.52.217", "ff15::4454:7f31:52d6"},
 };
 
@@ -547,7 +549,8 @@ test_vec_schema_and_members_req(void **state)
     check_u64_payload("members-req-payload", INST_B);
 
     vec *v = get_vec("schema-ans-payload");
-    dtsi_schema_ans a = {.desc = doc_desc_t, .schema_len = 17, .schema = (const uint8_t *)SCHEMA_OBJECT};
+    dtsi_schema_ans a = {
+        .desc = doc_desc_t, .schema_len = 17, .schema = (const uint8_t *)SCHEMA_OBJECT};
     uint8_t buf[256];
     dtsi_wbuf w = {buf, 0, sizeof buf, 0};
     dtsi_schema_ans_encode(&w, &a);
@@ -562,7 +565,8 @@ test_vec_schema_and_members_req(void **state)
     assert_memory_equal(d.desc.name, "brewery.Temperature", 19);
     assert_int_equal(d.schema_len, 17);
     assert_memory_equal(d.schema, SCHEMA_OBJECT, 17);
-    assert_true(dts_schema_id((dts_format)d.desc.format, d.schema, d.schema_len) == d.desc.schema_id);
+    assert_true(dts_schema_id((dts_format)d.desc.format, d.schema, d.schema_len) ==
+                d.desc.schema_id);
 }
 
 // test_vec_all_checked runs last among the vector tests: every vector in
@@ -650,7 +654,8 @@ expect_rc(const uint8_t *buf, size_t len, dtsi_wire_rc rc, const char *why_want)
     const char *why = NULL;
     dtsi_wire_rc got = dtsi_hdr_decode(buf, len, &h, &why);
     if (got != rc || (why_want && (!why || strcmp(why, why_want) != 0)) || (!why_want && why))
-        fail_msg("got rc %d (%s), want %d (%s)", got, why ? why : "-", rc, why_want ? why_want : "-");
+        fail_msg("got rc %d (%s), want %d (%s)", got, why ? why : "-", rc,
+                 why_want ? why_want : "-");
 }
 
 // expect_hdr encodes h (payload_len bytes of zero payload after it, plus
@@ -682,7 +687,8 @@ test_validation_rules(void **state)
     expect_rc(buf, 0, DTSI_WIRE_FOREIGN, "not a dts frame");
     expect_rc(buf, 1, DTSI_WIRE_FOREIGN, "not a dts frame");
     // A DTS 0.1.9 datagram starts with a blosc header (version 2).
-    const uint8_t legacy[16] = {0x02, 0x01, 0x21, 0x01, 0x40, 0, 0, 0, 0x40, 0, 0, 0, 0x50, 0, 0, 0};
+    const uint8_t legacy[16] = {0x02, 0x01, 0x21, 0x01, 0x40, 0, 0, 0,
+                                0x40, 0,    0,    0,    0x50, 0, 0, 0};
     expect_rc(legacy, sizeof legacy, DTSI_WIRE_FOREIGN, "not a dts frame");
     // 2. magic but no version byte
     expect_rc(buf, 2, DTSI_WIRE_MALFORMED, "truncated header");
@@ -796,10 +802,12 @@ test_validation_rules(void **state)
         c.corr = 9; // neither is checked on control frames
         expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_OK, NULL);
         c.type_id = 1;
-        expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_MALFORMED, "control frame with a type or schema id");
+        expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_MALFORMED,
+                   "control frame with a type or schema id");
         c.type_id = 0;
         c.schema_id = 1;
-        expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_MALFORMED, "control frame with a type or schema id");
+        expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_MALFORMED,
+                   "control frame with a type or schema id");
     }
     for (int kind = 0; kind < 256; kind++) {
         int ctl = kind >= 16 && kind <= 22;
@@ -909,7 +917,8 @@ test_heartbeat_bounds(void **state)
     buf[n] = 'x'; // trailing byte
     assert_int_equal(dtsi_heartbeat_decode(buf, n + 1, &out), -1);
 
-    const uint32_t leases[][2] = {{99, 0}, {100, 1}, {3600000, 1}, {3600001, 0}, {0, 0}, {0xffffffffu, 0}};
+    const uint32_t leases[][2] = {{99, 0},      {100, 1}, {3600000, 1},
+                                  {3600001, 0}, {0, 0},   {0xffffffffu, 0}};
     for (size_t i = 0; i < 6; i++) {
         hb = doc_hb;
         hb.lease_ms = leases[i][0];
@@ -1033,7 +1042,9 @@ test_members_two_pass(void **state)
         int ok;
     } pats[] = {{"**.*.*.*.*.*.*", 1}, {"*.*.*.*.*.*.*.*.*", 0}, {"", 0}, {"a b", 0}, {"x.?", 1}};
     for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
-        dtsi_member g = {.role = DTSI_ROLE_GLOB, .pattern_len = (uint8_t)strlen(pats[i].p), .pattern = pats[i].p};
+        dtsi_member g = {.role = DTSI_ROLE_GLOB,
+                         .pattern_len = (uint8_t)strlen(pats[i].p),
+                         .pattern = pats[i].p};
         w = (dtsi_wbuf){b, 0, sizeof b, 0};
         dtsi_members_begin(&w, 1, 0, 1, 1);
         dtsi_member_encode(&w, &g);
@@ -1150,10 +1161,13 @@ test_schema_ans_bounds(void **state)
 static void
 test_names(void **state)
 {
-    const char *good[] = {"brewery.Temperature", "a", "Z", "x.y", "x-1.y_2", "A.b.c.d.e", "0", "_", "-"};
+    const char *good[] = {"brewery.Temperature", "a", "Z", "x.y", "x-1.y_2",
+                          "A.b.c.d.e",           "0", "_", "-"};
     const char *bad[] = {"", ".a", "a.", "a..b", ".", "a b", "a/b", "brewery.*", "a?", "é", "a\tb"};
-    for (size_t i = 0; i < sizeof good / sizeof *good; i++) assert_int_equal(dts_name_valid(good[i]), 1);
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(dts_name_valid(bad[i]), 0);
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        assert_int_equal(dts_name_valid(good[i]), 1);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(dts_name_valid(bad[i]), 0);
     assert_int_equal(dts_name_valid(NULL), 0);
     char name[300];
     memset(name, 'n', sizeof name);
@@ -1267,18 +1281,31 @@ inj_close(inj *j)
     uv_loop_close(&j->loop);
 }
 
-typedef enum { C_FOREIGN, C_BAD_VERSION, C_MALFORMED, C_CTL_MALFORMED, C_UNKNOWN_TYPE, C_RECEIVED } ctr;
+typedef enum {
+    C_FOREIGN,
+    C_BAD_VERSION,
+    C_MALFORMED,
+    C_CTL_MALFORMED,
+    C_UNKNOWN_TYPE,
+    C_RECEIVED
+} ctr;
 
 static uint64_t
 ctr_get(const dts_node_counters *c, ctr which)
 {
     switch (which) {
-    case C_FOREIGN: return c->frames_foreign;
-    case C_BAD_VERSION: return c->frames_bad_version;
-    case C_MALFORMED: return c->frames_malformed;
-    case C_CTL_MALFORMED: return c->control_malformed;
-    case C_UNKNOWN_TYPE: return c->frames_unknown_type;
-    case C_RECEIVED: return c->frames_received;
+    case C_FOREIGN:
+        return c->frames_foreign;
+    case C_BAD_VERSION:
+        return c->frames_bad_version;
+    case C_MALFORMED:
+        return c->frames_malformed;
+    case C_CTL_MALFORMED:
+        return c->control_malformed;
+    case C_UNKNOWN_TYPE:
+        return c->frames_unknown_type;
+    case C_RECEIVED:
+        return c->frames_received;
     }
     return 0;
 }
@@ -1296,7 +1323,8 @@ inj_expect(inj *j, uint64_t channel, const uint8_t *d, size_t len, ctr which, ui
     assert_int_equal(j->ops->send(j->tp, channel, &g, 1, &sent), DTS_OK);
     for (int i = 0; i < 2000; i++) {
         dts_node_counters_get(j->node, &now);
-        if (ctr_get(&now, which) - ctr_get(&before, which) >= want && now.datagrams_received > before.datagrams_received)
+        if (ctr_get(&now, which) - ctr_get(&before, which) >= want &&
+            now.datagrams_received > before.datagrams_received)
             break;
         usleep(1000);
     }
@@ -1318,7 +1346,8 @@ peer_named(dts_node *n, const char *host)
     size_t count;
     if (dts_node_peers(n, &info, &count) != DTS_OK) return 0;
     int found = 0;
-    for (size_t i = 0; i < count; i++) found |= !info[i].self && strcmp(info[i].hostname, host) == 0;
+    for (size_t i = 0; i < count; i++)
+        found |= !info[i].self && strcmp(info[i].hostname, host) == 0;
     dts_free(info);
     return found;
 }
@@ -1337,7 +1366,8 @@ test_counters(void **state)
     memcpy(b, d, len);
     b[0] = 'X';
     inj_expect(&j, 0, b, len, C_FOREIGN, 1);
-    const uint8_t legacy[16] = {0x02, 0x01, 0x21, 0x01, 0x40, 0, 0, 0, 0x40, 0, 0, 0, 0x50, 0, 0, 0};
+    const uint8_t legacy[16] = {0x02, 0x01, 0x21, 0x01, 0x40, 0, 0, 0,
+                                0x40, 0,    0,    0,    0x50, 0, 0, 0};
     inj_expect(&j, 0, legacy, sizeof legacy, C_FOREIGN, 1);
     memcpy(b, d, len);
     b[2] = 2;
@@ -1388,7 +1418,10 @@ test_counters(void **state)
     assert_false(peer_named(j.node, "brew-pi"));
     // SCHEMA_ANS whose bytes do not hash to the claimed id.
     vec *sa = get_vec("schema-ans-payload");
-    dtsi_hdr ah = {.kind = DTSI_KIND_SCHEMA_ANS, .instance = INST_A, .host = HOST_A, .seq = 10,
+    dtsi_hdr ah = {.kind = DTSI_KIND_SCHEMA_ANS,
+                   .instance = INST_A,
+                   .host = HOST_A,
+                   .seq = 10,
                    .payload_len = (uint32_t)sa->len};
     dtsi_hdr_encode(&ah, b);
     memcpy(b + DTSI_HDR_SIZE, sa->b, sa->len);

@@ -23,8 +23,8 @@ static uint8_t *
 request(const char *file, size_t *len)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cd '%s' && capnp compile -o- '%s' 2>/dev/null", DTS_SOURCE_DIR "/tests/capnp",
-             file);
+    snprintf(cmd, sizeof cmd, "cd '%s' && capnp compile -o- '%s' 2>/dev/null",
+             DTS_SOURCE_DIR "/tests/capnp", file);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t cap = 1 << 20, n = 0, got;

@@ -44,11 +44,11 @@ static unsigned n_lines, n_rows;
 typedef dts_err (*copy_fn)(dtsi_capnp_msg *m, dtsi_capnp_builder *b);
 
 #define COPY_FN(pfx)                                                                               \
-    static dts_err copy_##pfx(dtsi_capnp_msg *m, dtsi_capnp_builder *b)                           \
+    static dts_err copy_##pfx(dtsi_capnp_msg *m, dtsi_capnp_builder *b)                            \
     {                                                                                              \
         pfx##_Root_reader r;                                                                       \
         dts_err e = pfx##_Root_read_root(m, &r);                                                   \
-        return e ? e : pfx##_Root_copy(r, pfx##_Root_new_root(b));                               \
+        return e ? e : pfx##_Root_copy(r, pfx##_Root_new_root(b));                                 \
     }
 COPY_FN(s01_primitives)
 COPY_FN(s02_defaults)
@@ -69,11 +69,22 @@ static const struct schema {
     const size_t *count;
     copy_fn copy;
 } schemas[] = {
-#define S(stem, pfx) {stem, pfx##_layout, &pfx##_layout_count, copy_##pfx}
-    S("01_primitives", s01_primitives), S("02_defaults", s02_defaults), S("03_lists", s03_lists),
-    S("04_structlists", s04_structlists), S("05_unions", s05_unions), S("06_groups", s06_groups),
-    S("07_enums", s07_enums), S("08_tree", s08_tree), S("09_big", s09_big),
-    S("10_sparse", s10_sparse), S("11_empty", s11_empty), S("12_brewery", s12_brewery),
+#define S(stem, pfx)                                                                               \
+    {                                                                                              \
+        stem, pfx##_layout, &pfx##_layout_count, copy_##pfx                                        \
+    }
+    S("01_primitives", s01_primitives),
+    S("02_defaults", s02_defaults),
+    S("03_lists", s03_lists),
+    S("04_structlists", s04_structlists),
+    S("05_unions", s05_unions),
+    S("06_groups", s06_groups),
+    S("07_enums", s07_enums),
+    S("08_tree", s08_tree),
+    S("09_big", s09_big),
+    S("10_sparse", s10_sparse),
+    S("11_empty", s11_empty),
+    S("12_brewery", s12_brewery),
 #undef S
 };
 
@@ -146,8 +157,8 @@ layout_check(const struct schema *s, const char *path, char kind, unsigned a, un
         const dtsc_layout *r = &s->layout[i];
         if (r->kind == kind && strcmp(r->path, path) == 0) {
             if (r->a != a || r->b != b) {
-                fprintf(stderr, "%s: %s %c: generated %u,%u, compiler %u,%u\n", s->stem, path,
-                        kind, r->a, r->b, a, b);
+                fprintf(stderr, "%s: %s %c: generated %u,%u, compiler %u,%u\n", s->stem, path, kind,
+                        r->a, r->b, a, b);
                 fail();
             }
             n_rows++;
@@ -179,7 +190,8 @@ layout_schema(const struct schema *s)
 {
     char out[256];
     snprintf(out, sizeof out, "%s/%s.ocapnp", tmp, s->stem);
-    assert_int_equal(sh("cd '%s' && capnp compile -ocapnp %s.capnp > '%s'", corpus, s->stem, out), 0);
+    assert_int_equal(sh("cd '%s' && capnp compile -ocapnp %s.capnp > '%s'", corpus, s->stem, out),
+                     0);
     FILE *f = fopen(out, "r");
     assert_non_null(f);
     char line[512], stack[32][64], path[512], name[64];
@@ -212,8 +224,10 @@ layout_schema(const struct schema *s)
         }
         if (!hash || strstr(p, ":Void;") || sscanf(p, "%63s @", name) != 1) continue;
         layout_path(path, sizeof path, stack, depth, name);
-        if (sscanf(hash, "# bits[%u, %u)", &a, &b) == 2) layout_check(s, path, 'b', a, b);
-        else if (sscanf(hash, "# ptr[%u]", &a) == 1) layout_check(s, path, 'p', a, 0);
+        if (sscanf(hash, "# bits[%u, %u)", &a, &b) == 2)
+            layout_check(s, path, 'b', a, b);
+        else if (sscanf(hash, "# ptr[%u]", &a) == 1)
+            layout_check(s, path, 'p', a, 0);
     }
     fclose(f);
     // every generated row was matched by one annotation
@@ -263,7 +277,8 @@ roundtrip_line(const struct schema *s, const char *text, unsigned k)
         free(out);
         dtsi_capnp_builder_fini(&b);
         dtsi_capnp_msg_fini(&m);
-        assert_int_equal(sh("capnp decode '%s/%s.capnp' Root < '%s' > '%s'", corpus, s->stem, bin, got), 0);
+        assert_int_equal(
+            sh("capnp decode '%s/%s.capnp' Root < '%s' > '%s'", corpus, s->stem, bin, got), 0);
         size_t glen;
         uint8_t *have = slurp(got, &glen);
         if (glen != elen || memcmp(have, want, elen) != 0) {
@@ -317,7 +332,8 @@ decode_equals(dtsi_capnp_builder *b, const char *stem, const char *want)
     snprintf(txt, sizeof txt, "%s/typed_%s.txt", tmp, stem);
     spill(bin, out, olen);
     free(out);
-    assert_int_equal(sh("capnp decode --short '%s/%s.capnp' Root < '%s' > '%s'", corpus, stem, bin, txt), 0);
+    assert_int_equal(
+        sh("capnp decode --short '%s/%s.capnp' Root < '%s' > '%s'", corpus, stem, bin, txt), 0);
     size_t len;
     char *have = (char *)slurp(txt, &len);
     if (len && have[len - 1] == '\n') have[len - 1] = 0;
@@ -352,15 +368,17 @@ test_typed_brewery(void **state)
     dtsi_capnp_blist batch = s12_brewery_Root_init_batch(root, 2);
     s12_brewery_Temperature_builder b1 = s12_brewery_Root_batch_elem(batch, 1);
     assert_int_equal(s12_brewery_Temperature_status_set_warning(
-                         s12_brewery_Temperature_init_status(b1), "hot", 3), DTS_OK);
-    decode_equals(&b, "12_brewery",
-                  "(reading = (sensor = \"tank3/top\", celsius = 18.25, timeNs = 1732500000123456789, "
-                  "seq = 42, ok = false, unit = kelvin, tags = [\"x\", \"yz\"], history = [0, 0.5, 1], "
-                  "location = (tank = 3, depthCm = -20), status = (fault = 17)), "
-                  "batch = [(celsius = 0, timeNs = 0, seq = 0, ok = true, unit = celsius, "
-                  "location = (tank = 0, depthCm = 0), status = (nominal = void)), "
-                  "(celsius = 0, timeNs = 0, seq = 0, ok = true, unit = celsius, "
-                  "location = (tank = 0, depthCm = 0), status = (warning = \"hot\"))])");
+                         s12_brewery_Temperature_init_status(b1), "hot", 3),
+                     DTS_OK);
+    decode_equals(
+        &b, "12_brewery",
+        "(reading = (sensor = \"tank3/top\", celsius = 18.25, timeNs = 1732500000123456789, "
+        "seq = 42, ok = false, unit = kelvin, tags = [\"x\", \"yz\"], history = [0, 0.5, 1], "
+        "location = (tank = 3, depthCm = -20), status = (fault = 17)), "
+        "batch = [(celsius = 0, timeNs = 0, seq = 0, ok = true, unit = celsius, "
+        "location = (tank = 0, depthCm = 0), status = (nominal = void)), "
+        "(celsius = 0, timeNs = 0, seq = 0, ok = true, unit = celsius, "
+        "location = (tank = 0, depthCm = 0), status = (warning = \"hot\"))])");
 
     // read it back with the generated readers
     uint8_t *out;
@@ -392,7 +410,8 @@ test_typed_brewery(void **state)
     s12_brewery_Temperature_location_reader lr = s12_brewery_Temperature_get_location(tr);
     assert_int_equal(s12_brewery_Temperature_location_get_depthCm(lr), -20);
     s12_brewery_Temperature_status_reader sr = s12_brewery_Temperature_get_status(tr);
-    assert_int_equal(s12_brewery_Temperature_status_which(sr), s12_brewery_Temperature_status_TAG_fault);
+    assert_int_equal(s12_brewery_Temperature_status_which(sr),
+                     s12_brewery_Temperature_status_TAG_fault);
     assert_int_equal(s12_brewery_Temperature_status_get_fault(sr), 17);
     assert_int_equal(s12_brewery_Root_get_batch(r, &l), DTS_OK);
     assert_int_equal(s12_brewery_Root_batch_at(&l, 0, &tr), DTS_OK);
@@ -442,9 +461,10 @@ test_typed_defaults(void **state)
     for (uint32_t i = 0; i < s02_defaults_Root_DATA_WORDS * 8; i++)
         if (i != 18 && i != 19 && i != 36 && i != 37 && (i < 40 || i >= 48))
             assert_int_equal(b.segs[0].data[8 + i], 0);
-    decode_equals(&b, "02_defaults",
-                  "(b = true, i8 = -7, i16 = 1000, i32 = 42, i64 = -123456789012, u8 = 200, "
-                  "u16 = 1, u32 = 3000000000, u64 = 12345678901234567890, f32 = 1.25, f64 = -0.5, e = red)");
+    decode_equals(
+        &b, "02_defaults",
+        "(b = true, i8 = -7, i16 = 1000, i32 = 42, i64 = -123456789012, u8 = 200, "
+        "u16 = 1, u32 = 3000000000, u64 = 12345678901234567890, f32 = 1.25, f64 = -0.5, e = red)");
     dtsi_capnp_builder_fini(&b);
 }
 

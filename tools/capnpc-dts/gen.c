@@ -72,12 +72,25 @@ unsigned
 gen_bits(dtsi_cgr_kind k)
 {
     switch (k) {
-    case DTSI_CGR_BOOL: return 1;
-    case DTSI_CGR_INT8: case DTSI_CGR_UINT8: return 8;
-    case DTSI_CGR_INT16: case DTSI_CGR_UINT16: case DTSI_CGR_ENUM: return 16;
-    case DTSI_CGR_INT32: case DTSI_CGR_UINT32: case DTSI_CGR_FLOAT32: return 32;
-    case DTSI_CGR_INT64: case DTSI_CGR_UINT64: case DTSI_CGR_FLOAT64: return 64;
-    default: return 0;
+    case DTSI_CGR_BOOL:
+        return 1;
+    case DTSI_CGR_INT8:
+    case DTSI_CGR_UINT8:
+        return 8;
+    case DTSI_CGR_INT16:
+    case DTSI_CGR_UINT16:
+    case DTSI_CGR_ENUM:
+        return 16;
+    case DTSI_CGR_INT32:
+    case DTSI_CGR_UINT32:
+    case DTSI_CGR_FLOAT32:
+        return 32;
+    case DTSI_CGR_INT64:
+    case DTSI_CGR_UINT64:
+    case DTSI_CGR_FLOAT64:
+        return 64;
+    default:
+        return 0;
     }
 }
 
@@ -85,38 +98,56 @@ const char *
 gen_rt(dtsi_cgr_kind k)
 {
     switch (gen_bits(k)) {
-    case 1: return "bool";
-    case 8: return "u8";
-    case 16: return "u16";
-    case 32: return "u32";
-    default: return "u64";
+    case 1:
+        return "bool";
+    case 8:
+        return "u8";
+    case 16:
+        return "u16";
+    case 32:
+        return "u32";
+    default:
+        return "u64";
     }
 }
 
 int
 gen_is_ptr(dtsi_cgr_kind k)
 {
-    return k == DTSI_CGR_TEXT || k == DTSI_CGR_DATA || k == DTSI_CGR_LIST ||
-           k == DTSI_CGR_STRUCT || k == DTSI_CGR_INTERFACE || k == DTSI_CGR_ANYPOINTER;
+    return k == DTSI_CGR_TEXT || k == DTSI_CGR_DATA || k == DTSI_CGR_LIST || k == DTSI_CGR_STRUCT ||
+           k == DTSI_CGR_INTERFACE || k == DTSI_CGR_ANYPOINTER;
 }
 
 const char *
 gen_ctype(gen *x, const dtsi_cgr_type *t)
 {
     switch (t->kind) {
-    case DTSI_CGR_BOOL: return "bool";
-    case DTSI_CGR_INT8: return "int8_t";
-    case DTSI_CGR_INT16: return "int16_t";
-    case DTSI_CGR_INT32: return "int32_t";
-    case DTSI_CGR_INT64: return "int64_t";
-    case DTSI_CGR_UINT8: return "uint8_t";
-    case DTSI_CGR_UINT16: return "uint16_t";
-    case DTSI_CGR_UINT32: return "uint32_t";
-    case DTSI_CGR_UINT64: return "uint64_t";
-    case DTSI_CGR_FLOAT32: return "float";
-    case DTSI_CGR_FLOAT64: return "double";
-    case DTSI_CGR_ENUM: return t->node ? gen_cname(x, t->node) : "uint16_t";
-    default: return "void";
+    case DTSI_CGR_BOOL:
+        return "bool";
+    case DTSI_CGR_INT8:
+        return "int8_t";
+    case DTSI_CGR_INT16:
+        return "int16_t";
+    case DTSI_CGR_INT32:
+        return "int32_t";
+    case DTSI_CGR_INT64:
+        return "int64_t";
+    case DTSI_CGR_UINT8:
+        return "uint8_t";
+    case DTSI_CGR_UINT16:
+        return "uint16_t";
+    case DTSI_CGR_UINT32:
+        return "uint32_t";
+    case DTSI_CGR_UINT64:
+        return "uint64_t";
+    case DTSI_CGR_FLOAT32:
+        return "float";
+    case DTSI_CGR_FLOAT64:
+        return "double";
+    case DTSI_CGR_ENUM:
+        return t->node ? gen_cname(x, t->node) : "uint16_t";
+    default:
+        return "void";
     }
 }
 
@@ -124,12 +155,18 @@ unsigned
 gen_esize(const dtsi_cgr_type *t)
 {
     switch (gen_bits(t->kind)) {
-    case 1: return DTSI_CAPNP_BIT;
-    case 8: return DTSI_CAPNP_BYTE;
-    case 16: return DTSI_CAPNP_TWO;
-    case 32: return DTSI_CAPNP_FOUR;
-    case 64: return DTSI_CAPNP_EIGHT;
-    default: break;
+    case 1:
+        return DTSI_CAPNP_BIT;
+    case 8:
+        return DTSI_CAPNP_BYTE;
+    case 16:
+        return DTSI_CAPNP_TWO;
+    case 32:
+        return DTSI_CAPNP_FOUR;
+    case 64:
+        return DTSI_CAPNP_EIGHT;
+    default:
+        break;
     }
     if (t->kind == DTSI_CGR_VOID) return DTSI_CAPNP_VOID;
     if (t->kind == DTSI_CGR_STRUCT) return DTSI_CAPNP_COMPOSITE;
@@ -141,9 +178,12 @@ gen_cstr(FILE *f, const uint8_t *s, size_t len)
 {
     fputc('"', f);
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"' || s[i] == '\\') fprintf(f, "\\%c", s[i]);
-        else if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '?') fputc(s[i], f);
-        else fprintf(f, "\\%03o", s[i]);
+        if (s[i] == '"' || s[i] == '\\')
+            fprintf(f, "\\%c", s[i]);
+        else if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '?')
+            fputc(s[i], f);
+        else
+            fprintf(f, "\\%03o", s[i]);
     }
     fputc('"', f);
 }
@@ -167,17 +207,22 @@ static const char *
 gen_int_lit(gen *x, dtsi_cgr_kind k, uint64_t bits)
 {
     switch (k) {
-    case DTSI_CGR_BOOL: return bits & 1 ? "true" : "false";
-    case DTSI_CGR_INT8: return gen_fmt(x, "((int8_t)%d)", (int8_t)bits);
-    case DTSI_CGR_INT16: return gen_fmt(x, "((int16_t)%d)", (int16_t)bits);
+    case DTSI_CGR_BOOL:
+        return bits & 1 ? "true" : "false";
+    case DTSI_CGR_INT8:
+        return gen_fmt(x, "((int8_t)%d)", (int8_t)bits);
+    case DTSI_CGR_INT16:
+        return gen_fmt(x, "((int16_t)%d)", (int16_t)bits);
     case DTSI_CGR_INT32:
         if ((int32_t)bits == INT32_MIN) return "INT32_MIN";
         return gen_fmt(x, "((int32_t)%ld)", (long)(int32_t)bits);
     case DTSI_CGR_INT64:
         if ((int64_t)bits == INT64_MIN) return "INT64_MIN";
         return gen_fmt(x, "INT64_C(%lld)", (long long)(int64_t)bits);
-    case DTSI_CGR_UINT64: return gen_fmt(x, "UINT64_C(%llu)", (unsigned long long)bits);
-    default: return gen_fmt(x, "UINT32_C(%llu)", (unsigned long long)bits);
+    case DTSI_CGR_UINT64:
+        return gen_fmt(x, "UINT64_C(%llu)", (unsigned long long)bits);
+    default:
+        return gen_fmt(x, "UINT32_C(%llu)", (unsigned long long)bits);
     }
 }
 
@@ -192,12 +237,23 @@ gen_const(gen *x, const dtsi_cgr_node *n)
     unsigned which = dtsi_capnp_get_u16(&v, 0, 0);
     uint64_t bits = 0;
     switch (gen_bits((dtsi_cgr_kind)which)) {
-    case 1: bits = dtsi_capnp_get_bool(&v, 16, false); break;
-    case 8: bits = dtsi_capnp_get_u8(&v, 2, 0); break;
-    case 16: bits = dtsi_capnp_get_u16(&v, 1, 0); break;
-    case 32: bits = dtsi_capnp_get_u32(&v, 1, 0); break;
-    case 64: bits = dtsi_capnp_get_u64(&v, 1, 0); break;
-    default: break;
+    case 1:
+        bits = dtsi_capnp_get_bool(&v, 16, false);
+        break;
+    case 8:
+        bits = dtsi_capnp_get_u8(&v, 2, 0);
+        break;
+    case 16:
+        bits = dtsi_capnp_get_u16(&v, 1, 0);
+        break;
+    case 32:
+        bits = dtsi_capnp_get_u32(&v, 1, 0);
+        break;
+    case 64:
+        bits = dtsi_capnp_get_u64(&v, 1, 0);
+        break;
+    default:
+        break;
     }
     fprintf(x->h, "\n// %s\n", n->display_name);
     switch (which) {
@@ -216,7 +272,9 @@ gen_const(gen *x, const dtsi_cgr_node *n)
         fprintf(x->h, "#define %s (%a)\n", cn, d);
         return;
     }
-    case DTSI_CGR_ENUM: fprintf(x->h, "#define %s ((uint16_t)%u)\n", cn, (unsigned)bits); return;
+    case DTSI_CGR_ENUM:
+        fprintf(x->h, "#define %s ((uint16_t)%u)\n", cn, (unsigned)bits);
+        return;
     case DTSI_CGR_TEXT: {
         const char *s;
         size_t len;
@@ -230,8 +288,8 @@ gen_const(gen *x, const dtsi_cgr_node *n)
         const uint8_t *d;
         size_t len;
         if (dtsi_capnp_read_data(dtsi_capnp_struct_ptr(&v, 0), &d, &len) != DTS_OK) goto bad;
-        fprintf(x->h, "extern const uint8_t %s[%zu];\n#define %s_LEN %zu\n", cn,
-                len ? len : 1, cn, len);
+        fprintf(x->h, "extern const uint8_t %s[%zu];\n#define %s_LEN %zu\n", cn, len ? len : 1, cn,
+                len);
         fprintf(x->c, "\nconst uint8_t %s[%zu] = {", cn, len ? len : 1);
         for (size_t i = 0; i < len; i++) fprintf(x->c, "%s0x%02x", i ? ", " : "", d[i]);
         fprintf(x->c, "%s};\n", len ? "" : "0");
@@ -268,8 +326,10 @@ gen_walk(gen *x, const dtsi_cgr_node *n, void (*fn)(gen *, const dtsi_cgr_node *
 static void
 gen_visit_types(gen *x, const dtsi_cgr_node *n)
 {
-    if (n->kind == DTSI_CGR_NODE_ENUM) gen_enum(x, n);
-    else if (n->kind == DTSI_CGR_NODE_STRUCT) gen_struct_types(x, n);
+    if (n->kind == DTSI_CGR_NODE_ENUM)
+        gen_enum(x, n);
+    else if (n->kind == DTSI_CGR_NODE_STRUCT)
+        gen_struct_types(x, n);
 }
 
 static void
@@ -347,13 +407,15 @@ gen_file(gen *x, const dtsi_cgr_node *file, const char *filename)
     gen_walk(x, file, gen_visit_consts);
     gen_walk(x, file, gen_visit_decls);
     gen_walk(x, file, gen_visit_defs);
-    fprintf(x->h, "\n// The layout of every struct of the file (tests compare it with the compiler's).\n"
-                  "extern const dtsc_layout %s_layout[];\nextern const size_t %s_layout_count;\n",
+    fprintf(x->h,
+            "\n// The layout of every struct of the file (tests compare it with the compiler's).\n"
+            "extern const dtsc_layout %s_layout[];\nextern const size_t %s_layout_count;\n",
             x->prefix, x->prefix);
     fprintf(x->c, "\nconst dtsc_layout %s_layout[] = {\n", x->prefix);
     gen_walk(x, file, gen_visit_layout);
-    fprintf(x->c, "    {NULL, 0, 0, 0},\n};\nconst size_t %s_layout_count =\n"
-                  "    sizeof %s_layout / sizeof %s_layout[0] - 1;\n",
+    fprintf(x->c,
+            "    {NULL, 0, 0, 0},\n};\nconst size_t %s_layout_count =\n"
+            "    sizeof %s_layout / sizeof %s_layout[0] - 1;\n",
             x->prefix, x->prefix, x->prefix);
     fprintf(x->h, "\n#endif\n");
     int bad = ferror(x->h) || ferror(x->c);

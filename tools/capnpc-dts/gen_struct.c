@@ -21,9 +21,9 @@
 #include "gen.h"
 
 typedef struct gen_fld {
-    const char *cn;    // the node's C name
-    const char *fn;    // the field's function suffix
-    const char *disc;  // statement writing the discriminant, or ""
+    const char *cn;   // the node's C name
+    const char *fn;   // the field's function suffix
+    const char *disc; // statement writing the discriminant, or ""
     const dtsi_cgr_field *f;
     const dtsi_cgr_node *n;
 } gen_fld;
@@ -48,7 +48,8 @@ gen_struct_types(gen *x, const dtsi_cgr_node *n)
     const char *cn = gen_cname(x, n);
     fprintf(x->h, "\n// %s%s\n", n->display_name, n->is_group ? " (a group)" : "");
     fprintf(x->h, "typedef struct %s_reader {\n    dtsi_capnp_struct s;\n} %s_reader;\n", cn, cn);
-    fprintf(x->h, "typedef struct %s_builder {\n    dtsi_capnp_bstruct s;\n} %s_builder;\n", cn, cn);
+    fprintf(x->h, "typedef struct %s_builder {\n    dtsi_capnp_bstruct s;\n} %s_builder;\n", cn,
+            cn);
     fprintf(x->h, "#define %s_TYPE_ID UINT64_C(0x%016llx)\n", cn, (unsigned long long)n->id);
     fprintf(x->h, "#define %s_DATA_WORDS %u\n#define %s_POINTERS %u\n", cn, n->data_words, cn,
             n->pointers);
@@ -56,7 +57,8 @@ gen_struct_types(gen *x, const dtsi_cgr_node *n)
     fprintf(x->h, "typedef enum %s_tag {\n", cn);
     for (uint32_t i = 0; i < n->nfields; i++)
         if (n->fields[i].discriminant != DTSI_CGR_NO_DISCRIMINANT)
-            fprintf(x->h, "    %s_TAG_%s = %u,\n", cn, n->fields[i].name, n->fields[i].discriminant);
+            fprintf(x->h, "    %s_TAG_%s = %u,\n", cn, n->fields[i].name,
+                    n->fields[i].discriminant);
     fprintf(x->h, "} %s_tag;\n", cn);
 }
 
@@ -80,16 +82,19 @@ gen_data_field(gen *x, const gen_fld *g)
     int fl = f->type.kind == DTSI_CGR_FLOAT32 || f->type.kind == DTSI_CGR_FLOAT64;
     gen_fn(x, T, gen_fmt(x, "%s_get_%s(%s_reader r)", g->cn, g->fn, g->cn));
     if (fl)
-        fprintf(x->c, "    %s v = dtsi_capnp_get_%s(&r.s, %u, %s);\n    %s f;\n"
-                      "    memcpy(&f, &v, sizeof f);\n    return f;\n}\n",
+        fprintf(x->c,
+                "    %s v = dtsi_capnp_get_%s(&r.s, %u, %s);\n    %s f;\n"
+                "    memcpy(&f, &v, sizeof f);\n    return f;\n}\n",
                 U, rt, f->offset, def, T);
     else
-        fprintf(x->c, "    return (%s)dtsi_capnp_get_%s(&r.s, %u, %s);\n}\n", T, rt, f->offset, def);
+        fprintf(x->c, "    return (%s)dtsi_capnp_get_%s(&r.s, %u, %s);\n}\n", T, rt, f->offset,
+                def);
     gen_fn(x, "void", gen_fmt(x, "%s_set_%s(%s_builder b, %s v)", g->cn, g->fn, g->cn, T));
     fprintf(x->c, "%s", g->disc);
     if (fl)
-        fprintf(x->c, "    %s u;\n    memcpy(&u, &v, sizeof u);\n"
-                      "    dtsi_capnp_set_%s(b.s, %u, u, %s);\n}\n",
+        fprintf(x->c,
+                "    %s u;\n    memcpy(&u, &v, sizeof u);\n"
+                "    dtsi_capnp_set_%s(b.s, %u, u, %s);\n}\n",
                 U, rt, f->offset, def);
     else
         fprintf(x->c, "    dtsi_capnp_set_%s(b.s, %u, (%s)v, %s);\n}\n", rt, f->offset, U, def);
@@ -105,8 +110,10 @@ gen_blob_field(gen *x, const gen_fld *g)
     const uint8_t *dflt = NULL;
     size_t dlen = 0;
     if (f->default_value.kind == f->type.kind && !dtsi_capnp_ptr_is_null(f->default_value.ptr)) {
-        if (text) dtsi_capnp_read_text(f->default_value.ptr, (const char **)&dflt, &dlen);
-        else dtsi_capnp_read_data(f->default_value.ptr, &dflt, &dlen);
+        if (text)
+            dtsi_capnp_read_text(f->default_value.ptr, (const char **)&dflt, &dlen);
+        else
+            dtsi_capnp_read_data(f->default_value.ptr, &dflt, &dlen);
     }
     gen_fn(x, "bool", gen_fmt(x, "%s_has_%s(%s_reader r)", g->cn, g->fn, g->cn));
     fprintf(x->c, "    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, %u));\n}\n",
@@ -135,7 +142,8 @@ gen_list_init(gen *x, const dtsi_cgr_type *t, const char *p)
     const dtsi_cgr_type *e = t->element;
     if (e->kind == DTSI_CGR_STRUCT) {
         const char *s = gen_cname(x, e->node);
-        return gen_fmt(x, "dtsi_capnp_init_struct_list(%s, %s_DATA_WORDS, %s_POINTERS, n)", p, s, s);
+        return gen_fmt(x, "dtsi_capnp_init_struct_list(%s, %s_DATA_WORDS, %s_POINTERS, n)", p, s,
+                       s);
     }
     return gen_fmt(x, "dtsi_capnp_init_list(%s, %u, n)", p, gen_esize(e));
 }
@@ -156,14 +164,18 @@ gen_list_level(gen *x, const char *L, const dtsi_cgr_type *t)
         int fl = e->kind == DTSI_CGR_FLOAT32 || e->kind == DTSI_CGR_FLOAT64;
         gen_fn(x, T, gen_fmt(x, "%s_at(%s)", L, lr));
         if (fl)
-            fprintf(x->c, "    %s v = dtsi_capnp_list_%s(l, i);\n    %s f;\n"
-                          "    memcpy(&f, &v, sizeof f);\n    return f;\n}\n", U, rt, T);
+            fprintf(x->c,
+                    "    %s v = dtsi_capnp_list_%s(l, i);\n    %s f;\n"
+                    "    memcpy(&f, &v, sizeof f);\n    return f;\n}\n",
+                    U, rt, T);
         else
             fprintf(x->c, "    return (%s)dtsi_capnp_list_%s(l, i);\n}\n", T, rt);
         gen_fn(x, "void", gen_fmt(x, "%s_set(dtsi_capnp_blist l, uint32_t i, %s v)", L, T));
         if (fl)
-            fprintf(x->c, "    %s u;\n    memcpy(&u, &v, sizeof u);\n"
-                          "    dtsi_capnp_blist_set(l, i, u);\n}\n", U);
+            fprintf(x->c,
+                    "    %s u;\n    memcpy(&u, &v, sizeof u);\n"
+                    "    dtsi_capnp_blist_set(l, i, u);\n}\n",
+                    U);
         else
             fprintf(x->c, "    dtsi_capnp_blist_set(l, i, (%s)v);\n}\n", U);
         copy = gen_fmt(x, "        %s_set(bl, i, %s_at(l, i));\n", L, L);
@@ -173,22 +185,28 @@ gen_list_level(gen *x, const char *L, const dtsi_cgr_type *t)
         gen_fn(x, "dts_err", gen_fmt(x, "%s_at(%s, %s **v, size_t *len)", L, lr, pt));
         fprintf(x->c, "    return dtsi_capnp_read_%s(dtsi_capnp_list_ptr(l, i), v, len);\n}\n",
                 text ? "text" : "data");
-        gen_fn(x, "dts_err", gen_fmt(x, "%s_set(dtsi_capnp_blist l, uint32_t i, %s *v, size_t len)",
-                                     L, text ? "const char" : "const void"));
+        gen_fn(x, "dts_err",
+               gen_fmt(x, "%s_set(dtsi_capnp_blist l, uint32_t i, %s *v, size_t len)", L,
+                       text ? "const char" : "const void"));
         fprintf(x->c, "    return dtsi_capnp_set_%s(dtsi_capnp_blist_ptr(l, i), v, len);\n}\n",
                 text ? "text" : "data");
-        copy = gen_fmt(x, "        %s *v;\n        size_t len;\n"
-                          "        if ((e = %s_at(l, i, &v, &len)) || (e = %s_set(bl, i, v, len)))\n"
-                          "            return e;\n", pt, L, L);
+        copy = gen_fmt(x,
+                       "        %s *v;\n        size_t len;\n"
+                       "        if ((e = %s_at(l, i, &v, &len)) || (e = %s_set(bl, i, v, len)))\n"
+                       "            return e;\n",
+                       pt, L, L);
     } else if (e->kind == DTSI_CGR_STRUCT) {
         const char *s = gen_cname(x, e->node);
         gen_fn(x, "dts_err", gen_fmt(x, "%s_at(%s, %s_reader *out)", L, lr, s));
         fprintf(x->c, "    return dtsi_capnp_list_struct(l, i, &out->s);\n}\n");
-        gen_fn(x, gen_fmt(x, "%s_builder", s), gen_fmt(x, "%s_elem(dtsi_capnp_blist l, uint32_t i)", L));
+        gen_fn(x, gen_fmt(x, "%s_builder", s),
+               gen_fmt(x, "%s_elem(dtsi_capnp_blist l, uint32_t i)", L));
         fprintf(x->c, "    %s_builder o = {dtsi_capnp_blist_struct(l, i)};\n    return o;\n}\n", s);
-        copy = gen_fmt(x, "        %s_reader v;\n"
-                          "        if ((e = %s_at(l, i, &v)) || (e = %s_copy(v, %s_elem(bl, i))))\n"
-                          "            return e;\n", s, L, s, L);
+        copy = gen_fmt(x,
+                       "        %s_reader v;\n"
+                       "        if ((e = %s_at(l, i, &v)) || (e = %s_copy(v, %s_elem(bl, i))))\n"
+                       "            return e;\n",
+                       s, L, s, L);
     } else if (e->kind == DTSI_CGR_LIST) {
         gen_fn(x, "dts_err", gen_fmt(x, "%s_at(%s, dtsi_capnp_list *out)", L, lr));
         fprintf(x->c, "    return dtsi_capnp_read_list(dtsi_capnp_list_ptr(l, i), %u, out);\n}\n",
@@ -198,13 +216,18 @@ gen_list_level(gen *x, const char *L, const dtsi_cgr_type *t)
         fprintf(x->c, "    return %s;\n}\n", gen_list_init(x, e, "dtsi_capnp_blist_ptr(l, i)"));
         const char *sub = gen_fmt(x, "%s_at", L);
         gen_list_level(x, sub, e);
-        copy = gen_fmt(x, "        dtsi_capnp_list v;\n"
-                          "        if ((e = %s_at(l, i, &v)) || (e = %s_copy(&v, %s_init(bl, i, v.count))))\n"
-                          "            return e;\n", L, sub, L);
+        copy = gen_fmt(
+            x,
+            "        dtsi_capnp_list v;\n"
+            "        if ((e = %s_at(l, i, &v)) || (e = %s_copy(&v, %s_init(bl, i, v.count))))\n"
+            "            return e;\n",
+            L, sub, L);
     }
-    fprintf(x->c, "\nstatic dts_err\n%s_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)\n{\n"
-                  "    dts_err e = DTS_OK;\n    for (uint32_t i = 0; i < l->count; i++) {\n%s"
-                  "    }\n    (void)bl;\n    return e;\n}\n", L, copy);
+    fprintf(x->c,
+            "\nstatic dts_err\n%s_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)\n{\n"
+            "    dts_err e = DTS_OK;\n    for (uint32_t i = 0; i < l->count; i++) {\n%s"
+            "    }\n    (void)bl;\n    return e;\n}\n",
+            L, copy);
 }
 
 // gen_ptr_field: struct, list and raw pointer fields.
@@ -218,17 +241,25 @@ gen_ptr_field(gen *x, const gen_fld *g)
             f->offset);
     if (f->type.kind == DTSI_CGR_STRUCT) {
         const char *s = gen_cname(x, f->type.node);
-        gen_fn(x, "dts_err", gen_fmt(x, "%s_get_%s(%s_reader r, %s_reader *out)", g->cn, g->fn, g->cn, s));
-        fprintf(x->c, "    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, %u), &out->s);\n}\n",
+        gen_fn(x, "dts_err",
+               gen_fmt(x, "%s_get_%s(%s_reader r, %s_reader *out)", g->cn, g->fn, g->cn, s));
+        fprintf(x->c,
+                "    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, %u), &out->s);\n}\n",
                 f->offset);
-        gen_fn(x, gen_fmt(x, "%s_builder", s), gen_fmt(x, "%s_init_%s(%s_builder b)", g->cn, g->fn, g->cn));
-        fprintf(x->c, "%s    %s_builder o = {dtsi_capnp_init_struct(%s, %s_DATA_WORDS, %s_POINTERS)};\n"
-                      "    return o;\n}\n", g->disc, s, slot, s, s);
+        gen_fn(x, gen_fmt(x, "%s_builder", s),
+               gen_fmt(x, "%s_init_%s(%s_builder b)", g->cn, g->fn, g->cn));
+        fprintf(x->c,
+                "%s    %s_builder o = {dtsi_capnp_init_struct(%s, %s_DATA_WORDS, %s_POINTERS)};\n"
+                "    return o;\n}\n",
+                g->disc, s, slot, s, s);
     } else if (f->type.kind == DTSI_CGR_LIST) {
-        gen_fn(x, "dts_err", gen_fmt(x, "%s_get_%s(%s_reader r, dtsi_capnp_list *out)", g->cn, g->fn, g->cn));
-        fprintf(x->c, "    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, %u), %u, out);\n}\n",
+        gen_fn(x, "dts_err",
+               gen_fmt(x, "%s_get_%s(%s_reader r, dtsi_capnp_list *out)", g->cn, g->fn, g->cn));
+        fprintf(x->c,
+                "    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, %u), %u, out);\n}\n",
                 f->offset, gen_esize(f->type.element));
-        gen_fn(x, "dtsi_capnp_blist", gen_fmt(x, "%s_init_%s(%s_builder b, uint32_t n)", g->cn, g->fn, g->cn));
+        gen_fn(x, "dtsi_capnp_blist",
+               gen_fmt(x, "%s_init_%s(%s_builder b, uint32_t n)", g->cn, g->fn, g->cn));
         fprintf(x->c, "%s    return %s;\n}\n", g->disc, gen_list_init(x, &f->type, slot));
         gen_list_level(x, gen_fmt(x, "%s_%s", g->cn, g->fn), &f->type);
     } else {
@@ -253,28 +284,37 @@ gen_copy_stmt(gen *x, const gen_fld *g)
                        cn, fn);
     }
     switch (f->type.kind) {
-    case DTSI_CGR_VOID: return in_union ? gen_fmt(x, "%s_set_%s(b);", cn, fn) : "";
+    case DTSI_CGR_VOID:
+        return in_union ? gen_fmt(x, "%s_set_%s(b);", cn, fn) : "";
     case DTSI_CGR_TEXT:
     case DTSI_CGR_DATA:
-        return gen_fmt(x, "%s{\n        const %s *v;\n        size_t len;\n"
-                          "        if ((e = %s_get_%s(r, &v, &len)) || (e = %s_set_%s(b, v, len))) return e;\n    }",
+        return gen_fmt(x,
+                       "%s{\n        const %s *v;\n        size_t len;\n"
+                       "        if ((e = %s_get_%s(r, &v, &len)) || (e = %s_set_%s(b, v, len))) "
+                       "return e;\n    }",
                        cond, f->type.kind == DTSI_CGR_TEXT ? "char" : "uint8_t", cn, fn, cn, fn);
     case DTSI_CGR_STRUCT: {
         const char *s = gen_cname(x, f->type.node);
-        return gen_fmt(x, "%s{\n        %s_reader v;\n"
-                          "        if ((e = %s_get_%s(r, &v)) || (e = %s_copy(v, %s_init_%s(b)))) return e;\n    }",
+        return gen_fmt(x,
+                       "%s{\n        %s_reader v;\n"
+                       "        if ((e = %s_get_%s(r, &v)) || (e = %s_copy(v, %s_init_%s(b)))) "
+                       "return e;\n    }",
                        cond, s, cn, fn, s, cn, fn);
     }
     case DTSI_CGR_LIST:
-        return gen_fmt(x, "%s{\n        dtsi_capnp_list v;\n"
-                          "        if ((e = %s_get_%s(r, &v)) || (e = %s_%s_copy(&v, %s_init_%s(b, v.count))))\n"
-                          "            return e;\n    }",
-                       cond, cn, fn, cn, fn, cn, fn);
+        return gen_fmt(
+            x,
+            "%s{\n        dtsi_capnp_list v;\n"
+            "        if ((e = %s_get_%s(r, &v)) || (e = %s_%s_copy(&v, %s_init_%s(b, v.count))))\n"
+            "            return e;\n    }",
+            cond, cn, fn, cn, fn, cn, fn);
     case DTSI_CGR_ANYPOINTER:
     case DTSI_CGR_INTERFACE:
-        return gen_fmt(x, "%sif ((e = dtsi_capnp_copy(%s_get_%s(r), %s_ptr_%s(b), false))) return e;",
+        return gen_fmt(x,
+                       "%sif ((e = dtsi_capnp_copy(%s_get_%s(r), %s_ptr_%s(b), false))) return e;",
                        cond, cn, fn, cn, fn);
-    default: return gen_fmt(x, "%s_set_%s(b, %s_get_%s(r));", cn, fn, cn, fn);
+    default:
+        return gen_fmt(x, "%s_set_%s(b, %s_get_%s(r));", cn, fn, cn, fn);
     }
 }
 
@@ -289,9 +329,12 @@ gen_struct_defs(gen *x, const dtsi_cgr_node *n)
         gen_fn(x, "dts_err", gen_fmt(x, "%s_read_root(dtsi_capnp_msg *m, %s_reader *out)", cn, cn));
         fprintf(x->c, "    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);\n}\n");
         gen_fn(x, gen_fmt(x, "%s_builder", cn), gen_fmt(x, "%s_new(dtsi_capnp_bptr p)", cn));
-        fprintf(x->c, "    %s_builder o = {dtsi_capnp_init_struct(p, %s_DATA_WORDS, %s_POINTERS)};\n"
-                      "    return o;\n}\n", cn, cn, cn);
-        gen_fn(x, gen_fmt(x, "%s_builder", cn), gen_fmt(x, "%s_new_root(dtsi_capnp_builder *b)", cn));
+        fprintf(x->c,
+                "    %s_builder o = {dtsi_capnp_init_struct(p, %s_DATA_WORDS, %s_POINTERS)};\n"
+                "    return o;\n}\n",
+                cn, cn, cn);
+        gen_fn(x, gen_fmt(x, "%s_builder", cn),
+               gen_fmt(x, "%s_new_root(dtsi_capnp_builder *b)", cn));
         fprintf(x->c, "    return %s_new(dtsi_capnp_broot(b));\n}\n", cn);
     }
     if (n->discriminant_count) {
@@ -308,9 +351,11 @@ gen_struct_defs(gen *x, const dtsi_cgr_node *n)
                              f->discriminant);
         if (f->is_group) {
             const char *gc = gen_cname(x, f->group);
-            gen_fn(x, gen_fmt(x, "%s_reader", gc), gen_fmt(x, "%s_get_%s(%s_reader r)", cn, f->name, cn));
+            gen_fn(x, gen_fmt(x, "%s_reader", gc),
+                   gen_fmt(x, "%s_get_%s(%s_reader r)", cn, f->name, cn));
             fprintf(x->c, "    %s_reader g = {r.s};\n    return g;\n}\n", gc);
-            gen_fn(x, gen_fmt(x, "%s_builder", gc), gen_fmt(x, "%s_init_%s(%s_builder b)", cn, f->name, cn));
+            gen_fn(x, gen_fmt(x, "%s_builder", gc),
+                   gen_fmt(x, "%s_init_%s(%s_builder b)", cn, f->name, cn));
             fprintf(x->c, "%s    %s_builder g = {b.s};\n    return g;\n}\n", g.disc, gc);
         } else if (gen_bits(f->type.kind)) {
             gen_data_field(x, &g);
@@ -346,8 +391,7 @@ gen_struct_defs(gen *x, const dtsi_cgr_node *n)
 void
 gen_struct_layout(gen *x, const dtsi_cgr_node *n, const char *path, int top)
 {
-    if (top)
-        fprintf(x->c, "    {\"%s\", 's', %u, %u},\n", path, n->data_words * 8u, n->pointers);
+    if (top) fprintf(x->c, "    {\"%s\", 's', %u, %u},\n", path, n->data_words * 8u, n->pointers);
     if (n->discriminant_count)
         fprintf(x->c, "    {\"%s\", 't', %u, %u},\n", path, n->discriminant_offset * 16,
                 n->discriminant_offset * 16 + 16);
@@ -358,7 +402,8 @@ gen_struct_layout(gen *x, const dtsi_cgr_node *n, const char *path, int top)
         if (f->is_group) {
             if (f->group) gen_struct_layout(x, f->group, p, 0);
         } else if (bits) {
-            fprintf(x->c, "    {\"%s\", 'b', %u, %u},\n", p, f->offset * bits, f->offset * bits + bits);
+            fprintf(x->c, "    {\"%s\", 'b', %u, %u},\n", p, f->offset * bits,
+                    f->offset * bits + bits);
         } else if (gen_is_ptr(f->type.kind)) {
             fprintf(x->c, "    {\"%s\", 'p', %u, 0},\n", p, f->offset);
         }

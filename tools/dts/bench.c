@@ -197,9 +197,12 @@ bench_publish_for(dts_node *n, const bench_opts *o)
             continue;
         }
         dts_err e = dts_publish(n, "bench.Load", buf, (size_t)o->size);
-        if (e == DTS_OK) sent++;
-        else if (e == DTS_EQUEUE) usleep(20); // honest back-pressure: wait for the queue
-        else break;
+        if (e == DTS_OK)
+            sent++;
+        else if (e == DTS_EQUEUE)
+            usleep(20); // honest back-pressure: wait for the queue
+        else
+            break;
     }
     free(buf);
     return sent;
@@ -269,8 +272,10 @@ static void
 bench_on_ping(void *ud, const dts_msg *m)
 {
     ping_state *p = ud;
-    if (m->len == 4 && !memcmp(m->data, "quit", 4)) p->done = 1;
-    else dts_publish(p->node, "bench.Pong", m->data, m->len);
+    if (m->len == 4 && !memcmp(m->data, "quit", 4))
+        p->done = 1;
+    else
+        dts_publish(p->node, "bench.Pong", m->data, m->len);
 }
 
 static int
@@ -318,11 +323,13 @@ bench_print_ping(const bench_opts *o, double *rtt, long got)
     double cpu;
     bench_usage(&rss, &cpu);
     qsort(rtt, (size_t)got, sizeof *rtt, bench_cmp);
-    double p50 = rtt[got / 2], p90 = rtt[got * 9 / 10], p99 = rtt[got * 99 / 100], max = rtt[got - 1];
+    double p50 = rtt[got / 2], p90 = rtt[got * 9 / 10], p99 = rtt[got * 99 / 100],
+           max = rtt[got - 1];
     if (o->json)
-        printf("{\"mode\":\"ping\",\"size\":%ld,\"round_trips\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,"
-               "\"p99_us\":%.1f,\"max_us\":%.1f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f}\n",
-               o->size, got, p50, p90, p99, max, rss, cpu);
+        printf(
+            "{\"mode\":\"ping\",\"size\":%ld,\"round_trips\":%ld,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+            "\"p99_us\":%.1f,\"max_us\":%.1f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f}\n",
+            o->size, got, p50, p90, p99, max, rss, cpu);
     else
         printf("bench ping: %ld round trips of %ld bytes: p50 %.1f us, p90 %.1f us, p99 %.1f us, "
                "max %.1f us, cpu %.2f s, peak RSS %ld KiB\n",
@@ -347,7 +354,8 @@ bench_ping(cli_ctx *ctx, const bench_opts *o)
         dts_type_info *ti;
         size_t k;
         if (dts_node_types(n, &ti, &k) == DTS_OK) {
-            for (size_t j = 0; j < k; j++) seen |= !strcmp(ti[j].name, "bench.Ping") && ti[j].subscribers > 0;
+            for (size_t j = 0; j < k; j++)
+                seen |= !strcmp(ti[j].name, "bench.Ping") && ti[j].subscribers > 0;
             dts_free(ti);
         }
     }
@@ -378,10 +386,14 @@ static int
 bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
 {
     static const struct option opts[] = {
-        {"size", required_argument, NULL, 'z'},    {"seconds", required_argument, NULL, 's'},
-        {"count", required_argument, NULL, 'n'},   {"rate", required_argument, NULL, 'r'},
-        {"mtu", required_argument, NULL, 'm'},     {"reliable", no_argument, NULL, 'R'},
-        {"json", no_argument, NULL, 'j'},          {"pace", required_argument, NULL, 'p'},
+        {"size", required_argument, NULL, 'z'},
+        {"seconds", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},
+        {"mtu", required_argument, NULL, 'm'},
+        {"reliable", no_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'j'},
+        {"pace", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -392,9 +404,12 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
                                           &o->seconds) < 0) ||
             (c == 'n' && cli_parse_long(ctx, "--count", optarg, 1, 100000000L, "--count 10000",
                                         &o->count) < 0) ||
-            (c == 'r' && cli_parse_double(ctx, "--rate", optarg, 1, 1e9, "--rate 1000", &o->rate) < 0) ||
-            (c == 'm' && cli_parse_long(ctx, "--mtu", optarg, 576, 65535, "--mtu 1500", &o->mtu) < 0) ||
-            (c == 'p' && cli_parse_double(ctx, "--pace", optarg, 1e5, 1e11, "--pace 2e9", &o->pace) < 0))
+            (c == 'r' &&
+             cli_parse_double(ctx, "--rate", optarg, 1, 1e9, "--rate 1000", &o->rate) < 0) ||
+            (c == 'm' &&
+             cli_parse_long(ctx, "--mtu", optarg, 576, 65535, "--mtu 1500", &o->mtu) < 0) ||
+            (c == 'p' &&
+             cli_parse_double(ctx, "--pace", optarg, 1e5, 1e11, "--pace 2e9", &o->pace) < 0))
             return CLI_EXIT_USAGE;
         if (c == 'R') o->reliable = 1;
         if (c == 'j') o->json = 1;

@@ -57,7 +57,8 @@ struct cli_decoder {
 };
 
 cli_decoder *
-cli_decoder_alloc(dts_node *node, cli_emit_fn emit, void *ud) {
+cli_decoder_alloc(dts_node *node, cli_emit_fn emit, void *ud)
+{
     cli_decoder *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     d->node = node;
@@ -68,7 +69,8 @@ cli_decoder_alloc(dts_node *node, cli_emit_fn emit, void *ud) {
 
 // decode_entry_clear frees what an entry holds.
 static void
-decode_entry_clear(decode_entry *e) {
+decode_entry_clear(decode_entry *e)
+{
     dts_codec_schema_free(e->s);
     memset(e, 0, sizeof *e);
 }
@@ -76,14 +78,16 @@ decode_entry_clear(decode_entry *e) {
 // decode_no_codec says whether a format is rendered without a codec: raw and json as the CLI always
 // did (json falls back to text when it does not parse).
 static int
-decode_no_codec(dts_format f) {
+decode_no_codec(dts_format f)
+{
     return f == DTS_FORMAT_RAW || f == DTS_FORMAT_JSON || !dts_codec_find(f);
 }
 
 // decode_set_schema parses schema bytes of a format into a ready (or bad)
 // entry.
 static void
-decode_set_schema(decode_entry *e, dts_format format, const void *schema, size_t len) {
+decode_set_schema(decode_entry *e, dts_format format, const void *schema, size_t len)
+{
     e->format = format;
     e->state = DECODE_READY;
     if (decode_no_codec(format)) return;
@@ -101,7 +105,8 @@ decode_set_schema(decode_entry *e, dts_format format, const void *schema, size_t
 // decode_ask calls dts_schema_get once (which asks the network when the
 // node lacks the schema) and makes the entry ready when it is there.
 static void
-decode_ask(cli_decoder *d, decode_entry *e, int64_t now) {
+decode_ask(cli_decoder *d, decode_entry *e, int64_t now)
+{
     dts_format f;
     void *schema = NULL;
     size_t len = 0;
@@ -118,7 +123,8 @@ decode_ask(cli_decoder *d, decode_entry *e, int64_t now) {
 // decode_slot returns the entry of schema id, or a fresh one (evicting the
 // least recently used when the cache is full).
 static decode_entry *
-decode_slot(cli_decoder *d, uint64_t id, int *fresh) {
+decode_slot(cli_decoder *d, uint64_t id, int *fresh)
+{
     decode_entry *lru = NULL;
     *fresh = 0;
     for (size_t i = 0; i < d->n; i++) {
@@ -136,7 +142,8 @@ decode_slot(cli_decoder *d, uint64_t id, int *fresh) {
 // schema is recognised from its schema id alone; json needs no schema to
 // print; anything else is looked up, and asked for, by id.
 static decode_entry *
-decode_resolve(cli_decoder *d, const dts_msg *msg, int64_t now) {
+decode_resolve(cli_decoder *d, const dts_msg *msg, int64_t now)
+{
     int fresh;
     dts_format f = cli_msg_format(msg);
     decode_entry *e = decode_slot(d, msg->schema_id, &fresh);
@@ -156,7 +163,8 @@ decode_resolve(cli_decoder *d, const dts_msg *msg, int64_t now) {
 // decode_tick moves a waiting entry on: ask again when its backoff ran
 // out, give up (once, with a note) after CLI_SCHEMA_WAIT_MS.
 static void
-decode_tick(cli_decoder *d, decode_entry *e, int64_t now) {
+decode_tick(cli_decoder *d, decode_entry *e, int64_t now)
+{
     if ((e->state != DECODE_WAIT && e->state != DECODE_MISSING) || now < e->next_ask_ns) return;
     decode_ask(d, e, now);
     if (e->state == DECODE_MISSING && e->next_ask_ns > now)
@@ -175,7 +183,8 @@ decode_tick(cli_decoder *d, decode_entry *e, int64_t now) {
 
 // decode_undecodable fills v with {"undecodable": why, "base64": ...}.
 static void
-decode_undecodable(cli_value *v, const dts_msg *msg, const char *why) {
+decode_undecodable(cli_value *v, const dts_msg *msg, const char *why)
+{
     char *b64 = cli_base64(msg->data, msg->len);
     v->kind = CLI_VALUE_UNDECODABLE;
     snprintf(v->note, sizeof v->note, "%s", why);
@@ -185,7 +194,8 @@ decode_undecodable(cli_value *v, const dts_msg *msg, const char *why) {
 
 // decode_value renders msg with a settled entry.
 static void
-decode_value(const decode_entry *e, const dts_msg *msg, cli_value *v) {
+decode_value(const decode_entry *e, const dts_msg *msg, cli_value *v)
+{
     memset(v, 0, sizeof *v);
     v->format = e->format;
     if (e->state == DECODE_MISSING || e->state == DECODE_WAIT) {
@@ -213,7 +223,8 @@ decode_value(const decode_entry *e, const dts_msg *msg, cli_value *v) {
 }
 
 int
-cli_decoder_try(cli_decoder *d, const dts_msg *msg, cli_value *v) {
+cli_decoder_try(cli_decoder *d, const dts_msg *msg, cli_value *v)
+{
     int64_t now = dts_now_ns();
     decode_entry *e = decode_resolve(d, msg, now);
     decode_tick(d, e, now);
@@ -225,7 +236,8 @@ cli_decoder_try(cli_decoder *d, const dts_msg *msg, cli_value *v) {
 // decode_emit renders and emits one message with its entry (NULL: as
 // without schema, because it cannot wait any longer).
 static void
-decode_emit(cli_decoder *d, const dts_msg *msg, const decode_entry *e, const char *why) {
+decode_emit(cli_decoder *d, const dts_msg *msg, const decode_entry *e, const char *why)
+{
     cli_value v;
     decode_entry forced = {.state = DECODE_MISSING};
     if (!e) {
@@ -239,7 +251,8 @@ decode_emit(cli_decoder *d, const dts_msg *msg, const decode_entry *e, const cha
 
 // decode_hold_pop unlinks the oldest held message (the caller frees it).
 static decode_held *
-decode_hold_pop(cli_decoder *d) {
+decode_hold_pop(cli_decoder *d)
+{
     decode_held *h = d->head;
     d->head = h->next;
     if (!d->head) d->tail = NULL;
@@ -251,7 +264,8 @@ decode_hold_pop(cli_decoder *d) {
 // decode_force releases the oldest held message undecoded (the hold is
 // full, or the decoder ends), with a note on stderr.
 static void
-decode_force(cli_decoder *d, const char *why) {
+decode_force(cli_decoder *d, const char *why)
+{
     decode_held *h = decode_hold_pop(d);
     char name[DTS_NAME_MAX + 20];
     fprintf(stderr, "dts: note: %s #%llu printed as base64: %s\n",
@@ -262,7 +276,8 @@ decode_force(cli_decoder *d, const char *why) {
 
 // decode_hold keeps a copy of msg; returns -1 when out of memory.
 static int
-decode_hold(cli_decoder *d, const dts_msg *msg) {
+decode_hold(cli_decoder *d, const dts_msg *msg)
+{
     if (msg->len > CLI_HOLD_MAX_BYTES) return -1;
     while (d->head &&
            (d->held >= CLI_HOLD_MAX_MSGS || d->held_bytes + msg->len > CLI_HOLD_MAX_BYTES))
@@ -288,14 +303,16 @@ decode_hold(cli_decoder *d, const dts_msg *msg) {
 // decode_is_held says whether a message of this schema id is waiting, so
 // that a later one does not overtake it.
 static int
-decode_is_held(const cli_decoder *d, uint64_t schema_id) {
+decode_is_held(const cli_decoder *d, uint64_t schema_id)
+{
     for (const decode_held *h = d->head; h; h = h->next)
         if (h->msg.schema_id == schema_id) return 1;
     return 0;
 }
 
 void
-cli_decoder_msg(cli_decoder *d, const dts_msg *msg) {
+cli_decoder_msg(cli_decoder *d, const dts_msg *msg)
+{
     int64_t now = dts_now_ns();
     decode_entry *e = decode_resolve(d, msg, now);
     if (e->state != DECODE_WAIT && !decode_is_held(d, msg->schema_id)) {
@@ -315,10 +332,10 @@ cli_decoder_msg(cli_decoder *d, const dts_msg *msg) {
 // every one whose schema is settled. An entry evicted from the cache while
 // its messages wait is simply resolved again.
 size_t
-cli_decoder_pump(cli_decoder *d) {
+cli_decoder_pump(cli_decoder *d)
+{
     int64_t now = dts_now_ns();
-    for (size_t i = 0; i < d->n; i++)
-        decode_tick(d, &d->ents[i], now);
+    for (size_t i = 0; i < d->n; i++) decode_tick(d, &d->ents[i], now);
     decode_held **pp = &d->head, *prev = NULL;
     while (*pp) {
         decode_held *h = *pp;
@@ -342,7 +359,8 @@ cli_decoder_pump(cli_decoder *d) {
 // printable raw value as itself (as always), "base64:..." for bytes, and
 // an undecodable payload as "undecodable (WHY) base64:...".
 char *
-cli_decoded_text(const dts_msg *msg, const cli_value *v) {
+cli_decoded_text(const dts_msg *msg, const cli_value *v)
+{
     int decoded = v->format == DTS_FORMAT_CBOR || v->format == DTS_FORMAT_MSGPACK ||
                   v->format == DTS_FORMAT_PROTOBUF || v->format == DTS_FORMAT_CAPNP;
     if (v->kind == CLI_VALUE_OK)
@@ -359,12 +377,11 @@ cli_decoded_text(const dts_msg *msg, const cli_value *v) {
 }
 
 void
-cli_decoder_free(cli_decoder *d) {
+cli_decoder_free(cli_decoder *d)
+{
     if (!d) return;
     cli_decoder_pump(d);
-    while (d->head)
-        decode_force(d, "the command ended before its schema arrived");
-    for (size_t i = 0; i < d->n; i++)
-        decode_entry_clear(&d->ents[i]);
+    while (d->head) decode_force(d, "the command ended before its schema arrived");
+    for (size_t i = 0; i < d->n; i++) decode_entry_clear(&d->ents[i]);
     free(d);
 }

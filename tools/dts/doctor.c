@@ -66,7 +66,8 @@ static void doctor_say(doctor *d, doctor_level lvl, const char *fix, const char 
     __attribute__((format(printf, 4, 5)));
 
 static void
-doctor_say(doctor *d, doctor_level lvl, const char *fix, const char *fmt, ...) {
+doctor_say(doctor *d, doctor_level lvl, const char *fix, const char *fmt, ...)
+{
     static const char *tags[] = {"ok  ", "WARN", "FAIL"};
     va_list ap;
     printf("  %s  ", tags[lvl]);
@@ -82,7 +83,8 @@ doctor_say(doctor *d, doctor_level lvl, const char *fix, const char *fmt, ...) {
 // doctor_find returns the interface called name (or having that IPv4
 // address), or NULL.
 static doctor_iface *
-doctor_find(doctor *d, const char *name) {
+doctor_find(doctor *d, const char *name)
+{
     for (size_t i = 0; name && i < d->n_ifs; i++)
         if (strcmp(d->ifs[i].name, name) == 0 || strcmp(d->ifs[i].addr, name) == 0)
             return &d->ifs[i];
@@ -91,7 +93,8 @@ doctor_find(doctor *d, const char *name) {
 
 // doctor_flags reads an interface's flags with SIOCGIFFLAGS.
 static unsigned
-doctor_flags(int fd, const char *name) {
+doctor_flags(int fd, const char *name)
+{
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strncpy(ifr.ifr_name, name, sizeof ifr.ifr_name - 1);
@@ -102,7 +105,8 @@ doctor_flags(int fd, const char *name) {
 // doctor_load_ifaces lists /sys/class/net with each interface's flags,
 // then adds the first IPv4 address of each from getifaddrs.
 static void
-doctor_load_ifaces(doctor *d) {
+doctor_load_ifaces(doctor *d)
+{
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     DIR *dir = opendir("/sys/class/net");
     struct dirent *e;
@@ -126,7 +130,8 @@ doctor_load_ifaces(doctor *d) {
 }
 
 static int
-doctor_usable(const doctor_iface *f) {
+doctor_usable(const doctor_iface *f)
+{
     return (f->flags & IFF_UP) && (f->flags & IFF_MULTICAST) && f->addr[0];
 }
 
@@ -134,7 +139,8 @@ doctor_usable(const doctor_iface *f) {
 // on and an IPv4 address. Interfaces up without multicast get a warning
 // (lo is left to doctor_check_loopback).
 static void
-doctor_check_ifaces(doctor *d) {
+doctor_check_ifaces(doctor *d)
+{
     char list[512] = "";
     for (size_t i = 0; i < d->n_ifs; i++) {
         doctor_iface *f = &d->ifs[i];
@@ -157,7 +163,8 @@ doctor_check_ifaces(doctor *d) {
 // doctor_route_line parses one line of /proc/net/route; returns the prefix
 // length when the route is up and covers the probe group, else -1.
 static int
-doctor_route_line(const char *line, char *dev, size_t size) {
+doctor_route_line(const char *line, char *dev, size_t size)
+{
     char name[IF_NAMESIZE];
     unsigned dst, gw, flags, mask;
     if (sscanf(line, "%15s %x %x %x %*d %*d %*d %x", name, &dst, &gw, &flags, &mask) != 5)
@@ -172,7 +179,8 @@ doctor_route_line(const char *line, char *dev, size_t size) {
 // doctor_check_route finds the most specific route covering the groups in
 // /proc/net/route (the main table, as `ip route` shows it).
 static void
-doctor_check_route(doctor *d) {
+doctor_check_route(doctor *d)
+{
     FILE *f = fopen("/proc/net/route", "r");
     char line[256], dev[IF_NAMESIZE];
     int best = -1;
@@ -205,7 +213,8 @@ doctor_check_route(doctor *d) {
 // doctor_check_choice says which interface dts uses and why, and warns
 // when several could be meant and none was chosen.
 static void
-doctor_check_choice(doctor *d) {
+doctor_check_choice(doctor *d)
+{
     char others[256] = "", fix[sizeof others + 64];
     unsigned n = 0;
     const char *iface = d->ctx->cfg.iface;
@@ -251,7 +260,8 @@ doctor_check_choice(doctor *d) {
 // doctor_check_loopback: processes on one host hear each other through
 // multicast loopback; on lo that also needs lo up with multicast on.
 static void
-doctor_check_loopback(doctor *d) {
+doctor_check_loopback(doctor *d)
+{
     const doctor_iface *lo = doctor_find(d, "lo");
     int used_lo = d->used && strcmp(d->used, "lo") == 0;
     if (lo && !((lo->flags & IFF_UP) && (lo->flags & IFF_MULTICAST))) {
@@ -277,7 +287,8 @@ doctor_check_loopback(doctor *d) {
 // doctor_check_rmem reads net.core.rmem_max, the most a socket may ask for
 // its receive buffer; small values drop bursts.
 static void
-doctor_check_rmem(doctor *d) {
+doctor_check_rmem(doctor *d)
+{
     FILE *f = fopen("/proc/sys/net/core/rmem_max", "r");
     long v = -1;
     if (f) {
@@ -307,7 +318,8 @@ doctor_check_rmem(doctor *d) {
 // (/.dockerenv, or an address in Docker's default 172.17.0.0/16): multicast
 // then stays between the containers of that bridge.
 static void
-doctor_check_docker(doctor *d) {
+doctor_check_docker(doctor *d)
+{
     const char *why = NULL;
     for (size_t i = 0; i < d->n_ifs && !why; i++)
         if (strncmp(d->ifs[i].addr, "172.17.", 7) == 0)
@@ -330,7 +342,8 @@ typedef struct doctor_probe {
 } doctor_probe;
 
 static void
-doctor_on_probe(void *ud, const dts_msg *msg) {
+doctor_on_probe(void *ud, const dts_msg *msg)
+{
     doctor_probe *p = ud;
     __atomic_store_n(&p->latency_ns, msg->received_ns - msg->sent_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&p->got, 1, __ATOMIC_RELEASE);
@@ -338,7 +351,8 @@ doctor_on_probe(void *ud, const dts_msg *msg) {
 
 // doctor_probe_fix names the most likely fix when the probe was lost.
 static const char *
-doctor_probe_fix(const doctor *d, char *buf, size_t size) {
+doctor_probe_fix(const doctor *d, char *buf, size_t size)
+{
     if (!d->route_dev[0])
         snprintf(buf, size, "ip route add 224.0.0.0/4 dev %s", d->used ? d->used : "lo");
     else
@@ -352,7 +366,8 @@ doctor_probe_fix(const doctor *d, char *buf, size_t size) {
 // doctor_exchange publishes the probe from tx every DOCTOR_PROBE_PERIOD_MS
 // until rx hears it or DOCTOR_PROBE_MS pass. Returns 1 when it came back.
 static int
-doctor_exchange(dts_node *tx, const char *type, doctor_probe *probe) {
+doctor_exchange(dts_node *tx, const char *type, doctor_probe *probe)
+{
     int64_t start = dts_now_ns(), last = 0;
     while (!__atomic_load_n(&probe->got, __ATOMIC_ACQUIRE) && !cli_stopped()) {
         int64_t now = dts_now_ns();
@@ -370,7 +385,8 @@ doctor_exchange(dts_node *tx, const char *type, doctor_probe *probe) {
 // doctor_self_test opens two nodes (each on its own thread), subscribes
 // one to a probe type unique to this run, and publishes it from the other.
 static void
-doctor_self_test(doctor *d) {
+doctor_self_test(doctor *d)
+{
     dts_node *rx = NULL, *tx = NULL;
     dts_sub *sub = NULL;
     doctor_probe probe = {0};
@@ -404,7 +420,8 @@ doctor_self_test(doctor *d) {
 }
 
 static int
-doctor_run(cli_ctx *ctx, int argc, char **argv) {
+doctor_run(cli_ctx *ctx, int argc, char **argv)
+{
     if (argc > 1)
         return cli_usage(ctx,
                          "doctor takes no argument (got '%s'); choose the interface with "

@@ -11,16 +11,16 @@
 #include <unistd.h>
 
 #define ECHO_HELP(verb)                                                                            \
-    "usage: dts " verb " PATTERN [--count N] [--timeout S] [--json] [--save DIR]\n"                             \
+    "usage: dts " verb " PATTERN [--count N] [--timeout S] [--json] [--save DIR]\n"                \
     "\n"                                                                                           \
     "Print each message of the types matching PATTERN: a type name (brewery.Temperature),\n"       \
     "a glob ('brewery.*'; '*' stops at dots, '**' does not, '?' is one character) or '**'\n"       \
-    "for everything. Every format is printed as JSON: json as it is; cbor, msgpack,\n"          \
-    "protobuf and capnp decoded with the schema the publisher announced (fetched from the\n"   \
-    "network by schema id; messages wait up to 2 s for it, then print as base64 with a note\n" \
-    "on stderr); raw as text when printable, else as base64. A payload its codec\n"           \
-    "refuses prints as {\"undecodable\": REASON, \"base64\": ...}. 'dts echo' and 'dts sub'\n" \
-    "are the same verb.\n"                                                                        \
+    "for everything. Every format is printed as JSON: json as it is; cbor, msgpack,\n"             \
+    "protobuf and capnp decoded with the schema the publisher announced (fetched from the\n"       \
+    "network by schema id; messages wait up to 2 s for it, then print as base64 with a note\n"     \
+    "on stderr); raw as text when printable, else as base64. A payload its codec\n"                \
+    "refuses prints as {\"undecodable\": REASON, \"base64\": ...}. 'dts echo' and 'dts sub'\n"     \
+    "are the same verb.\n"                                                                         \
     "\n"                                                                                           \
     "  --count N    exit 0 after N messages (default: run until Ctrl-C)\n"                         \
     "  --timeout S  give up after S seconds: exit 1 if fewer than N messages arrived\n"            \
@@ -28,24 +28,24 @@
     "  --json       one JSON object per line: {\"type\", \"format\", \"schema_id\", \"seq\",\n"    \
     "               \"sender\": {\"instance\", \"host\", \"addr\"}, \"sent_ns\",\n"                \
     "               \"received_ns\", \"value\"}; ids are 16 hex digits\n"                          \
-    "  --save DIR   write each message's bytes to its own file in DIR (made if missing),\n"      \
-    "               named TYPE-SEQ-SENDER.EXT, and print the file name instead of the\n"         \
-    "               value (with --json: \"file\" and \"bytes\" keys, \"value\" null)\n"          \
+    "  --save DIR   write each message's bytes to its own file in DIR (made if missing),\n"        \
+    "               named TYPE-SEQ-SENDER.EXT, and print the file name instead of the\n"           \
+    "               value (with --json: \"file\" and \"bytes\" keys, \"value\" null)\n"            \
     "\n"                                                                                           \
     "Without --json each line is the type name and the value.\n"                                   \
     "\n"                                                                                           \
     "examples:\n"                                                                                  \
     "  dts " verb " 'brewery.*'\n"                                                                 \
-    "  dts " verb " brewery.Temperature --count 1 --timeout 5 --json\n"                           \
+    "  dts " verb " brewery.Temperature --count 1 --timeout 5 --json\n"                            \
     "  dts " verb " camera.Frame --count 10 --save frames/\n"
 
 // What the subscription callback needs.
 typedef struct echo_state {
     const cli_ctx *ctx;
     int json;
-    long count;    // stop after this many (0: never)
-    long received; // printed so far
-    int done;      // --count reached
+    long count;           // stop after this many (0: never)
+    long received;        // printed so far
+    int done;             // --count reached
     const char *save_dir; // --save
     int save_failed;
     cli_decoder *dec;
@@ -55,7 +55,8 @@ typedef struct echo_state {
 // a temporary file and a rename, so a reader never sees half a file. Fills
 // path; returns 0, or -1 after printing why.
 static int
-echo_save(echo_state *st, const dts_msg *msg, char *path, size_t cap) {
+echo_save(echo_state *st, const dts_msg *msg, char *path, size_t cap)
+{
     char name[DTS_NAME_MAX + 20], inst[17], tmp[4200];
     const char *ext = cli_msg_format(msg) == DTS_FORMAT_JSON ? "json" : "bin";
     snprintf(path, cap, "%s/%s-%llu-%s.%s", st->save_dir, cli_type_name(msg, name, sizeof name),
@@ -74,7 +75,8 @@ echo_save(echo_state *st, const dts_msg *msg, char *path, size_t cap) {
 // echo_print_text prints "TYPE VALUE", with the sender and sequence number
 // in front when -v was given.
 static void
-echo_print_text(const echo_state *st, const dts_msg *msg, const cli_value *v) {
+echo_print_text(const echo_state *st, const dts_msg *msg, const cli_value *v)
+{
     char name[DTS_NAME_MAX + 20], inst[17];
     char *text = cli_decoded_text(msg, v);
     if (st->ctx->verbose)
@@ -89,7 +91,8 @@ echo_print_text(const echo_state *st, const dts_msg *msg, const cli_value *v) {
 
 // echo_print_line prints one JSON object on its own line.
 static void
-echo_print_line(json_t *obj) {
+echo_print_line(json_t *obj)
+{
     char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
     free(line);
@@ -98,7 +101,8 @@ echo_print_line(json_t *obj) {
 
 // echo_count counts one printed message against --count.
 static void
-echo_count(echo_state *st) {
+echo_count(echo_state *st)
+{
     st->received++;
     st->done = st->count && st->received >= st->count;
     cli_out_flush();
@@ -107,7 +111,8 @@ echo_count(echo_state *st) {
 // echo_on_value prints one decoded message (called by the decoder, in
 // order per type, on the main thread). Messages past --count are ignored.
 static void
-echo_on_value(void *ud, const dts_msg *msg, const cli_value *v) {
+echo_on_value(void *ud, const dts_msg *msg, const cli_value *v)
+{
     echo_state *st = ud;
     if (st->count && st->received >= st->count) return;
     if (st->json)
@@ -121,7 +126,8 @@ echo_on_value(void *ud, const dts_msg *msg, const cli_value *v) {
 // DTS_RUN_CALLER mode): --save writes it at once, otherwise the decoder
 // prints it when its schema is known. Messages past --count are ignored.
 static void
-echo_on_msg(void *ud, const dts_msg *msg) {
+echo_on_msg(void *ud, const dts_msg *msg)
+{
     echo_state *st = ud;
     if (st->count && st->received >= st->count) return;
     char path[4096];
@@ -147,7 +153,8 @@ echo_on_msg(void *ud, const dts_msg *msg) {
 // echo_loop runs the node until --count, the deadline or Ctrl-C, letting
 // the decoder release held messages after each step.
 static void
-echo_loop(echo_state *st, dts_node *node, int64_t deadline_ns) {
+echo_loop(echo_state *st, dts_node *node, int64_t deadline_ns)
+{
     while (!cli_stopped() && !st->done) {
         int64_t now = dts_now_ns();
         if (deadline_ns && now >= deadline_ns) break;
@@ -161,7 +168,8 @@ echo_loop(echo_state *st, dts_node *node, int64_t deadline_ns) {
 // status. *pattern receives the one positional argument.
 static int
 echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *timeout,
-           const char **pattern) {
+           const char **pattern)
+{
     static const struct option opts[] = {
         {"count", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 't'},
@@ -199,7 +207,8 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
 // echo_run subscribes, runs the loop until --count messages, --timeout or
 // Ctrl-C, and returns 0 when it got what was asked for.
 static int
-echo_run(cli_ctx *ctx, int argc, char **argv) {
+echo_run(cli_ctx *ctx, int argc, char **argv)
+{
     echo_state st = {.ctx = ctx};
     double timeout = 0;
     const char *pattern = NULL;

@@ -38,7 +38,8 @@ typedef struct hz_state {
 // repaired (reliable mode), duplicates and late arrivals; nothing when all
 // are zero.
 static void
-hz_loss(const hz_state *st, const char *type, uint64_t instance) {
+hz_loss(const hz_state *st, const char *type, uint64_t instance)
+{
     dts_pub_info *pi;
     size_t n;
     if (!st->node || dts_type_publishers(st->node, type, &pi, &n) != DTS_OK) return;
@@ -54,14 +55,16 @@ hz_loss(const hz_state *st, const char *type, uint64_t instance) {
 
 // hz_on_msg feeds the tracker (loop thread = main thread).
 static void
-hz_on_msg(void *ud, const dts_msg *msg) {
+hz_on_msg(void *ud, const dts_msg *msg)
+{
     hz_state *st = ud;
     track_add(&st->tr, msg);
 }
 
 // hz_print_pub prints one publisher's line under its type.
 static void
-hz_print_pub(const hz_state *st, const char *type, const track_pub *p, int64_t now) {
+hz_print_pub(const hz_state *st, const char *type, const track_pub *p, int64_t now)
+{
     track_stats s;
     char inst[17], a[32], b[32], c[32], d[32];
     track_pub_stats(&st->tr, p, now, &s);
@@ -80,7 +83,8 @@ hz_print_pub(const hz_state *st, const char *type, const track_pub *p, int64_t n
 
 // hz_print_type prints a type's summary line followed by its publishers.
 static void
-hz_print_type(const hz_state *st, const track_type *ty, int64_t now) {
+hz_print_type(const hz_state *st, const track_type *ty, int64_t now)
+{
     track_stats s;
     char a[32];
     track_type_stats(&st->tr, ty, now, &s);
@@ -91,18 +95,17 @@ hz_print_type(const hz_state *st, const track_type *ty, int64_t now) {
         printf("%.2f msg/s  %s/s", s.rate, cli_fmt_bytes(s.bw, a, sizeof a));
     printf("  publishers %u  total %llu  gaps %llu\n", s.pubs, (unsigned long long)ty->count,
            (unsigned long long)s.gaps);
-    for (size_t i = 0; i < ty->n_pubs; i++)
-        hz_print_pub(st, ty->name, &ty->pubs[i], now);
+    for (size_t i = 0; i < ty->n_pubs; i++) hz_print_pub(st, ty->name, &ty->pubs[i], now);
 }
 
 // hz_report prints every tracked type; a blank line separates reports.
 static void
-hz_report(hz_state *st) {
+hz_report(hz_state *st)
+{
     int64_t now = dts_now_ns();
     track_sort(&st->tr);
     if (st->tr.n == 0) printf("no messages for '%s' yet\n", st->pattern);
-    for (size_t i = 0; i < st->tr.n; i++)
-        hz_print_type(st, &st->tr.types[i], now);
+    for (size_t i = 0; i < st->tr.n; i++) hz_print_type(st, &st->tr.types[i], now);
     if (st->tr.untracked)
         printf("(%llu messages past the tracking limits)\n", (unsigned long long)st->tr.untracked);
     printf("\n");
@@ -111,7 +114,8 @@ hz_report(hz_state *st) {
 
 // hz_parse reads the options; returns -1 to go on or an exit status.
 static int
-hz_parse(hz_state *st, int argc, char **argv, double *window, double *interval, double *duration) {
+hz_parse(hz_state *st, int argc, char **argv, double *window, double *interval, double *duration)
+{
     static const struct option opts[] = {
         {"window", required_argument, NULL, 'w'},
         {"interval", required_argument, NULL, 'i'},
@@ -144,7 +148,8 @@ hz_parse(hz_state *st, int argc, char **argv, double *window, double *interval, 
 // hz_loop runs the node and prints a report every interval until the
 // duration ends or Ctrl-C.
 static void
-hz_loop(hz_state *st, dts_node *node, double interval, double duration) {
+hz_loop(hz_state *st, dts_node *node, double interval, double duration)
+{
     int64_t end = cli_deadline(duration);
     while (!cli_stopped() && (!end || dts_now_ns() < end)) {
         int64_t next = cli_deadline(interval);
@@ -154,7 +159,8 @@ hz_loop(hz_state *st, dts_node *node, double interval, double duration) {
 }
 
 static int
-hz_run_common(cli_ctx *ctx, int argc, char **argv, int bw) {
+hz_run_common(cli_ctx *ctx, int argc, char **argv, int bw)
+{
     hz_state st = {.ctx = ctx, .bw = bw};
     double window = HZ_WINDOW_DEFAULT, interval = HZ_INTERVAL_DEFAULT, duration = 0;
     int rc = hz_parse(&st, argc, argv, &window, &interval, &duration);
@@ -181,12 +187,14 @@ hz_run_common(cli_ctx *ctx, int argc, char **argv, int bw) {
 }
 
 static int
-hz_run(cli_ctx *ctx, int argc, char **argv) {
+hz_run(cli_ctx *ctx, int argc, char **argv)
+{
     return hz_run_common(ctx, argc, argv, 0);
 }
 
 static int
-bw_run(cli_ctx *ctx, int argc, char **argv) {
+bw_run(cli_ctx *ctx, int argc, char **argv)
+{
     return hz_run_common(ctx, argc, argv, 1);
 }
 

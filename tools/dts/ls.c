@@ -34,7 +34,8 @@ typedef struct ls_opts {
 
 // ls_type_json describes one type for --json; subscribers exclude us.
 static json_t *
-ls_type_json(const dts_type_info *t) {
+ls_type_json(const dts_type_info *t)
+{
     char schema[17], id[17];
     return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:f, s:b}", "name", t->name, "type_id",
                      cli_hex64(t->type_id, id), "format", dts_format_name(t->format), "schema_id",
@@ -45,7 +46,8 @@ ls_type_json(const dts_type_info *t) {
 
 // ls_node_json describes one node for --json.
 static json_t *
-ls_node_json(const dts_node_info *n) {
+ls_node_json(const dts_node_info *n)
+{
     char inst[17], host[17];
     return json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:I}", "instance",
                      cli_hex64(n->instance, inst), "host", cli_hex64(n->host, host), "hostname",
@@ -56,7 +58,8 @@ ls_node_json(const dts_node_info *n) {
 // ls_print_json prints the array of types or nodes on one line.
 static void
 ls_print_json(const ls_opts *o, const dts_type_info *types, size_t nt, const dts_node_info *nodes,
-              size_t nn) {
+              size_t nn)
+{
     json_t *arr = json_array();
     for (size_t i = 0; o->nodes && i < nn; i++)
         if (!nodes[i].self) json_array_append_new(arr, ls_node_json(&nodes[i]));
@@ -71,7 +74,8 @@ ls_print_json(const ls_opts *o, const dts_type_info *types, size_t nt, const dts
 // ls_print_types prints the table of types, and a warning line under each
 // type seen with two schemas.
 static void
-ls_print_types(const dts_type_info *types, size_t n) {
+ls_print_types(const dts_type_info *types, size_t n)
+{
     char schema[17], other[17], bw[32];
     printf("%-32s %-8s %-16s %4s %4s %9s %11s\n", "TYPE", "FORMAT", "SCHEMA", "PUBS", "SUBS",
            "MSG/S", "BYTES/S");
@@ -90,7 +94,8 @@ ls_print_types(const dts_type_info *types, size_t n) {
 
 // ls_print_nodes prints the table of nodes other than this one.
 static void
-ls_print_nodes(const dts_node_info *nodes, size_t n) {
+ls_print_nodes(const dts_node_info *nodes, size_t n)
+{
     char inst[17], host[17];
     int64_t now = dts_now_ns();
     size_t shown = 0;
@@ -110,7 +115,8 @@ ls_print_nodes(const dts_node_info *nodes, size_t n) {
 // ls_types_filtered returns the types without those only this node knows
 // about (our own "**" subscription is no type on the network).
 static size_t
-ls_types_filtered(dts_type_info *types, size_t n) {
+ls_types_filtered(dts_type_info *types, size_t n)
+{
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (types[i].publishers > 0 || types[i].subscribers > (unsigned)!!types[i].local_sub ||
@@ -121,7 +127,8 @@ ls_types_filtered(dts_type_info *types, size_t n) {
 
 // ls_parse reads the options; returns -1 to go on or an exit status.
 static int
-ls_parse(const cli_ctx *ctx, int argc, char **argv, ls_opts *o) {
+ls_parse(const cli_ctx *ctx, int argc, char **argv, ls_opts *o)
+{
     static const struct option opts[] = {
         {"nodes", no_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
@@ -147,16 +154,19 @@ ls_parse(const cli_ctx *ctx, int argc, char **argv, ls_opts *o) {
 // ls_on_msg ignores messages: the subscription to every type only makes
 // the library receive them so that it can measure their rates.
 static void
-ls_on_msg(void *ud, const dts_msg *msg) {
+ls_on_msg(void *ud, const dts_msg *msg)
+{
 }
 
 static int
-ls_cmp_type(const void *a, const void *b) {
+ls_cmp_type(const void *a, const void *b)
+{
     return strcmp(((const dts_type_info *)a)->name, ((const dts_type_info *)b)->name);
 }
 
 static int
-ls_run(cli_ctx *ctx, int argc, char **argv) {
+ls_run(cli_ctx *ctx, int argc, char **argv)
+{
     ls_opts o = {.wait = LS_WAIT_DEFAULT};
     int rc = ls_parse(ctx, argc, argv, &o);
     if (rc >= 0) return rc;

@@ -11,8 +11,8 @@
 extern const cli_verb cli_verb_bench; // bench.c
 
 static const cli_verb *const main_verbs[] = {
-    &cli_verb_ls,  &cli_verb_pub, &cli_verb_echo,   &cli_verb_sub,   &cli_verb_query,
-    &cli_verb_hz,  &cli_verb_bw,  &cli_verb_spy,    &cli_verb_doctor, &cli_verb_bench,
+    &cli_verb_ls, &cli_verb_pub, &cli_verb_echo, &cli_verb_sub,    &cli_verb_query,
+    &cli_verb_hz, &cli_verb_bw,  &cli_verb_spy,  &cli_verb_doctor, &cli_verb_bench,
 };
 #define MAIN_N_VERBS (sizeof main_verbs / sizeof main_verbs[0])
 
@@ -46,7 +46,8 @@ static const char main_usage_tail[] =
 
 // main_print_usage prints the global help with one line per verb.
 static void
-main_print_usage(FILE *f) {
+main_print_usage(FILE *f)
+{
     fputs(main_usage, f);
     for (size_t i = 0; i < MAIN_N_VERBS; i++)
         fprintf(f, "  %-7s %s\n", main_verbs[i]->name, main_verbs[i]->summary);
@@ -57,7 +58,8 @@ main_print_usage(FILE *f) {
 // main_log_sink writes one library log line to stderr; a single fprintf
 // keeps lines from several threads whole.
 static void
-main_log_sink(void *ud, dts_log_level level, dts_log_cat cat, const char *event, const char *msg) {
+main_log_sink(void *ud, dts_log_level level, dts_log_cat cat, const char *event, const char *msg)
+{
     (void)ud;
     fprintf(stderr, "dts: %s %s%s%s: %s\n", dts_log_level_name(level), dts_log_cat_name(cat),
             event && event[0] ? " " : "", event ? event : "", msg);
@@ -66,11 +68,11 @@ main_log_sink(void *ud, dts_log_level level, dts_log_cat cat, const char *event,
 // main_edit_distance is the Levenshtein distance between a and b (verb
 // names are short; longer input is cut at 63 characters).
 static size_t
-main_edit_distance(const char *a, const char *b) {
+main_edit_distance(const char *a, const char *b)
+{
     size_t la = strnlen(a, 63), lb = strnlen(b, 63);
     size_t row[64];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t diag = row[0];
         row[0] = i;
@@ -89,7 +91,8 @@ main_edit_distance(const char *a, const char *b) {
 
 // main_find_verb returns the verb called name, or NULL.
 static const cli_verb *
-main_find_verb(const char *name) {
+main_find_verb(const char *name)
+{
     for (size_t i = 0; i < MAIN_N_VERBS; i++)
         if (strcmp(main_verbs[i]->name, name) == 0) return main_verbs[i];
     return NULL;
@@ -98,7 +101,8 @@ main_find_verb(const char *name) {
 // main_unknown_verb reports a verb nobody knows and suggests the closest
 // by edit distance ("help" included). Returns CLI_EXIT_USAGE.
 static int
-main_unknown_verb(const char *name) {
+main_unknown_verb(const char *name)
+{
     const char *best = "help";
     size_t best_d = main_edit_distance(name, "help");
     for (size_t i = 0; i < MAIN_N_VERBS; i++) {
@@ -113,7 +117,8 @@ main_unknown_verb(const char *name) {
 
 // main_help runs `dts help [VERB]`.
 static int
-main_help(int argc, char **argv) {
+main_help(int argc, char **argv)
+{
     if (argc < 2) {
         main_print_usage(stdout);
         return CLI_EXIT_OK;
@@ -127,7 +132,8 @@ main_help(int argc, char **argv) {
 // main_wants_help says whether the verb's arguments ask for help (before
 // any "--", after which everything is a value).
 static int
-main_wants_help(int argc, char **argv) {
+main_wants_help(int argc, char **argv)
+{
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) return 0;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
@@ -138,7 +144,8 @@ main_wants_help(int argc, char **argv) {
 // main_parse_globals parses the options before the verb into ctx. Returns
 // -1 to go on, or an exit status.
 static int
-main_parse_globals(cli_ctx *ctx, int argc, char **argv) {
+main_parse_globals(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option opts[] = {
         {"iface", required_argument, NULL, 'i'},
         {"port", required_argument, NULL, 'p'},
@@ -185,7 +192,8 @@ main_parse_globals(cli_ctx *ctx, int argc, char **argv) {
 }
 
 int
-main(int argc, char **argv) {
+main(int argc, char **argv)
+{
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     dts_node_config_init(&ctx.cfg);

@@ -16,7 +16,8 @@
 // pbinfo_parse reads the FileDescriptorSet of fds into *s under the
 // default limits. Returns 0, or -1 (s is freed).
 static int
-pbinfo_parse(const void *fds, size_t len, pb_schema *s) {
+pbinfo_parse(const void *fds, size_t len, pb_schema *s)
+{
     dts_codec_limits lim;
     dts_codec_limits_init(&lim);
     lim.max_bytes = len + 1;
@@ -28,7 +29,8 @@ pbinfo_parse(const void *fds, size_t len, pb_schema *s) {
 
 // pbinfo_append adds ", item" (or "item" first) to a growing string.
 static void
-pbinfo_append(char **list, size_t *cap, const char *item, const char *alt) {
+pbinfo_append(char **list, size_t *cap, const char *item, const char *alt)
+{
     size_t used = *list ? strlen(*list) : 0, need = used + strlen(item) + strlen(alt) + 8;
     if (need > *cap) {
         char *p = realloc(*list, need * 2);
@@ -44,7 +46,8 @@ pbinfo_append(char **list, size_t *cap, const char *item, const char *alt) {
 }
 
 char *
-cli_pb_messages(const void *fds, size_t len) {
+cli_pb_messages(const void *fds, size_t len)
+{
     pb_schema s;
     char *list = NULL;
     size_t cap = 0;
@@ -57,7 +60,8 @@ cli_pb_messages(const void *fds, size_t len) {
 
 // pbinfo_field finds a field by JSON name or proto name, as the encoder does.
 static const pb_field *
-pbinfo_field(const pb_msg *m, const char *k) {
+pbinfo_field(const pb_msg *m, const char *k)
+{
     for (size_t i = 0; i < m->nfields; i++)
         if (!strcmp(m->fields[i].json_name, k) || !strcmp(m->fields[i].name, k))
             return &m->fields[i];
@@ -69,11 +73,13 @@ pbinfo_field(const pb_msg *m, const char *k) {
 // messages and message-valued maps. Returns the key and sets *where, or
 // NULL.
 static const char *
-pbinfo_walk(const pb_msg *m, const json_t *value, unsigned depth, const pb_msg **where) {
+pbinfo_walk(const pb_msg *m, const json_t *value, unsigned depth, const pb_msg **where)
+{
     const char *k, *bad = NULL;
     json_t *v;
     if (!json_is_object(value) || depth > DTS_CODEC_MAX_DEPTH) return NULL;
-    json_object_foreach((json_t *)value, k, v) {
+    json_object_foreach((json_t *)value, k, v)
+    {
         const pb_field *f = pbinfo_field(m, k);
         if (!f) {
             *where = m;
@@ -88,13 +94,15 @@ pbinfo_walk(const pb_msg *m, const json_t *value, unsigned depth, const pb_msg *
             if (!vf || !vf->msg || !json_is_object(v)) continue;
             const char *mk;
             json_t *mv;
-            json_object_foreach(v, mk, mv) {
+            json_object_foreach(v, mk, mv)
+            {
                 if ((bad = pbinfo_walk(vf->msg, mv, depth + 1, where))) return bad;
             }
         } else if (json_is_array(v)) {
             size_t i;
             json_t *e;
-            json_array_foreach(v, i, e) {
+            json_array_foreach(v, i, e)
+            {
                 if ((bad = pbinfo_walk(sub, e, depth + 1, where))) return bad;
             }
         } else if ((bad = pbinfo_walk(sub, v, depth + 1, where))) {
@@ -105,7 +113,8 @@ pbinfo_walk(const pb_msg *m, const json_t *value, unsigned depth, const pb_msg *
 }
 
 char *
-cli_pb_unknown_field(const void *schema, size_t len, const json_t *value) {
+cli_pb_unknown_field(const void *schema, size_t len, const json_t *value)
+{
     const char *nul = len ? memchr(schema, 0, len) : NULL;
     if (!nul) return NULL;
     size_t nl = (size_t)(nul - (const char *)schema);

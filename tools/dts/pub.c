@@ -72,8 +72,8 @@ typedef struct pub_state {
     void *schema;            // schema bytes as they travel (malloc), or NULL
     size_t schema_len;
     dts_codec_schema *codec; // cbor, msgpack, protobuf, capnp: encodes JSON values
-    double rate; // messages per second, 0 for no pacing
-    long count;  // -1: the default for the input source
+    double rate;             // messages per second, 0 for no pacing
+    long count;              // -1: the default for the input source
     double linger;
     int compress; // dts_compress_alg, 0: none
     int reliable;
@@ -95,7 +95,8 @@ typedef struct pub_lines {
 // the place for a one-line value.
 static void
 pub_json_error(const pub_state *st, const char *what, const char *text, size_t len,
-               const json_error_t *e) {
+               const json_error_t *e)
+{
     fprintf(stderr, "dts pub: %s is not valid JSON at line %d, column %d (position %d): %s\n", what,
             e->line, e->column, e->position, e->text);
     if (len < 100 && !memchr(text, '\n', len) && e->column > 0)
@@ -109,7 +110,8 @@ pub_json_error(const pub_state *st, const char *what, const char *text, size_t l
 // pub_check validates one value for the format: every format but raw takes
 // JSON, which must parse (any JSON value, not only objects). Returns 0 or -1 after printing why.
 static int
-pub_check(const pub_state *st, const char *what, const char *data, size_t len) {
+pub_check(const pub_state *st, const char *what, const char *data, size_t len)
+{
     json_error_t e;
     if (st->format == DTS_FORMAT_RAW) return 0;
     json_t *v = json_loadb(data, len, JSON_DECODE_ANY, &e);
@@ -124,8 +126,8 @@ pub_check(const pub_state *st, const char *what, const char *data, size_t len) {
 // pub_misfit explains why a JSON value does not fit the format or schema:
 // for protobuf, a key that names no field is shown with the valid names.
 static void
-pub_misfit(const pub_state *st, const char *what, const json_t *v, dts_err err,
-           const char *why) {
+pub_misfit(const pub_state *st, const char *what, const json_t *v, dts_err err, const char *why)
+{
     char *unknown = NULL;
     if (st->format == DTS_FORMAT_PROTOBUF && err == DTS_EINVAL)
         unknown = cli_pb_unknown_field(st->schema, st->schema_len, v);
@@ -133,7 +135,9 @@ pub_misfit(const pub_state *st, const char *what, const json_t *v, dts_err err,
     const char *msg = capnp || st->format == DTS_FORMAT_PROTOBUF ? (const char *)st->schema : "";
     fprintf(stderr, "dts pub: %s does not fit %s%s%s: %s\n", what, dts_format_name(st->format),
             msg[0] ? (capnp ? " struct " : " message ") : "", msg,
-            unknown ? unknown : why[0] ? why : dts_strerror(err));
+            unknown  ? unknown
+            : why[0] ? why
+                     : dts_strerror(err));
     if (unknown)
         fputs("  Use the field names of the .proto (or their lowerCamelCase JSON names).\n",
               stderr);
@@ -146,7 +150,8 @@ pub_misfit(const pub_state *st, const char *what, const json_t *v, dts_err err,
 // or -1 after printing why.
 static int
 pub_encode(const pub_state *st, const char *what, const char *data, size_t len,
-           const void **payload, size_t *plen, int *owned) {
+           const void **payload, size_t *plen, int *owned)
+{
     *owned = 0;
     if (!st->codec) {
         *payload = data, *plen = len;
@@ -170,7 +175,8 @@ pub_encode(const pub_state *st, const char *what, const char *data, size_t len,
 
 // pub_wait_turn runs the loop until the pacing allows the next send.
 static void
-pub_wait_turn(pub_state *st) {
+pub_wait_turn(pub_state *st)
+{
     while (st->rate > 0 && !cli_stopped()) {
         int64_t now = dts_now_ns();
         if (now >= st->next_ns) break;
@@ -181,7 +187,8 @@ pub_wait_turn(pub_state *st) {
 // pub_send publishes one value, waiting while the queue is full. Returns 0,
 // or -1 after printing why the value cannot be sent.
 static int
-pub_send(pub_state *st, const void *data, size_t len) {
+pub_send(pub_state *st, const void *data, size_t len)
+{
     pub_wait_turn(st);
     for (;;) {
         if (cli_stopped()) return -1;
@@ -204,7 +211,8 @@ pub_send(pub_state *st, const void *data, size_t len) {
 // pub_read_file reads @FILE for a raw value into a new buffer. A file
 // larger than one payload is refused rather than cut.
 static char *
-pub_read_file(const pub_state *st, const char *path, size_t *len) {
+pub_read_file(const pub_state *st, const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_usage(st->ctx, "cannot read @%s: %s", path, strerror(errno));
@@ -228,7 +236,8 @@ pub_read_file(const pub_state *st, const char *path, size_t *len) {
 
 // pub_value sends VALUE --count times (0: until stopped).
 static int
-pub_value(pub_state *st, const char *value) {
+pub_value(pub_state *st, const char *value)
+{
     size_t len = strlen(value);
     char *file = NULL;
     if (st->format == DTS_FORMAT_RAW && value[0] == '@') {
@@ -258,7 +267,8 @@ pub_value(pub_state *st, const char *value) {
 // pub_fill reads what standard input has (it is non-blocking) into the
 // line buffer, keeping room below PUB_LINE_MAX.
 static void
-pub_fill(pub_lines *in) {
+pub_fill(pub_lines *in)
+{
     if (in->len == PUB_LINE_MAX) { // an over-long line: drop what we have
         in->len = 0;
         in->skipping = 1;
@@ -274,7 +284,8 @@ pub_fill(pub_lines *in) {
 // buffer (the last one may end at EOF) and sets *used to the bytes to drop
 // after it, or returns -1 when no line is complete yet.
 static ssize_t
-pub_next_line(pub_lines *in, size_t *used) {
+pub_next_line(pub_lines *in, size_t *used)
+{
     char *nl = memchr(in->buf, '\n', in->len);
     if (!nl && !(in->eof && in->len > 0)) return -1;
     size_t n = nl ? (size_t)(nl - in->buf) : in->len;
@@ -286,7 +297,8 @@ pub_next_line(pub_lines *in, size_t *used) {
 // pub_one_line sends one input line unless it is empty, the tail of an
 // over-long line, or invalid JSON (reported with its line number).
 static void
-pub_one_line(pub_state *st, pub_lines *in, const char *line, size_t n) {
+pub_one_line(pub_state *st, pub_lines *in, const char *line, size_t n)
+{
     char what[64];
     in->lineno++;
     snprintf(what, sizeof what, "standard input line %ld", in->lineno);
@@ -312,7 +324,8 @@ pub_one_line(pub_state *st, pub_lines *in, const char *line, size_t n) {
 // pub_stdin publishes each line of standard input, reading only when no
 // complete line is waiting so that a fast producer is paced by --rate.
 static int
-pub_stdin(pub_state *st) {
+pub_stdin(pub_state *st)
+{
     pub_lines in = {.buf = malloc(PUB_LINE_MAX)};
     if (!in.buf) return cli_error(st->ctx, "out of memory");
     int fl = fcntl(STDIN_FILENO, F_GETFL);
@@ -339,7 +352,8 @@ pub_stdin(pub_state *st) {
 // pub_check_options checks that --schema and --message go with the format.
 // Returns -1 to go on or an exit status.
 static int
-pub_check_options(const pub_state *st) {
+pub_check_options(const pub_state *st)
+{
     const char *f = dts_format_name(st->format);
     if (st->format == DTS_FORMAT_PROTOBUF && !st->schema_path)
         return cli_usage(st->ctx,
@@ -367,7 +381,8 @@ pub_check_options(const pub_state *st) {
 
 // pub_parse reads the options; returns -1 to go on or an exit status.
 static int
-pub_parse(pub_state *st, int argc, char **argv, const char **value) {
+pub_parse(pub_state *st, int argc, char **argv, const char **value)
+{
     static const struct option opts[] = {
         {"format", required_argument, NULL, 'f'},
         {"schema", required_argument, NULL, 's'},
@@ -425,8 +440,9 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value) {
     int rc = pub_check_options(st);
     if (rc >= 0) return rc;
     if (*value && pub_check(st, "VALUE", *value, strlen(*value)) < 0)
-        return cli_usage(ctx, "quote the value for the shell, for example "
-                              "'{\"tank\":\"T1\",\"celsius\":18.5}'%s",
+        return cli_usage(ctx,
+                         "quote the value for the shell, for example "
+                         "'{\"tank\":\"T1\",\"celsius\":18.5}'%s",
                          st->format == DTS_FORMAT_JSON ? ", or use --format raw" : "");
     return -1;
 }
@@ -435,7 +451,8 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value) {
 // flushes and lingers. A VALUE that does not fit the schema is refused
 // before anything goes on the network.
 static int
-pub_session(pub_state *st, const char *value) {
+pub_session(pub_state *st, const char *value)
+{
     const cli_ctx *ctx = st->ctx;
     int rc;
     if (value && st->codec) {
@@ -450,8 +467,8 @@ pub_session(pub_state *st, const char *value) {
     dts_err err = dts_type_declare(st->node, st->type, st->format, st->schema, st->schema_len);
     if (err != DTS_OK) {
         dts_node_close(st->node);
-        return cli_error(ctx, "cannot declare %s as %s: %s", st->type,
-                         dts_format_name(st->format), dts_strerror(err));
+        return cli_error(ctx, "cannot declare %s as %s: %s", st->type, dts_format_name(st->format),
+                         dts_strerror(err));
     }
     dts_type_opts to = {.reliable = st->reliable, .compress = st->compress};
     if (st->reliable || st->compress) dts_type_set_opts(st->node, st->type, &to);
@@ -468,7 +485,8 @@ pub_session(pub_state *st, const char *value) {
 // pub_run parses the command line, builds the type's schema (cbor, msgpack
 // and protobuf get a codec to encode JSON values) and runs the session.
 static int
-pub_run(cli_ctx *ctx, int argc, char **argv) {
+pub_run(cli_ctx *ctx, int argc, char **argv)
+{
     pub_state st = {.ctx = ctx, .format = DTS_FORMAT_JSON, .count = -1};
     const char *value = NULL;
     int rc = pub_parse(&st, argc, argv, &value);

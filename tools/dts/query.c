@@ -32,7 +32,8 @@ typedef struct query_state {
 // query_on_value prints one answer once the decoder knows its value (main
 // thread).
 static void
-query_on_value(void *ud, const dts_msg *msg, const cli_value *v) {
+query_on_value(void *ud, const dts_msg *msg, const cli_value *v)
+{
     const query_state *st = ud;
     char inst[17];
     if (st->json) {
@@ -54,7 +55,8 @@ query_on_value(void *ud, const dts_msg *msg, const cli_value *v) {
 // thread, since the node runs in DTS_RUN_CALLER mode and dts_query runs
 // the loop).
 static void
-query_on_answer(void *ud, const dts_msg *msg) {
+query_on_answer(void *ud, const dts_msg *msg)
+{
     const query_state *st = ud;
     cli_decoder_msg(st->dec, msg);
 }
@@ -62,7 +64,8 @@ query_on_answer(void *ud, const dts_msg *msg) {
 // query_drain runs the node until every answer waiting for its schema has
 // been printed (the decoder bounds the wait to CLI_SCHEMA_WAIT_MS).
 static void
-query_drain(query_state *st, dts_node *node) {
+query_drain(query_state *st, dts_node *node)
+{
     while (!cli_stopped() && cli_decoder_pump(st->dec) > 0)
         if (cli_step(node, CLI_POLL_MAX_MS, -1) < 0) break;
 }
@@ -70,7 +73,8 @@ query_drain(query_state *st, dts_node *node) {
 // query_parse reads the options; returns -1 to go on or an exit status.
 static int
 query_parse(const cli_ctx *ctx, int argc, char **argv, query_state *st, double *timeout,
-            const char **type) {
+            const char **type)
+{
     static const struct option opts[] = {
         {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
@@ -99,7 +103,8 @@ query_parse(const cli_ctx *ctx, int argc, char **argv, query_state *st, double *
 }
 
 static int
-query_run(cli_ctx *ctx, int argc, char **argv) {
+query_run(cli_ctx *ctx, int argc, char **argv)
+{
     query_state st = {.ctx = ctx};
     double timeout = QUERY_TIMEOUT_DEFAULT;
     const char *type = NULL;

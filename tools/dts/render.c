@@ -7,13 +7,15 @@
 #include <string.h>
 
 const char *
-cli_hex64(uint64_t id, char buf[17]) {
+cli_hex64(uint64_t id, char buf[17])
+{
     snprintf(buf, 17, "%016" PRIx64, id);
     return buf;
 }
 
 const char *
-cli_type_name(const dts_msg *msg, char *buf, size_t size) {
+cli_type_name(const dts_msg *msg, char *buf, size_t size)
+{
     if (msg->type && msg->type[0]) {
         snprintf(buf, size, "%s", msg->type);
     } else {
@@ -27,7 +29,8 @@ cli_type_name(const dts_msg *msg, char *buf, size_t size) {
 // at p (at most n bytes), or 0 when it is not valid (overlong forms,
 // surrogates and code points past U+10FFFF are refused).
 static size_t
-render_utf8_len(const unsigned char *p, size_t n) {
+render_utf8_len(const unsigned char *p, size_t n)
+{
     size_t len;
     uint32_t cp;
     if (p[0] < 0x80) return 1;
@@ -52,7 +55,8 @@ render_utf8_len(const unsigned char *p, size_t n) {
 // cli_utf8_printable refuses control characters (except tab) and DEL so
 // that printing the text cannot move the cursor or change the terminal.
 int
-cli_utf8_printable(const void *data, size_t len) {
+cli_utf8_printable(const void *data, size_t len)
+{
     const unsigned char *p = data;
     size_t i = 0;
     while (i < len) {
@@ -65,7 +69,8 @@ cli_utf8_printable(const void *data, size_t len) {
 }
 
 char *
-cli_base64(const void *data, size_t len) {
+cli_base64(const void *data, size_t len)
+{
     static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *p = data;
     char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
@@ -86,7 +91,8 @@ cli_base64(const void *data, size_t len) {
 // cli_value_json: a json payload that does not parse (or a payload of a
 // format the CLI cannot decode) is shown like raw bytes rather than lost.
 json_t *
-cli_value_json(dts_format format, const void *data, size_t len) {
+cli_value_json(dts_format format, const void *data, size_t len)
+{
     if (format == DTS_FORMAT_JSON) {
         json_t *v = json_loadb(data, len, JSON_DECODE_ANY, NULL);
         if (v) return v;
@@ -104,7 +110,8 @@ cli_value_json(dts_format format, const void *data, size_t len) {
 // still recognised, because its schema id is the fixed id of the empty
 // schema of its format.
 dts_format
-cli_msg_format(const dts_msg *msg) {
+cli_msg_format(const dts_msg *msg)
+{
     if (msg->format != DTS_FORMAT_RAW) return msg->format;
     for (int f = 0; f < DTS_FORMAT_COUNT_; f++)
         if (dts_schema_id((dts_format)f, NULL, 0) == msg->schema_id) return (dts_format)f;
@@ -115,35 +122,39 @@ cli_msg_format(const dts_msg *msg) {
 // JSON numbers lose precision past 2^53. json_pack's "o" takes the value's
 // reference even when packing fails.
 json_t *
-cli_msg_json(const dts_msg *msg) {
+cli_msg_json(const dts_msg *msg)
+{
     dts_format f = cli_msg_format(msg);
     return cli_msg_json_value(msg, f, cli_value_json(f, msg->data, msg->len));
 }
 
 json_t *
-cli_msg_json_value(const dts_msg *msg, dts_format format, json_t *value) {
+cli_msg_json_value(const dts_msg *msg, dts_format format, json_t *value)
+{
     char name[DTS_NAME_MAX + 20], schema[17], inst[17], host[17];
     if (!value) return NULL;
     return json_pack("{s:s, s:s, s:s, s:I, s:{s:s, s:s, s:s}, s:I, s:I, s:o}", "type",
-                     cli_type_name(msg, name, sizeof name), "format",
-                     dts_format_name(format), "schema_id",
-                     cli_hex64(msg->schema_id, schema), "seq", (json_int_t)msg->seq, "sender",
-                     "instance", cli_hex64(msg->sender_instance, inst), "host",
+                     cli_type_name(msg, name, sizeof name), "format", dts_format_name(format),
+                     "schema_id", cli_hex64(msg->schema_id, schema), "seq", (json_int_t)msg->seq,
+                     "sender", "instance", cli_hex64(msg->sender_instance, inst), "host",
                      cli_hex64(msg->sender_host, host), "addr", msg->sender_addr, "sent_ns",
-                     (json_int_t)msg->sent_ns, "received_ns", (json_int_t)msg->received_ns, "value", value);
+                     (json_int_t)msg->sent_ns, "received_ns", (json_int_t)msg->received_ns, "value",
+                     value);
 }
 
 // cli_json_text: the precision matches what text mode always printed for
 // json payloads.
 char *
-cli_json_text(const json_t *value) {
+cli_json_text(const json_t *value)
+{
     return json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
 }
 
 // cli_value_text: JSON values are printed compact on one line; printable
 // text as itself; anything else as base64 with a "base64:" prefix.
 char *
-cli_value_text(dts_format format, const void *data, size_t len) {
+cli_value_text(dts_format format, const void *data, size_t len)
+{
     if (format == DTS_FORMAT_JSON) {
         json_t *v = json_loadb(data, len, JSON_DECODE_ANY, NULL);
         if (v) {
@@ -162,11 +173,11 @@ cli_value_text(dts_format format, const void *data, size_t len) {
 }
 
 const char *
-cli_fmt_bytes(double bytes, char *buf, size_t size) {
+cli_fmt_bytes(double bytes, char *buf, size_t size)
+{
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     size_t u = 0;
-    while (bytes >= 1024 && u + 1 < sizeof units / sizeof units[0])
-        bytes /= 1024, u++;
+    while (bytes >= 1024 && u + 1 < sizeof units / sizeof units[0]) bytes /= 1024, u++;
     if (u == 0)
         snprintf(buf, size, "%.0f %s", bytes, units[u]);
     else

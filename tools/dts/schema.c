@@ -33,7 +33,8 @@ json_schema_is_object(const void *schema, size_t n)
 }
 
 static char *
-schema_slurp(const cli_ctx *ctx, const char *path, size_t max, size_t *len) {
+schema_slurp(const cli_ctx *ctx, const char *path, size_t max, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_usage(ctx, "cannot read --schema %s: %s", path, strerror(errno));
@@ -59,7 +60,8 @@ schema_slurp(const cli_ctx *ctx, const char *path, size_t max, size_t *len) {
 // schema_is_text says whether a file is text (a .proto) rather than a
 // serialized descriptor set, whose length prefixes are control bytes.
 static int
-schema_is_text(const char *path, const unsigned char *d, size_t n) {
+schema_is_text(const char *path, const unsigned char *d, size_t n)
+{
     size_t pl = strlen(path);
     if (pl > 6 && strcmp(path + pl - 6, ".proto") == 0) return 1;
     for (size_t i = 0; i < n; i++)
@@ -71,7 +73,8 @@ schema_is_text(const char *path, const unsigned char *d, size_t n) {
 // name from a .proto (protoc) or a descriptor set.
 static dts_err
 schema_pb_build(const char *path, int text, const void *fds, size_t fds_len, const char *message,
-                void **out, size_t *outlen, char *err, size_t errcap) {
+                void **out, size_t *outlen, char *err, size_t errcap)
+{
     err[0] = '\0';
     if (text)
         return dts_codec_protobuf_schema_from_proto(path, NULL, message, out, outlen, err, errcap);
@@ -82,7 +85,8 @@ schema_pb_build(const char *path, int text, const void *fds, size_t fds_len, con
 // its output going to our stderr: the codec keeps only the first line of
 // protoc's messages, which may be a warning rather than the error.
 static void
-schema_protoc_again(const char *path) {
+schema_protoc_again(const char *path)
+{
     char inc[4200];
     const char *slash = strrchr(path, '/');
     if (slash)
@@ -105,7 +109,8 @@ schema_protoc_again(const char *path) {
 // messages of a descriptor set (a .proto would need protoc again).
 static int
 schema_pb_not_found(const cli_ctx *ctx, const char *path, int text, const void *fds, size_t fds_len,
-                    const char *tried) {
+                    const char *tried)
+{
     char *list = text ? NULL : cli_pb_messages(fds, fds_len);
     cli_usage(ctx,
               "no message %s in %s. Name the message with --message NAME (with its package, "
@@ -119,7 +124,8 @@ schema_pb_not_found(const cli_ctx *ctx, const char *path, int text, const void *
 // the type name is tried as a message name, then its last part.
 static int
 schema_protobuf(const cli_ctx *ctx, const char *type, const char *path, const char *message,
-                void **out, size_t *outlen) {
+                void **out, size_t *outlen)
+{
     size_t n;
     char *file = schema_slurp(ctx, path, SCHEMA_FILE_MAX, &n), err[512];
     if (!file) return CLI_EXIT_USAGE;
@@ -164,9 +170,12 @@ schema_protobuf(const cli_ctx *ctx, const char *type, const char *path, const ch
 // name, then the whole type name.
 static int
 schema_capnp(const cli_ctx *ctx, const char *type, const char *path, const char *message,
-             void **out, size_t *outlen) {
+             void **out, size_t *outlen)
+{
     const char *last = strrchr(type, '.');
-    const char *names[2] = {message ? message : last ? last + 1 : type,
+    const char *names[2] = {message ? message
+                            : last  ? last + 1
+                                    : type,
                             message || !last ? NULL : type};
     char err[1024] = "";
     dts_err e = DTS_ENOENT;
@@ -198,7 +207,8 @@ schema_capnp(const cli_ctx *ctx, const char *type, const char *path, const char 
 // the caller frees it the same way whatever made it.
 int
 cli_pub_schema(const cli_ctx *ctx, const char *type, dts_format format, const char *path,
-               const char *message, void **schema, size_t *len, dts_codec_schema **codec) {
+               const char *message, void **schema, size_t *len, dts_codec_schema **codec)
+{
     void *built = NULL;
     size_t n = 0;
     int rc = 0;

@@ -54,7 +54,8 @@ static int spy_termios_saved;
 // spy_restore_tty leaves the alternate screen, shows the cursor and gives
 // stdin its mode back. Safe to call twice; also registered with atexit.
 static void
-spy_restore_tty(void) {
+spy_restore_tty(void)
+{
     if (spy_termios_saved) {
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &spy_saved_termios);
         spy_termios_saved = 0;
@@ -64,7 +65,8 @@ spy_restore_tty(void) {
 // spy_tty_begin puts stdin in raw mode (no echo, no line buffering, but
 // Ctrl-C still signals) and switches to the alternate screen.
 static void
-spy_tty_begin(spy_state *st) {
+spy_tty_begin(spy_state *st)
+{
     if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &spy_saved_termios) == 0) {
         struct termios t = spy_saved_termios;
         t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
@@ -79,7 +81,8 @@ spy_tty_begin(spy_state *st) {
 }
 
 static void
-spy_tty_end(spy_state *st) {
+spy_tty_end(spy_state *st)
+{
     fputs("\x1b[?25h\x1b[?1049l", stdout);
     fflush(stdout);
     spy_restore_tty();
@@ -87,7 +90,8 @@ spy_tty_end(spy_state *st) {
 
 // spy_screen returns the terminal's columns and rows (80x24 if unknown).
 static void
-spy_screen(int *cols, int *rows) {
+spy_screen(int *cols, int *rows)
+{
     struct winsize ws;
     *cols = 80, *rows = 24;
     if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
@@ -98,17 +102,18 @@ spy_screen(int *cols, int *rows) {
 
 // spy_utf8_count returns the number of UTF-8 code points in s.
 static size_t
-spy_utf8_count(const char *s) {
+spy_utf8_count(const char *s)
+{
     size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
+    for (; *s; s++) n += ((unsigned char)*s & 0xc0) != 0x80;
     return n;
 }
 
 // spy_cut copies at most cols characters (UTF-8 code points) of s into out,
 // ending with "..." when something was cut.
 static void
-spy_cut(const char *s, int cols, char *out, size_t size) {
+spy_cut(const char *s, int cols, char *out, size_t size)
+{
     size_t keep = cols < 4 ? 1 : (size_t)cols - 3, i = 0, n = 0;
     if (spy_utf8_count(s) <= (size_t)(cols < 4 ? 4 : cols) && strlen(s) < size) {
         memcpy(out, s, strlen(s) + 1);
@@ -123,7 +128,8 @@ spy_cut(const char *s, int cols, char *out, size_t size) {
 
 // spy_on_msg feeds the tracker (loop thread = main thread).
 static void
-spy_on_msg(void *ud, const dts_msg *msg) {
+spy_on_msg(void *ud, const dts_msg *msg)
+{
     spy_state *st = ud;
     track_add(&st->tr, msg);
 }
@@ -132,7 +138,8 @@ spy_on_msg(void *ud, const dts_msg *msg) {
 // spy started for their last value, once, briefly (types published only on
 // change would otherwise show no value). Answers arrive through spy_on_msg.
 static void
-spy_query(spy_state *st, track_type *ty) {
+spy_query(spy_state *st, track_type *ty)
+{
     char name[sizeof ty->name];
     ty->queried = 1;
     memcpy(name, ty->name, sizeof name);
@@ -142,7 +149,8 @@ spy_query(spy_state *st, track_type *ty) {
 // spy_merge_discovery adds the types known from discovery that have not
 // sent anything yet, and records how many publishers each announces.
 static void
-spy_merge_discovery(spy_state *st) {
+spy_merge_discovery(spy_state *st)
+{
     dts_type_info *types = NULL;
     dts_node_info *peers = NULL;
     size_t n = 0, np = 0;
@@ -166,7 +174,8 @@ spy_merge_discovery(spy_state *st) {
 // spy_row formats one type's line; the last value fills what is left of
 // cols.
 static void
-spy_row(const spy_state *st, const track_type *ty, int64_t now, int cols, char *out, size_t size) {
+spy_row(const spy_state *st, const track_type *ty, int64_t now, int cols, char *out, size_t size)
+{
     track_stats s;
     char bw[32], name[SPY_NAME_COLS * 4 + 8], value[TRACK_VALUE_MAX + 8];
     track_type_stats(&st->tr, ty, now, &s);
@@ -176,10 +185,10 @@ spy_row(const spy_state *st, const track_type *ty, int64_t now, int cols, char *
     strcat(bw, "/s");
     dts_type_counters c = {0};
     dts_type_counters_get(st->node, ty->name, &c);
-    int used = snprintf(out, size, "%-*s %-7s %8.2f %11s %4u %6llu %6llu %6llu  ", SPY_NAME_COLS,
-                        name, dts_format_name(ty->format), s.rate, bw, pubs,
-                        (unsigned long long)s.gaps, (unsigned long long)c.incomplete,
-                        (unsigned long long)c.repaired);
+    int used =
+        snprintf(out, size, "%-*s %-7s %8.2f %11s %4u %6llu %6llu %6llu  ", SPY_NAME_COLS, name,
+                 dts_format_name(ty->format), s.rate, bw, pubs, (unsigned long long)s.gaps,
+                 (unsigned long long)c.incomplete, (unsigned long long)c.repaired);
     spy_cut(ty->last_value ? ty->last_value : "-", cols - used, value, sizeof value);
     snprintf(out + used, size - (size_t)used, "%s", value);
 }
@@ -189,7 +198,8 @@ static const char spy_columns[] = "%-*s %-7s %8s %11s %4s %6s %6s %6s  %s";
 // spy_draw_tty redraws the whole screen in place: home, each line cleared
 // to its end, then the rest of the screen cleared.
 static void
-spy_draw_tty(spy_state *st, int64_t now) {
+spy_draw_tty(spy_state *st, int64_t now)
+{
     int cols, rows;
     char line[1024];
     time_t t = time(NULL);
@@ -213,7 +223,8 @@ spy_draw_tty(spy_state *st, int64_t now) {
 
 // spy_draw_plain prints one block: a header line, then one line per type.
 static void
-spy_draw_plain(spy_state *st, int64_t now) {
+spy_draw_plain(spy_state *st, int64_t now)
+{
     char line[1024], clock[16];
     time_t t = time(NULL);
     strftime(clock, sizeof clock, "%H:%M:%S", localtime(&t));
@@ -227,7 +238,8 @@ spy_draw_plain(spy_state *st, int64_t now) {
 }
 
 static void
-spy_draw(spy_state *st) {
+spy_draw(spy_state *st)
+{
     spy_merge_discovery(st);
     track_retry(&st->tr);
     track_sort(&st->tr);
@@ -239,7 +251,8 @@ spy_draw(spy_state *st) {
 
 // spy_keys reads what was typed; `q` stops.
 static void
-spy_keys(void) {
+spy_keys(void)
+{
     char buf[64];
     ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
     if (n == 0) return;
@@ -249,7 +262,8 @@ spy_keys(void) {
 
 // spy_loop runs the node, watches the keyboard and redraws every interval.
 static void
-spy_loop(spy_state *st, double interval, double duration) {
+spy_loop(spy_state *st, double interval, double duration)
+{
     int64_t end = cli_deadline(duration), next = 0;
     while (!cli_stopped() && (!end || dts_now_ns() < end)) {
         int64_t now = dts_now_ns();
@@ -266,7 +280,8 @@ spy_loop(spy_state *st, double interval, double duration) {
 // spy_parse reads the options; returns -1 to go on or an exit status.
 static int
 spy_parse(const cli_ctx *ctx, int argc, char **argv, double *interval, double *window,
-          double *duration) {
+          double *duration)
+{
     static const struct option opts[] = {
         {"interval", required_argument, NULL, 'i'},
         {"window", required_argument, NULL, 'w'},
@@ -295,7 +310,8 @@ spy_parse(const cli_ctx *ctx, int argc, char **argv, double *interval, double *w
 }
 
 static int
-spy_run(cli_ctx *ctx, int argc, char **argv) {
+spy_run(cli_ctx *ctx, int argc, char **argv)
+{
     spy_state st = {.ctx = ctx, .tty = isatty(STDOUT_FILENO)};
     double interval = st.tty ? SPY_INTERVAL_TTY : SPY_INTERVAL_PLAIN;
     double window = SPY_WINDOW_DEFAULT, duration = 0;

@@ -12,18 +12,19 @@
 #include <string.h>
 
 void
-track_init(track *t, double window_s, int keep_value) {
+track_init(track *t, double window_s, int keep_value)
+{
     memset(t, 0, sizeof *t);
     t->window_ns = (int64_t)(window_s * 1e9);
     t->keep_value = keep_value;
 }
 
 void
-track_fini(track *t) {
+track_fini(track *t)
+{
     for (size_t i = 0; i < t->n; i++) {
         track_type *ty = &t->types[i];
-        for (size_t j = 0; j < ty->n_pubs; j++)
-            free(ty->pubs[j].ring);
+        for (size_t j = 0; j < ty->n_pubs; j++) free(ty->pubs[j].ring);
         free(ty->pubs);
         free(ty->last_value);
         free(ty->pending);
@@ -33,7 +34,8 @@ track_fini(track *t) {
 }
 
 track_type *
-track_find(track *t, uint64_t type_id) {
+track_find(track *t, uint64_t type_id)
+{
     for (size_t i = 0; i < t->n; i++)
         if (t->types[i].type_id == type_id) return &t->types[i];
     return NULL;
@@ -42,8 +44,8 @@ track_find(track *t, uint64_t type_id) {
 // track_add_known allocates the full type array on first use so that
 // entries never move while a caller holds a pointer to one.
 track_type *
-track_add_known(track *t, const char *name, uint64_t type_id, dts_format format,
-                uint64_t schema_id) {
+track_add_known(track *t, const char *name, uint64_t type_id, dts_format format, uint64_t schema_id)
+{
     track_type *ty = track_find(t, type_id);
     if (!ty) {
         if (!t->types && !(t->types = calloc(TRACK_TYPES_MAX, sizeof *t->types))) return NULL;
@@ -64,7 +66,8 @@ track_add_known(track *t, const char *name, uint64_t type_id, dts_format format,
 // track_pub_get finds the publisher of msg in ty, adding it when there is
 // room. Returns NULL past TRACK_PUBS_MAX.
 static track_pub *
-track_pub_get(track_type *ty, const dts_msg *msg) {
+track_pub_get(track_type *ty, const dts_msg *msg)
+{
     for (size_t i = 0; i < ty->n_pubs; i++)
         if (ty->pubs[i].instance == msg->sender_instance) return &ty->pubs[i];
     if (!ty->pubs && !(ty->pubs = calloc(TRACK_PUBS_MAX, sizeof *ty->pubs))) return NULL;
@@ -81,7 +84,8 @@ track_pub_get(track_type *ty, const dts_msg *msg) {
 
 // track_seq counts gaps and late arrivals from one sequence number.
 static void
-track_seq(track_pub *p, uint64_t seq) {
+track_seq(track_pub *p, uint64_t seq)
+{
     if (p->next_seq == 0 || seq >= p->next_seq) {
         if (p->next_seq != 0) p->gaps += seq - p->next_seq;
         p->next_seq = seq + 1;
@@ -94,13 +98,13 @@ track_seq(track_pub *p, uint64_t seq) {
 // track_set_value replaces the last value with text (taken; NULL keeps the
 // old one), cut at TRACK_VALUE_MAX bytes on a UTF-8 character boundary.
 static void
-track_set_value(track_type *ty, char *text) {
+track_set_value(track_type *ty, char *text)
+{
     if (!text) return;
     size_t n = strlen(text);
     if (n > TRACK_VALUE_MAX) {
         n = TRACK_VALUE_MAX;
-        while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
-            n--;
+        while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80) n--;
         text[n] = '\0';
     }
     free(ty->last_value);
@@ -111,7 +115,8 @@ track_set_value(track_type *ty, char *text) {
 // (NULL with *wait set when its schema is still awaited), else as raw or
 // json text.
 static char *
-track_render(const track *t, const dts_msg *msg, int *wait) {
+track_render(const track *t, const dts_msg *msg, int *wait)
+{
     cli_value v;
     *wait = 0;
     if (!t->dec) return cli_value_text(cli_msg_format(msg), msg->data, msg->len);
@@ -127,7 +132,8 @@ track_render(const track *t, const dts_msg *msg, int *wait) {
 // track_hold keeps a copy of the payload of a value whose schema is
 // awaited (a larger one is shown as its size).
 static char *
-track_hold(track_type *ty, const dts_msg *msg) {
+track_hold(track_type *ty, const dts_msg *msg)
+{
     free(ty->pending);
     ty->pending = NULL;
     if (msg->len <= TRACK_PENDING_MAX && (ty->pending = malloc(msg->len ? msg->len : 1))) {
@@ -145,7 +151,8 @@ track_hold(track_type *ty, const dts_msg *msg) {
 // track_keep_value stores the rendered value, cut at TRACK_VALUE_MAX bytes
 // on a UTF-8 character boundary.
 static void
-track_keep_value(const track *t, track_type *ty, const dts_msg *msg) {
+track_keep_value(const track *t, track_type *ty, const dts_msg *msg)
+{
     int wait;
     char *text = track_render(t, msg, &wait);
     if (wait) {
@@ -158,7 +165,8 @@ track_keep_value(const track *t, track_type *ty, const dts_msg *msg) {
 }
 
 track_type *
-track_add(track *t, const dts_msg *msg) {
+track_add(track *t, const dts_msg *msg)
+{
     if (msg->is_reply) {
         track_type *known = track_find(t, msg->type_id);
         if (known && !known->last_value && t->keep_value) track_keep_value(t, known, msg);
@@ -187,7 +195,8 @@ track_add(track *t, const dts_msg *msg) {
 // lets it decay once the publisher has been silent for more than two of
 // its usual intervals.
 static double
-track_window_rate(size_t n, int64_t first, int64_t last, int64_t now) {
+track_window_rate(size_t n, int64_t first, int64_t last, int64_t now)
+{
     if (n == 0) return 0;
     if (n == 1) return now > first ? fmin(1.0, 1e9 / (double)(now - first)) : 1.0;
     double span = (double)(last - first);
@@ -199,7 +208,8 @@ track_window_rate(size_t n, int64_t first, int64_t last, int64_t now) {
 // track_pub_stats walks the ring from the oldest sample inside the window
 // to the newest, with Welford's method for the interval variance.
 void
-track_pub_stats(const track *t, const track_pub *p, int64_t now_ns, track_stats *out) {
+track_pub_stats(const track *t, const track_pub *p, int64_t now_ns, track_stats *out)
+{
     memset(out, 0, sizeof *out);
     out->gaps = p->gaps;
     int64_t from = now_ns - t->window_ns, first = 0, prev = 0;
@@ -233,7 +243,8 @@ track_pub_stats(const track *t, const track_pub *p, int64_t now_ns, track_stats 
 }
 
 void
-track_type_stats(const track *t, const track_type *ty, int64_t now_ns, track_stats *out) {
+track_type_stats(const track *t, const track_type *ty, int64_t now_ns, track_stats *out)
+{
     memset(out, 0, sizeof *out);
     double bytes = 0;
     for (size_t i = 0; i < ty->n_pubs; i++) {
@@ -253,7 +264,8 @@ track_type_stats(const track *t, const track_type *ty, int64_t now_ns, track_sta
 }
 
 void
-track_retry(track *t) {
+track_retry(track *t)
+{
     for (size_t i = 0; i < t->n; i++) {
         track_type *ty = &t->types[i];
         if (!ty->pending) continue;
@@ -273,11 +285,13 @@ track_retry(track *t) {
 }
 
 static int
-track_cmp(const void *a, const void *b) {
+track_cmp(const void *a, const void *b)
+{
     return strcmp(((const track_type *)a)->name, ((const track_type *)b)->name);
 }
 
 void
-track_sort(track *t) {
+track_sort(track *t)
+{
     if (t->n > 1) qsort(t->types, t->n, sizeof *t->types, track_cmp);
 }

@@ -11,10 +11,10 @@
 
 // Bounds: nothing grows without limit on input from the network. Messages
 // past a bound are still counted in track.untracked.
-#define TRACK_TYPES_MAX 512    // types followed
-#define TRACK_PUBS_MAX 64      // publishers followed per type
-#define TRACK_SAMPLES_MAX 1024 // arrivals remembered per publisher
-#define TRACK_VALUE_MAX 512    // bytes of the last value kept (rendered text)
+#define TRACK_TYPES_MAX 512            // types followed
+#define TRACK_PUBS_MAX 64              // publishers followed per type
+#define TRACK_SAMPLES_MAX 1024         // arrivals remembered per publisher
+#define TRACK_VALUE_MAX 512            // bytes of the last value kept (rendered text)
 #define TRACK_PENDING_MAX (64u * 1024) // payload kept while its schema is awaited
 
 typedef struct cli_decoder cli_decoder;
@@ -49,9 +49,9 @@ typedef struct track_type {
     uint64_t count;
     uint64_t bytes;
     int64_t last_ns;
-    char *last_value;    // rendered value, at most TRACK_VALUE_MAX bytes, or NULL
-    unsigned known_pubs; // publishers announced through discovery (set by the caller)
-    int queried;         // the caller asked for the last value (set by the caller)
+    char *last_value;       // rendered value, at most TRACK_VALUE_MAX bytes, or NULL
+    unsigned known_pubs;    // publishers announced through discovery (set by the caller)
+    int queried;            // the caller asked for the last value (set by the caller)
     unsigned char *pending; // last payload while its schema is awaited, or NULL
     size_t pending_len;
     dts_format pending_format;

@@ -21,7 +21,8 @@ static volatile sig_atomic_t util_stop_flag;
 // util_vreport prints "dts VERB: message" (or "dts: message" before a verb
 // is known) to stderr.
 static void
-util_vreport(const cli_ctx *ctx, const char *fmt, va_list ap) {
+util_vreport(const cli_ctx *ctx, const char *fmt, va_list ap)
+{
     if (ctx && ctx->verb)
         fprintf(stderr, "dts %s: ", ctx->verb);
     else
@@ -31,7 +32,8 @@ util_vreport(const cli_ctx *ctx, const char *fmt, va_list ap) {
 }
 
 int
-cli_usage(const cli_ctx *ctx, const char *fmt, ...) {
+cli_usage(const cli_ctx *ctx, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     util_vreport(ctx, fmt, ap);
@@ -44,7 +46,8 @@ cli_usage(const cli_ctx *ctx, const char *fmt, ...) {
 }
 
 int
-cli_error(const cli_ctx *ctx, const char *fmt, ...) {
+cli_error(const cli_ctx *ctx, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     util_vreport(ctx, fmt, ap);
@@ -55,7 +58,8 @@ cli_error(const cli_ctx *ctx, const char *fmt, ...) {
 // cli_bad_option tells apart a missing option value, a global option placed
 // after the verb, and an option nobody knows.
 int
-cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char) {
+cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
+{
     static const char *globals[] = {"-i", "--iface", "--port", "--ttl", "-v", "-vv"};
     if (!arg) arg = "?";
     for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
@@ -73,7 +77,8 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char) {
 // cli_parse_double accepts a finite decimal number with nothing after it.
 int
 cli_parse_double(const cli_ctx *ctx, const char *opt, const char *s, double min, double max,
-                 const char *example, double *out) {
+                 const char *example, double *out)
+{
     char *end = NULL;
     errno = 0;
     double v = s ? strtod(s, &end) : 0;
@@ -89,7 +94,8 @@ cli_parse_double(const cli_ctx *ctx, const char *opt, const char *s, double min,
 // cli_parse_long accepts a decimal integer with nothing after it.
 int
 cli_parse_long(const cli_ctx *ctx, const char *opt, const char *s, long min, long max,
-               const char *example, long *out) {
+               const char *example, long *out)
+{
     char *end = NULL;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
@@ -105,7 +111,8 @@ cli_parse_long(const cli_ctx *ctx, const char *opt, const char *s, long min, lon
 // util_iface_append adds "name" or "name (addr)" to the list in buf unless
 // the name is already there with that address.
 static void
-util_iface_append(char *buf, size_t size, const char *name, const char *addr) {
+util_iface_append(char *buf, size_t size, const char *name, const char *addr)
+{
     char item[IF_NAMESIZE + INET_ADDRSTRLEN + 8];
     if (addr)
         snprintf(item, sizeof item, "%s (%s)", name, addr);
@@ -119,7 +126,8 @@ util_iface_append(char *buf, size_t size, const char *name, const char *addr) {
 // cli_ifaces_list lists every interface: those with IPv4 addresses with
 // them, then the others (from if_nameindex) by name only.
 void
-cli_ifaces_list(char *buf, size_t size) {
+cli_ifaces_list(char *buf, size_t size)
+{
     struct ifaddrs *ifa = NULL;
     buf[0] = '\0';
     if (getifaddrs(&ifa) == 0) {
@@ -143,7 +151,8 @@ cli_ifaces_list(char *buf, size_t size) {
 // cli_iface_exists checks a name with if_nametoindex and an IPv4 address
 // against the addresses of the interfaces.
 int
-cli_iface_exists(const char *name) {
+cli_iface_exists(const char *name)
+{
     struct in_addr want;
     if (if_nametoindex(name) != 0) return 1;
     if (inet_pton(AF_INET, name, &want) != 1) return 0;
@@ -161,7 +170,8 @@ cli_iface_exists(const char *name) {
 // util_url_iface returns the interface named by a "udpm://IFACE" URL, or
 // NULL when the URL names none.
 static const char *
-util_url_iface(const char *url) {
+util_url_iface(const char *url)
+{
     if (!url || strncmp(url, "udpm://", 7) != 0 || url[7] == '\0') return NULL;
     return url + 7;
 }
@@ -169,7 +179,8 @@ util_url_iface(const char *url) {
 // util_unknown_iface prints the "no such interface" error with the list of
 // interfaces that exist; returns CLI_EXIT_USAGE.
 static int
-util_unknown_iface(const cli_ctx *ctx, const char *name) {
+util_unknown_iface(const cli_ctx *ctx, const char *name)
+{
     char list[2048];
     cli_ifaces_list(list, sizeof list);
     fprintf(stderr,
@@ -183,7 +194,8 @@ util_unknown_iface(const cli_ctx *ctx, const char *name) {
 // cli_node_open checks the interface (from -i, DTS_IFACE or the URL) before
 // asking the library, so the error can list the interfaces that exist.
 int
-cli_node_open(const cli_ctx *ctx, dts_run_mode mode, dts_node **out) {
+cli_node_open(const cli_ctx *ctx, dts_run_mode mode, dts_node **out)
+{
     dts_node_config cfg = ctx->cfg;
     const char *iface = util_url_iface(cfg.url);
     if (!iface) iface = cfg.iface;
@@ -201,7 +213,8 @@ cli_node_open(const cli_ctx *ctx, dts_run_mode mode, dts_node **out) {
 }
 
 static void
-util_on_signal(int sig) {
+util_on_signal(int sig)
+{
     (void)sig;
     util_stop_flag = 1;
 }
@@ -209,7 +222,8 @@ util_on_signal(int sig) {
 // cli_signals_install installs the handlers without SA_RESTART so that a
 // blocking poll returns at once with EINTR.
 void
-cli_signals_install(void) {
+cli_signals_install(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = util_on_signal;
@@ -221,12 +235,14 @@ cli_signals_install(void) {
 }
 
 int
-cli_stopped(void) {
+cli_stopped(void)
+{
     return util_stop_flag != 0;
 }
 
 void
-cli_stop(void) {
+cli_stop(void)
+{
     util_stop_flag = 1;
 }
 
@@ -234,7 +250,8 @@ cli_stop(void) {
 // the node's own timer deadline and by CLI_POLL_MAX_MS so that the stop flag
 // is seen soon even if the signal arrived just before poll.
 int
-cli_step(dts_node *node, int max_ms, int extra_fd) {
+cli_step(dts_node *node, int max_ms, int extra_fd)
+{
     struct pollfd pfd[2];
     int n = 0, extra_ready = 0;
     int wait = max_ms < 0 || max_ms > CLI_POLL_MAX_MS ? CLI_POLL_MAX_MS : max_ms;
@@ -249,7 +266,8 @@ cli_step(dts_node *node, int max_ms, int extra_fd) {
 }
 
 void
-cli_run_until(dts_node *node, int64_t deadline_ns, const int *done) {
+cli_run_until(dts_node *node, int64_t deadline_ns, const int *done)
+{
     while (!cli_stopped() && !(done && *done)) {
         int64_t now = dts_now_ns();
         if (deadline_ns && now >= deadline_ns) break;
@@ -259,13 +277,15 @@ cli_run_until(dts_node *node, int64_t deadline_ns, const int *done) {
 }
 
 int64_t
-cli_deadline(double s) {
+cli_deadline(double s)
+{
     if (s <= 0) return 0;
     return dts_now_ns() + (int64_t)(s * 1e9);
 }
 
 int
-cli_out_flush(void) {
+cli_out_flush(void)
+{
     if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
     cli_stop();
     return -1;

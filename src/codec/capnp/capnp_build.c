@@ -36,8 +36,7 @@ dtsi_capnp_builder_init(dtsi_capnp_builder *b, const dtsi_capnp_builder_opts *op
 void
 dtsi_capnp_builder_fini(dtsi_capnp_builder *b)
 {
-    for (uint32_t i = 0; i < b->nsegs; i++)
-        dtsi_cfree(b->segs[i].data);
+    for (uint32_t i = 0; i < b->nsegs; i++) dtsi_cfree(b->segs[i].data);
     dtsi_cfree(b->segs);
     memset(b, 0, sizeof *b);
 }

@@ -258,8 +258,7 @@ check_message(const char *schema, const char *value)
     check_variants(schema, canon, canon_len);
     check_pack(base);
     static const uint32_t segs[] = {1, 2, 5, 8, 1024};
-    for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++)
-        check_builder(schema, base, segs[i]);
+    for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++) check_builder(schema, base, segs[i]);
     free(canon);
     n_messages++;
 }
@@ -338,7 +337,8 @@ encode(const char *name, const char *flags, const char *value, size_t *len)
 // open_root reads a message of the given framing and its root struct.
 static void
 open_root(dtsi_capnp_msg *m, const uint8_t *buf, size_t len, const char *flags,
-          dtsi_capnp_struct *root) {
+          dtsi_capnp_struct *root)
+{
     dts_err e = strstr(flags, "packed") ? dtsi_capnp_msg_init_packed(m, buf, len, NULL)
                 : strstr(flags, "flat") ? dtsi_capnp_msg_init_flat(m, buf, len, NULL)
                                         : dtsi_capnp_msg_init_stream(m, buf, len, NULL, NULL);

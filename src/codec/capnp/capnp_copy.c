@@ -23,10 +23,8 @@ trunc_sizes(const dtsi_capnp_struct *s, uint16_t *dw, uint16_t *pc)
 {
     uint32_t d = s->data_bits / 64, p = s->nptrs;
     const uint8_t *data = s->seg == CAPNP_NULL_SEG ? NULL : rd_data(s);
-    while (d > 0 && cp_load(data + (size_t)(d - 1) * 8) == 0)
-        d--;
-    while (p > 0 && dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(s, p - 1)))
-        p--;
+    while (d > 0 && cp_load(data + (size_t)(d - 1) * 8) == 0) d--;
+    while (p > 0 && dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(s, p - 1))) p--;
     *dw = (uint16_t)d;
     *pc = (uint16_t)p;
 }

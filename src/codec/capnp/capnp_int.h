@@ -36,16 +36,14 @@ static inline uint64_t
 cp_loadn(const uint8_t *p, unsigned n)
 {
     uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
+    for (unsigned i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
 static inline void
 cp_storen(uint8_t *p, unsigned n, uint64_t v)
 {
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    for (unsigned i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static inline uint32_t

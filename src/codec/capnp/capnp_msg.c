@@ -60,7 +60,8 @@ msg_check_root(dtsi_capnp_msg *m)
 // segments against the bytes present.
 dts_err
 dtsi_capnp_msg_init_stream(dtsi_capnp_msg *m, const void *buf, size_t len,
-                           const dtsi_capnp_limits *limits, size_t *used) {
+                           const dtsi_capnp_limits *limits, size_t *used)
+{
     const uint8_t *p = buf;
     msg_reset(m, limits);
     if (len < 8) return dtsi_capnp_fail(m, DTS_EMALFORMED, "message shorter than a segment table");
@@ -71,8 +72,7 @@ dtsi_capnp_msg_init_stream(dtsi_capnp_msg *m, const void *buf, size_t len,
     size_t table = (size_t)((4 + 4 * n + 7) & ~(uint64_t)7);
     if (table > len) return dtsi_capnp_fail(m, DTS_EMALFORMED, "segment table truncated");
     uint64_t total = 0;
-    for (uint64_t i = 0; i < n; i++)
-        total += cp_le32(p + 4 + 4 * i);
+    for (uint64_t i = 0; i < n; i++) total += cp_le32(p + 4 + 4 * i);
     if (total > m->limits.max_words)
         return dtsi_capnp_fail(m, DTS_ETOOBIG, "message of %llu words (limit %llu)",
                                (unsigned long long)total, (unsigned long long)m->limits.max_words);
@@ -94,7 +94,8 @@ dtsi_capnp_msg_init_stream(dtsi_capnp_msg *m, const void *buf, size_t len,
 
 dts_err
 dtsi_capnp_msg_init_flat(dtsi_capnp_msg *m, const void *buf, size_t len,
-                         const dtsi_capnp_limits *limits) {
+                         const dtsi_capnp_limits *limits)
+{
     dtsi_capnp_seg s = {.data = buf, .words = (uint32_t)(len / 8)};
     msg_reset(m, limits);
     if (len % 8)
@@ -107,14 +108,14 @@ dtsi_capnp_msg_init_flat(dtsi_capnp_msg *m, const void *buf, size_t len,
 
 dts_err
 dtsi_capnp_msg_init_segments(dtsi_capnp_msg *m, const dtsi_capnp_seg *segs, uint32_t nsegs,
-                             const dtsi_capnp_limits *limits) {
+                             const dtsi_capnp_limits *limits)
+{
     msg_reset(m, limits);
     if (nsegs > m->limits.max_segments)
         return dtsi_capnp_fail(m, DTS_ETOOBIG, "%u segments (limit %u)", nsegs,
                                m->limits.max_segments);
     uint64_t total = 0;
-    for (uint32_t i = 0; i < nsegs; i++)
-        total += segs[i].words;
+    for (uint32_t i = 0; i < nsegs; i++) total += segs[i].words;
     if (total > m->limits.max_words)
         return dtsi_capnp_fail(m, DTS_ETOOBIG, "message of %llu words", (unsigned long long)total);
     m->segs = nsegs <= 1 ? &m->seg0 : dtsi_cmalloc(nsegs * sizeof *m->segs);
@@ -128,7 +129,8 @@ dtsi_capnp_msg_init_segments(dtsi_capnp_msg *m, const dtsi_capnp_seg *segs, uint
 // segment word plus the largest segment table) before framing it.
 dts_err
 dtsi_capnp_msg_init_packed(dtsi_capnp_msg *m, const void *buf, size_t len,
-                           const dtsi_capnp_limits *limits) {
+                           const dtsi_capnp_limits *limits)
+{
     dtsi_capnp_limits l = dtsi_capnp_limits_resolve(limits);
     size_t max = (size_t)l.max_words * 8 + 4 * ((size_t)l.max_segments + 2);
     uint8_t *raw;
@@ -178,8 +180,7 @@ static unsigned
 pack_zeros(const uint8_t *w)
 {
     unsigned c = 0;
-    for (unsigned i = 0; i < 8; i++)
-        c += w[i] == 0;
+    for (unsigned i = 0; i < 8; i++) c += w[i] == 0;
     return c;
 }
 
@@ -200,13 +201,11 @@ dtsi_capnp_pack(const uint8_t *in, size_t len, uint8_t *out)
         in += 8;
         if (tag == 0) {
             unsigned n = 0;
-            while (in < end && n < 255 && pack_zeros(in) == 8)
-                in += 8, n++;
+            while (in < end && n < 255 && pack_zeros(in) == 8) in += 8, n++;
             *o++ = (uint8_t)n;
         } else if (tag == 0xff) {
             const uint8_t *run = in;
-            while (in < end && (size_t)(in - run) < 255 * 8 && pack_zeros(in) < 2)
-                in += 8;
+            while (in < end && (size_t)(in - run) < 255 * 8 && pack_zeros(in) < 2) in += 8;
             *o++ = (uint8_t)((in - run) / 8);
             memcpy(o, run, (size_t)(in - run));
             o += in - run;

@@ -199,8 +199,8 @@ rd_composite(dtsi_capnp_msg *m, const rd_ref *r, uint64_t wc, dtsi_capnp_list *o
 
 // rd_flat_list reads a list of primitive or pointer elements at r.
 static dts_err
-rd_flat_list(dtsi_capnp_msg *m, const rd_ref *r, unsigned es, uint64_t count,
-             dtsi_capnp_list *out) {
+rd_flat_list(dtsi_capnp_msg *m, const rd_ref *r, unsigned es, uint64_t count, dtsi_capnp_list *out)
+{
     dts_err e;
     uint64_t step = es == DTSI_CAPNP_POINTER ? 64 : cp_esize_bits[es];
     uint64_t words = (count * step + 63) / 64;

@@ -486,8 +486,7 @@ test_pack(void **state)
     // Random bytes with runs of zeros round-trip.
     uint8_t big[8 * 600], pk[8 * 800];
     srand(7);
-    for (size_t i = 0; i < sizeof big; i++)
-        big[i] = (i / 256) % 3 == 0 ? 0 : (uint8_t)rand();
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (i / 256) % 3 == 0 ? 0 : (uint8_t)rand();
     n = dtsi_capnp_pack(big, sizeof big, pk);
     assert_true(n <= dtsi_capnp_pack_bound(sizeof big));
     assert_int_equal(dtsi_capnp_unpack(pk, n, sizeof big, &back, &blen), DTS_OK);
@@ -514,8 +513,7 @@ test_unpack_amplification(void **state)
 {
     (void)state;
     uint8_t bomb[4096];
-    for (size_t i = 0; i < sizeof bomb; i += 2)
-        bomb[i] = 0, bomb[i + 1] = 0xff;
+    for (size_t i = 0; i < sizeof bomb; i += 2) bomb[i] = 0, bomb[i + 1] = 0xff;
     dts_codec_set_alloc_funcs(count_malloc, free);
     allocated = 0;
     uint8_t *out;

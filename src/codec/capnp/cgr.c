@@ -87,7 +87,8 @@ static dts_err cgr_fail(dtsi_cgr *g, dts_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static dts_err
-cgr_fail(dtsi_cgr *g, dts_err e, const char *fmt, ...) {
+cgr_fail(dtsi_cgr *g, dts_err e, const char *fmt, ...)
+{
     if (g->err && g->errcap) {
         va_list ap;
         va_start(ap, fmt);
@@ -101,7 +102,8 @@ cgr_fail(dtsi_cgr *g, dts_err e, const char *fmt, ...) {
 // cgr_alloc returns n zeroed bytes from the model's arena, or NULL past
 // max_model_bytes or out of memory.
 static void *
-cgr_alloc(dtsi_cgr *g, size_t n) {
+cgr_alloc(dtsi_cgr *g, size_t n)
+{
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     if (n > g->o.max_model_bytes || g->model_bytes > g->o.max_model_bytes - n) return NULL;
     cgr_chunk *c = g->chunks;
@@ -123,7 +125,8 @@ cgr_alloc(dtsi_cgr *g, size_t n) {
 
 // cgr_array allocates count elements of size, charging count members.
 static void *
-cgr_array(dtsi_cgr *g, uint32_t count, size_t size, dts_err *e) {
+cgr_array(dtsi_cgr *g, uint32_t count, size_t size, dts_err *e)
+{
     if (count > g->o.max_members - g->members) {
         *e = cgr_fail(g, DTS_ETOOBIG, "more than %u fields, enumerants and nested names",
                       g->o.max_members);
@@ -139,7 +142,8 @@ cgr_array(dtsi_cgr *g, uint32_t count, size_t size, dts_err *e) {
 // cgr_text reads a name: NUL-terminated by the runtime's check, and with
 // no NUL inside so that it can be used as a C string.
 static dts_err
-cgr_text(dtsi_cgr *g, dtsi_capnp_ptr p, const char **out, const char *what) {
+cgr_text(dtsi_cgr *g, dtsi_capnp_ptr p, const char **out, const char *what)
+{
     const char *s;
     size_t n;
     dts_err e = dtsi_capnp_read_text(p, &s, &n);
@@ -150,7 +154,8 @@ cgr_text(dtsi_cgr *g, dtsi_capnp_ptr p, const char **out, const char *what) {
 }
 
 static dts_err
-cgr_list(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_capnp_list *l, const char *what) {
+cgr_list(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_capnp_list *l, const char *what)
+{
     dts_err e = dtsi_capnp_read_list(p, DTSI_CAPNP_COMPOSITE, l);
     return e ? cgr_fail(g, e, "%s: %s", what, g->msg.errmsg) : DTS_OK;
 }
@@ -158,7 +163,8 @@ cgr_list(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_capnp_list *l, const char *what) {
 // cgr_type reads a Type (recursively for list elements, up to
 // max_type_depth). Kinds outside the schema.capnp union are malformed.
 static dts_err
-cgr_type(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_type *t, unsigned depth) {
+cgr_type(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_type *t, unsigned depth)
+{
     dtsi_capnp_struct s;
     if (depth > g->o.max_type_depth)
         return cgr_fail(g, DTS_ETOOBIG, "type nested deeper than %u", g->o.max_type_depth);
@@ -179,7 +185,8 @@ cgr_type(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_type *t, unsigned depth) {
 // cgr_value reads a Value: the primitive bits at the place its kind uses,
 // or the pointer slot.
 static dts_err
-cgr_value(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_value *v) {
+cgr_value(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_value *v)
+{
     dtsi_capnp_struct s;
     dts_err e = dtsi_capnp_read_struct(p, &s);
     if (e) return cgr_fail(g, e, "default value: %s", g->msg.errmsg);
@@ -224,7 +231,8 @@ cgr_value(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_value *v) {
 
 // cgr_field reads Field element i of a node's field list.
 static dts_err
-cgr_field(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_field *f) {
+cgr_field(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_field *f)
+{
     dtsi_capnp_struct s;
     dts_err e = dtsi_capnp_list_struct(l, i, &s);
     if (!e) e = cgr_text(g, dtsi_capnp_struct_ptr(&s, FIELD_P_NAME), &f->name, "field name");
@@ -248,14 +256,14 @@ cgr_field(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_field *f) 
 // cgr_members reads the fields of a struct node or the enumerants of an
 // enum node.
 static dts_err
-cgr_members(dtsi_cgr *g, dtsi_cgr_node *n, const dtsi_capnp_struct *s) {
+cgr_members(dtsi_cgr *g, dtsi_cgr_node *n, const dtsi_capnp_struct *s)
+{
     dtsi_capnp_list l;
     dts_err e = cgr_list(g, dtsi_capnp_struct_ptr(s, NODE_P_MEMBERS), &l, n->display_name);
     if (e) return e;
     if (n->kind == DTSI_CGR_NODE_STRUCT) {
         dtsi_cgr_field *f = cgr_array(g, l.count, sizeof *f, &e);
-        for (uint32_t i = 0; !e && i < l.count; i++)
-            e = cgr_field(g, &l, i, &f[i]);
+        for (uint32_t i = 0; !e && i < l.count; i++) e = cgr_field(g, &l, i, &f[i]);
         n->fields = f;
         n->nfields = l.count;
         return e;
@@ -276,7 +284,8 @@ cgr_members(dtsi_cgr *g, dtsi_cgr_node *n, const dtsi_capnp_struct *s) {
 
 // cgr_node reads Node element i of the request's node list.
 static dts_err
-cgr_node(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_node *n) {
+cgr_node(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_node *n)
+{
     dtsi_capnp_struct s;
     dtsi_capnp_list nl;
     dts_err e = dtsi_capnp_list_struct(l, i, &s);
@@ -317,14 +326,16 @@ cgr_node(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_node *n) {
 }
 
 static int
-cgr_cmp_id(const void *a, const void *b) {
+cgr_cmp_id(const void *a, const void *b)
+{
     uint64_t x = (*(dtsi_cgr_node *const *)a)->id, y = (*(dtsi_cgr_node *const *)b)->id;
     return x < y ? -1 : x > y;
 }
 
 // cgr_resolve_type points enum and struct types at their nodes.
 static void
-cgr_resolve_type(dtsi_cgr *g, dtsi_cgr_type *t) {
+cgr_resolve_type(dtsi_cgr *g, dtsi_cgr_type *t)
+{
     for (; t; t = (dtsi_cgr_type *)t->element)
         if (t->kind == DTSI_CGR_ENUM || t->kind == DTSI_CGR_STRUCT)
             t->node = dtsi_cgr_find(g, t->type_id);
@@ -333,11 +344,11 @@ cgr_resolve_type(dtsi_cgr *g, dtsi_cgr_type *t) {
 // cgr_index sorts the nodes by id (refusing duplicates) and resolves the
 // references of every field.
 static dts_err
-cgr_index(dtsi_cgr *g) {
+cgr_index(dtsi_cgr *g)
+{
     g->by_id = cgr_alloc(g, (size_t)g->nnodes * sizeof *g->by_id + 1);
     if (!g->by_id) return cgr_fail(g, DTS_ETOOBIG, "model too large");
-    for (uint32_t i = 0; i < g->nnodes; i++)
-        g->by_id[i] = &g->nodes[i];
+    for (uint32_t i = 0; i < g->nnodes; i++) g->by_id[i] = &g->nodes[i];
     qsort(g->by_id, g->nnodes, sizeof *g->by_id, cgr_cmp_id);
     for (uint32_t i = 1; i < g->nnodes; i++)
         if (g->by_id[i]->id == g->by_id[i - 1]->id)
@@ -358,7 +369,8 @@ cgr_index(dtsi_cgr *g) {
 
 // cgr_read reads the whole request once the message is open.
 static dts_err
-cgr_read(dtsi_cgr *g) {
+cgr_read(dtsi_cgr *g)
+{
     dtsi_capnp_struct root;
     dtsi_capnp_list l, fl;
     dts_err e = dtsi_capnp_read_struct(dtsi_capnp_root(&g->msg), &root);
@@ -369,8 +381,7 @@ cgr_read(dtsi_cgr *g) {
     g->node_list = l;
     g->nodes = cgr_alloc(g, (size_t)l.count * sizeof *g->nodes + 1);
     if (!g->nodes) return cgr_fail(g, DTS_ETOOBIG, "model too large");
-    for (uint32_t i = 0; !e && i < l.count; i++, g->nnodes++)
-        e = cgr_node(g, &l, i, &g->nodes[i]);
+    for (uint32_t i = 0; !e && i < l.count; i++, g->nnodes++) e = cgr_node(g, &l, i, &g->nodes[i]);
     if (!e) e = cgr_list(g, dtsi_capnp_struct_ptr(&root, CGR_P_FILES), &fl, "requested files");
     if (e) return e;
     g->files = cgr_array(g, fl.count, sizeof *g->files, &e);
@@ -387,7 +398,8 @@ cgr_read(dtsi_cgr *g) {
 
 dts_err
 dtsi_cgr_parse(const void *buf, size_t len, const dtsi_cgr_opts *opts, dtsi_cgr **out, char *err,
-               size_t errcap) {
+               size_t errcap)
+{
     if (err && errcap) err[0] = 0;
     if (!out || (len && !buf)) return DTS_EINVAL;
     dtsi_cgr *g = dtsi_cmalloc(sizeof *g);
@@ -424,7 +436,8 @@ dtsi_cgr_parse(const void *buf, size_t len, const dtsi_cgr_opts *opts, dtsi_cgr 
 }
 
 void
-dtsi_cgr_free(dtsi_cgr *g) {
+dtsi_cgr_free(dtsi_cgr *g)
+{
     if (!g) return;
     while (g->chunks) {
         cgr_chunk *c = g->chunks;
@@ -437,17 +450,20 @@ dtsi_cgr_free(dtsi_cgr *g) {
 }
 
 uint32_t
-dtsi_cgr_node_count(const dtsi_cgr *g) {
+dtsi_cgr_node_count(const dtsi_cgr *g)
+{
     return g->nnodes;
 }
 
 dtsi_cgr_node *
-dtsi_cgr_node_at(const dtsi_cgr *g, uint32_t i) {
+dtsi_cgr_node_at(const dtsi_cgr *g, uint32_t i)
+{
     return i < g->nnodes ? &g->nodes[i] : NULL;
 }
 
 dtsi_cgr_node *
-dtsi_cgr_find(const dtsi_cgr *g, uint64_t id) {
+dtsi_cgr_find(const dtsi_cgr *g, uint64_t id)
+{
     uint32_t lo = 0, hi = g->nnodes;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -461,29 +477,34 @@ dtsi_cgr_find(const dtsi_cgr *g, uint64_t id) {
 }
 
 dtsi_cgr_node *
-dtsi_cgr_find_name(const dtsi_cgr *g, const char *name) {
+dtsi_cgr_find_name(const dtsi_cgr *g, const char *name)
+{
     for (uint32_t i = 0; i < g->nnodes; i++)
         if (!strcmp(g->nodes[i].display_name, name)) return &g->nodes[i];
     return NULL;
 }
 
 uint32_t
-dtsi_cgr_file_count(const dtsi_cgr *g) {
+dtsi_cgr_file_count(const dtsi_cgr *g)
+{
     return g->nfiles;
 }
 
 const dtsi_cgr_file *
-dtsi_cgr_file_at(const dtsi_cgr *g, uint32_t i) {
+dtsi_cgr_file_at(const dtsi_cgr *g, uint32_t i)
+{
     return i < g->nfiles ? &g->files[i] : NULL;
 }
 
 dtsi_capnp_msg *
-dtsi_cgr_message(dtsi_cgr *g) {
+dtsi_cgr_message(dtsi_cgr *g)
+{
     return &g->msg;
 }
 
 const char *
-dtsi_cgr_short_name(const dtsi_cgr_node *n) {
+dtsi_cgr_short_name(const dtsi_cgr_node *n)
+{
     const char *c = strchr(n->display_name, ':');
     return c ? c + 1 : n->display_name + n->prefix_len;
 }

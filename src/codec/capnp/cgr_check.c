@@ -24,7 +24,8 @@ static dts_err walk_fail(cgr_walk *w, dts_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static dts_err
-walk_fail(cgr_walk *w, dts_err e, const char *fmt, ...) {
+walk_fail(cgr_walk *w, dts_err e, const char *fmt, ...)
+{
     if (w->err && w->errcap) {
         va_list ap;
         va_start(ap, fmt);
@@ -37,7 +38,8 @@ walk_fail(cgr_walk *w, dts_err e, const char *fmt, ...) {
 
 // walk_push queues a node once (its mark says it was seen).
 static void
-walk_push(cgr_walk *w, const dtsi_cgr_node *n) {
+walk_push(cgr_walk *w, const dtsi_cgr_node *n)
+{
     if (n->mark || w->top >= w->cap) return;
     ((dtsi_cgr_node *)n)->mark = 1;
     w->stack[w->top++] = n;
@@ -46,7 +48,8 @@ walk_push(cgr_walk *w, const dtsi_cgr_node *n) {
 // walk_bits is the width of a data field of kind k (0 for void and for
 // pointer kinds, which walk_is_ptr tells apart).
 static unsigned
-walk_bits(dtsi_cgr_kind k) {
+walk_bits(dtsi_cgr_kind k)
+{
     switch (k) {
     case DTSI_CGR_BOOL:
         return 1;
@@ -71,14 +74,16 @@ walk_bits(dtsi_cgr_kind k) {
 }
 
 static bool
-walk_is_ptr(dtsi_cgr_kind k) {
+walk_is_ptr(dtsi_cgr_kind k)
+{
     return k >= DTSI_CGR_TEXT && k != DTSI_CGR_ENUM;
 }
 
 // walk_type checks a field's type (list elements included) and queues the
 // struct types it uses.
 static dts_err
-walk_type(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const dtsi_cgr_type *t) {
+walk_type(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const dtsi_cgr_type *t)
+{
     for (; t; t = t->element) {
         if (t->kind == DTSI_CGR_LIST && !t->element)
             return walk_fail(w, DTS_EMALFORMED, "%s.%s: list without element type", n->display_name,
@@ -99,7 +104,8 @@ walk_type(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const dt
 
 // walk_field checks one field of struct node n.
 static dts_err
-walk_field(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f) {
+walk_field(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f)
+{
     if (f->discriminant != DTSI_CGR_NO_DISCRIMINANT && f->discriminant >= n->discriminant_count)
         return walk_fail(w, DTS_EMALFORMED, "%s.%s: discriminant %u outside the union",
                          n->display_name, f->name, f->discriminant);
@@ -127,7 +133,8 @@ walk_field(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f) {
 
 // walk_struct checks one struct (or group) node.
 static dts_err
-walk_struct(cgr_walk *w, const dtsi_cgr_node *n) {
+walk_struct(cgr_walk *w, const dtsi_cgr_node *n)
+{
     if (n->discriminant_count &&
         ((uint64_t)n->discriminant_offset + 1) * 16 > (uint64_t)n->data_words * 64)
         return walk_fail(w, DTS_EMALFORMED, "%s: union tag outside the struct", n->display_name);
@@ -141,7 +148,8 @@ walk_struct(cgr_walk *w, const dtsi_cgr_node *n) {
 // walk_run checks root and everything it reaches; the reached nodes keep
 // mark 1 until walk_end.
 static dts_err
-walk_run(cgr_walk *w, dtsi_cgr *g, const dtsi_cgr_node *root) {
+walk_run(cgr_walk *w, dtsi_cgr *g, const dtsi_cgr_node *root)
+{
     w->g = g;
     w->cap = dtsi_cgr_node_count(g);
     w->top = 0;
@@ -158,14 +166,15 @@ walk_run(cgr_walk *w, dtsi_cgr *g, const dtsi_cgr_node *root) {
 }
 
 static void
-walk_end(cgr_walk *w) {
-    for (uint32_t i = 0; i < dtsi_cgr_node_count(w->g); i++)
-        dtsi_cgr_node_at(w->g, i)->mark = 0;
+walk_end(cgr_walk *w)
+{
+    for (uint32_t i = 0; i < dtsi_cgr_node_count(w->g); i++) dtsi_cgr_node_at(w->g, i)->mark = 0;
     dtsi_cfree(w->stack);
 }
 
 dts_err
-dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t errcap) {
+dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t errcap)
+{
     cgr_walk w = {.err = err, .errcap = errcap};
     dts_err e = walk_run(&w, g, n);
     walk_end(&w);
@@ -174,7 +183,8 @@ dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t err
 
 // trim_copy copies node n (data words and pointers) into element b.
 static dts_err
-trim_copy(const dtsi_cgr_node *n, dtsi_capnp_bstruct b) {
+trim_copy(const dtsi_cgr_node *n, dtsi_capnp_bstruct b)
+{
     dtsi_capnp_struct s = n->raw;
     for (uint32_t i = 0; i < s.data_bits / 64 && i < b.dwords; i++)
         dtsi_capnp_set_u64(b, i, dtsi_capnp_get_u64(&s, i, 0), 0);
@@ -188,7 +198,8 @@ trim_copy(const dtsi_cgr_node *n, dtsi_capnp_bstruct b) {
 
 // trim_build writes a request with the marked nodes only.
 static dts_err
-trim_build(dtsi_cgr *g, dtsi_capnp_builder *b) {
+trim_build(dtsi_cgr *g, dtsi_capnp_builder *b)
+{
     uint32_t k = 0, dw = 5, np = 6; // Node: 40 bytes, 6 pointers
     for (uint32_t i = 0; i < dtsi_cgr_node_count(g); i++) {
         const dtsi_cgr_node *n = dtsi_cgr_node_at(g, i);
@@ -212,7 +223,8 @@ trim_build(dtsi_cgr *g, dtsi_capnp_builder *b) {
 // one-segment stream table in front.
 static dts_err
 trim_canonical(const dtsi_capnp_builder *b, const dtsi_capnp_limits *lim, uint8_t **out,
-               size_t *outlen) {
+               size_t *outlen)
+{
     uint8_t *raw = NULL, *flat = NULL;
     size_t rawlen = 0, flatlen = 0;
     dtsi_capnp_msg m;
@@ -239,7 +251,8 @@ trim_canonical(const dtsi_capnp_builder *b, const dtsi_capnp_limits *lim, uint8_
 
 dts_err
 dtsi_cgr_trim(dtsi_cgr *g, const dtsi_cgr_node *root, uint8_t **out, size_t *outlen, char *err,
-              size_t errcap) {
+              size_t errcap)
+{
     cgr_walk w = {.err = err, .errcap = errcap};
     dtsi_capnp_builder b;
     dtsi_capnp_builder_opts o = {.single = true,

@@ -35,12 +35,14 @@ static dts_err dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, uns
                        json_t **out);
 
 const char *
-dtsi_dyn_name(const dtsi_cgr_node *n) {
+dtsi_dyn_name(const dtsi_cgr_node *n)
+{
     return dtsi_cgr_short_name(n);
 }
 
 unsigned
-dtsi_dyn_esize(const dtsi_cgr_type *t) {
+dtsi_dyn_esize(const dtsi_cgr_type *t)
+{
     switch (t->kind) {
     case DTSI_CGR_VOID:
         return DTSI_CAPNP_VOID;
@@ -70,7 +72,8 @@ dtsi_dyn_esize(const dtsi_cgr_type *t) {
 
 // dec_fail reports the reader's first error (or e with why).
 static dts_err
-dec_fail(dyn_dec *d, dts_err e, const char *why) {
+dec_fail(dyn_dec *d, dts_err e, const char *why)
+{
     const char *rw = NULL;
     dts_err me = dtsi_capnp_msg_error(d->m, &rw);
     if (me) return dtsi_cerr(d->cx, me, "capnp payload: %s", rw ? rw : dts_strerror(me));
@@ -79,7 +82,8 @@ dec_fail(dyn_dec *d, dts_err e, const char *why) {
 
 // dec_enter checks the JSON depth and counts one value.
 static dts_err
-dec_enter(dyn_dec *d, unsigned depth) {
+dec_enter(dyn_dec *d, unsigned depth)
+{
     if (depth > d->cx->limits->max_depth)
         return dtsi_cerr(d->cx, DTS_ETOOBIG, "capnp payload nested deeper than %u",
                          d->cx->limits->max_depth);
@@ -87,21 +91,24 @@ dec_enter(dyn_dec *d, unsigned depth) {
 }
 
 static json_t *
-dec_i64(int64_t v) {
+dec_i64(int64_t v)
+{
     char s[24];
     snprintf(s, sizeof s, "%" PRId64, v);
     return json_string(s);
 }
 
 static json_t *
-dec_u64(uint64_t v) {
+dec_u64(uint64_t v)
+{
     char s[24];
     snprintf(s, sizeof s, "%" PRIu64, v);
     return json_string(s);
 }
 
 static json_t *
-dec_enum(const dtsi_cgr_type *t, uint16_t v) {
+dec_enum(const dtsi_cgr_type *t, uint16_t v)
+{
     if (t->node && v < t->node->nenumerants) return json_string(t->node->enumerants[v].name);
     return json_integer(v);
 }
@@ -109,7 +116,8 @@ dec_enum(const dtsi_cgr_type *t, uint16_t v) {
 // dec_scalar renders the bits of a primitive of kind k (as stored after
 // the default was applied).
 static json_t *
-dec_scalar(const dtsi_cgr_type *t, uint64_t v) {
+dec_scalar(const dtsi_cgr_type *t, uint64_t v)
+{
     float f;
     double g;
     uint32_t u32 = (uint32_t)v;
@@ -147,7 +155,8 @@ dec_scalar(const dtsi_cgr_type *t, uint64_t v) {
 
 // dec_field_bits reads a primitive field with its default.
 static uint64_t
-dec_field_bits(const dtsi_capnp_struct *s, const dtsi_cgr_field *f) {
+dec_field_bits(const dtsi_capnp_struct *s, const dtsi_cgr_field *f)
+{
     uint64_t def = f->default_value.bits;
     switch (f->type.kind) {
     case DTSI_CGR_BOOL:
@@ -174,7 +183,8 @@ dec_field_bits(const dtsi_capnp_struct *s, const dtsi_cgr_field *f) {
 
 // dec_list_bits reads element i of a primitive list.
 static uint64_t
-dec_list_bits(const dtsi_capnp_list *l, const dtsi_cgr_type *t, uint32_t i) {
+dec_list_bits(const dtsi_capnp_list *l, const dtsi_cgr_type *t, uint32_t i)
+{
     switch (dtsi_dyn_esize(t)) {
     case DTSI_CAPNP_BIT:
         return dtsi_capnp_list_bool(l, i);
@@ -192,13 +202,15 @@ dec_list_bits(const dtsi_capnp_list *l, const dtsi_cgr_type *t, uint32_t i) {
 }
 
 static bool
-dec_is_ptr(dtsi_cgr_kind k) {
+dec_is_ptr(dtsi_cgr_kind k)
+{
     return k >= DTSI_CGR_TEXT && k != DTSI_CGR_ENUM;
 }
 
 // dec_put adds a decoded value to a container (consuming it).
 static dts_err
-dec_put(json_t *c, const char *key, json_t *v) {
+dec_put(json_t *c, const char *key, json_t *v)
+{
     if (!v) return DTS_ENOMEM;
     int r = key ? json_object_set_new_nocheck(c, key, v) : json_array_append_new(c, v);
     return r ? DTS_ENOMEM : DTS_OK;
@@ -206,7 +218,8 @@ dec_put(json_t *c, const char *key, json_t *v) {
 
 // dec_list renders a list of element type el.
 static dts_err
-dec_list(dyn_dec *d, const dtsi_cgr_type *el, dtsi_capnp_ptr p, unsigned depth, json_t **out) {
+dec_list(dyn_dec *d, const dtsi_cgr_type *el, dtsi_capnp_ptr p, unsigned depth, json_t **out)
+{
     dtsi_capnp_list l;
     dts_err e = dec_enter(d, depth);
     if (e) return e;
@@ -235,7 +248,8 @@ dec_list(dyn_dec *d, const dtsi_cgr_type *el, dtsi_capnp_ptr p, unsigned depth, 
 
 // dec_blob renders Text (a string) or Data (an array of byte numbers).
 static dts_err
-dec_blob(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, json_t **out) {
+dec_blob(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, json_t **out)
+{
     const uint8_t *b;
     const char *s;
     size_t n;
@@ -265,7 +279,8 @@ dec_blob(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, j
 
 // dec_ptr renders what pointer p holds as a value of type t.
 static dts_err
-dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, json_t **out) {
+dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, json_t **out)
+{
     dtsi_capnp_struct s;
     dts_err e;
     switch (t->kind) {
@@ -286,7 +301,8 @@ dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, js
 
 // dec_has says whether a field is written (capnp's HasMode::NON_NULL).
 static bool
-dec_has(const dtsi_capnp_struct *s, const dtsi_cgr_field *f) {
+dec_has(const dtsi_capnp_struct *s, const dtsi_cgr_field *f)
+{
     if (f->is_group || !dec_is_ptr(f->type.kind)) return true;
     return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(s, f->offset));
 }
@@ -294,7 +310,8 @@ dec_has(const dtsi_capnp_struct *s, const dtsi_cgr_field *f) {
 // dec_field renders one field of s (null when an unset union member).
 static dts_err
 dec_field(dyn_dec *d, const dtsi_capnp_struct *s, const dtsi_cgr_field *f, bool null,
-          unsigned depth, json_t *obj) {
+          unsigned depth, json_t *obj)
+{
     json_t *v = NULL;
     dts_err e = DTS_OK;
     if (null)
@@ -310,7 +327,8 @@ dec_field(dyn_dec *d, const dtsi_capnp_struct *s, const dtsi_cgr_field *f, bool 
 
 // dec_union finds the active union member of s that JSON shows, or NULL.
 static const dtsi_cgr_field *
-dec_union(const dtsi_cgr_node *n, const dtsi_capnp_struct *s, bool *null) {
+dec_union(const dtsi_cgr_node *n, const dtsi_capnp_struct *s, bool *null)
+{
     *null = false;
     if (!n->discriminant_count) return NULL;
     uint16_t which = dtsi_capnp_get_u16(s, n->discriminant_offset, 0);
@@ -325,7 +343,8 @@ dec_union(const dtsi_cgr_node *n, const dtsi_capnp_struct *s, bool *null) {
 
 static dts_err
 dec_struct(dyn_dec *d, const dtsi_cgr_node *n, const dtsi_capnp_struct *s, unsigned depth,
-           json_t **out) {
+           json_t **out)
+{
     dts_err e = dec_enter(d, depth);
     if (e) return e;
     json_t *obj = json_object();
@@ -348,7 +367,8 @@ dec_struct(dyn_dec *d, const dtsi_cgr_node *n, const dtsi_capnp_struct *s, unsig
 // dyn_open reads a payload's framing under limits derived from the codec
 // limits; the whole payload must be one message.
 static dts_err
-dyn_open(const dts_codec_ctx *cx, const void *payload, size_t len, dtsi_capnp_msg *m) {
+dyn_open(const dts_codec_ctx *cx, const void *payload, size_t len, dtsi_capnp_msg *m)
+{
     dtsi_capnp_limits lim = {.max_words = cx->limits->max_bytes / 8 + 1,
                              .nesting = cx->limits->max_depth};
     size_t used = 0;
@@ -361,7 +381,8 @@ dyn_open(const dts_codec_ctx *cx, const void *payload, size_t len, dtsi_capnp_ms
 }
 
 static dts_err
-dyn_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t **out) {
+dyn_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t **out)
+{
     const dyn_schema *sc = cx->schema;
     dtsi_capnp_msg m;
     dtsi_capnp_struct s;
@@ -377,7 +398,8 @@ dyn_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t **ou
 
 // dyn_validate decodes and drops the result: the checks are the same.
 static dts_err
-dyn_validate(const dts_codec_ctx *cx, const void *payload, size_t len) {
+dyn_validate(const dts_codec_ctx *cx, const void *payload, size_t len)
+{
     json_t *v = NULL;
     dts_err e = dyn_decode(cx, payload, len, &v);
     json_decref(v);
@@ -387,7 +409,8 @@ dyn_validate(const dts_codec_ctx *cx, const void *payload, size_t len) {
 // dyn_schema_parse reads "display name, NUL, CodeGeneratorRequest" and
 // checks the root struct and everything it reaches.
 static dts_err
-dyn_schema_parse(const dts_codec_ctx *cx, const void *schema, size_t len, void **state) {
+dyn_schema_parse(const dts_codec_ctx *cx, const void *schema, size_t len, void **state)
+{
     const uint8_t *b = schema;
     const uint8_t *nul = len ? memchr(b, 0, len < DYN_NAME_MAX + 1 ? len : DYN_NAME_MAX + 1) : NULL;
     if (!len)
@@ -418,7 +441,8 @@ dyn_schema_parse(const dts_codec_ctx *cx, const void *schema, size_t len, void *
 }
 
 static void
-dyn_schema_free(void *state) {
+dyn_schema_free(void *state)
+{
     dyn_schema *sc = state;
     if (!sc) return;
     dtsi_cgr_free(sc->g);

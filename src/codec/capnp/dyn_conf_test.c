@@ -34,7 +34,8 @@ static char tmp_dir[64];
 static unsigned n_messages, n_schemas;
 
 static int
-sh(const char *fmt, ...) {
+sh(const char *fmt, ...)
+{
     char cmd[4096];
     va_list ap;
     va_start(ap, fmt);
@@ -46,7 +47,8 @@ sh(const char *fmt, ...) {
 }
 
 static uint8_t *
-slurp(const char *path, size_t *len) {
+slurp(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     size_t cap = 4096, n = 0, got;
@@ -62,7 +64,8 @@ slurp(const char *path, size_t *len) {
 }
 
 static void
-spill(const char *path, const void *d, size_t len) {
+spill(const char *path, const void *d, size_t len)
+{
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(d, 1, len, f), len);
@@ -72,7 +75,8 @@ spill(const char *path, const void *d, size_t len) {
 // jeq compares two JSON trees: objects with the same keys in the same
 // order, numbers by value. On a difference it prints the path.
 static int
-jeq(const json_t *a, const json_t *b, const char *path) {
+jeq(const json_t *a, const json_t *b, const char *path)
+{
     char sub[512];
     if (json_is_number(a) && json_is_number(b)) {
         if (json_is_integer(a) && json_is_integer(b) &&
@@ -117,7 +121,8 @@ jeq(const json_t *a, const json_t *b, const char *path) {
 }
 
 static int
-setup(void **state) {
+setup(void **state)
+{
     (void)state;
     const char *src = getenv("DTS_SRC");
     if (src) {
@@ -133,7 +138,8 @@ setup(void **state) {
 }
 
 static int
-teardown(void **state) {
+teardown(void **state)
+{
     (void)state;
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
@@ -142,14 +148,16 @@ teardown(void **state) {
 }
 
 static void
-test_tool_present(void **state) {
+test_tool_present(void **state)
+{
     (void)state;
     assert_int_equal(sh("capnp --version > /dev/null"), 0);
 }
 
 // decode_file decodes a payload file with s and returns the tree.
 static json_t *
-decode_file(dts_codec_schema *s, const char *path) {
+decode_file(dts_codec_schema *s, const char *path)
+{
     size_t len;
     uint8_t *b = slurp(path, &len);
     json_t *v = NULL;
@@ -166,7 +174,8 @@ decode_file(dts_codec_schema *s, const char *path) {
 // decodes to v again.
 static void
 check_encode(dts_codec_schema *s, const char *schema, const json_t *v, const char *want,
-             const char *tag) {
+             const char *tag)
+{
     void *out = NULL;
     size_t outlen = 0;
     char err[256] = "", p[512];
@@ -188,7 +197,8 @@ check_encode(dts_codec_schema *s, const char *schema, const json_t *v, const cha
 
 // check_line runs the checks of one value (the message in val.bin).
 static void
-check_line(dts_codec_schema *s, const char *schema) {
+check_line(dts_codec_schema *s, const char *schema)
+{
     char tool[512], p[512];
     size_t n;
     snprintf(tool, sizeof tool, "%s/tool.json", tmp_dir);
@@ -236,7 +246,8 @@ check_line(dts_codec_schema *s, const char *schema) {
 
 // check_schema builds the schema bytes and runs every line of NAME.txt.
 static void
-check_schema(const char *name) {
+check_schema(const char *name)
+{
     char schema[1200], values[1200], line[1 << 16], p[512];
     snprintf(schema, sizeof schema, "%s/%s.capnp", corpus_dir, name);
     snprintf(values, sizeof values, "%s/%s.txt", corpus_dir, name);
@@ -270,12 +281,14 @@ check_schema(const char *name) {
 }
 
 static int
-cmp_str(const void *a, const void *b) {
+cmp_str(const void *a, const void *b)
+{
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void
-test_corpus(void **state) {
+test_corpus(void **state)
+{
     (void)state;
     DIR *d = opendir(corpus_dir);
     assert_non_null(d);
@@ -298,7 +311,8 @@ test_corpus(void **state) {
 }
 
 int
-main(void) {
+main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tool_present),
         cmocka_unit_test(test_corpus),

@@ -21,14 +21,16 @@ static dts_err enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dtsi
                        unsigned depth, const char *what);
 
 static dts_err
-enc_bad(dyn_enc *x, const char *what, const char *expected) {
+enc_bad(dyn_enc *x, const char *what, const char *expected)
+{
     return dtsi_cerr(x->cx, DTS_EINVAL, "capnp %s: expected %s", what, expected);
 }
 
 // enc_int reads an integer (number or decimal string) within [lo, hi]
 // (signed kinds) or [0, uhi] (unsigned); returns 0 or -1.
 static int
-enc_int(const json_t *v, bool sign, int64_t lo, int64_t hi, uint64_t uhi, uint64_t *out) {
+enc_int(const json_t *v, bool sign, int64_t lo, int64_t hi, uint64_t uhi, uint64_t *out)
+{
     const char *s = json_string_value(v);
     if (sign) {
         int64_t i;
@@ -54,7 +56,8 @@ enc_int(const json_t *v, bool sign, int64_t lo, int64_t hi, uint64_t uhi, uint64
 
 // enc_float reads a number or "NaN"/"Infinity"/"-Infinity".
 static int
-enc_float(const json_t *v, double *d) {
+enc_float(const json_t *v, double *d)
+{
     if (json_is_number(v)) {
         *d = json_number_value(v);
         return 0;
@@ -64,7 +67,8 @@ enc_float(const json_t *v, double *d) {
 
 // enc_enum reads an enumerant name or number.
 static int
-enc_enum(const dtsi_cgr_type *t, const json_t *v, uint64_t *out) {
+enc_enum(const dtsi_cgr_type *t, const json_t *v, uint64_t *out)
+{
     const char *s = json_string_value(v);
     if (!s) return enc_int(v, false, 0, 0, UINT16_MAX, out);
     for (uint32_t i = 0; t->node && i < t->node->nenumerants && i <= UINT16_MAX; i++)
@@ -77,7 +81,8 @@ enc_enum(const dtsi_cgr_type *t, const json_t *v, uint64_t *out) {
 
 // enc_scalar turns a JSON value into the bits of a primitive of type t.
 static dts_err
-enc_scalar(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, const char *what, uint64_t *bits) {
+enc_scalar(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, const char *what, uint64_t *bits)
+{
     double d;
     float f;
     *bits = 0;
@@ -128,7 +133,8 @@ enc_scalar(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, const char *what
 
 // enc_set_field stores a primitive field, XOR its default.
 static void
-enc_set_field(dtsi_capnp_bstruct bs, const dtsi_cgr_field *f, uint64_t v) {
+enc_set_field(dtsi_capnp_bstruct bs, const dtsi_cgr_field *f, uint64_t v)
+{
     uint64_t def = f->default_value.bits;
     switch (dtsi_dyn_esize(&f->type)) {
     case DTSI_CAPNP_BIT:
@@ -154,7 +160,8 @@ enc_set_field(dtsi_capnp_bstruct bs, const dtsi_cgr_field *f, uint64_t v) {
 // enc_list builds a list of element type el from a JSON array.
 static dts_err
 enc_list(dyn_enc *x, const dtsi_cgr_type *el, const json_t *v, dtsi_capnp_bptr p, unsigned depth,
-         const char *what) {
+         const char *what)
+{
     if (!json_is_array(v)) return enc_bad(x, what, "an array");
     size_t n = json_array_size(v);
     if (n > UINT32_MAX / 2) return dtsi_cerr(x->cx, DTS_ETOOBIG, "capnp %s: list too long", what);
@@ -184,7 +191,8 @@ enc_list(dyn_enc *x, const dtsi_cgr_type *el, const json_t *v, dtsi_capnp_bptr p
 
 // enc_data builds Data from an array of byte numbers or {"base64": ...}.
 static dts_err
-enc_data(dyn_enc *x, const json_t *v, dtsi_capnp_bptr p, const char *what) {
+enc_data(dyn_enc *x, const json_t *v, dtsi_capnp_bptr p, const char *what)
+{
     uint8_t *b = NULL;
     size_t n = 0;
     if (dtsi_json_is_bytes(v)) {
@@ -213,7 +221,8 @@ enc_data(dyn_enc *x, const json_t *v, dtsi_capnp_bptr p, const char *what) {
 // enc_ptr builds what a pointer of type t holds; null leaves it null.
 static dts_err
 enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dtsi_capnp_bptr p, unsigned depth,
-        const char *what) {
+        const char *what)
+{
     if (json_is_null(v)) return DTS_OK;
     if (depth > x->cx->limits->max_depth)
         return dtsi_cerr(x->cx, DTS_ETOOBIG, "capnp value nested deeper than %u",
@@ -239,7 +248,8 @@ enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dtsi_capnp_bptr p, 
 
 // enc_find returns the field of n called name, or NULL.
 static const dtsi_cgr_field *
-enc_find(const dtsi_cgr_node *n, const char *name) {
+enc_find(const dtsi_cgr_node *n, const char *name)
+{
     for (uint32_t i = 0; i < n->nfields; i++)
         if (!strcmp(n->fields[i].name, name)) return &n->fields[i];
     return NULL;
@@ -248,7 +258,8 @@ enc_find(const dtsi_cgr_node *n, const char *name) {
 // enc_field stores one member of a JSON object into struct bs of node n.
 static dts_err
 enc_field(dyn_enc *x, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const json_t *v,
-          dtsi_capnp_bstruct bs, unsigned depth) {
+          dtsi_capnp_bstruct bs, unsigned depth)
+{
     char what[160];
     snprintf(what, sizeof what, "field %s.%s", dtsi_dyn_name(n), f->name);
     if (f->discriminant != DTSI_CGR_NO_DISCRIMINANT)
@@ -269,7 +280,8 @@ enc_field(dyn_enc *x, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const jso
 
 static dts_err
 enc_struct(dyn_enc *x, const dtsi_cgr_node *n, const json_t *v, dtsi_capnp_bstruct bs,
-           unsigned depth) {
+           unsigned depth)
+{
     const char *key;
     const json_t *fv;
     const dtsi_cgr_field *chosen = NULL;
@@ -279,7 +291,8 @@ enc_struct(dyn_enc *x, const dtsi_cgr_node *n, const json_t *v, dtsi_capnp_bstru
     if (depth > x->cx->limits->max_depth)
         return dtsi_cerr(x->cx, DTS_ETOOBIG, "capnp value nested deeper than %u",
                          x->cx->limits->max_depth);
-    json_object_foreach((json_t *)v, key, fv) {
+    json_object_foreach((json_t *)v, key, fv)
+    {
         const dtsi_cgr_field *f = enc_find(n, key);
         if (!f)
             return dtsi_cerr(x->cx, DTS_EINVAL, "capnp struct %s has no field '%s'",
@@ -298,7 +311,8 @@ enc_struct(dyn_enc *x, const dtsi_cgr_node *n, const json_t *v, dtsi_capnp_bstru
 }
 
 dts_err
-dtsi_dyn_encode(const dts_codec_ctx *cx, const json_t *value, void **out, size_t *outlen) {
+dtsi_dyn_encode(const dts_codec_ctx *cx, const json_t *value, void **out, size_t *outlen)
+{
     const dyn_schema *sc = cx->schema;
     dyn_enc x = {.cx = cx};
     dtsi_capnp_builder b;

@@ -19,7 +19,8 @@
 // schema_list appends the short names of the (non-group) structs of the
 // request to err, after what is there: "structs: A, B, Outer.Inner".
 static void
-schema_list(dtsi_cgr *g, char *err, size_t errcap) {
+schema_list(dtsi_cgr *g, char *err, size_t errcap)
+{
     size_t n = err ? strlen(err) : 0;
     const char *sep = "; structs: ";
     for (uint32_t i = 0; err && i < dtsi_cgr_node_count(g) && n + 1 < errcap; i++) {
@@ -35,7 +36,8 @@ schema_list(dtsi_cgr *g, char *err, size_t errcap) {
 // schema_find looks up a struct by display name, then by the name after
 // the colon (which must then be unique).
 static const dtsi_cgr_node *
-schema_find(dtsi_cgr *g, const char *name, int *ambiguous) {
+schema_find(dtsi_cgr *g, const char *name, int *ambiguous)
+{
     const dtsi_cgr_node *hit = dtsi_cgr_find_name(g, name);
     *ambiguous = 0;
     if (hit) return hit->kind == DTSI_CGR_NODE_STRUCT && !hit->is_group ? hit : NULL;
@@ -51,7 +53,8 @@ schema_find(dtsi_cgr *g, const char *name, int *ambiguous) {
 
 dts_err
 dtsi_capnp_schema_make(const char *strct, const void *cgr, size_t len, void **out, size_t *outlen,
-                       char *err, size_t errcap) {
+                       char *err, size_t errcap)
+{
     dtsi_cgr *g;
     dtsi_cgr_opts o = {.limits = {.max_words = DTSI_CAPNP_COMPILE_MAX / 8}};
     if (!strct || !out || !outlen) return DTS_EINVAL;
@@ -91,7 +94,8 @@ dtsi_capnp_schema_make(const char *strct, const void *cgr, size_t len, void **ou
 // compile_collect reads the child's stdout (bounded) and stderr (first
 // 511 bytes kept) until both close.
 static dts_err
-compile_collect(int ofd, int efd, uint8_t **out, size_t *outlen, char *msg, size_t msgcap) {
+compile_collect(int ofd, int efd, uint8_t **out, size_t *outlen, char *msg, size_t msgcap)
+{
     size_t cap = 65536, n = 0, mn = 0;
     uint8_t *b = dtsi_cmalloc(cap);
     dts_err e = b ? DTS_OK : DTS_ENOMEM;
@@ -138,7 +142,8 @@ compile_collect(int ofd, int efd, uint8_t **out, size_t *outlen, char *msg, size
 // compile_run runs `capnp compile -o- BASE` in DIR, collecting its output.
 static dts_err
 compile_run(const char *dir, const char *base, uint8_t **out, size_t *outlen, char *err,
-            size_t errcap) {
+            size_t errcap)
+{
     int po[2], pe[2];
     if (pipe2(po, O_CLOEXEC)) return DTS_ESYS;
     if (pipe2(pe, O_CLOEXEC)) {
@@ -177,7 +182,8 @@ compile_run(const char *dir, const char *base, uint8_t **out, size_t *outlen, ch
 
 dts_err
 dtsi_capnp_schema_from_file(const char *path, const char *strct, void **out, size_t *outlen,
-                            char *err, size_t errcap) {
+                            char *err, size_t errcap)
+{
     if (!path || !strct) return DTS_EINVAL;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);

@@ -29,7 +29,8 @@ static char corpus_dir[1024];
 static char tmp_dir[64];
 
 static int
-sh(const char *fmt, ...) {
+sh(const char *fmt, ...)
+{
     char cmd[4096];
     va_list ap;
     va_start(ap, fmt);
@@ -41,7 +42,8 @@ sh(const char *fmt, ...) {
 }
 
 static uint8_t *
-slurp(const char *path, size_t *len) {
+slurp(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     size_t cap = 4096, n = 0, got;
@@ -56,7 +58,8 @@ slurp(const char *path, size_t *len) {
 }
 
 static int
-setup(void **state) {
+setup(void **state)
+{
     (void)state;
     const char *src = getenv("DTS_SRC");
     if (src) {
@@ -72,7 +75,8 @@ setup(void **state) {
 }
 
 static int
-teardown(void **state) {
+teardown(void **state)
+{
     (void)state;
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
@@ -81,7 +85,8 @@ teardown(void **state) {
 
 // schema_of returns the travelling schema bytes of NAME.capnp's Root.
 static void *
-schema_of(const char *name, size_t *len) {
+schema_of(const char *name, size_t *len)
+{
     char path[1200], err[512] = "";
     void *s = NULL;
     snprintf(path, sizeof path, "%s/%s.capnp", corpus_dir, name);
@@ -94,7 +99,8 @@ schema_of(const char *name, size_t *len) {
 // lying_schema compiles NAME.capnp, edits the request's text with the sed
 // script (pointer defaults dropped), and returns "NAME.capnp:Root", NUL, the edited request.
 static uint8_t *
-lying_schema(const char *name, const char *sed, size_t *len) {
+lying_schema(const char *name, const char *sed, size_t *len)
+{
     assert_int_equal(sh("cd %s && capnp compile -o- %s.capnp | capnp decode %s "
                         "CodeGeneratorRequest | sed -e 's/[a-zA-Z]* = <opaque pointer>/void = "
                         "void/' -e '%s' > %s/req.txt && capnp encode %s CodeGeneratorRequest "
@@ -116,7 +122,8 @@ lying_schema(const char *name, const char *sed, size_t *len) {
 }
 
 static dts_err
-parse(const void *s, size_t len, char *err, size_t errcap) {
+parse(const void *s, size_t len, char *err, size_t errcap)
+{
     dts_codec_schema *cs = NULL;
     dts_err e = dts_codec_schema_alloc(DTS_FORMAT_CAPNP, s, len, NULL, &cs, err, errcap);
     dts_codec_schema_free(cs);
@@ -124,20 +131,21 @@ parse(const void *s, size_t len, char *err, size_t errcap) {
 }
 
 static void
-test_tool_present(void **state) {
+test_tool_present(void **state)
+{
     (void)state;
     assert_int_equal(sh("capnp --version > /dev/null"), 0);
 }
 
 // Every prefix of a valid schema is refused cleanly; the whole one parses.
 static void
-test_schema_truncated(void **state) {
+test_schema_truncated(void **state)
+{
     (void)state;
     size_t len;
     uint8_t *s = schema_of("06_groups", &len);
     char err[256];
-    for (size_t n = 0; n < len; n++)
-        assert_int_not_equal(parse(s, n, err, sizeof err), DTS_OK);
+    for (size_t n = 0; n < len; n++) assert_int_not_equal(parse(s, n, err, sizeof err), DTS_OK);
     assert_int_equal(parse(s, len, err, sizeof err), DTS_OK);
     // A name that is not a struct of the request.
     uint8_t *other = malloc(len + 16);
@@ -150,7 +158,8 @@ test_schema_truncated(void **state) {
 
 // Requests edited to lie are refused with a reason.
 static void
-test_schema_lies(void **state) {
+test_schema_lies(void **state)
+{
     (void)state;
     static const struct {
         const char *name, *sed, *why;
@@ -181,7 +190,8 @@ test_schema_lies(void **state) {
 
 static dts_err
 decode(const char *name, const void *payload, size_t len, const dts_codec_limits *lim, char *err,
-       size_t errcap) {
+       size_t errcap)
+{
     size_t sl;
     void *s = schema_of(name, &sl);
     char *json = NULL;
@@ -194,7 +204,8 @@ decode(const char *name, const void *payload, size_t len, const dts_codec_limits
 // A one-word list of 2^29-1 voids is refused by the element limit (and
 // by the traversal budget when the limit is raised), quickly.
 static void
-test_payload_void_list(void **state) {
+test_payload_void_list(void **state)
+{
     (void)state;
     uint8_t m[8 * 15] = {0};
     m[4] = 13; // one segment of 13 words
@@ -212,15 +223,14 @@ test_payload_void_list(void **state) {
 
 // A chain of 100 nested structs is refused at depth 64; 30 decode.
 static void
-test_payload_deep(void **state) {
+test_payload_deep(void **state)
+{
     (void)state;
     for (int depth = 30; depth <= 100; depth += 70) {
         char text[4096] = "(root = ";
-        for (int i = 0; i < depth; i++)
-            strcat(text, "(next = ");
+        for (int i = 0; i < depth; i++) strcat(text, "(next = ");
         strcat(text, "(value = 1)");
-        for (int i = 0; i <= depth; i++)
-            strcat(text, ")");
+        for (int i = 0; i <= depth; i++) strcat(text, ")");
         char path[256];
         snprintf(path, sizeof path, "%s/deep.txt", tmp_dir);
         FILE *f = fopen(path, "w");
@@ -241,7 +251,8 @@ test_payload_deep(void **state) {
 
 // Text that is not UTF-8 is refused.
 static void
-test_payload_text(void **state) {
+test_payload_text(void **state)
+{
     (void)state;
     // 03_lists: lt (ptr 8) = ["\xff"]: a pointer list of one text.
     uint8_t m[8 + 8 * 16] = {0};
@@ -262,7 +273,8 @@ test_payload_text(void **state) {
 
 // JSON values that do not fit are refused with the field named.
 static void
-test_encode_misfits(void **state) {
+test_encode_misfits(void **state)
+{
     (void)state;
     static const struct {
         const char *schema, *json, *why;
@@ -298,7 +310,8 @@ test_encode_misfits(void **state) {
 
 // The model: names, kinds, layout and defaults of a struct read back.
 static void
-test_cgr_model(void **state) {
+test_cgr_model(void **state)
+{
     (void)state;
     size_t sl;
     uint8_t *s = schema_of("02_defaults", &sl);
@@ -324,7 +337,8 @@ test_cgr_model(void **state) {
 }
 
 int
-main(void) {
+main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tool_present),   cmocka_unit_test(test_schema_truncated),
         cmocka_unit_test(test_schema_lies),    cmocka_unit_test(test_payload_void_list),

@@ -62,9 +62,12 @@ cb_half(uint16_t h)
     int ex = (h >> 10) & 0x1f;
     double m = h & 0x3ff;
     double v;
-    if (ex == 0) v = ldexp(m, -24);
-    else if (ex == 31) v = m == 0 ? INFINITY : NAN;
-    else v = ldexp(m + 1024, ex - 25);
+    if (ex == 0)
+        v = ldexp(m, -24);
+    else if (ex == 31)
+        v = m == 0 ? INFINITY : NAN;
+    else
+        v = ldexp(m + 1024, ex - 25);
     return (h & 0x8000) ? -v : v;
 }
 
@@ -140,8 +143,8 @@ cb_array(cb_rd *r, uint8_t ai, uint64_t count, unsigned depth, json_t **out)
 {
     if (ai != CB_INDEF && count > r->n - r->off)
         return dtsi_cerr(r->cx, DTS_EMALFORMED,
-                         "CBOR array at byte %zu claims %llu items, only %zu bytes left",
-                         r->off, (unsigned long long)count, r->n - r->off);
+                         "CBOR array at byte %zu claims %llu items, only %zu bytes left", r->off,
+                         (unsigned long long)count, r->n - r->off);
     json_t *a = json_array();
     if (!a) return DTS_ENOMEM;
     while (cb_more(r, ai, &count)) {
@@ -210,10 +213,19 @@ static dts_err
 cb_simple(cb_rd *r, uint8_t ai, uint64_t arg, json_t **out)
 {
     switch (ai) {
-    case 20: *out = json_false(); return DTS_OK;
-    case 21: *out = json_true(); return DTS_OK;
-    case 22: case 23: *out = json_null(); return DTS_OK;
-    case 25: *out = dtsi_json_double(cb_half((uint16_t)arg)); break;
+    case 20:
+        *out = json_false();
+        return DTS_OK;
+    case 21:
+        *out = json_true();
+        return DTS_OK;
+    case 22:
+    case 23:
+        *out = json_null();
+        return DTS_OK;
+    case 25:
+        *out = dtsi_json_double(cb_half((uint16_t)arg));
+        break;
     case 26: {
         uint32_t u = (uint32_t)arg;
         float f;
@@ -254,15 +266,24 @@ cb_item(cb_rd *r, unsigned depth, json_t **out)
         return dtsi_cerr(r->cx, DTS_ETOOBIG, "CBOR nested deeper than %u at byte %zu",
                          r->cx->limits->max_depth, at);
     switch (major) {
-    case 0: *out = dtsi_json_u64(arg); return *out ? DTS_OK : DTS_ENOMEM;
-    case 1: *out = dtsi_json_neg(arg); return *out ? DTS_OK : DTS_ENOMEM;
-    case 2: case 3: return cb_textbytes(r, major, ai, arg, out);
-    case 4: return cb_array(r, ai, arg, depth + 1, out);
-    case 5: return cb_map(r, ai, arg, depth + 1, out);
+    case 0:
+        *out = dtsi_json_u64(arg);
+        return *out ? DTS_OK : DTS_ENOMEM;
+    case 1:
+        *out = dtsi_json_neg(arg);
+        return *out ? DTS_OK : DTS_ENOMEM;
+    case 2:
+    case 3:
+        return cb_textbytes(r, major, ai, arg, out);
+    case 4:
+        return cb_array(r, ai, arg, depth + 1, out);
+    case 5:
+        return cb_map(r, ai, arg, depth + 1, out);
     case 6:
         if (ai == CB_INDEF) return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR bad tag at byte %zu", at);
         return cb_item(r, depth + 1, out);
-    default: return cb_simple(r, ai, arg, out);
+    default:
+        return cb_simple(r, ai, arg, out);
     }
 }
 
@@ -339,7 +360,8 @@ cb_enc_object(dtsi_cbuf *b, const json_t *v)
     const char *k;
     json_t *m;
     CB_PUT(b, cbor_encode_map_start(json_object_size(v), p_, 9));
-    json_object_foreach((json_t *)v, k, m) {
+    json_object_foreach((json_t *)v, k, m)
+    {
         size_t n = strlen(k);
         CB_PUT(b, cbor_encode_string_start(n, p_, 9));
         if (dtsi_cbuf_put(b, k, n)) return b->err;
@@ -355,16 +377,25 @@ cb_enc(dtsi_cbuf *b, const json_t *v)
 {
     json_int_t i;
     switch (json_typeof(v)) {
-    case JSON_NULL: CB_PUT(b, cbor_encode_null(p_, 9)); return DTS_OK;
-    case JSON_TRUE: CB_PUT(b, cbor_encode_bool(true, p_, 9)); return DTS_OK;
-    case JSON_FALSE: CB_PUT(b, cbor_encode_bool(false, p_, 9)); return DTS_OK;
+    case JSON_NULL:
+        CB_PUT(b, cbor_encode_null(p_, 9));
+        return DTS_OK;
+    case JSON_TRUE:
+        CB_PUT(b, cbor_encode_bool(true, p_, 9));
+        return DTS_OK;
+    case JSON_FALSE:
+        CB_PUT(b, cbor_encode_bool(false, p_, 9));
+        return DTS_OK;
     case JSON_INTEGER:
         i = json_integer_value(v);
         CB_PUT(b, i >= 0 ? cbor_encode_uint((uint64_t)i, p_, 9)
                          : cbor_encode_negint((uint64_t)(-1 - i), p_, 9));
         return DTS_OK;
-    case JSON_REAL: CB_PUT(b, cbor_encode_double(json_real_value(v), p_, 9)); return DTS_OK;
-    case JSON_STRING: return cb_enc_string(b, v);
+    case JSON_REAL:
+        CB_PUT(b, cbor_encode_double(json_real_value(v), p_, 9));
+        return DTS_OK;
+    case JSON_STRING:
+        return cb_enc_string(b, v);
     case JSON_ARRAY:
         CB_PUT(b, cbor_encode_array_start(json_array_size(v), p_, 9));
         for (size_t k = 0; k < json_array_size(v); k++) {
@@ -372,7 +403,8 @@ cb_enc(dtsi_cbuf *b, const json_t *v)
             if (e) return e;
         }
         return DTS_OK;
-    case JSON_OBJECT: return cb_enc_object(b, v);
+    case JSON_OBJECT:
+        return cb_enc_object(b, v);
     }
     return DTS_EINVAL;
 }

@@ -43,19 +43,19 @@ test_cbor_bytes(void **state)
         const char *hex;
         const char *json;
     } c[] = {
-        {"f97e00", "\"NaN\""},                   // half NaN
-        {"f97c00", "\"Infinity\""},              // half +inf
-        {"f93c00", "1.0"},                       // half 1.0
-        {"fa47c35000", "100000.0"},              // single
+        {"f97e00", "\"NaN\""},      // half NaN
+        {"f97c00", "\"Infinity\""}, // half +inf
+        {"f93c00", "1.0"},          // half 1.0
+        {"fa47c35000", "100000.0"}, // single
         {"3bffffffffffffffff", "\"-18446744073709551616\""},
         {"1bffffffffffffffff", "\"18446744073709551615\""},
         {"5f42010243030405ff", "{\"base64\":\"AQIDBAU=\"}"}, // indefinite bytes
         {"7f657374726561646d696e67ff", "\"streaming\""},
         {"9f018202039f0405ffff", "[1,[2,3],[4,5]]"},
         {"bf61610161629f0203ffff", "{\"a\":1,\"b\":[2,3]}"},
-        {"a201020304", "{\"1\":2,\"3\":4}"},     // integer keys
-        {"c11a514b67b0", "1363896240"},          // tag dropped
-        {"f7", "null"},                          // undefined
+        {"a201020304", "{\"1\":2,\"3\":4}"}, // integer keys
+        {"c11a514b67b0", "1363896240"},      // tag dropped
+        {"f7", "null"},                      // undefined
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         uint8_t b[64];
@@ -76,10 +76,23 @@ test_cbor_malformed(void **state)
 {
     dts_codec_schema *s = cbor_schema(0);
     const char *bad[] = {
-        "",         "18",       "1c",           "5a00000010", "7a7fffffff61",
-        "62c328",   "a20101",   "a2616101616102", // duplicate key
-        "ff",       "f818",     "8201",         "0000",       // trailing byte
-        "a1f401",   "a143010203" "01",          "c0",         "9f",
+        "",
+        "18",
+        "1c",
+        "5a00000010",
+        "7a7fffffff61",
+        "62c328",
+        "a20101",
+        "a2616101616102", // duplicate key
+        "ff",
+        "f818",
+        "8201",
+        "0000", // trailing byte
+        "a1f401",
+        "a143010203"
+        "01",
+        "c0",
+        "9f",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t b[64];
@@ -121,8 +134,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cbor_values),    cmocka_unit_test(test_cbor_depth),
-        cmocka_unit_test(test_cbor_bytes),     cmocka_unit_test(test_cbor_malformed),
+        cmocka_unit_test(test_cbor_values),  cmocka_unit_test(test_cbor_depth),
+        cmocka_unit_test(test_cbor_bytes),   cmocka_unit_test(test_cbor_malformed),
         cmocka_unit_test(test_cbor_hostile),
     };
     return cmocka_run_group_tests(tests, tu_setup, tu_teardown);

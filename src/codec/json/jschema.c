@@ -22,14 +22,21 @@ static const char *
 js_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    default:
+        return "null";
     }
 }
 
@@ -66,7 +73,8 @@ js_check_type(const json_t *v, const json_t *t, char *path, char *err, size_t er
     }
     size_t i;
     const json_t *e;
-    json_array_foreach(t, i, e) if (json_is_string(e) && js_type_ok(v, json_string_value(e))) return 0;
+    json_array_foreach(t, i,
+                       e) if (json_is_string(e) && js_type_ok(v, json_string_value(e))) return 0;
     return json_is_array(t) ? js_fail(err, errcap, path, "a %s is not among the allowed types",
                                       js_type_name(v), 0)
                             : 0;
@@ -82,9 +90,11 @@ js_check_number(const json_t *v, const json_t *s, char *path, char *err, size_t 
         return js_fail(err, errcap, path, "%sbelow the minimum %g", "", json_number_value(k));
     if ((k = json_object_get(s, "maximum")) && json_is_number(k) && x > json_number_value(k))
         return js_fail(err, errcap, path, "%sabove the maximum %g", "", json_number_value(k));
-    if ((k = json_object_get(s, "exclusiveMinimum")) && json_is_number(k) && x <= json_number_value(k))
+    if ((k = json_object_get(s, "exclusiveMinimum")) && json_is_number(k) &&
+        x <= json_number_value(k))
         return js_fail(err, errcap, path, "%snot above %g", "", json_number_value(k));
-    if ((k = json_object_get(s, "exclusiveMaximum")) && json_is_number(k) && x >= json_number_value(k))
+    if ((k = json_object_get(s, "exclusiveMaximum")) && json_is_number(k) &&
+        x >= json_number_value(k))
         return js_fail(err, errcap, path, "%snot below %g", "", json_number_value(k));
     return 0;
 }
@@ -103,10 +113,14 @@ js_check_string(const json_t *v, const json_t *s, char *path, char *err, size_t 
     if (!json_is_string(v)) return 0;
     double n = (double)js_utf8_len(json_string_value(v));
     const json_t *k;
-    if ((k = json_object_get(s, "minLength")) && json_is_integer(k) && n < (double)json_integer_value(k))
-        return js_fail(err, errcap, path, "%sshorter than %g characters", "", (double)json_integer_value(k));
-    if ((k = json_object_get(s, "maxLength")) && json_is_integer(k) && n > (double)json_integer_value(k))
-        return js_fail(err, errcap, path, "%slonger than %g characters", "", (double)json_integer_value(k));
+    if ((k = json_object_get(s, "minLength")) && json_is_integer(k) &&
+        n < (double)json_integer_value(k))
+        return js_fail(err, errcap, path, "%sshorter than %g characters", "",
+                       (double)json_integer_value(k));
+    if ((k = json_object_get(s, "maxLength")) && json_is_integer(k) &&
+        n > (double)json_integer_value(k))
+        return js_fail(err, errcap, path, "%slonger than %g characters", "",
+                       (double)json_integer_value(k));
     return 0;
 }
 
@@ -116,8 +130,10 @@ static size_t
 js_path_push(char *path, size_t plen, const char *key, size_t index)
 {
     size_t old = strlen(path);
-    if (key) snprintf(path + old, plen - old, ".%s", key);
-    else snprintf(path + old, plen - old, "[%zu]", index);
+    if (key)
+        snprintf(path + old, plen - old, ".%s", key);
+    else
+        snprintf(path + old, plen - old, "[%zu]", index);
     return old;
 }
 
@@ -127,15 +143,20 @@ js_check_array(const json_t *v, const json_t *s, char *path, size_t plen, char *
     if (!json_is_array(v)) return 0;
     double n = (double)json_array_size(v);
     const json_t *k;
-    if ((k = json_object_get(s, "minItems")) && json_is_integer(k) && n < (double)json_integer_value(k))
-        return js_fail(err, errcap, path, "%sfewer than %g items", "", (double)json_integer_value(k));
-    if ((k = json_object_get(s, "maxItems")) && json_is_integer(k) && n > (double)json_integer_value(k))
-        return js_fail(err, errcap, path, "%smore than %g items", "", (double)json_integer_value(k));
+    if ((k = json_object_get(s, "minItems")) && json_is_integer(k) &&
+        n < (double)json_integer_value(k))
+        return js_fail(err, errcap, path, "%sfewer than %g items", "",
+                       (double)json_integer_value(k));
+    if ((k = json_object_get(s, "maxItems")) && json_is_integer(k) &&
+        n > (double)json_integer_value(k))
+        return js_fail(err, errcap, path, "%smore than %g items", "",
+                       (double)json_integer_value(k));
     const json_t *items = json_object_get(s, "items");
     if (!json_is_object(items)) return 0;
     size_t i;
     const json_t *e;
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         size_t old = js_path_push(path, plen, NULL, i);
         int r = js_check(e, items, path, plen, err, errcap);
         path[old] = 0;
@@ -152,13 +173,16 @@ js_check_object(const json_t *v, const json_t *s, char *path, size_t plen, char 
     const json_t *extra = json_object_get(s, "additionalProperties");
     size_t i;
     const json_t *e;
-    json_array_foreach(req, i, e) {
+    json_array_foreach(req, i, e)
+    {
         if (json_is_string(e) && !json_object_get(v, json_string_value(e)))
-            return js_fail(err, errcap, path, "missing required property \"%s\"", json_string_value(e), 0);
+            return js_fail(err, errcap, path, "missing required property \"%s\"",
+                           json_string_value(e), 0);
     }
     const char *key;
     const json_t *val;
-    json_object_foreach((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         const json_t *ps = json_is_object(props) ? json_object_get(props, key) : NULL;
         if (!ps && json_is_false(extra))
             return js_fail(err, errcap, path, "property \"%s\" is not allowed", key, 0);
@@ -179,18 +203,20 @@ js_check_combinators(const json_t *v, const json_t *s, char *path, size_t plen, 
 {
     size_t i, ok = 0;
     const json_t *e;
-    json_array_foreach(json_object_get(s, "allOf"), i, e) {
+    json_array_foreach(json_object_get(s, "allOf"), i, e)
+    {
         if (js_check(v, e, path, plen, err, errcap)) return -1;
     }
     const json_t *any = json_object_get(s, "anyOf"), *one = json_object_get(s, "oneOf");
     json_array_foreach(any, i, e) ok += js_check(v, e, path, plen, NULL, 0) == 0;
-    if (json_is_array(any) && ok == 0) return js_fail(err, errcap, path, "%smatches none of anyOf", "", 0);
+    if (json_is_array(any) && ok == 0)
+        return js_fail(err, errcap, path, "%smatches none of anyOf", "", 0);
     ok = 0;
     json_array_foreach(one, i, e) ok += js_check(v, e, path, plen, NULL, 0) == 0;
     if (json_is_array(one) && ok != 1)
         return js_fail(err, errcap, path, "%smatches %g of oneOf, not exactly one", "", (double)ok);
     const json_t *not = json_object_get(s, "not");
-    if (json_is_object(not) && js_check(v, not, path, plen, NULL, 0) == 0)
+    if (json_is_object(not ) && js_check(v, not, path, plen, NULL, 0) == 0)
         return js_fail(err, errcap, path, "%smatches the schema under not", "", 0);
     return 0;
 }

@@ -24,9 +24,9 @@ compile(void)
 {
     dts_codec_schema *s = NULL;
     char err[256];
-    assert_int_equal(dts_codec_schema_alloc(DTS_FORMAT_JSON, schema, strlen(schema), NULL, &s, err,
-                                            sizeof err),
-                     DTS_OK);
+    assert_int_equal(
+        dts_codec_schema_alloc(DTS_FORMAT_JSON, schema, strlen(schema), NULL, &s, err, sizeof err),
+        DTS_OK);
     return s;
 }
 
@@ -36,7 +36,8 @@ expect(dts_codec_schema *s, const char *value, dts_err want, const char *msg_par
     char err[256] = "";
     dts_err e = dts_codec_validate(s, value, strlen(value), err, sizeof err);
     if (e != want || (msg_part && !strstr(err, msg_part)))
-        fail_msg("%s: got %d (%s), want %d with '%s'", value, e, err, want, msg_part ? msg_part : "");
+        fail_msg("%s: got %d (%s), want %d with '%s'", value, e, err, want,
+                 msg_part ? msg_part : "");
 }
 
 static void
@@ -48,13 +49,19 @@ test_keywords(void **state)
     expect(s, "{\"tank\":\"T1\",\"celsius\":18.5,\"mode\":\"auto\",\"x-vendor\":1}", DTS_OK, NULL);
     expect(s, "{\"tank\":\"T1\"}", DTS_EMALFORMED, "$: missing required property \"celsius\"");
     expect(s, "{\"tank\":\"T9\",\"celsius\":1}", DTS_EMALFORMED, "$.tank: not one of the enum");
-    expect(s, "{\"tank\":\"T1\",\"celsius\":101}", DTS_EMALFORMED, "$.celsius: above the maximum 100");
+    expect(s, "{\"tank\":\"T1\",\"celsius\":101}", DTS_EMALFORMED,
+           "$.celsius: above the maximum 100");
     expect(s, "{\"tank\":\"T1\",\"celsius\":-11}", DTS_EMALFORMED, "below the minimum -10");
-    expect(s, "{\"tank\":\"T1\",\"celsius\":\"hot\"}", DTS_EMALFORMED, "$.celsius: expected number");
-    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"colour\":1}", DTS_EMALFORMED, "\"colour\" is not allowed");
-    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"tags\":[\"a\",\"b\",\"c\"]}", DTS_EMALFORMED, "more than 2 items");
-    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"tags\":[\"\"]}", DTS_EMALFORMED, "$.tags[0]: shorter than 1");
-    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"mode\":1.5}", DTS_EMALFORMED, "$.mode: matches 0 of oneOf");
+    expect(s, "{\"tank\":\"T1\",\"celsius\":\"hot\"}", DTS_EMALFORMED,
+           "$.celsius: expected number");
+    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"colour\":1}", DTS_EMALFORMED,
+           "\"colour\" is not allowed");
+    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"tags\":[\"a\",\"b\",\"c\"]}", DTS_EMALFORMED,
+           "more than 2 items");
+    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"tags\":[\"\"]}", DTS_EMALFORMED,
+           "$.tags[0]: shorter than 1");
+    expect(s, "{\"tank\":\"T1\",\"celsius\":1,\"mode\":1.5}", DTS_EMALFORMED,
+           "$.mode: matches 0 of oneOf");
     expect(s, "[1,2]", DTS_EMALFORMED, "$: expected object");
     expect(s, "{\"tank\":", DTS_EMALFORMED, NULL); // not JSON at all
     dts_codec_schema_free(s);

@@ -16,8 +16,10 @@ json_schema_parse(const dts_codec_ctx *cx, const void *schema, size_t len, void 
     if (!len) return DTS_OK;
     dts_err e = dtsi_json_parse(cx, schema, len, &v);
     if (e) return e;
-    if (json_is_object(v)) *state = v; // a JSON Schema: kept to check values
-    else json_decref(v);
+    if (json_is_object(v))
+        *state = v; // a JSON Schema: kept to check values
+    else
+        json_decref(v);
     return DTS_OK;
 }
 

@@ -45,8 +45,7 @@ mpk_str(mp_rd *r, const char **cur, uint32_t len, int is_str, json_t **out)
         *out = dtsi_json_bytes(s, len);
     } else {
         if (!dtsi_utf8_valid(s, len))
-            return dtsi_cerr(r->cx, DTS_EMALFORMED, "MessagePack str at byte %zu is not UTF-8",
-                             at);
+            return dtsi_cerr(r->cx, DTS_EMALFORMED, "MessagePack str at byte %zu is not UTF-8", at);
         *out = json_stringn_nocheck((const char *)s, len);
     }
     return *out ? DTS_OK : DTS_ENOMEM;
@@ -126,15 +125,28 @@ static dts_err
 mpk_scalar(mp_rd *r, const char **cur, enum mp_type t, json_t **out)
 {
     switch (t) {
-    case MP_NIL: mp_decode_nil(cur); *out = json_null(); break;
-    case MP_BOOL: *out = json_boolean(mp_decode_bool(cur)); break;
-    case MP_UINT: *out = dtsi_json_u64(mp_decode_uint(cur)); break;
-    case MP_INT: *out = json_integer(mp_decode_int(cur)); break;
-    case MP_FLOAT: *out = dtsi_json_double(mp_decode_float(cur)); break;
-    case MP_DOUBLE: *out = dtsi_json_double(mp_decode_double(cur)); break;
+    case MP_NIL:
+        mp_decode_nil(cur);
+        *out = json_null();
+        break;
+    case MP_BOOL:
+        *out = json_boolean(mp_decode_bool(cur));
+        break;
+    case MP_UINT:
+        *out = dtsi_json_u64(mp_decode_uint(cur));
+        break;
+    case MP_INT:
+        *out = json_integer(mp_decode_int(cur));
+        break;
+    case MP_FLOAT:
+        *out = dtsi_json_double(mp_decode_float(cur));
+        break;
+    case MP_DOUBLE:
+        *out = dtsi_json_double(mp_decode_double(cur));
+        break;
     default:
         return dtsi_cerr(r->cx, DTS_ENOTSUP, "MessagePack ext or unused type 0x%02x at byte %zu",
-                         (uint8_t)**cur, (size_t)(*cur - r->p));
+                         (uint8_t) * *cur, (size_t)(*cur - r->p));
     }
     return *out ? DTS_OK : DTS_ENOMEM;
 }
@@ -146,17 +158,28 @@ static ptrdiff_t
 mpk_header_ok(enum mp_type t, const char *cur, const char *end)
 {
     switch (t) {
-    case MP_NIL: return mp_check_nil(cur, end);
-    case MP_BOOL: return mp_check_bool(cur, end);
-    case MP_UINT: return mp_check_uint(cur, end);
-    case MP_INT: return mp_check_int(cur, end);
-    case MP_FLOAT: return mp_check_float(cur, end);
-    case MP_DOUBLE: return mp_check_double(cur, end);
-    case MP_STR: return mp_check_strl(cur, end);
-    case MP_BIN: return mp_check_binl(cur, end);
-    case MP_ARRAY: return mp_check_array(cur, end);
-    case MP_MAP: return mp_check_map(cur, end);
-    default: return 0;
+    case MP_NIL:
+        return mp_check_nil(cur, end);
+    case MP_BOOL:
+        return mp_check_bool(cur, end);
+    case MP_UINT:
+        return mp_check_uint(cur, end);
+    case MP_INT:
+        return mp_check_int(cur, end);
+    case MP_FLOAT:
+        return mp_check_float(cur, end);
+    case MP_DOUBLE:
+        return mp_check_double(cur, end);
+    case MP_STR:
+        return mp_check_strl(cur, end);
+    case MP_BIN:
+        return mp_check_binl(cur, end);
+    case MP_ARRAY:
+        return mp_check_array(cur, end);
+    case MP_MAP:
+        return mp_check_map(cur, end);
+    default:
+        return 0;
     }
 }
 
@@ -173,11 +196,16 @@ mpk_item(mp_rd *r, const char **cur, unsigned depth, json_t **out)
         return dtsi_cerr(r->cx, DTS_ETOOBIG, "MessagePack nested deeper than %u at byte %zu",
                          r->cx->limits->max_depth, (size_t)(*cur - r->p));
     switch (t) {
-    case MP_STR: return mpk_str(r, cur, mp_decode_strl(cur), 1, out);
-    case MP_BIN: return mpk_str(r, cur, mp_decode_binl(cur), 0, out);
-    case MP_ARRAY: return mpk_array(r, cur, mp_decode_array(cur), depth + 1, out);
-    case MP_MAP: return mpk_map(r, cur, mp_decode_map(cur), depth + 1, out);
-    default: return mpk_scalar(r, cur, t, out);
+    case MP_STR:
+        return mpk_str(r, cur, mp_decode_strl(cur), 1, out);
+    case MP_BIN:
+        return mpk_str(r, cur, mp_decode_binl(cur), 0, out);
+    case MP_ARRAY:
+        return mpk_array(r, cur, mp_decode_array(cur), depth + 1, out);
+    case MP_MAP:
+        return mpk_map(r, cur, mp_decode_map(cur), depth + 1, out);
+    default:
+        return mpk_scalar(r, cur, t, out);
     }
 }
 
@@ -265,7 +293,8 @@ mpk_enc_object(dtsi_cbuf *b, const json_t *v)
     const char *k;
     json_t *m;
     MP_PUT(b, mp_encode_map(p_, (uint32_t)json_object_size(v)));
-    json_object_foreach((json_t *)v, k, m) {
+    json_object_foreach((json_t *)v, k, m)
+    {
         dts_err e = mpk_enc_text(b, k, strlen(k));
         if (!e) e = mpk_enc(b, m);
         if (e) return e;
@@ -279,15 +308,24 @@ mpk_enc(dtsi_cbuf *b, const json_t *v)
 {
     json_int_t i;
     switch (json_typeof(v)) {
-    case JSON_NULL: MP_PUT(b, mp_encode_nil(p_)); return DTS_OK;
-    case JSON_TRUE: MP_PUT(b, mp_encode_bool(p_, true)); return DTS_OK;
-    case JSON_FALSE: MP_PUT(b, mp_encode_bool(p_, false)); return DTS_OK;
+    case JSON_NULL:
+        MP_PUT(b, mp_encode_nil(p_));
+        return DTS_OK;
+    case JSON_TRUE:
+        MP_PUT(b, mp_encode_bool(p_, true));
+        return DTS_OK;
+    case JSON_FALSE:
+        MP_PUT(b, mp_encode_bool(p_, false));
+        return DTS_OK;
     case JSON_INTEGER:
         i = json_integer_value(v);
         MP_PUT(b, i >= 0 ? mp_encode_uint(p_, (uint64_t)i) : mp_encode_int(p_, i));
         return DTS_OK;
-    case JSON_REAL: MP_PUT(b, mp_encode_double(p_, json_real_value(v))); return DTS_OK;
-    case JSON_STRING: return mpk_enc_string(b, v);
+    case JSON_REAL:
+        MP_PUT(b, mp_encode_double(p_, json_real_value(v)));
+        return DTS_OK;
+    case JSON_STRING:
+        return mpk_enc_string(b, v);
     case JSON_ARRAY:
         MP_PUT(b, mp_encode_array(p_, (uint32_t)json_array_size(v)));
         for (size_t k = 0; k < json_array_size(v); k++) {
@@ -295,7 +333,8 @@ mpk_enc(dtsi_cbuf *b, const json_t *v)
             if (e) return e;
         }
         return DTS_OK;
-    case JSON_OBJECT: return mpk_enc_object(b, v);
+    case JSON_OBJECT:
+        return mpk_enc_object(b, v);
     }
     return DTS_EINVAL;
 }

@@ -74,8 +74,9 @@ static void
 test_mp_malformed(void **state)
 {
     dts_codec_schema *s = mp_schema(0);
-    const char *bad[] = {"", "c1", "cd00", "a2", "d90561", "92", "82a16101a16102", // dup key
-                         "c0c0", "a1ff", "d40101", "81c001", "81c40101"};
+    const char *bad[] = {
+        "",     "c1",   "cd00",   "a2",     "d90561",  "92", "82a16101a16102", // dup key
+        "c0c0", "a1ff", "d40101", "81c001", "81c40101"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t b[64];
         size_t n = strlen(bad[i]) / 2;
@@ -113,8 +114,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_mp_values),    cmocka_unit_test(test_mp_depth),
-        cmocka_unit_test(test_mp_bytes),     cmocka_unit_test(test_mp_malformed),
+        cmocka_unit_test(test_mp_values),  cmocka_unit_test(test_mp_depth),
+        cmocka_unit_test(test_mp_bytes),   cmocka_unit_test(test_mp_malformed),
         cmocka_unit_test(test_mp_hostile),
     };
     return cmocka_run_group_tests(tests, tu_setup, tu_teardown);

@@ -10,15 +10,36 @@
 
 // FieldDescriptorProto.Type and .Label values (google/protobuf/descriptor.proto).
 enum {
-    PB_DOUBLE = 1, PB_FLOAT = 2, PB_INT64 = 3, PB_UINT64 = 4, PB_INT32 = 5, PB_FIXED64 = 6,
-    PB_FIXED32 = 7, PB_BOOL = 8, PB_STRING = 9, PB_GROUP = 10, PB_MESSAGE = 11, PB_BYTES = 12,
-    PB_UINT32 = 13, PB_ENUM = 14, PB_SFIXED32 = 15, PB_SFIXED64 = 16, PB_SINT32 = 17,
-    PB_SINT64 = 18, PB_TYPE_MAX = 18,
+    PB_DOUBLE = 1,
+    PB_FLOAT = 2,
+    PB_INT64 = 3,
+    PB_UINT64 = 4,
+    PB_INT32 = 5,
+    PB_FIXED64 = 6,
+    PB_FIXED32 = 7,
+    PB_BOOL = 8,
+    PB_STRING = 9,
+    PB_GROUP = 10,
+    PB_MESSAGE = 11,
+    PB_BYTES = 12,
+    PB_UINT32 = 13,
+    PB_ENUM = 14,
+    PB_SFIXED32 = 15,
+    PB_SFIXED64 = 16,
+    PB_SINT32 = 17,
+    PB_SINT64 = 18,
+    PB_TYPE_MAX = 18,
 };
 enum { PB_LABEL_OPTIONAL = 1, PB_LABEL_REQUIRED = 2, PB_LABEL_REPEATED = 3 };
 // Wire types.
-enum { PB_WT_VARINT = 0, PB_WT_I64 = 1, PB_WT_LEN = 2, PB_WT_SGROUP = 3, PB_WT_EGROUP = 4,
-       PB_WT_I32 = 5 };
+enum {
+    PB_WT_VARINT = 0,
+    PB_WT_I64 = 1,
+    PB_WT_LEN = 2,
+    PB_WT_SGROUP = 3,
+    PB_WT_EGROUP = 4,
+    PB_WT_I32 = 5
+};
 
 typedef struct pb_enum_val {
     char *name;
@@ -46,7 +67,7 @@ typedef struct pb_field {
 } pb_field;
 
 typedef struct pb_msg {
-    char *full; // "pkg.Outer.Inner"
+    char *full;       // "pkg.Outer.Inner"
     pb_field *fields; // sorted by number after parsing
     size_t nfields;
     int map_entry;

@@ -97,17 +97,26 @@ static dts_err
 pbe_signed(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, uint64_t *bits)
 {
     int64_t i;
-    int is32 = f->type == PB_INT32 || f->type == PB_SFIXED32 || f->type == PB_SINT32 ||
-               f->type == PB_ENUM;
+    int is32 =
+        f->type == PB_INT32 || f->type == PB_SFIXED32 || f->type == PB_SINT32 || f->type == PB_ENUM;
     int bad = f->type == PB_ENUM ? pbe_enum_value(f, v, &i) : pbe_get_i64(v, &i);
     if (bad || (is32 && (i < INT32_MIN || i > INT32_MAX)))
-        return pbe_bad(cx, f, f->type == PB_ENUM ? "an enum name or number"
-                                                 : is32 ? "a 32-bit integer" : "a 64-bit integer");
+        return pbe_bad(cx, f,
+                       f->type == PB_ENUM ? "an enum name or number"
+                       : is32             ? "a 32-bit integer"
+                                          : "a 64-bit integer");
     switch (f->type) {
-    case PB_SFIXED32: *bits = (uint32_t)(int32_t)i; break;
-    case PB_SINT32: *bits = ((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31); break;
-    case PB_SINT64: *bits = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63); break;
-    default: *bits = (uint64_t)i; // int32 and enums are sign-extended
+    case PB_SFIXED32:
+        *bits = (uint32_t)(int32_t)i;
+        break;
+    case PB_SINT32:
+        *bits = ((uint32_t)i << 1) ^ (uint32_t)((int32_t)i >> 31);
+        break;
+    case PB_SINT64:
+        *bits = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+        break;
+    default:
+        *bits = (uint64_t)i; // int32 and enums are sign-extended
     }
     return DTS_OK;
 }
@@ -122,11 +131,13 @@ pbe_bits(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, uint64_t *
     float fl;
     uint32_t u32;
     switch (f->type) {
-    case PB_UINT32: case PB_FIXED32:
+    case PB_UINT32:
+    case PB_FIXED32:
         if (pbe_get_u64(v, &u) || u > UINT32_MAX) return pbe_bad(cx, f, "a 32-bit unsigned");
         *bits = u;
         return DTS_OK;
-    case PB_UINT64: case PB_FIXED64:
+    case PB_UINT64:
+    case PB_FIXED64:
         if (pbe_get_u64(v, &u)) return pbe_bad(cx, f, "a 64-bit unsigned");
         *bits = u;
         return DTS_OK;
@@ -144,7 +155,8 @@ pbe_bits(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, uint64_t *
         if (pbe_get_double(v, &d)) return pbe_bad(cx, f, "a number");
         memcpy(bits, &d, 8);
         return DTS_OK;
-    default: return pbe_signed(cx, f, v, bits);
+    default:
+        return pbe_signed(cx, f, v, bits);
     }
 }
 
@@ -152,10 +164,20 @@ static int
 pbe_wire(int type)
 {
     switch (type) {
-    case PB_DOUBLE: case PB_FIXED64: case PB_SFIXED64: return PB_WT_I64;
-    case PB_FLOAT: case PB_FIXED32: case PB_SFIXED32: return PB_WT_I32;
-    case PB_STRING: case PB_BYTES: case PB_MESSAGE: return PB_WT_LEN;
-    default: return PB_WT_VARINT;
+    case PB_DOUBLE:
+    case PB_FIXED64:
+    case PB_SFIXED64:
+        return PB_WT_I64;
+    case PB_FLOAT:
+    case PB_FIXED32:
+    case PB_SFIXED32:
+        return PB_WT_I32;
+    case PB_STRING:
+    case PB_BYTES:
+    case PB_MESSAGE:
+        return PB_WT_LEN;
+    default:
+        return PB_WT_VARINT;
     }
 }
 
@@ -199,29 +221,30 @@ pbe_lenbody(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cb
 
 // pbe_value writes one value without its tag.
 static dts_err
-pbe_value(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cbuf *b,
-          unsigned depth)
+pbe_value(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cbuf *b, unsigned depth)
 {
     uint64_t bits = 0;
     int wt = pbe_wire(f->type);
     if (wt == PB_WT_LEN) return pbe_lenbody(cx, f, v, b, depth);
     dts_err e = pbe_bits(cx, f, v, &bits);
     if (e) return e;
-    if (wt == PB_WT_VARINT) pbe_varint(b, bits);
-    else pbe_fixed(b, bits, wt == PB_WT_I64 ? 8 : 4);
+    if (wt == PB_WT_VARINT)
+        pbe_varint(b, bits);
+    else
+        pbe_fixed(b, bits, wt == PB_WT_I64 ? 8 : 4);
     return b->err;
 }
 
 // pbe_map writes each key of a JSON object as one entry message.
 static dts_err
-pbe_map(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cbuf *b,
-        unsigned depth)
+pbe_map(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cbuf *b, unsigned depth)
 {
     const pb_msg *em = f->msg;
     if (!json_is_object(v) || em->nfields != 2) return pbe_bad(cx, f, "an object (map)");
     const char *k;
     json_t *mv;
-    json_object_foreach((json_t *)v, k, mv) {
+    json_object_foreach((json_t *)v, k, mv)
+    {
         const pb_field *kf = &em->fields[0];
         json_t *kj = kf->type == PB_BOOL ? json_boolean(!strcmp(k, "true")) : json_string(k);
         dtsi_cbuf sub;
@@ -293,16 +316,20 @@ pbe_message(const dts_codec_ctx *cx, const pb_msg *m, const json_t *obj, dtsi_cb
         return dtsi_cerr(cx, DTS_EINVAL, "protobuf message %s: expected an object", m->full);
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
+    json_object_foreach((json_t *)obj, k, v)
+    {
         const pb_field *f = pbe_field_by_name(m, k);
         dts_err e = DTS_OK;
-        if (!f)
-            return dtsi_cerr(cx, DTS_EINVAL, "protobuf message %s has no field %s", m->full, k);
+        if (!f) return dtsi_cerr(cx, DTS_EINVAL, "protobuf message %s has no field %s", m->full, k);
         if (json_is_null(v)) continue;
-        if (f->msg && f->msg->map_entry) e = pbe_map(cx, f, v, b, depth);
-        else if (f->label == PB_LABEL_REPEATED) e = pbe_repeated(cx, f, v, b, depth);
-        else if (pbe_tag(b, f->number, pbe_wire(f->type))) e = b->err;
-        else e = pbe_value(cx, f, v, b, depth);
+        if (f->msg && f->msg->map_entry)
+            e = pbe_map(cx, f, v, b, depth);
+        else if (f->label == PB_LABEL_REPEATED)
+            e = pbe_repeated(cx, f, v, b, depth);
+        else if (pbe_tag(b, f->number, pbe_wire(f->type)))
+            e = b->err;
+        else
+            e = pbe_value(cx, f, v, b, depth);
         if (e) return e;
     }
     return DTS_OK;
@@ -319,8 +346,9 @@ dtsi_pb_encode(const dts_codec_ctx *cx, const pb_msg *m, const json_t *value, vo
     if (e) {
         dts_err be = b.err;
         dtsi_cbuf_fini(&b);
-        if (be) return dtsi_cerr(cx, e, "protobuf: payload exceeds %zu bytes or memory",
-                                 cx->limits->max_bytes);
+        if (be)
+            return dtsi_cerr(cx, e, "protobuf: payload exceeds %zu bytes or memory",
+                             cx->limits->max_bytes);
         return e;
     }
     return dtsi_cbuf_take(&b, out, outlen);

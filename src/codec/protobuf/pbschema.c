@@ -80,10 +80,15 @@ dtsi_pb_skip(pb_rd *r, int wt)
     const uint8_t *d;
     size_t l;
     switch (wt) {
-    case PB_WT_VARINT: return dtsi_pb_varint(r, &v);
-    case PB_WT_I64: case PB_WT_I32: return dtsi_pb_fixed(r, wt, &v);
-    case PB_WT_LEN: return dtsi_pb_len(r, &d, &l);
-    default: return -1;
+    case PB_WT_VARINT:
+        return dtsi_pb_varint(r, &v);
+    case PB_WT_I64:
+    case PB_WT_I32:
+        return dtsi_pb_fixed(r, wt, &v);
+    case PB_WT_LEN:
+        return dtsi_pb_len(r, &d, &l);
+    default:
+        return -1;
     }
 }
 
@@ -190,7 +195,8 @@ pbs_enum(pbs_ctx *c, const char *prefix, const uint8_t *d, size_t n)
             } else if (num == 2 && wt == PB_WT_VARINT) {
                 if (dtsi_pb_varint(&vr, &x)) return pbs_bad(c, "enum value");
                 ev->number = (int32_t)x;
-            } else if (dtsi_pb_skip(&vr, wt)) return pbs_bad(c, "enum value");
+            } else if (dtsi_pb_skip(&vr, wt))
+                return pbs_bad(c, "enum value");
         }
         if (!ev->name) return pbs_bad(c, "enum value without a name");
     }
@@ -210,7 +216,8 @@ pbs_packed_opt(const uint8_t *d, size_t n)
         if (num == 2 && wt == PB_WT_VARINT) {
             if (dtsi_pb_varint(&r, &x)) return -1;
             packed = x != 0;
-        } else if (dtsi_pb_skip(&r, wt)) return -1;
+        } else if (dtsi_pb_skip(&r, wt))
+            return -1;
     }
     return packed;
 }
@@ -244,14 +251,20 @@ pbs_field(pbs_ctx *c, pb_field *f, const uint8_t *d, size_t n)
         if (dtsi_pb_tag(&r, &num, &wt)) return pbs_bad(c, "field");
         if (wt == PB_WT_LEN && (num == 1 || num == 6 || num == 10 || num == 8)) {
             if (dtsi_pb_len(&r, &v, &vl)) return pbs_bad(c, "field");
-            if (num == 8) packed = pbs_packed_opt(v, vl);
-            else if (pbs_field_str(c, f, num, v, vl)) return DTS_ENOMEM;
+            if (num == 8)
+                packed = pbs_packed_opt(v, vl);
+            else if (pbs_field_str(c, f, num, v, vl))
+                return DTS_ENOMEM;
         } else if (wt == PB_WT_VARINT && num >= 3 && num <= 5) {
             if (dtsi_pb_varint(&r, &x)) return pbs_bad(c, "field");
-            if (num == 3) f->number = (uint32_t)x;
-            else if (num == 4) f->label = (int)x;
-            else f->type = (int)x;
-        } else if (dtsi_pb_skip(&r, wt)) return pbs_bad(c, "field");
+            if (num == 3)
+                f->number = (uint32_t)x;
+            else if (num == 4)
+                f->label = (int)x;
+            else
+                f->type = (int)x;
+        } else if (dtsi_pb_skip(&r, wt))
+            return pbs_bad(c, "field");
     }
     if (!f->name || !f->number || f->number > 0x1fffffff || f->type < 1 || f->type > PB_TYPE_MAX)
         return pbs_bad(c, "field (name, number or type)");
@@ -277,7 +290,8 @@ pbs_map_entry(const uint8_t *d, size_t n)
         if (num == 7 && wt == PB_WT_VARINT) {
             if (dtsi_pb_varint(&r, &x)) return 0;
             me = x != 0;
-        } else if (dtsi_pb_skip(&r, wt)) return 0;
+        } else if (dtsi_pb_skip(&r, wt))
+            return 0;
     }
     return me;
 }
@@ -295,13 +309,15 @@ pbs_msg_name(pbs_ctx *c, const char *prefix, const uint8_t *d, size_t n, char **
     while (!e && r.off < r.n) {
         const uint8_t *v;
         size_t vl;
-        if (dtsi_pb_tag(&r, &num, &wt)) e = pbs_bad(c, "message");
+        if (dtsi_pb_tag(&r, &num, &wt))
+            e = pbs_bad(c, "message");
         else if (num == 1 && wt == PB_WT_LEN) {
             if (dtsi_pb_len(&r, &v, &vl)) e = pbs_bad(c, "message");
             dtsi_cfree(*full);
             *full = e ? NULL : pbs_join(prefix, v, vl);
             if (!e && !*full) e = DTS_ENOMEM;
-        } else if (dtsi_pb_skip(&r, wt)) e = pbs_bad(c, "message");
+        } else if (dtsi_pb_skip(&r, wt))
+            e = pbs_bad(c, "message");
     }
     if (!e && !*full) e = pbs_bad(c, "message without a name");
     if (e) {
@@ -393,8 +409,10 @@ pbs_file(pbs_ctx *c, const uint8_t *d, size_t n)
             continue;
         }
         if (dtsi_pb_len(&r, &v, &vl)) return pbs_bad(c, "file");
-        if (num == 4) e = pbs_message(c, pkg, v, vl, 1);
-        else if (num == 5) e = pbs_enum(c, pkg, v, vl);
+        if (num == 4)
+            e = pbs_message(c, pkg, v, vl, 1);
+        else if (num == 5)
+            e = pbs_enum(c, pkg, v, vl);
         if (e) return e;
     }
     return DTS_OK;
@@ -508,8 +526,8 @@ dtsi_pb_find_msg(const pb_schema *s, const char *name, int short_ok)
 {
     const pb_msg *found = NULL;
     pb_msg key = {.full = (char *)name};
-    const pb_msg *m = s->nmsgs ? bsearch(&key, s->msgs, s->nmsgs, sizeof *s->msgs, pbs_msg_cmp)
-                               : NULL;
+    const pb_msg *m =
+        s->nmsgs ? bsearch(&key, s->msgs, s->nmsgs, sizeof *s->msgs, pbs_msg_cmp) : NULL;
     if (m) return m;
     if (!short_ok || strchr(name, '.')) return NULL;
     for (size_t i = 0; i < s->nmsgs; i++) {

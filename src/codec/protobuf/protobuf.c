@@ -20,8 +20,7 @@ typedef struct pbd {
 } pbd;
 
 static dts_err pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m,
-                           const uint8_t *d, size_t n, size_t base, unsigned depth,
-                           json_t **out);
+                           const uint8_t *d, size_t n, size_t base, unsigned depth, json_t **out);
 
 static dts_err
 pbd_bad(const dts_codec_ctx *cx, size_t at, const char *what, const char *field)
@@ -34,10 +33,20 @@ static int
 pb_wire_type(int type)
 {
     switch (type) {
-    case PB_DOUBLE: case PB_FIXED64: case PB_SFIXED64: return PB_WT_I64;
-    case PB_FLOAT: case PB_FIXED32: case PB_SFIXED32: return PB_WT_I32;
-    case PB_STRING: case PB_BYTES: case PB_MESSAGE: return PB_WT_LEN;
-    default: return PB_WT_VARINT;
+    case PB_DOUBLE:
+    case PB_FIXED64:
+    case PB_SFIXED64:
+        return PB_WT_I64;
+    case PB_FLOAT:
+    case PB_FIXED32:
+    case PB_SFIXED32:
+        return PB_WT_I32;
+    case PB_STRING:
+    case PB_BYTES:
+    case PB_MESSAGE:
+        return PB_WT_LEN;
+    default:
+        return PB_WT_VARINT;
     }
 }
 
@@ -74,16 +83,32 @@ pb_scalar(const pb_field *f, uint64_t v)
     double db;
     uint32_t u32 = (uint32_t)v;
     switch (f->type) {
-    case PB_INT32: case PB_SFIXED32: return json_integer((int32_t)u32);
-    case PB_UINT32: case PB_FIXED32: return json_integer(u32);
-    case PB_SINT32: return json_integer((int32_t)((u32 >> 1) ^ (0u - (u32 & 1))));
-    case PB_INT64: case PB_SFIXED64: return pb_json_i64((int64_t)v);
-    case PB_UINT64: case PB_FIXED64: return pb_json_u64s(v);
-    case PB_SINT64: return pb_json_i64((int64_t)((v >> 1) ^ (0 - (v & 1))));
-    case PB_BOOL: return json_boolean(v != 0);
-    case PB_ENUM: return pb_json_enum(f, (int32_t)v);
-    case PB_FLOAT: memcpy(&fl, &u32, 4); return dtsi_json_double(fl);
-    case PB_DOUBLE: memcpy(&db, &v, 8); return dtsi_json_double(db);
+    case PB_INT32:
+    case PB_SFIXED32:
+        return json_integer((int32_t)u32);
+    case PB_UINT32:
+    case PB_FIXED32:
+        return json_integer(u32);
+    case PB_SINT32:
+        return json_integer((int32_t)((u32 >> 1) ^ (0u - (u32 & 1))));
+    case PB_INT64:
+    case PB_SFIXED64:
+        return pb_json_i64((int64_t)v);
+    case PB_UINT64:
+    case PB_FIXED64:
+        return pb_json_u64s(v);
+    case PB_SINT64:
+        return pb_json_i64((int64_t)((v >> 1) ^ (0 - (v & 1))));
+    case PB_BOOL:
+        return json_boolean(v != 0);
+    case PB_ENUM:
+        return pb_json_enum(f, (int32_t)v);
+    case PB_FLOAT:
+        memcpy(&fl, &u32, 4);
+        return dtsi_json_double(fl);
+    case PB_DOUBLE:
+        memcpy(&db, &v, 8);
+        return dtsi_json_double(db);
     }
     return NULL;
 }
@@ -129,8 +154,8 @@ pbd_packed(pbd *p, const pb_field *f, json_t *arr)
     const uint8_t *d;
     size_t n, at = p->base + p->r.off;
     if (dtsi_pb_len(&p->r, &d, &n)) return pbd_bad(p->cx, at, "truncated length", f->name);
-    pbd sub = {.cx = p->cx, .r = {d, n, 0}, .budget = p->budget,
-               .base = p->base + (size_t)(d - p->r.p)};
+    pbd sub = {
+        .cx = p->cx, .r = {d, n, 0}, .budget = p->budget, .base = p->base + (size_t)(d - p->r.p)};
     int wt = pb_wire_type(f->type);
     while (sub.r.off < n) {
         json_t *v;
@@ -148,8 +173,10 @@ pbd_map_key(const json_t *k)
 {
     char buf[32];
     if (json_is_string(k)) return dtsi_cstrndup(json_string_value(k), json_string_length(k));
-    if (json_is_integer(k)) snprintf(buf, sizeof buf, "%" PRId64, (int64_t)json_integer_value(k));
-    else snprintf(buf, sizeof buf, "%s", json_is_true(k) ? "true" : "false");
+    if (json_is_integer(k))
+        snprintf(buf, sizeof buf, "%" PRId64, (int64_t)json_integer_value(k));
+    else
+        snprintf(buf, sizeof buf, "%s", json_is_true(k) ? "true" : "false");
     return dtsi_cstrndup(buf, strlen(buf));
 }
 
@@ -174,11 +201,11 @@ pbd_map_entry(pbd *p, const pb_field *f, json_t *obj, unsigned depth)
     json_t *v = json_object_get(e_obj, em->nfields > 1 ? em->fields[1].json_name : "");
     const pb_field *vf = em->nfields > 1 ? &em->fields[1] : NULL;
     char *key = k ? pbd_map_key(k) : pbd_map_key_default(em);
-    json_t *val = v ? json_incref(v)
-                    : !vf ? json_null()
-                    : vf->type == PB_MESSAGE ? json_object()
-                    : vf->type == PB_STRING || vf->type == PB_BYTES ? json_string("")
-                    : pb_scalar(vf, 0);
+    json_t *val = v                                               ? json_incref(v)
+                  : !vf                                           ? json_null()
+                  : vf->type == PB_MESSAGE                        ? json_object()
+                  : vf->type == PB_STRING || vf->type == PB_BYTES ? json_string("")
+                                                                  : pb_scalar(vf, 0);
     json_decref(e_obj);
     if (!key || !val || json_object_set_new(obj, key, val)) e = DTS_ENOMEM;
     dtsi_cfree(key);
@@ -221,8 +248,10 @@ pb_field_by_number(const pb_msg *m, uint32_t number)
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (m->fields[mid].number == number) return &m->fields[mid];
-        if (m->fields[mid].number < number) lo = mid + 1;
-        else hi = mid;
+        if (m->fields[mid].number < number)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -230,8 +259,8 @@ pb_field_by_number(const pb_msg *m, uint32_t number)
 // pbd_message decodes a message body of n bytes at depth (1 for the
 // top-level message). Unknown fields are skipped; groups are refused.
 static dts_err
-pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint8_t *d,
-            size_t n, size_t base, unsigned depth, json_t **out)
+pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint8_t *d, size_t n,
+            size_t base, unsigned depth, json_t **out)
 {
     if (depth > cx->limits->max_depth)
         return dtsi_cerr(cx, DTS_ETOOBIG, "protobuf messages nested deeper than %u at byte %zu",
@@ -249,8 +278,10 @@ pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint
             break;
         }
         const pb_field *f = pb_field_by_number(m, num);
-        if (f) e = pbd_field(&p, f, wt, obj, depth);
-        else if (dtsi_pb_skip(&p.r, wt)) e = pbd_bad(cx, at, "bad unknown field", m->full);
+        if (f)
+            e = pbd_field(&p, f, wt, obj, depth);
+        else if (dtsi_pb_skip(&p.r, wt))
+            e = pbd_bad(cx, at, "bad unknown field", m->full);
     }
     *b = p.budget;
     if (e) {

@@ -34,10 +34,11 @@ pb_setup(void **state)
     FILE *f = fopen(path, "w");
     fputs(test_proto, f);
     fclose(f);
-    dts_err e = dts_codec_protobuf_schema_from_proto(path, NULL, "Sample", &g_sample,
-                                                     &g_sample_len, err, sizeof err);
-    if (!e) e = dts_codec_protobuf_schema_from_proto(path, NULL, "brewery.Node", &g_node,
-                                                     &g_node_len, err, sizeof err);
+    dts_err e = dts_codec_protobuf_schema_from_proto(path, NULL, "Sample", &g_sample, &g_sample_len,
+                                                     err, sizeof err);
+    if (!e)
+        e = dts_codec_protobuf_schema_from_proto(path, NULL, "brewery.Node", &g_node, &g_node_len,
+                                                 err, sizeof err);
     if (e) fprintf(stderr, "protoc: %s %s\n", dts_strerror(e), err);
     unlink(path);
     rmdir(dir);
@@ -117,9 +118,16 @@ static void
 test_pb_encode_errors(void **state)
 {
     dts_codec_schema *s = pb_schema(g_sample, g_sample_len, 0);
-    const char *bad[] = {"{\"nope\":1}", "{\"i32\":2147483648}", "{\"u32\":-1}",
-                         "{\"flag\":1}", "{\"unit\":\"FAHRENHEIT\"}", "{\"data\":\"!!\"}",
-                         "{\"inner\":[]}", "{\"series\":1}", "[]", "{\"i64\":\"1x\"}"};
+    const char *bad[] = {"{\"nope\":1}",
+                         "{\"i32\":2147483648}",
+                         "{\"u32\":-1}",
+                         "{\"flag\":1}",
+                         "{\"unit\":\"FAHRENHEIT\"}",
+                         "{\"data\":\"!!\"}",
+                         "{\"inner\":[]}",
+                         "{\"series\":1}",
+                         "[]",
+                         "{\"i64\":\"1x\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         void *p;
         size_t len;
@@ -137,12 +145,12 @@ test_pb_malformed(void **state)
 {
     dts_codec_schema *s = pb_schema(g_sample, g_sample_len, 0);
     const char *bad[] = {
-        "08",             // truncated varint
-        "0a05616263",     // field 1 (int32) with wire type 2, and short
-        "7205616263",     // string claims 5 bytes, has 3
-        "00",             // field number 0
-        "0b",             // group start
-        "72029fff",       // string not UTF-8
+        "08",                       // truncated varint
+        "0a05616263",               // field 1 (int32) with wire type 2, and short
+        "7205616263",               // string claims 5 bytes, has 3
+        "00",                       // field number 0
+        "0b",                       // group start
+        "72029fff",                 // string not UTF-8
         "08ffffffffffffffffffff01", // varint of 11 bytes
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -37,7 +37,8 @@ dts_codec_protobuf_schema_make(const char *message, const void *fds, size_t fds_
     if (!e) {
         size_t nl = strlen(m->full);
         uint8_t *b = dtsi_cmalloc(nl + 1 + fds_len);
-        if (!b) e = DTS_ENOMEM;
+        if (!b)
+            e = DTS_ENOMEM;
         else {
             memcpy(b, m->full, nl + 1);
             if (fds_len) memcpy(b + nl + 1, fds, fds_len);
@@ -58,8 +59,10 @@ protoc_read(const char *path, uint8_t **out, size_t *len)
     struct stat st;
     dts_err e = DTS_OK;
     uint8_t *b = NULL;
-    if (fstat(fd, &st) || st.st_size < 0 || (size_t)st.st_size > PROTOC_OUT_MAX) e = DTS_ETOOBIG;
-    else if (!(b = dtsi_cmalloc((size_t)st.st_size))) e = DTS_ENOMEM;
+    if (fstat(fd, &st) || st.st_size < 0 || (size_t)st.st_size > PROTOC_OUT_MAX)
+        e = DTS_ETOOBIG;
+    else if (!(b = dtsi_cmalloc((size_t)st.st_size)))
+        e = DTS_ENOMEM;
     size_t got = 0;
     while (!e && got < (size_t)st.st_size) {
         ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
@@ -124,8 +127,10 @@ dts_codec_protobuf_schema_from_proto(const char *proto_path, const char *include
     if (!mkdtemp(dir)) return DTS_ESYS;
     snprintf(pdir, sizeof pdir, "%s", proto_path);
     char *slash = strrchr(pdir, '/');
-    if (slash) *slash = 0;
-    else snprintf(pdir, sizeof pdir, ".");
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(pdir, sizeof pdir, ".");
     snprintf(outarg, sizeof outarg, "--descriptor_set_out=%s/set.pb", dir);
     snprintf(inc1, sizeof inc1, "-I%s", pdir);
     snprintf(inc2, sizeof inc2, "-I%s", include_dir ? include_dir : pdir);

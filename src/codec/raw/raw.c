@@ -34,8 +34,8 @@ static dts_err
 raw_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t **out)
 {
     const uint8_t *p = len ? payload : (const uint8_t *)"";
-    json_t *v = dtsi_text_printable(p, len) ? json_stringn((const char *)p, len)
-                                             : dtsi_json_bytes(p, len);
+    json_t *v =
+        dtsi_text_printable(p, len) ? json_stringn((const char *)p, len) : dtsi_json_bytes(p, len);
     if (!v) return dtsi_cerr(cx, DTS_ENOMEM, "out of memory rendering raw bytes");
     *out = v;
     return DTS_OK;
@@ -51,8 +51,7 @@ raw_encode(const dts_codec_ctx *cx, const json_t *value, void **out, size_t *out
     } else if (dtsi_json_is_bytes(value)) {
         uint8_t *d;
         size_t n;
-        if (dtsi_json_bytes_get(value, &d, &n))
-            return dtsi_cerr(cx, DTS_EINVAL, "raw: bad base64");
+        if (dtsi_json_bytes_get(value, &d, &n)) return dtsi_cerr(cx, DTS_EINVAL, "raw: bad base64");
         dtsi_cbuf_put(&b, d, n);
         dtsi_cfree(d);
     } else {

@@ -59,8 +59,8 @@ struct udpm {
     int ttl;
     int loopback;
     char iface_name[IF_NAMESIZE];
-    unsigned ifindex;        // 0: let the kernel choose by route
-    struct in_addr if_addr;  // IPv4 address of the interface, or INADDR_ANY
+    unsigned ifindex;       // 0: let the kernel choose by route
+    struct in_addr if_addr; // IPv4 address of the interface, or INADDR_ANY
     int send_fd;
     udpm_sock *socks[UDPM_MAX_SOCKETS];
     int n_socks;
