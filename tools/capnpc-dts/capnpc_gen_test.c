@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "codec/capnp/capnp_testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +39,6 @@
 #include "11_empty.capnp.h"
 #include "12_brewery.capnp.h"
 
-static char corpus[1024];
-static char tmp[64];
 static unsigned n_lines, n_rows;
 
 typedef dts_err (*copy_fn)(dtsi_capnp_msg *m, dtsi_capnp_builder *b);
@@ -88,63 +88,6 @@ static const struct schema {
 #undef S
 };
 
-static int
-sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc;
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t cap = 4096, n = 0, got;
-    uint8_t *buf = malloc(cap + 1);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-static void
-spill(const char *path, const void *d, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(d, 1, len, f), len);
-    fclose(f);
-}
-
-static int
-setup(void **state)
-{
-    (void)state;
-    const char *src = getenv("DTS_SRC");
-    snprintf(corpus, sizeof corpus, "%s/tests/capnp", src ? src : DTS_SOURCE_DIR);
-    snprintf(tmp, sizeof tmp, "/tmp/dts_capnpc_XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-    (void)state;
-    if (getenv("DTS_CAPNP_KEEP")) return 0;
-    return sh("rm -rf '%s'", tmp);
-}
-
 // ---------------------------------------------------------------------------
 // 1. Layout
 
@@ -189,9 +132,9 @@ static void
 layout_schema(const struct schema *s)
 {
     char out[256];
-    snprintf(out, sizeof out, "%s/%s.ocapnp", tmp, s->stem);
-    assert_int_equal(sh("cd '%s' && capnp compile -ocapnp %s.capnp > '%s'", corpus, s->stem, out),
-                     0);
+    snprintf(out, sizeof out, "%s/%s.ocapnp", ct_tmp, s->stem);
+    assert_int_equal(
+        ct_sh("cd '%s' && capnp compile -ocapnp %s.capnp > '%s'", ct_corpus, s->stem, out), 0);
     FILE *f = fopen(out, "r");
     assert_non_null(f);
     char line[512], stack[32][64], path[512], name[64];
@@ -249,16 +192,16 @@ static void
 roundtrip_line(const struct schema *s, const char *text, unsigned k)
 {
     char in[128], exp[128], got[128], bin[128];
-    snprintf(in, sizeof in, "%s/%s_%u.txt", tmp, s->stem, k);
-    snprintf(bin, sizeof bin, "%s/%s_%u.bin", tmp, s->stem, k);
-    snprintf(exp, sizeof exp, "%s/%s_%u.exp", tmp, s->stem, k);
-    spill(in, text, strlen(text));
-    assert_int_equal(sh("capnp encode '%s/%s.capnp' Root < '%s' > '%s' && "
-                        "capnp decode '%s/%s.capnp' Root < '%s' > '%s'",
-                        corpus, s->stem, in, bin, corpus, s->stem, bin, exp),
+    snprintf(in, sizeof in, "%s/%s_%u.txt", ct_tmp, s->stem, k);
+    snprintf(bin, sizeof bin, "%s/%s_%u.bin", ct_tmp, s->stem, k);
+    snprintf(exp, sizeof exp, "%s/%s_%u.exp", ct_tmp, s->stem, k);
+    ct_spill(in, text, strlen(text));
+    assert_int_equal(ct_sh("capnp encode '%s/%s.capnp' Root < '%s' > '%s' && "
+                           "capnp decode '%s/%s.capnp' Root < '%s' > '%s'",
+                           ct_corpus, s->stem, in, bin, ct_corpus, s->stem, bin, exp),
                      0);
     size_t len, elen;
-    uint8_t *bytes = slurp(bin, &len), *want = slurp(exp, &elen);
+    uint8_t *bytes = ct_slurp(bin, &len), *want = ct_slurp(exp, &elen);
     static const uint32_t seg_words[] = {0, 1};
     for (size_t v = 0; v < 2; v++) {
         dtsi_capnp_msg m;
@@ -271,16 +214,17 @@ roundtrip_line(const struct schema *s, const char *text, unsigned k)
         uint8_t *out;
         size_t olen;
         assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &olen), DTS_OK);
-        snprintf(bin, sizeof bin, "%s/%s_%u_%zu.out", tmp, s->stem, k, v);
-        snprintf(got, sizeof got, "%s/%s_%u_%zu.got", tmp, s->stem, k, v);
-        spill(bin, out, olen);
+        snprintf(bin, sizeof bin, "%s/%s_%u_%zu.out", ct_tmp, s->stem, k, v);
+        snprintf(got, sizeof got, "%s/%s_%u_%zu.got", ct_tmp, s->stem, k, v);
+        ct_spill(bin, out, olen);
         free(out);
         dtsi_capnp_builder_fini(&b);
         dtsi_capnp_msg_fini(&m);
         assert_int_equal(
-            sh("capnp decode '%s/%s.capnp' Root < '%s' > '%s'", corpus, s->stem, bin, got), 0);
+            ct_sh("capnp decode '%s/%s.capnp' Root < '%s' > '%s'", ct_corpus, s->stem, bin, got),
+            0);
         size_t glen;
-        uint8_t *have = slurp(got, &glen);
+        uint8_t *have = ct_slurp(got, &glen);
         if (glen != elen || memcmp(have, want, elen) != 0) {
             fprintf(stderr, "%s line %u: copy decodes as\n%s\nexpected\n%s\n", s->stem, k,
                     (char *)have, (char *)want);
@@ -299,7 +243,7 @@ test_roundtrip(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
         char path[1200];
-        snprintf(path, sizeof path, "%s/%s.txt", corpus, schemas[i].stem);
+        snprintf(path, sizeof path, "%s/%s.txt", ct_corpus, schemas[i].stem);
         FILE *f = fopen(path, "r");
         assert_non_null(f);
         char *line = NULL;
@@ -328,14 +272,15 @@ decode_equals(dtsi_capnp_builder *b, const char *stem, const char *want)
     assert_int_equal(dtsi_capnp_builder_error(b), DTS_OK);
     assert_int_equal(dtsi_capnp_builder_write(b, false, &out, &olen), DTS_OK);
     char bin[128], txt[128];
-    snprintf(bin, sizeof bin, "%s/typed_%s.bin", tmp, stem);
-    snprintf(txt, sizeof txt, "%s/typed_%s.txt", tmp, stem);
-    spill(bin, out, olen);
+    snprintf(bin, sizeof bin, "%s/typed_%s.bin", ct_tmp, stem);
+    snprintf(txt, sizeof txt, "%s/typed_%s.txt", ct_tmp, stem);
+    ct_spill(bin, out, olen);
     free(out);
     assert_int_equal(
-        sh("capnp decode --short '%s/%s.capnp' Root < '%s' > '%s'", corpus, stem, bin, txt), 0);
+        ct_sh("capnp decode --short '%s/%s.capnp' Root < '%s' > '%s'", ct_corpus, stem, bin, txt),
+        0);
     size_t len;
-    char *have = (char *)slurp(txt, &len);
+    char *have = (char *)ct_slurp(txt, &len);
     if (len && have[len - 1] == '\n') have[len - 1] = 0;
     assert_string_equal(have, want);
     free(have);
@@ -466,6 +411,20 @@ test_typed_defaults(void **state)
         "(b = true, i8 = -7, i16 = 1000, i32 = 42, i64 = -123456789012, u8 = 200, "
         "u16 = 1, u32 = 3000000000, u64 = 12345678901234567890, f32 = 1.25, f64 = -0.5, e = red)");
     dtsi_capnp_builder_fini(&b);
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    return ct_setup("/tmp/dts_capnpc_XXXXXX");
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    return ct_teardown();
 }
 
 int

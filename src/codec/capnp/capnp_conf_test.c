@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "codec/capnp/capnp_testutil.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,59 +29,14 @@
 #include "codec/capnp/capnp.h"
 #include "codec/codec_int.h"
 
-static char corpus_dir[1024];
-static char tmp_dir[64];
-static unsigned n_messages, n_schemas, n_tool_runs;
-
-// sh runs a shell command line built with printf formatting; returns its
-// exit status (0 on success).
-static int
-sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    n_tool_runs++;
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc;
-}
-
-// slurp reads a whole file into a new buffer (free) and its length.
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t cap = 4096, n = 0;
-    uint8_t *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
-static void
-spill(const char *path, const void *d, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(d, 1, len, f), len);
-    fclose(f);
-}
+static unsigned n_messages, n_schemas;
 
 // same_file asserts two files have identical bytes.
 static void
 same_file(const char *a, const char *b, const char *what)
 {
     size_t la, lb;
-    uint8_t *x = slurp(a, &la), *y = slurp(b, &lb);
+    uint8_t *x = ct_slurp(a, &la), *y = ct_slurp(b, &lb);
     if (la != lb || memcmp(x, y, la) != 0) {
         fprintf(stderr, "%s: %s and %s differ\n", what, a, b);
         fail();
@@ -88,40 +45,12 @@ same_file(const char *a, const char *b, const char *what)
     free(y);
 }
 
-// find_corpus locates tests/capnp from DTS_SRC or from this file's path.
-static int
-setup(void **state)
-{
-    (void)state;
-    const char *src = getenv("DTS_SRC");
-    if (src) {
-        snprintf(corpus_dir, sizeof corpus_dir, "%s/tests/capnp", src);
-    } else {
-        snprintf(corpus_dir, sizeof corpus_dir, "%s", __FILE__);
-        char *cut = strstr(corpus_dir, "/src/codec/capnp/");
-        if (!cut) return -1;
-        strcpy(cut, "/tests/capnp");
-    }
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dts_capnp_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-    (void)state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (getenv("DTS_CAPNP_KEEP")) return 0; // keep the files for debugging
-    return system(cmd);
-}
-
 static void
 test_tool_present(void **state)
 {
     (void)state;
     // Missing tool is a failure, not a skip: scripts/install-deps provides it.
-    assert_int_equal(sh("capnp --version > /dev/null"), 0);
+    assert_int_equal(ct_sh("capnp --version > /dev/null"), 0);
 }
 
 // canon_of reads path as kind (0 stream, 1 packed, 2 flat) with our reader
@@ -130,7 +59,7 @@ static void
 check_canon(const char *path, int kind, const uint8_t *canon, size_t canon_len)
 {
     size_t len;
-    uint8_t *buf = slurp(path, &len), *out = NULL;
+    uint8_t *buf = ct_slurp(path, &len), *out = NULL;
     size_t outlen = 0;
     dtsi_capnp_msg m;
     dts_err e = kind == 1   ? dtsi_capnp_msg_init_packed(&m, buf, len, NULL)
@@ -173,9 +102,10 @@ check_variants(const char *schema, const uint8_t *canon, size_t canon_len)
              {"--packed --segment-size=3", 1}};
     char path[256];
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        snprintf(path, sizeof path, "%s/var%zu.bin", tmp_dir, i);
+        snprintf(path, sizeof path, "%s/var%zu.bin", ct_tmp, i);
         assert_int_equal(
-            sh("capnp encode %s '%s' Root < %s/v.txt > %s", v[i].flags, schema, tmp_dir, path), 0);
+            ct_sh("capnp encode %s '%s' Root < %s/v.txt > %s", v[i].flags, schema, ct_tmp, path),
+            0);
         check_canon(path, v[i].kind, canon, canon_len);
     }
 }
@@ -186,12 +116,12 @@ static void
 check_pack(const char *base)
 {
     size_t len, plen;
-    uint8_t *raw = slurp(base, &len);
+    uint8_t *raw = ct_slurp(base, &len);
     uint8_t *packed = malloc(dtsi_capnp_pack_bound(len));
     size_t n = dtsi_capnp_pack(raw, len, packed);
     char path[256];
-    snprintf(path, sizeof path, "%s/var1.bin", tmp_dir);
-    uint8_t *want = slurp(path, &plen);
+    snprintf(path, sizeof path, "%s/var1.bin", ct_tmp);
+    uint8_t *want = ct_slurp(path, &plen);
     assert_int_equal(n, plen);
     assert_memory_equal(packed, want, n);
     free(raw);
@@ -206,7 +136,7 @@ static void
 check_builder(const char *schema, const char *base, uint32_t seg_words)
 {
     size_t len, outlen;
-    uint8_t *raw = slurp(base, &len), *out;
+    uint8_t *raw = ct_slurp(base, &len), *out;
     dtsi_capnp_msg m;
     dtsi_capnp_builder b;
     dtsi_capnp_builder_opts o = {.seg_words = seg_words};
@@ -215,23 +145,24 @@ check_builder(const char *schema, const char *base, uint32_t seg_words)
     assert_int_equal(dtsi_capnp_copy(dtsi_capnp_root(&m), dtsi_capnp_broot(&b), false), DTS_OK);
     assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
     char ours[256];
-    snprintf(ours, sizeof ours, "%s/ours.bin", tmp_dir);
-    spill(ours, out, outlen);
-    assert_int_equal(sh("capnp decode '%s' Root < %s > %s/got.txt", schema, ours, tmp_dir), 0);
-    assert_int_equal(sh("cmp -s %s/got.txt %s/expect.txt", tmp_dir, tmp_dir), 0);
+    snprintf(ours, sizeof ours, "%s/ours.bin", ct_tmp);
+    ct_spill(ours, out, outlen);
+    assert_int_equal(ct_sh("capnp decode '%s' Root < %s > %s/got.txt", schema, ours, ct_tmp), 0);
+    assert_int_equal(ct_sh("cmp -s %s/got.txt %s/expect.txt", ct_tmp, ct_tmp), 0);
     assert_int_equal(
-        sh("capnp convert binary:canonical '%s' Root < %s > %s/oc.bin", schema, ours, tmp_dir), 0);
+        ct_sh("capnp convert binary:canonical '%s' Root < %s > %s/oc.bin", schema, ours, ct_tmp),
+        0);
     char a[256], c[256];
-    snprintf(a, sizeof a, "%s/oc.bin", tmp_dir);
-    snprintf(c, sizeof c, "%s/canon.bin", tmp_dir);
+    snprintf(a, sizeof a, "%s/oc.bin", ct_tmp);
+    snprintf(c, sizeof c, "%s/canon.bin", ct_tmp);
     same_file(a, c, "canonical form of our builder's message");
     if (seg_words == 1024) { // packed output of ours decodes too
         uint8_t *packed = malloc(dtsi_capnp_pack_bound(outlen));
-        spill(ours, packed, dtsi_capnp_pack(out, outlen, packed));
+        ct_spill(ours, packed, dtsi_capnp_pack(out, outlen, packed));
         free(packed);
         assert_int_equal(
-            sh("capnp decode --packed '%s' Root < %s > %s/got.txt", schema, ours, tmp_dir), 0);
-        assert_int_equal(sh("cmp -s %s/got.txt %s/expect.txt", tmp_dir, tmp_dir), 0);
+            ct_sh("capnp decode --packed '%s' Root < %s > %s/got.txt", schema, ours, ct_tmp), 0);
+        assert_int_equal(ct_sh("cmp -s %s/got.txt %s/expect.txt", ct_tmp, ct_tmp), 0);
     }
     dtsi_cfree(out);
     dtsi_capnp_builder_fini(&b);
@@ -244,17 +175,17 @@ static void
 check_message(const char *schema, const char *value)
 {
     char path[256], base[256];
-    snprintf(path, sizeof path, "%s/v.txt", tmp_dir);
-    spill(path, value, strlen(value));
-    snprintf(base, sizeof base, "%s/base.bin", tmp_dir);
-    assert_int_equal(sh("capnp encode '%s' Root < %s > %s", schema, path, base), 0);
-    assert_int_equal(sh("capnp decode '%s' Root < %s > %s/expect.txt", schema, base, tmp_dir), 0);
+    snprintf(path, sizeof path, "%s/v.txt", ct_tmp);
+    ct_spill(path, value, strlen(value));
+    snprintf(base, sizeof base, "%s/base.bin", ct_tmp);
+    assert_int_equal(ct_sh("capnp encode '%s' Root < %s > %s", schema, path, base), 0);
+    assert_int_equal(ct_sh("capnp decode '%s' Root < %s > %s/expect.txt", schema, base, ct_tmp), 0);
     assert_int_equal(
-        sh("capnp convert binary:canonical '%s' Root < %s > %s/canon.bin", schema, base, tmp_dir),
+        ct_sh("capnp convert binary:canonical '%s' Root < %s > %s/canon.bin", schema, base, ct_tmp),
         0);
-    snprintf(path, sizeof path, "%s/canon.bin", tmp_dir);
+    snprintf(path, sizeof path, "%s/canon.bin", ct_tmp);
     size_t canon_len;
-    uint8_t *canon = slurp(path, &canon_len);
+    uint8_t *canon = ct_slurp(path, &canon_len);
     check_variants(schema, canon, canon_len);
     check_pack(base);
     static const uint32_t segs[] = {1, 2, 5, 8, 1024};
@@ -268,8 +199,8 @@ static void
 check_schema(const char *name)
 {
     char schema[1300], values[1300], line[65536];
-    snprintf(schema, sizeof schema, "%s/%s.capnp", corpus_dir, name);
-    snprintf(values, sizeof values, "%s/%s.txt", corpus_dir, name);
+    snprintf(schema, sizeof schema, "%s/%s.capnp", ct_corpus, name);
+    snprintf(values, sizeof values, "%s/%s.txt", ct_corpus, name);
     FILE *f = fopen(values, "r");
     assert_non_null(f);
     unsigned before = n_messages;
@@ -294,7 +225,7 @@ static void
 test_corpus(void **state)
 {
     (void)state;
-    DIR *d = opendir(corpus_dir);
+    DIR *d = opendir(ct_corpus);
     assert_non_null(d);
     char *names[256];
     size_t n = 0;
@@ -311,7 +242,7 @@ test_corpus(void **state)
         free(names[i]);
     }
     fprintf(stderr, "capnp conformance: %u schemas, %u messages, %u tool runs\n", n_schemas,
-            n_messages, n_tool_runs);
+            n_messages, ct_runs);
     assert_true(n_schemas >= 10);
 }
 
@@ -325,13 +256,13 @@ static uint8_t *
 encode(const char *name, const char *flags, const char *value, size_t *len)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/val.txt", tmp_dir);
-    spill(path, value, strlen(value));
-    assert_int_equal(sh("capnp encode %s '%s/%s.capnp' Root < %s > %s/val.bin", flags, corpus_dir,
-                        name, path, tmp_dir),
+    snprintf(path, sizeof path, "%s/val.txt", ct_tmp);
+    ct_spill(path, value, strlen(value));
+    assert_int_equal(ct_sh("capnp encode %s '%s/%s.capnp' Root < %s > %s/val.bin", flags, ct_corpus,
+                           name, path, ct_tmp),
                      0);
-    snprintf(path, sizeof path, "%s/val.bin", tmp_dir);
-    return slurp(path, len);
+    snprintf(path, sizeof path, "%s/val.bin", ct_tmp);
+    return ct_slurp(path, len);
 }
 
 // open_root reads a message of the given framing and its root struct.
@@ -529,14 +460,14 @@ test_builder_text(void **state)
     size_t outlen;
     assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
     char path[256];
-    snprintf(path, sizeof path, "%s/built.bin", tmp_dir);
-    spill(path, out, outlen);
-    assert_int_equal(sh("capnp decode --short '%s/01_primitives.capnp' Root < %s > %s/built.txt",
-                        corpus_dir, path, tmp_dir),
+    snprintf(path, sizeof path, "%s/built.bin", ct_tmp);
+    ct_spill(path, out, outlen);
+    assert_int_equal(ct_sh("capnp decode --short '%s/01_primitives.capnp' Root < %s > %s/built.txt",
+                           ct_corpus, path, ct_tmp),
                      0);
-    snprintf(path, sizeof path, "%s/built.txt", tmp_dir);
+    snprintf(path, sizeof path, "%s/built.txt", ct_tmp);
     size_t n;
-    char *txt = (char *)slurp(path, &n);
+    char *txt = (char *)ct_slurp(path, &n);
     const char *want =
         "(v = void, b = true, i8 = -1, i16 = -300, i32 = -70000, i64 = -5000000000, "
         "u8 = 255, u16 = 65535, u32 = 4294967295, u64 = 18446744073709551615, "
@@ -548,6 +479,20 @@ test_builder_text(void **state)
     free(txt);
     dtsi_cfree(out);
     dtsi_capnp_builder_fini(&b);
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    return ct_setup("/tmp/dts_capnp_XXXXXX");
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    return ct_teardown();
 }
 
 int

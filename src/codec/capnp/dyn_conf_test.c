@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "codec/capnp/capnp_testutil.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,48 +31,7 @@
 #include "codec/capnp/dyn.h"
 #include "codec/codec_int.h"
 
-static char corpus_dir[1024];
-static char tmp_dir[64];
 static unsigned n_messages, n_schemas;
-
-static int
-sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc;
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t cap = 4096, n = 0, got;
-    uint8_t *buf = malloc(cap + 1);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-static void
-spill(const char *path, const void *d, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(d, 1, len, f), len);
-    fclose(f);
-}
 
 // jeq compares two JSON trees: objects with the same keys in the same
 // order, numbers by value. On a difference it prints the path.
@@ -120,38 +81,11 @@ jeq(const json_t *a, const json_t *b, const char *path)
     return 0;
 }
 
-static int
-setup(void **state)
-{
-    (void)state;
-    const char *src = getenv("DTS_SRC");
-    if (src) {
-        snprintf(corpus_dir, sizeof corpus_dir, "%s/tests/capnp", src);
-    } else {
-        snprintf(corpus_dir, sizeof corpus_dir, "%s", __FILE__);
-        char *cut = strstr(corpus_dir, "/src/codec/capnp/");
-        if (!cut) return -1;
-        strcpy(cut, "/tests/capnp");
-    }
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dts_capdyn_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-    (void)state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    if (getenv("DTS_CAPNP_KEEP")) return 0;
-    return system(cmd);
-}
-
 static void
 test_tool_present(void **state)
 {
     (void)state;
-    assert_int_equal(sh("capnp --version > /dev/null"), 0);
+    assert_int_equal(ct_sh("capnp --version > /dev/null"), 0);
 }
 
 // decode_file decodes a payload file with s and returns the tree.
@@ -159,7 +93,7 @@ static json_t *
 decode_file(dts_codec_schema *s, const char *path)
 {
     size_t len;
-    uint8_t *b = slurp(path, &len);
+    uint8_t *b = ct_slurp(path, &len);
     json_t *v = NULL;
     char err[256] = "";
     dts_err e = dts_codec_decode(s, b, len, &v, err, sizeof err);
@@ -182,11 +116,11 @@ check_encode(dts_codec_schema *s, const char *schema, const json_t *v, const cha
     dts_err e = dts_codec_encode(s, v, &out, &outlen, err, sizeof err);
     if (e) fprintf(stderr, "encode: %s (%s)\n", dts_strerror(e), err);
     assert_int_equal(e, DTS_OK);
-    snprintf(p, sizeof p, "%s/%s.bin", tmp_dir, tag);
-    spill(p, out, outlen);
-    assert_int_equal(sh("capnp convert binary:canonical '%s' Root < %s > %s/%s.canon && "
-                        "cmp -s %s/%s.canon %s",
-                        schema, p, tmp_dir, tag, tmp_dir, tag, want),
+    snprintf(p, sizeof p, "%s/%s.bin", ct_tmp, tag);
+    ct_spill(p, out, outlen);
+    assert_int_equal(ct_sh("capnp convert binary:canonical '%s' Root < %s > %s/%s.canon && "
+                           "cmp -s %s/%s.canon %s",
+                           schema, p, ct_tmp, tag, ct_tmp, tag, want),
                      0);
     json_t *again = NULL;
     assert_int_equal(dts_codec_decode(s, out, outlen, &again, err, sizeof err), DTS_OK);
@@ -201,25 +135,26 @@ check_line(dts_codec_schema *s, const char *schema)
 {
     char tool[512], p[512];
     size_t n;
-    snprintf(tool, sizeof tool, "%s/tool.json", tmp_dir);
-    assert_int_equal(sh("cd %s && capnp convert binary:json '%s' Root < val.bin > tool.json && "
-                        "capnp convert binary:canonical '%s' Root < val.bin > val.canon",
-                        tmp_dir, schema, schema),
+    snprintf(tool, sizeof tool, "%s/tool.json", ct_tmp);
+    assert_int_equal(ct_sh("cd %s && capnp convert binary:json '%s' Root < val.bin > tool.json && "
+                           "capnp convert binary:canonical '%s' Root < val.bin > val.canon",
+                           ct_tmp, schema, schema),
                      0);
-    char *tj = (char *)slurp(tool, &n);
+    char *tj = (char *)ct_slurp(tool, &n);
     json_error_t je;
     json_t *want = json_loadb(tj, n, 0, &je);
     free(tj);
     assert_non_null(want);
     static const char *const seg[] = {"val.bin", "seg1.bin", "seg3.bin"};
-    assert_int_equal(sh("cd %s && capnp convert --segment-size=1 binary:binary '%s' Root < val.bin "
-                        "> seg1.bin && capnp convert --segment-size=3 binary:binary '%s' Root < "
-                        "val.bin > seg3.bin",
-                        tmp_dir, schema, schema),
-                     0);
+    assert_int_equal(
+        ct_sh("cd %s && capnp convert --segment-size=1 binary:binary '%s' Root < val.bin "
+              "> seg1.bin && capnp convert --segment-size=3 binary:binary '%s' Root < "
+              "val.bin > seg3.bin",
+              ct_tmp, schema, schema),
+        0);
     json_t *ours = NULL;
     for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s/%s", tmp_dir, seg[i]);
+        snprintf(p, sizeof p, "%s/%s", ct_tmp, seg[i]);
         json_t *v = decode_file(s, p);
         assert_true(jeq(v, want, seg[i]));
         if (i == 0)
@@ -227,17 +162,17 @@ check_line(dts_codec_schema *s, const char *schema)
         else
             json_decref(v);
     }
-    snprintf(p, sizeof p, "%s/val.canon", tmp_dir);
+    snprintf(p, sizeof p, "%s/val.canon", ct_tmp);
     check_encode(s, schema, ours, p, "ours");
     check_encode(s, schema, want, p, "tools");
     // The tool reads our JSON text back to the same message.
     char *txt = json_dumps(ours, JSON_COMPACT);
-    snprintf(tool, sizeof tool, "%s/ours.json", tmp_dir);
-    spill(tool, txt, strlen(txt));
+    snprintf(tool, sizeof tool, "%s/ours.json", ct_tmp);
+    ct_spill(tool, txt, strlen(txt));
     free(txt);
-    assert_int_equal(sh("cd %s && capnp convert json:canonical '%s' Root < ours.json > "
-                        "back.canon && cmp -s back.canon val.canon",
-                        tmp_dir, schema),
+    assert_int_equal(ct_sh("cd %s && capnp convert json:canonical '%s' Root < ours.json > "
+                           "back.canon && cmp -s back.canon val.canon",
+                           ct_tmp, schema),
                      0);
     json_decref(ours);
     json_decref(want);
@@ -249,8 +184,8 @@ static void
 check_schema(const char *name)
 {
     char schema[1200], values[1200], line[1 << 16], p[512];
-    snprintf(schema, sizeof schema, "%s/%s.capnp", corpus_dir, name);
-    snprintf(values, sizeof values, "%s/%s.txt", corpus_dir, name);
+    snprintf(schema, sizeof schema, "%s/%s.capnp", ct_corpus, name);
+    snprintf(values, sizeof values, "%s/%s.txt", ct_corpus, name);
     void *sb = NULL;
     size_t sl = 0;
     char err[512] = "";
@@ -269,9 +204,9 @@ check_schema(const char *name)
     assert_non_null(f);
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#' || line[0] == '\n') continue;
-        snprintf(p, sizeof p, "%s/val.txt", tmp_dir);
-        spill(p, line, strlen(line));
-        assert_int_equal(sh("capnp encode '%s' Root < %s > %s/val.bin", schema, p, tmp_dir), 0);
+        snprintf(p, sizeof p, "%s/val.txt", ct_tmp);
+        ct_spill(p, line, strlen(line));
+        assert_int_equal(ct_sh("capnp encode '%s' Root < %s > %s/val.bin", schema, p, ct_tmp), 0);
         check_line(s, schema);
     }
     fclose(f);
@@ -290,7 +225,7 @@ static void
 test_corpus(void **state)
 {
     (void)state;
-    DIR *d = opendir(corpus_dir);
+    DIR *d = opendir(ct_corpus);
     assert_non_null(d);
     char *names[64];
     size_t n = 0;
@@ -308,6 +243,20 @@ test_corpus(void **state)
     fprintf(stderr, "capnp dynamic codec: %u schemas, %u messages equal the tool\n", n_schemas,
             n_messages);
     assert_true(n_schemas >= 12);
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    return ct_setup("/tmp/dts_capdyn_XXXXXX");
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    return ct_teardown();
 }
 
 int

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "codec/capnp/capnp_testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,71 +27,13 @@
 
 #define SCHEMA_CAPNP "/usr/include/capnp/schema.capnp"
 
-static char corpus_dir[1024];
-static char tmp_dir[64];
-
-static int
-sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc;
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t cap = 4096, n = 0, got;
-    uint8_t *buf = malloc(cap);
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
-static int
-setup(void **state)
-{
-    (void)state;
-    const char *src = getenv("DTS_SRC");
-    if (src) {
-        snprintf(corpus_dir, sizeof corpus_dir, "%s/tests/capnp", src);
-    } else {
-        snprintf(corpus_dir, sizeof corpus_dir, "%s", __FILE__);
-        char *cut = strstr(corpus_dir, "/src/codec/capnp/");
-        if (!cut) return -1;
-        strcpy(cut, "/tests/capnp");
-    }
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/dts_capdyn_t_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-    (void)state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd);
-}
-
 // schema_of returns the travelling schema bytes of NAME.capnp's Root.
 static void *
 schema_of(const char *name, size_t *len)
 {
     char path[1200], err[512] = "";
     void *s = NULL;
-    snprintf(path, sizeof path, "%s/%s.capnp", corpus_dir, name);
+    snprintf(path, sizeof path, "%s/%s.capnp", ct_corpus, name);
     dts_err e = dtsi_capnp_schema_from_file(path, "Root", &s, len, err, sizeof err);
     if (e) fprintf(stderr, "%s: %s\n", name, err);
     assert_int_equal(e, DTS_OK);
@@ -101,17 +45,17 @@ schema_of(const char *name, size_t *len)
 static uint8_t *
 lying_schema(const char *name, const char *sed, size_t *len)
 {
-    assert_int_equal(sh("cd %s && capnp compile -o- %s.capnp | capnp decode %s "
-                        "CodeGeneratorRequest | sed -e 's/[a-zA-Z]* = <opaque pointer>/void = "
-                        "void/' -e '%s' > %s/req.txt && capnp encode %s CodeGeneratorRequest "
-                        "< %s/req.txt > %s/req.bin",
-                        corpus_dir, name, SCHEMA_CAPNP, sed, tmp_dir, SCHEMA_CAPNP, tmp_dir,
-                        tmp_dir),
+    assert_int_equal(ct_sh("cd %s && capnp compile -o- %s.capnp | capnp decode %s "
+                           "CodeGeneratorRequest | sed -e 's/[a-zA-Z]* = <opaque pointer>/void = "
+                           "void/' -e '%s' > %s/req.txt && capnp encode %s CodeGeneratorRequest "
+                           "< %s/req.txt > %s/req.bin",
+                           ct_corpus, name, SCHEMA_CAPNP, sed, ct_tmp, SCHEMA_CAPNP, ct_tmp,
+                           ct_tmp),
                      0);
     char path[256], root[128];
     size_t n;
-    snprintf(path, sizeof path, "%s/req.bin", tmp_dir);
-    uint8_t *req = slurp(path, &n);
+    snprintf(path, sizeof path, "%s/req.bin", ct_tmp);
+    uint8_t *req = ct_slurp(path, &n);
     int rl = snprintf(root, sizeof root, "%s.capnp:Root", name) + 1;
     uint8_t *b = malloc((size_t)rl + n);
     memcpy(b, root, (size_t)rl);
@@ -134,7 +78,7 @@ static void
 test_tool_present(void **state)
 {
     (void)state;
-    assert_int_equal(sh("capnp --version > /dev/null"), 0);
+    assert_int_equal(ct_sh("capnp --version > /dev/null"), 0);
 }
 
 // Every prefix of a valid schema is refused cleanly; the whole one parses.
@@ -232,16 +176,16 @@ test_payload_deep(void **state)
         strcat(text, "(value = 1)");
         for (int i = 0; i <= depth; i++) strcat(text, ")");
         char path[256];
-        snprintf(path, sizeof path, "%s/deep.txt", tmp_dir);
+        snprintf(path, sizeof path, "%s/deep.txt", ct_tmp);
         FILE *f = fopen(path, "w");
         fprintf(f, "%s\n", text);
         fclose(f);
         assert_int_equal(
-            sh("capnp encode %s/08_tree.capnp Root < %s > %s/deep.bin", corpus_dir, path, tmp_dir),
+            ct_sh("capnp encode %s/08_tree.capnp Root < %s > %s/deep.bin", ct_corpus, path, ct_tmp),
             0);
-        snprintf(path, sizeof path, "%s/deep.bin", tmp_dir);
+        snprintf(path, sizeof path, "%s/deep.bin", ct_tmp);
         size_t n;
-        uint8_t *b = slurp(path, &n);
+        uint8_t *b = ct_slurp(path, &n);
         char err[256];
         assert_int_equal(decode("08_tree", b, n, NULL, err, sizeof err),
                          depth < 60 ? DTS_OK : DTS_ETOOBIG);
@@ -334,6 +278,20 @@ test_cgr_model(void **state)
     assert_int_equal(dtsi_cgr_check_struct(g, r, err, sizeof err), DTS_OK);
     dtsi_cgr_free(g);
     dts_codec_free(s);
+}
+
+static int
+setup(void **state)
+{
+    (void)state;
+    return ct_setup("/tmp/dts_capdyn_t_XXXXXX");
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    return ct_teardown();
 }
 
 int
