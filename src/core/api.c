@@ -27,10 +27,13 @@ on_loop_thread(dts_node *n)
     return n->in_loop_cb > 0;
 }
 
+// type_by_name finds a type by its exact name. Only valid names are ever
+// stored, so an exact match needs no validation of its own (this runs on
+// every publish).
 static dtsi_type *
 type_by_name(dts_node *n, const char *name)
 {
-    if (!dts_name_valid(name)) return NULL;
+    if (!name[0]) return NULL; // types known only by id have the name ""
     dtsi_type *t = dtsi_type_find(n, dts_type_id(name));
     return t && strcmp(t->name, name) == 0 ? t : NULL;
 }

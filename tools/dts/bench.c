@@ -78,11 +78,14 @@ bench_open(cli_ctx *ctx, const bench_opts *o, dts_node **n)
     return cli_node_open(ctx, DTS_RUN_THREAD, n);
 }
 
-// bench_wait_subscriber waits (5 s at most) until some node subscribes to type.
+// bench_wait_subscriber waits (5 s at most) until some node subscribes to
+// type. A node in DTS_RUN_CALLER mode is stepped here, since discovery runs
+// on this thread; one on its own thread is only looked at.
 static int
-bench_wait_subscriber(dts_node *n, const char *type)
+bench_wait_subscriber(dts_node *n, const char *type, int step)
 {
-    for (int i = 0; i < 500 && !cli_stopped(); i++) {
+    double until = bench_now() + 5;
+    while (bench_now() < until && !cli_stopped()) {
         dts_type_info *ti;
         size_t k;
         int ok = 0;
@@ -91,7 +94,10 @@ bench_wait_subscriber(dts_node *n, const char *type)
             dts_free(ti);
         }
         if (ok) return 1;
-        usleep(10000);
+        if (step)
+            cli_step(n, 10, -1);
+        else
+            usleep(10000);
     }
     return 0;
 }
@@ -218,7 +224,7 @@ bench_pub(cli_ctx *ctx, const bench_opts *o)
     dts_type_declare(n, "bench.Done", DTS_FORMAT_RAW, NULL, 0);
     dts_type_opts to = {.reliable = o->reliable};
     dts_type_set_opts(n, "bench.Load", &to);
-    if (!bench_wait_subscriber(n, "bench.Load")) {
+    if (!bench_wait_subscriber(n, "bench.Load", 0)) {
         dts_node_close(n);
         return cli_error(ctx, "no subscriber: start 'dts bench sub' first (same -i/--port)");
     }
@@ -347,19 +353,7 @@ bench_ping(cli_ctx *ctx, const bench_opts *o)
     dts_type_declare(n, "bench.Ping", DTS_FORMAT_RAW, NULL, 0);
     dts_sub *s;
     dts_subscribe(n, "bench.Pong", bench_on_pong, &p, &s);
-    double until = bench_now() + 5; // discovery runs on this thread: step it
-    int seen = 0;
-    while (!seen && bench_now() < until && !cli_stopped()) {
-        cli_step(n, 10, -1);
-        dts_type_info *ti;
-        size_t k;
-        if (dts_node_types(n, &ti, &k) == DTS_OK) {
-            for (size_t j = 0; j < k; j++)
-                seen |= !strcmp(ti[j].name, "bench.Ping") && ti[j].subscribers > 0;
-            dts_free(ti);
-        }
-    }
-    if (!seen) {
+    if (!bench_wait_subscriber(n, "bench.Ping", 1)) {
         dts_node_close(n);
         return cli_error(ctx, "no 'dts bench pong' is running (same -i/--port)");
     }
