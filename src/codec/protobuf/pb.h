@@ -89,6 +89,8 @@ typedef struct pb_rd {
     size_t off;
 } pb_rd;
 
+// dtsi_pb_wire_type is the wire type of a field type (protobuf.c).
+int dtsi_pb_wire_type(int type);
 int dtsi_pb_varint(pb_rd *r, uint64_t *v);
 int dtsi_pb_tag(pb_rd *r, uint32_t *number, int *wt);
 int dtsi_pb_len(pb_rd *r, const uint8_t **d, size_t *len);

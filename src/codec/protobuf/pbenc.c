@@ -160,27 +160,6 @@ pbe_bits(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, uint64_t *
     }
 }
 
-static int
-pbe_wire(int type)
-{
-    switch (type) {
-    case PB_DOUBLE:
-    case PB_FIXED64:
-    case PB_SFIXED64:
-        return PB_WT_I64;
-    case PB_FLOAT:
-    case PB_FIXED32:
-    case PB_SFIXED32:
-        return PB_WT_I32;
-    case PB_STRING:
-    case PB_BYTES:
-    case PB_MESSAGE:
-        return PB_WT_LEN;
-    default:
-        return PB_WT_VARINT;
-    }
-}
-
 // pbe_lenbody writes a length-delimited body: string, bytes or message.
 static dts_err
 pbe_lenbody(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cbuf *b,
@@ -224,7 +203,7 @@ static dts_err
 pbe_value(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cbuf *b, unsigned depth)
 {
     uint64_t bits = 0;
-    int wt = pbe_wire(f->type);
+    int wt = dtsi_pb_wire_type(f->type);
     if (wt == PB_WT_LEN) return pbe_lenbody(cx, f, v, b, depth);
     dts_err e = pbe_bits(cx, f, v, &bits);
     if (e) return e;
@@ -249,10 +228,11 @@ pbe_map(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_cbuf *
         json_t *kj = kf->type == PB_BOOL ? json_boolean(!strcmp(k, "true")) : json_string(k);
         dtsi_cbuf sub;
         dtsi_cbuf_init(&sub, b->max);
-        pbe_tag(&sub, kf->number, pbe_wire(kf->type));
+        pbe_tag(&sub, kf->number, dtsi_pb_wire_type(kf->type));
         dts_err e = kj ? pbe_value(cx, kf, kj, &sub, depth) : DTS_ENOMEM;
         json_decref(kj);
-        if (!e && pbe_tag(&sub, em->fields[1].number, pbe_wire(em->fields[1].type))) e = sub.err;
+        if (!e && pbe_tag(&sub, em->fields[1].number, dtsi_pb_wire_type(em->fields[1].type)))
+            e = sub.err;
         if (!e) e = pbe_value(cx, &em->fields[1], mv, &sub, depth + 1);
         if (!e) {
             pbe_tag(b, f->number, PB_WT_LEN);
@@ -274,7 +254,7 @@ pbe_repeated(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, dtsi_c
     if (!json_is_array(v)) return pbe_bad(cx, f, "an array");
     if (!f->packed) {
         for (size_t i = 0; i < json_array_size(v); i++) {
-            pbe_tag(b, f->number, pbe_wire(f->type));
+            pbe_tag(b, f->number, dtsi_pb_wire_type(f->type));
             dts_err e = pbe_value(cx, f, json_array_get(v, i), b, depth);
             if (e) return e;
         }
@@ -326,7 +306,7 @@ pbe_message(const dts_codec_ctx *cx, const pb_msg *m, const json_t *obj, dtsi_cb
             e = pbe_map(cx, f, v, b, depth);
         else if (f->label == PB_LABEL_REPEATED)
             e = pbe_repeated(cx, f, v, b, depth);
-        else if (pbe_tag(b, f->number, pbe_wire(f->type)))
+        else if (pbe_tag(b, f->number, dtsi_pb_wire_type(f->type)))
             e = b->err;
         else
             e = pbe_value(cx, f, v, b, depth);

@@ -28,9 +28,10 @@ pbd_bad(const dts_codec_ctx *cx, size_t at, const char *what, const char *field)
     return dtsi_cerr(cx, DTS_EMALFORMED, "protobuf %s at byte %zu (field %s)", what, at, field);
 }
 
-// pb_wire_type is the wire type a field type must arrive with.
-static int
-pb_wire_type(int type)
+// dtsi_pb_wire_type is the wire type a field type must arrive (and is sent)
+// with.
+int
+dtsi_pb_wire_type(int type)
 {
     switch (type) {
     case PB_DOUBLE:
@@ -156,7 +157,7 @@ pbd_packed(pbd *p, const pb_field *f, json_t *arr)
     if (dtsi_pb_len(&p->r, &d, &n)) return pbd_bad(p->cx, at, "truncated length", f->name);
     pbd sub = {
         .cx = p->cx, .r = {d, n, 0}, .budget = p->budget, .base = p->base + (size_t)(d - p->r.p)};
-    int wt = pb_wire_type(f->type);
+    int wt = dtsi_pb_wire_type(f->type);
     while (sub.r.off < n) {
         json_t *v;
         dts_err e = pbd_value(&sub, f, wt, 0, &v);
@@ -218,7 +219,7 @@ pbd_map_entry(pbd *p, const pb_field *f, json_t *obj, unsigned depth)
 static dts_err
 pbd_field(pbd *p, const pb_field *f, int wt, json_t *obj, unsigned depth)
 {
-    int want = pb_wire_type(f->type);
+    int want = dtsi_pb_wire_type(f->type);
     int packed = f->label == PB_LABEL_REPEATED && wt == PB_WT_LEN && want != PB_WT_LEN;
     if (wt != want && !packed)
         return pbd_bad(p->cx, p->base + p->r.off, "wrong wire type", f->name);
