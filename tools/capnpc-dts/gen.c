@@ -68,36 +68,10 @@ gen_cname(gen *x, const dtsi_cgr_node *n)
     return s;
 }
 
-unsigned
-gen_bits(dtsi_cgr_kind k)
-{
-    switch (k) {
-    case DTSI_CGR_BOOL:
-        return 1;
-    case DTSI_CGR_INT8:
-    case DTSI_CGR_UINT8:
-        return 8;
-    case DTSI_CGR_INT16:
-    case DTSI_CGR_UINT16:
-    case DTSI_CGR_ENUM:
-        return 16;
-    case DTSI_CGR_INT32:
-    case DTSI_CGR_UINT32:
-    case DTSI_CGR_FLOAT32:
-        return 32;
-    case DTSI_CGR_INT64:
-    case DTSI_CGR_UINT64:
-    case DTSI_CGR_FLOAT64:
-        return 64;
-    default:
-        return 0;
-    }
-}
-
 const char *
 gen_rt(dtsi_cgr_kind k)
 {
-    switch (gen_bits(k)) {
+    switch (dtsi_cgr_kind_bits(k)) {
     case 1:
         return "bool";
     case 8:
@@ -154,7 +128,7 @@ gen_ctype(gen *x, const dtsi_cgr_type *t)
 unsigned
 gen_esize(const dtsi_cgr_type *t)
 {
-    switch (gen_bits(t->kind)) {
+    switch (dtsi_cgr_kind_bits(t->kind)) {
     case 1:
         return DTSI_CAPNP_BIT;
     case 8:
@@ -236,7 +210,7 @@ gen_const(gen *x, const dtsi_cgr_node *n)
     if (dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&n->raw, 4), &v) != DTS_OK) goto bad;
     unsigned which = dtsi_capnp_get_u16(&v, 0, 0);
     uint64_t bits = 0;
-    switch (gen_bits((dtsi_cgr_kind)which)) {
+    switch (dtsi_cgr_kind_bits((dtsi_cgr_kind)which)) {
     case 1:
         bits = dtsi_capnp_get_bool(&v, 16, false);
         break;

@@ -74,7 +74,7 @@ static void
 gen_data_field(gen *x, const gen_fld *g)
 {
     const dtsi_cgr_field *f = g->f;
-    unsigned bits = gen_bits(f->type.kind);
+    unsigned bits = dtsi_cgr_kind_bits(f->type.kind);
     const char *T = gen_ctype(x, &f->type), *U = gen_uint(x, bits), *rt = gen_rt(f->type.kind);
     uint64_t dv = f->default_value.bits;
     const char *def = bits == 1 ? ((dv & 1) ? "true" : "false")
@@ -154,7 +154,7 @@ static void
 gen_list_level(gen *x, const char *L, const dtsi_cgr_type *t)
 {
     const dtsi_cgr_type *e = t->element;
-    unsigned bits = gen_bits(e->kind);
+    unsigned bits = dtsi_cgr_kind_bits(e->kind);
     const char *lr = "const dtsi_capnp_list *l, uint32_t i";
     gen_fn(x, "uint32_t", gen_fmt(x, "%s_len(const dtsi_capnp_list *l)", L));
     fprintf(x->c, "    return l->count;\n}\n");
@@ -357,7 +357,7 @@ gen_struct_defs(gen *x, const dtsi_cgr_node *n)
             gen_fn(x, gen_fmt(x, "%s_builder", gc),
                    gen_fmt(x, "%s_init_%s(%s_builder b)", cn, f->name, cn));
             fprintf(x->c, "%s    %s_builder g = {b.s};\n    return g;\n}\n", g.disc, gc);
-        } else if (gen_bits(f->type.kind)) {
+        } else if (dtsi_cgr_kind_bits(f->type.kind)) {
             gen_data_field(x, &g);
         } else if (f->type.kind == DTSI_CGR_VOID) {
             if (*g.disc) {
@@ -398,7 +398,7 @@ gen_struct_layout(gen *x, const dtsi_cgr_node *n, const char *path, int top)
     for (uint32_t i = 0; i < n->nfields; i++) {
         const dtsi_cgr_field *f = &n->fields[i];
         const char *p = gen_fmt(x, "%s.%s", path, f->name);
-        unsigned bits = gen_bits(f->type.kind);
+        unsigned bits = dtsi_cgr_kind_bits(f->type.kind);
         if (f->is_group) {
             if (f->group) gen_struct_layout(x, f->group, p, 0);
         } else if (bits) {

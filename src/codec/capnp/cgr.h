@@ -187,6 +187,9 @@ dtsi_capnp_msg *dtsi_cgr_message(dtsi_cgr *g);
 // (DTS_ENOTSUP for interfaces and generics) with err explaining.
 dts_err dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t errcap);
 
+// dtsi_cgr_kind_bits is the width in bits of a data field of kind k (Bool
+// 1, ... Float64 64), 0 for kinds that are not data (void, pointers).
+unsigned dtsi_cgr_kind_bits(dtsi_cgr_kind k);
 // dtsi_cgr_short_name is display_name after its "file:" prefix
 // ("Outer.Inner").
 const char *dtsi_cgr_short_name(const dtsi_cgr_node *n);

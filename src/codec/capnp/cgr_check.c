@@ -45,10 +45,10 @@ walk_push(cgr_walk *w, const dtsi_cgr_node *n)
     w->stack[w->top++] = n;
 }
 
-// walk_bits is the width of a data field of kind k (0 for void and for
+// dtsi_cgr_kind_bits is the width of a data field of kind k (0 for void and for
 // pointer kinds, which walk_is_ptr tells apart).
-static unsigned
-walk_bits(dtsi_cgr_kind k)
+unsigned
+dtsi_cgr_kind_bits(dtsi_cgr_kind k)
 {
     switch (k) {
     case DTSI_CGR_BOOL:
@@ -119,7 +119,7 @@ walk_field(cgr_walk *w, const dtsi_cgr_node *n, const dtsi_cgr_field *f)
         return DTS_OK;
     }
     dtsi_cgr_kind k = f->type.kind;
-    unsigned bits = walk_bits(k);
+    unsigned bits = dtsi_cgr_kind_bits(k);
     if (walk_is_ptr(k) ? f->offset >= n->pointers
                        : (uint64_t)(f->offset + 1ull) * bits > (uint64_t)n->data_words * 64)
         return walk_fail(w, DTS_EMALFORMED, "%s.%s: offset %u outside the struct", n->display_name,
