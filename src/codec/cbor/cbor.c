@@ -1,8 +1,9 @@
-// cbor.c: the CBOR codec (RFC 8949). Decoding is our own bounded
-// recursive-descent reader, because libcbor's cbor_load allocates whatever
+// cbor.c: the CBOR codec (RFC 8949). Decoding walks the input with
+// libcbor's streaming decoder (cbor_stream_decode: one item head at a time,
+// no allocation), never its tree loader cbor_load, which allocates whatever
 // a header claims (5 bytes asked for 513 MiB; notes/libraries.md). Every
 // declared length or count is checked against the bytes that remain before
-// anything is allocated, nesting (arrays, maps, tags) against max_depth.
+// anything is built, nesting (arrays, maps, tags) against max_depth.
 // Encoding uses libcbor's cbor_encode_* into a bounded buffer. The JSON
 // mapping is in docs/spec/codecs.md, "cbor". The schema is ignored.
 #include <math.h>
@@ -21,7 +22,18 @@ typedef struct cb_rd {
     dtsi_budget budget;
 } cb_rd;
 
-#define CB_INDEF 31
+// One item head as libcbor's streaming decoder reports it: the major type,
+// indefinite length, the argument (value, count, tag), for a definite
+// string its bytes (within the input), for major 7 the simple value (20..23)
+// or a float in d.
+typedef struct cb_ev {
+    int major;
+    int indef;
+    uint64_t arg;
+    const uint8_t *data;
+    int simple; // 20 false, 21 true, 22 null, 23 undefined, 25 float, 31 break
+    double d;
+} cb_ev;
 
 static dts_err cb_item(cb_rd *r, unsigned depth, json_t **out);
 
@@ -31,73 +43,192 @@ cb_short(cb_rd *r)
     return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR truncated at byte %zu", r->off);
 }
 
-// cb_head reads an initial byte and its argument. For ai 31 (indefinite
-// length or break) *arg is 0. Reserved ai values 28..30 are malformed.
+// The callbacks only record what libcbor decoded; cb_next interprets it.
+#define CB_EV(ctx) ((cb_ev *)(ctx))
+static void
+cb_on_u8(void *c, uint8_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 0, .arg = v};
+}
+static void
+cb_on_u16(void *c, uint16_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 0, .arg = v};
+}
+static void
+cb_on_u32(void *c, uint32_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 0, .arg = v};
+}
+static void
+cb_on_u64(void *c, uint64_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 0, .arg = v};
+}
+static void
+cb_on_n8(void *c, uint8_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 1, .arg = v};
+}
+static void
+cb_on_n16(void *c, uint16_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 1, .arg = v};
+}
+static void
+cb_on_n32(void *c, uint32_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 1, .arg = v};
+}
+static void
+cb_on_n64(void *c, uint64_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 1, .arg = v};
+}
+static void
+cb_on_bytes(void *c, cbor_data d, size_t n)
+{
+    *CB_EV(c) = (cb_ev){.major = 2, .arg = n, .data = d};
+}
+static void
+cb_on_bytes_start(void *c)
+{
+    *CB_EV(c) = (cb_ev){.major = 2, .indef = 1};
+}
+static void
+cb_on_text(void *c, cbor_data d, size_t n)
+{
+    *CB_EV(c) = (cb_ev){.major = 3, .arg = n, .data = d};
+}
+static void
+cb_on_text_start(void *c)
+{
+    *CB_EV(c) = (cb_ev){.major = 3, .indef = 1};
+}
+static void
+cb_on_array(void *c, size_t n)
+{
+    *CB_EV(c) = (cb_ev){.major = 4, .arg = n};
+}
+static void
+cb_on_array_start(void *c)
+{
+    *CB_EV(c) = (cb_ev){.major = 4, .indef = 1};
+}
+static void
+cb_on_map(void *c, size_t n)
+{
+    *CB_EV(c) = (cb_ev){.major = 5, .arg = n};
+}
+static void
+cb_on_map_start(void *c)
+{
+    *CB_EV(c) = (cb_ev){.major = 5, .indef = 1};
+}
+static void
+cb_on_tag(void *c, uint64_t v)
+{
+    *CB_EV(c) = (cb_ev){.major = 6, .arg = v};
+}
+static void
+cb_on_f32(void *c, float f)
+{
+    *CB_EV(c) = (cb_ev){.major = 7, .simple = 25, .d = f};
+}
+static void
+cb_on_f64(void *c, double f)
+{
+    *CB_EV(c) = (cb_ev){.major = 7, .simple = 25, .d = f};
+}
+static void
+cb_on_undef(void *c)
+{
+    *CB_EV(c) = (cb_ev){.major = 7, .simple = 23};
+}
+static void
+cb_on_null(void *c)
+{
+    *CB_EV(c) = (cb_ev){.major = 7, .simple = 22};
+}
+static void
+cb_on_bool(void *c, bool b)
+{
+    *CB_EV(c) = (cb_ev){.major = 7, .simple = b ? 21 : 20};
+}
+static void
+cb_on_break(void *c)
+{
+    *CB_EV(c) = (cb_ev){.major = 7, .simple = 31};
+}
+
+static const struct cbor_callbacks cb_callbacks = {
+    .uint8 = cb_on_u8,
+    .uint16 = cb_on_u16,
+    .uint32 = cb_on_u32,
+    .uint64 = cb_on_u64,
+    .negint8 = cb_on_n8,
+    .negint16 = cb_on_n16,
+    .negint32 = cb_on_n32,
+    .negint64 = cb_on_n64,
+    .byte_string = cb_on_bytes,
+    .byte_string_start = cb_on_bytes_start,
+    .string = cb_on_text,
+    .string_start = cb_on_text_start,
+    .array_start = cb_on_array,
+    .indef_array_start = cb_on_array_start,
+    .map_start = cb_on_map,
+    .indef_map_start = cb_on_map_start,
+    .tag = cb_on_tag,
+    .float2 = cb_on_f32,
+    .float4 = cb_on_f32,
+    .float8 = cb_on_f64,
+    .undefined = cb_on_undef,
+    .null = cb_on_null,
+    .boolean = cb_on_bool,
+    .indef_break = cb_on_break,
+};
+
+// cb_next decodes the next item head with libcbor's streaming decoder
+// (cbor_stream_decode), which allocates nothing: a definite string comes as
+// a pointer into the input, and a length beyond the input is "not enough
+// data", never an allocation. Counts it reports are checked by the callers
+// against the bytes left before anything is built.
 static dts_err
-cb_head(cb_rd *r, int *major, uint8_t *ai, uint64_t *arg)
+cb_next(cb_rd *r, cb_ev *ev)
 {
     if (r->off >= r->n) return cb_short(r);
-    uint8_t c = r->p[r->off++];
-    *major = c >> 5;
-    *ai = c & 31;
-    *arg = 0;
-    if (*ai < 24) {
-        *arg = *ai;
-        return DTS_OK;
-    }
-    if (*ai == CB_INDEF) return DTS_OK;
-    if (*ai > 27)
-        return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR reserved value 0x%02x at byte %zu", c,
-                         r->off - 1);
-    size_t len = (size_t)1 << (*ai - 24);
-    if (r->n - r->off < len) return cb_short(r);
-    for (size_t i = 0; i < len; i++) *arg = *arg << 8 | r->p[r->off++];
+    struct cbor_decoder_result res =
+        cbor_stream_decode(r->p + r->off, r->n - r->off, &cb_callbacks, ev);
+    if (res.status == CBOR_DECODER_NEDATA) return cb_short(r);
+    if (res.status != CBOR_DECODER_FINISHED)
+        return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR malformed item (0x%02x) at byte %zu",
+                         r->p[r->off], r->off);
+    r->off += res.read;
     return DTS_OK;
 }
 
-// cb_half converts an IEEE 754 half-precision value.
-static double
-cb_half(uint16_t h)
-{
-    int ex = (h >> 10) & 0x1f;
-    double m = h & 0x3ff;
-    double v;
-    if (ex == 0)
-        v = ldexp(m, -24);
-    else if (ex == 31)
-        v = m == 0 ? INFINITY : NAN;
-    else
-        v = ldexp(m + 1024, ex - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-// cb_string reads a text or byte string, definite or made of definite
+// cb_string gathers a text or byte string, definite or made of definite
 // chunks, into *s (dtsi_cfree). The total is bounded by max_string.
 static dts_err
-cb_string(cb_rd *r, int major, uint8_t ai, uint64_t arg, uint8_t **s, size_t *len)
+cb_string(cb_rd *r, const cb_ev *first, uint8_t **s, size_t *len)
 {
     dtsi_cbuf b;
     dtsi_cbuf_init(&b, r->cx->limits->max_string);
     size_t start = r->off;
-    if (ai != CB_INDEF) {
-        if (arg > r->n - r->off) return cb_short(r);
-        dtsi_cbuf_put(&b, r->p + r->off, (size_t)arg);
-        r->off += (size_t)arg;
+    if (!first->indef) {
+        dtsi_cbuf_put(&b, first->data, (size_t)first->arg);
     } else {
         for (;;) {
-            int m;
-            uint8_t cai;
-            uint64_t clen;
-            dts_err e = cb_head(r, &m, &cai, &clen);
+            cb_ev c;
+            dts_err e = cb_next(r, &c);
             if (e) return dtsi_cbuf_fini(&b), e;
-            if (m == 7 && cai == CB_INDEF) break;
-            if (m != major || cai == CB_INDEF || clen > r->n - r->off) {
+            if (c.major == 7 && c.simple == 31) break;
+            if (c.major != first->major || c.indef) {
                 dtsi_cbuf_fini(&b);
                 return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR bad string chunk at byte %zu",
                                  r->off);
             }
-            dtsi_cbuf_put(&b, r->p + r->off, (size_t)clen);
-            r->off += (size_t)clen;
+            dtsi_cbuf_put(&b, c.data, (size_t)c.arg);
         }
     }
     if (b.err) {
@@ -110,11 +241,12 @@ cb_string(cb_rd *r, int major, uint8_t ai, uint64_t arg, uint8_t **s, size_t *le
 
 // cb_textbytes renders a string item (major 2 or 3).
 static dts_err
-cb_textbytes(cb_rd *r, int major, uint8_t ai, uint64_t arg, json_t **out)
+cb_textbytes(cb_rd *r, const cb_ev *ev, json_t **out)
 {
+    int major = ev->major;
     uint8_t *s;
     size_t len, at = r->off;
-    dts_err e = cb_string(r, major, ai, arg, &s, &len);
+    dts_err e = cb_string(r, ev, &s, &len);
     if (e) return e;
     if (major == 3 && !dtsi_utf8_valid(s, len)) {
         dtsi_cfree(s);
@@ -128,9 +260,9 @@ cb_textbytes(cb_rd *r, int major, uint8_t ai, uint64_t arg, json_t **out)
 // cb_more says whether a container has another element: for definite ones
 // by count, for indefinite ones by looking for the break byte.
 static int
-cb_more(cb_rd *r, uint8_t ai, uint64_t *left)
+cb_more(cb_rd *r, int indef, uint64_t *left)
 {
-    if (ai != CB_INDEF) return (*left)-- > 0;
+    if (!indef) return (*left)-- > 0;
     if (r->off < r->n && r->p[r->off] == 0xff) {
         r->off++;
         return 0;
@@ -139,15 +271,15 @@ cb_more(cb_rd *r, uint8_t ai, uint64_t *left)
 }
 
 static dts_err
-cb_array(cb_rd *r, uint8_t ai, uint64_t count, unsigned depth, json_t **out)
+cb_array(cb_rd *r, int indef, uint64_t count, unsigned depth, json_t **out)
 {
-    if (ai != CB_INDEF && count > r->n - r->off)
+    if (!indef && count > r->n - r->off)
         return dtsi_cerr(r->cx, DTS_EMALFORMED,
                          "CBOR array at byte %zu claims %llu items, only %zu bytes left", r->off,
                          (unsigned long long)count, r->n - r->off);
     json_t *a = json_array();
     if (!a) return DTS_ENOMEM;
-    while (cb_more(r, ai, &count)) {
+    while (cb_more(r, indef, &count)) {
         json_t *v;
         dts_err e = cb_item(r, depth, &v);
         if (e) return json_decref(a), e;
@@ -183,15 +315,15 @@ cb_key(cb_rd *r, unsigned depth, char **key, size_t *klen)
 }
 
 static dts_err
-cb_map(cb_rd *r, uint8_t ai, uint64_t count, unsigned depth, json_t **out)
+cb_map(cb_rd *r, int indef, uint64_t count, unsigned depth, json_t **out)
 {
-    if (ai != CB_INDEF && (count > r->n - r->off || count * 2 > r->n - r->off))
+    if (!indef && (count > r->n - r->off || count * 2 > r->n - r->off))
         return dtsi_cerr(r->cx, DTS_EMALFORMED,
                          "CBOR map at byte %zu claims %llu pairs, only %zu bytes left", r->off,
                          (unsigned long long)count, r->n - r->off);
     json_t *m = json_object();
     if (!m) return DTS_ENOMEM;
-    while (cb_more(r, ai, &count)) {
+    while (cb_more(r, indef, &count)) {
         char *k = NULL;
         size_t klen, at = r->off;
         json_t *v;
@@ -208,11 +340,11 @@ cb_map(cb_rd *r, uint8_t ai, uint64_t count, unsigned depth, json_t **out)
 }
 
 // cb_simple renders major type 7: booleans, null, undefined (as null) and
-// floats. Other simple values have no JSON form.
+// floats. Other simple values are refused by libcbor as malformed.
 static dts_err
-cb_simple(cb_rd *r, uint8_t ai, uint64_t arg, json_t **out)
+cb_simple(cb_rd *r, const cb_ev *ev, json_t **out)
 {
-    switch (ai) {
+    switch (ev->simple) {
     case 20:
         *out = json_false();
         return DTS_OK;
@@ -224,28 +356,11 @@ cb_simple(cb_rd *r, uint8_t ai, uint64_t arg, json_t **out)
         *out = json_null();
         return DTS_OK;
     case 25:
-        *out = dtsi_json_double(cb_half((uint16_t)arg));
-        break;
-    case 26: {
-        uint32_t u = (uint32_t)arg;
-        float f;
-        memcpy(&f, &u, 4);
-        *out = dtsi_json_double(f);
-        break;
-    }
-    case 27: {
-        double d;
-        memcpy(&d, &arg, 8);
-        *out = dtsi_json_double(d);
-        break;
-    }
-    case CB_INDEF:
-        return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR unexpected break at byte %zu", r->off - 1);
+        *out = dtsi_json_double(ev->d);
+        return *out ? DTS_OK : DTS_ENOMEM;
     default:
-        return dtsi_cerr(r->cx, DTS_ENOTSUP, "CBOR simple value %llu at byte %zu",
-                         (unsigned long long)arg, r->off - 1);
+        return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR unexpected break at byte %zu", r->off - 1);
     }
-    return *out ? DTS_OK : DTS_ENOMEM;
 }
 
 // cb_item reads one data item at depth (the number of containers around
@@ -253,37 +368,32 @@ cb_simple(cb_rd *r, uint8_t ai, uint64_t arg, json_t **out)
 static dts_err
 cb_item(cb_rd *r, unsigned depth, json_t **out)
 {
-    int major;
-    uint8_t ai;
-    uint64_t arg;
+    cb_ev ev;
     size_t at = r->off;
     dts_err e = dtsi_budget_take(r->cx, &r->budget, at);
-    if (!e) e = cb_head(r, &major, &ai, &arg);
+    if (!e) e = cb_next(r, &ev);
     if (e) return e;
-    if (ai == CB_INDEF && major < 2)
-        return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR bad indefinite length at byte %zu", at);
-    if ((major == 4 || major == 5 || major == 6) && depth + 1 > r->cx->limits->max_depth)
+    if ((ev.major == 4 || ev.major == 5 || ev.major == 6) && depth + 1 > r->cx->limits->max_depth)
         return dtsi_cerr(r->cx, DTS_ETOOBIG, "CBOR nested deeper than %u at byte %zu",
                          r->cx->limits->max_depth, at);
-    switch (major) {
+    switch (ev.major) {
     case 0:
-        *out = dtsi_json_u64(arg);
+        *out = dtsi_json_u64(ev.arg);
         return *out ? DTS_OK : DTS_ENOMEM;
     case 1:
-        *out = dtsi_json_neg(arg);
+        *out = dtsi_json_neg(ev.arg);
         return *out ? DTS_OK : DTS_ENOMEM;
     case 2:
     case 3:
-        return cb_textbytes(r, major, ai, arg, out);
+        return cb_textbytes(r, &ev, out);
     case 4:
-        return cb_array(r, ai, arg, depth + 1, out);
+        return cb_array(r, ev.indef, ev.arg, depth + 1, out);
     case 5:
-        return cb_map(r, ai, arg, depth + 1, out);
+        return cb_map(r, ev.indef, ev.arg, depth + 1, out);
     case 6:
-        if (ai == CB_INDEF) return dtsi_cerr(r->cx, DTS_EMALFORMED, "CBOR bad tag at byte %zu", at);
-        return cb_item(r, depth + 1, out);
+        return cb_item(r, depth + 1, out); // tags are dropped, their item kept
     default:
-        return cb_simple(r, ai, arg, out);
+        return cb_simple(r, &ev, out);
     }
 }
 
