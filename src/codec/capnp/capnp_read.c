@@ -114,7 +114,7 @@ dtsi_capnp_ptr_is_null(dtsi_capnp_ptr p)
 int
 dtsi_capnp_ptr_kind(dtsi_capnp_ptr p)
 {
-    rd_ref r;
+    rd_ref r = {0};
     if (rd_word(p) == 0) return 0;
     if (rd_resolve(p, &r)) return -1;
     return cp_kind(r.w) == 3 ? 3 : (int)cp_kind(r.w) + 1;
@@ -134,7 +134,7 @@ dts_err
 dtsi_capnp_read_struct(dtsi_capnp_ptr p, dtsi_capnp_struct *out)
 {
     dtsi_capnp_msg *m = p.msg;
-    rd_ref r;
+    rd_ref r = {0};
     dts_err e;
     *out = empty_struct(m, p.depth + 1);
     if (rd_word(p) == 0) return DTS_OK;
@@ -221,7 +221,7 @@ dts_err
 dtsi_capnp_read_list(dtsi_capnp_ptr p, unsigned esize, dtsi_capnp_list *out)
 {
     dtsi_capnp_msg *m = p.msg;
-    rd_ref r;
+    rd_ref r = {0};
     dts_err e;
     memset(out, 0, sizeof *out);
     out->msg = m;
@@ -252,7 +252,7 @@ static dts_err
 rd_blob(dtsi_capnp_ptr p, bool text, const uint8_t **d, size_t *len)
 {
     dtsi_capnp_msg *m = p.msg;
-    rd_ref r;
+    rd_ref r = {0};
     dts_err e;
     *d = text ? (const uint8_t *)"" : NULL;
     *len = 0;

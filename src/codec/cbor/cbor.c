@@ -416,7 +416,7 @@ cbor_decode_all(const dts_codec_ctx *cx, const void *payload, size_t len, json_t
 static dts_err
 cbor_validate(const dts_codec_ctx *cx, const void *payload, size_t len)
 {
-    json_t *v;
+    json_t *v = NULL;
     dts_err e = cbor_decode_all(cx, payload, len, &v);
     if (!e) json_decref(v);
     return e;

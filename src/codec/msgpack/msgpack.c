@@ -231,7 +231,7 @@ msgpack_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t 
 static dts_err
 msgpack_validate(const dts_codec_ctx *cx, const void *payload, size_t len)
 {
-    json_t *v;
+    json_t *v = NULL;
     dts_err e = msgpack_decode(cx, payload, len, &v);
     if (!e) json_decref(v);
     return e;
