@@ -29,18 +29,24 @@ set_target_properties(capnpc-dts PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BIN
 
 find_program(DTS_CAPNP_TOOL capnp)
 
-# dts_capnpc_generate(OUT_SRCS GEN_DIR schema...): run capnpc-dts at build
-# time on each schema; the generated .c files are listed in OUT_SRCS.
+# dts_capnpc_generate(OUT_SRCS GEN_DIR [PREFIX p] schema...): run capnpc-dts
+# at build time on each schema (PREFIX sets CAPNPC_DTS_PREFIX, the C name
+# prefix); the generated .c files are listed in OUT_SRCS.
 function(dts_capnpc_generate out gendir)
+  cmake_parse_arguments(PARSE_ARGV 2 arg "" "PREFIX" "")
+  set(env PWD=${CMAKE_CURRENT_BINARY_DIR})
+  if(arg_PREFIX)
+    list(APPEND env CAPNPC_DTS_PREFIX=${arg_PREFIX})
+  endif()
   set(srcs)
-  foreach(schema ${ARGN})
+  foreach(schema ${arg_UNPARSED_ARGUMENTS})
     get_filename_component(base ${schema} NAME)
     get_filename_component(dir ${schema} DIRECTORY)
     add_custom_command(
       OUTPUT ${gendir}/${base}.c ${gendir}/${base}.h
       COMMAND ${CMAKE_COMMAND} -E make_directory ${gendir}
       # PWD set to where the command runs, or the tool warns that they differ.
-      COMMAND ${CMAKE_COMMAND} -E env PWD=${CMAKE_CURRENT_BINARY_DIR}
+      COMMAND ${CMAKE_COMMAND} -E env ${env}
               ${DTS_CAPNP_TOOL} compile -o$<TARGET_FILE:capnpc-dts>:${gendir}
               --src-prefix=${dir} ${schema}
       WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}
@@ -50,6 +56,23 @@ function(dts_capnpc_generate out gendir)
   endforeach()
   set(${out} ${srcs} PARENT_SCOPE)
 endfunction()
+
+# The bootstrap (docs/spec/capnp.md, "Bootstrap"): cgr.c reads requests with
+# schema.capnp accessors capnpc-dts generated, checked in under
+# src/codec/capnp/gen/ (prefix dtsi_schema). The build regenerates them into
+# gen/bootstrap; capnpc_bootstrap_test fails when the two differ, and
+# `cmake --build build --target capnp-bootstrap` refreshes the checked-in copy.
+set(DTS_SCHEMA_CAPNP /usr/include/capnp/schema.capnp)
+set(DTS_BOOTSTRAP_GEN ${CMAKE_BINARY_DIR}/gen/bootstrap)
+if(DTS_CAPNP_TOOL AND EXISTS ${DTS_SCHEMA_CAPNP})
+  dts_capnpc_generate(DTS_BOOTSTRAP_SRC ${DTS_BOOTSTRAP_GEN} PREFIX dtsi_schema
+                      ${DTS_SCHEMA_CAPNP})
+  add_custom_target(capnp-bootstrap
+    COMMAND ${CMAKE_COMMAND} -E copy ${DTS_BOOTSTRAP_GEN}/schema.capnp.c
+            ${DTS_BOOTSTRAP_GEN}/schema.capnp.h ${CMAKE_SOURCE_DIR}/src/codec/capnp/gen/
+    DEPENDS ${DTS_BOOTSTRAP_GEN}/schema.capnp.c ${DTS_BOOTSTRAP_GEN}/schema.capnp.h
+    COMMENT "capnp-bootstrap: src/codec/capnp/gen/schema.capnp.{c,h} refreshed; review and commit")
+endif()
 
 if(DTS_CAPNP_TOOL AND DTS_TESTS)
   if(NOT TARGET PkgConfig::CMOCKA)
@@ -64,15 +87,18 @@ if(DTS_CAPNP_TOOL AND DTS_TESTS)
   target_compile_definitions(capnpc_gen_test PRIVATE DTS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   target_link_libraries(capnpc_gen_test PRIVATE dts_codec dts_static PkgConfig::CMOCKA m)
   add_test(NAME capnpc_gen_test COMMAND capnpc_gen_test)
-  # The generator regenerates its own bootstrap: schema.capnp accessors
-  # generated here must read requests as the hand-written cgr.c does.
-  if(EXISTS /usr/include/capnp/schema.capnp)
-    dts_capnpc_generate(DTS_CAPNPC_SCHEMA ${CMAKE_BINARY_DIR}/gen/bootstrap
-                        /usr/include/capnp/schema.capnp)
-    add_executable(capnpc_bootstrap_test ${DTS_CAPNPC_DIR}/bootstrap_test.c ${DTS_CAPNPC_SCHEMA})
+  target_include_directories(capnpc_gen_test PRIVATE ${DTS_CAPNPC_DIR})
+  if(TARGET capnp-bootstrap)
+    add_executable(capnpc_bootstrap_test ${DTS_CAPNPC_DIR}/bootstrap_test.c ${DTS_BOOTSTRAP_SRC})
+    # The fresh sources are a dependency (generated before the test is
+    # built) but not compiled: their symbols are those of the checked-in copy.
+    set_source_files_properties(${DTS_BOOTSTRAP_SRC} PROPERTIES HEADER_FILE_ONLY ON)
     target_include_directories(capnpc_bootstrap_test PRIVATE ${CMAKE_SOURCE_DIR}/src
-                               ${CMAKE_BINARY_DIR}/gen/bootstrap)
-    target_compile_definitions(capnpc_bootstrap_test PRIVATE DTS_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+                               ${DTS_CAPNPC_DIR})
+    get_filename_component(schema_dir ${DTS_SCHEMA_CAPNP} DIRECTORY)
+    target_compile_definitions(capnpc_bootstrap_test PRIVATE DTS_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+                               DTS_BOOTSTRAP_FRESH="${DTS_BOOTSTRAP_GEN}"
+                               DTS_SCHEMA_CAPNP_DIR="${schema_dir}")
     target_link_libraries(capnpc_bootstrap_test PRIVATE dts_codec dts_static PkgConfig::CMOCKA m)
     add_test(NAME capnpc_bootstrap_test COMMAND capnpc_bootstrap_test)
   endif()

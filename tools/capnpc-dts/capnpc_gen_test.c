@@ -38,8 +38,9 @@
 #include "10_sparse.capnp.h"
 #include "11_empty.capnp.h"
 #include "12_brewery.capnp.h"
+#include "layout_testutil.h"
 
-static unsigned n_lines, n_rows;
+static unsigned n_lines;
 
 typedef dts_err (*copy_fn)(dtsi_capnp_msg *m, dtsi_capnp_builder *b);
 
@@ -89,100 +90,15 @@ static const struct schema {
 };
 
 // ---------------------------------------------------------------------------
-// 1. Layout
-
-// layout_check finds the row (path, kind) of the generated table and
-// asserts its numbers.
-static void
-layout_check(const struct schema *s, const char *path, char kind, unsigned a, unsigned b)
-{
-    for (size_t i = 0; i < *s->count; i++) {
-        const dtsc_layout *r = &s->layout[i];
-        if (r->kind == kind && strcmp(r->path, path) == 0) {
-            if (r->a != a || r->b != b) {
-                fprintf(stderr, "%s: %s %c: generated %u,%u, compiler %u,%u\n", s->stem, path, kind,
-                        r->a, r->b, a, b);
-                fail();
-            }
-            n_rows++;
-            return;
-        }
-    }
-    fprintf(stderr, "%s: %s (%c) missing from the generated layout\n", s->stem, path, kind);
-    fail();
-}
-
-// layout_path joins the named scopes of the stack and name.
-static void
-layout_path(char *out, size_t cap, char stack[][64], int depth, const char *name)
-{
-    out[0] = 0;
-    for (int i = 0; i < depth; i++) {
-        if (!stack[i][0]) continue;
-        if (out[0]) strncat(out, ".", cap - strlen(out) - 1);
-        strncat(out, stack[i], cap - strlen(out) - 1);
-    }
-    if (name) {
-        if (out[0]) strncat(out, ".", cap - strlen(out) - 1);
-        strncat(out, name, cap - strlen(out) - 1);
-    }
-}
-
-static void
-layout_schema(const struct schema *s)
-{
-    char out[256];
-    snprintf(out, sizeof out, "%s/%s.ocapnp", ct_tmp, s->stem);
-    assert_int_equal(
-        ct_sh("cd '%s' && capnp compile -ocapnp %s.capnp > '%s'", ct_corpus, s->stem, out), 0);
-    FILE *f = fopen(out, "r");
-    assert_non_null(f);
-    char line[512], stack[32][64], path[512], name[64];
-    int depth = 0;
-    size_t seen = n_rows;
-    while (fgets(line, sizeof line, f)) {
-        char *p = line;
-        while (*p == ' ') p++;
-        unsigned a, b;
-        if (*p == '}') {
-            depth--;
-            continue;
-        }
-        if (*p == '#' || *p == '@' || *p == '\n') continue;
-        char *hash = strstr(p, "#");
-        if (strstr(p, "{")) {
-            assert_true(depth < 32);
-            if (sscanf(p, "struct %63s", name) == 1 || sscanf(p, "enum %63s", name) == 1)
-                snprintf(stack[depth++], 64, "%s", name);
-            else if (strncmp(p, "union ", 6) == 0)
-                stack[depth++][0] = 0;
-            else if (sscanf(p, "%63s :group", name) == 1)
-                snprintf(stack[depth++], 64, "%s", name);
-            layout_path(path, sizeof path, stack, depth, NULL);
-            if (hash && sscanf(hash, "# %u bytes, %u ptrs", &a, &b) == 2)
-                layout_check(s, path, 's', a, b);
-            if (hash && sscanf(hash, "# tag bits [%u, %u)", &a, &b) == 2)
-                layout_check(s, path, 't', a, b);
-            continue;
-        }
-        if (!hash || strstr(p, ":Void;") || sscanf(p, "%63s @", name) != 1) continue;
-        layout_path(path, sizeof path, stack, depth, name);
-        if (sscanf(hash, "# bits[%u, %u)", &a, &b) == 2)
-            layout_check(s, path, 'b', a, b);
-        else if (sscanf(hash, "# ptr[%u]", &a) == 1)
-            layout_check(s, path, 'p', a, 0);
-    }
-    fclose(f);
-    // every generated row was matched by one annotation
-    assert_int_equal(n_rows - seen, *s->count);
-}
+// 1. Layout (layout_testutil.h)
 
 static void
 test_layout(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) layout_schema(&schemas[i]);
-    assert_true(n_rows > 100);
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++)
+        ct_layout_file(ct_corpus, schemas[i].stem, schemas[i].layout, *schemas[i].count);
+    assert_true(ct_layout_rows > 100);
 }
 
 // ---------------------------------------------------------------------------
@@ -437,6 +353,7 @@ main(void)
         cmocka_unit_test(test_typed_defaults),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
-    fprintf(stderr, "capnpc_gen_test: %u layout rows, %u corpus messages\n", n_rows, n_lines);
+    fprintf(stderr, "capnpc_gen_test: %u layout rows, %u corpus messages\n", ct_layout_rows,
+            n_lines);
     return rc;
 }

@@ -200,35 +200,14 @@ gen_int_lit(gen *x, dtsi_cgr_kind k, uint64_t bits)
     }
 }
 
-// A constant: Node.const is a group at pointers 3 (type) and 4 (value);
-// Value keeps its tag in u16 0 and the value at the offsets of its kind.
+// A constant: the value cgr.c read (primitive bits, or text and data bytes).
 static void
 gen_const(gen *x, const dtsi_cgr_node *n)
 {
     const char *cn = gen_cname(x, n);
-    dtsi_capnp_struct v;
-    if (dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&n->raw, 4), &v) != DTS_OK) goto bad;
-    unsigned which = dtsi_capnp_get_u16(&v, 0, 0);
-    uint64_t bits = 0;
-    switch (dtsi_cgr_kind_bits((dtsi_cgr_kind)which)) {
-    case 1:
-        bits = dtsi_capnp_get_bool(&v, 16, false);
-        break;
-    case 8:
-        bits = dtsi_capnp_get_u8(&v, 2, 0);
-        break;
-    case 16:
-        bits = dtsi_capnp_get_u16(&v, 1, 0);
-        break;
-    case 32:
-        bits = dtsi_capnp_get_u32(&v, 1, 0);
-        break;
-    case 64:
-        bits = dtsi_capnp_get_u64(&v, 1, 0);
-        break;
-    default:
-        break;
-    }
+    const dtsi_cgr_value *v = &n->const_value;
+    unsigned which = v->kind;
+    uint64_t bits = v->bits;
     fprintf(x->h, "\n// %s\n", n->display_name);
     switch (which) {
     case DTSI_CGR_FLOAT32: {
@@ -250,18 +229,15 @@ gen_const(gen *x, const dtsi_cgr_node *n)
         fprintf(x->h, "#define %s ((uint16_t)%u)\n", cn, (unsigned)bits);
         return;
     case DTSI_CGR_TEXT: {
-        const char *s;
-        size_t len;
-        if (dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&v, 0), &s, &len) != DTS_OK) goto bad;
+        size_t len = v->len;
         fprintf(x->h, "#define %s ", cn);
-        gen_cstr(x->h, (const uint8_t *)s, len);
+        gen_cstr(x->h, v->bytes ? v->bytes : (const uint8_t *)"", len);
         fprintf(x->h, "\n#define %s_LEN %zu\n", cn, len);
         return;
     }
     case DTSI_CGR_DATA: {
-        const uint8_t *d;
-        size_t len;
-        if (dtsi_capnp_read_data(dtsi_capnp_struct_ptr(&v, 0), &d, &len) != DTS_OK) goto bad;
+        const uint8_t *d = v->bytes;
+        size_t len = v->len;
         fprintf(x->h, "extern const uint8_t %s[%zu];\n#define %s_LEN %zu\n", cn, len ? len : 1, cn,
                 len);
         fprintf(x->c, "\nconst uint8_t %s[%zu] = {", cn, len ? len : 1);

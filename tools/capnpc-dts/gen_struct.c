@@ -109,11 +109,9 @@ gen_blob_field(gen *x, const gen_fld *g)
     const char *ptype = text ? "const char" : "const uint8_t";
     const uint8_t *dflt = NULL;
     size_t dlen = 0;
-    if (f->default_value.kind == f->type.kind && !dtsi_capnp_ptr_is_null(f->default_value.ptr)) {
-        if (text)
-            dtsi_capnp_read_text(f->default_value.ptr, (const char **)&dflt, &dlen);
-        else
-            dtsi_capnp_read_data(f->default_value.ptr, &dflt, &dlen);
+    if (f->default_value.kind == f->type.kind && f->default_value.bytes) {
+        dflt = f->default_value.bytes;
+        dlen = f->default_value.len;
     }
     gen_fn(x, "bool", gen_fmt(x, "%s_has_%s(%s_reader r)", g->cn, g->fn, g->cn));
     fprintf(x->c, "    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, %u));\n}\n",

@@ -1,63 +1,16 @@
 // cgr.c: reading the compiler's CodeGeneratorRequest into a C model
-// (cgr.h; docs/spec/capnp.md, "Compiled schemas"). The accessors below are
-// written by hand from the layout `capnp compile -ocapnp schema.capnp`
-// prints for /usr/include/capnp/schema.capnp (0.9.2); offsets are in units
-// of the field's size, as the runtime's getters take them. A future
-// capnpc-dts regenerates them.
+// (cgr.h; docs/spec/capnp.md, "Compiled schemas"). It reads the request
+// through the accessors capnpc-dts generated from schema.capnp
+// (gen/schema.capnp.h, prefix dtsi_schema; "Bootstrap" in the spec): the
+// generator reads its own input with code it generated.
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/capnp/cgr.h"
+#include "codec/capnp/gen/schema.capnp.h"
 #include "codec/codec_int.h"
-
-// schema.capnp layout (bits[a, b) / 16 for u16 and so on).
-enum {
-    // CodeGeneratorRequest: 0 data words, 4 pointers
-    CGR_P_NODES = 0,
-    CGR_P_FILES = 1,
-    // Node
-    NODE_U64_ID = 0,
-    NODE_P_NAME = 0,
-    NODE_U32_PREFIX = 2,
-    NODE_U64_SCOPE = 2,
-    NODE_P_NESTED = 1,
-    NODE_U16_WHICH = 6,
-    NODE_U16_DWORDS = 7,
-    NODE_U16_PTRS = 12,
-    NODE_BIT_ISGROUP = 224,
-    NODE_U16_DCOUNT = 15,
-    NODE_U32_DOFFSET = 8,
-    NODE_P_MEMBERS = 3, // struct.fields, enum.enumerants
-    NODE_P_PARAMS = 5,
-    NODE_BIT_GENERIC = 288,
-    // NestedNode
-    NESTED_P_NAME = 0,
-    NESTED_U64_ID = 0,
-    // Field
-    FIELD_P_NAME = 0,
-    FIELD_U16_ORDER = 0,
-    FIELD_U16_DISCR = 1, // default 65535
-    FIELD_U16_WHICH = 4,
-    FIELD_U32_OFFSET = 1,
-    FIELD_P_TYPE = 2,
-    FIELD_P_DEFAULT = 3,
-    FIELD_BIT_EXPLICIT = 128,
-    FIELD_U64_GROUP = 2,
-    // Enumerant
-    ENUMERANT_P_NAME = 0,
-    ENUMERANT_U16_ORDER = 0,
-    // Type
-    TYPE_U16_WHICH = 0,
-    TYPE_P_ELEMENT = 0,
-    TYPE_U64_ID = 1,
-    // Value
-    VALUE_U16_WHICH = 0,
-    // RequestedFile
-    FILE_U64_ID = 0,
-    FILE_P_NAME = 0,
-};
 
 // A bump allocator whose total is bounded (the model is sized by input).
 typedef struct cgr_chunk {
@@ -139,14 +92,12 @@ cgr_array(dtsi_cgr *g, uint32_t count, size_t size, dts_err *e)
     return p;
 }
 
-// cgr_text reads a name: NUL-terminated by the runtime's check, and with
-// no NUL inside so that it can be used as a C string.
+// cgr_name checks a name read by a generated text getter: NUL-terminated
+// by the runtime's check, and with no NUL inside so that it can be used as
+// a C string.
 static dts_err
-cgr_text(dtsi_cgr *g, dtsi_capnp_ptr p, const char **out, const char *what)
+cgr_name(dtsi_cgr *g, dts_err e, const char *s, size_t n, const char **out, const char *what)
 {
-    const char *s;
-    size_t n;
-    dts_err e = dtsi_capnp_read_text(p, &s, &n);
     if (e) return cgr_fail(g, e, "%s: %s", what, g->msg.errmsg);
     if (strlen(s) != n) return cgr_fail(g, DTS_EMALFORMED, "%s contains a NUL byte", what);
     *out = s;
@@ -154,131 +105,196 @@ cgr_text(dtsi_cgr *g, dtsi_capnp_ptr p, const char **out, const char *what)
 }
 
 static dts_err
-cgr_list(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_capnp_list *l, const char *what)
+cgr_list(dtsi_cgr *g, dts_err e, const char *what)
 {
-    dts_err e = dtsi_capnp_read_list(p, DTSI_CAPNP_COMPOSITE, l);
     return e ? cgr_fail(g, e, "%s: %s", what, g->msg.errmsg) : DTS_OK;
 }
 
 // cgr_type reads a Type (recursively for list elements, up to
 // max_type_depth). Kinds outside the schema.capnp union are malformed.
 static dts_err
-cgr_type(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_type *t, unsigned depth)
+cgr_type(dtsi_cgr *g, dts_err e, dtsi_schema_Type_reader r, dtsi_cgr_type *t, unsigned depth)
 {
-    dtsi_capnp_struct s;
+    if (e) return cgr_fail(g, e, "type: %s", g->msg.errmsg);
     if (depth > g->o.max_type_depth)
         return cgr_fail(g, DTS_ETOOBIG, "type nested deeper than %u", g->o.max_type_depth);
-    dts_err e = dtsi_capnp_read_struct(p, &s);
-    if (e) return cgr_fail(g, e, "type: %s", g->msg.errmsg);
-    uint16_t k = dtsi_capnp_get_u16(&s, TYPE_U16_WHICH, 0);
+    unsigned k = dtsi_schema_Type_which(r);
     if (k > DTSI_CGR_ANYPOINTER) return cgr_fail(g, DTS_EMALFORMED, "unknown type kind %u", k);
     t->kind = (dtsi_cgr_kind)k;
-    if (k == DTSI_CGR_ENUM || k == DTSI_CGR_STRUCT || k == DTSI_CGR_INTERFACE)
-        t->type_id = dtsi_capnp_get_u64(&s, TYPE_U64_ID, 0);
+    if (k == DTSI_CGR_ENUM)
+        t->type_id = dtsi_schema_Type_enum_get_typeId(dtsi_schema_Type_get_enum(r));
+    else if (k == DTSI_CGR_STRUCT)
+        t->type_id = dtsi_schema_Type_struct_get_typeId(dtsi_schema_Type_get_struct(r));
+    else if (k == DTSI_CGR_INTERFACE)
+        t->type_id = dtsi_schema_Type_interface_get_typeId(dtsi_schema_Type_get_interface(r));
     if (k != DTSI_CGR_LIST) return DTS_OK;
     dtsi_cgr_type *el = cgr_alloc(g, sizeof *el);
     if (!el) return cgr_fail(g, DTS_ETOOBIG, "model larger than %zu bytes", g->o.max_model_bytes);
     t->element = el;
-    return cgr_type(g, dtsi_capnp_struct_ptr(&s, TYPE_P_ELEMENT), el, depth + 1);
+    dtsi_schema_Type_reader er;
+    e = dtsi_schema_Type_list_get_elementType(dtsi_schema_Type_get_list(r), &er);
+    return cgr_type(g, e, er, el, depth + 1);
 }
 
-// cgr_value reads a Value: the primitive bits at the place its kind uses,
-// or the pointer slot.
+// cgr_value reads a Value: the primitive bits as stored, the bytes of text
+// and data, or the pointer of the other pointer kinds.
 static dts_err
-cgr_value(dtsi_cgr *g, dtsi_capnp_ptr p, dtsi_cgr_value *v)
+cgr_value(dtsi_cgr *g, dts_err e, dtsi_schema_Value_reader r, dtsi_cgr_value *v)
 {
-    dtsi_capnp_struct s;
-    dts_err e = dtsi_capnp_read_struct(p, &s);
-    if (e) return cgr_fail(g, e, "default value: %s", g->msg.errmsg);
-    uint16_t k = dtsi_capnp_get_u16(&s, VALUE_U16_WHICH, 0);
+    if (e) return cgr_fail(g, e, "value: %s", g->msg.errmsg);
+    unsigned k = dtsi_schema_Value_which(r);
     if (k > DTSI_CGR_ANYPOINTER) return cgr_fail(g, DTS_EMALFORMED, "unknown value kind %u", k);
     v->kind = (dtsi_cgr_kind)k;
+    float f32;
+    double f64;
+    uint32_t b32;
     switch (v->kind) {
     case DTSI_CGR_BOOL:
-        v->bits = dtsi_capnp_get_bool(&s, 16, false);
+        v->bits = dtsi_schema_Value_get_bool(r);
         break;
     case DTSI_CGR_INT8:
+        v->bits = (uint8_t)dtsi_schema_Value_get_int8(r);
+        break;
     case DTSI_CGR_UINT8:
-        v->bits = dtsi_capnp_get_u8(&s, 2, 0);
+        v->bits = dtsi_schema_Value_get_uint8(r);
         break;
     case DTSI_CGR_INT16:
+        v->bits = (uint16_t)dtsi_schema_Value_get_int16(r);
+        break;
     case DTSI_CGR_UINT16:
+        v->bits = dtsi_schema_Value_get_uint16(r);
+        break;
     case DTSI_CGR_ENUM:
-        v->bits = dtsi_capnp_get_u16(&s, 1, 0);
+        v->bits = dtsi_schema_Value_get_enum(r);
         break;
     case DTSI_CGR_INT32:
+        v->bits = (uint32_t)dtsi_schema_Value_get_int32(r);
+        break;
     case DTSI_CGR_UINT32:
+        v->bits = dtsi_schema_Value_get_uint32(r);
+        break;
     case DTSI_CGR_FLOAT32:
-        v->bits = dtsi_capnp_get_u32(&s, 1, 0);
+        f32 = dtsi_schema_Value_get_float32(r);
+        memcpy(&b32, &f32, sizeof b32);
+        v->bits = b32;
         break;
     case DTSI_CGR_INT64:
+        v->bits = (uint64_t)dtsi_schema_Value_get_int64(r);
+        break;
     case DTSI_CGR_UINT64:
+        v->bits = dtsi_schema_Value_get_uint64(r);
+        break;
     case DTSI_CGR_FLOAT64:
-        v->bits = dtsi_capnp_get_u64(&s, 1, 0);
+        f64 = dtsi_schema_Value_get_float64(r);
+        memcpy(&v->bits, &f64, sizeof v->bits);
         break;
     case DTSI_CGR_TEXT:
+        if (dtsi_schema_Value_has_text(r))
+            e = dtsi_schema_Value_get_text(r, (const char **)&v->bytes, &v->len);
+        break;
     case DTSI_CGR_DATA:
+        if (dtsi_schema_Value_has_data(r)) e = dtsi_schema_Value_get_data(r, &v->bytes, &v->len);
+        break;
     case DTSI_CGR_LIST:
+        v->ptr = dtsi_schema_Value_get_list(r);
+        break;
     case DTSI_CGR_STRUCT:
+        v->ptr = dtsi_schema_Value_get_struct(r);
+        break;
     case DTSI_CGR_ANYPOINTER:
-        v->ptr = dtsi_capnp_struct_ptr(&s, 0);
+        v->ptr = dtsi_schema_Value_get_anyPointer(r);
         break;
     default:
         break;
     }
-    return DTS_OK;
+    return e ? cgr_fail(g, e, "value: %s", g->msg.errmsg) : DTS_OK;
 }
 
 // cgr_field reads Field element i of a node's field list.
 static dts_err
 cgr_field(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_field *f)
 {
-    dtsi_capnp_struct s;
-    dts_err e = dtsi_capnp_list_struct(l, i, &s);
-    if (!e) e = cgr_text(g, dtsi_capnp_struct_ptr(&s, FIELD_P_NAME), &f->name, "field name");
-    if (e) return e;
+    dtsi_schema_Field_reader r;
+    const char *s = NULL;
+    size_t n = 0;
+    dts_err e = dtsi_schema_Node_struct_fields_at(l, i, &r);
+    if (!e) e = dtsi_schema_Field_get_name(r, &s, &n);
+    if ((e = cgr_name(g, e, s, n, &f->name, "field name"))) return e;
     f->index = i;
-    f->code_order = dtsi_capnp_get_u16(&s, FIELD_U16_ORDER, 0);
-    f->discriminant = dtsi_capnp_get_u16(&s, FIELD_U16_DISCR, DTSI_CGR_NO_DISCRIMINANT);
-    uint16_t which = dtsi_capnp_get_u16(&s, FIELD_U16_WHICH, 0);
-    if (which == 1) {
+    f->code_order = dtsi_schema_Field_get_codeOrder(r);
+    f->discriminant = dtsi_schema_Field_get_discriminantValue(r);
+    unsigned which = dtsi_schema_Field_which(r);
+    if (which == dtsi_schema_Field_TAG_group) {
         f->is_group = true;
-        f->group_id = dtsi_capnp_get_u64(&s, FIELD_U64_GROUP, 0);
+        f->group_id = dtsi_schema_Field_group_get_typeId(dtsi_schema_Field_get_group(r));
         return DTS_OK;
     }
-    if (which != 0) return cgr_fail(g, DTS_EMALFORMED, "field %s of unknown kind", f->name);
-    f->offset = dtsi_capnp_get_u32(&s, FIELD_U32_OFFSET, 0);
-    f->had_explicit_default = dtsi_capnp_get_bool(&s, FIELD_BIT_EXPLICIT, false);
-    e = cgr_type(g, dtsi_capnp_struct_ptr(&s, FIELD_P_TYPE), &f->type, 1);
-    return e ? e : cgr_value(g, dtsi_capnp_struct_ptr(&s, FIELD_P_DEFAULT), &f->default_value);
+    if (which != dtsi_schema_Field_TAG_slot)
+        return cgr_fail(g, DTS_EMALFORMED, "field %s of unknown kind", f->name);
+    dtsi_schema_Field_slot_reader slot = dtsi_schema_Field_get_slot(r);
+    dtsi_schema_Type_reader tr;
+    dtsi_schema_Value_reader vr;
+    f->offset = dtsi_schema_Field_slot_get_offset(slot);
+    f->had_explicit_default = dtsi_schema_Field_slot_get_hadExplicitDefault(slot);
+    e = cgr_type(g, dtsi_schema_Field_slot_get_type(slot, &tr), tr, &f->type, 1);
+    if (e) return e;
+    return cgr_value(g, dtsi_schema_Field_slot_get_defaultValue(slot, &vr), vr, &f->default_value);
 }
 
-// cgr_members reads the fields of a struct node or the enumerants of an
-// enum node.
+// cgr_fields reads the fields of a struct node.
 static dts_err
-cgr_members(dtsi_cgr *g, dtsi_cgr_node *n, const dtsi_capnp_struct *s)
+cgr_fields(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_struct_reader st)
 {
     dtsi_capnp_list l;
-    dts_err e = cgr_list(g, dtsi_capnp_struct_ptr(s, NODE_P_MEMBERS), &l, n->display_name);
+    dts_err e = cgr_list(g, dtsi_schema_Node_struct_get_fields(st, &l), n->display_name);
     if (e) return e;
-    if (n->kind == DTSI_CGR_NODE_STRUCT) {
-        dtsi_cgr_field *f = cgr_array(g, l.count, sizeof *f, &e);
-        for (uint32_t i = 0; !e && i < l.count; i++) e = cgr_field(g, &l, i, &f[i]);
-        n->fields = f;
-        n->nfields = l.count;
-        return e;
-    }
-    dtsi_cgr_enumerant *en = cgr_array(g, l.count, sizeof *en, &e);
+    dtsi_cgr_field *f = cgr_array(g, l.count, sizeof *f, &e);
+    for (uint32_t i = 0; !e && i < l.count; i++) e = cgr_field(g, &l, i, &f[i]);
+    n->fields = f;
+    n->nfields = l.count;
+    return e;
+}
+
+// cgr_enumerants reads the enumerants of an enum node.
+static dts_err
+cgr_enumerants(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_enum_reader en)
+{
+    dtsi_capnp_list l;
+    dts_err e = cgr_list(g, dtsi_schema_Node_enum_get_enumerants(en, &l), n->display_name);
+    if (e) return e;
+    dtsi_cgr_enumerant *m = cgr_array(g, l.count, sizeof *m, &e);
     for (uint32_t i = 0; !e && i < l.count; i++) {
-        dtsi_capnp_struct es;
-        e = dtsi_capnp_list_struct(&l, i, &es);
-        if (!e)
-            e = cgr_text(g, dtsi_capnp_struct_ptr(&es, ENUMERANT_P_NAME), &en[i].name,
-                         "enumerant name");
-        en[i].code_order = dtsi_capnp_get_u16(&es, ENUMERANT_U16_ORDER, 0);
+        dtsi_schema_Enumerant_reader r;
+        const char *s = NULL;
+        size_t len = 0;
+        e = dtsi_schema_Node_enum_enumerants_at(&l, i, &r);
+        if (!e) e = dtsi_schema_Enumerant_get_name(r, &s, &len);
+        e = cgr_name(g, e, s, len, &m[i].name, "enumerant name");
+        if (!e) m[i].code_order = dtsi_schema_Enumerant_get_codeOrder(r);
     }
-    n->enumerants = en;
+    n->enumerants = m;
     n->nenumerants = l.count;
+    return e;
+}
+
+// cgr_nested reads the names of the nodes nested in a node.
+static dts_err
+cgr_nested(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_reader r)
+{
+    dtsi_capnp_list l;
+    dts_err e = cgr_list(g, dtsi_schema_Node_get_nestedNodes(r, &l), n->display_name);
+    dtsi_cgr_nested *nn = e ? NULL : cgr_array(g, l.count, sizeof *nn, &e);
+    for (uint32_t j = 0; !e && j < l.count; j++) {
+        dtsi_schema_Node_NestedNode_reader nr;
+        const char *s = NULL;
+        size_t len = 0;
+        e = dtsi_schema_Node_nestedNodes_at(&l, j, &nr);
+        if (!e) e = dtsi_schema_Node_NestedNode_get_name(nr, &s, &len);
+        e = cgr_name(g, e, s, len, &nn[j].name, "nested node name");
+        if (!e) nn[j].id = dtsi_schema_Node_NestedNode_get_id(nr);
+    }
+    n->nested = nn;
+    n->nnested = e ? 0 : l.count;
     return e;
 }
 
@@ -286,42 +302,37 @@ cgr_members(dtsi_cgr *g, dtsi_cgr_node *n, const dtsi_capnp_struct *s)
 static dts_err
 cgr_node(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_node *n)
 {
-    dtsi_capnp_struct s;
-    dtsi_capnp_list nl;
-    dts_err e = dtsi_capnp_list_struct(l, i, &s);
-    if (!e) e = cgr_text(g, dtsi_capnp_struct_ptr(&s, NODE_P_NAME), &n->display_name, "node name");
-    if (e) return e;
-    n->raw = s;
-    n->id = dtsi_capnp_get_u64(&s, NODE_U64_ID, 0);
-    n->scope_id = dtsi_capnp_get_u64(&s, NODE_U64_SCOPE, 0);
-    n->prefix_len = dtsi_capnp_get_u32(&s, NODE_U32_PREFIX, 0);
-    if (n->prefix_len > strlen(n->display_name)) n->prefix_len = 0;
-    uint16_t which = dtsi_capnp_get_u16(&s, NODE_U16_WHICH, 0);
+    dtsi_schema_Node_reader r;
+    const char *s = NULL;
+    size_t len = 0;
+    dts_err e = dtsi_schema_CodeGeneratorRequest_nodes_at(l, i, &r);
+    if (!e) e = dtsi_schema_Node_get_displayName(r, &s, &len);
+    if ((e = cgr_name(g, e, s, len, &n->display_name, "node name"))) return e;
+    n->raw = r.s;
+    n->id = dtsi_schema_Node_get_id(r);
+    n->scope_id = dtsi_schema_Node_get_scopeId(r);
+    n->prefix_len = dtsi_schema_Node_get_displayNamePrefixLength(r);
+    if (n->prefix_len > len) n->prefix_len = 0;
+    unsigned which = dtsi_schema_Node_which(r);
     if (which > DTSI_CGR_NODE_ANNOTATION)
         return cgr_fail(g, DTS_EMALFORMED, "node %s of unknown kind %u", n->display_name, which);
     n->kind = (dtsi_cgr_node_kind)which;
-    e = cgr_list(g, dtsi_capnp_struct_ptr(&s, NODE_P_NESTED), &nl, n->display_name);
-    dtsi_cgr_nested *nn = e ? NULL : cgr_array(g, nl.count, sizeof *nn, &e);
-    for (uint32_t j = 0; !e && j < nl.count; j++) {
-        dtsi_capnp_struct ns;
-        e = dtsi_capnp_list_struct(&nl, j, &ns);
-        if (!e)
-            e = cgr_text(g, dtsi_capnp_struct_ptr(&ns, NESTED_P_NAME), &nn[j].name,
-                         "nested node name");
-        nn[j].id = dtsi_capnp_get_u64(&ns, NESTED_U64_ID, 0);
-    }
-    n->nested = nn;
-    n->nnested = e ? 0 : nl.count;
-    if (e) return e;
+    if ((e = cgr_nested(g, n, r))) return e;
     if (n->kind == DTSI_CGR_NODE_STRUCT) {
-        n->data_words = dtsi_capnp_get_u16(&s, NODE_U16_DWORDS, 0);
-        n->pointers = dtsi_capnp_get_u16(&s, NODE_U16_PTRS, 0);
-        n->is_group = dtsi_capnp_get_bool(&s, NODE_BIT_ISGROUP, false);
-        n->discriminant_count = dtsi_capnp_get_u16(&s, NODE_U16_DCOUNT, 0);
-        n->discriminant_offset = dtsi_capnp_get_u32(&s, NODE_U32_DOFFSET, 0);
+        dtsi_schema_Node_struct_reader st = dtsi_schema_Node_get_struct(r);
+        n->data_words = dtsi_schema_Node_struct_get_dataWordCount(st);
+        n->pointers = dtsi_schema_Node_struct_get_pointerCount(st);
+        n->is_group = dtsi_schema_Node_struct_get_isGroup(st);
+        n->discriminant_count = dtsi_schema_Node_struct_get_discriminantCount(st);
+        n->discriminant_offset = dtsi_schema_Node_struct_get_discriminantOffset(st);
+        return cgr_fields(g, n, st);
     }
-    if (n->kind == DTSI_CGR_NODE_STRUCT || n->kind == DTSI_CGR_NODE_ENUM)
-        return cgr_members(g, n, &s);
+    if (n->kind == DTSI_CGR_NODE_ENUM) return cgr_enumerants(g, n, dtsi_schema_Node_get_enum(r));
+    if (n->kind == DTSI_CGR_NODE_CONST) {
+        dtsi_schema_Value_reader vr;
+        e = dtsi_schema_Node_const_get_value(dtsi_schema_Node_get_const(r), &vr);
+        return cgr_value(g, e, vr, &n->const_value);
+    }
     return DTS_OK;
 }
 
@@ -371,27 +382,31 @@ cgr_index(dtsi_cgr *g)
 static dts_err
 cgr_read(dtsi_cgr *g)
 {
-    dtsi_capnp_struct root;
+    dtsi_schema_CodeGeneratorRequest_reader root;
     dtsi_capnp_list l, fl;
-    dts_err e = dtsi_capnp_read_struct(dtsi_capnp_root(&g->msg), &root);
+    dts_err e = dtsi_schema_CodeGeneratorRequest_read_root(&g->msg, &root);
     if (e) return cgr_fail(g, e, "request: %s", g->msg.errmsg);
-    if ((e = cgr_list(g, dtsi_capnp_struct_ptr(&root, CGR_P_NODES), &l, "node list"))) return e;
+    e = cgr_list(g, dtsi_schema_CodeGeneratorRequest_get_nodes(root, &l), "node list");
+    if (e) return e;
     if (l.count > g->o.max_nodes)
         return cgr_fail(g, DTS_ETOOBIG, "%u nodes, more than %u", l.count, g->o.max_nodes);
     g->node_list = l;
     g->nodes = cgr_alloc(g, (size_t)l.count * sizeof *g->nodes + 1);
     if (!g->nodes) return cgr_fail(g, DTS_ETOOBIG, "model too large");
     for (uint32_t i = 0; !e && i < l.count; i++, g->nnodes++) e = cgr_node(g, &l, i, &g->nodes[i]);
-    if (!e) e = cgr_list(g, dtsi_capnp_struct_ptr(&root, CGR_P_FILES), &fl, "requested files");
+    if (!e)
+        e = cgr_list(g, dtsi_schema_CodeGeneratorRequest_get_requestedFiles(root, &fl),
+                     "requested files");
     if (e) return e;
     g->files = cgr_array(g, fl.count, sizeof *g->files, &e);
     for (uint32_t i = 0; !e && i < fl.count; i++, g->nfiles++) {
-        dtsi_capnp_struct fs;
-        e = dtsi_capnp_list_struct(&fl, i, &fs);
-        if (!e)
-            e = cgr_text(g, dtsi_capnp_struct_ptr(&fs, FILE_P_NAME), &g->files[i].filename,
-                         "file name");
-        g->files[i].id = dtsi_capnp_get_u64(&fs, FILE_U64_ID, 0);
+        dtsi_schema_CodeGeneratorRequest_RequestedFile_reader fr;
+        const char *s = NULL;
+        size_t len = 0;
+        e = dtsi_schema_CodeGeneratorRequest_requestedFiles_at(&fl, i, &fr);
+        if (!e) e = dtsi_schema_CodeGeneratorRequest_RequestedFile_get_filename(fr, &s, &len);
+        e = cgr_name(g, e, s, len, &g->files[i].filename, "file name");
+        if (!e) g->files[i].id = dtsi_schema_CodeGeneratorRequest_RequestedFile_get_id(fr);
     }
     return e ? e : cgr_index(g);
 }

@@ -93,12 +93,16 @@ typedef struct dtsi_cgr_type {
 
 // A Value: kind is the tag of schema.capnp's Value union (same numbers as
 // dtsi_cgr_kind). bits holds a primitive as stored (bool in bit 0, integers
-// zero-extended, floats as their IEEE bits, enums as the u16); ptr is the
-// pointer of text, data, list, struct and anyPointer values (a view into
-// the request message, for dtsi_capnp_copy or the read functions).
+// zero-extended, floats as their IEEE bits, enums as the u16); bytes and
+// len a text (NUL-terminated, len without the NUL) or data value (bytes
+// NULL for a null pointer); ptr the
+// pointer of list, struct and anyPointer values (views into the request
+// message, for dtsi_capnp_copy or the read functions).
 typedef struct dtsi_cgr_value {
     dtsi_cgr_kind kind;
     uint64_t bits;
+    const uint8_t *bytes;
+    size_t len;
     dtsi_capnp_ptr ptr;
 } dtsi_cgr_value;
 
@@ -144,6 +148,8 @@ typedef struct dtsi_cgr_node {
     // enum
     const dtsi_cgr_enumerant *enumerants;
     uint32_t nenumerants;
+    // const
+    dtsi_cgr_value const_value;
     // free for tree walks of the caller (starts 0)
     uint32_t mark;
     // the request message slot of this node (for copying it)
