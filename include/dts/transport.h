@@ -12,6 +12,7 @@
 #define DTS_TRANSPORT_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 #include <stdint.h>
 
 #include <dts/dts.h>
@@ -41,10 +42,14 @@ typedef struct dts_transport_config {
     int ipv6;
 } dts_transport_config;
 
-// One datagram to send.
+// One datagram to send: len bytes at data or, when iov is not NULL, the
+// iovcnt pieces of iov one after the other (len is then their total); the
+// core gathers messages that share a datagram this way instead of copying.
 typedef struct dts_dgram {
     const void *data;
     size_t len;
+    const struct iovec *iov;
+    size_t iovcnt;
 } dts_dgram;
 
 typedef struct dts_transport_ops {

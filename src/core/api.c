@@ -377,7 +377,7 @@ dts_query(dts_node *n, const char *type, int timeout_ms, int wait_all, dts_msg_c
     n->membership_dirty = 1;
     dtsi_hdr h = {
         .kind = DTSI_KIND_QUERY, .corr = corr, .type_id = t->id, .schema_id = t->schema_id};
-    dtsi_enqueue(n, t->id, &h, NULL, 0);
+    dtsi_enqueue(n, dtsi_back_channel(t->id), &h, NULL, 0);
     node_wake(n);
     query_wait w = {q, wait_all};
     wait_until(n, query_done, &w, timeout_ms);
@@ -408,7 +408,7 @@ dtsi_query_resend(dts_node *n, int64_t now)
                       .corr = q->corr,
                       .type_id = q->type_id,
                       .schema_id = t ? t->schema_id : 0};
-        dtsi_enqueue(n, q->type_id, &h, NULL, 0);
+        dtsi_enqueue(n, dtsi_back_channel(q->type_id), &h, NULL, 0);
     }
 }
 

@@ -159,13 +159,14 @@ type_refresh_subs(dts_node *n, dtsi_type *t)
     t->subs_gen = n->subs_gen;
 }
 
-// dtsi_type_wanted says whether the node must receive t's channel: it
-// declared it (to answer queries), a subscription matches, or a query waits.
+// dtsi_type_wanted says whether the node must receive t's data channel: a
+// subscription matches or a query waits for replies. A node that declared
+// t receives its back channel instead (queries, NACKs), not its own data.
 int
 dtsi_type_wanted(dts_node *n, dtsi_type *t)
 {
     type_refresh_subs(n, t);
-    return t->declared || t->n_subs > 0 || t->want_refs_query > 0;
+    return t->n_subs > 0 || t->want_refs_query > 0;
 }
 
 // node_initial_query asks the publishers of a type that a subscription has
@@ -181,7 +182,7 @@ node_initial_query(dts_node *n, dtsi_type *t)
     t->join_corr = corr ? corr : 1;
     dtsi_hdr h = {
         .kind = DTSI_KIND_QUERY, .corr = t->join_corr, .type_id = t->id, .schema_id = t->schema_id};
-    dtsi_enqueue(n, t->id, &h, NULL, 0);
+    dtsi_enqueue(n, dtsi_back_channel(t->id), &h, NULL, 0);
 }
 
 // node_update_membership joins and leaves channels to match what is
@@ -201,6 +202,12 @@ node_update_membership(dts_node *n)
             } else if (!want && t->joined) {
                 n->tp_ops->leave(n->tp, t->id);
                 t->joined = 0;
+            }
+            if (t->declared && !t->joined_back) {
+                if (n->tp_ops->join(n->tp, dtsi_back_channel(t->id)) == DTS_OK) t->joined_back = 1;
+            } else if (!t->declared && t->joined_back) {
+                n->tp_ops->leave(n->tp, dtsi_back_channel(t->id));
+                t->joined_back = 0;
             }
         }
     }
@@ -246,22 +253,34 @@ dts_node_set_event_cb(dts_node *n, dts_event_cb cb, void *ud)
 // ---------------------------------------------------------------------------
 // Send queue
 
-// small_get and small_put keep freed small frame buffers (DTSI_SMALL_BUF
-// bytes, at most DTSI_SMALL_POOL of them) for the next messages, so that
-// small messages cost no allocation on the hot path (DESIGN.md decision
-// 10). Lock held.
+// buf_get and buf_put keep freed frame buffers for the next messages, so
+// that the hot path costs no allocation (DESIGN.md decision 10): small
+// frames (DTSI_SMALL_BUF bytes, DTSI_SMALL_POOL of them kept) and frames
+// of up to one datagram (max_dgram bytes, DTSI_DGRAM_POOL kept; without
+// it, glibc gives the freed 16-64 KiB back to the system and every new
+// message faults its pages in again). Lock held.
 static uint8_t *
-small_get(dts_node *n)
+buf_get(dts_node *n, size_t len, int *pool)
 {
-    if (n->small_n) return n->small_pool[--n->small_n];
-    return malloc(DTSI_SMALL_BUF);
+    if (len <= DTSI_SMALL_BUF) {
+        *pool = DTSI_POOL_SMALL;
+        return n->small_n ? n->small_pool[--n->small_n] : malloc(DTSI_SMALL_BUF);
+    }
+    if (n->max_dgram && len <= n->max_dgram) {
+        *pool = DTSI_POOL_DGRAM;
+        return n->dgram_n ? n->dgram_pool[--n->dgram_n] : malloc(n->max_dgram);
+    }
+    *pool = DTSI_POOL_NONE;
+    return malloc(len);
 }
 
 static void
-small_put(dts_node *n, uint8_t *buf)
+buf_put(dts_node *n, uint8_t *buf, int pool)
 {
-    if (n->small_n < DTSI_SMALL_POOL)
+    if (pool == DTSI_POOL_SMALL && n->small_n < DTSI_SMALL_POOL)
         n->small_pool[n->small_n++] = buf;
+    else if (pool == DTSI_POOL_DGRAM && n->dgram_n < DTSI_DGRAM_POOL)
+        n->dgram_pool[n->dgram_n++] = buf;
     else
         free(buf);
 }
@@ -269,10 +288,7 @@ small_put(dts_node *n, uint8_t *buf)
 static void
 out_free(dts_node *n, dtsi_out *o)
 {
-    if (o->pooled)
-        small_put(n, o->buf);
-    else
-        free(o->buf);
+    buf_put(n, o->buf, o->pooled);
     o->buf = NULL;
 }
 
@@ -286,8 +302,8 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
     if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
     if (n->q_len == n->q_cap) return DTS_EQUEUE;
     if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
-    int pooled = DTSI_HDR_SIZE + len <= DTSI_SMALL_BUF;
-    uint8_t *buf = pooled ? small_get(n) : malloc(DTSI_HDR_SIZE + len);
+    int pooled;
+    uint8_t *buf = buf_get(n, DTSI_HDR_SIZE + len, &pooled);
     if (!buf) return DTS_ENOMEM;
     dtsi_hdr hh = *h;
     hh.payload_len = (uint32_t)len;
@@ -347,24 +363,46 @@ node_count_sent(dts_node *n, const dtsi_out *o)
     if (t) t->c.sent++;
 }
 
-// node_pack collects consecutive queued frames of one channel into
-// n->pack_buf while they fit one datagram (DESIGN.md decision 10: what is
-// queued when the loop runs shares datagrams; no timer). Returns how many
-// frames it took.
+// node_pack_count counts the consecutive queued frames of one channel that
+// fit one datagram from the head of the queue (DESIGN.md decision 10: what
+// is queued when the loop runs shares datagrams; no timer); *len is their
+// total size. Lock held.
 static size_t
-node_pack(dts_node *n, size_t *len)
+node_pack_count(dts_node *n, size_t *len)
 {
     const dtsi_out *first = &n->q[n->q_head];
     size_t k = 0, off = 0;
     while (k < n->q_len) {
         const dtsi_out *o = &n->q[(n->q_head + k) % n->q_cap];
         if (o->channel != first->channel || o->frag || off + o->len > n->max_dgram) break;
-        memcpy(n->pack_buf + off, o->buf, o->len);
         off += o->len;
         k++;
     }
     *len = off;
     return k;
+}
+
+// node_pack_dgram describes the k frames at the head of the queue as one
+// datagram: the frame itself when alone, an iovec per frame up to
+// DTSI_PACK_IOV of them (no copy), or one copy into pack_buf for many small
+// frames (cheaper than as many pieces). The head of the queue belongs to
+// the sending thread, so this runs without the lock.
+static dts_dgram
+node_pack_dgram(dts_node *n, size_t k, size_t len, struct iovec *iov)
+{
+    const dtsi_out *first = &n->q[n->q_head];
+    if (k == 1) return (dts_dgram){.data = first->buf, .len = first->len};
+    size_t off = 0;
+    for (size_t i = 0; i < k; i++) {
+        const dtsi_out *o = &n->q[(n->q_head + i) % n->q_cap];
+        if (k <= DTSI_PACK_IOV)
+            iov[i] = (struct iovec){o->buf, o->len};
+        else
+            memcpy(n->pack_buf + off, o->buf, o->len);
+        off += o->len;
+    }
+    if (k <= DTSI_PACK_IOV) return (dts_dgram){.len = len, .iov = iov, .iovcnt = k};
+    return (dts_dgram){.data = n->pack_buf, .len = len};
 }
 
 static void node_on_retry(uv_timer_t *tm);
@@ -403,12 +441,14 @@ pace_take(dts_node *n, size_t bytes, size_t dgrams)
     return 1;
 }
 
-// node_build_fragments writes up to DTSI_FRAG_BATCH fragments of o, from
-// o->next_off, into n->frag_bufs: the message's header with the fragment
-// flag and a fragment header before each slice (docs/spec/wire.md,
-// "Fragments"). Returns the count; *bytes is their total size.
+// node_build_fragments describes up to DTSI_FRAG_BATCH fragments of o, from
+// o->next_off: each is the message's header with the fragment flag and a
+// fragment header (written into n->frag_bufs), then the slice of the
+// message, gathered from its buffer without a copy (docs/spec/wire.md,
+// "Fragments"). iov holds two pieces per fragment. Returns the count;
+// *bytes is their total size.
 static size_t
-node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, size_t *bytes)
+node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, struct iovec *iov, size_t *bytes)
 {
     size_t msg_len = o->len - DTSI_HDR_SIZE;
     size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
@@ -416,7 +456,7 @@ node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, size_t *bytes
     *bytes = 0;
     while (k < DTSI_FRAG_BATCH && off < o->end_off) {
         size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
-        uint8_t *b = n->frag_bufs + k * n->max_dgram;
+        uint8_t *b = n->frag_bufs + k * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
         memcpy(b, o->buf, DTSI_HDR_SIZE);
         uint16_t flags = (uint16_t)(b[4] | (b[5] << 8)) | DTSI_FLAG_FRAGMENT;
         b[4] = (uint8_t)flags, b[5] = (uint8_t)(flags >> 8);
@@ -425,8 +465,10 @@ node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, size_t *bytes
         dtsi_frag_hdr f = {
             .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
         dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
-        memcpy(b + DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE, o->buf + DTSI_HDR_SIZE + off, chunk);
-        d[k] = (dts_dgram){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk};
+        iov[2 * k] = (struct iovec){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE};
+        iov[2 * k + 1] = (struct iovec){o->buf + DTSI_HDR_SIZE + off, chunk};
+        d[k] = (dts_dgram){
+            .len = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk, .iov = &iov[2 * k], .iovcnt = 2};
         *bytes += d[k].len;
         off += chunk;
         k++;
@@ -434,19 +476,38 @@ node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, size_t *bytes
     return k;
 }
 
+// frag_batch says how many fragments of o the next batch holds (up to
+// DTSI_FRAG_BATCH, from o->next_off) and their total size on the wire.
+static size_t
+frag_batch(const dts_node *n, const dtsi_out *o, size_t *bytes)
+{
+    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t left = o->end_off - o->next_off;
+    size_t k = (left + frag_size - 1) / frag_size;
+    if (k > DTSI_FRAG_BATCH) k = DTSI_FRAG_BATCH;
+    if (left > k * frag_size) left = k * frag_size;
+    *bytes = left + k * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
+    return k;
+}
+
 // node_send_fragments sends what the pacer and the socket allow of a
 // fragmented message. Returns DTS_OK when all of it is sent, DTS_EQUEUE
-// when it must wait (the retry timer is armed), or a transport error.
+// when it must wait (the retry timer is armed), or a transport error. The
+// fragments are built and sent with the lock released (see dtsi_send_now).
 static dts_err
 node_send_fragments(dts_node *n, dtsi_out *o)
 {
     size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
     dts_dgram d[DTSI_FRAG_BATCH];
+    struct iovec iov[2 * DTSI_FRAG_BATCH];
     while (o->next_off < o->end_off) {
-        size_t bytes, k = node_build_fragments(n, o, d, &bytes);
+        size_t bytes, k = frag_batch(n, o, &bytes);
         if (!pace_take(n, bytes, k)) return DTS_EQUEUE;
         size_t sent = 0;
+        pthread_mutex_unlock(&n->mu);
+        k = node_build_fragments(n, o, d, iov, &bytes);
         dts_err err = n->tp_ops->send(n->tp, o->channel, d, k, &sent);
+        pthread_mutex_lock(&n->mu);
         n->nc.datagrams_sent += sent;
         n->nc.fragments_sent += sent;
         o->next_off += sent * frag_size;
@@ -470,12 +531,18 @@ node_pop(dts_node *n, int sent)
 
 // dtsi_send_now hands queued messages to the transport until the queue is
 // empty, the pacer says wait, or the transport pushes back; then the retry
-// timer resumes. Loop thread, lock held.
+// timer resumes. Loop thread, lock held on entry and exit. The lock is
+// released while datagrams are put together and sent, so that publishing
+// threads go on queueing during the copies and the system call instead of
+// waiting for them (perf showed futex waits and wake-ups as a publisher's
+// largest cost). Only the thread running the loop sends, and what it uses
+// meanwhile no other thread changes: the head of the queue (publishers
+// append at the tail), pack_buf, frag_bufs and the transport.
 void
 dtsi_send_now(dts_node *n)
 {
-    if (!n->tp) return;
-    while (n->q_len > 0) {
+    struct iovec iov[DTSI_PACK_IOV];
+    while (n->tp && n->q_len > 0) {
         dtsi_out *first = &n->q[n->q_head];
         if (first->frag) {
             dts_err err = node_send_fragments(n, first);
@@ -484,15 +551,13 @@ dtsi_send_now(dts_node *n)
             node_pop(n, err == DTS_OK);
             continue;
         }
-        size_t len = 0, k = 1;
-        dts_dgram d = {first->buf, first->len};
-        if (n->q_len > 1) {
-            k = node_pack(n, &len);
-            d = (dts_dgram){n->pack_buf, len};
-        }
-        if (!pace_take(n, d.len, 1)) break;
+        size_t len, k = node_pack_count(n, &len);
+        if (!pace_take(n, len, 1)) break;
         size_t sent = 0;
+        pthread_mutex_unlock(&n->mu);
+        dts_dgram d = node_pack_dgram(n, k, len, iov);
         dts_err err = n->tp_ops->send(n->tp, first->channel, &d, 1, &sent);
+        pthread_mutex_lock(&n->mu);
         if (err == DTS_EQUEUE) {
             uv_timer_start(&n->retry, node_on_retry, 1, 0);
             break;
@@ -1031,7 +1096,7 @@ node_open_transport(dts_node *n)
     // cfg.mtu caps the IP packet: minus the IPv4 or IPv6 and UDP headers.
     size_t ip_udp = n->cfg.ipv6 ? 48 : 28;
     if (n->cfg.mtu && n->cfg.mtu - ip_udp < n->max_dgram) n->max_dgram = n->cfg.mtu - ip_udp;
-    n->frag_bufs = malloc(DTSI_FRAG_BATCH * n->max_dgram);
+    n->frag_bufs = malloc(DTSI_FRAG_BATCH * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE));
     n->pack_buf = malloc(n->max_dgram);
     if (!n->frag_bufs || !n->pack_buf) return DTS_ENOMEM;
     n->pace_burst = (int64_t)(n->cfg.pace_bytes_per_s / 500); // 2 ms of the rate
@@ -1073,6 +1138,7 @@ node_free(dts_node *n)
     free(n->pack_buf);
     free(n->frag_bufs);
     while (n->small_n) free(n->small_pool[--n->small_n]);
+    while (n->dgram_n) free(n->dgram_pool[--n->dgram_n]);
     dtsi_reasm_fini(&n->reasm);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cond);

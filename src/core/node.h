@@ -96,7 +96,8 @@ typedef struct dtsi_type {
     // Channel membership: wanted (refs from subscriptions, declaration and
     // queries) and actually joined on the transport.
     int want_refs_query;
-    int joined;
+    int joined;         // the data channel (t->id): subscriptions and queries
+    int joined_back;    // the back channel (dtsi_back_channel): declared types
     uint32_t join_corr; // query id of the initial-value query (node_initial_query)
     // Subscriptions matching this type, cached per subscription generation.
     struct dts_sub **subs;
@@ -188,13 +189,16 @@ typedef struct dtsi_out {
     size_t next_off; // of the message: how far it has gone
     size_t end_off;  // of the message: where to stop (a repair may be partial)
     int repair;      // a copy sent again in reliable mode
-    int pooled;      // buf is a DTSI_SMALL_BUF buffer of the node's pool
+    int pooled;      // buf is from a pool of the node: DTSI_POOL_SMALL or DTSI_POOL_DGRAM
 } dtsi_out;
 
 #define DTSI_SMALL_BUF 256   // frames this small reuse pooled buffers
 #define DTSI_SMALL_POOL 4096 // buffers kept
+#define DTSI_DGRAM_POOL 32   // buffers of max_dgram bytes kept (one datagram's frames)
+enum { DTSI_POOL_NONE, DTSI_POOL_SMALL, DTSI_POOL_DGRAM };
 
 #define DTSI_FRAG_BATCH 16 // fragments per sendmmsg
+#define DTSI_PACK_IOV 64   // frames of a datagram gathered by iovec; more are copied
 
 struct dts_node {
     pthread_mutex_t mu;
@@ -228,7 +232,9 @@ struct dts_node {
     uint8_t *pack_buf; // one datagram being packed
     uint8_t *small_pool[DTSI_SMALL_POOL];
     size_t small_n;
-    uint8_t *frag_bufs; // DTSI_FRAG_BATCH datagrams of fragments
+    uint8_t *dgram_pool[DTSI_DGRAM_POOL];
+    size_t dgram_n;
+    uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
     int64_t pace_burst;
@@ -272,6 +278,17 @@ int64_t dtsi_mono_us(void);
 dtsi_type *dtsi_type_find(dts_node *n, uint64_t id);
 dtsi_type *dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len);
 int dtsi_type_wanted(dts_node *n, dtsi_type *t);
+
+// dtsi_back_channel is the channel of a type's publishers
+// (docs/spec/wire.md, "Channels"): QUERY and NACK frames go there, so that a
+// publisher does not receive its own data, which goes on the type's own
+// channel (its id). Never the control channel 0.
+static inline uint64_t
+dtsi_back_channel(uint64_t type_id)
+{
+    uint64_t b = type_id ^ 1;
+    return b ? b : 3;
+}
 dts_err dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
                      size_t len);
 void dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,

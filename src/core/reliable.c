@@ -130,7 +130,8 @@ nack_flush(nack_batch *b)
     dtsi_wbuf w = {buf, 0, sizeof buf, 0};
     dtsi_nack_encode(&w, b->target, b->e, b->k);
     dtsi_hdr h = {.kind = DTSI_KIND_NACK, .type_id = b->t->id, .seq = ++b->n->control_seq};
-    if (!w.err && dtsi_enqueue(b->n, b->t->id, &h, buf, w.len) == DTS_OK) b->n->nc.nacks_sent++;
+    if (!w.err && dtsi_enqueue(b->n, dtsi_back_channel(b->t->id), &h, buf, w.len) == DTS_OK)
+        b->n->nc.nacks_sent++;
     b->k = 0;
 }
 

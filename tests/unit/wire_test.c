@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/node.h"
 #include "transport/registry.h"
 #include "wire/wire.h"
 
@@ -600,6 +601,21 @@ test_ids_and_groups(void **state)
         assert_string_equal(g, d->v6);
     }
     char g[64];
+    // Back channels (docs/spec/wire.md, "Groups and port").
+    assert_true(dtsi_back_channel(0xefac3336da21f2a9ULL) == 0xefac3336da21f2a8ULL);
+    dtsi_udpm_group(dtsi_back_channel(0xefac3336da21f2a9ULL), 0, g, sizeof g);
+    assert_string_equal(g, "239.255.158.115");
+    dtsi_udpm_group(dtsi_back_channel(0xefac3336da21f2a9ULL), 1, g, sizeof g);
+    assert_string_equal(g, "ff15::4454:da21:f2a8");
+    assert_true(dtsi_back_channel(1) == 3);
+    for (uint64_t id = 1; id < 100000; id += 3) {
+        uint64_t x = id * 0x9e3779b97f4a7c15ULL;
+        char own[64];
+        dtsi_udpm_group(x, 0, own, sizeof own);
+        dtsi_udpm_group(dtsi_back_channel(x), 0, g, sizeof g);
+        assert_true(dtsi_back_channel(x) != 0);
+        assert_string_not_equal(g, own);
+    }
     dtsi_udpm_group(0, 0, g, sizeof g);
     assert_string_equal(g, "239.255.0.1");
     dtsi_udpm_group(0, 1, g, sizeof g);
@@ -1318,7 +1334,7 @@ inj_expect(inj *j, uint64_t channel, const uint8_t *d, size_t len, ctr which, ui
 {
     dts_node_counters before, now;
     assert_int_equal(dts_node_counters_get(j->node, &before), DTS_OK);
-    dts_dgram g = {d, len};
+    dts_dgram g = {.data = d, .len = len};
     size_t sent = 0;
     assert_int_equal(j->ops->send(j->tp, channel, &g, 1, &sent), DTS_OK);
     for (int i = 0; i < 2000; i++) {

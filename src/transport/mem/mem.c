@@ -220,7 +220,15 @@ mem_deliver(mem_ep *to, const dts_dgram *d)
     }
     it->next = NULL;
     it->len = d->len;
-    memcpy(it->data, d->data, d->len);
+    if (!d->iov) {
+        memcpy(it->data, d->data, d->len);
+    } else {
+        size_t off = 0;
+        for (size_t i = 0; i < d->iovcnt && off + d->iov[i].iov_len <= d->len; i++) {
+            memcpy(it->data + off, d->iov[i].iov_base, d->iov[i].iov_len);
+            off += d->iov[i].iov_len;
+        }
+    }
     if (to->tail)
         to->tail->next = it;
     else

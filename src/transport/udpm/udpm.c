@@ -560,9 +560,13 @@ udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent
     while (*sent < n) {
         size_t k = n - *sent < BATCH ? n - *sent : BATCH;
         for (size_t i = 0; i < k; i++) {
-            iov[i] = (struct iovec){(void *)d[*sent + i].data, d[*sent + i].len};
-            msgs[i].msg_hdr = (struct msghdr){
-                .msg_name = &g, .msg_namelen = glen, .msg_iov = &iov[i], .msg_iovlen = 1};
+            const dts_dgram *di = &d[*sent + i];
+            iov[i] = (struct iovec){(void *)di->data, di->len};
+            msgs[i].msg_hdr =
+                (struct msghdr){.msg_name = &g,
+                                .msg_namelen = glen,
+                                .msg_iov = di->iov ? (struct iovec *)di->iov : &iov[i],
+                                .msg_iovlen = di->iov ? di->iovcnt : 1};
         }
         int r = sendmmsg(u->send_fd, msgs, (unsigned)k, MSG_DONTWAIT);
         if (r < 0) {
