@@ -30,7 +30,7 @@ static const char bench_help[] =
     "  --rate R      publish at most R messages per second (default: as fast as accepted)\n"
     "  --reliable    reliable mode: receivers ask for what they miss\n"
     "  --mtu M       cut messages into fragments for an M-byte MTU (default: the path MTU)\n"
-    "  --pace B      cap the sender at B bytes/s (default 1e9, and 200,000 datagrams/s)\n"
+    "  --pace B      cap the sender at B bytes/s (default 4e9, and 1,000,000 datagrams/s)\n"
     "  --json        one JSON object: sent_per_s, delivered_per_s, mb_per_s, loss_pct (sub),\n"
     "                p50_us, p90_us, p99_us, max_us (ping), peak_rss_kb, cpu_s\n"
     "\n"

@@ -8,7 +8,12 @@
 // default, net.ipv4.igmp_max_memberships) and each with IP_MULTICAST_ALL
 // off, so a socket only sees the groups it joined. Sending uses one
 // unbound socket with the TTL, loopback and interface of the config.
-// Batches go through sendmmsg and recvmmsg.
+// Batches go through sendmmsg and recvmmsg. Runs of equal-sized datagrams
+// (a large message's fragments) go down the stack as one buffer that the
+// kernel cuts into the same datagrams (UDP GSO, UDP_SEGMENT), and receive
+// sockets accept such runs whole (UDP GRO), cut again here by the segment
+// size the kernel reports: on the wire they are ordinary datagrams, each a
+// whole dts fragment, so peers without GSO see no difference.
 #define _GNU_SOURCE
 #include <dts/transport.h>
 
@@ -18,6 +23,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +38,10 @@
 #define UDPM_MAX_SOCKETS 64
 #define UDPM_RECV_BATCH 16
 #define UDPM_DGRAM_MAX 65507
-#define UDPM_RCVBUF (16 * 1024 * 1024)
+#define UDPM_RX_BUF 65536  // one received datagram, or one GRO run of them
+#define UDPM_GSO_SEGS 64   // datagrams one GSO send carries at most (the kernel's limit)
+#define UDPM_SEND_IOV 1024 // pieces of one sendmmsg batch (IOV_MAX)
+#define UDPM_RCVBUF (64 * 1024 * 1024)
 #define UDPM_SNDBUF (16 * 1024 * 1024)
 #define UDPM_MAX_GROUPS (UDPM_GROUPS_PER_SOCKET * UDPM_MAX_SOCKETS)
 
@@ -66,7 +75,10 @@ struct udpm {
     int n_socks;
     udpm_group *groups;
     int n_groups, cap_groups;
-    uint8_t *rx_bufs; // UDPM_RECV_BATCH x UDPM_DGRAM_MAX, allocated once
+    uint8_t *rx_bufs; // UDPM_RECV_BATCH x UDPM_RX_BUF, allocated once
+    int gso;          // the kernel took UDP_SEGMENT sends (cleared when it refuses one)
+    struct sockaddr_storage src_addr; // the last sender and its text (udpm_src)
+    char src_text[64];
     size_t max_dgram; // from the path MTU (udpm_path_mtu)
     int closing;
     void (*close_done)(void *);
@@ -232,6 +244,9 @@ udpm_recv_socket_open(udpm *u)
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int){UDPM_RCVBUF}, sizeof(int)) == 0 ||
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){UDPM_RCVBUF}, sizeof(int)) == 0)
         udpm_check_buf(fd, SO_RCVBUF, UDPM_RCVBUF, "net.core.rmem_max");
+    // Runs of datagrams arrive whole where the kernel can (udpm_on_readable
+    // cuts them); an older kernel without UDP_GRO delivers them one by one.
+    (void)setsockopt(fd, SOL_UDP, UDP_GRO, &(int){1}, sizeof(int));
     if (u->ipv6) {
         udpm_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
 #ifdef IPV6_MULTICAST_ALL
@@ -299,6 +314,7 @@ udpm_send_socket_open(udpm *u)
         return -1;
     }
     u->send_fd = fd;
+    u->gso = 1; // until the kernel refuses a UDP_SEGMENT send
     return 0;
 }
 
@@ -349,10 +365,42 @@ udpm_path_mtu(udpm *u)
 // ---------------------------------------------------------------------------
 // Receive
 
-// udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH datagrams
+// udpm_src gives the text of a sender's address, formatted again only when
+// the sender changes (a datagram of a busy stream costs no formatting).
+static const char *
+udpm_src(udpm *u, const struct sockaddr_storage *from)
+{
+    size_t len =
+        from->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (!u->src_text[0] || memcmp(&u->src_addr, from, len) != 0) {
+        memcpy(&u->src_addr, from, len);
+        udpm_addr_text(from, u->src_text, sizeof u->src_text);
+    }
+    return u->src_text;
+}
+
+// udpm_gro_size returns the segment size the kernel reports for a run of
+// datagrams received as one (UDP_GRO), or 0 for a single datagram.
+static size_t
+udpm_gro_size(struct msghdr *mh)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int v;
+            memcpy(&v, CMSG_DATA(c), sizeof v);
+            return v > 0 ? (size_t)v : 0;
+        }
+    }
+    return 0;
+}
+
+// udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH buffers
 // per system call, for a bounded number of calls so one busy socket cannot
-// starve the loop. Truncated datagrams (larger than UDPM_DGRAM_MAX) are
-// handed on cut, and the core rejects them by their length fields.
+// starve the loop. A buffer holding a GRO run is cut at the segment size
+// into the datagrams that were sent. Truncated datagrams (larger than the
+// buffer) are handed on cut, and the core rejects them by their length
+// fields.
 static void
 udpm_on_readable(uv_poll_t *h, int status, int events)
 {
@@ -362,21 +410,33 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
     struct mmsghdr msgs[UDPM_RECV_BATCH];
     struct iovec iov[UDPM_RECV_BATCH];
     struct sockaddr_storage from[UDPM_RECV_BATCH];
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl[UDPM_RECV_BATCH];
     for (int round = 0; round < 8; round++) {
         for (int i = 0; i < UDPM_RECV_BATCH; i++) {
-            iov[i].iov_base = u->rx_bufs + (size_t)i * UDPM_DGRAM_MAX;
-            iov[i].iov_len = UDPM_DGRAM_MAX;
+            iov[i].iov_base = u->rx_bufs + (size_t)i * UDPM_RX_BUF;
+            iov[i].iov_len = UDPM_RX_BUF;
             msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
                                               .msg_namelen = sizeof from[i],
                                               .msg_iov = &iov[i],
-                                              .msg_iovlen = 1};
+                                              .msg_iovlen = 1,
+                                              .msg_control = ctl[i].buf,
+                                              .msg_controllen = sizeof ctl[i].buf};
         }
         int n = recvmmsg(s->fd, msgs, UDPM_RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
         for (int i = 0; i < n && !u->closing; i++) {
-            char src[64];
-            udpm_addr_text(&from[i], src, sizeof src);
-            u->host.on_recv(u->host.ctx, iov[i].iov_base, msgs[i].msg_len, src);
+            const char *src = udpm_src(u, &from[i]);
+            const uint8_t *d = iov[i].iov_base;
+            size_t len = msgs[i].msg_len, seg = udpm_gro_size(&msgs[i].msg_hdr);
+            if (!seg || seg >= len) {
+                u->host.on_recv(u->host.ctx, d, len, src);
+                continue;
+            }
+            for (size_t off = 0; off < len && !u->closing; off += seg)
+                u->host.on_recv(u->host.ctx, d + off, len - off < seg ? len - off : seg, src);
         }
         if (n < UDPM_RECV_BATCH) return;
     }
@@ -401,7 +461,7 @@ udpm_open(const dts_transport_config *cfg, const dts_transport_host *host, void 
     if (rest && rest[3]) iface = rest + 3; // "udpm://eth0"
     dts_err err = DTS_OK;
     if (iface && *iface) err = udpm_resolve_iface(u, iface);
-    if (err == DTS_OK) u->rx_bufs = malloc((size_t)UDPM_RECV_BATCH * UDPM_DGRAM_MAX);
+    if (err == DTS_OK) u->rx_bufs = malloc((size_t)UDPM_RECV_BATCH * UDPM_RX_BUF);
     if (err == DTS_OK && !u->rx_bufs) err = DTS_ENOMEM;
     if (err == DTS_OK && udpm_send_socket_open(u) != 0) err = DTS_ETRANSPORT;
     if (err == DTS_OK && udpm_recv_socket_open(u) < 0) err = DTS_ETRANSPORT;
@@ -545,6 +605,28 @@ udpm_leave(void *tp, uint64_t channel)
     return DTS_OK;
 }
 
+// udpm_run counts the datagrams from d[0] that one GSO send can carry:
+// all of d[0]'s size except perhaps a shorter last one, at most
+// UDPM_GSO_SEGS of them and UDPM_DGRAM_MAX bytes in all, and pieces that
+// fit the iovecs left. Returns 0 when d[0] itself does not fit them.
+static size_t
+udpm_run(const udpm *u, const dts_dgram *d, size_t n, size_t iov_left)
+{
+    size_t k = 0, total = 0, pieces = 0;
+    while (k < n && k < UDPM_GSO_SEGS) {
+        size_t p = d[k].iov ? d[k].iovcnt : 1;
+        if (k && (d[k].len > d[0].len || total + d[k].len > UDPM_DGRAM_MAX)) break;
+        if (pieces + p > iov_left) break;
+        total += d[k].len;
+        pieces += p;
+        k++;
+        if (!u->gso || d[k - 1].len < d[0].len) break; // a shorter one ends a run
+    }
+    return k;
+}
+
+// udpm_send sends n datagrams with sendmmsg, each run of equal-sized ones
+// as one UDP_SEGMENT message when the kernel takes them (udpm_run).
 static dts_err
 udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent)
 {
@@ -556,26 +638,62 @@ udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent
     socklen_t glen = u->ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     enum { BATCH = 64 };
     struct mmsghdr msgs[BATCH];
-    struct iovec iov[BATCH];
+    size_t counts[BATCH];
+    struct iovec iov[UDPM_SEND_IOV];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl[BATCH];
     while (*sent < n) {
-        size_t k = n - *sent < BATCH ? n - *sent : BATCH;
-        for (size_t i = 0; i < k; i++) {
-            const dts_dgram *di = &d[*sent + i];
-            iov[i] = (struct iovec){(void *)di->data, di->len};
-            msgs[i].msg_hdr =
-                (struct msghdr){.msg_name = &g,
-                                .msg_namelen = glen,
-                                .msg_iov = di->iov ? (struct iovec *)di->iov : &iov[i],
-                                .msg_iovlen = di->iov ? di->iovcnt : 1};
+        size_t k = 0, used = 0, at = *sent;
+        while (k < BATCH && at < n && used < UDPM_SEND_IOV) {
+            size_t c = udpm_run(u, d + at, n - at, UDPM_SEND_IOV - used);
+            if (c == 0 && k == 0) return DTS_EINVAL; // more pieces than a message may have
+            if (c == 0) break;
+            size_t first = used;
+            for (size_t j = 0; j < c; j++) {
+                const dts_dgram *dj = &d[at + j];
+                if (dj->iov) {
+                    memcpy(&iov[used], dj->iov, dj->iovcnt * sizeof *iov);
+                    used += dj->iovcnt;
+                } else {
+                    iov[used++] = (struct iovec){(void *)dj->data, dj->len};
+                }
+            }
+            msgs[k].msg_hdr = (struct msghdr){.msg_name = &g,
+                                              .msg_namelen = glen,
+                                              .msg_iov = &iov[first],
+                                              .msg_iovlen = used - first};
+            if (c > 1) {
+                struct cmsghdr *cm = (struct cmsghdr *)ctl[k].buf;
+                cm->cmsg_level = SOL_UDP;
+                cm->cmsg_type = UDP_SEGMENT;
+                cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t seg = (uint16_t)d[at].len;
+                memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+                msgs[k].msg_hdr.msg_control = ctl[k].buf;
+                msgs[k].msg_hdr.msg_controllen = sizeof ctl[k].buf;
+            }
+            counts[k++] = c;
+            at += c;
         }
         int r = sendmmsg(u->send_fd, msgs, (unsigned)k, MSG_DONTWAIT);
+        if (r < 0 && counts[0] > 1 &&
+            (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP ||
+             errno == EMSGSIZE)) {
+            // The kernel or the device refused GSO: send one by one from now on.
+            DTSI_LOG(DTS_LOG_INFO, DTS_CAT_TRANSPORT, "gso-off", "UDP_SEGMENT refused (%s)",
+                     strerror(errno));
+            u->gso = 0;
+            continue;
+        }
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return DTS_EQUEUE;
             DTSI_LOG(DTS_LOG_WARN, DTS_CAT_TRANSPORT, "send-failed", "sendmmsg: %s",
                      strerror(errno));
             return DTS_ETRANSPORT;
         }
-        *sent += (size_t)r;
+        for (int i = 0; i < r; i++) *sent += counts[i];
         if ((size_t)r < k) return DTS_EQUEUE;
     }
     return DTS_OK;
