@@ -31,6 +31,11 @@ typedef struct dts_transport_host {
     // until on_recv returns; src is the sender's address as text. Loop
     // thread only; the transport calls it for each datagram of a batch.
     void (*on_recv)(void *ctx, const uint8_t *data, size_t len, const char *src);
+    // on_batch, called (when not NULL) before the datagrams of one receive
+    // batch (one system call), lets the core read the clock once for the
+    // batch instead of once per datagram. A transport that never calls it
+    // gets the clock read per datagram. Loop thread only.
+    void (*on_batch)(void *ctx);
 } dts_transport_host;
 
 typedef struct dts_transport_config {

@@ -16,11 +16,13 @@ list(FILTER DTS_CODEC_SRC EXCLUDE REGEX "_test\\.c$")
 # capnpc-dts and checked in (docs/spec/capnp.md, "Bootstrap").
 list(APPEND DTS_CODEC_SRC ${CMAKE_CURRENT_LIST_DIR}/capnp/gen/schema.capnp.c)
 add_library(dts_codec STATIC ${DTS_CODEC_SRC})
-target_include_directories(dts_codec PUBLIC include PRIVATE src ${MSGPUCK_INCLUDE_DIR})
+# blosc: headers only; compress.c opens libblosc.so.1 on first use.
+target_include_directories(dts_codec PUBLIC include PRIVATE src ${MSGPUCK_INCLUDE_DIR}
+                           ${BLOSC_INCLUDE_DIRS})
 target_link_libraries(dts_codec
   PUBLIC dts_static PkgConfig::JANSSON
-  PRIVATE PkgConfig::CBOR PkgConfig::PROTOBUFC PkgConfig::ZSTD PkgConfig::LZ4 PkgConfig::BLOSC
-          ${MSGPUCK_LIBRARY} m)
+  PRIVATE PkgConfig::CBOR PkgConfig::PROTOBUFC PkgConfig::ZSTD PkgConfig::LZ4
+          ${MSGPUCK_LIBRARY} ${CMAKE_DL_LIBS} m)
 set_target_properties(dts_codec PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
 # The typed helpers' test (src/codec/typed_test.c) uses protobuf-c structs

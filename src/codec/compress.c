@@ -4,7 +4,9 @@
 // max_decompressed before anything is allocated, and each library's own
 // claim (zstd frame content size, blosc header) must agree with it, so a
 // payload claiming 1 GiB costs nothing. Pure, any thread.
+#include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <blosc.h>
@@ -14,6 +16,40 @@
 #include "codec/codec_int.h"
 
 static const char *const alg_names[] = {"none", "zstd", "lz4", "blosc"};
+
+// libblosc is opened on first use (dlopen) rather than linked: it pulls in
+// snappy and with it the C++ runtime, some 0.9 MiB resident in every
+// process that links the codecs, blosc user or not (PERFORMANCE.md,
+// "Memory"). The Debian package libblosc1 provides it.
+static struct {
+    __typeof__(&blosc_compress_ctx) compress_ctx;
+    __typeof__(&blosc_decompress_ctx) decompress_ctx;
+    __typeof__(&blosc_cbuffer_validate) cbuffer_validate;
+    __typeof__(&blosc_cbuffer_sizes) cbuffer_sizes;
+} blosc_fn;
+static int blosc_loaded;
+static pthread_once_t blosc_once = PTHREAD_ONCE_INIT;
+
+static void
+blosc_open(void)
+{
+    void *h = dlopen("libblosc.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) return;
+    *(void **)&blosc_fn.compress_ctx = dlsym(h, "blosc_compress_ctx");
+    *(void **)&blosc_fn.decompress_ctx = dlsym(h, "blosc_decompress_ctx");
+    *(void **)&blosc_fn.cbuffer_validate = dlsym(h, "blosc_cbuffer_validate");
+    *(void **)&blosc_fn.cbuffer_sizes = dlsym(h, "blosc_cbuffer_sizes");
+    blosc_loaded = blosc_fn.compress_ctx && blosc_fn.decompress_ctx && blosc_fn.cbuffer_validate &&
+                   blosc_fn.cbuffer_sizes;
+}
+
+// blosc_available opens libblosc once; 0 when it cannot be loaded.
+static int
+blosc_available(void)
+{
+    pthread_once(&blosc_once, blosc_open);
+    return blosc_loaded;
+}
 
 const char *
 dts_compress_alg_name(dts_compress_alg alg)
@@ -44,7 +80,7 @@ comp_run(dts_compress_alg alg, int level, const void *in, size_t len, uint8_t *d
     }
     size_t ts = len % 8 == 0 ? 8 : 1;
     int r =
-        blosc_compress_ctx(level ? level : 5, BLOSC_SHUFFLE, ts, len, in, dst, cap, "lz4", 0, 1);
+        blosc_fn.compress_ctx(level ? level : 5, BLOSC_SHUFFLE, ts, len, in, dst, cap, "lz4", 0, 1);
     return r > 0 ? (size_t)r : 0;
 }
 
@@ -66,6 +102,7 @@ dts_compress(dts_compress_alg alg, int level, size_t threshold, const void *in, 
     *outlen = 0;
     if (alg == DTS_COMPRESS_NONE) return DTS_OK;
     if ((unsigned)alg > DTS_COMPRESS_BLOSC) return DTS_ENOTSUP;
+    if (alg == DTS_COMPRESS_BLOSC && !blosc_available()) return DTS_ENOTSUP;
     if (len > UINT32_MAX || len > (size_t)LZ4_MAX_INPUT_SIZE) return DTS_ETOOBIG;
     if (len < (threshold ? threshold : DTS_COMPRESS_THRESHOLD)) return DTS_OK;
     size_t cap = comp_bound(alg, len);
@@ -96,13 +133,17 @@ decomp_claims(int alg, const uint8_t *src, size_t n, size_t orig, char *err, siz
         }
     } else if (alg == DTS_COMPRESS_BLOSC) {
         size_t nbytes = 0;
-        if (n < BLOSC_MIN_HEADER_LENGTH || blosc_cbuffer_validate(src, n, &nbytes) < 0 ||
+        if (!blosc_available()) {
+            dtsi_errbuf(err, errcap, "blosc: libblosc.so.1 cannot be loaded");
+            return DTS_ENOTSUP;
+        }
+        if (n < BLOSC_MIN_HEADER_LENGTH || blosc_fn.cbuffer_validate(src, n, &nbytes) < 0 ||
             nbytes != orig) {
             dtsi_errbuf(err, errcap, "blosc header disagrees with the prefix (%zu)", orig);
             return DTS_EMALFORMED;
         }
         size_t nb, cb, bs;
-        blosc_cbuffer_sizes(src, &nb, &cb, &bs);
+        blosc_fn.cbuffer_sizes(src, &nb, &cb, &bs);
         if (cb != n) {
             dtsi_errbuf(err, errcap, "blosc header says %zu compressed bytes, have %zu", cb, n);
             return DTS_EMALFORMED;
@@ -130,7 +171,7 @@ decomp_run(int alg, const uint8_t *src, size_t n, uint8_t *dst, size_t orig)
         int r = LZ4_decompress_safe((const char *)src, (char *)dst, (int)n, (int)orig);
         return r < 0 ? (size_t)-1 : (size_t)r;
     }
-    int r = blosc_decompress_ctx(src, dst, orig, 1);
+    int r = blosc_fn.decompress_ctx(src, dst, orig, 1);
     return r < 0 || (r == 0 && orig != 0) ? (size_t)-1 : (size_t)r;
 }
 

@@ -130,12 +130,13 @@ lvc_store(dtsi_type *t, const void *data, size_t len, uint64_t seq, int64_t sent
 static int
 publish_now(dts_node *n)
 {
+    if (n->cfg.run_mode != DTS_RUN_CALLER || n->in_loop_cb || !n->loop_tid_set ||
+        !pthread_equal(n->loop_tid, pthread_self()))
+        return 0; // the clock is read only where it decides something
     int64_t now = dtsi_mono_us();
     int idle = now - n->last_publish_us > DTSI_IDLE_PUBLISH_US;
     n->last_publish_us = now;
-    if (!idle || n->cfg.run_mode != DTS_RUN_CALLER || n->in_loop_cb || !n->loop_tid_set ||
-        !pthread_equal(n->loop_tid, pthread_self()))
-        return 0;
+    if (!idle) return 0;
     dtsi_send_now(n);
     return n->q_len == 0;
 }
@@ -196,8 +197,12 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         if (packed) n->cfg.compressor->free_buf(packed);
     }
     int sent_now = err == DTS_OK && publish_now(n);
+    // A callback's message leaves when its datagram is done (node_on_recv
+    // sends what is queued then): waking the loop would cost two more
+    // system calls per answer.
+    int at_datagram_end = n->in_recv && on_loop_thread(n);
     pthread_mutex_unlock(&n->mu);
-    if (err == DTS_OK && !sent_now) node_wake(n);
+    if (err == DTS_OK && !sent_now && !at_datagram_end) node_wake(n);
     return err;
 }
 

@@ -57,6 +57,7 @@ typedef struct dtsi_sender {
     dtsi_missing *missing; // DTSI_MISSING_MAX entries once needed
     size_t n_missing;
     uint64_t host;
+    uint64_t reply_seq; // the last initial value (REPLY) delivered from it, 0: none
     // Per-publisher counters (dts_type_publishers).
     uint64_t delivered, gaps, late, dups, incomplete, repaired, bytes;
 } dtsi_sender;
@@ -217,13 +218,19 @@ struct dts_node {
     uv_async_t wake;
     uv_timer_t tick;
     uv_timer_t retry;
+    uv_timer_t step_timer; // bounds the wait of dts_node_step_wait
+    uv_idle_t spin;        // active: the loop polls without sleeping (cfg.spin_us)
+    int spinning;
+    uint64_t spin_last_us;
     int handles_open; // handles (and the transport) not yet closed
     int closing, stopped, stop_requested;
     int in_loop_cb;          // >0 while the loop thread handles an event
+    int in_recv;             // node_on_recv runs: what callbacks publish leaves at its end
     int deliver_repaired;    // the message being delivered was completed by repairs
     int64_t last_publish_us; // publish_now: is the publisher idle?
     // The datagram being handled (node_on_recv): taken once, used per message.
     int64_t rx_now_ns, rx_now_ms;
+    int rx_batched; // the transport calls on_batch: the time is taken per batch
     char rx_src[64];
     // Transport.
     const dts_transport_ops *tp_ops;

@@ -105,6 +105,12 @@ missing_take(dtsi_sender *s, uint64_t seq)
 // DTSI_SEQ_WINDOW numbers; an older one is taken as late (an instance id
 // never restarts its numbering). delivered 0 records a message given up
 // incomplete, so that it counts once, as incomplete, never as a gap.
+//
+// A REPLY (the initial value a subscription asked for) is a copy of a
+// message the publisher sent as DATA too, so the two may meet: a REPLY at
+// or below the last number seen is dropped without counting, and the DATA
+// of the number a REPLY already delivered is dropped without counting it a
+// duplicate.
 int
 dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered, int repaired)
 {
@@ -115,10 +121,13 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
     s->host = h->host;
     if (h->flags & DTSI_FLAG_RELIABLE) s->reliable = 1;
     uint64_t seq = h->seq;
+    int reply = h->kind == DTSI_KIND_REPLY;
+    if (reply && !fresh && seq <= s->last) return 0; // we have it, or newer
     if (delivered)
         s->delivered++, s->bytes += h->payload_len;
     else
         s->incomplete++;
+    if (reply) s->reply_seq = seq;
     if (fresh) {
         s->last = seq;
         win_set(s, seq);
@@ -136,8 +145,7 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
     uint64_t back = s->last - seq;
     if (back < DTSI_SEQ_WINDOW) {
         if (win_get(s, seq)) {
-            t->c.dropped_dup++;
-            s->dups++;
+            if (seq != s->reply_seq) t->c.dropped_dup++, s->dups++;
             if (delivered)
                 s->delivered--, s->bytes -= h->payload_len;
             else

@@ -255,6 +255,7 @@ cli_step(dts_node *node, int max_ms, int extra_fd)
     struct pollfd pfd[2];
     int n = 0, extra_ready = 0;
     int wait = max_ms < 0 || max_ms > CLI_POLL_MAX_MS ? CLI_POLL_MAX_MS : max_ms;
+    if (extra_fd < 0) return dts_node_step_wait(node, wait) == DTS_OK ? 0 : -1;
     int node_wait = dts_node_timeout_ms(node);
     if (node_wait >= 0 && node_wait < wait) wait = node_wait;
     pfd[n++] = (struct pollfd){.fd = dts_node_fd(node), .events = POLLIN};

@@ -88,6 +88,7 @@ mem_on_async(uv_async_t *a)
     e->head = e->tail = NULL;
     e->n_inbox = 0;
     pthread_mutex_unlock(&mem_mu);
+    if (it && e->host.on_batch) e->host.on_batch(e->host.ctx);
     while (it) {
         mem_item *next = it->next;
         e->host.on_recv(e->host.ctx, it->data, it->len, "mem");

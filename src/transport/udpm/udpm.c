@@ -427,6 +427,7 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
         }
         int n = recvmmsg(s->fd, msgs, UDPM_RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
+        if (u->host.on_batch) u->host.on_batch(u->host.ctx);
         for (int i = 0; i < n && !u->closing; i++) {
             const char *src = udpm_src(u, &from[i]);
             const uint8_t *d = iov[i].iov_base;
