@@ -255,33 +255,49 @@ dts_node_set_event_cb(dts_node *n, dts_event_cb cb, void *ud)
 // Send queue
 
 // buf_get and buf_put keep freed frame buffers for the next messages, so
-// that the hot path costs no allocation (DESIGN.md decision 10): small
-// frames (DTSI_SMALL_BUF bytes, DTSI_SMALL_POOL of them kept) and frames
-// of up to one datagram (max_dgram bytes, DTSI_DGRAM_POOL kept; without
-// it, glibc gives the freed 16-64 KiB back to the system and every new
-// message faults its pages in again). Lock held.
+// that the hot path costs no allocation (DESIGN.md decision 10): buffers of
+// 128 B to 64 KiB in power-of-two classes, each class keeping up to 1 MiB
+// of them. A frame gets the smallest class that holds it, so a buffer is
+// at most twice its frame. Without the pool, glibc gives freed 16-64 KiB
+// buffers back to the system and every new message faults its pages in
+// again; with a single large class, a queue of 1 KiB frames would hold
+// 64 KiB each. Larger frames (fragmented messages) are malloc'ed. Lock
+// held.
+static int
+buf_class(size_t len)
+{
+    int c = 0;
+    while (c < DTSI_POOL_CLASSES && ((size_t)DTSI_POOL_MIN << c) < len) c++;
+    return c;
+}
+
+static size_t
+buf_keep(int c)
+{
+    size_t k = DTSI_POOL_KEEP_BYTES / ((size_t)DTSI_POOL_MIN << c);
+    return k < 16 ? 16 : k;
+}
+
 static uint8_t *
 buf_get(dts_node *n, size_t len, int *pool)
 {
-    if (len <= DTSI_SMALL_BUF) {
-        *pool = DTSI_POOL_SMALL;
-        return n->small_n ? n->small_pool[--n->small_n] : malloc(DTSI_SMALL_BUF);
+    int c = buf_class(len);
+    if (c == DTSI_POOL_CLASSES) {
+        *pool = 0;
+        return malloc(len);
     }
-    if (n->max_dgram && len <= n->max_dgram) {
-        *pool = DTSI_POOL_DGRAM;
-        return n->dgram_n ? n->dgram_pool[--n->dgram_n] : malloc(n->max_dgram);
-    }
-    *pool = DTSI_POOL_NONE;
-    return malloc(len);
+    *pool = c + 1;
+    if (n->pool_n[c]) return n->pool[c][--n->pool_n[c]];
+    return malloc((size_t)DTSI_POOL_MIN << c);
 }
 
 static void
 buf_put(dts_node *n, uint8_t *buf, int pool)
 {
-    if (pool == DTSI_POOL_SMALL && n->small_n < DTSI_SMALL_POOL)
-        n->small_pool[n->small_n++] = buf;
-    else if (pool == DTSI_POOL_DGRAM && n->dgram_n < DTSI_DGRAM_POOL)
-        n->dgram_pool[n->dgram_n++] = buf;
+    int c = pool - 1;
+    if (pool > 0 && !n->pool[c]) n->pool[c] = calloc(buf_keep(c), sizeof *n->pool[c]);
+    if (pool > 0 && n->pool[c] && n->pool_n[c] < buf_keep(c))
+        n->pool[c][n->pool_n[c]++] = buf;
     else
         free(buf);
 }
@@ -1187,8 +1203,10 @@ node_free(dts_node *n)
     free(n->q);
     free(n->pack_buf);
     free(n->frag_bufs);
-    while (n->small_n) free(n->small_pool[--n->small_n]);
-    while (n->dgram_n) free(n->dgram_pool[--n->dgram_n]);
+    for (int c = 0; c < DTSI_POOL_CLASSES; c++) {
+        while (n->pool_n[c]) free(n->pool[c][--n->pool_n[c]]);
+        free(n->pool[c]);
+    }
     dtsi_reasm_fini(&n->reasm);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cond);

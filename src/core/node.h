@@ -190,13 +190,15 @@ typedef struct dtsi_out {
     size_t next_off; // of the message: how far it has gone
     size_t end_off;  // of the message: where to stop (a repair may be partial)
     int repair;      // a copy sent again in reliable mode
-    int pooled;      // buf is from a pool of the node: DTSI_POOL_SMALL or DTSI_POOL_DGRAM
+    int pooled;      // buf came from the node's buffer pool of class pooled - 1; 0: malloc
 } dtsi_out;
 
-#define DTSI_SMALL_BUF 256   // frames this small reuse pooled buffers
-#define DTSI_SMALL_POOL 4096 // buffers kept
-#define DTSI_DGRAM_POOL 32   // buffers of max_dgram bytes kept (one datagram's frames)
-enum { DTSI_POOL_NONE, DTSI_POOL_SMALL, DTSI_POOL_DGRAM };
+// Frame buffers are pooled in size classes of 128 bytes << c (c below
+// DTSI_POOL_CLASSES, so up to 64 KiB, one datagram); each class keeps up to
+// DTSI_POOL_KEEP_BYTES of freed buffers (at least 16).
+#define DTSI_POOL_MIN 128
+#define DTSI_POOL_CLASSES 10
+#define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 
 #define DTSI_FRAG_BATCH 16 // fragments per sendmmsg
 #define DTSI_PACK_IOV 64   // frames of a datagram gathered by iovec; more are copied
@@ -236,11 +238,9 @@ struct dts_node {
     const dts_transport_ops *tp_ops;
     void *tp;
     size_t max_dgram;
-    uint8_t *pack_buf; // one datagram being packed
-    uint8_t *small_pool[DTSI_SMALL_POOL];
-    size_t small_n;
-    uint8_t *dgram_pool[DTSI_DGRAM_POOL];
-    size_t dgram_n;
+    uint8_t *pack_buf;                 // one datagram being packed
+    uint8_t **pool[DTSI_POOL_CLASSES]; // freed frame buffers by size class (buf_get)
+    size_t pool_n[DTSI_POOL_CLASSES];
     uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
