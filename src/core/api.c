@@ -105,22 +105,6 @@ dts_type_declare(dts_node *n, const char *name, dts_format format, const void *s
 // ---------------------------------------------------------------------------
 // Publish
 
-// lvc_store keeps a copy of the last value for queries (last-value cache).
-static void
-lvc_store(dtsi_type *t, const void *data, size_t len, uint64_t seq, int64_t sent_ns)
-{
-    if (len > t->last_cap) {
-        uint8_t *b = realloc(t->last_value, len);
-        if (!b) return; // the cache keeps the previous value
-        t->last_value = b;
-        t->last_cap = len;
-    }
-    if (len) memcpy(t->last_value, data, len);
-    t->last_len = len;
-    t->last_seq = seq;
-    t->last_sent_ns = sent_ns;
-}
-
 // publish_now sends a message at once, from the caller's thread, when that
 // thread is the one that runs the loop (DTS_RUN_CALLER, outside a
 // callback: callbacks' messages leave when their datagram is done) and the
@@ -191,7 +175,8 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         if (err == DTS_OK) {
             t->next_seq++;
             dtsi_rel_store(n, t, &h, data, len);
-            if (n->cfg.last_value_cache) lvc_store(t, orig, orig_len, h.seq, h.sent_ns);
+            if (n->cfg.last_value_cache)
+                dtsi_lvc_store(n, t, orig, orig_len, h.seq, h.sent_ns, !packed);
             if (packed) t->c.compressed++;
         }
         if (packed) n->cfg.compressor->free_buf(packed);

@@ -218,7 +218,7 @@ static void
 type_free(dtsi_type *t)
 {
     free(t->schema);
-    free(t->last_value);
+    free(t->last_buf); // every buffer, pooled or not, is a malloc block
     free(t->subs);
     dtsi_senders_free(t);
     dtsi_rel_type_free(t);
@@ -305,8 +305,81 @@ buf_put(dts_node *n, uint8_t *buf, int pool)
 static void
 out_free(dts_node *n, dtsi_out *o)
 {
-    buf_put(n, o->buf, o->pooled);
+    if (o->buf) buf_put(n, o->buf, o->pooled);
     o->buf = NULL;
+}
+
+// ---------------------------------------------------------------------------
+// Last-value cache
+
+static void
+lvc_release(dts_node *n, dtsi_type *t)
+{
+    if (t->last_buf && t->last_cap)
+        free(t->last_buf);
+    else if (t->last_buf)
+        buf_put(n, t->last_buf, t->last_pool);
+    t->last_buf = NULL;
+    t->last_cap = 0;
+}
+
+// dtsi_lvc_store records the value just published (seq) as t's last value,
+// for queries. A large value whose frame was just queued (queued: the frame
+// holds it as published, not compressed) is not copied: the frame becomes
+// the value when it leaves the queue (node_lvc_adopt) and is read there
+// until then (node_lvc_data), which spares the publishing thread a second
+// copy of every large message. Others are copied. Lock held.
+void
+dtsi_lvc_store(dts_node *n, dtsi_type *t, const void *data, size_t len, uint64_t seq,
+               int64_t sent_ns, int queued)
+{
+    if (queued && len >= DTSI_LVC_BY_REF) {
+        n->q[(n->q_head + n->q_len - 1) % n->q_cap].lvc = 1;
+        t->last_pending = 1;
+    } else {
+        if (len > t->last_cap) {
+            uint8_t *b = malloc(len);
+            if (!b) return; // the cache keeps the previous value
+            lvc_release(n, t);
+            t->last_buf = b;
+            t->last_cap = len;
+        }
+        if (len) memcpy(t->last_buf, data, len);
+        t->last_off = 0;
+        t->last_pending = 0;
+    }
+    t->last_len = len;
+    t->last_seq = seq;
+    t->last_sent_ns = sent_ns;
+}
+
+// node_lvc_adopt makes a frame leaving the queue its type's last value, if
+// it still is the last one published.
+static void
+node_lvc_adopt(dts_node *n, dtsi_out *o)
+{
+    dtsi_type *t = dtsi_type_find(n, o->channel);
+    if (!t || !t->last_pending || t->last_seq != o->seq) return;
+    lvc_release(n, t);
+    t->last_buf = o->buf;
+    t->last_off = DTSI_HDR_SIZE;
+    t->last_pool = o->pooled;
+    t->last_pending = 0;
+    o->buf = NULL;
+}
+
+// node_lvc_data returns t's last value, or NULL when there is none (its
+// frame was dropped from the queue).
+static const uint8_t *
+node_lvc_data(dts_node *n, const dtsi_type *t)
+{
+    if (!t->last_pending) return t->last_buf ? t->last_buf + t->last_off : (const uint8_t *)"";
+    for (size_t i = 0; i < n->q_len; i++) {
+        const dtsi_out *o = &n->q[(n->q_head + i) % n->q_cap];
+        if (o->lvc && o->channel == t->id && o->seq == t->last_seq && o->buf)
+            return o->buf + DTSI_HDR_SIZE;
+    }
+    return NULL;
 }
 
 // dtsi_enqueue builds one message (header then payload) and appends it to
@@ -337,6 +410,8 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
     o->end_off = len;
     o->repair = 0;
     o->pooled = pooled;
+    o->lvc = 0;
+    o->seq = h->seq;
     n->q_len++;
     n->q_bytes += len;
     return DTS_OK;
@@ -541,6 +616,7 @@ node_pop(dts_node *n, int sent)
     dtsi_out *o = &n->q[n->q_head];
     if (sent) node_count_sent(n, o);
     n->q_bytes -= o->len - DTSI_HDR_SIZE;
+    if (o->lvc) node_lvc_adopt(n, o);
     out_free(n, o);
     n->q_head = (n->q_head + 1) % n->q_cap;
     n->q_len--;
@@ -657,14 +733,14 @@ msg_fill(const dts_node *n, dts_msg *m, const dtsi_type *t, const dtsi_hdr *h,
 static void
 node_answer_query(dts_node *n, dtsi_type *t, const dtsi_hdr *q)
 {
-    const void *data = t->last_value;
+    const void *data = node_lvc_data(n, t);
     size_t len = t->last_len;
     uint64_t seq = t->last_seq;
     if (t->qh) {
         if (!t->qh(t->qh_ud, t->name, &data, &len)) return;
         if (len > n->cfg.payload_max) return;
         seq = t->last_seq ? t->last_seq : 1;
-    } else if (!n->cfg.last_value_cache || t->last_seq == 0) {
+    } else if (!n->cfg.last_value_cache || t->last_seq == 0 || !data) {
         return;
     }
     dtsi_hdr h = {.kind = DTSI_KIND_REPLY,

@@ -80,8 +80,13 @@ typedef struct dtsi_type {
     uint8_t *schema;
     size_t schema_len;
     uint64_t next_seq;
-    uint8_t *last_value;
-    size_t last_len, last_cap;
+    // Last-value cache (dtsi_lvc_store): the value is last_len bytes at
+    // last_buf + last_off; last_cap > 0 for a copy of its own, 0 for a frame
+    // adopted from the send queue (of buffer class last_pool - 1);
+    // last_pending: the value is still in the send queue.
+    uint8_t *last_buf;
+    size_t last_off, last_len, last_cap;
+    int last_pool, last_pending;
     uint64_t last_seq;
     int64_t last_sent_ns;
     dts_query_handler qh;
@@ -191,7 +196,13 @@ typedef struct dtsi_out {
     size_t end_off;  // of the message: where to stop (a repair may be partial)
     int repair;      // a copy sent again in reliable mode
     int pooled;      // buf came from the node's buffer pool of class pooled - 1; 0: malloc
+    int lvc;         // may become its type's last value when it leaves (dtsi_lvc_store)
+    uint64_t seq;    // the frame's sequence number
 } dtsi_out;
+
+// Values at least this large are kept in the last-value cache by adopting
+// their frame when it leaves the send queue, instead of by a copy.
+#define DTSI_LVC_BY_REF 4096
 
 // Frame buffers are pooled in size classes of 128 bytes << c (c below
 // DTSI_POOL_CLASSES, so up to 64 KiB, one datagram); each class keeps up to
@@ -285,6 +296,8 @@ int64_t dtsi_mono_us(void);
 dtsi_type *dtsi_type_find(dts_node *n, uint64_t id);
 dtsi_type *dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len);
 int dtsi_type_wanted(dts_node *n, dtsi_type *t);
+void dtsi_lvc_store(dts_node *n, dtsi_type *t, const void *data, size_t len, uint64_t seq,
+                    int64_t sent_ns, int queued);
 
 // dtsi_back_channel is the channel of a type's publishers
 // (docs/spec/wire.md, "Channels"): QUERY and NACK frames go there, so that a

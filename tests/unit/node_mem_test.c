@@ -287,6 +287,56 @@ test_query_last_value(void **state)
     dts_node_close(b);
 }
 
+typedef struct big_rx {
+    size_t len;
+    uint8_t data[16384];
+    int replies;
+} big_rx;
+
+static void
+on_big(void *ud, const dts_msg *m)
+{
+    big_rx *r = ud;
+    r->len = m->len;
+    memcpy(r->data, m->data, m->len < sizeof r->data ? m->len : sizeof r->data);
+    r->replies += m->is_reply;
+}
+
+// query_value asks a's type for its last value and checks it: len bytes of
+// the value fill.
+static void
+query_value(dts_node *b, size_t len, uint8_t fill)
+{
+    big_rx r = {0};
+    size_t answers = 0;
+    assert_int_equal(dts_query(b, "x.Big", 1000, 0, on_big, &r, &answers), DTS_OK);
+    assert_int_equal(answers, 1);
+    assert_int_equal(r.len, len);
+    for (size_t i = 0; i < len; i++) assert_int_equal(r.data[i], fill);
+}
+
+// Large values are kept by adopting their frame once it is sent
+// (DTSI_LVC_BY_REF), small ones by copy; each replaces the other.
+static void
+test_query_last_value_large(void **state)
+{
+    dts_node *a = open_mem("mem://t6b"), *b = open_mem("mem://t6b");
+    dts_type_declare(a, "x.Big", DTS_FORMAT_RAW, NULL, 0);
+    static uint8_t v[12000];
+    const struct {
+        size_t len;
+        uint8_t fill;
+    } steps[] = {{10000, 1}, {12000, 2}, {100, 3}, {8000, 4}, {0, 0}, {5000, 5}};
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        memset(v, steps[k].fill, steps[k].len);
+        assert_int_equal(dts_publish(a, "x.Big", v, steps[k].len), DTS_OK);
+        assert_int_equal(dts_flush(a, 1000), DTS_OK);
+        query_value(b, steps[k].len, steps[k].fill);
+    }
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
 static int
 custom_handler(void *ud, const char *type, const void **data, size_t *len)
 {
@@ -474,6 +524,7 @@ main(void)
         cmocka_unit_test(test_glob_late_type),
         cmocka_unit_test(test_own_messages),
         cmocka_unit_test(test_query_last_value),
+        cmocka_unit_test(test_query_last_value_large),
         cmocka_unit_test(test_query_handler),
         cmocka_unit_test(test_mismatch_both_sides),
         cmocka_unit_test(test_discovery_and_goodbye),
