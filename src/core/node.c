@@ -455,18 +455,18 @@ node_count_sent(dts_node *n, const dtsi_out *o)
     if (t) t->c.sent++;
 }
 
-// node_pack_count counts the consecutive queued frames of one channel that
-// fit one datagram from the head of the queue (DESIGN.md decision 10: what
-// is queued when the loop runs shares datagrams; no timer); *len is their
-// total size. Lock held.
+// node_pack_count counts the consecutive queued frames of channel ch,
+// from position at of the queue, that fit one datagram (DESIGN.md decision
+// 10: what is queued when the loop runs shares datagrams; no timer); *len
+// is their total size. 0 when the frame at `at` is a fragmented message or
+// of another channel. Lock held.
 static size_t
-node_pack_count(dts_node *n, size_t *len)
+node_pack_count(dts_node *n, size_t at, uint64_t ch, size_t *len)
 {
-    const dtsi_out *first = &n->q[n->q_head];
     size_t k = 0, off = 0;
-    while (k < n->q_len) {
-        const dtsi_out *o = &n->q[(n->q_head + k) % n->q_cap];
-        if (o->channel != first->channel || o->frag || off + o->len > n->max_dgram) break;
+    while (at + k < n->q_len) {
+        const dtsi_out *o = &n->q[(n->q_head + at + k) % n->q_cap];
+        if (o->channel != ch || o->frag || off + o->len > n->max_dgram) break;
         off += o->len;
         k++;
     }
@@ -474,19 +474,19 @@ node_pack_count(dts_node *n, size_t *len)
     return k;
 }
 
-// node_pack_dgram describes the k frames at the head of the queue as one
-// datagram: the frame itself when alone, an iovec per frame up to
+// node_pack_dgram describes the k frames from position at of the queue as
+// one datagram: the frame itself when alone, an iovec per frame up to
 // DTSI_PACK_IOV of them (no copy), or one copy into pack_buf for many small
 // frames (cheaper than as many pieces). The head of the queue belongs to
 // the sending thread, so this runs without the lock.
 static dts_dgram
-node_pack_dgram(dts_node *n, size_t k, size_t len, struct iovec *iov)
+node_pack_dgram(dts_node *n, size_t at, size_t k, size_t len, struct iovec *iov)
 {
-    const dtsi_out *first = &n->q[n->q_head];
+    const dtsi_out *first = &n->q[(n->q_head + at) % n->q_cap];
     if (k == 1) return (dts_dgram){.data = first->buf, .len = first->len};
     size_t off = 0;
     for (size_t i = 0; i < k; i++) {
-        const dtsi_out *o = &n->q[(n->q_head + i) % n->q_cap];
+        const dtsi_out *o = &n->q[(n->q_head + at + i) % n->q_cap];
         if (k <= DTSI_PACK_IOV)
             iov[i] = (struct iovec){o->buf, o->len};
         else
@@ -660,7 +660,9 @@ node_spin_mark(dts_node *n)
 void
 dtsi_send_now(dts_node *n)
 {
-    struct iovec iov[DTSI_PACK_IOV];
+    struct iovec iov[DTSI_SEND_BATCH * DTSI_PACK_IOV];
+    dts_dgram d[DTSI_SEND_BATCH];
+    size_t frames[DTSI_SEND_BATCH], lens[DTSI_SEND_BATCH];
     while (n->tp && n->q_len > 0) {
         dtsi_out *first = &n->q[n->q_head];
         if (first->frag) {
@@ -670,21 +672,43 @@ dtsi_send_now(dts_node *n)
             node_pop(n, err == DTS_OK);
             continue;
         }
-        size_t len, k = node_pack_count(n, &len);
-        if (!pace_take(n, len, 1)) break;
+        // Plan, under the lock, up to DTSI_SEND_BATCH datagrams of the head's
+        // channel for one transport call; a datagram copied into pack_buf
+        // ends the batch (there is one pack_buf).
+        size_t nd = 0, at = 0;
+        int paced = 0;
+        while (nd < DTSI_SEND_BATCH) {
+            size_t len, k = node_pack_count(n, at, first->channel, &len);
+            if (k == 0) break;
+            if (!pace_take(n, len, 1)) {
+                paced = 1;
+                break;
+            }
+            frames[nd] = k;
+            lens[nd++] = len;
+            at += k;
+            if (k > DTSI_PACK_IOV) break;
+        }
+        if (nd == 0) break; // the pacer says wait
         size_t sent = 0;
         pthread_mutex_unlock(&n->mu);
-        dts_dgram d = node_pack_dgram(n, k, len, iov);
-        dts_err err = n->tp_ops->send(n->tp, first->channel, &d, 1, &sent);
+        for (size_t i = 0, pos = 0; i < nd; pos += frames[i++])
+            d[i] = node_pack_dgram(n, pos, frames[i], lens[i], &iov[i * DTSI_PACK_IOV]);
+        dts_err err = n->tp_ops->send(n->tp, first->channel, d, nd, &sent);
         pthread_mutex_lock(&n->mu);
+        n->nc.datagrams_sent += sent;
+        for (size_t i = 0; i < sent; i++)
+            for (size_t j = 0; j < frames[i]; j++) node_pop(n, 1);
+        if (sent) node_spin_mark(n);
         if (err == DTS_EQUEUE) {
             uv_timer_start(&n->retry, node_on_retry, 1, 0);
             break;
         }
-        if (err != DTS_OK) n->nc.send_errors++;
-        n->nc.datagrams_sent += sent;
-        for (size_t i = 0; i < k; i++) node_pop(n, err == DTS_OK);
-        node_spin_mark(n);
+        if (err != DTS_OK) { // the datagram after the sent ones failed: dropped
+            n->nc.send_errors++;
+            for (size_t j = 0; sent < nd && j < frames[sent]; j++) node_pop(n, 0);
+        }
+        if (paced) break;
     }
     if (n->q_len == 0) pthread_cond_broadcast(&n->cond);
 }

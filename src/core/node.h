@@ -213,6 +213,7 @@ typedef struct dtsi_out {
 
 #define DTSI_FRAG_BATCH 16 // fragments per sendmmsg
 #define DTSI_PACK_IOV 64   // frames of a datagram gathered by iovec; more are copied
+#define DTSI_SEND_BATCH 16 // datagrams of packed frames per transport call
 
 struct dts_node {
     pthread_mutex_t mu;
