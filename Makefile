@@ -1,11 +1,13 @@
 # Quick start: `make demo` runs the brewery demo; `make test` builds and runs
-# every test (normal build, then the ASan+UBSan build, then the fuzzers).
+# every test (normal build, then the ASan+UBSan build, then the fuzzers),
+# and checks that an optimised Release build (-O3) compiles without warnings.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+RELEASE_BUILD ?= build-release
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test test-fast test-asan test-fuzz demo bench clean format
+.PHONY: all deps build test test-fast test-asan test-fuzz test-release demo bench clean format
 
 all: build
 
@@ -31,7 +33,13 @@ test-fuzz: deps
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	cd $(FUZZ_BUILD) && ctest --output-on-failure --no-tests=error
 
-test: test-fast test-fuzz test-asan
+# gcc -O3 warns of possibly uninitialised values that -O2 does not see: build the
+# library and tools as a Release user would (-Werror), tests left out.
+test-release: deps
+	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DDTS_TESTS=OFF
+	cmake --build $(RELEASE_BUILD) -j $(JOBS)
+
+test: test-fast test-release test-fuzz test-asan
 
 demo: build
 	@scripts/demo $(BUILD)
@@ -43,4 +51,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)
