@@ -628,6 +628,25 @@ disc_free_closed_subs(dts_node *n)
     }
 }
 
+// dtsi_disc_next_due says when discovery next has something to do: a
+// heartbeat, a member-list resend, a type description, or (now) a member
+// request to a peer whose list is stale. The node's tick slows down when
+// nothing is due soon (node_tick_interval).
+int64_t
+dtsi_disc_next_due(const dts_node *n, int64_t now)
+{
+    int64_t due = n->hb_due_ms;
+    if (n->members_resends > 0 && n->members_due_ms < due) due = n->members_due_ms;
+    for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++)
+        for (const dtsi_type *t = n->types[b]; t; t = t->next)
+            if (t->desc_interval_ms && t->desc_due_ms < due) due = t->desc_due_ms;
+    for (size_t i = 0; i < n->n_peers; i++) {
+        const dtsi_peer *p = &n->peers[i];
+        if (p->generation != p->want_generation || p->n_members < p->want_members) return now;
+    }
+    return due;
+}
+
 void
 dtsi_disc_tick(dts_node *n, int64_t now)
 {

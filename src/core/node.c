@@ -498,6 +498,9 @@ node_pack_dgram(dts_node *n, size_t at, size_t k, size_t len, struct iovec *iov)
 }
 
 static void node_on_retry(uv_timer_t *tm);
+static void node_tick_hurry(dts_node *n);
+static void node_activity(dts_node *n);
+static void node_on_tick(uv_timer_t *tm);
 
 static uint64_t
 mono_us(void)
@@ -700,6 +703,7 @@ dtsi_send_now(dts_node *n)
         for (size_t i = 0; i < sent; i++)
             for (size_t j = 0; j < frames[i]; j++) node_pop(n, 1);
         if (sent) node_spin_mark(n);
+        if (sent && first->channel != DTS_CHANNEL_CONTROL) node_activity(n);
         if (err == DTS_EQUEUE) {
             uv_timer_start(&n->retry, node_on_retry, 1, 0);
             break;
@@ -986,8 +990,15 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         n->nc.control_received++;
         n->nc.control_bytes_received += DTSI_HDR_SIZE + h->payload_len;
         dtsi_disc_recv(n, h, payload, src);
+        // What it scheduled soon (an answer, a description) must not wait
+        // for an idle tick.
+        if (n->tick_ms > DTSI_TICK_MS &&
+            dtsi_disc_next_due(n, n->rx_now_ms) < n->rx_now_ms + (int64_t)n->tick_ms)
+            node_tick_hurry(n);
         return;
     }
+    n->activity_ms = n->rx_now_ms;
+    node_tick_hurry(n);
     dtsi_type *t = dtsi_type_find(n, h->type_id);
     if (!t) {
         n->nc.frames_unknown_type++;
@@ -1098,6 +1109,7 @@ node_on_wake(uv_async_t *a)
         pthread_mutex_unlock(&n->mu);
         return;
     }
+    node_activity(n); // an API call: declare, subscribe, publish, query
     node_update_membership(n);
     dtsi_send_now(n);
     pthread_mutex_unlock(&n->mu);
@@ -1120,6 +1132,43 @@ node_update_rates(dts_node *n, int64_t now)
     }
 }
 
+// node_tick_interval chooses the tick's period: DTSI_TICK_MS while
+// anything may need it soon (data moved in the last DTSI_ACTIVE_MS, which
+// covers reliable mode's HINTs and NACKs; messages being reassembled; a
+// query waiting), else the time until discovery is next due, between
+// DTSI_TICK_MS and DTSI_TICK_IDLE_MS: an idle node wakes about 5 times a
+// second, not 20 (PERFORMANCE.md, "Discovery cost").
+static uint64_t
+node_tick_interval(dts_node *n, int64_t now)
+{
+    if (now - n->activity_ms < DTSI_ACTIVE_MS || n->reasm.n_slots) return DTSI_TICK_MS;
+    for (int i = 0; i < DTSI_QUERIES_MAX; i++)
+        if (n->queries[i].active) return DTSI_TICK_MS;
+    int64_t wait = dtsi_disc_next_due(n, now) - now;
+    if (wait < DTSI_TICK_MS) return DTSI_TICK_MS;
+    return wait > DTSI_TICK_IDLE_MS ? DTSI_TICK_IDLE_MS : (uint64_t)wait;
+}
+
+// node_tick_hurry goes back to the fast tick at once (something happened
+// while the node was idle). Loop thread.
+static void
+node_tick_hurry(dts_node *n)
+{
+    if (n->tick_ms <= DTSI_TICK_MS || n->closing || n->stopped) return;
+    n->tick_ms = DTSI_TICK_MS;
+    n->tick_ms = DTSI_TICK_MS;
+    n->activity_ms = dtsi_mono_ms();
+    uv_timer_start(&n->tick, node_on_tick, DTSI_TICK_MS, DTSI_TICK_MS);
+}
+
+// node_activity notes data moving or an API call; an idle tick hurries.
+static void
+node_activity(dts_node *n)
+{
+    n->activity_ms = dtsi_mono_ms();
+    node_tick_hurry(n);
+}
+
 static void
 node_on_tick(uv_timer_t *tm)
 {
@@ -1134,6 +1183,11 @@ node_on_tick(uv_timer_t *tm)
     node_update_rates(n, now);
     node_update_membership(n);
     dtsi_send_now(n);
+    uint64_t iv = node_tick_interval(n, now);
+    if (iv != n->tick_ms && !n->closing && !n->stopped) {
+        n->tick_ms = iv;
+        uv_timer_start(&n->tick, node_on_tick, iv, iv);
+    }
     n->in_loop_cb--;
     pthread_mutex_unlock(&n->mu);
 }

@@ -36,9 +36,11 @@
 #define DTSI_QUERY_ANSWERS_MAX 256               // publishers whose repeated answers are dropped
 #define DTSI_TYPE_BUCKETS 1024
 #define DTSI_TICK_MS 50
-#define DTSI_IDLE_PUBLISH_US 20       // a publish this long after the previous one may go at once
-#define DTSI_CLOSE_FLUSH_MS 2000      // dts_node_close waits this long for the queue
-#define DTSI_DESC_STEADY_MS 10000     // steady re-description of a type
+#define DTSI_TICK_IDLE_MS 250     // the tick of a node with nothing due soon (node_tick_interval)
+#define DTSI_ACTIVE_MS 2500       // data sent or received this recently keeps the fast tick
+#define DTSI_IDLE_PUBLISH_US 20   // a publish this long after the previous one may go at once
+#define DTSI_CLOSE_FLUSH_MS 2000  // dts_node_close waits this long for the queue
+#define DTSI_DESC_STEADY_MS 10000 // steady re-description of a type
 #define DTSI_CONTROL_PAYLOAD_MAX 1200 // control frames fit a 1500-byte MTU
 
 // A message of a reliable publisher that never arrived, to be asked for.
@@ -284,6 +286,8 @@ struct dts_node {
     int members_resends;
     int64_t members_due_ms;
     int64_t rate_at_ms;
+    uint64_t tick_ms;    // the tick's current period: DTSI_TICK_MS or DTSI_TICK_IDLE_MS
+    int64_t activity_ms; // data sent or received, or an API call, last
     uint64_t control_seq;
     // Counters and events.
     dts_node_counters nc;
@@ -297,6 +301,7 @@ int64_t dtsi_mono_us(void);
 dtsi_type *dtsi_type_find(dts_node *n, uint64_t id);
 dtsi_type *dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len);
 int dtsi_type_wanted(dts_node *n, dtsi_type *t);
+int64_t dtsi_disc_next_due(const dts_node *n, int64_t now);
 void dtsi_lvc_store(dts_node *n, dtsi_type *t, const void *data, size_t len, uint64_t seq,
                     int64_t sent_ns, int queued);
 
