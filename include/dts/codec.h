@@ -83,7 +83,8 @@ typedef struct dts_codec_ops {
     void (*schema_free)(void *state);
     // validate checks that a payload is well formed for the schema, within
     // the limits, without building anything. Pure, never blocks, any
-    // thread. Returns DTS_OK, DTS_EMALFORMED or DTS_ETOOBIG.
+    // thread. Returns DTS_OK, DTS_EMALFORMED or DTS_ETOOBIG. May be NULL:
+    // dts_codec_validate then decodes and discards the value.
     dts_err (*validate)(const dts_codec_ctx *cx, const void *payload, size_t len);
     // decode builds the dynamic value of a payload (the JSON mapping of
     // docs/spec/codecs.md). On success the caller owns *out (json_decref).

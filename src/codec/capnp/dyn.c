@@ -396,16 +396,6 @@ dyn_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t **ou
     return e;
 }
 
-// dyn_validate decodes and drops the result: the checks are the same.
-static dts_err
-dyn_validate(const dts_codec_ctx *cx, const void *payload, size_t len)
-{
-    json_t *v = NULL;
-    dts_err e = dyn_decode(cx, payload, len, &v);
-    json_decref(v);
-    return e;
-}
-
 // dyn_schema_parse reads "display name, NUL, CodeGeneratorRequest" and
 // checks the root struct and everything it reaches.
 static dts_err
@@ -458,7 +448,6 @@ const dts_codec_ops dtsi_codec_capnp = {
     .schema_parse = dyn_schema_parse,
     .schema_free = dyn_schema_free,
     // validate: the checks of decode, nothing kept.
-    .validate = dyn_validate,
     // decode: stream-framed message -> JSON as `capnp convert binary:json`.
     .decode = dyn_decode,
     // encode: JSON -> stream-framed single-segment message.

@@ -413,15 +413,6 @@ cbor_decode_all(const dts_codec_ctx *cx, const void *payload, size_t len, json_t
     return DTS_OK;
 }
 
-static dts_err
-cbor_validate(const dts_codec_ctx *cx, const void *payload, size_t len)
-{
-    json_t *v = NULL;
-    dts_err e = cbor_decode_all(cx, payload, len, &v);
-    if (!e) json_decref(v);
-    return e;
-}
-
 // ---------------------------------------------------------------------------
 // Encoding
 
@@ -542,7 +533,6 @@ const dts_codec_ops dtsi_codec_cbor = {
     .schema_free = NULL,
     // Reads the whole item under the limits; trailing bytes are an error.
     // Pure, any thread. DTS_EMALFORMED, DTS_ETOOBIG, DTS_ENOTSUP.
-    .validate = cbor_validate,
     // The JSON mapping of the item; the caller owns *out. Pure, any thread.
     .decode = cbor_decode_all,
     // Definite-length CBOR with 64-bit floats; the caller owns *out

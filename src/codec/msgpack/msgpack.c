@@ -228,15 +228,6 @@ msgpack_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t 
     return DTS_OK;
 }
 
-static dts_err
-msgpack_validate(const dts_codec_ctx *cx, const void *payload, size_t len)
-{
-    json_t *v = NULL;
-    dts_err e = msgpack_decode(cx, payload, len, &v);
-    if (!e) json_decref(v);
-    return e;
-}
-
 // ---------------------------------------------------------------------------
 // Encoding
 
@@ -363,7 +354,6 @@ const dts_codec_ops dtsi_codec_msgpack = {
     .schema_free = NULL,
     // Reads the whole value under the limits; trailing bytes are an error.
     // Pure, any thread. DTS_EMALFORMED, DTS_ETOOBIG, DTS_ENOTSUP (ext).
-    .validate = msgpack_validate,
     // The JSON mapping of the value; the caller owns *out. Pure, any thread.
     .decode = msgpack_decode,
     // Smallest integer encodings, 64-bit floats; the caller owns *out

@@ -347,15 +347,6 @@ protobuf_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t
 }
 
 static dts_err
-protobuf_validate(const dts_codec_ctx *cx, const void *payload, size_t len)
-{
-    json_t *v;
-    dts_err e = protobuf_decode(cx, payload, len, &v);
-    if (!e) json_decref(v);
-    return e;
-}
-
-static dts_err
 protobuf_encode(const dts_codec_ctx *cx, const json_t *value, void **out, size_t *outlen)
 {
     pb_state *st = cx->schema;
@@ -373,7 +364,6 @@ const dts_codec_ops dtsi_codec_protobuf = {
     .schema_parse = protobuf_schema_parse,
     .schema_free = protobuf_schema_free,
     // Walks the payload under the limits. Pure, any thread.
-    .validate = protobuf_validate,
     // protoc's JSON mapping; the caller owns *out. Pure, any thread.
     .decode = protobuf_decode,
     // Fields in the JSON object's order, proto3 packing rules; the caller
