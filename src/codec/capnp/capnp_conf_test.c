@@ -20,7 +20,6 @@
 
 #include "codec/capnp/capnp_testutil.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,32 +214,11 @@ check_schema(const char *name)
     n_schemas++;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void
 test_corpus(void **state)
 {
     (void)state;
-    DIR *d = opendir(ct_corpus);
-    assert_non_null(d);
-    char *names[256];
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        size_t l = strlen(e->d_name);
-        if (l > 6 && strcmp(e->d_name + l - 6, ".capnp") == 0)
-            names[n++] = strndup(e->d_name, l - 6);
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, name_cmp);
-    for (size_t i = 0; i < n; i++) {
-        check_schema(names[i]);
-        free(names[i]);
-    }
+    ct_each_schema(check_schema);
     fprintf(stderr, "capnp conformance: %u schemas, %u messages, %u tool runs\n", n_schemas,
             n_messages, ct_runs);
     assert_true(n_schemas >= 10);

@@ -5,6 +5,7 @@
 #ifndef DTSI_CAPNP_TESTUTIL_H
 #define DTSI_CAPNP_TESTUTIL_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +82,35 @@ ct_setup(const char *tmp_template)
     }
     snprintf(ct_tmp, sizeof ct_tmp, "%s", tmp_template);
     return mkdtemp(ct_tmp) ? 0 : -1;
+}
+
+static int
+ct_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// ct_each_schema calls fn with the name, without ".capnp", of every schema
+// of the corpus, in name order.
+static inline void
+ct_each_schema(void (*fn)(const char *name))
+{
+    DIR *d = opendir(ct_corpus);
+    assert_non_null(d);
+    char *names[256];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        size_t l = strlen(e->d_name);
+        if (l > 6 && strcmp(e->d_name + l - 6, ".capnp") == 0)
+            names[n++] = strndup(e->d_name, l - 6);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, ct_name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        fn(names[i]);
+        free(names[i]);
+    }
 }
 
 // ct_teardown removes ct_tmp, unless DTS_CAPNP_KEEP is set (for debugging).

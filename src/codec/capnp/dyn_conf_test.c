@@ -22,7 +22,6 @@
 
 #include "codec/capnp/capnp_testutil.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,31 +214,11 @@ check_schema(const char *name)
     n_schemas++;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void
 test_corpus(void **state)
 {
     (void)state;
-    DIR *d = opendir(ct_corpus);
-    assert_non_null(d);
-    char *names[64];
-    size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < 64) {
-        size_t l = strlen(de->d_name);
-        if (l > 6 && !strcmp(de->d_name + l - 6, ".capnp")) names[n++] = strndup(de->d_name, l - 6);
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
-    for (size_t i = 0; i < n; i++) {
-        check_schema(names[i]);
-        free(names[i]);
-    }
+    ct_each_schema(check_schema);
     fprintf(stderr, "capnp dynamic codec: %u schemas, %u messages equal the tool\n", n_schemas,
             n_messages);
     assert_true(n_schemas >= 12);
