@@ -102,6 +102,36 @@ tu_decode_err(dts_codec_schema *s, const void *p, size_t n)
     return e;
 }
 
+// tu_hex_json decodes each hex payload of hex[i] and checks the JSON text
+// json[i] it gives (decoding vectors of a binary format).
+static __attribute__((unused)) void
+tu_hex_json(dts_codec_schema *s, const char *hex, const char *json)
+{
+    uint8_t b[64];
+    size_t n = strlen(hex) / 2;
+    assert_true(n <= sizeof b);
+    for (size_t k = 0; k < n; k++) sscanf(hex + 2 * k, "%2hhx", &b[k]);
+    char *out = NULL, err[200] = "";
+    dts_err e = dts_codec_decode_json(s, b, n, &out, err, sizeof err);
+    if (e) fprintf(stderr, "%s: %s\n", hex, err);
+    assert_int_equal(e, DTS_OK);
+    assert_string_equal(out, json);
+    dts_codec_free(out);
+}
+
+// tu_hex_bad checks that a hex payload is refused.
+static __attribute__((unused)) void
+tu_hex_bad(dts_codec_schema *s, const char *hex)
+{
+    uint8_t b[64];
+    size_t n = strlen(hex) / 2;
+    assert_true(n <= sizeof b);
+    for (size_t k = 0; k < n; k++) sscanf(hex + 2 * k, "%2hhx", &b[k]);
+    dts_err e = tu_decode_err(s, b, n);
+    if (!e) fprintf(stderr, "accepted %s\n", hex);
+    assert_int_not_equal(e, DTS_OK);
+}
+
 // tu_nested builds open '[' x depth, then close.
 static __attribute__((unused)) char *
 tu_nested(unsigned depth)

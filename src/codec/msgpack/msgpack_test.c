@@ -56,17 +56,7 @@ test_mp_bytes(void **state)
         {"82a16101a162c0", "{\"a\":1,\"b\":null}"},
         {"81d0ff01", "{\"-1\":1}"},
     };
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        uint8_t b[64];
-        size_t n = strlen(c[i].hex) / 2;
-        for (size_t k = 0; k < n; k++) sscanf(c[i].hex + 2 * k, "%2hhx", &b[k]);
-        char *out = NULL, err[200] = "";
-        dts_err e = dts_codec_decode_json(s, b, n, &out, err, sizeof err);
-        if (e) fprintf(stderr, "%s: %s\n", c[i].hex, err);
-        assert_int_equal(e, DTS_OK);
-        assert_string_equal(out, c[i].json);
-        dts_codec_free(out);
-    }
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) tu_hex_json(s, c[i].hex, c[i].json);
     dts_codec_schema_free(s);
 }
 
@@ -77,14 +67,7 @@ test_mp_malformed(void **state)
     const char *bad[] = {
         "",     "c1",   "cd00",   "a2",     "d90561",  "92", "82a16101a16102", // dup key
         "c0c0", "a1ff", "d40101", "81c001", "81c40101"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        uint8_t b[64];
-        size_t n = strlen(bad[i]) / 2;
-        for (size_t k = 0; k < n; k++) sscanf(bad[i] + 2 * k, "%2hhx", &b[k]);
-        dts_err e = tu_decode_err(s, b, n);
-        if (!e) fprintf(stderr, "accepted %s\n", bad[i]);
-        assert_int_not_equal(e, DTS_OK);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) tu_hex_bad(s, bad[i]);
     dts_codec_schema_free(s);
 }
 
