@@ -626,8 +626,63 @@ udpm_run(const udpm *u, const dts_dgram *d, size_t n, size_t iov_left)
     return k;
 }
 
+// One sendmmsg call's worth of messages: each is one datagram or one GSO
+// run of them (counts), over the pieces in iov.
+enum { UDPM_SEND_BATCH = 64 };
+typedef struct udpm_batch {
+    struct mmsghdr msgs[UDPM_SEND_BATCH];
+    size_t counts[UDPM_SEND_BATCH], k;
+    struct iovec iov[UDPM_SEND_IOV];
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } ctl[UDPM_SEND_BATCH];
+} udpm_batch;
+
+// udpm_batch_fill puts as many of the n datagrams d into b as fit, to the
+// group g; returns how many, 0 when d[0] alone has more pieces than a
+// message may.
+static size_t
+udpm_batch_fill(const udpm *u, udpm_batch *b, const dts_dgram *d, size_t n,
+                struct sockaddr_storage *g, socklen_t glen)
+{
+    size_t at = 0, used = 0;
+    b->k = 0;
+    while (b->k < UDPM_SEND_BATCH && at < n && used < UDPM_SEND_IOV) {
+        size_t c = udpm_run(u, d + at, n - at, UDPM_SEND_IOV - used), first = used;
+        if (c == 0) break;
+        for (size_t j = 0; j < c; j++) {
+            const dts_dgram *dj = &d[at + j];
+            if (dj->iov) {
+                memcpy(&b->iov[used], dj->iov, dj->iovcnt * sizeof *b->iov);
+                used += dj->iovcnt;
+            } else {
+                b->iov[used++] = (struct iovec){(void *)dj->data, dj->len};
+            }
+        }
+        struct msghdr *mh = &b->msgs[b->k].msg_hdr;
+        *mh = (struct msghdr){.msg_name = g,
+                              .msg_namelen = glen,
+                              .msg_iov = &b->iov[first],
+                              .msg_iovlen = used - first};
+        if (c > 1) {
+            struct cmsghdr *cm = (struct cmsghdr *)b->ctl[b->k].buf;
+            *cm = (struct cmsghdr){.cmsg_level = SOL_UDP,
+                                   .cmsg_type = UDP_SEGMENT,
+                                   .cmsg_len = CMSG_LEN(sizeof(uint16_t))};
+            uint16_t seg = (uint16_t)d[at].len;
+            memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+            mh->msg_control = b->ctl[b->k].buf;
+            mh->msg_controllen = sizeof b->ctl[b->k].buf;
+        }
+        b->counts[b->k++] = c;
+        at += c;
+    }
+    return at;
+}
+
 // udpm_send sends n datagrams with sendmmsg, each run of equal-sized ones
-// as one UDP_SEGMENT message when the kernel takes them (udpm_run).
+// as one UDP_SEGMENT message while the kernel takes them (udpm_run).
 static dts_err
 udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent)
 {
@@ -637,49 +692,11 @@ udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent
     struct sockaddr_storage g;
     udpm_group_addr(u, channel, &g);
     socklen_t glen = u->ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    enum { BATCH = 64 };
-    struct mmsghdr msgs[BATCH];
-    size_t counts[BATCH];
-    struct iovec iov[UDPM_SEND_IOV];
-    union {
-        char buf[CMSG_SPACE(sizeof(uint16_t))];
-        struct cmsghdr align;
-    } ctl[BATCH];
+    udpm_batch b;
     while (*sent < n) {
-        size_t k = 0, used = 0, at = *sent;
-        while (k < BATCH && at < n && used < UDPM_SEND_IOV) {
-            size_t c = udpm_run(u, d + at, n - at, UDPM_SEND_IOV - used);
-            if (c == 0 && k == 0) return DTS_EINVAL; // more pieces than a message may have
-            if (c == 0) break;
-            size_t first = used;
-            for (size_t j = 0; j < c; j++) {
-                const dts_dgram *dj = &d[at + j];
-                if (dj->iov) {
-                    memcpy(&iov[used], dj->iov, dj->iovcnt * sizeof *iov);
-                    used += dj->iovcnt;
-                } else {
-                    iov[used++] = (struct iovec){(void *)dj->data, dj->len};
-                }
-            }
-            msgs[k].msg_hdr = (struct msghdr){.msg_name = &g,
-                                              .msg_namelen = glen,
-                                              .msg_iov = &iov[first],
-                                              .msg_iovlen = used - first};
-            if (c > 1) {
-                struct cmsghdr *cm = (struct cmsghdr *)ctl[k].buf;
-                cm->cmsg_level = SOL_UDP;
-                cm->cmsg_type = UDP_SEGMENT;
-                cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-                uint16_t seg = (uint16_t)d[at].len;
-                memcpy(CMSG_DATA(cm), &seg, sizeof seg);
-                msgs[k].msg_hdr.msg_control = ctl[k].buf;
-                msgs[k].msg_hdr.msg_controllen = sizeof ctl[k].buf;
-            }
-            counts[k++] = c;
-            at += c;
-        }
-        int r = sendmmsg(u->send_fd, msgs, (unsigned)k, MSG_DONTWAIT);
-        if (r < 0 && counts[0] > 1 &&
+        if (udpm_batch_fill(u, &b, d + *sent, n - *sent, &g, glen) == 0) return DTS_EINVAL;
+        int r = sendmmsg(u->send_fd, b.msgs, (unsigned)b.k, MSG_DONTWAIT);
+        if (r < 0 && b.counts[0] > 1 &&
             (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP ||
              errno == EMSGSIZE)) {
             // The kernel or the device refused GSO: send one by one from now on.
@@ -694,8 +711,8 @@ udpm_send(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent
                      strerror(errno));
             return DTS_ETRANSPORT;
         }
-        for (int i = 0; i < r; i++) *sent += counts[i];
-        if ((size_t)r < k) return DTS_EQUEUE;
+        for (int i = 0; i < r; i++) *sent += b.counts[i];
+        if ((size_t)r < b.k) return DTS_EQUEUE;
     }
     return DTS_OK;
 }
