@@ -331,6 +331,15 @@ dts_err dts_type_set_opts(dts_node *node, const char *type, const dts_type_opts 
 // DTS_ECLOSED. A DTS_OK means the value will be sent.
 dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t len);
 
+// dts_publish_wait is dts_publish that waits for room: when the queue is
+// full it blocks until the loop has sent half of it, then queues, so that a
+// producer faster than the network is held back without polling. Errors as
+// dts_publish, except that a queue still full after timeout_ms gives
+// DTS_ETIMEDOUT (nothing queued; counted as queue-full). From a callback
+// (the loop thread) it never blocks: a full queue gives DTS_EQUEUE.
+dts_err dts_publish_wait(dts_node *node, const char *type, const void *data, size_t len,
+                         int timeout_ms);
+
 // dts_flush blocks until everything queued so far has been handed to the
 // transport, or timeout_ms passes (DTS_ETIMEDOUT). From a non-loop thread
 // only when the loop runs on another thread; in DTS_RUN_CALLER mode it runs

@@ -144,12 +144,35 @@ publish_compress(dts_node *n, dtsi_type *t, const void **data, size_t *len)
     return out;
 }
 
+static dts_err publish(dts_node *n, const char *type, const void *data, size_t len, int count_full);
+
 dts_err
 dts_publish(dts_node *n, const char *type, const void *data, size_t len)
+{
+    return publish(n, type, data, len, 1);
+}
+
+// publish queues one value (dts_publish); a full queue counts as a drop when
+// count_full, and not when the caller will wait and try again.
+static dts_err
+publish(dts_node *n, const char *type, const void *data, size_t len, int count_full)
 {
     if (!n || !type || (len && !data)) return DTS_EINVAL;
     const void *orig = data; // the last-value cache keeps it uncompressed
     size_t orig_len = len;
+    // A large payload is copied into its frame with the lock released, so
+    // that the loop thread, which needs the lock between sends, does not
+    // wait for the copy (perf: futex waits on both threads at 16 KiB).
+    uint8_t *frame = NULL;
+    int pooled = 0;
+    if (len >= DTSI_COPY_UNLOCKED) {
+        pthread_mutex_lock(&n->mu);
+        dtsi_type *t = type_by_name(n, type);
+        if (t && t->declared && !t->compress && len <= n->cfg.payload_max)
+            frame = dtsi_frame_get(n, len, &pooled);
+        pthread_mutex_unlock(&n->mu);
+        if (frame) memcpy(frame + DTSI_HDR_SIZE, data, len);
+    }
     pthread_mutex_lock(&n->mu);
     dts_err err = DTS_OK;
     dtsi_type *t = type_by_name(n, type);
@@ -160,7 +183,6 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
     } else if (len > n->cfg.payload_max) {
         err = DTS_ETOOBIG;
     } else if (n->q_len >= n->cfg.queue_max) {
-        t->c.dropped_queue_full++;
         err = DTS_EQUEUE;
     } else {
         void *packed = publish_compress(n, t, &data, &len);
@@ -171,7 +193,12 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
                       .schema_id = t->schema_id,
                       .seq = t->next_seq,
                       .sent_ns = dts_now_ns()};
-        err = dtsi_enqueue(n, t->id, &h, data, len);
+        if (frame && !packed) {
+            err = dtsi_enqueue_frame(n, t->id, &h, frame, pooled, len);
+            if (err == DTS_OK) frame = NULL; // the queue's now
+        } else {
+            err = dtsi_enqueue(n, t->id, &h, data, len);
+        }
         if (err == DTS_OK) {
             t->next_seq++;
             dtsi_rel_store(n, t, &h, data, len);
@@ -181,6 +208,8 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
         }
         if (packed) n->cfg.compressor->free_buf(packed);
     }
+    if (frame) dtsi_frame_put(n, frame, pooled);
+    if (err == DTS_EQUEUE && count_full) t->c.dropped_queue_full++;
     int sent_now = err == DTS_OK && publish_now(n);
     // A callback's message leaves when its datagram is done (node_on_recv
     // sends what is queued then): waking the loop would cost two more
@@ -236,6 +265,37 @@ dts_flush(dts_node *n, int timeout_ms)
     int ok = wait_until(n, queue_empty, NULL, timeout_ms);
     pthread_mutex_unlock(&n->mu);
     return ok ? DTS_OK : DTS_ETIMEDOUT;
+}
+
+static int
+queue_has_room(dts_node *n, void *arg)
+{
+    (void)arg;
+    return dtsi_queue_half_empty(n) || n->closing;
+}
+
+dts_err
+dts_publish_wait(dts_node *n, const char *type, const void *data, size_t len, int timeout_ms)
+{
+    if (!n || timeout_ms < 0) return DTS_EINVAL;
+    int64_t end_ms = dtsi_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = end_ms - dtsi_mono_ms();
+        dts_err err = publish(n, type, data, len, left <= 0 || on_loop_thread(n));
+        if (err != DTS_EQUEUE) return err;
+        if (left <= 0) return DTS_ETIMEDOUT;
+        if (on_loop_thread(n)) return DTS_EQUEUE; // a callback must not block the loop
+        // Wait until the queue is half empty, not merely one message
+        // shorter: one wake-up per half a queue, not per message.
+        pthread_mutex_lock(&n->mu);
+        n->room_waiters++;
+        node_wake(n);
+        wait_until(n, queue_has_room, NULL, (int)left);
+        n->room_waiters--;
+        int stopped = n->stopped;
+        pthread_mutex_unlock(&n->mu);
+        if (stopped) return DTS_ECLOSED;
+    }
 }
 
 // ---------------------------------------------------------------------------

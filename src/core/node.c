@@ -382,6 +382,21 @@ node_lvc_data(dts_node *n, const dtsi_type *t)
     return NULL;
 }
 
+// dtsi_frame_get gives a frame buffer for a payload of len bytes (the
+// payload goes at DTSI_HDR_SIZE), for dtsi_enqueue_frame; dtsi_frame_put
+// takes back one that was not queued. Lock held.
+uint8_t *
+dtsi_frame_get(dts_node *n, size_t len, int *pooled)
+{
+    return buf_get(n, DTSI_HDR_SIZE + len, pooled);
+}
+
+void
+dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled)
+{
+    buf_put(n, buf, pooled);
+}
+
 // dtsi_enqueue builds one message (header then payload) and appends it to
 // the send queue; one longer than a datagram is marked to leave as
 // fragments. Caller holds the lock. Returns DTS_EQUEUE when the queue holds
@@ -393,14 +408,29 @@ dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *paylo
     if (n->q_len == n->q_cap) return DTS_EQUEUE;
     if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
     int pooled;
-    uint8_t *buf = buf_get(n, DTSI_HDR_SIZE + len, &pooled);
+    uint8_t *buf = dtsi_frame_get(n, len, &pooled);
     if (!buf) return DTS_ENOMEM;
+    if (len) memcpy(buf + DTSI_HDR_SIZE, payload, len);
+    dts_err err = dtsi_enqueue_frame(n, channel, h, buf, pooled, len);
+    if (err != DTS_OK) buf_put(n, buf, pooled);
+    return err;
+}
+
+// dtsi_enqueue_frame is dtsi_enqueue for a payload already in buf (from
+// dtsi_frame_get): it writes the header and queues buf, which the queue
+// owns on DTS_OK and the caller keeps otherwise. Lock held.
+dts_err
+dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf, int pooled,
+                   size_t len)
+{
+    if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
+    if (n->q_len == n->q_cap) return DTS_EQUEUE;
+    if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
     dtsi_hdr hh = *h;
     hh.payload_len = (uint32_t)len;
     hh.instance = n->instance;
     hh.host = n->host;
     dtsi_hdr_encode(&hh, buf);
-    if (len) memcpy(buf + DTSI_HDR_SIZE, payload, len);
     dtsi_out *o = &n->q[(n->q_head + n->q_len) % n->q_cap];
     o->channel = channel;
     o->len = DTSI_HDR_SIZE + len;
@@ -536,82 +566,6 @@ pace_take(dts_node *n, size_t bytes, size_t dgrams)
     return 1;
 }
 
-// node_build_fragments describes up to DTSI_FRAG_BATCH fragments of o, from
-// o->next_off: each is the message's header with the fragment flag and a
-// fragment header (written into n->frag_bufs), then the slice of the
-// message, gathered from its buffer without a copy (docs/spec/wire.md,
-// "Fragments"). iov holds two pieces per fragment. Returns the count;
-// *bytes is their total size.
-static size_t
-node_build_fragments(dts_node *n, const dtsi_out *o, dts_dgram *d, struct iovec *iov, size_t *bytes)
-{
-    size_t msg_len = o->len - DTSI_HDR_SIZE;
-    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
-    size_t k = 0, off = o->next_off;
-    *bytes = 0;
-    while (k < DTSI_FRAG_BATCH && off < o->end_off) {
-        size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
-        uint8_t *b = n->frag_bufs + k * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
-        memcpy(b, o->buf, DTSI_HDR_SIZE);
-        uint16_t flags = (uint16_t)(b[4] | (b[5] << 8)) | DTSI_FLAG_FRAGMENT;
-        b[4] = (uint8_t)flags, b[5] = (uint8_t)(flags >> 8);
-        uint32_t plen = (uint32_t)(DTSI_FRAG_HDR_SIZE + chunk);
-        for (int i = 0; i < 4; i++) b[8 + i] = (uint8_t)(plen >> (8 * i));
-        dtsi_frag_hdr f = {
-            .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
-        dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
-        iov[2 * k] = (struct iovec){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE};
-        iov[2 * k + 1] = (struct iovec){o->buf + DTSI_HDR_SIZE + off, chunk};
-        d[k] = (dts_dgram){
-            .len = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk, .iov = &iov[2 * k], .iovcnt = 2};
-        *bytes += d[k].len;
-        off += chunk;
-        k++;
-    }
-    return k;
-}
-
-// frag_batch says how many fragments of o the next batch holds (up to
-// DTSI_FRAG_BATCH, from o->next_off) and their total size on the wire.
-static size_t
-frag_batch(const dts_node *n, const dtsi_out *o, size_t *bytes)
-{
-    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
-    size_t left = o->end_off - o->next_off;
-    size_t k = (left + frag_size - 1) / frag_size;
-    if (k > DTSI_FRAG_BATCH) k = DTSI_FRAG_BATCH;
-    if (left > k * frag_size) left = k * frag_size;
-    *bytes = left + k * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
-    return k;
-}
-
-// node_send_fragments sends what the pacer and the socket allow of a
-// fragmented message. Returns DTS_OK when all of it is sent, DTS_EQUEUE
-// when it must wait (the retry timer is armed), or a transport error. The
-// fragments are built and sent with the lock released (see dtsi_send_now).
-static dts_err
-node_send_fragments(dts_node *n, dtsi_out *o)
-{
-    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
-    dts_dgram d[DTSI_FRAG_BATCH];
-    struct iovec iov[2 * DTSI_FRAG_BATCH];
-    while (o->next_off < o->end_off) {
-        size_t bytes, k = frag_batch(n, o, &bytes);
-        if (!pace_take(n, bytes, k)) return DTS_EQUEUE;
-        size_t sent = 0;
-        pthread_mutex_unlock(&n->mu);
-        k = node_build_fragments(n, o, d, iov, &bytes);
-        dts_err err = n->tp_ops->send(n->tp, o->channel, d, k, &sent);
-        pthread_mutex_lock(&n->mu);
-        n->nc.datagrams_sent += sent;
-        n->nc.fragments_sent += sent;
-        o->next_off += sent * frag_size;
-        if (err == DTS_EQUEUE) uv_timer_start(&n->retry, node_on_retry, 1, 0);
-        if (err != DTS_OK) return err;
-    }
-    return DTS_OK;
-}
-
 // node_pop removes the head of the queue, crediting it when it was sent.
 static void
 node_pop(dts_node *n, int sent)
@@ -623,6 +577,101 @@ node_pop(dts_node *n, int sent)
     out_free(n, o);
     n->q_head = (n->q_head + 1) % n->q_cap;
     n->q_len--;
+}
+
+// node_build_fragments describes k fragments of o from o->next_off: each is
+// the message's header with the fragment flag and a fragment header
+// (written into slot `slot` onwards of n->frag_bufs), then the slice of the
+// message, gathered from its buffer without a copy (docs/spec/wire.md,
+// "Fragments"). iov holds two pieces per fragment.
+static void
+node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, dts_dgram *d,
+                     struct iovec *iov)
+{
+    size_t msg_len = o->len - DTSI_HDR_SIZE;
+    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t off = o->next_off;
+    for (size_t i = 0; i < k && off < o->end_off; i++) {
+        size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
+        uint8_t *b = n->frag_bufs + (slot + i) * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
+        memcpy(b, o->buf, DTSI_HDR_SIZE);
+        uint16_t flags = (uint16_t)(b[4] | (b[5] << 8)) | DTSI_FLAG_FRAGMENT;
+        b[4] = (uint8_t)flags, b[5] = (uint8_t)(flags >> 8);
+        uint32_t plen = (uint32_t)(DTSI_FRAG_HDR_SIZE + chunk);
+        for (int j = 0; j < 4; j++) b[8 + j] = (uint8_t)(plen >> (8 * j));
+        dtsi_frag_hdr f = {
+            .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
+        dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
+        iov[2 * i] = (struct iovec){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE};
+        iov[2 * i + 1] = (struct iovec){o->buf + DTSI_HDR_SIZE + off, chunk};
+        d[i] = (dts_dgram){
+            .len = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk, .iov = &iov[2 * i], .iovcnt = 2};
+        off += chunk;
+    }
+}
+
+// frag_batch says how many fragments of o, at most room, from o->next_off,
+// the next batch holds, and adds their size on the wire to *bytes.
+static size_t
+frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
+{
+    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t left = o->end_off - o->next_off;
+    size_t k = (left + frag_size - 1) / frag_size;
+    if (k > room) k = room;
+    if (left > k * frag_size) left = k * frag_size;
+    *bytes += left + k * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
+    return k;
+}
+
+// node_send_fragments sends what the pacer and the socket allow of the
+// fragmented messages at the head of the queue, up to DTSI_FRAG_BATCH
+// fragments per transport call, of one message or of several consecutive
+// ones of the same channel (so that a stream of 16 KiB messages cut for a
+// 1500-byte MTU costs one system call per five messages, not one each). It
+// pops every message it finishes; returns DTS_OK when the head is no longer
+// a fragmented message, DTS_EQUEUE when it must wait (the retry timer is
+// armed), or a transport error for the message at the head. The fragments
+// are built and sent with the lock released (see dtsi_send_now).
+static dts_err
+node_send_fragments(dts_node *n)
+{
+    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    dts_dgram d[DTSI_FRAG_BATCH];
+    struct iovec iov[2 * DTSI_FRAG_BATCH];
+    size_t counts[DTSI_FRAG_BATCH];
+    while (n->q_len > 0 && n->q[n->q_head].frag) {
+        uint64_t ch = n->q[n->q_head].channel;
+        size_t nm = 0, total = 0, bytes = 0;
+        while (nm < n->q_len && total < DTSI_FRAG_BATCH) {
+            const dtsi_out *o = &n->q[(n->q_head + nm) % n->q_cap];
+            if (!o->frag || o->channel != ch) break;
+            counts[nm] = frag_batch(n, o, DTSI_FRAG_BATCH - total, &bytes);
+            total += counts[nm];
+            if (o->next_off + counts[nm++] * frag_size < o->end_off) break; // goes on next batch
+        }
+        if (!pace_take(n, bytes, total)) return DTS_EQUEUE;
+        size_t sent = 0;
+        pthread_mutex_unlock(&n->mu);
+        for (size_t i = 0, at = 0; i < nm; at += counts[i++])
+            node_build_fragments(n, &n->q[(n->q_head + i) % n->q_cap], counts[i], at, d + at,
+                                 iov + 2 * at);
+        dts_err err = n->tp_ops->send(n->tp, ch, d, total, &sent);
+        pthread_mutex_lock(&n->mu);
+        n->nc.datagrams_sent += sent;
+        n->nc.fragments_sent += sent;
+        for (size_t i = 0; i < nm && sent > 0; i++) {
+            dtsi_out *o = &n->q[n->q_head];
+            size_t s = sent < counts[i] ? sent : counts[i];
+            sent -= s;
+            o->next_off += s * frag_size;
+            if (o->next_off < o->end_off) break;
+            node_pop(n, 1);
+        }
+        if (err == DTS_EQUEUE) uv_timer_start(&n->retry, node_on_retry, 1, 0);
+        if (err != DTS_OK) return err;
+    }
+    return DTS_OK;
 }
 
 // node_on_spin ends the polling of cfg.spin_us once that long has passed
@@ -651,6 +700,14 @@ node_spin_mark(dts_node *n)
     }
 }
 
+// dtsi_queue_half_empty says whether the send queue holds at most half of
+// its bounds in messages and in bytes (dts_publish_wait). Lock held.
+int
+dtsi_queue_half_empty(const dts_node *n)
+{
+    return n->q_len <= n->cfg.queue_max / 2 && n->q_bytes <= n->cfg.queue_max_bytes / 2;
+}
+
 // dtsi_send_now hands queued messages to the transport until the queue is
 // empty, the pacer says wait, or the transport pushes back; then the retry
 // timer resumes. Loop thread, lock held on entry and exit. The lock is
@@ -669,10 +726,12 @@ dtsi_send_now(dts_node *n)
     while (n->tp && n->q_len > 0) {
         dtsi_out *first = &n->q[n->q_head];
         if (first->frag) {
-            dts_err err = node_send_fragments(n, first);
+            dts_err err = node_send_fragments(n);
             if (err == DTS_EQUEUE) break;
-            if (err != DTS_OK) n->nc.send_errors++;
-            node_pop(n, err == DTS_OK);
+            if (err != DTS_OK) { // the message at the head failed: dropped
+                n->nc.send_errors++;
+                node_pop(n, 0);
+            }
             continue;
         }
         // Plan, under the lock, up to DTSI_SEND_BATCH datagrams of the head's
@@ -714,7 +773,8 @@ dtsi_send_now(dts_node *n)
         }
         if (paced) break;
     }
-    if (n->q_len == 0) pthread_cond_broadcast(&n->cond);
+    if (n->q_len == 0 || (n->room_waiters && dtsi_queue_half_empty(n)))
+        pthread_cond_broadcast(&n->cond);
 }
 
 // ---------------------------------------------------------------------------

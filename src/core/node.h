@@ -210,16 +210,18 @@ typedef struct dtsi_out {
 // DTSI_POOL_CLASSES, so up to 64 KiB, one datagram); each class keeps up to
 // DTSI_POOL_KEEP_BYTES of freed buffers (at least 16).
 #define DTSI_POOL_MIN 128
+#define DTSI_COPY_UNLOCKED 4096 // publish copies payloads this large without the lock
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 
-#define DTSI_FRAG_BATCH 16 // fragments per sendmmsg
+#define DTSI_FRAG_BATCH 64 // fragments per transport call (one GSO run at most)
 #define DTSI_PACK_IOV 64   // frames of a datagram gathered by iovec; more are copied
 #define DTSI_SEND_BATCH 16 // datagrams of packed frames per transport call
 
 struct dts_node {
     pthread_mutex_t mu;
     pthread_cond_t cond; // signalled when the queue drains or a query is answered
+    int room_waiters;    // threads in dts_publish_wait waiting for the queue to drain to half
     dts_node_config cfg;
     char url[256], iface[64], hostname[DTSI_HOSTNAME_MAX + 1];
     uint64_t instance, host;
@@ -315,11 +317,16 @@ dtsi_back_channel(uint64_t type_id)
     uint64_t b = type_id ^ 1;
     return b ? b : 3;
 }
+uint8_t *dtsi_frame_get(dts_node *n, size_t len, int *pooled);
+void dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled);
+dts_err dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf,
+                           int pooled, size_t len);
 dts_err dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
                      size_t len);
 void dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,
                 const char *type, uint64_t schema_id, uint64_t other);
 void dtsi_send_now(dts_node *n);
+int dtsi_queue_half_empty(const dts_node *n);
 dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len,
                           size_t from, size_t to);
 

@@ -7,6 +7,10 @@
 source "$(dirname "$0")/../lib/common.sh"
 in_netns "$@"
 hosts_make 2
+# Loss on a real link drops single frames; our veth "link" would carry a
+# run of fragments sent with UDP GSO as one packet (up to a whole message),
+# so segment runs before the link (as large_loss.sh does).
+ip -n h1 link set eth0 gso_max_segs 1
 ip netns exec h2 nft -f - <<NFT
 table inet dtsloss {
   chain input {

@@ -202,6 +202,52 @@ test_queue_full(void **state)
     dts_node_close(a);
 }
 
+// dts_publish_wait holds a producer faster than the loop instead of
+// refusing: every message of a burst far larger than the queue arrives, in
+// order, and none counts as a queue-full drop. A queue that cannot drain in
+// time gives DTS_ETIMEDOUT and counts one.
+static void
+test_publish_wait(void **state)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t3w";
+    cfg.queue_max = 8;
+    dts_node *a, *b = open_mem("mem://t3w");
+    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    rx r;
+    rx_init(&r);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "q.Wait", on_msg, &r, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "q.Wait", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    char big[8192] = {0}; // copied outside the lock (DTSI_COPY_UNLOCKED)
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(dts_publish_wait(a, "q.Wait", big, i % 2 ? sizeof big : 1, 5000), DTS_OK);
+    count_at_least c = {&r, 2000};
+    assert_true(wait_for(cond_count, &c, 5000));
+    assert_int_equal(rx_count(&r), 2000);
+    assert_true(r.in_order);
+    dts_type_counters tc;
+    dts_type_counters_get(a, "q.Wait", &tc);
+    assert_int_equal(tc.dropped_queue_full, 0);
+    assert_int_equal(dts_publish_wait(a, "q.Wait", "x", 1, -1), DTS_EINVAL);
+    dts_node_close(a);
+    dts_node_close(b);
+
+    // Caller mode, never stepped: waiting runs the loop here, as dts_flush
+    // does; with no time to wait, a full queue is a timeout.
+    cfg.url = "mem://t3c";
+    cfg.run_mode = DTS_RUN_CALLER;
+    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "q.Wait", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    for (int i = 0; i < 8; i++) assert_int_equal(dts_publish(a, "q.Wait", "x", 1), DTS_OK);
+    assert_int_equal(dts_publish_wait(a, "q.Wait", "x", 1, 0), DTS_ETIMEDOUT);
+    dts_type_counters_get(a, "q.Wait", &tc);
+    assert_int_equal(tc.dropped_queue_full, 1);
+    assert_int_equal(dts_publish_wait(a, "q.Wait", "x", 1, 1000), DTS_OK);
+    dts_node_close(a);
+}
+
 static void
 test_glob_late_type(void **state)
 {
@@ -521,6 +567,7 @@ main(void)
         cmocka_unit_test(test_pub_sub_in_order),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_publish_wait),
         cmocka_unit_test(test_glob_late_type),
         cmocka_unit_test(test_own_messages),
         cmocka_unit_test(test_query_last_value),

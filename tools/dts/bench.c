@@ -207,12 +207,12 @@ bench_publish_for(dts_node *n, const bench_opts *o)
             usleep(100);
             continue;
         }
-        dts_err e = dts_publish(n, "bench.Load", buf, (size_t)o->size);
+        // Honest back-pressure: a full queue holds this thread until the
+        // loop has sent half of it.
+        dts_err e = dts_publish_wait(n, "bench.Load", buf, (size_t)o->size, 100);
         if (e == DTS_OK)
             sent++;
-        else if (e == DTS_EQUEUE)
-            usleep(20); // honest back-pressure: wait for the queue
-        else
+        else if (e != DTS_ETIMEDOUT)
             break;
     }
     free(buf);
