@@ -209,6 +209,16 @@ typedef struct dts_node_config {
                                       // thread, which costs tens of microseconds
                                       // across cores; the price is CPU time. At most
                                       // DTS_SPIN_MAX_US; also DTS_SPIN_US.
+    uint32_t answer_spin_us;          // after a send, when the last send was
+                                      // answered within this long (a datagram
+                                      // arrived: request and response, ping and
+                                      // pong), the loop polls this long for the
+                                      // next answer before it sleeps; a node
+                                      // that only publishes or only subscribes,
+                                      // or whose sends go unanswered, never
+                                      // polls. [DTS_ANSWER_SPIN_DEFAULT_US]; 0:
+                                      // never. At most DTS_SPIN_MAX_US; also
+                                      // DTS_ANSWER_SPIN_US.
 } dts_node_config;
 
 #define DTS_QUEUE_MAX 4096
@@ -222,6 +232,7 @@ typedef struct dts_node_config {
 #define DTS_ANNOUNCE_MS 1000
 #define DTS_PORT_DEFAULT 5555
 #define DTS_SPIN_MAX_US 10000
+#define DTS_ANSWER_SPIN_DEFAULT_US 100
 
 // dts_node_config_init fills cfg with defaults, then applies the
 // environment variables DTS_IFACE, DTS_PORT, DTS_TTL and DTS_SPIN_US when set.
@@ -505,6 +516,9 @@ typedef struct dts_node_counters {
     uint64_t nacks_sent;       // reliable mode: requests for repair sent
     uint64_t nacks_received;   // ... addressed to this node
     uint64_t repairs_sent;     // messages or fragment runs sent again
+    uint64_t polled_us;        // microseconds the loop polled instead of sleeping
+                               // (spin_us, answer_spin_us): CPU time spent on
+                               // shorter round trips
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

@@ -108,9 +108,11 @@ dts_type_declare(dts_node *n, const char *name, dts_format format, const void *s
 // publish_now sends a message at once, from the caller's thread, when that
 // thread is the one that runs the loop (DTS_RUN_CALLER, outside a
 // callback: callbacks' messages leave when their datagram is done) and the
-// publisher is idle (nothing published in the last DTSI_IDLE_PUBLISH_US):
-// a request-response exchange then pays no round through the wake handle.
-// A burst stays queued and is packed when the loop runs. Lock held.
+// publisher is idle: the loop ran since its last publish, or nothing was
+// published in the last DTSI_IDLE_PUBLISH_US. A request-response exchange
+// then pays no round through the wake handle, even when its round trips
+// are shorter than that. A burst stays queued and is packed when the loop
+// runs. Lock held.
 static int
 publish_now(dts_node *n)
 {
@@ -118,8 +120,9 @@ publish_now(dts_node *n)
         !pthread_equal(n->loop_tid, pthread_self()))
         return 0; // the clock is read only where it decides something
     int64_t now = dtsi_mono_us();
-    int idle = now - n->last_publish_us > DTSI_IDLE_PUBLISH_US;
+    int idle = now - n->last_publish_us > DTSI_IDLE_PUBLISH_US || n->steps != n->publish_steps;
     n->last_publish_us = now;
+    n->publish_steps = n->steps;
     if (!idle) return 0;
     dtsi_send_now(n);
     return n->q_len == 0;

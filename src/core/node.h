@@ -210,6 +210,7 @@ typedef struct dtsi_out {
 // DTSI_POOL_CLASSES, so up to 64 KiB, one datagram); each class keeps up to
 // DTSI_POOL_KEEP_BYTES of freed buffers (at least 16).
 #define DTSI_POOL_MIN 128
+#define DTSI_SPIN_YIELD_US 10   // polling this long without an event lets other threads in
 #define DTSI_COPY_UNLOCKED 4096 // publish copies payloads this large without the lock
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
@@ -237,17 +238,20 @@ struct dts_node {
     uv_timer_t tick;
     uv_timer_t retry;
     uv_timer_t step_timer; // bounds the wait of dts_node_step_wait
-    uv_idle_t spin;        // active: the loop polls without sleeping (cfg.spin_us)
+    uv_idle_t spin;        // active: the loop polls without sleeping (node_spin_until)
     int spinning;
-    uint64_t spin_last_us;
-    int handles_open; // handles (and the transport) not yet closed
+    uint64_t spin_until_us, spin_start_us; // polling ends then; began then
+    uint64_t last_send_us, last_recv_us;   // for answer_spin_us (node_spin_sent)
+    int answered;                          // the last send was answered in time
+    int handles_open;                      // handles (and the transport) not yet closed
     int closing, stopped, stop_requested;
-    int in_loop_cb;          // >0 while the loop thread handles an event
-    int in_recv;             // node_on_recv runs: what callbacks publish leaves at its end
-    int deliver_repaired;    // the message being delivered was completed by repairs
-    int64_t last_publish_us; // publish_now: is the publisher idle?
+    int in_loop_cb;                // >0 while the loop thread handles an event
+    int in_recv;                   // node_on_recv runs: what callbacks publish leaves at its end
+    int deliver_repaired;          // the message being delivered was completed by repairs
+    int64_t last_publish_us;       // publish_now: is the publisher idle?
+    uint64_t steps, publish_steps; // dts_node_step_wait calls; at the last publish
     // The datagram being handled (node_on_recv): taken once, used per message.
-    int64_t rx_now_ns, rx_now_ms;
+    int64_t rx_now_ns, rx_now_ms, rx_mono_us;
     int rx_batched; // the transport calls on_batch: the time is taken per batch
     char rx_src[64];
     // Transport.

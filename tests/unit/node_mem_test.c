@@ -504,6 +504,83 @@ test_discovery_and_goodbye(void **state)
     dts_node_close(b);
 }
 
+// Answer polling (answer_spin_us): a node whose sends are answered polls
+// for the next answer (its polled_us grows); with answer_spin_us 0 it never
+// polls; a publisher whose sends nobody answers stops polling after one
+// window at most, however long it streams.
+typedef struct echo {
+    dts_node *node;
+} echo;
+
+static void
+on_ping_echo(void *ud, const dts_msg *m)
+{
+    echo *e = ud;
+    dts_publish(e->node, "rt.Pong", m->data, m->len);
+}
+
+static uint64_t
+ping_pong_polled(const char *bus, uint32_t answer_spin_us)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = bus;
+    cfg.answer_spin_us = answer_spin_us;
+    dts_node *a, *b;
+    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(dts_node_open(&cfg, &b), DTS_OK);
+    echo e = {b};
+    rx r;
+    rx_init(&r);
+    dts_sub *s1, *s2;
+    assert_int_equal(dts_type_declare(b, "rt.Pong", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    assert_int_equal(dts_subscribe(b, "rt.Ping", on_ping_echo, &e, &s1), DTS_OK);
+    assert_int_equal(dts_subscribe(a, "rt.Pong", on_msg, &r, &s2), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "rt.Ping", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    for (int i = 1; i <= 200; i++) {
+        assert_int_equal(dts_publish(a, "rt.Ping", "p", 1), DTS_OK);
+        count_at_least c = {&r, i};
+        assert_true(wait_for(cond_count, &c, 5000));
+    }
+    usleep(20000); // the last poll ends
+    dts_node_counters nc;
+    dts_node_counters_get(a, &nc);
+    dts_node_close(a);
+    dts_node_close(b);
+    return nc.polled_us;
+}
+
+static void
+test_answer_spin(void **state)
+{
+    assert_true(ping_pong_polled("mem://t9a", DTS_SPIN_MAX_US) > 0);
+    assert_int_equal(ping_pong_polled("mem://t9b", 0), 0);
+
+    // A stream nobody answers: 40 ms of sends, one every 200 us.
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t9c";
+    dts_node *a, *b = open_mem("mem://t9c");
+    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    rx r;
+    rx_init(&r);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "rt.Stream", on_msg, &r, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "rt.Stream", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    usleep(20000); // discovery settles
+    dts_node_counters before, after;
+    dts_node_counters_get(a, &before);
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(dts_publish(a, "rt.Stream", "s", 1), DTS_OK);
+        usleep(200);
+    }
+    usleep(20000);
+    dts_node_counters_get(a, &after);
+    assert_true(after.polled_us - before.polled_us < 5 * DTS_ANSWER_SPIN_DEFAULT_US);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
 static dts_node *caller_node;
 
 static void *
@@ -575,6 +652,7 @@ main(void)
         cmocka_unit_test(test_query_handler),
         cmocka_unit_test(test_mismatch_both_sides),
         cmocka_unit_test(test_discovery_and_goodbye),
+        cmocka_unit_test(test_answer_spin),
         cmocka_unit_test(test_run_caller),
         cmocka_unit_test(test_run_uv),
     };

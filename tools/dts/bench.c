@@ -34,6 +34,9 @@ static const char bench_help[] =
     "  --spin US     after sending or receiving, poll US microseconds before sleeping\n"
     "                (dts_node_config.spin_us; default 0, or DTS_SPIN_US): shorter round\n"
     "                trips for CPU time\n"
+    "  --answer-spin US  after a send that was answered in time, poll US microseconds\n"
+    "                for the next answer (dts_node_config.answer_spin_us; default 100,\n"
+    "                or DTS_ANSWER_SPIN_US; 0: sleep at once)\n"
     "  --json        one JSON object: sent_per_s, delivered_per_s, mb_per_s, loss_pct (sub),\n"
     "                p50_us, p90_us, p99_us, max_us (ping), peak_rss_kb, cpu_s\n"
     "\n"
@@ -46,8 +49,9 @@ typedef struct bench_opts {
     long size, count;
     double seconds, rate;
     long mtu;
-    double pace; // bytes per second, 0: the node's default
-    long spin;   // microseconds, -1: the node's default
+    double pace;      // bytes per second, 0: the node's default
+    long spin;        // microseconds, -1: the node's default
+    long answer_spin; // microseconds, -1: the node's default
     int reliable, json;
 } bench_opts;
 
@@ -76,6 +80,7 @@ bench_open(cli_ctx *ctx, const bench_opts *o, dts_node **n)
 {
     if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
     if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
+    if (o->answer_spin >= 0) ctx->cfg.answer_spin_us = (uint32_t)o->answer_spin;
     if (o->pace > 0) {
         ctx->cfg.pace_bytes_per_s = (uint64_t)o->pace;
         ctx->cfg.pace_dgrams_per_s = (uint64_t)(o->pace / 1000); // about a KB a datagram
@@ -295,6 +300,7 @@ bench_pong(cli_ctx *ctx, const bench_opts *o)
     ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER};
     if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
     if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
+    if (o->answer_spin >= 0) ctx->cfg.answer_spin_us = (uint32_t)o->answer_spin;
     int rc = cli_node_open(ctx, DTS_RUN_CALLER, &p.node);
     if (rc) return rc;
     dts_type_declare(p.node, "bench.Pong", DTS_FORMAT_RAW, NULL, 0);
@@ -356,6 +362,7 @@ bench_ping(cli_ctx *ctx, const bench_opts *o)
     dts_node *n;
     if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
     if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
+    if (o->answer_spin >= 0) ctx->cfg.answer_spin_us = (uint32_t)o->answer_spin;
     int rc = cli_node_open(ctx, DTS_RUN_CALLER, &n);
     if (rc) return rc;
     ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -389,11 +396,17 @@ static int
 bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
 {
     static const struct option opts[] = {
-        {"size", required_argument, NULL, 'z'},  {"seconds", required_argument, NULL, 's'},
-        {"count", required_argument, NULL, 'n'}, {"rate", required_argument, NULL, 'r'},
-        {"mtu", required_argument, NULL, 'm'},   {"reliable", no_argument, NULL, 'R'},
-        {"json", no_argument, NULL, 'j'},        {"pace", required_argument, NULL, 'p'},
-        {"spin", required_argument, NULL, 'S'},  {NULL, 0, NULL, 0},
+        {"size", required_argument, NULL, 'z'},
+        {"seconds", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},
+        {"mtu", required_argument, NULL, 'm'},
+        {"reliable", no_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'j'},
+        {"pace", required_argument, NULL, 'p'},
+        {"spin", required_argument, NULL, 'S'},
+        {"answer-spin", required_argument, NULL, 'A'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -409,8 +422,10 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
              cli_parse_long(ctx, "--mtu", optarg, 576, 65535, "--mtu 1500", &o->mtu) < 0) ||
             (c == 'p' &&
              cli_parse_double(ctx, "--pace", optarg, 1e5, 1e11, "--pace 2e9", &o->pace) < 0) ||
-            (c == 'S' &&
-             cli_parse_long(ctx, "--spin", optarg, 0, DTS_SPIN_MAX_US, "--spin 100", &o->spin) < 0))
+            (c == 'S' && cli_parse_long(ctx, "--spin", optarg, 0, DTS_SPIN_MAX_US, "--spin 100",
+                                        &o->spin) < 0) ||
+            (c == 'A' && cli_parse_long(ctx, "--answer-spin", optarg, 0, DTS_SPIN_MAX_US,
+                                        "--answer-spin 0", &o->answer_spin) < 0))
             return CLI_EXIT_USAGE;
         if (c == 'R') o->reliable = 1;
         if (c == 'j') o->json = 1;
@@ -427,7 +442,7 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
 static int
 bench_run(cli_ctx *ctx, int argc, char **argv)
 {
-    bench_opts o = {.size = 64, .count = 10000, .seconds = 5, .spin = -1};
+    bench_opts o = {.size = 64, .count = 10000, .seconds = 5, .spin = -1, .answer_spin = -1};
     int rc = bench_parse(ctx, argc, argv, &o);
     if (rc >= 0) return rc;
     cli_signals_install();
