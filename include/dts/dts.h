@@ -224,7 +224,7 @@ typedef struct dts_node_config {
 #define DTS_QUEUE_MAX 4096
 #define DTS_QUEUE_MAX_BYTES (64u * 1024 * 1024)
 #define DTS_PACE_DEFAULT (4000ull * 1000 * 1000)
-#define DTS_PACE_DGRAMS_DEFAULT 1000000ull
+#define DTS_PACE_DGRAMS_DEFAULT 4000000ull
 #define DTS_REASM_MAX_BYTES (256u * 1024 * 1024)
 #define DTS_REASM_MAX_MSGS 1024
 #define DTS_REASM_TIMEOUT_MS 2000
@@ -516,6 +516,9 @@ typedef struct dts_node_counters {
     uint64_t nacks_sent;       // reliable mode: requests for repair sent
     uint64_t nacks_received;   // ... addressed to this node
     uint64_t repairs_sent;     // messages or fragment runs sent again
+    uint64_t pad_bytes_sent;   // PAD frames after last fragments, so that runs of
+                               // fragments of several messages go to the kernel
+                               // as one send (docs/spec/wire.md, "Fragments")
     uint64_t polled_us;        // microseconds the loop polled instead of sleeping
                                // (spin_us, answer_spin_us): CPU time spent on
                                // shorter round trips

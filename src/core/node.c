@@ -586,14 +586,19 @@ node_pop(dts_node *n, int sent)
 // the message's header with the fragment flag and a fragment header
 // (written into slot `slot` onwards of n->frag_bufs), then the slice of the
 // message, gathered from its buffer without a copy (docs/spec/wire.md,
-// "Fragments"). iov holds two pieces per fragment.
-static void
-node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, dts_dgram *d,
-                     struct iovec *iov)
+// "Fragments"). iov holds up to four pieces per fragment: with pad > 0
+// the last fragment is followed by a PAD frame of pad bytes (its header in
+// pad slot `pslot`, then zeros), so that its datagram is as long as the
+// others and the run of datagrams goes on into the next message. Returns
+// the pieces used.
+static size_t
+node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, size_t pad,
+                     size_t pslot, dts_dgram *d, struct iovec *iov)
 {
+    static const uint8_t zeros[DTSI_PAD_MAX];
     size_t msg_len = o->len - DTSI_HDR_SIZE;
     size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
-    size_t off = o->next_off;
+    size_t off = o->next_off, used = 0;
     for (size_t i = 0; i < k && off < o->end_off; i++) {
         size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
         uint8_t *b = n->frag_bufs + (slot + i) * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
@@ -605,12 +610,46 @@ node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, dts_
         dtsi_frag_hdr f = {
             .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
         dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
-        iov[2 * i] = (struct iovec){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE};
-        iov[2 * i + 1] = (struct iovec){o->buf + DTSI_HDR_SIZE + off, chunk};
-        d[i] = (dts_dgram){
-            .len = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk, .iov = &iov[2 * i], .iovcnt = 2};
+        struct iovec *v = &iov[used];
+        v[0] = (struct iovec){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE};
+        v[1] = (struct iovec){o->buf + DTSI_HDR_SIZE + off, chunk};
+        d[i] =
+            (dts_dgram){.len = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk, .iov = v, .iovcnt = 2};
+        used += 2;
         off += chunk;
+        if (pad && (i + 1 == k || off >= o->end_off)) {
+            uint8_t *ph =
+                n->frag_bufs + (DTSI_FRAG_BATCH + pslot) * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
+            dtsi_hdr p = {.kind = DTSI_KIND_PAD,
+                          .payload_len = (uint32_t)(pad - DTSI_HDR_SIZE),
+                          .instance = n->instance,
+                          .host = n->host};
+            dtsi_hdr_encode(&p, ph);
+            v[2] = (struct iovec){ph, DTSI_HDR_SIZE};
+            v[3] = (struct iovec){(void *)zeros, pad - DTSI_HDR_SIZE};
+            d[i].len += pad;
+            d[i].iovcnt = 4;
+            used += 2;
+        }
     }
+    return used;
+}
+
+// frag_pad says how many bytes of padding make the datagram of the last of
+// the k fragments of o from o->next_off as long as a full one: 0 when it
+// is full already, and 0 with *ok unset when it cannot be padded (fewer
+// bytes than a PAD header, or padding over an eighth of what the message
+// puts on the wire: the run ends there instead).
+static size_t
+frag_pad(const dts_node *n, const dtsi_out *o, size_t k, int *ok)
+{
+    size_t msg_len = o->len - DTSI_HDR_SIZE;
+    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t last_off = o->next_off + (k - 1) * frag_size;
+    size_t chunk = msg_len - last_off < frag_size ? msg_len - last_off : frag_size;
+    size_t pad = frag_size - chunk, wire = k * n->max_dgram;
+    *ok = pad == 0 || (pad >= DTSI_HDR_SIZE && pad * 8 <= wire);
+    return *ok ? pad : 0;
 }
 
 // frag_batch says how many fragments of o, at most room, from o->next_off,
@@ -631,7 +670,10 @@ frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
 // fragmented messages at the head of the queue, up to DTSI_FRAG_BATCH
 // fragments per transport call, of one message or of several consecutive
 // ones of the same channel (so that a stream of 16 KiB messages cut for a
-// 1500-byte MTU costs one system call per five messages, not one each). It
+// 1500-byte MTU costs one system call per five messages, not one each).
+// The last, shorter fragment of a message followed by another in the batch
+// is padded to full length (frag_pad), so that the transport can hand all
+// of them to the kernel as one GSO run instead of one run per message. It
 // pops every message it finishes; returns DTS_OK when the head is no longer
 // a fragmented message, DTS_EQUEUE when it must wait (the retry timer is
 // armed), or a transport error for the message at the head. The fragments
@@ -641,24 +683,32 @@ node_send_fragments(dts_node *n)
 {
     size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
     dts_dgram d[DTSI_FRAG_BATCH];
-    struct iovec iov[2 * DTSI_FRAG_BATCH];
-    size_t counts[DTSI_FRAG_BATCH];
+    struct iovec iov[4 * DTSI_FRAG_BATCH];
+    size_t counts[DTSI_FRAG_BATCH], pads[DTSI_FRAG_BATCH];
     while (n->q_len > 0 && n->q[n->q_head].frag) {
         uint64_t ch = n->q[n->q_head].channel;
         size_t nm = 0, total = 0, bytes = 0;
         while (nm < n->q_len && total < DTSI_FRAG_BATCH) {
             const dtsi_out *o = &n->q[(n->q_head + nm) % n->q_cap];
             if (!o->frag || o->channel != ch) break;
+            if (nm > 0) { // the previous message ends in this batch: pad it?
+                int ok;
+                const dtsi_out *prev = &n->q[(n->q_head + nm - 1) % n->q_cap];
+                pads[nm - 1] = frag_pad(n, prev, counts[nm - 1], &ok);
+                if (!ok) break;
+                bytes += pads[nm - 1];
+            }
             counts[nm] = frag_batch(n, o, DTSI_FRAG_BATCH - total, &bytes);
+            pads[nm] = 0;
             total += counts[nm];
             if (o->next_off + counts[nm++] * frag_size < o->end_off) break; // goes on next batch
         }
         if (!pace_take(n, bytes, total)) return DTS_EQUEUE;
         size_t sent = 0;
         pthread_mutex_unlock(&n->mu);
-        for (size_t i = 0, at = 0; i < nm; at += counts[i++])
-            node_build_fragments(n, &n->q[(n->q_head + i) % n->q_cap], counts[i], at, d + at,
-                                 iov + 2 * at);
+        for (size_t i = 0, at = 0, pieces = 0; i < nm; at += counts[i++])
+            pieces += node_build_fragments(n, &n->q[(n->q_head + i) % n->q_cap], counts[i], at,
+                                           pads[i], i, d + at, iov + pieces);
         dts_err err = n->tp_ops->send(n->tp, ch, d, total, &sent);
         pthread_mutex_lock(&n->mu);
         n->nc.datagrams_sent += sent;
@@ -667,6 +717,7 @@ node_send_fragments(dts_node *n)
             dtsi_out *o = &n->q[n->q_head];
             size_t s = sent < counts[i] ? sent : counts[i];
             sent -= s;
+            if (s == counts[i]) n->nc.pad_bytes_sent += pads[i];
             o->next_off += s * frag_size;
             if (o->next_off < o->end_off) break;
             node_pop(n, 1);
@@ -1095,6 +1146,7 @@ node_fragment_wanted(dts_node *n, dtsi_type *t, const dtsi_hdr *h)
 static void
 node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char *src)
 {
+    if (h->kind == DTSI_KIND_PAD) return; // the end of a padded fragment datagram
     if (dtsi_kind_is_control(h->kind)) {
         if (h->instance == n->instance) return; // our own, looped back
         n->nc.control_received++;
@@ -1428,7 +1480,7 @@ node_open_transport(dts_node *n)
     // cfg.mtu caps the IP packet: minus the IPv4 or IPv6 and UDP headers.
     size_t ip_udp = n->cfg.ipv6 ? 48 : 28;
     if (n->cfg.mtu && n->cfg.mtu - ip_udp < n->max_dgram) n->max_dgram = n->cfg.mtu - ip_udp;
-    n->frag_bufs = malloc(DTSI_FRAG_BATCH * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE));
+    n->frag_bufs = malloc(2 * DTSI_FRAG_BATCH * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE));
     n->pack_buf = malloc(n->max_dgram);
     if (!n->frag_bufs || !n->pack_buf) return DTS_ENOMEM;
     n->pace_burst = (int64_t)(n->cfg.pace_bytes_per_s / 500); // 2 ms of the rate

@@ -215,6 +215,7 @@ typedef struct dtsi_out {
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 
+#define DTSI_PAD_MAX 65536 // a PAD frame is shorter than a fragment
 #define DTSI_FRAG_BATCH 64 // fragments per transport call (one GSO run at most)
 #define DTSI_PACK_IOV 64   // frames of a datagram gathered by iovec; more are copied
 #define DTSI_SEND_BATCH 16 // datagrams of packed frames per transport call
@@ -261,7 +262,7 @@ struct dts_node {
     uint8_t *pack_buf;                 // one datagram being packed
     uint8_t **pool[DTSI_POOL_CLASSES]; // freed frame buffers by size class (buf_get)
     size_t pool_n[DTSI_POOL_CLASSES];
-    uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments
+    uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
     int64_t pace_burst;

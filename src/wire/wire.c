@@ -79,7 +79,8 @@ kind_is_data(uint8_t kind)
 static const char *
 hdr_check_fields(const dtsi_hdr *h, size_t left)
 {
-    if (!kind_is_data(h->kind) && !dtsi_kind_is_control(h->kind)) return "unknown kind";
+    if (!kind_is_data(h->kind) && !dtsi_kind_is_control(h->kind) && h->kind != DTSI_KIND_PAD)
+        return "unknown kind";
     if (h->flags & ~DTSI_FLAGS_KNOWN) return "unsupported flags";
     if (h->key_id != 0) return "key id without the sealed flag";
     if (h->payload_len > left) return "payload longer than the datagram";
@@ -89,7 +90,10 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
             return "fragment of a kind that cannot be cut";
         if (h->payload_len < 17) return "fragment shorter than its header plus one byte";
     }
-    if (kind_is_data(h->kind)) {
+    if (h->kind == DTSI_KIND_PAD) {
+        if (h->flags || h->type_id || h->schema_id || h->corr || h->seq)
+            return "padding with fields set";
+    } else if (kind_is_data(h->kind)) {
         if (h->type_id == 0) return "zero type id";
         if (h->kind != DTSI_KIND_QUERY && h->seq == 0) return "zero sequence number";
         if (h->kind == DTSI_KIND_QUERY && h->payload_len != 0) return "query with a payload";

@@ -23,6 +23,7 @@
 
 #include "core/node.h"
 #include "transport/registry.h"
+#include "wire/frag.h"
 #include "wire/wire.h"
 
 // ---------------------------------------------------------------------------
@@ -490,6 +491,40 @@ test_vec_datagram(void **state)
     assert_memory_equal(v->b, one->b, one->len); // the first frame is data-frame
 }
 
+// The padded last fragment: a fragment frame, then a PAD frame to the
+// length of a full fragment's datagram (docs/spec/wire.md, "Fragments").
+static void
+test_vec_fragment_padded(void **state)
+{
+    vec *v = get_vec("fragment-padded");
+    assert_int_equal(v->len, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + 80);
+    dtsi_hdr h;
+    assert_int_equal(dtsi_hdr_decode(v->b, v->len, &h, NULL), DTSI_WIRE_OK);
+    assert_int_equal(h.kind, DTSI_KIND_DATA);
+    assert_int_equal(h.flags, DTSI_FLAG_FRAGMENT);
+    assert_true(h.type_id == ID_TEMPERATURE && h.seq == 1 && h.instance == INST_A);
+    assert_int_equal(h.payload_len, DTSI_FRAG_HDR_SIZE + 10);
+    dtsi_frag_hdr f;
+    size_t data_len = 0;
+    assert_null(dtsi_frag_hdr_decode(v->b + DTSI_HDR_SIZE, h.payload_len, 1000, &f, &data_len));
+    assert_int_equal(data_len, 10);
+    assert_int_equal(f.msg_len, 90);
+    assert_int_equal(f.off, 80);
+    assert_int_equal(f.frag_size, 80);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(v->b[DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + i], 80 + i);
+    size_t off = DTSI_HDR_SIZE + h.payload_len;
+    dtsi_hdr p;
+    assert_int_equal(dtsi_hdr_decode(v->b + off, v->len - off, &p, NULL), DTSI_WIRE_OK);
+    assert_int_equal(p.kind, DTSI_KIND_PAD);
+    assert_true(p.instance == INST_A && p.host == HOST_A);
+    assert_int_equal(off + DTSI_HDR_SIZE + p.payload_len, v->len);
+    uint8_t enc[DTSI_HDR_SIZE];
+    dtsi_hdr want = {.kind = DTSI_KIND_PAD, .payload_len = 6, .instance = INST_A, .host = HOST_A};
+    dtsi_hdr_encode(&want, enc);
+    assert_memory_equal(enc, v->b + off, DTSI_HDR_SIZE);
+}
+
 static void
 test_vec_members(void **state)
 {
@@ -718,7 +753,7 @@ test_validation_rules(void **state)
     }
     // 4. truncated header: see test_truncation.
     // 5. kind
-    const uint8_t kinds[] = {0, 6, 7, 15, 23, 24, 0x80, 0xff};
+    const uint8_t kinds[] = {0, 7, 15, 23, 24, 0x80, 0xff};
     for (size_t i = 0; i < sizeof kinds; i++) {
         dtsi_hdr k = h;
         k.kind = kinds[i];
@@ -824,6 +859,27 @@ test_validation_rules(void **state)
         c.schema_id = 1;
         expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_MALFORMED,
                    "control frame with a type or schema id");
+    }
+    // 15a. PAD: a header with nothing set but its length, instance and host
+    {
+        dtsi_hdr p = {.kind = DTSI_KIND_PAD, .payload_len = 6, .instance = INST_A};
+        expect_hdr(&p, DTSI_HDR_SIZE + 6, DTSI_WIRE_OK, NULL);
+        expect_hdr(&p, DTSI_HDR_SIZE + 5, DTSI_WIRE_MALFORMED, "payload longer than the datagram");
+        dtsi_hdr q = p;
+        q.type_id = ID_TEMPERATURE;
+        expect_hdr(&q, DTSI_HDR_SIZE + 6, DTSI_WIRE_MALFORMED, "padding with fields set");
+        q = p, q.schema_id = 1;
+        expect_hdr(&q, DTSI_HDR_SIZE + 6, DTSI_WIRE_MALFORMED, "padding with fields set");
+        q = p, q.seq = 1;
+        expect_hdr(&q, DTSI_HDR_SIZE + 6, DTSI_WIRE_MALFORMED, "padding with fields set");
+        q = p, q.corr = 1;
+        expect_hdr(&q, DTSI_HDR_SIZE + 6, DTSI_WIRE_MALFORMED, "padding with fields set");
+        q = p, q.flags = DTSI_FLAG_RELIABLE;
+        expect_hdr(&q, DTSI_HDR_SIZE + 6, DTSI_WIRE_MALFORMED, "padding with fields set");
+        q = p, q.flags = DTSI_FLAG_FRAGMENT;
+        expect_hdr(&q, DTSI_HDR_SIZE + 6, DTSI_WIRE_MALFORMED,
+                   "fragment of a kind that cannot be cut");
+        assert_false(dtsi_kind_is_control(DTSI_KIND_PAD));
     }
     for (int kind = 0; kind < 256; kind++) {
         int ctl = kind >= 16 && kind <= 22;
@@ -1456,6 +1512,7 @@ main(void)
         cmocka_unit_test(test_vec_heartbeat),
         cmocka_unit_test(test_vec_types),
         cmocka_unit_test(test_vec_datagram),
+        cmocka_unit_test(test_vec_fragment_padded),
         cmocka_unit_test(test_vec_members),
         cmocka_unit_test(test_vec_goodbye),
         cmocka_unit_test(test_vec_schema_and_members_req),

@@ -30,7 +30,7 @@ static const char bench_help[] =
     "  --rate R      publish at most R messages per second (default: as fast as accepted)\n"
     "  --reliable    reliable mode: receivers ask for what they miss\n"
     "  --mtu M       cut messages into fragments for an M-byte MTU (default: the path MTU)\n"
-    "  --pace B      cap the sender at B bytes/s (default 4e9, and 1,000,000 datagrams/s)\n"
+    "  --pace B      cap the sender at B bytes/s (default 4e9, and 4,000,000 datagrams/s)\n"
     "  --spin US     after sending or receiving, poll US microseconds before sleeping\n"
     "                (dts_node_config.spin_us; default 0, or DTS_SPIN_US): shorter round\n"
     "                trips for CPU time\n"
