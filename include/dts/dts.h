@@ -351,6 +351,19 @@ dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t l
 dts_err dts_publish_wait(dts_node *node, const char *type, const void *data, size_t len,
                          int timeout_ms);
 
+// Zero-copy publishing. dts_loan gives a buffer of len bytes (at most
+// payload_max) from the node's frame pool, to build a value in place;
+// dts_publish_loan publishes len bytes of it without copying them (with
+// timeout_ms > 0 it waits for room as dts_publish_wait does). On DTS_OK the
+// buffer is the node's: do not touch it again. On any error it stays the
+// caller's, to publish again or give back with dts_loan_return. A buffer
+// not from dts_loan, or len over what was loaned, is DTS_EINVAL. Any
+// thread. For large values this saves the publishing thread the copy that
+// dts_publish makes (docs/PERFORMANCE.md).
+void *dts_loan(dts_node *node, size_t len);
+dts_err dts_publish_loan(dts_node *node, const char *type, void *buf, size_t len, int timeout_ms);
+void dts_loan_return(dts_node *node, void *buf);
+
 // dts_flush blocks until everything queued so far has been handed to the
 // transport, or timeout_ms passes (DTS_ETIMEDOUT). From a non-loop thread
 // only when the loop runs on another thread; in DTS_RUN_CALLER mode it runs

@@ -147,35 +147,50 @@ publish_compress(dts_node *n, dtsi_type *t, const void **data, size_t *len)
     return out;
 }
 
-static dts_err publish(dts_node *n, const char *type, const void *data, size_t len, int count_full);
+// A frame filled before publish takes the lock: a copy of a large payload
+// made with the lock released (the loop thread, which needs the lock
+// between sends, then does not wait for the copy: perf showed futex waits
+// on both threads at 16 KiB), or a loan (dts_loan) the caller built the
+// value in. frame is NULL once the node owns it.
+typedef struct prefilled {
+    uint8_t *frame;
+    int pooled, loan;
+} prefilled;
 
-dts_err
-dts_publish(dts_node *n, const char *type, const void *data, size_t len)
+static void
+prefill_copy(dts_node *n, const char *type, const void *data, size_t len, prefilled *pf)
 {
-    return publish(n, type, data, len, 1);
+    *pf = (prefilled){0};
+    if (len < DTSI_COPY_UNLOCKED) return;
+    pthread_mutex_lock(&n->mu);
+    dtsi_type *t = type_by_name(n, type);
+    if (t && t->declared && !t->compress && len <= n->cfg.payload_max)
+        pf->frame = dtsi_frame_get(n, len, &pf->pooled);
+    pthread_mutex_unlock(&n->mu);
+    if (pf->frame) memcpy(pf->frame + DTSI_HDR_SIZE, data, len);
 }
 
-// publish queues one value (dts_publish); a full queue counts as a drop when
-// count_full, and not when the caller will wait and try again.
+// prefill_drop gives back a copy the node did not take (a loan stays the
+// caller's).
+static void
+prefill_drop(dts_node *n, prefilled *pf)
+{
+    if (!pf->frame || pf->loan) return;
+    pthread_mutex_lock(&n->mu);
+    dtsi_frame_put(n, pf->frame, pf->pooled);
+    pthread_mutex_unlock(&n->mu);
+    pf->frame = NULL;
+}
+
+// publish queues one value (dts_publish), from pf->frame when it holds it;
+// a full queue counts as a drop when count_full, and not when the caller
+// will wait and try again.
 static dts_err
-publish(dts_node *n, const char *type, const void *data, size_t len, int count_full)
+publish(dts_node *n, const char *type, const void *data, size_t len, int count_full, prefilled *pf)
 {
     if (!n || !type || (len && !data)) return DTS_EINVAL;
     const void *orig = data; // the last-value cache keeps it uncompressed
     size_t orig_len = len;
-    // A large payload is copied into its frame with the lock released, so
-    // that the loop thread, which needs the lock between sends, does not
-    // wait for the copy (perf: futex waits on both threads at 16 KiB).
-    uint8_t *frame = NULL;
-    int pooled = 0;
-    if (len >= DTSI_COPY_UNLOCKED) {
-        pthread_mutex_lock(&n->mu);
-        dtsi_type *t = type_by_name(n, type);
-        if (t && t->declared && !t->compress && len <= n->cfg.payload_max)
-            frame = dtsi_frame_get(n, len, &pooled);
-        pthread_mutex_unlock(&n->mu);
-        if (frame) memcpy(frame + DTSI_HDR_SIZE, data, len);
-    }
     pthread_mutex_lock(&n->mu);
     dts_err err = DTS_OK;
     dtsi_type *t = type_by_name(n, type);
@@ -196,9 +211,9 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
                       .schema_id = t->schema_id,
                       .seq = t->next_seq,
                       .sent_ns = dts_now_ns()};
-        if (frame && !packed) {
-            err = dtsi_enqueue_frame(n, t->id, &h, frame, pooled, len);
-            if (err == DTS_OK) frame = NULL; // the queue's now
+        if (pf->frame && !packed) {
+            err = dtsi_enqueue_frame(n, t->id, &h, pf->frame, pf->pooled, len);
+            if (err == DTS_OK) pf->frame = NULL; // the queue's now
         } else {
             err = dtsi_enqueue(n, t->id, &h, data, len);
         }
@@ -211,7 +226,10 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         }
         if (packed) n->cfg.compressor->free_buf(packed);
     }
-    if (frame) dtsi_frame_put(n, frame, pooled);
+    if (err == DTS_OK && pf->frame) { // a loan whose value went compressed
+        dtsi_frame_put(n, pf->frame, pf->pooled);
+        pf->frame = NULL;
+    }
     if (err == DTS_EQUEUE && count_full) t->c.dropped_queue_full++;
     int sent_now = err == DTS_OK && publish_now(n);
     // A callback's message leaves when its datagram is done (node_on_recv
@@ -220,6 +238,17 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
     int at_datagram_end = n->in_recv && on_loop_thread(n);
     pthread_mutex_unlock(&n->mu);
     if (err == DTS_OK && !sent_now && !at_datagram_end) node_wake(n);
+    return err;
+}
+
+dts_err
+dts_publish(dts_node *n, const char *type, const void *data, size_t len)
+{
+    if (!n || !type || (len && !data)) return DTS_EINVAL;
+    prefilled pf;
+    prefill_copy(n, type, data, len, &pf);
+    dts_err err = publish(n, type, data, len, 1, &pf);
+    prefill_drop(n, &pf);
     return err;
 }
 
@@ -277,14 +306,16 @@ queue_has_room(dts_node *n, void *arg)
     return dtsi_queue_half_empty(n) || n->closing;
 }
 
-dts_err
-dts_publish_wait(dts_node *n, const char *type, const void *data, size_t len, int timeout_ms)
+// publish_waiting publishes, waiting up to timeout_ms for room
+// (dts_publish_wait).
+static dts_err
+publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int timeout_ms,
+                prefilled *pf)
 {
-    if (!n || timeout_ms < 0) return DTS_EINVAL;
     int64_t end_ms = dtsi_mono_ms() + timeout_ms;
     for (;;) {
         int64_t left = end_ms - dtsi_mono_ms();
-        dts_err err = publish(n, type, data, len, left <= 0 || on_loop_thread(n));
+        dts_err err = publish(n, type, data, len, left <= 0 || on_loop_thread(n), pf);
         if (err != DTS_EQUEUE) return err;
         if (left <= 0) return DTS_ETIMEDOUT;
         if (on_loop_thread(n)) return DTS_EQUEUE; // a callback must not block the loop
@@ -299,6 +330,70 @@ dts_publish_wait(dts_node *n, const char *type, const void *data, size_t len, in
         pthread_mutex_unlock(&n->mu);
         if (stopped) return DTS_ECLOSED;
     }
+}
+
+dts_err
+dts_publish_wait(dts_node *n, const char *type, const void *data, size_t len, int timeout_ms)
+{
+    if (!n || !type || (len && !data) || timeout_ms < 0) return DTS_EINVAL;
+    prefilled pf;
+    prefill_copy(n, type, data, len, &pf);
+    dts_err err = publish_waiting(n, type, data, len, timeout_ms, &pf);
+    prefill_drop(n, &pf);
+    return err;
+}
+
+// A loan is a frame buffer handed out with its header room marked: 'L' 'N',
+// the pool class, 0xa5, and the capacity at byte 8 (dtsi_hdr_encode writes
+// over it all when the frame is queued).
+static uint8_t *
+loan_frame(void *buf, size_t *cap, int *pooled)
+{
+    if (!buf) return NULL;
+    uint8_t *f = (uint8_t *)buf - DTSI_HDR_SIZE;
+    if (f[0] != 'L' || f[1] != 'N' || f[3] != 0xa5) return NULL;
+    *pooled = f[2];
+    memcpy(cap, f + 8, sizeof *cap);
+    return f;
+}
+
+void *
+dts_loan(dts_node *n, size_t len)
+{
+    if (!n || len == 0 || len > n->cfg.payload_max) return NULL;
+    int pooled;
+    pthread_mutex_lock(&n->mu);
+    uint8_t *f = dtsi_frame_get(n, len, &pooled);
+    pthread_mutex_unlock(&n->mu);
+    if (!f) return NULL;
+    f[0] = 'L', f[1] = 'N', f[2] = (uint8_t)pooled, f[3] = 0xa5;
+    memcpy(f + 8, &len, sizeof len);
+    return f + DTSI_HDR_SIZE;
+}
+
+dts_err
+dts_publish_loan(dts_node *n, const char *type, void *buf, size_t len, int timeout_ms)
+{
+    size_t cap;
+    prefilled pf = {.loan = 1};
+    if (!n || !type || timeout_ms < 0) return DTS_EINVAL;
+    pf.frame = loan_frame(buf, &cap, &pf.pooled);
+    if (!pf.frame || len > cap) return DTS_EINVAL;
+    if (timeout_ms > 0) return publish_waiting(n, type, buf, len, timeout_ms, &pf);
+    return publish(n, type, buf, len, 1, &pf);
+}
+
+void
+dts_loan_return(dts_node *n, void *buf)
+{
+    size_t cap;
+    int pooled;
+    uint8_t *f = loan_frame(buf, &cap, &pooled);
+    if (!n || !f) return;
+    f[0] = 0; // a second return is ignored
+    pthread_mutex_lock(&n->mu);
+    dtsi_frame_put(n, f, pooled);
+    pthread_mutex_unlock(&n->mu);
 }
 
 // ---------------------------------------------------------------------------
