@@ -36,6 +36,12 @@ typedef struct dts_transport_host {
     // batch instead of once per datagram. A transport that never calls it
     // gets the clock read per datagram. Loop thread only.
     void (*on_batch)(void *ctx);
+    // on_backlog, called (when not NULL) after a receive batch when the
+    // socket still holds more than half of its buffer: the core is
+    // falling behind and asks the publishers to slow down before datagrams
+    // are dropped (docs/spec/wire.md, "Flow control"). queued and capacity
+    // are in bytes. Loop thread only.
+    void (*on_backlog)(void *ctx, size_t queued, size_t capacity);
 } dts_transport_host;
 
 typedef struct dts_transport_config {

@@ -550,15 +550,26 @@ mono_us(void)
 static int
 pace_take(dts_node *n, size_t bytes, size_t dgrams)
 {
-    uint64_t rate = n->cfg.pace_bytes_per_s;
-    if (rate == 0) return 1;
+    uint64_t max = n->cfg.pace_bytes_per_s;
+    if (max == 0) return 1;
     // A datagram costs at least the bytes the datagram rate allows for it.
-    uint64_t per_dgram = rate / n->cfg.pace_dgrams_per_s;
+    uint64_t per_dgram = max / n->cfg.pace_dgrams_per_s;
     if (bytes < dgrams * per_dgram) bytes = dgrams * per_dgram;
     uint64_t now = mono_us();
+    // After a receiver's SLOW (node_slow_down) the rate climbs back by a
+    // 32nd of the cap every DTSI_SLOW_RAISE_MS.
+    if (n->pace_rate < max && now >= n->pace_raise_us) {
+        n->pace_rate += max / 32;
+        if (n->pace_rate > max) n->pace_rate = max;
+        n->pace_raise_us = now + DTSI_SLOW_RAISE_MS * 1000u;
+    }
+    uint64_t rate = n->pace_rate;
+    int64_t burst = n->pace_burst * (int64_t)(rate / 1024) / (int64_t)(max / 1024 ? max / 1024 : 1);
+    if (burst < (int64_t)(DTSI_FRAG_BATCH * n->max_dgram))
+        burst = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
     n->pace_tokens += (int64_t)((now - n->pace_last_us) * rate / 1000000u);
     n->pace_last_us = now;
-    if (n->pace_tokens > n->pace_burst) n->pace_tokens = n->pace_burst;
+    if (n->pace_tokens > burst) n->pace_tokens = burst;
     if (n->pace_tokens <= 0) {
         uint64_t wait_ms = (uint64_t)(-n->pace_tokens) * 1000u / rate + 1;
         n->nc.pace_waits++;
@@ -567,6 +578,46 @@ pace_take(dts_node *n, size_t bytes, size_t dgrams)
     }
     n->pace_tokens -= (int64_t)bytes;
     return 1;
+}
+
+// node_slow_down halves the pacing rate, down to a 1024th of the cap, when
+// a receiver says it falls behind (SLOW, docs/spec/wire.md "Flow
+// control"); pace_take raises it again. Lock held.
+static void
+node_slow_down(dts_node *n)
+{
+    uint64_t floor = n->cfg.pace_bytes_per_s / 1024;
+    n->pace_rate = n->pace_rate / 2 > floor ? n->pace_rate / 2 : floor;
+    n->pace_raise_us = mono_us() + DTSI_SLOW_RAISE_MS * 1000u;
+    if (n->pace_tokens > 0) n->pace_tokens = 0;
+    n->nc.slow_received++;
+}
+
+// node_on_backlog: the transport's receive socket holds more than a
+// half of its buffer. The node asks the publisher of the last data it
+// received to slow down (SLOW on the type's back channel), at most every
+// DTSI_SLOW_GAP_MS. Loop thread.
+static void
+node_on_backlog(void *ctx, size_t queued, size_t capacity)
+{
+    dts_node *n = ctx;
+    (void)queued, (void)capacity;
+    pthread_mutex_lock(&n->mu);
+    int64_t now = dtsi_mono_ms();
+    if (n->rx_last_type && now - n->slow_sent_ms >= DTSI_SLOW_GAP_MS) {
+        n->slow_sent_ms = now;
+        uint8_t p[8];
+        for (int i = 0; i < 8; i++) p[i] = (uint8_t)(n->rx_last_instance >> (8 * i));
+        dtsi_hdr h = {.kind = DTSI_KIND_SLOW,
+                      .type_id = n->rx_last_type,
+                      .seq = ++n->control_seq,
+                      .sent_ns = dts_now_ns()};
+        if (dtsi_enqueue(n, dtsi_back_channel(n->rx_last_type), &h, p, sizeof p) == DTS_OK) {
+            n->nc.slow_sent++;
+            dtsi_send_now(n);
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
 }
 
 // node_pop removes the head of the queue, crediting it when it was sent.
@@ -788,15 +839,24 @@ node_spin_sent(dts_node *n)
     if (n->answered) node_spin_until(n, now + n->cfg.answer_spin_us);
 }
 
-// node_spin_received notes a received datagram at the batch's time
-// (node_on_batch): an answer to a send within answer_spin_us makes the next
-// send poll for its answer. Loop thread.
+// node_spin_received notes a received datagram (spin_us polls after it)
+// at the batch's time (node_on_batch). Loop thread.
 static void
 node_spin_received(dts_node *n)
 {
+    if (n->cfg.spin_us) node_spin_until(n, (uint64_t)n->rx_mono_us + n->cfg.spin_us);
+}
+
+// node_spin_answer notes a received DATA or REPLY frame: one within
+// answer_spin_us of the node's last send is an answer, and the next send
+// polls for its own. Control traffic is no answer: a publisher streaming
+// without pause would otherwise take every heartbeat for one, and poll
+// between its bursts. Loop thread.
+static void
+node_spin_answer(dts_node *n)
+{
     uint64_t now = (uint64_t)n->rx_mono_us;
     n->last_recv_us = now;
-    if (n->cfg.spin_us) node_spin_until(n, now + n->cfg.spin_us);
     if (n->cfg.answer_spin_us && n->last_send_us && now - n->last_send_us <= n->cfg.answer_spin_us)
         n->answered = 1;
 }
@@ -874,8 +934,7 @@ dtsi_send_now(dts_node *n)
         }
         if (paced) break;
     }
-    if (n->q_len == 0 || (n->room_waiters && dtsi_queue_half_empty(n)))
-        pthread_cond_broadcast(&n->cond);
+    if (n->q_len == 0) pthread_cond_broadcast(&n->cond);
 }
 
 // ---------------------------------------------------------------------------
@@ -1161,6 +1220,7 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
     }
     n->activity_ms = n->rx_now_ms;
     node_tick_hurry(n);
+    if (h->kind == DTSI_KIND_DATA || h->kind == DTSI_KIND_REPLY) node_spin_answer(n);
     dtsi_type *t = dtsi_type_find(n, h->type_id);
     if (!t) {
         n->nc.frames_unknown_type++;
@@ -1174,7 +1234,17 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         if (t->declared && h->instance != n->instance) dtsi_rel_on_nack(n, t, h, payload);
         return;
     }
+    if (h->kind == DTSI_KIND_SLOW) {
+        uint64_t to = 0;
+        for (int i = 0; i < 8; i++) to |= (uint64_t)payload[i] << (8 * i);
+        if (t->declared && to == n->instance) node_slow_down(n);
+        return;
+    }
     type_refresh_subs(n, t);
+    if (h->kind != DTSI_KIND_HINT) { // whom to ask to slow down (node_on_backlog)
+        n->rx_last_type = h->type_id;
+        n->rx_last_instance = h->instance;
+    }
     if (h->kind == DTSI_KIND_HINT) {
         if (t->n_subs && h->instance != n->instance)
             dtsi_sender_hint(t, h->instance, h->seq, dtsi_mono_ms());
@@ -1472,8 +1542,11 @@ node_open_transport(dts_node *n)
                                .ttl = n->cfg.ttl,
                                .loopback = n->cfg.loopback,
                                .ipv6 = n->cfg.ipv6};
-    dts_transport_host host = {
-        .loop = n->loop, .ctx = n, .on_recv = node_on_recv, .on_batch = node_on_batch};
+    dts_transport_host host = {.loop = n->loop,
+                               .ctx = n,
+                               .on_recv = node_on_recv,
+                               .on_batch = node_on_batch,
+                               .on_backlog = node_on_backlog};
     dts_err err = n->tp_ops->open(&tc, &host, &n->tp);
     if (err != DTS_OK) return err;
     n->max_dgram = n->tp_ops->max_dgram(n->tp);
@@ -1487,6 +1560,7 @@ node_open_transport(dts_node *n)
     if (n->pace_burst < (int64_t)(DTSI_FRAG_BATCH * n->max_dgram))
         n->pace_burst = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
     n->pace_tokens = n->pace_burst;
+    n->pace_rate = n->cfg.pace_bytes_per_s;
     n->pace_last_us = mono_us();
     if (dtsi_reasm_init(&n->reasm, n->cfg.reasm_max_msgs, n->cfg.reasm_max_bytes,
                         n->cfg.reasm_timeout_ms, node_reasm_lost, n) != 0)

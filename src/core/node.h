@@ -215,15 +215,16 @@ typedef struct dtsi_out {
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 
-#define DTSI_PAD_MAX 65536 // a PAD frame is shorter than a fragment
-#define DTSI_FRAG_BATCH 64 // fragments per transport call (one GSO run at most)
-#define DTSI_PACK_IOV 64   // frames of a datagram gathered by iovec; more are copied
-#define DTSI_SEND_BATCH 16 // datagrams of packed frames per transport call
+#define DTSI_SLOW_GAP_MS 2    // a receiver sends SLOW at most this often
+#define DTSI_SLOW_RAISE_MS 10 // a slowed sender raises its rate this often
+#define DTSI_PAD_MAX 65536    // a PAD frame is shorter than a fragment
+#define DTSI_FRAG_BATCH 64    // fragments per transport call (one GSO run at most)
+#define DTSI_PACK_IOV 64      // frames of a datagram gathered by iovec; more are copied
+#define DTSI_SEND_BATCH 16    // datagrams of packed frames per transport call
 
 struct dts_node {
     pthread_mutex_t mu;
     pthread_cond_t cond; // signalled when the queue drains or a query is answered
-    int room_waiters;    // threads in dts_publish_wait waiting for the queue to drain to half
     dts_node_config cfg;
     char url[256], iface[64], hostname[DTSI_HOSTNAME_MAX + 1];
     uint64_t instance, host;
@@ -265,6 +266,10 @@ struct dts_node {
     uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
+    uint64_t pace_rate;                      // bytes/s now: the cap, or less after a SLOW
+    uint64_t pace_raise_us;                  // when pace_take raises pace_rate next
+    int64_t slow_sent_ms;                    // node_on_backlog: the last SLOW sent
+    uint64_t rx_last_type, rx_last_instance; // the last data received: whom SLOW asks
     int64_t pace_burst;
     uint64_t pace_last_us;
     // Reassembly of large messages.

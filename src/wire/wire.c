@@ -71,7 +71,7 @@ dtsi_kind_is_control(uint8_t kind)
 static int
 kind_is_data(uint8_t kind)
 {
-    return kind >= DTSI_KIND_DATA && kind <= DTSI_KIND_HINT;
+    return (kind >= DTSI_KIND_DATA && kind <= DTSI_KIND_HINT) || kind == DTSI_KIND_SLOW;
 }
 
 // hdr_check_fields applies the per-kind rules of docs/spec/wire.md,
@@ -104,6 +104,7 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
             h->kind != DTSI_KIND_REPLY)
             return "compressed flag on a kind without a value";
         if (h->kind == DTSI_KIND_NACK && h->payload_len < 10) return "nack without entries";
+        if (h->kind == DTSI_KIND_SLOW && h->payload_len != 8) return "slow without a publisher";
     } else if (h->type_id != 0 || h->schema_id != 0) {
         return "control frame with a type or schema id";
     }

@@ -21,6 +21,7 @@ enum {
     DTSI_KIND_NACK = 4,       // reliable mode: "resend me these", on the type's channel
     DTSI_KIND_HINT = 5,       // reliable mode: a publisher's last seq, on the type's channel
     DTSI_KIND_PAD = 6,        // fills a datagram up to the size of its run; skipped
+    DTSI_KIND_SLOW = 7,       // "I fall behind": a receiver to a publisher, on the back channel
     DTSI_KIND_HEARTBEAT = 16, // node liveness, on the control channel
     DTSI_KIND_MEMBERS = 17,   // the types a node publishes and subscribes
     DTSI_KIND_TYPES = 18,     // type descriptions: name, format, schema id

@@ -27,6 +27,8 @@
 //   --reasm-max B bounds reassembly memory; the counters line is followed
 //   by "peak_rss_kb N" (VmHWM).
 //   pub --reliable: the types use reliable mode (dts_type_set_opts).
+//   sub --slow-us U: each message holds the loop U microseconds (a slow
+//   consumer, for flow control); pub --counters prints the counters line.
 //   Every mode prints "instance HEX" first; --ipv6 uses IPv6 groups.
 #define _GNU_SOURCE
 #include <dts/dts.h>
@@ -58,6 +60,8 @@ typedef struct opts {
     const char *then_wait; // pub: after --count, wait for this file to exist
     long then_count;       // ... then publish this many more
     long accounted;        // sub: exit once received + gaps + incomplete >= this
+    long slow_us;          // sub: time each message takes
+    int counters;          // pub: print the counters line at the end
     long reasm_max;        // reassembly memory bound in bytes (0: default)
     uint64_t present, absent;
 } opts;
@@ -92,9 +96,12 @@ fnv(const void *p, size_t n)
     return h ^ n;
 }
 
+static long slow_us;
+
 static void
 on_msg(void *ud, const dts_msg *m)
 {
+    if (slow_us) usleep((useconds_t)slow_us);
     pthread_mutex_lock(&out_mu);
     if (print_sums)
         printf("msg %s %" PRIu64 " %016" PRIx64 " len=%zu fnv=%016" PRIx64 "\n", m->type, m->seq,
@@ -142,11 +149,12 @@ print_counters(dts_node *n)
            " fragments=%" PRIu64 " fragments_dup=%" PRIu64 " fragments_malformed=%" PRIu64
            " reasm_timed_out=%" PRIu64 " reasm_evicted=%" PRIu64 " reasm_too_big=%" PRIu64
            " reasm_peak_bytes=%" PRIu64 " repaired=%" PRIu64 " nacks_sent=%" PRIu64
-           " repairs_sent=%" PRIu64 "\n",
+           " repairs_sent=%" PRIu64 " slow_sent=%" PRIu64 " slow_received=%" PRIu64 "\n",
            recv, gaps, dup, own, mism, c.frames_malformed, c.frames_foreign, c.frames_bad_version,
            c.control_malformed, c.frames_unknown_type, incomplete, c.fragments_received,
            c.fragments_dup, c.fragments_malformed, c.reasm_timed_out, c.reasm_evicted,
-           c.reasm_too_big, c.reasm_peak_bytes, repaired, c.nacks_sent, c.repairs_sent);
+           c.reasm_too_big, c.reasm_peak_bytes, repaired, c.nacks_sent, c.repairs_sent, c.slow_sent,
+           c.slow_received);
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     while (f && fgets(line, sizeof line, f))
@@ -272,7 +280,7 @@ mode_pub(dts_node *n, const opts *o)
     fflush(stdout);
     end = mono_s() + o->linger;
     while (mono_s() < end) usleep(10000);
-    if (o->own) print_counters(n);
+    if (o->own || o->counters) print_counters(n);
     free(list);
     return 0;
 }
@@ -371,6 +379,10 @@ parse(int argc, char **argv, opts *o)
             o->reliable = 1;
             continue;
         }
+        if (strcmp(a, "--counters") == 0) {
+            o->counters = 1;
+            continue;
+        }
         if (strcmp(a, "--own") == 0 || strcmp(a, "--ipv6") == 0 || strcmp(a, "--sum") == 0) {
             if (a[2] == 'o')
                 o->own = 1;
@@ -403,6 +415,8 @@ parse(int argc, char **argv, opts *o)
             o->mtu = atol(v), i++;
         else if (strcmp(a, "--linger") == 0)
             o->linger = atof(v), i++;
+        else if (strcmp(a, "--slow-us") == 0)
+            o->slow_us = atol(v), i++;
         else if (strcmp(a, "--interval-ms") == 0)
             o->interval_ms = atol(v), i++;
         else if (strcmp(a, "--present") == 0)
@@ -440,6 +454,7 @@ main(int argc, char **argv)
     cfg.mtu = (size_t)o.mtu;
     cfg.reasm_max_bytes = (size_t)o.reasm_max;
     print_sums = o.sum;
+    slow_us = o.slow_us;
     dts_node *n;
     dts_err e = dts_node_open(&cfg, &n);
     if (e != DTS_OK) {

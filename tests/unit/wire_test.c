@@ -526,6 +526,20 @@ test_vec_fragment_padded(void **state)
 }
 
 static void
+test_vec_slow(void **state)
+{
+    uint8_t pl[8];
+    for (int i = 0; i < 8; i++) pl[i] = (uint8_t)(INST_A >> (8 * i));
+    dtsi_hdr h = {.kind = DTSI_KIND_SLOW,
+                  .type_id = ID_TEMPERATURE,
+                  .instance = INST_B,
+                  .host = HOST_B,
+                  .seq = 5,
+                  .sent_ns = SENT + 3000000};
+    check_frame(get_vec("slow-frame"), &h, pl, sizeof pl);
+}
+
+static void
 test_vec_members(void **state)
 {
     vec *v = get_vec("members-payload");
@@ -753,7 +767,7 @@ test_validation_rules(void **state)
     }
     // 4. truncated header: see test_truncation.
     // 5. kind
-    const uint8_t kinds[] = {0, 7, 15, 23, 24, 0x80, 0xff};
+    const uint8_t kinds[] = {0, 8, 15, 23, 24, 0x80, 0xff};
     for (size_t i = 0; i < sizeof kinds; i++) {
         dtsi_hdr k = h;
         k.kind = kinds[i];
@@ -859,6 +873,21 @@ test_validation_rules(void **state)
         c.schema_id = 1;
         expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_MALFORMED,
                    "control frame with a type or schema id");
+    }
+    // 14d. SLOW names one publisher: exactly 8 bytes
+    {
+        dtsi_hdr w = h;
+        w.kind = DTSI_KIND_SLOW;
+        w.payload_len = 8;
+        expect_hdr(&w, DTSI_HDR_SIZE + 8, DTSI_WIRE_OK, NULL);
+        w.payload_len = 7;
+        expect_hdr(&w, DTSI_HDR_SIZE + 8, DTSI_WIRE_MALFORMED, "slow without a publisher");
+        w.payload_len = 9;
+        expect_hdr(&w, DTSI_HDR_SIZE + 9, DTSI_WIRE_MALFORMED, "slow without a publisher");
+        w.payload_len = 8;
+        w.type_id = 0;
+        expect_hdr(&w, DTSI_HDR_SIZE + 8, DTSI_WIRE_MALFORMED, "zero type id");
+        assert_false(dtsi_kind_is_control(DTSI_KIND_SLOW));
     }
     // 15a. PAD: a header with nothing set but its length, instance and host
     {
@@ -1513,6 +1542,7 @@ main(void)
         cmocka_unit_test(test_vec_types),
         cmocka_unit_test(test_vec_datagram),
         cmocka_unit_test(test_vec_fragment_padded),
+        cmocka_unit_test(test_vec_slow),
         cmocka_unit_test(test_vec_members),
         cmocka_unit_test(test_vec_goodbye),
         cmocka_unit_test(test_vec_schema_and_members_req),

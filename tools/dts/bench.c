@@ -30,8 +30,9 @@ static const char bench_help[] =
     "  --count K     round trips for ping (default 10000, after 100 to warm up)\n"
     "  --rate R      publish at most R messages per second (default: as fast as accepted)\n"
     "  --reliable    reliable mode: receivers ask for what they miss\n"
-    "  --copy        pub: publish with dts_publish, which copies each message (default:\n"
-    "                build it in a dts_loan buffer, published without a copy)\n"
+    "  --copy        pub: publish with dts_publish_wait, which copies each message\n"
+    "                (default from 4096 bytes on: build it in a dts_loan buffer,\n"
+    "                published without a copy)\n"
     "  --mtu M       cut messages into fragments for an M-byte MTU (default: the path MTU)\n"
     "  --pace B      cap the sender at B bytes/s (default 4e9, and 4,000,000 datagrams/s)\n"
     "  --spin US     after sending or receiving, poll US microseconds before sleeping\n"
@@ -151,7 +152,7 @@ bench_on_done(void *ud, const dts_msg *m)
 }
 
 static void
-bench_print_sub(const bench_opts *o, const sub_state *s)
+bench_print_sub(const bench_opts *o, const sub_state *s, uint64_t slow)
 {
     long rss;
     double cpu;
@@ -163,9 +164,9 @@ bench_print_sub(const bench_opts *o, const sub_state *s)
     if (o->json)
         printf("{\"mode\":\"sub\",\"size\":%.0f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
                ",\"sent_per_s\":%.0f,\"delivered_per_s\":%.0f,\"mb_per_s\":%.1f,"
-               "\"loss_pct\":%.2f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f}\n",
+               "\"loss_pct\":%.2f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f,\"slow_sent\":%" PRIu64 "}\n",
                size, s->sent, s->delivered, sent_ps, got_ps, (double)s->bytes / dt / 1e6,
-               loss < 0 ? 0 : loss, rss, cpu);
+               loss < 0 ? 0 : loss, rss, cpu, slow);
     else
         printf("bench sub: %.0f-byte messages: sent %" PRIu64 ", delivered %" PRIu64
                " (%.0f msg/s, %.1f MB/s), loss %.2f%%, cpu %.2f s, peak RSS %ld KiB\n",
@@ -194,8 +195,10 @@ bench_sub(cli_ctx *ctx, const bench_opts *o)
     usleep(300000); // stragglers and the last repairs
     dts_sub_close(a);
     dts_sub_close(b);
+    dts_node_counters nc;
+    dts_node_counters_get(n, &nc);
     pthread_mutex_lock(&s.mu);
-    bench_print_sub(o, &s);
+    bench_print_sub(o, &s, nc.slow_sent);
     pthread_mutex_unlock(&s.mu);
     dts_node_close(n);
     if (!done) return cli_error(ctx, "no 'dts bench pub' run ended within %.0f s", o->seconds + 30);
@@ -218,11 +221,12 @@ bench_publish_for(dts_node *n, const bench_opts *o)
         // Honest back-pressure: a full queue holds this thread until the
         // loop has sent half of it.
         dts_err e;
-        if (o->copy) {
+        if (o->copy || o->size < 4096) {
             e = dts_publish_wait(n, "bench.Load", buf, (size_t)o->size, 100);
         } else {
-            // Built in place, as raw UDP resends one buffer: only a count
-            // is written, and dts sends the loaned buffer without a copy.
+            // From 4 KiB on, built in place, as raw UDP resends one buffer:
+            // only a count is written, and dts sends the loaned buffer
+            // without a copy (smaller ones cost less to copy than to loan).
             uint8_t *m = dts_loan(n, (size_t)o->size);
             if (!m) break;
             memcpy(m, &sent, sizeof sent < (size_t)o->size ? sizeof sent : (size_t)o->size);
@@ -265,10 +269,12 @@ bench_pub(cli_ctx *ctx, const bench_opts *o)
     long rss;
     double cpu;
     bench_usage(&rss, &cpu);
+    dts_node_counters nc;
+    dts_node_counters_get(n, &nc);
     if (o->json)
         printf("{\"mode\":\"pub\",\"size\":%ld,\"sent\":%" PRIu64 ",\"sent_per_s\":%.0f,"
-               "\"peak_rss_kb\":%ld,\"cpu_s\":%.2f}\n",
-               o->size, sent, (double)sent / dt, rss, cpu);
+               "\"peak_rss_kb\":%ld,\"cpu_s\":%.2f,\"slow_received\":%" PRIu64 "}\n",
+               o->size, sent, (double)sent / dt, rss, cpu, nc.slow_received);
     else
         printf("bench pub: %" PRIu64 " messages of %ld bytes in %.1f s (%.0f msg/s), cpu %.2f s, "
                "peak RSS %ld KiB\n",

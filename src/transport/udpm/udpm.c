@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
@@ -52,6 +53,7 @@ typedef struct udpm_sock {
     uv_poll_t poll;
     int n_groups;
     udpm *owner;
+    uint64_t backlog_checked_ms; // udpm_check_backlog
 } udpm_sock;
 
 // One joined group; channels that hash to the same group share it.
@@ -395,6 +397,26 @@ udpm_gro_size(struct msghdr *mh)
     return 0;
 }
 
+// udpm_check_backlog tells the core (on_backlog) when the socket holds more
+// than half of its buffer after a full batch of reads (a pacing burst is a
+// quarter of the default buffer: no reason to slow down), at most once a
+// millisecond per socket (SO_MEMINFO is a system call).
+static void
+udpm_check_backlog(udpm *u, udpm_sock *s)
+{
+    if (!u->host.on_backlog) return;
+    uint64_t now = uv_hrtime() / 1000000u;
+    if (now == s->backlog_checked_ms) return;
+    s->backlog_checked_ms = now;
+    uint32_t mi[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mi;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
+        len < (SK_MEMINFO_RCVBUF + 1) * sizeof *mi)
+        return;
+    if (mi[SK_MEMINFO_RMEM_ALLOC] > mi[SK_MEMINFO_RCVBUF] / 2)
+        u->host.on_backlog(u->host.ctx, mi[SK_MEMINFO_RMEM_ALLOC], mi[SK_MEMINFO_RCVBUF]);
+}
+
 // udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH buffers
 // per system call, for a bounded number of calls so one busy socket cannot
 // starve the loop. A buffer holding a GRO run is cut at the segment size
@@ -440,6 +462,7 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
                 u->host.on_recv(u->host.ctx, d + off, len - off < seg ? len - off : seg, src);
         }
         if (n < UDPM_RECV_BATCH) return;
+        udpm_check_backlog(u, s); // a full batch: is more waiting than we read?
     }
 }
 
