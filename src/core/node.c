@@ -1556,7 +1556,7 @@ node_open_transport(dts_node *n)
     n->frag_bufs = malloc(2 * DTSI_FRAG_BATCH * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE));
     n->pack_buf = malloc(n->max_dgram);
     if (!n->frag_bufs || !n->pack_buf) return DTS_ENOMEM;
-    n->pace_burst = (int64_t)(n->cfg.pace_bytes_per_s / 250); // 4 ms of the rate
+    n->pace_burst = (int64_t)(n->cfg.pace_bytes_per_s / 500); // 2 ms of the rate
     if (n->pace_burst < (int64_t)(DTSI_FRAG_BATCH * n->max_dgram))
         n->pace_burst = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
     n->pace_tokens = n->pace_burst;
