@@ -96,6 +96,21 @@ open_mem(const char *bus)
 
 static const char temp_schema[] = "{\"type\":\"object\"}";
 
+// open_pair opens publisher *a (cfg, on bus) and a subscriber *b on the same
+// bus whose messages of the raw type go to r (rx_init'ed here).
+static void
+open_pair(dts_node_config *cfg, const char *bus, const char *type, rx *r, dts_node **a,
+          dts_node **b)
+{
+    cfg->url = bus;
+    assert_int_equal(dts_node_open(cfg, a), DTS_OK);
+    *b = open_mem(bus);
+    rx_init(r);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(*b, type, on_msg, r, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(*a, type, DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+}
+
 static void
 test_pub_sub_in_order(void **state)
 {
@@ -211,15 +226,10 @@ test_publish_wait(void **state)
 {
     dts_node_config cfg;
     dts_node_config_init(&cfg);
-    cfg.url = "mem://t3w";
     cfg.queue_max = 8;
-    dts_node *a, *b = open_mem("mem://t3w");
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    dts_node *a, *b;
     rx r;
-    rx_init(&r);
-    dts_sub *s;
-    assert_int_equal(dts_subscribe(b, "q.Wait", on_msg, &r, &s), DTS_OK);
-    assert_int_equal(dts_type_declare(a, "q.Wait", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    open_pair(&cfg, "mem://t3w", "q.Wait", &r, &a, &b);
     char big[8192] = {0}; // copied outside the lock (DTSI_COPY_UNLOCKED)
     for (int i = 0; i < 2000; i++)
         assert_int_equal(dts_publish_wait(a, "q.Wait", big, i % 2 ? sizeof big : 1, 5000), DTS_OK);
@@ -256,16 +266,11 @@ test_loan(void **state)
 {
     dts_node_config cfg;
     dts_node_config_init(&cfg);
-    cfg.url = "mem://t3l";
     cfg.run_mode = DTS_RUN_CALLER;
     cfg.queue_max = 2;
-    dts_node *a, *b = open_mem("mem://t3l");
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    dts_node *a, *b;
     rx r;
-    rx_init(&r);
-    dts_sub *s;
-    assert_int_equal(dts_subscribe(b, "q.Loan", on_msg, &r, &s), DTS_OK);
-    assert_int_equal(dts_type_declare(a, "q.Loan", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    open_pair(&cfg, "mem://t3l", "q.Loan", &r, &a, &b);
     for (int i = 0; i < 200; i++) dts_node_step_wait(a, 1); // discovery: b is known
     char *m = dts_loan(a, 100);
     assert_non_null(m);
@@ -612,14 +617,9 @@ test_answer_spin(void **state)
     // A stream nobody answers: 40 ms of sends, one every 200 us.
     dts_node_config cfg;
     dts_node_config_init(&cfg);
-    cfg.url = "mem://t9c";
-    dts_node *a, *b = open_mem("mem://t9c");
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    dts_node *a, *b;
     rx r;
-    rx_init(&r);
-    dts_sub *s;
-    assert_int_equal(dts_subscribe(b, "rt.Stream", on_msg, &r, &s), DTS_OK);
-    assert_int_equal(dts_type_declare(a, "rt.Stream", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    open_pair(&cfg, "mem://t9c", "rt.Stream", &r, &a, &b);
     usleep(20000); // discovery settles
     dts_node_counters before, after;
     dts_node_counters_get(a, &before);
