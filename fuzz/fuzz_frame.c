@@ -130,8 +130,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
         if (dtsi_kind_is_control(h.kind)) {
             CHECK(h.type_id == 0 && h.schema_id == 0);
             frame_payload(&h, data + off + DTSI_HDR_SIZE);
+        } else if (h.kind == DTSI_KIND_PAD) {
+            CHECK(h.flags == 0 && h.type_id == 0 && h.schema_id == 0 && h.corr == 0 && h.seq == 0);
         } else {
-            CHECK(h.kind >= DTSI_KIND_DATA && h.kind <= DTSI_KIND_HINT && h.type_id != 0);
+            CHECK(((h.kind >= DTSI_KIND_DATA && h.kind <= DTSI_KIND_HINT) ||
+                   h.kind == DTSI_KIND_SLOW) &&
+                  h.type_id != 0);
+            CHECK(h.kind != DTSI_KIND_SLOW || h.payload_len == 8);
             CHECK(h.kind == DTSI_KIND_QUERY || h.seq != 0);
             const uint8_t *p = data + off + DTSI_HDR_SIZE;
             if (h.flags & DTSI_FLAG_FRAGMENT) {
