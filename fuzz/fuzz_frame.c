@@ -136,7 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
             CHECK(((h.kind >= DTSI_KIND_DATA && h.kind <= DTSI_KIND_HINT) ||
                    h.kind == DTSI_KIND_SLOW) &&
                   h.type_id != 0);
-            CHECK(h.kind != DTSI_KIND_SLOW || h.payload_len == 8);
+            CHECK(h.kind != DTSI_KIND_SLOW || h.payload_len == 16);
             CHECK(h.kind == DTSI_KIND_QUERY || h.seq != 0);
             const uint8_t *p = data + off + DTSI_HDR_SIZE;
             if (h.flags & DTSI_FLAG_FRAGMENT) {

@@ -556,10 +556,10 @@ pace_take(dts_node *n, size_t bytes, size_t dgrams)
     uint64_t per_dgram = max / n->cfg.pace_dgrams_per_s;
     if (bytes < dgrams * per_dgram) bytes = dgrams * per_dgram;
     uint64_t now = mono_us();
-    // After a receiver's SLOW (node_slow_down) the rate climbs back by a
-    // 32nd of the cap every DTSI_SLOW_RAISE_MS.
+    // After a receiver's SLOW (node_slow_down) and DTSI_SLOW_HOLD_MS without
+    // another, the rate climbs back by a quarter every DTSI_SLOW_RAISE_MS.
     if (n->pace_rate < max && now >= n->pace_raise_us) {
-        n->pace_rate += max / 32;
+        n->pace_rate += n->pace_rate / 4 > max / 1024 ? n->pace_rate / 4 : max / 1024;
         if (n->pace_rate > max) n->pace_rate = max;
         n->pace_raise_us = now + DTSI_SLOW_RAISE_MS * 1000u;
     }
@@ -580,15 +580,17 @@ pace_take(dts_node *n, size_t bytes, size_t dgrams)
     return 1;
 }
 
-// node_slow_down halves the pacing rate, down to a 1024th of the cap, when
-// a receiver says it falls behind (SLOW, docs/spec/wire.md "Flow
-// control"); pace_take raises it again. Lock held.
+// node_slow_down halves the pacing rate, or lowers it to the rate the
+// receiver drained its socket at when that is less, down to a 1024th of
+// the cap, when a receiver says it falls behind (SLOW, docs/spec/wire.md
+// "Flow control"); pace_take raises it again once SLOWs stop. Lock held.
 static void
-node_slow_down(dts_node *n)
+node_slow_down(dts_node *n, uint64_t drained)
 {
-    uint64_t floor = n->cfg.pace_bytes_per_s / 1024;
-    n->pace_rate = n->pace_rate / 2 > floor ? n->pace_rate / 2 : floor;
-    n->pace_raise_us = mono_us() + DTSI_SLOW_RAISE_MS * 1000u;
+    uint64_t floor = n->cfg.pace_bytes_per_s / 1024, rate = n->pace_rate / 2;
+    if (drained && drained < rate) rate = drained; // what the receiver takes
+    n->pace_rate = rate > floor ? rate : floor;
+    n->pace_raise_us = mono_us() + DTSI_SLOW_HOLD_MS * 1000u;
     if (n->pace_tokens > 0) n->pace_tokens = 0;
     n->nc.slow_received++;
 }
@@ -605,9 +607,19 @@ node_on_backlog(void *ctx, size_t queued, size_t capacity)
     pthread_mutex_lock(&n->mu);
     int64_t now = dtsi_mono_ms();
     if (n->rx_last_type && now - n->slow_sent_ms >= DTSI_SLOW_GAP_MS) {
+        // The rate this node drained its socket at since its last SLOW (or
+        // the last DTSI_SLOW_WINDOW_MS): what the publisher may send.
+        int64_t since = now - n->slow_sent_ms;
+        if (since > DTSI_SLOW_WINDOW_MS || n->slow_rx_bytes > n->rx_bytes) {
+            since = 0;
+            n->slow_rx_bytes = n->rx_bytes;
+        }
+        uint64_t rate = since ? (n->rx_bytes - n->slow_rx_bytes) * 1000u / (uint64_t)since : 0;
         n->slow_sent_ms = now;
-        uint8_t p[8];
+        n->slow_rx_bytes = n->rx_bytes;
+        uint8_t p[16];
         for (int i = 0; i < 8; i++) p[i] = (uint8_t)(n->rx_last_instance >> (8 * i));
+        for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(rate >> (8 * i));
         dtsi_hdr h = {.kind = DTSI_KIND_SLOW,
                       .type_id = n->rx_last_type,
                       .seq = ++n->control_seq,
@@ -1235,9 +1247,10 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         return;
     }
     if (h->kind == DTSI_KIND_SLOW) {
-        uint64_t to = 0;
+        uint64_t to = 0, rate = 0;
         for (int i = 0; i < 8; i++) to |= (uint64_t)payload[i] << (8 * i);
-        if (t->declared && to == n->instance) node_slow_down(n);
+        for (int i = 0; i < 8; i++) rate |= (uint64_t)payload[8 + i] << (8 * i);
+        if (t->declared && to == n->instance) node_slow_down(n, rate);
         return;
     }
     type_refresh_subs(n, t);
@@ -1290,6 +1303,7 @@ node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
     n->in_loop_cb++;
     n->in_recv = 1;
     n->nc.datagrams_received++;
+    n->rx_bytes += len;
     if (!n->rx_batched) {
         n->rx_now_ns = dts_now_ns();
         n->rx_mono_us = dtsi_mono_us();

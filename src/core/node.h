@@ -215,12 +215,14 @@ typedef struct dtsi_out {
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 
-#define DTSI_SLOW_GAP_MS 2    // a receiver sends SLOW at most this often
-#define DTSI_SLOW_RAISE_MS 10 // a slowed sender raises its rate this often
-#define DTSI_PAD_MAX 65536    // a PAD frame is shorter than a fragment
-#define DTSI_FRAG_BATCH 64    // fragments per transport call (one GSO run at most)
-#define DTSI_PACK_IOV 64      // frames of a datagram gathered by iovec; more are copied
-#define DTSI_SEND_BATCH 16    // datagrams of packed frames per transport call
+#define DTSI_SLOW_GAP_MS 2      // a receiver sends SLOW at most this often
+#define DTSI_SLOW_WINDOW_MS 100 // a receiver's drain rate is measured over at most this
+#define DTSI_SLOW_HOLD_MS 20    // a slowed sender keeps its rate this long after a SLOW
+#define DTSI_SLOW_RAISE_MS 10   // then raises it by a quarter this often
+#define DTSI_PAD_MAX 65536      // a PAD frame is shorter than a fragment
+#define DTSI_FRAG_BATCH 64      // fragments per transport call (one GSO run at most)
+#define DTSI_PACK_IOV 64        // frames of a datagram gathered by iovec; more are copied
+#define DTSI_SEND_BATCH 16      // datagrams of packed frames per transport call
 
 struct dts_node {
     pthread_mutex_t mu;
@@ -269,6 +271,7 @@ struct dts_node {
     uint64_t pace_rate;                      // bytes/s now: the cap, or less after a SLOW
     uint64_t pace_raise_us;                  // when pace_take raises pace_rate next
     int64_t slow_sent_ms;                    // node_on_backlog: the last SLOW sent
+    uint64_t rx_bytes, slow_rx_bytes;        // bytes received; at the last SLOW
     uint64_t rx_last_type, rx_last_instance; // the last data received: whom SLOW asks
     int64_t pace_burst;
     uint64_t pace_last_us;

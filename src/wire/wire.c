@@ -104,7 +104,8 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
             h->kind != DTSI_KIND_REPLY)
             return "compressed flag on a kind without a value";
         if (h->kind == DTSI_KIND_NACK && h->payload_len < 10) return "nack without entries";
-        if (h->kind == DTSI_KIND_SLOW && h->payload_len != 8) return "slow without a publisher";
+        if (h->kind == DTSI_KIND_SLOW && h->payload_len != 16)
+            return "slow without a publisher and a rate";
     } else if (h->type_id != 0 || h->schema_id != 0) {
         return "control frame with a type or schema id";
     }

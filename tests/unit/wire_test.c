@@ -528,8 +528,10 @@ test_vec_fragment_padded(void **state)
 static void
 test_vec_slow(void **state)
 {
-    uint8_t pl[8];
+    uint8_t pl[16];
     for (int i = 0; i < 8; i++) pl[i] = (uint8_t)(INST_A >> (8 * i));
+    uint64_t rate = 60000000; // 60 MB/s
+    for (int i = 0; i < 8; i++) pl[8 + i] = (uint8_t)(rate >> (8 * i));
     dtsi_hdr h = {.kind = DTSI_KIND_SLOW,
                   .type_id = ID_TEMPERATURE,
                   .instance = INST_B,
@@ -874,19 +876,21 @@ test_validation_rules(void **state)
         expect_hdr(&c, DTSI_HDR_SIZE, DTSI_WIRE_MALFORMED,
                    "control frame with a type or schema id");
     }
-    // 14d. SLOW names one publisher: exactly 8 bytes
+    // 14d. SLOW names one publisher and a rate: exactly 16 bytes
     {
         dtsi_hdr w = h;
         w.kind = DTSI_KIND_SLOW;
+        w.payload_len = 16;
+        expect_hdr(&w, DTSI_HDR_SIZE + 16, DTSI_WIRE_OK, NULL);
         w.payload_len = 8;
-        expect_hdr(&w, DTSI_HDR_SIZE + 8, DTSI_WIRE_OK, NULL);
-        w.payload_len = 7;
-        expect_hdr(&w, DTSI_HDR_SIZE + 8, DTSI_WIRE_MALFORMED, "slow without a publisher");
-        w.payload_len = 9;
-        expect_hdr(&w, DTSI_HDR_SIZE + 9, DTSI_WIRE_MALFORMED, "slow without a publisher");
-        w.payload_len = 8;
+        expect_hdr(&w, DTSI_HDR_SIZE + 16, DTSI_WIRE_MALFORMED,
+                   "slow without a publisher and a rate");
+        w.payload_len = 17;
+        expect_hdr(&w, DTSI_HDR_SIZE + 17, DTSI_WIRE_MALFORMED,
+                   "slow without a publisher and a rate");
+        w.payload_len = 16;
         w.type_id = 0;
-        expect_hdr(&w, DTSI_HDR_SIZE + 8, DTSI_WIRE_MALFORMED, "zero type id");
+        expect_hdr(&w, DTSI_HDR_SIZE + 16, DTSI_WIRE_MALFORMED, "zero type id");
         assert_false(dtsi_kind_is_control(DTSI_KIND_SLOW));
     }
     // 15a. PAD: a header with nothing set but its length, instance and host

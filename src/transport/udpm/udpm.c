@@ -53,7 +53,8 @@ typedef struct udpm_sock {
     uv_poll_t poll;
     int n_groups;
     udpm *owner;
-    uint64_t backlog_checked_ms; // udpm_check_backlog
+    uint64_t backlog_checked_ms; // udpm_check_backlog: when, and what was queued then
+    uint32_t backlog_last;
 } udpm_sock;
 
 // One joined group; channels that hash to the same group share it.
@@ -398,7 +399,8 @@ udpm_gro_size(struct msghdr *mh)
 }
 
 // udpm_check_backlog tells the core (on_backlog) when the socket holds more
-// than half of its buffer after a full batch of reads (a pacing burst is a
+// than half of its buffer, and more than at the last check, after a full
+// batch of reads (a pacing burst is a
 // quarter of the default buffer: no reason to slow down), at most once a
 // millisecond per socket (SO_MEMINFO is a system call).
 static void
@@ -413,8 +415,12 @@ udpm_check_backlog(udpm *u, udpm_sock *s)
     if (getsockopt(s->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
         len < (SK_MEMINFO_RCVBUF + 1) * sizeof *mi)
         return;
-    if (mi[SK_MEMINFO_RMEM_ALLOC] > mi[SK_MEMINFO_RCVBUF] / 2)
-        u->host.on_backlog(u->host.ctx, mi[SK_MEMINFO_RMEM_ALLOC], mi[SK_MEMINFO_RCVBUF]);
+    uint32_t queued = mi[SK_MEMINFO_RMEM_ALLOC], last = s->backlog_last;
+    s->backlog_last = queued;
+    // Only a backlog that still grows: one that shrinks is being caught up
+    // with, and asking again then would slow the sender for nothing.
+    if (queued > mi[SK_MEMINFO_RCVBUF] / 2 && queued > last)
+        u->host.on_backlog(u->host.ctx, queued, mi[SK_MEMINFO_RCVBUF]);
 }
 
 // udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH buffers
