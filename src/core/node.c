@@ -400,35 +400,23 @@ dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled)
     buf_put(n, buf, pooled);
 }
 
-// dtsi_enqueue builds one message (header then payload) and appends it to
-// the send queue; one longer than a datagram is marked to leave as
-// fragments. Caller holds the lock. Returns DTS_EQUEUE when the queue holds
-// its bound of messages or bytes; nothing is queued then.
-dts_err
-dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload, size_t len)
+// enqueue_refused says why a message of len bytes cannot be queued now
+// (DTS_ECLOSED, DTS_EQUEUE), or DTS_OK. Lock held.
+static dts_err
+enqueue_refused(const dts_node *n, const dtsi_hdr *h, size_t len)
 {
     if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
     if (n->q_len == n->q_cap) return DTS_EQUEUE;
     if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
-    int pooled;
-    uint8_t *buf = dtsi_frame_get(n, len, &pooled);
-    if (!buf) return DTS_ENOMEM;
-    if (len) memcpy(buf + DTSI_HDR_SIZE, payload, len);
-    dts_err err = dtsi_enqueue_frame(n, channel, h, buf, pooled, len);
-    if (err != DTS_OK) buf_put(n, buf, pooled);
-    return err;
+    return DTS_OK;
 }
 
-// dtsi_enqueue_frame is dtsi_enqueue for a payload already in buf (from
-// dtsi_frame_get): it writes the header and queues buf, which the queue
-// owns on DTS_OK and the caller keeps otherwise. Lock held.
-dts_err
-dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf, int pooled,
-                   size_t len)
+// queue_frame writes the header into buf and appends it to the send queue;
+// one longer than a datagram is marked to leave as fragments. Lock held,
+// room checked (enqueue_refused).
+static void
+queue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf, int pooled, size_t len)
 {
-    if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
-    if (n->q_len == n->q_cap) return DTS_EQUEUE;
-    if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
     dtsi_hdr hh = *h;
     hh.payload_len = (uint32_t)len;
     hh.instance = n->instance;
@@ -447,7 +435,35 @@ dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *bu
     o->seq = h->seq;
     n->q_len++;
     n->q_bytes += len;
+}
+
+// dtsi_enqueue builds one message (header then payload) and appends it to
+// the send queue; one longer than a datagram is marked to leave as
+// fragments. Caller holds the lock. Returns DTS_EQUEUE when the queue holds
+// its bound of messages or bytes; nothing is queued then.
+dts_err
+dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload, size_t len)
+{
+    dts_err err = enqueue_refused(n, h, len);
+    if (err != DTS_OK) return err;
+    int pooled;
+    uint8_t *buf = dtsi_frame_get(n, len, &pooled);
+    if (!buf) return DTS_ENOMEM;
+    if (len) memcpy(buf + DTSI_HDR_SIZE, payload, len);
+    queue_frame(n, channel, h, buf, pooled, len);
     return DTS_OK;
+}
+
+// dtsi_enqueue_frame is dtsi_enqueue for a payload already in buf (from
+// dtsi_frame_get): it queues buf, which the queue owns on DTS_OK and the
+// caller keeps otherwise. Lock held.
+dts_err
+dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf, int pooled,
+                   size_t len)
+{
+    dts_err err = enqueue_refused(n, h, len);
+    if (err == DTS_OK) queue_frame(n, channel, h, buf, pooled, len);
+    return err;
 }
 
 // dtsi_enqueue_copy queues a copy of an encoded frame (reliable mode
@@ -543,6 +559,15 @@ mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+// pace_burst is what the token bucket may hold at a rate: 2 ms of it, and at
+// least a batch of full datagrams.
+static int64_t
+pace_burst(const dts_node *n, uint64_t rate)
+{
+    int64_t b = (int64_t)(rate / 500), min = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
+    return b > min ? b : min;
+}
+
 // pace_take asks the token bucket for bytes. When the bucket is empty it
 // arms the retry timer for the time the rate needs to refill it and returns
 // 0; the caller stops sending until then (DESIGN.md decision 10: the sender
@@ -564,9 +589,7 @@ pace_take(dts_node *n, size_t bytes, size_t dgrams)
         n->pace_raise_us = now + DTSI_SLOW_RAISE_MS * 1000u;
     }
     uint64_t rate = n->pace_rate;
-    int64_t burst = n->pace_burst * (int64_t)(rate / 1024) / (int64_t)(max / 1024 ? max / 1024 : 1);
-    if (burst < (int64_t)(DTSI_FRAG_BATCH * n->max_dgram))
-        burst = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
+    int64_t burst = pace_burst(n, rate);
     n->pace_tokens += (int64_t)((now - n->pace_last_us) * rate / 1000000u);
     n->pace_last_us = now;
     if (n->pace_tokens > burst) n->pace_tokens = burst;
@@ -595,8 +618,8 @@ node_slow_down(dts_node *n, uint64_t drained)
     n->nc.slow_received++;
 }
 
-// node_on_backlog: the transport's receive socket holds more than a
-// half of its buffer. The node asks the publisher of the last data it
+// node_on_backlog: the transport's receive socket holds more than half of
+// its buffer and still fills. The node asks the publisher of the last data it
 // received to slow down (SLOW on the type's back channel), at most every
 // DTSI_SLOW_GAP_MS. Loop thread.
 static void
@@ -660,7 +683,7 @@ node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, size
 {
     static const uint8_t zeros[DTSI_PAD_MAX];
     size_t msg_len = o->len - DTSI_HDR_SIZE;
-    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t frag_size = dtsi_frag_size(n);
     size_t off = o->next_off, used = 0;
     for (size_t i = 0; i < k && off < o->end_off; i++) {
         size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
@@ -707,7 +730,7 @@ static size_t
 frag_pad(const dts_node *n, const dtsi_out *o, size_t k, int *ok)
 {
     size_t msg_len = o->len - DTSI_HDR_SIZE;
-    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t frag_size = dtsi_frag_size(n);
     size_t last_off = o->next_off + (k - 1) * frag_size;
     size_t chunk = msg_len - last_off < frag_size ? msg_len - last_off : frag_size;
     size_t pad = frag_size - chunk, wire = k * n->max_dgram;
@@ -720,7 +743,7 @@ frag_pad(const dts_node *n, const dtsi_out *o, size_t k, int *ok)
 static size_t
 frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
 {
-    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t frag_size = dtsi_frag_size(n);
     size_t left = o->end_off - o->next_off;
     size_t k = (left + frag_size - 1) / frag_size;
     if (k > room) k = room;
@@ -744,7 +767,7 @@ frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
 static dts_err
 node_send_fragments(dts_node *n)
 {
-    size_t frag_size = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+    size_t frag_size = dtsi_frag_size(n);
     dts_dgram d[DTSI_FRAG_BATCH];
     struct iovec iov[4 * DTSI_FRAG_BATCH];
     size_t counts[DTSI_FRAG_BATCH], pads[DTSI_FRAG_BATCH];
@@ -1570,10 +1593,7 @@ node_open_transport(dts_node *n)
     n->frag_bufs = malloc(2 * DTSI_FRAG_BATCH * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE));
     n->pack_buf = malloc(n->max_dgram);
     if (!n->frag_bufs || !n->pack_buf) return DTS_ENOMEM;
-    n->pace_burst = (int64_t)(n->cfg.pace_bytes_per_s / 500); // 2 ms of the rate
-    if (n->pace_burst < (int64_t)(DTSI_FRAG_BATCH * n->max_dgram))
-        n->pace_burst = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
-    n->pace_tokens = n->pace_burst;
+    n->pace_tokens = pace_burst(n, n->cfg.pace_bytes_per_s);
     n->pace_rate = n->cfg.pace_bytes_per_s;
     n->pace_last_us = mono_us();
     if (dtsi_reasm_init(&n->reasm, n->cfg.reasm_max_msgs, n->cfg.reasm_max_bytes,

@@ -273,7 +273,6 @@ struct dts_node {
     int64_t slow_sent_ms;                    // node_on_backlog: the last SLOW sent
     uint64_t rx_bytes, slow_rx_bytes;        // bytes received; at the last SLOW
     uint64_t rx_last_type, rx_last_instance; // the last data received: whom SLOW asks
-    int64_t pace_burst;
     uint64_t pace_last_us;
     // Reassembly of large messages.
     dtsi_reasm reasm;
@@ -329,6 +328,14 @@ dtsi_back_channel(uint64_t type_id)
 {
     uint64_t b = type_id ^ 1;
     return b ? b : 3;
+}
+
+// dtsi_frag_size is the message bytes one fragment carries: a datagram less
+// the frame header and the fragment header (docs/spec/wire.md, "Fragments").
+static inline size_t
+dtsi_frag_size(const dts_node *n)
+{
+    return n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
 }
 uint8_t *dtsi_frame_get(dts_node *n, size_t len, int *pooled);
 void dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled);

@@ -85,7 +85,7 @@ rel_repair(dts_node *n, dtsi_type *t, const dtsi_nack_entry *e)
     size_t msg_len = h->len - DTSI_HDR_SIZE;
     size_t from = 0, to = msg_len;
     if (e->count != DTSI_NACK_WHOLE && h->len > n->max_dgram) {
-        size_t fs = n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+        size_t fs = dtsi_frag_size(n);
         if ((uint64_t)e->first * fs >= msg_len) return;
         from = (size_t)e->first * fs;
         to = (uint64_t)(e->first + (uint64_t)e->count) * fs < msg_len ? (e->first + e->count) * fs
