@@ -328,19 +328,19 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
     if (timeout_ms == 0) return DTS_ETIMEDOUT;
     int64_t end_ms = dtsi_mono_ms() + timeout_ms;
     for (;;) {
+        uint64_t us = 0;
         pthread_mutex_lock(&n->mu);
-        if (n->cfg.run_mode != DTS_RUN_THREAD)
+        if (n->cfg.run_mode != DTS_RUN_THREAD) {
             wait_until(n, queue_has_room, NULL, (int)(end_ms - dtsi_mono_ms()));
+        } else {
+            uint64_t rate = n->pace_rate ? n->pace_rate : DTS_PACE_DEFAULT;
+            us = (uint64_t)n->q_bytes / 4 * 1000000u / rate;
+            us = us < 20 ? 20 : us > 5000 ? 5000 : us;
+        }
         int stopped = n->stopped;
-        uint64_t rate = n->pace_rate ? n->pace_rate : DTS_PACE_DEFAULT;
-        uint64_t us = (uint64_t)n->q_bytes / 4 * 1000000u / rate;
         pthread_mutex_unlock(&n->mu);
         if (stopped) return DTS_ECLOSED;
-        if (n->cfg.run_mode == DTS_RUN_THREAD) {
-            us = us < 20 ? 20 : us > 5000 ? 5000 : us;
-            struct timespec ts = {0, (long)us * 1000};
-            nanosleep(&ts, NULL);
-        }
+        if (us) nanosleep(&(struct timespec){0, (long)us * 1000}, NULL);
         int64_t left = end_ms - dtsi_mono_ms();
         err = publish(n, type, data, len, left <= 0, pf);
         if (err != DTS_EQUEUE) return err;

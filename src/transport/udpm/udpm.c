@@ -398,11 +398,10 @@ udpm_gro_size(struct msghdr *mh)
     return 0;
 }
 
-// udpm_check_backlog tells the core (on_backlog) when the socket holds more
-// than half of its buffer, and more than at the last check, after a full
-// batch of reads (a pacing burst is a
-// quarter of the default buffer: no reason to slow down), at most once a
-// millisecond per socket (SO_MEMINFO is a system call).
+// udpm_check_backlog tells the core (on_backlog) when, after a full batch of
+// reads, the socket holds more than half of its buffer and more than at the
+// last check; at most once a millisecond per socket (SO_MEMINFO is a system
+// call). Half, because a pacing burst alone may fill an eighth.
 static void
 udpm_check_backlog(udpm *u, udpm_sock *s)
 {
