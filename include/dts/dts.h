@@ -348,6 +348,12 @@ dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t l
 // dts_publish, except that a queue still full after timeout_ms gives
 // DTS_ETIMEDOUT (nothing queued; counted as queue-full). From a callback
 // (the loop thread) it never blocks: a full queue gives DTS_EQUEUE.
+// A value of 128 KiB or more that leaves as fragments is not copied: once
+// what was queued before it has gone (within timeout_ms), the calling
+// thread sends it itself, straight from data, at the pacing rate, and
+// returns when it is sent (counter borrowed_sent). Should the pacer hold it
+// past timeout_ms, the rest is copied and queued, and the call returns
+// (borrowed_copied). Either way data is free again on return.
 dts_err dts_publish_wait(dts_node *node, const char *type, const void *data, size_t len,
                          int timeout_ms);
 
@@ -359,7 +365,9 @@ dts_err dts_publish_wait(dts_node *node, const char *type, const void *data, siz
 // caller's, to publish again or give back with dts_loan_return. A buffer
 // not from dts_loan, or len over what was loaned, is DTS_EINVAL. Any
 // thread. For large values this saves the publishing thread the copy that
-// dts_publish makes (docs/PERFORMANCE.md).
+// dts_publish makes (docs/PERFORMANCE.md); with timeout_ms > 0 a loan of
+// 128 KiB or more is also sent by the calling thread, as dts_publish_wait
+// sends large values.
 void *dts_loan(dts_node *node, size_t len);
 dts_err dts_publish_loan(dts_node *node, const char *type, void *buf, size_t len, int timeout_ms);
 void dts_loan_return(dts_node *node, void *buf);
@@ -539,6 +547,11 @@ typedef struct dts_node_counters {
     uint64_t polled_us;        // microseconds the loop polled instead of sleeping
                                // (spin_us, answer_spin_us): CPU time spent on
                                // shorter round trips
+    uint64_t borrowed_sent;    // large values dts_publish_wait sent from the caller's
+                               // buffer on the caller's thread, without a copy
+    uint64_t borrowed_copied;  // large values it began so, whose rest it then copied
+                               // and queued (the pacer would have held the caller
+                               // past its timeout, or the node closed)
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

@@ -155,6 +155,11 @@ publish_compress(dts_node *n, dtsi_type *t, const void **data, size_t *len)
 typedef struct prefilled {
     uint8_t *frame;
     int pooled, loan;
+    // dts_publish_wait of a large value: send it from the caller's buffer
+    // on this thread when nothing is queued (dtsi_send_borrowed), until
+    // end_us; declined says it could not, and nothing was queued.
+    int borrow, declined;
+    int64_t end_us, drain_us;
 } prefilled;
 
 static void
@@ -200,6 +205,16 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         err = DTS_ENOENT;
     } else if (len > n->cfg.payload_max) {
         err = DTS_ETOOBIG;
+    } else if (pf->borrow &&
+               (t->compress || !n->tp || n->in_recv || DTSI_HDR_SIZE + len <= n->max_dgram)) {
+        pf->declined = 1;
+        pthread_mutex_unlock(&n->mu);
+        return DTS_EBUSY;
+    } else if (pf->borrow && n->q_len > 0) { // behind what is queued: wait, or copy
+        uint64_t rate = n->pace_rate ? n->pace_rate : DTS_PACE_DEFAULT;
+        pf->drain_us = (int64_t)((uint64_t)n->q_bytes * 1000000u / rate);
+        pthread_mutex_unlock(&n->mu);
+        return DTS_EBUSY;
     } else if (n->q_len >= n->cfg.queue_max) {
         err = DTS_EQUEUE;
     } else {
@@ -213,7 +228,10 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
                       .sent_ns = dts_now_ns()};
         if (pf->frame && !packed) {
             err = dtsi_enqueue_frame(n, t->id, &h, pf->frame, pf->pooled, len);
-            if (err == DTS_OK) pf->frame = NULL; // the queue's now
+            if (err == DTS_OK) pf->frame = NULL;                            // the queue's now
+            if (err == DTS_OK && pf->borrow) n->q[n->q_head].by_caller = 1; // a loan
+        } else if (pf->borrow) {
+            err = dtsi_enqueue_borrowed(n, t->id, &h, data, len);
         } else {
             err = dtsi_enqueue(n, t->id, &h, data, len);
         }
@@ -221,7 +239,8 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
             t->next_seq++;
             dtsi_rel_store(n, t, &h, data, len);
             if (n->cfg.last_value_cache)
-                dtsi_lvc_store(n, t, orig, orig_len, h.seq, h.sent_ns, !packed);
+                dtsi_lvc_store(n, t, orig, orig_len, h.seq, h.sent_ns,
+                               !packed && (pf->loan || !pf->borrow));
             if (packed) t->c.compressed++;
         }
         if (packed) n->cfg.compressor->free_buf(packed);
@@ -231,6 +250,11 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         pf->frame = NULL;
     }
     if (err == DTS_EQUEUE && count_full) t->c.dropped_queue_full++;
+    if (err == DTS_OK && pf->borrow) { // sends it, and wakes the loop if need be
+        dtsi_send_borrowed(n, pf->end_us);
+        pthread_mutex_unlock(&n->mu);
+        return DTS_OK;
+    }
     int sent_now = err == DTS_OK && publish_now(n);
     // A callback's message leaves when its datagram is done (node_on_recv
     // sends what is queued then): waking the loop would cost two more
@@ -348,13 +372,40 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
     }
 }
 
+// publish_borrowing publishes a large value that this thread then sends
+// itself (dtsi_send_borrowed): from data without a copy (dts_publish_wait),
+// or from the loan in pf->frame. It waits, up to timeout_ms, for what is
+// queued to leave first. DTS_EBUSY: it could not (the value is small, or
+// compressed, or the queue did not empty in time, or this is the loop
+// thread), and nothing was queued; publish as usual.
+static dts_err
+publish_borrowing(dts_node *n, const char *type, const void *data, size_t len, int timeout_ms,
+                  prefilled *pf)
+{
+    if (len < DTSI_BORROW_MIN || on_loop_thread(n)) return DTS_EBUSY;
+    pf->borrow = 1;
+    pf->end_us = dtsi_mono_us() + (int64_t)timeout_ms * 1000;
+    for (;;) {
+        dts_err err = publish(n, type, data, len, 1, pf);
+        if (err != DTS_EBUSY) return err;
+        if (pf->declined) break;
+        int64_t wait = pf->drain_us < 20 ? 20 : pf->drain_us;
+        if (dtsi_mono_us() + wait > pf->end_us) break;
+        nanosleep(&(struct timespec){wait / 1000000, (long)(wait % 1000000) * 1000}, NULL);
+    }
+    pf->borrow = pf->declined = 0;
+    return DTS_EBUSY;
+}
+
 dts_err
 dts_publish_wait(dts_node *n, const char *type, const void *data, size_t len, int timeout_ms)
 {
     if (!n || !type || (len && !data) || timeout_ms < 0) return DTS_EINVAL;
-    prefilled pf;
+    prefilled pf = {0};
+    dts_err err = publish_borrowing(n, type, data, len, timeout_ms, &pf);
+    if (err != DTS_EBUSY) return err;
     prefill_copy(n, type, data, len, &pf);
-    dts_err err = publish_waiting(n, type, data, len, timeout_ms, &pf);
+    err = publish_waiting(n, type, data, len, timeout_ms, &pf);
     prefill_drop(n, &pf);
     return err;
 }
@@ -395,8 +446,10 @@ dts_publish_loan(dts_node *n, const char *type, void *buf, size_t len, int timeo
     if (!n || !type || timeout_ms < 0) return DTS_EINVAL;
     pf.frame = loan_frame(buf, &cap, &pf.pooled);
     if (!pf.frame || len > cap) return DTS_EINVAL;
-    if (timeout_ms > 0) return publish_waiting(n, type, buf, len, timeout_ms, &pf);
-    return publish(n, type, buf, len, 1, &pf);
+    if (timeout_ms == 0) return publish(n, type, buf, len, 1, &pf);
+    dts_err err = publish_borrowing(n, type, buf, len, timeout_ms, &pf);
+    if (err != DTS_EBUSY) return err;
+    return publish_waiting(n, type, buf, len, timeout_ms, &pf);
 }
 
 void

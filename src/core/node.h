@@ -200,6 +200,12 @@ typedef struct dtsi_out {
     int pooled;      // buf came from the node's buffer pool of class pooled - 1; 0: malloc
     int lvc;         // may become its type's last value when it leaves (dtsi_lvc_store)
     uint64_t seq;    // the frame's sequence number
+    // by_caller: the publishing thread sends this message itself
+    // (dtsi_send_borrowed); only ever at the head of the queue, which the
+    // loop thread leaves alone meanwhile. borrowed: the payload, when it is
+    // still in that thread's buffer (buf then holds only the header).
+    int by_caller;
+    const uint8_t *borrowed;
 } dtsi_out;
 
 // Values at least this large are kept in the last-value cache by adopting
@@ -212,6 +218,10 @@ typedef struct dtsi_out {
 #define DTSI_POOL_MIN 128
 #define DTSI_SPIN_YIELD_US 10   // polling this long without an event lets other threads in
 #define DTSI_COPY_UNLOCKED 4096 // publish copies payloads this large without the lock
+// dts_publish_wait and dts_publish_loan (with a timeout) send values this
+// large (and fragmented) on the caller's thread, dts_publish_wait from the
+// caller's buffer, when nothing is queued before them (dtsi_send_borrowed).
+#define DTSI_BORROW_MIN (128 * 1024)
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 
@@ -346,6 +356,9 @@ dts_err dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const voi
 void dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,
                 const char *type, uint64_t schema_id, uint64_t other);
 void dtsi_send_now(dts_node *n);
+dts_err dtsi_enqueue_borrowed(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
+                              size_t len);
+void dtsi_send_borrowed(dts_node *n, int64_t end_us);
 int dtsi_queue_half_empty(const dts_node *n);
 dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len,
                           size_t from, size_t to);

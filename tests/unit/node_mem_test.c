@@ -25,7 +25,17 @@ typedef struct rx {
     char last[256];
     char last_type[256];
     int replies;
+    uint64_t hashes[8]; // of the last messages' whole payloads (fnv1a)
+    size_t n_hashes;
 } rx;
+
+static uint64_t
+fnv1a(const void *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ ((const uint8_t *)p)[i]) * 1099511628211ull;
+    return h;
+}
 
 static void
 rx_init(rx *r)
@@ -48,6 +58,7 @@ on_msg(void *ud, const dts_msg *m)
     memcpy(r->last, m->data, n);
     r->last[n] = 0;
     snprintf(r->last_type, sizeof r->last_type, "%s", m->type);
+    if (m->len >= 4096) r->hashes[r->n_hashes++ % 8] = fnv1a(m->data, m->len);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -302,6 +313,64 @@ test_loan(void **state)
     m = dts_loan(a, 10);
     dts_loan_return(a, m);
     assert_null(dts_loan(a, 0));
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
+// Large values published with a timeout leave from the publishing thread,
+// dts_publish_wait's from the caller's own buffer (DTSI_BORROW_MIN): once
+// the call returns the node never reads that buffer again, whether the
+// whole value went (borrowed_sent) or the pacer would have held the caller
+// past its timeout and the rest was copied for the loop (borrowed_copied).
+static void
+test_borrowed_send(void **state)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    // A burst of 64 datagrams (4 MB), then 20 MB/s: the third 3 MB value
+    // must wait about 90 ms for the pacer.
+    cfg.pace_bytes_per_s = 20 * 1000 * 1000;
+    dts_node *a, *b;
+    rx r;
+    open_pair(&cfg, "mem://t3b", "q.Big", &r, &a, &b);
+    count_at_least c = {&r, 1};
+    for (int i = 0; i < 500 && !cond_count(&c); i++) { // b has joined
+        dts_publish(a, "q.Big", "hello", 5);
+        usleep(10000);
+    }
+    assert_true(cond_count(&c));
+    int before = rx_count(&r);
+    size_t len = 3 * 1000 * 1000;
+    uint8_t *v = malloc(len);
+    assert_non_null(v);
+    uint64_t want[4];
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < len; i++) v[i] = (uint8_t)(i * 7 + (size_t)k + i / 65000);
+        want[k] = fnv1a(v, len);
+        assert_int_equal(dts_publish_wait(a, "q.Big", v, len, k < 2 ? 1000 : 50), DTS_OK);
+        memset(v, 0xee, len); // the node must not read it any more
+    }
+    dts_node_counters na;
+    assert_int_equal(dts_node_counters_get(a, &na), DTS_OK);
+    assert_int_equal(na.borrowed_sent, 2);
+    assert_int_equal(na.borrowed_copied, 1);
+    // A loan goes from the publishing thread too, without a copy to make.
+    uint8_t *m = dts_loan(a, 300000);
+    assert_non_null(m);
+    for (size_t i = 0; i < 300000; i++) m[i] = (uint8_t)(i * 13);
+    want[3] = fnv1a(m, 300000);
+    assert_int_equal(dts_publish_loan(a, "q.Big", m, 300000, 2000), DTS_OK);
+    c.n = before + 4;
+    assert_true(wait_for(cond_count, &c, 10000));
+    pthread_mutex_lock(&r.mu);
+    for (int k = 0; k < 4; k++) assert_true(r.hashes[(r.n_hashes - 4 + (size_t)k) % 8] == want[k]);
+    pthread_mutex_unlock(&r.mu);
+    assert_int_equal(dts_node_counters_get(a, &na), DTS_OK);
+    assert_int_equal(na.borrowed_sent, 3);
+    dts_type_counters tc;
+    assert_int_equal(dts_type_counters_get(a, "q.Big", &tc), DTS_OK);
+    assert_int_equal(tc.sent, (uint64_t)before + 4);
+    free(v);
     dts_node_close(a);
     dts_node_close(b);
 }
@@ -787,6 +856,7 @@ main(void)
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_publish_wait),
         cmocka_unit_test(test_loan),
+        cmocka_unit_test(test_borrowed_send),
         cmocka_unit_test(test_glob_late_type),
         cmocka_unit_test(test_own_messages),
         cmocka_unit_test(test_query_last_value),
