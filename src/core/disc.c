@@ -643,6 +643,8 @@ dtsi_disc_next_due(const dts_node *n, int64_t now)
     for (size_t i = 0; i < n->n_peers; i++) {
         const dtsi_peer *p = &n->peers[i];
         if (p->generation != p->want_generation || p->n_members < p->want_members) return now;
+        int64_t lost = p->last_seen_ms + (int64_t)p->lease_ms + 1; // disc_expire_peers
+        if (lost < due) due = lost;
     }
     return due;
 }

@@ -1380,10 +1380,15 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         n->nc.control_bytes_received += DTSI_HDR_SIZE + h->payload_len;
         dtsi_disc_recv(n, h, payload, src);
         // What it scheduled soon (an answer, a description) must not wait
-        // for an idle tick.
-        if (n->tick_ms > DTSI_TICK_MS &&
-            dtsi_disc_next_due(n, n->rx_now_ms) < n->rx_now_ms + (int64_t)n->tick_ms)
-            node_tick_hurry(n);
+        // for an idle tick: the tick comes forward to then.
+        if (n->tick_ms > DTSI_TICK_MS) {
+            int64_t wait = dtsi_disc_next_due(n, n->rx_now_ms) - n->rx_now_ms;
+            if (wait < DTSI_TICK_MS) wait = DTSI_TICK_MS;
+            if ((uint64_t)wait < uv_timer_get_due_in(&n->tick)) {
+                n->tick_ms = (uint64_t)wait;
+                uv_timer_start(&n->tick, node_on_tick, n->tick_ms, n->tick_ms);
+            }
+        }
         return;
     }
     n->activity_ms = n->rx_now_ms;
@@ -1539,9 +1544,11 @@ node_update_rates(dts_node *n, int64_t now)
 // node_tick_interval chooses the tick's period: DTSI_TICK_MS while
 // anything may need it soon (data moved in the last DTSI_ACTIVE_MS, which
 // covers reliable mode's HINTs and NACKs; messages being reassembled; a
-// query waiting), else the time until discovery is next due, between
-// DTSI_TICK_MS and DTSI_TICK_IDLE_MS: an idle node wakes about 5 times a
-// second, not 20 (PERFORMANCE.md, "Discovery cost").
+// query waiting), else the time until discovery is next due (a peer's
+// lease ending included), between DTSI_TICK_MS and DTSI_TICK_IDLE_MS: an
+// idle node wakes about twice a second, not 20 (PERFORMANCE.md, "Discovery
+// cost"). Control traffic alone is no activity, or every heartbeat heard
+// would keep the fast tick.
 static uint64_t
 node_tick_interval(dts_node *n, int64_t now)
 {
@@ -1554,14 +1561,13 @@ node_tick_interval(dts_node *n, int64_t now)
 }
 
 // node_tick_hurry goes back to the fast tick at once (something happened
-// while the node was idle). Loop thread.
+// while the node was idle); the next tick chooses the period again
+// (node_tick_interval). Loop thread.
 static void
 node_tick_hurry(dts_node *n)
 {
     if (n->tick_ms <= DTSI_TICK_MS || n->closing || n->stopped) return;
     n->tick_ms = DTSI_TICK_MS;
-    n->tick_ms = DTSI_TICK_MS;
-    n->activity_ms = dtsi_mono_ms();
     uv_timer_start(&n->tick, node_on_tick, DTSI_TICK_MS, DTSI_TICK_MS);
 }
 
@@ -1579,6 +1585,7 @@ node_on_tick(uv_timer_t *tm)
     dts_node *n = tm->data;
     pthread_mutex_lock(&n->mu);
     n->in_loop_cb++;
+    n->nc.ticks++;
     int64_t now = dtsi_mono_ms();
     dtsi_disc_tick(n, now);
     dtsi_query_resend(n, now);

@@ -36,7 +36,7 @@
 #define DTSI_QUERY_ANSWERS_MAX 256               // publishers whose repeated answers are dropped
 #define DTSI_TYPE_BUCKETS 1024
 #define DTSI_TICK_MS 50
-#define DTSI_TICK_IDLE_MS 250     // the tick of a node with nothing due soon (node_tick_interval)
+#define DTSI_TICK_IDLE_MS 1000    // the tick of a node with nothing due soon (node_tick_interval)
 #define DTSI_ACTIVE_MS 2500       // data sent or received this recently keeps the fast tick
 #define DTSI_IDLE_PUBLISH_US 20   // a publish this long after the previous one may go at once
 #define DTSI_CLOSE_FLUSH_MS 2000  // dts_node_close waits this long for the queue

@@ -375,6 +375,31 @@ test_borrowed_send(void **state)
     dts_node_close(b);
 }
 
+// An idle node, one that only hears heartbeats and type descriptions,
+// slows its tick to when discovery is next due (at most DTSI_TICK_IDLE_MS):
+// control traffic is no activity. It once was, and every heartbeat heard
+// kept the 50 ms tick, 20 wake-ups a second for ever.
+static void
+test_idle_tick(void **state)
+{
+    dts_node *a = open_mem("mem://t3i"), *b = open_mem("mem://t3i");
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "idle.T%d", i);
+        assert_int_equal(dts_type_declare(a, name, DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    }
+    sleep(3); // past DTSI_ACTIVE_MS after the last API call; a and b hear each other
+    dts_node_counters c0, c1;
+    assert_int_equal(dts_node_counters_get(a, &c0), DTS_OK);
+    sleep(3);
+    assert_int_equal(dts_node_counters_get(a, &c1), DTS_OK);
+    assert_true(c1.control_received > c0.control_received); // b's heartbeats
+    // About 2 a second (heartbeats, descriptions); 60 with the fast tick.
+    assert_true(c1.ticks - c0.ticks <= 15);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
 static void
 test_glob_late_type(void **state)
 {
@@ -857,6 +882,7 @@ main(void)
         cmocka_unit_test(test_publish_wait),
         cmocka_unit_test(test_loan),
         cmocka_unit_test(test_borrowed_send),
+        cmocka_unit_test(test_idle_tick),
         cmocka_unit_test(test_glob_late_type),
         cmocka_unit_test(test_own_messages),
         cmocka_unit_test(test_query_last_value),
