@@ -15,7 +15,10 @@ SUB=$!
 wait_for 5 grep -q '^ready' "$TMP/sub" || fail "subscriber not ready"
 testpeer pub flow.Blob --size 60000 --count 3000 --wait-subs 1 --linger 1 --counters > "$TMP/pub" &
 PUB=$!
-wait $SUB || fail "delivered $(grep -c '^msg' "$TMP/sub") of 3000: $(grep counters "$TMP/sub")"
+if ! wait $SUB; then
+  wait $PUB
+  fail "delivered $(grep -c '^msg' "$TMP/sub") of 3000: sub $(grep counters "$TMP/sub"); pub $(grep counters "$TMP/pub")"
+fi
 wait $PUB || true
 line=$(grep '^counters' "$TMP/sub")
 echo "sub: $line"

@@ -400,8 +400,9 @@ udpm_gro_size(struct msghdr *mh)
 
 // udpm_check_backlog tells the core (on_backlog) when, after a full batch of
 // reads, the socket holds more than half of its buffer and more than at the
-// last check; at most once a millisecond per socket (SO_MEMINFO is a system
-// call). Half, because a pacing burst alone may fill an eighth.
+// last check (or more than three quarters); at most once a millisecond per
+// socket (SO_MEMINFO is a system call). Half, because a pacing burst alone
+// may fill an eighth.
 static void
 udpm_check_backlog(udpm *u, udpm_sock *s)
 {
@@ -417,9 +418,11 @@ udpm_check_backlog(udpm *u, udpm_sock *s)
     uint32_t queued = mi[SK_MEMINFO_RMEM_ALLOC], last = s->backlog_last;
     s->backlog_last = queued;
     // Only a backlog that still grows: one that shrinks is being caught up
-    // with, and asking again then would slow the sender for nothing.
-    if (queued > mi[SK_MEMINFO_RCVBUF] / 2 && queued > last)
-        u->host.on_backlog(u->host.ctx, queued, mi[SK_MEMINFO_RCVBUF]);
+    // with, and asking again then would slow the sender for nothing; unless
+    // a quarter of the buffer is all that is left, which a burst may fill.
+    uint32_t cap = mi[SK_MEMINFO_RCVBUF];
+    if (queued > cap / 2 && (queued > last || queued > cap / 4 * 3))
+        u->host.on_backlog(u->host.ctx, queued, cap);
 }
 
 // udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH buffers
