@@ -223,7 +223,7 @@ typedef struct dts_node_config {
 
 #define DTS_QUEUE_MAX 4096
 #define DTS_QUEUE_MAX_BYTES (64u * 1024 * 1024)
-#define DTS_PACE_DEFAULT (4000ull * 1000 * 1000)
+#define DTS_PACE_DEFAULT (5000ull * 1000 * 1000)
 #define DTS_PACE_DGRAMS_DEFAULT 4000000ull
 #define DTS_REASM_MAX_BYTES (256u * 1024 * 1024)
 #define DTS_REASM_MAX_MSGS 1024

@@ -34,7 +34,7 @@ static const char bench_help[] =
     "                (default from 4096 bytes on: build it in a dts_loan buffer,\n"
     "                published without a copy)\n"
     "  --mtu M       cut messages into fragments for an M-byte MTU (default: the path MTU)\n"
-    "  --pace B      cap the sender at B bytes/s (default 4e9, and 4,000,000 datagrams/s)\n"
+    "  --pace B      cap the sender at B bytes/s (default 5e9, and 4,000,000 datagrams/s)\n"
     "  --spin US     after sending or receiving, poll US microseconds before sleeping\n"
     "                (dts_node_config.spin_us; default 0, or DTS_SPIN_US): shorter round\n"
     "                trips for CPU time\n"
