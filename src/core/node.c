@@ -1363,7 +1363,9 @@ node_fragment_wanted(dts_node *n, dtsi_type *t, const dtsi_hdr *h)
         return 0;
     }
     if (h->instance == n->instance && !n->cfg.receive_own) return 0;
-    if (dtsi_sender_seen(t, h->instance, h->seq)) {
+    // A REPLY repeats a value its DATA may have brought already: only DATA
+    // is filtered by sequence number.
+    if (h->kind == DTSI_KIND_DATA && dtsi_sender_seen(t, h->instance, h->seq)) {
         n->nc.fragments_dup++;
         return 0;
     }
