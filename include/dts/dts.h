@@ -348,12 +348,15 @@ dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t l
 // dts_publish, except that a queue still full after timeout_ms gives
 // DTS_ETIMEDOUT (nothing queued; counted as queue-full). From a callback
 // (the loop thread) it never blocks: a full queue gives DTS_EQUEUE.
-// A value of 128 KiB or more that leaves as fragments is not copied: once
-// what was queued before it has gone (within timeout_ms), the calling
-// thread sends it itself, straight from data, at the pacing rate, and
-// returns when it is sent (counter borrowed_sent). Should the pacer hold it
-// past timeout_ms, the rest is copied and queued, and the call returns
-// (borrowed_copied). Either way data is free again on return.
+// A value of 128 KiB or more that leaves as fragments is not copied into
+// the queue: once what was queued before it has gone (within timeout_ms;
+// at once unless the loop has a thread of its own), the calling thread
+// sends it itself, straight from data, at the pacing rate, and returns when
+// it is sent (counter borrowed_sent). With the last-value cache on (the
+// default) it then copies the value into the cache, without the node's
+// lock. Should the pacer hold it past timeout_ms, it is copied and queued
+// instead, and the call returns (borrowed_copied). Either way data is free
+// again on return.
 dts_err dts_publish_wait(dts_node *node, const char *type, const void *data, size_t len,
                          int timeout_ms);
 
@@ -551,8 +554,8 @@ typedef struct dts_node_counters {
                                // second while data moves, about 2 when idle
     uint64_t borrowed_sent;    // large values dts_publish_wait sent from the caller's
                                // buffer on the caller's thread, without a copy
-    uint64_t borrowed_copied;  // large values it began so, whose rest it then copied
-                               // and queued (the pacer would have held the caller
+    uint64_t borrowed_copied;  // large values it began so, then copied and queued for
+                               // the loop (the pacer would have held the caller
                                // past its timeout, or the node closed)
 } dts_node_counters;
 

@@ -82,8 +82,10 @@ typedef struct dts_transport_ops {
     // system calls where it can. The buffers are borrowed for the call.
     // Returns how many were sent in *sent; a datagram that could not be sent
     // (socket buffer full, error) ends the batch. Loop thread, or a thread
-    // publishing a large value (dts_publish_wait); never two at once, and
-    // never concurrently with close.
+    // publishing a large value (dts_publish_wait): never two sends at once,
+    // nor one concurrently with close, but one may run while the loop thread
+    // joins or leaves, so what send reads must not change then (or be
+    // atomic).
     dts_err (*send)(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent);
     // max_dgram is the largest datagram this transport can carry.
     size_t (*max_dgram)(void *tp);

@@ -205,8 +205,10 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         err = DTS_ENOENT;
     } else if (len > n->cfg.payload_max) {
         err = DTS_ETOOBIG;
-    } else if (pf->borrow &&
-               (t->compress || !n->tp || n->in_recv || DTSI_HDR_SIZE + len <= n->max_dgram)) {
+    } else if (pf->borrow && (t->compress || !n->tp || DTSI_HDR_SIZE + len <= n->max_dgram ||
+                              (n->q_len > 0 && n->cfg.run_mode != DTS_RUN_THREAD))) {
+        // (Without a loop thread of its own, nothing would empty the queue
+        // while this one waited for it.)
         pf->declined = 1;
         pthread_mutex_unlock(&n->mu);
         return DTS_EBUSY;
@@ -239,8 +241,7 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
             t->next_seq++;
             dtsi_rel_store(n, t, &h, data, len);
             if (n->cfg.last_value_cache)
-                dtsi_lvc_store(n, t, orig, orig_len, h.seq, h.sent_ns,
-                               !packed && (pf->loan || !pf->borrow));
+                dtsi_lvc_store(n, t, orig, orig_len, h.seq, h.sent_ns, !packed);
             if (packed) t->c.compressed++;
         }
         if (packed) n->cfg.compressor->free_buf(packed);
@@ -377,14 +378,15 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
 // or from the loan in pf->frame. It waits, up to timeout_ms, for what is
 // queued to leave first. DTS_EBUSY: it could not (the value is small, or
 // compressed, or the queue did not empty in time, or this is the loop
-// thread), and nothing was queued; publish as usual.
+// thread), and nothing was queued; publish as usual within what is left of
+// *timeout_ms.
 static dts_err
-publish_borrowing(dts_node *n, const char *type, const void *data, size_t len, int timeout_ms,
+publish_borrowing(dts_node *n, const char *type, const void *data, size_t len, int *timeout_ms,
                   prefilled *pf)
 {
     if (len < DTSI_BORROW_MIN || on_loop_thread(n)) return DTS_EBUSY;
     pf->borrow = 1;
-    pf->end_us = dtsi_mono_us() + (int64_t)timeout_ms * 1000;
+    pf->end_us = dtsi_mono_us() + (int64_t)*timeout_ms * 1000;
     for (;;) {
         dts_err err = publish(n, type, data, len, 1, pf);
         if (err != DTS_EBUSY) return err;
@@ -393,6 +395,8 @@ publish_borrowing(dts_node *n, const char *type, const void *data, size_t len, i
         if (dtsi_mono_us() + wait > pf->end_us) break;
         nanosleep(&(struct timespec){wait / 1000000, (long)(wait % 1000000) * 1000}, NULL);
     }
+    int64_t left_ms = (pf->end_us - dtsi_mono_us()) / 1000;
+    *timeout_ms = left_ms < 0 ? 0 : left_ms < *timeout_ms ? (int)left_ms : *timeout_ms;
     pf->borrow = pf->declined = 0;
     return DTS_EBUSY;
 }
@@ -402,7 +406,7 @@ dts_publish_wait(dts_node *n, const char *type, const void *data, size_t len, in
 {
     if (!n || !type || (len && !data) || timeout_ms < 0) return DTS_EINVAL;
     prefilled pf = {0};
-    dts_err err = publish_borrowing(n, type, data, len, timeout_ms, &pf);
+    dts_err err = publish_borrowing(n, type, data, len, &timeout_ms, &pf);
     if (err != DTS_EBUSY) return err;
     prefill_copy(n, type, data, len, &pf);
     err = publish_waiting(n, type, data, len, timeout_ms, &pf);
@@ -447,7 +451,7 @@ dts_publish_loan(dts_node *n, const char *type, void *buf, size_t len, int timeo
     pf.frame = loan_frame(buf, &cap, &pf.pooled);
     if (!pf.frame || len > cap) return DTS_EINVAL;
     if (timeout_ms == 0) return publish(n, type, buf, len, 1, &pf);
-    dts_err err = publish_borrowing(n, type, buf, len, timeout_ms, &pf);
+    dts_err err = publish_borrowing(n, type, buf, len, &timeout_ms, &pf);
     if (err != DTS_EBUSY) return err;
     return publish_waiting(n, type, buf, len, timeout_ms, &pf);
 }

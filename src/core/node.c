@@ -362,7 +362,8 @@ static void
 node_lvc_adopt(dts_node *n, dtsi_out *o)
 {
     dtsi_type *t = dtsi_type_find(n, o->channel);
-    if (!t || !t->last_pending || t->last_seq != o->seq) return;
+    // (A borrowed payload was copied, node_lvc_copy_borrowed; buf is a header.)
+    if (!t || !t->last_pending || t->last_seq != o->seq || o->borrowed) return;
     lvc_release(n, t);
     t->last_buf = o->buf;
     t->last_off = DTSI_HDR_SIZE;
@@ -371,18 +372,61 @@ node_lvc_adopt(dts_node *n, dtsi_out *o)
     o->buf = NULL;
 }
 
+// out_payload is where a queued message's payload is: after its header, or
+// in the buffer its publisher lent.
+static const uint8_t *
+out_payload(const dtsi_out *o)
+{
+    return o->borrowed ? o->borrowed : o->buf + DTSI_HDR_SIZE;
+}
+
 // node_lvc_data returns t's last value, or NULL when there is none (its
-// frame was dropped from the queue).
+// frame was dropped from the queue). A value its publishing thread is
+// sending from its own buffer is read there: that thread waits in
+// dts_publish_wait until it has copied it (node_lvc_copy_borrowed).
 static const uint8_t *
 node_lvc_data(dts_node *n, const dtsi_type *t)
 {
     if (!t->last_pending) return t->last_buf ? t->last_buf + t->last_off : (const uint8_t *)"";
     for (size_t i = 0; i < n->q_len; i++) {
         const dtsi_out *o = &n->q[(n->q_head + i) % n->q_cap];
-        if (o->lvc && o->channel == t->id && o->seq == t->last_seq && o->buf)
-            return o->buf + DTSI_HDR_SIZE;
+        if (o->lvc && o->channel == t->id && o->seq == t->last_seq && o->buf) return out_payload(o);
     }
     return NULL;
+}
+
+// node_lvc_copy_borrowed makes the value its publishing thread has just
+// sent from its own buffer (o, at the head of the queue) its type's last
+// value, if it still is the last one published: a copy, made with the lock
+// released into the cache's previous buffer when that is large enough, so
+// that a stream of large values costs no allocation. Queries meanwhile
+// read the value from o. Publishing thread, lock held.
+static void
+node_lvc_copy_borrowed(dts_node *n, const dtsi_out *o)
+{
+    dtsi_type *t = dtsi_type_find(n, o->channel);
+    if (!o->lvc || !t || !t->last_pending || t->last_seq != o->seq) return;
+    size_t len = o->len - DTSI_HDR_SIZE, cap = len;
+    uint8_t *b = NULL;
+    if (t->last_buf && t->last_cap >= len) { // a copy of an older value: reuse it
+        b = t->last_buf;
+        cap = t->last_cap;
+        t->last_buf = NULL;
+        t->last_cap = 0;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (!b) b = malloc(len);
+    if (b) memcpy(b, o->borrowed, len);
+    pthread_mutex_lock(&n->mu);
+    if (b && t->last_pending && t->last_seq == o->seq) {
+        lvc_release(n, t);
+        t->last_buf = b;
+        t->last_cap = cap;
+        t->last_off = 0;
+        t->last_pending = 0;
+    } else {
+        free(b); // a newer value came meanwhile (or no memory: none is kept)
+    }
 }
 
 // dtsi_frame_get gives a frame buffer for a payload of len bytes (the
@@ -684,14 +728,6 @@ node_on_backlog(void *ctx, size_t queued, size_t capacity)
     pthread_mutex_unlock(&n->mu);
 }
 
-// out_payload is where a queued message's payload is: after its header, or
-// in the buffer its publisher lent.
-static const uint8_t *
-out_payload(const dtsi_out *o)
-{
-    return o->borrowed ? o->borrowed : o->buf + DTSI_HDR_SIZE;
-}
-
 // node_pop removes the head of the queue, crediting it when it was sent.
 static void
 node_pop(dts_node *n, int sent)
@@ -976,7 +1012,10 @@ dtsi_send_now(dts_node *n)
         while (nd < DTSI_SEND_BATCH) {
             size_t len, k = node_pack_count(n, at, first->channel, &len);
             if (k == 0) break;
-            if (!pace_take(n, len, 1)) {
+            // Control frames are not paced: a few hundred bytes a second,
+            // which must not wait behind a large message's debt to the
+            // bucket (nor hold up what is queued behind them meanwhile).
+            if (first->channel != DTS_CHANNEL_CONTROL && !pace_take(n, len, 1)) {
                 paced = 1;
                 break;
             }
@@ -1012,25 +1051,24 @@ dtsi_send_now(dts_node *n)
 
 // out_unborrow hands the rest of o, which its publishing thread was
 // sending, to the loop; a payload still in that thread's buffer is copied
-// into a frame of its own first. Returns 0 without memory for it (o is then
-// unchanged). Lock held.
+// into a frame of its own first (a loan already is one). Returns 0 without
+// memory for it (o is then unchanged). Lock held.
 static int
 out_unborrow(dts_node *n, dtsi_out *o)
 {
-    if (o->borrowed) {
+    if (o->borrowed) { // all of it: the last-value cache may adopt the frame
         int pooled;
         uint8_t *buf = buf_get(n, o->len, &pooled);
         if (!buf) return 0;
         memcpy(buf, o->buf, DTSI_HDR_SIZE);
-        memcpy(buf + DTSI_HDR_SIZE + o->next_off, o->borrowed + o->next_off,
-               o->end_off - o->next_off);
+        memcpy(buf + DTSI_HDR_SIZE, o->borrowed, o->len - DTSI_HDR_SIZE);
         buf_put(n, o->buf, o->pooled);
         o->buf = buf;
         o->pooled = pooled;
         o->borrowed = NULL;
+        n->nc.borrowed_copied++;
     }
     o->by_caller = 0;
-    n->nc.borrowed_copied++;
     return 1;
 }
 
@@ -1061,6 +1099,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
     for (;;) {
         dtsi_out *o = &n->q[n->q_head];
         if (o->next_off >= o->end_off) {
+            if (o->borrowed) node_lvc_copy_borrowed(n, o);
             n->nc.borrowed_sent++;
             node_pop(n, 1);
             break;
@@ -1101,8 +1140,11 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
         sleep_us(1000);
         pthread_mutex_lock(&n->mu);
     }
-    pthread_cond_broadcast(&n->cond);          // dts_flush, and a closing loop (node_finish_close)
-    if (n->q_len > 0) uv_async_send(&n->wake); // what was queued behind it, or its rest
+    pthread_cond_broadcast(&n->cond); // dts_flush, and a closing loop (node_finish_close)
+    // The loop sends what was queued behind it, or its rest, and counts the
+    // activity (the fast tick, reliable mode's HINTs); a thread waiting in
+    // caller mode for the loop to run is released.
+    uv_async_send(&n->wake);
 }
 
 // ---------------------------------------------------------------------------

@@ -58,7 +58,7 @@ on_msg(void *ud, const dts_msg *m)
     memcpy(r->last, m->data, n);
     r->last[n] = 0;
     snprintf(r->last_type, sizeof r->last_type, "%s", m->type);
-    if (m->len >= 4096) r->hashes[r->n_hashes++ % 8] = fnv1a(m->data, m->len);
+    if (m->len >= 4096 && !m->is_reply) r->hashes[r->n_hashes++ % 8] = fnv1a(m->data, m->len);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -321,15 +321,40 @@ test_loan(void **state)
 // dts_publish_wait's from the caller's own buffer (DTSI_BORROW_MIN): once
 // the call returns the node never reads that buffer again, whether the
 // whole value went (borrowed_sent) or the pacer would have held the caller
-// past its timeout and the rest was copied for the loop (borrowed_copied).
+// past its timeout and it was copied for the loop (borrowed_copied). The
+// last-value cache holds a copy of the value, not the caller's buffer.
+typedef struct hash_rx {
+    size_t len;
+    uint64_t hash;
+} hash_rx;
+
+static void
+on_hash(void *ud, const dts_msg *m)
+{
+    hash_rx *r = ud;
+    r->len = m->len;
+    r->hash = fnv1a(m->data, m->len);
+}
+
+static void
+query_hash(dts_node *b, size_t len, uint64_t hash)
+{
+    hash_rx q = {0};
+    size_t answers = 0;
+    assert_int_equal(dts_query(b, "q.Big", 5000, 0, on_hash, &q, &answers), DTS_OK);
+    assert_int_equal(answers, 1);
+    assert_int_equal(q.len, len);
+    assert_true(q.hash == hash);
+}
+
 static void
 test_borrowed_send(void **state)
 {
     dts_node_config cfg;
     dts_node_config_init(&cfg);
-    // A burst of 64 datagrams (4 MB), then 20 MB/s: the third 3 MB value
-    // must wait about 90 ms for the pacer.
-    cfg.pace_bytes_per_s = 20 * 1000 * 1000;
+    // A burst of 64 datagrams (4.16 MB), then 10 MB/s: the second 4 MB value
+    // leaves the bucket 3.8 MB short, so the third would wait 380 ms.
+    cfg.pace_bytes_per_s = 10 * 1000 * 1000;
     dts_node *a, *b;
     rx r;
     open_pair(&cfg, "mem://t3b", "q.Big", &r, &a, &b);
@@ -339,38 +364,50 @@ test_borrowed_send(void **state)
         usleep(10000);
     }
     assert_true(cond_count(&c));
+    assert_int_equal(dts_flush(a, 1000), DTS_OK);
     int before = rx_count(&r);
-    size_t len = 3 * 1000 * 1000;
-    uint8_t *v = malloc(len);
-    assert_non_null(v);
-    uint64_t want[4];
-    for (int k = 0; k < 3; k++) {
-        for (size_t i = 0; i < len; i++) v[i] = (uint8_t)(i * 7 + (size_t)k + i / 65000);
-        want[k] = fnv1a(v, len);
-        assert_int_equal(dts_publish_wait(a, "q.Big", v, len, k < 2 ? 1000 : 50), DTS_OK);
-        memset(v, 0xee, len); // the node must not read it any more
+    size_t len = 4 * 1000 * 1000;
+    uint8_t *v[4];
+    uint64_t want[5];
+    for (int k = 0; k < 4; k++) { // all made first: the publishes follow each other
+        v[k] = malloc(len);
+        assert_non_null(v[k]);
+        for (size_t i = 0; i < len; i++) v[k][i] = (uint8_t)(i * 7 + (size_t)k + i / 65000);
+        want[k] = fnv1a(v[k], len);
+    }
+    for (int k = 0; k < 3; k++) { // the third is held by the pacer past 50 ms: copied
+        assert_int_equal(dts_publish_wait(a, "q.Big", v[k], len, k < 2 ? 1000 : 50), DTS_OK);
+        memset(v[k], 0xee, len); // the node must not read it any more
     }
     dts_node_counters na;
     assert_int_equal(dts_node_counters_get(a, &na), DTS_OK);
     assert_int_equal(na.borrowed_sent, 2);
     assert_int_equal(na.borrowed_copied, 1);
+    c.n = before + 3;
+    assert_true(wait_for(cond_count, &c, 10000));
+    query_hash(b, len, want[2]); // the copy the loop sent is the last value
+    assert_int_equal(dts_publish_wait(a, "q.Big", v[3], len, 5000), DTS_OK);
+    memset(v[3], 0xee, len);
+    query_hash(b, len, want[3]); // the cache's copy of a value sent from v[3]
     // A loan goes from the publishing thread too, without a copy to make.
     uint8_t *m = dts_loan(a, 300000);
     assert_non_null(m);
     for (size_t i = 0; i < 300000; i++) m[i] = (uint8_t)(i * 13);
-    want[3] = fnv1a(m, 300000);
-    assert_int_equal(dts_publish_loan(a, "q.Big", m, 300000, 2000), DTS_OK);
-    c.n = before + 4;
+    want[4] = fnv1a(m, 300000);
+    assert_int_equal(dts_publish_loan(a, "q.Big", m, 300000, 5000), DTS_OK);
+    c.n = before + 5;
     assert_true(wait_for(cond_count, &c, 10000));
     pthread_mutex_lock(&r.mu);
-    for (int k = 0; k < 4; k++) assert_true(r.hashes[(r.n_hashes - 4 + (size_t)k) % 8] == want[k]);
+    for (int k = 0; k < 5; k++) assert_true(r.hashes[(size_t)k % 8] == want[k]);
     pthread_mutex_unlock(&r.mu);
+    query_hash(b, 300000, want[4]);
     assert_int_equal(dts_node_counters_get(a, &na), DTS_OK);
-    assert_int_equal(na.borrowed_sent, 3);
+    assert_int_equal(na.borrowed_sent, 4);
+    assert_int_equal(na.borrowed_copied, 1);
     dts_type_counters tc;
     assert_int_equal(dts_type_counters_get(a, "q.Big", &tc), DTS_OK);
-    assert_int_equal(tc.sent, (uint64_t)before + 4);
-    free(v);
+    assert_int_equal(tc.sent, (uint64_t)before + 5);
+    for (int k = 0; k < 4; k++) free(v[k]);
     dts_node_close(a);
     dts_node_close(b);
 }

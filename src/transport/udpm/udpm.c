@@ -121,7 +121,9 @@ udpm_group_addr(udpm *u, uint64_t channel, struct sockaddr_storage *ss)
         a->sin6_family = AF_INET6;
         a->sin6_port = htons(u->port);
         inet_pton(AF_INET6, text, &a->sin6_addr);
-        a->sin6_scope_id = u->ifindex;
+        // udpm_fallback_lo may set it on the loop thread while a publishing
+        // thread sends (dts_transport_ops.send).
+        a->sin6_scope_id = __atomic_load_n(&u->ifindex, __ATOMIC_RELAXED);
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)ss;
         a->sin_family = AF_INET;
@@ -569,7 +571,7 @@ udpm_fallback_lo(udpm *u)
 {
     unsigned lo = if_nametoindex("lo");
     if (lo == 0) return -1;
-    u->ifindex = lo;
+    __atomic_store_n(&u->ifindex, lo, __ATOMIC_RELAXED); // read by sends on other threads
     u->if_addr.s_addr = htonl(INADDR_LOOPBACK);
     snprintf(u->iface_name, sizeof u->iface_name, "lo");
     if (u->ipv6) {
