@@ -323,28 +323,39 @@ test_loan(void **state)
 // whole value went (borrowed_sent) or the pacer would have held the caller
 // past its timeout and it was copied for the loop (borrowed_copied). The
 // last-value cache holds a copy of the value, not the caller's buffer.
-typedef struct hash_rx {
+typedef struct big_rx {
     size_t len;
-    uint64_t hash;
-} hash_rx;
+    uint8_t data[16384]; // the first bytes
+    uint64_t hash;       // of all of them
+    int replies;
+} big_rx;
 
 static void
-on_hash(void *ud, const dts_msg *m)
+on_big(void *ud, const dts_msg *m)
 {
-    hash_rx *r = ud;
+    big_rx *r = ud;
     r->len = m->len;
+    memcpy(r->data, m->data, m->len < sizeof r->data ? m->len : sizeof r->data);
     r->hash = fnv1a(m->data, m->len);
+    r->replies += m->is_reply;
+}
+
+// query_big asks the type's publisher (one) for its last value, into r.
+static void
+query_big(dts_node *b, const char *type, big_rx *r)
+{
+    size_t answers = 0;
+    assert_int_equal(dts_query(b, type, 5000, 0, on_big, r, &answers), DTS_OK);
+    assert_int_equal(answers, 1);
 }
 
 static void
 query_hash(dts_node *b, size_t len, uint64_t hash)
 {
-    hash_rx q = {0};
-    size_t answers = 0;
-    assert_int_equal(dts_query(b, "q.Big", 5000, 0, on_hash, &q, &answers), DTS_OK);
-    assert_int_equal(answers, 1);
-    assert_int_equal(q.len, len);
-    assert_true(q.hash == hash);
+    big_rx r = {0};
+    query_big(b, "q.Big", &r);
+    assert_int_equal(r.len, len);
+    assert_true(r.hash == hash);
 }
 
 static void
@@ -522,30 +533,13 @@ test_query_last_value(void **state)
     dts_node_close(b);
 }
 
-typedef struct big_rx {
-    size_t len;
-    uint8_t data[16384];
-    int replies;
-} big_rx;
-
-static void
-on_big(void *ud, const dts_msg *m)
-{
-    big_rx *r = ud;
-    r->len = m->len;
-    memcpy(r->data, m->data, m->len < sizeof r->data ? m->len : sizeof r->data);
-    r->replies += m->is_reply;
-}
-
 // query_value asks a's type for its last value and checks it: len bytes of
 // the value fill.
 static void
 query_value(dts_node *b, size_t len, uint8_t fill)
 {
     big_rx r = {0};
-    size_t answers = 0;
-    assert_int_equal(dts_query(b, "x.Big", 1000, 0, on_big, &r, &answers), DTS_OK);
-    assert_int_equal(answers, 1);
+    query_big(b, "x.Big", &r);
     assert_int_equal(r.len, len);
     for (size_t i = 0; i < len && i < sizeof r.data; i++) assert_int_equal(r.data[i], fill);
 }
