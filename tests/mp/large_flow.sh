@@ -17,7 +17,10 @@ testpeer pub flow.Blob --size 60000 --count 3000 --wait-subs 1 --linger 1 --coun
 PUB=$!
 if ! wait $SUB; then
   wait $PUB
-  fail "delivered $(grep -c '^msg' "$TMP/sub") of 3000: sub $(grep counters "$TMP/sub"); pub $(grep counters "$TMP/pub")"
+  # Where the loss was: RcvbufErrors (a full socket) or MemErrors (the
+  # kernel's UDP memory), in this namespace, and the kernel's UDP memory.
+  udp=$(awk '/^Udp:/ {if (!h) {split($0, k); h = 1} else {for (i = 2; i <= NF; i++) printf "%s=%s ", k[i], $i}}' /proc/net/snmp)
+  fail "delivered $(grep -c '^msg' "$TMP/sub") of 3000: sub $(grep counters "$TMP/sub"); pub $(grep counters "$TMP/pub"); kernel: $udp; $(grep UDP: /proc/net/sockstat)"
 fi
 wait $PUB || true
 line=$(grep '^counters' "$TMP/sub")
