@@ -648,10 +648,12 @@ pace_wait_us(dts_node *n, size_t bytes, size_t dgrams)
     if (bytes < dgrams * per_dgram) bytes = dgrams * per_dgram;
     uint64_t now = mono_us();
     // After a receiver's SLOW (node_slow_down) and DTSI_SLOW_HOLD_MS without
-    // another, the rate climbs back by a quarter every DTSI_SLOW_RAISE_MS.
-    if (n->pace_rate < max && now >= n->pace_raise_us) {
+    // another, the rate climbs back by a quarter every DTSI_SLOW_RAISE_MS; for
+    // DTSI_SLOW_CEILING_MS after the SLOW, to twice what was asked at most.
+    uint64_t top = now < n->pace_ceiling_us && n->pace_ceiling < max ? n->pace_ceiling : max;
+    if (n->pace_rate < top && now >= n->pace_raise_us) {
         n->pace_rate += n->pace_rate / 4 > max / 1024 ? n->pace_rate / 4 : max / 1024;
-        if (n->pace_rate > max) n->pace_rate = max;
+        if (n->pace_rate > top) n->pace_rate = top;
         n->pace_raise_us = now + DTSI_SLOW_RAISE_MS * 1000u;
     }
     uint64_t rate = n->pace_rate;
@@ -676,17 +678,21 @@ pace_take(dts_node *n, size_t bytes, size_t dgrams)
     return wait_us == 0;
 }
 
-// node_slow_down halves the pacing rate, or lowers it to the rate the
-// receiver drained its socket at when that is less, down to a 1024th of
-// the cap, when a receiver says it falls behind (SLOW, docs/spec/wire.md
-// "Flow control"); pace_take raises it again once SLOWs stop. Lock held.
+// node_slow_down lowers the pacing rate to what a receiver that falls
+// behind asks for (SLOW, docs/spec/wire.md "Flow control"), or halves it
+// when the receiver does not know, down to a 1024th of the cap; pace_take
+// raises it again once SLOWs stop, for a while to twice the rate asked at
+// most. Lock held.
 static void
-node_slow_down(dts_node *n, uint64_t drained)
+node_slow_down(dts_node *n, uint64_t asked)
 {
     uint64_t floor = n->cfg.pace_bytes_per_s / 1024, rate = n->pace_rate / 2;
-    if (drained && drained < rate) rate = drained; // what the receiver takes
+    if (asked) rate = asked < n->pace_rate ? asked : n->pace_rate;
     n->pace_rate = rate > floor ? rate : floor;
-    n->pace_raise_us = mono_us() + DTSI_SLOW_HOLD_MS * 1000u;
+    uint64_t now = mono_us();
+    n->pace_raise_us = now + DTSI_SLOW_HOLD_MS * 1000u;
+    n->pace_ceiling = 2 * n->pace_rate;
+    n->pace_ceiling_us = now + DTSI_SLOW_CEILING_MS * 1000u;
     if (n->pace_tokens > 0) n->pace_tokens = 0;
     n->nc.slow_received++;
 }
@@ -699,20 +705,20 @@ static void
 node_on_backlog(void *ctx, size_t queued, size_t capacity)
 {
     dts_node *n = ctx;
-    (void)queued, (void)capacity;
     pthread_mutex_lock(&n->mu);
     int64_t now = dtsi_mono_ms();
     if (n->rx_last_type && now - n->slow_sent_ms >= DTSI_SLOW_GAP_MS) {
-        // The rate this node drained its socket at since its last SLOW (or
-        // the last DTSI_SLOW_WINDOW_MS): what the publisher may send.
-        int64_t since = now - n->slow_sent_ms;
-        if (since > DTSI_SLOW_WINDOW_MS || n->slow_rx_bytes > n->rx_bytes) {
-            since = 0;
-            n->slow_rx_bytes = n->rx_bytes;
-        }
-        uint64_t rate = since ? (n->rx_bytes - n->slow_rx_bytes) * 1000u / (uint64_t)since : 0;
+        // The rate this node has drained its socket at lately (over one to
+        // two DTSI_SLOW_WINDOW_MS, node_on_batch), 0 when not known yet.
+        int64_t since = now - n->drain_ms[1];
+        uint64_t rate = n->drain_ms[1] && since > 0
+                            ? (n->rx_bytes - n->drain_bytes[1]) * 1000u / (uint64_t)since
+                            : 0;
+        // Ask for less than that, so that the backlog shrinks: at the drain
+        // rate it would only stay, and each climb of the sender's rate
+        // before the next SLOW would add to it until the socket overflowed.
+        rate = queued > capacity / 4 * 3 ? rate / 2 : rate / 4 * 3;
         n->slow_sent_ms = now;
-        n->slow_rx_bytes = n->rx_bytes;
         uint8_t p[16];
         for (int i = 0; i < 8; i++) p[i] = (uint8_t)(n->rx_last_instance >> (8 * i));
         for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(rate >> (8 * i));
@@ -1495,6 +1501,10 @@ node_on_batch(void *ctx)
     n->rx_now_ns = dts_now_ns();
     n->rx_mono_us = dtsi_mono_us();
     n->rx_now_ms = n->rx_mono_us / 1000;
+    if (n->rx_now_ms - n->drain_ms[0] >= DTSI_SLOW_WINDOW_MS) { // node_on_backlog
+        n->drain_ms[1] = n->drain_ms[0], n->drain_bytes[1] = n->drain_bytes[0];
+        n->drain_ms[0] = n->rx_now_ms, n->drain_bytes[0] = n->rx_bytes;
+    }
 }
 
 // node_on_recv walks the frames of one datagram (docs/spec/wire.md,

@@ -225,14 +225,15 @@ typedef struct dtsi_out {
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 
-#define DTSI_SLOW_GAP_MS 2      // a receiver sends SLOW at most this often
-#define DTSI_SLOW_WINDOW_MS 100 // a receiver's drain rate is measured over at most this
-#define DTSI_SLOW_HOLD_MS 20    // a slowed sender keeps its rate this long after a SLOW
-#define DTSI_SLOW_RAISE_MS 10   // then raises it by a quarter this often
-#define DTSI_PAD_MAX 65536      // a PAD frame is shorter than a fragment
-#define DTSI_FRAG_BATCH 64      // fragments per transport call (one GSO run at most)
-#define DTSI_PACK_IOV 64        // frames of a datagram gathered by iovec; more are copied
-#define DTSI_SEND_BATCH 16      // datagrams of packed frames per transport call
+#define DTSI_SLOW_GAP_MS 2       // a receiver sends SLOW at most this often
+#define DTSI_SLOW_WINDOW_MS 100  // a receiver measures its drain rate over one to two of these
+#define DTSI_SLOW_HOLD_MS 20     // a slowed sender keeps its rate this long after a SLOW
+#define DTSI_SLOW_RAISE_MS 10    // then raises it by a quarter this often
+#define DTSI_SLOW_CEILING_MS 500 // and no higher than twice what it was asked for, this long
+#define DTSI_PAD_MAX 65536       // a PAD frame is shorter than a fragment
+#define DTSI_FRAG_BATCH 64       // fragments per transport call (one GSO run at most)
+#define DTSI_PACK_IOV 64         // frames of a datagram gathered by iovec; more are copied
+#define DTSI_SEND_BATCH 16       // datagrams of packed frames per transport call
 
 struct dts_node {
     pthread_mutex_t mu;
@@ -278,10 +279,16 @@ struct dts_node {
     uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
-    uint64_t pace_rate;                      // bytes/s now: the cap, or less after a SLOW
-    uint64_t pace_raise_us;                  // when pace_take raises pace_rate next
-    int64_t slow_sent_ms;                    // node_on_backlog: the last SLOW sent
-    uint64_t rx_bytes, slow_rx_bytes;        // bytes received; at the last SLOW
+    uint64_t pace_rate;                     // bytes/s now: the cap, or less after a SLOW
+    uint64_t pace_raise_us;                 // when pace_take raises pace_rate next
+    uint64_t pace_ceiling, pace_ceiling_us; // after a SLOW, the climb stops at this until then
+    int64_t slow_sent_ms;                   // node_on_backlog: the last SLOW sent
+    uint64_t rx_bytes;                      // bytes received
+    // Drain marks (node_on_batch): rx_bytes at the start of the current and of
+    // the previous DTSI_SLOW_WINDOW_MS, so that a SLOW always knows the rate
+    // this node has been reading at lately.
+    int64_t drain_ms[2];
+    uint64_t drain_bytes[2];
     uint64_t rx_last_type, rx_last_instance; // the last data received: whom SLOW asks
     uint64_t pace_last_us;
     // Reassembly of large messages.
