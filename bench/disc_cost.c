@@ -76,9 +76,12 @@ main(int argc, char **argv)
     double cpu = cpu_s() - cpu0;
     double bps = (double)(c1.control_bytes_received - c0.control_bytes_received) / seconds;
     double fps = (double)(c1.control_received - c0.control_received) / seconds;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     printf("nodes=%d types=%d shared=%d control_bytes_per_s=%.0f control_frames_per_s=%.1f "
-           "cpu_ms_per_node_per_min=%.1f\n",
-           nodes, types, shared, bps, fps, cpu * 1000.0 / (nodes + 1) * (60.0 / seconds));
+           "cpu_ms_per_node_per_min=%.1f peak_rss_kb=%ld\n",
+           nodes, types, shared, bps, fps, cpu * 1000.0 / (nodes + 1) * (60.0 / seconds),
+           ru.ru_maxrss);
     for (int i = 0; i <= nodes; i++) dts_node_close(ns[i]);
     free(ns);
     return 0;

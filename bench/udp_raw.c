@@ -1,6 +1,6 @@
 // udp_raw.c: the raw-UDP limit that dts figures are compared with.
 //
-//   udp_raw recv --size N --seconds S [--port P]
+//   udp_raw recv --size N --seconds S [--port P] [--plain]
 //   udp_raw send --size N --seconds S [--port P] [--plain]
 //   udp_raw pong --size N [--port P]            (echoes datagrams back)
 //   udp_raw ping --size N --count K [--port P]  (round trips)
@@ -10,7 +10,8 @@
 // multicast group 239.255.200.1 on the loopback route of the private
 // namespace the caller made (bench/run). The sender sends as fast as it can
 // (sendmmsg, 64 per call; --plain: one sendto per datagram) for S seconds,
-// then a few end markers; the receiver (recvmmsg) prints one JSON line with
+// then a few end markers; the receiver (recvmmsg; --plain: one recv per
+// datagram) prints one JSON line with
 // delivered messages/s, MB/s and loss, measured between the first and the
 // last datagram it received. No pacing: this is the limit of the system
 // calls and the kernel, with whatever it drops.
@@ -64,7 +65,7 @@ sock_open(int port, int recv)
 }
 
 static int
-run_recv(size_t size, double seconds, int port)
+run_recv(size_t size, double seconds, int port, int plain)
 {
     int fd = sock_open(port, 1);
     struct timeval tv = {0, 200000};
@@ -81,7 +82,14 @@ run_recv(size_t size, double seconds, int port)
             iov[i] = (struct iovec){bufs + (size_t)i * DGRAM_MAX, DGRAM_MAX};
             msgs[i].msg_hdr = (struct msghdr){.msg_iov = &iov[i], .msg_iovlen = 1};
         }
-        int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
+        int n;
+        if (plain) {
+            ssize_t r = recv(fd, bufs, DGRAM_MAX, 0);
+            msgs[0].msg_len = r > 0 ? (unsigned)r : 0;
+            n = r >= 0 ? 1 : -1;
+        } else {
+            n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
+        }
         for (int i = 0; i < n; i++) {
             if (msgs[i].msg_len == 8) { // end marker: the count of datagrams sent
                 memcpy(&sent, iov[i].iov_base, 8);
@@ -219,7 +227,7 @@ main(int argc, char **argv)
                         "[--port P] [--plain]\n");
         return 2;
     }
-    if (!strcmp(argv[1], "recv")) return run_recv(size, seconds, port);
+    if (!strcmp(argv[1], "recv")) return run_recv(size, seconds, port, plain);
     if (!strcmp(argv[1], "send")) return run_send(size, seconds, port, plain);
     if (!strcmp(argv[1], "ping")) return run_ping(size, count, port);
     if (!strcmp(argv[1], "pong")) return run_pong(port);
