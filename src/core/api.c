@@ -128,6 +128,15 @@ publish_now(dts_node *n)
     return n->q_len == 0;
 }
 
+// queue_drain_us is about how long the loop needs to send what is queued,
+// at the pacing rate. Lock held.
+static uint64_t
+queue_drain_us(const dts_node *n)
+{
+    uint64_t rate = n->pace_rate ? n->pace_rate : DTS_PACE_DEFAULT;
+    return (uint64_t)n->q_bytes * 1000000u / rate;
+}
+
 // publish_compress compresses a payload of a type that asks for it; on
 // success *data and *len describe the framed compressed bytes and the
 // returned buffer (to free) is not NULL. Lock held.
@@ -213,8 +222,7 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         pthread_mutex_unlock(&n->mu);
         return DTS_EBUSY;
     } else if (pf->borrow && n->q_len > 0) { // behind what is queued: wait, or copy
-        uint64_t rate = n->pace_rate ? n->pace_rate : DTS_PACE_DEFAULT;
-        pf->drain_us = (int64_t)((uint64_t)n->q_bytes * 1000000u / rate);
+        pf->drain_us = (int64_t)queue_drain_us(n);
         pthread_mutex_unlock(&n->mu);
         return DTS_EBUSY;
     } else if (n->q_len >= n->cfg.queue_max) {
@@ -358,14 +366,13 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
         if (n->cfg.run_mode != DTS_RUN_THREAD) {
             wait_until(n, queue_has_room, NULL, (int)(end_ms - dtsi_mono_ms()));
         } else {
-            uint64_t rate = n->pace_rate ? n->pace_rate : DTS_PACE_DEFAULT;
-            us = (uint64_t)n->q_bytes / 4 * 1000000u / rate;
+            us = queue_drain_us(n) / 4;
             us = us < 20 ? 20 : us > 5000 ? 5000 : us;
         }
         int stopped = n->stopped;
         pthread_mutex_unlock(&n->mu);
         if (stopped) return DTS_ECLOSED;
-        if (us) nanosleep(&(struct timespec){0, (long)us * 1000}, NULL);
+        if (us) dtsi_sleep_us(us);
         int64_t left = end_ms - dtsi_mono_ms();
         err = publish(n, type, data, len, left <= 0, pf);
         if (err != DTS_EQUEUE) return err;
@@ -393,7 +400,7 @@ publish_borrowing(dts_node *n, const char *type, const void *data, size_t len, i
         if (pf->declined) break;
         int64_t wait = pf->drain_us < 20 ? 20 : pf->drain_us;
         if (dtsi_mono_us() + wait > pf->end_us) break;
-        nanosleep(&(struct timespec){wait / 1000000, (long)(wait % 1000000) * 1000}, NULL);
+        dtsi_sleep_us((uint64_t)wait);
     }
     int64_t left_ms = (pf->end_us - dtsi_mono_us()) / 1000;
     *timeout_ms = left_ms < 0 ? 0 : left_ms < *timeout_ms ? (int)left_ms : *timeout_ms;

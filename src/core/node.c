@@ -1078,9 +1078,9 @@ out_unborrow(dts_node *n, dtsi_out *o)
     return 1;
 }
 
-// sleep_us sleeps the calling thread, which is not the loop thread.
-static void
-sleep_us(uint64_t us)
+// dtsi_sleep_us sleeps the calling thread, which is not the loop thread.
+void
+dtsi_sleep_us(uint64_t us)
 {
     struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000};
     nanosleep(&ts, NULL);
@@ -1132,7 +1132,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
         if (wait_us == 0) continue;
         if (wait_us != UINT64_MAX && dtsi_mono_us() + (int64_t)wait_us <= end_us) {
             pthread_mutex_unlock(&n->mu);
-            sleep_us(wait_us);
+            dtsi_sleep_us(wait_us);
             pthread_mutex_lock(&n->mu);
             continue;
         }
@@ -1143,7 +1143,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
             break;
         }
         pthread_mutex_unlock(&n->mu); // no memory for the copy: keep sending
-        sleep_us(1000);
+        dtsi_sleep_us(1000);
         pthread_mutex_lock(&n->mu);
     }
     pthread_cond_broadcast(&n->cond); // dts_flush, and a closing loop (node_finish_close)

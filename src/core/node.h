@@ -366,6 +366,7 @@ void dtsi_send_now(dts_node *n);
 dts_err dtsi_enqueue_borrowed(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
                               size_t len);
 void dtsi_send_borrowed(dts_node *n, int64_t end_us);
+void dtsi_sleep_us(uint64_t us);
 int dtsi_queue_half_empty(const dts_node *n);
 dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len,
                           size_t from, size_t to);
