@@ -745,6 +745,7 @@ dts_node_counters_get(dts_node *n, dts_node_counters *out)
     if (!n || !out) return DTS_EINVAL;
     pthread_mutex_lock(&n->mu);
     *out = n->nc;
+    out->buffers_allocated += n->reasm.allocs;
     pthread_mutex_unlock(&n->mu);
     return DTS_OK;
 }

@@ -217,14 +217,16 @@ node_update_membership(dts_node *n)
     }
 }
 
+static void lvc_release(dts_node *n, dtsi_type *t);
+
 static void
-type_free(dtsi_type *t)
+type_free(dts_node *n, dtsi_type *t)
 {
     free(t->schema);
-    free(t->last_buf); // every buffer, pooled or not, is a malloc block
+    lvc_release(n, t);
     free(t->subs);
     dtsi_senders_free(t);
-    dtsi_rel_type_free(t);
+    dtsi_rel_type_free(n, t);
     free(t);
 }
 
@@ -264,8 +266,8 @@ dts_node_set_event_cb(dts_node *n, dts_event_cb cb, void *ud)
 // at most twice its frame. Without the pool, glibc gives freed 16-64 KiB
 // buffers back to the system and every new message faults its pages in
 // again; with a single large class, a queue of 1 KiB frames would hold
-// 64 KiB each. Larger frames (fragmented messages) are malloc'ed. Lock
-// held.
+// 64 KiB each. Larger frames (fragmented messages) come from a few kept
+// large buffers (large_get). Lock held.
 static int
 buf_class(size_t len)
 {
@@ -281,22 +283,108 @@ buf_keep(int c)
     return k < 16 ? 16 : k;
 }
 
+// A large buffer carries its capacity in the DTSI_LARGE_PREFIX bytes before
+// it, so that whoever holds it (the queue, a loan, the last-value cache)
+// needs only its pool number to give it back.
+static size_t
+large_cap(const uint8_t *buf)
+{
+    size_t cap;
+    memcpy(&cap, buf - DTSI_LARGE_PREFIX, sizeof cap);
+    return cap;
+}
+
+static void
+large_free(uint8_t *buf)
+{
+    free(buf - DTSI_LARGE_PREFIX);
+}
+
+// large_get gives the smallest kept large buffer that holds len bytes, or a
+// new one rounded up to DTSI_LARGE_STEP (so that messages of about the same
+// size reuse each other's buffers).
+static uint8_t *
+large_get(dts_node *n, size_t len)
+{
+    int best = -1;
+    for (int i = 0; i < n->large_n; i++)
+        if (large_cap(n->large[i]) >= len &&
+            (best < 0 || large_cap(n->large[i]) < large_cap(n->large[best])))
+            best = i;
+    n->large_used_ms = dtsi_mono_ms(); // one clock read per message over 64 KiB
+    if (best >= 0) {
+        uint8_t *b = n->large[best];
+        n->large[best] = n->large[--n->large_n];
+        n->large_bytes -= large_cap(b);
+        return b;
+    }
+    if (len > SIZE_MAX - 2 * DTSI_LARGE_STEP) return NULL;
+    size_t cap = (len + DTSI_LARGE_STEP - 1) / DTSI_LARGE_STEP * DTSI_LARGE_STEP;
+    uint8_t *b = malloc(DTSI_LARGE_PREFIX + cap);
+    if (!b) return NULL;
+    n->nc.buffers_allocated++;
+    memcpy(b, &cap, sizeof cap);
+    return b + DTSI_LARGE_PREFIX;
+}
+
+// large_put keeps a large buffer within DTSI_LARGE_KEEP buffers and
+// DTSI_LARGE_KEEP_BYTES, making room by freeing smaller kept ones; a
+// buffer larger than the bound is freed.
+static void
+large_put(dts_node *n, uint8_t *buf)
+{
+    size_t cap = large_cap(buf);
+    while (cap <= DTSI_LARGE_KEEP_BYTES && n->large_n &&
+           (n->large_n == DTSI_LARGE_KEEP || n->large_bytes + cap > DTSI_LARGE_KEEP_BYTES)) {
+        int small = 0;
+        for (int i = 1; i < n->large_n; i++)
+            if (large_cap(n->large[i]) < large_cap(n->large[small])) small = i;
+        if (large_cap(n->large[small]) > cap) break;
+        n->large_bytes -= large_cap(n->large[small]);
+        large_free(n->large[small]);
+        n->large[small] = n->large[--n->large_n];
+    }
+    if (cap > DTSI_LARGE_KEEP_BYTES || n->large_n == DTSI_LARGE_KEEP ||
+        n->large_bytes + cap > DTSI_LARGE_KEEP_BYTES) {
+        large_free(buf);
+        return;
+    }
+    n->large[n->large_n++] = buf;
+    n->large_bytes += cap;
+}
+
+// dtsi_pool_trim gives the kept large buffers back to the system when none
+// was taken for DTSI_LARGE_IDLE_MS: a burst of large messages does not hold
+// their memory for ever. Lock held.
+void
+dtsi_pool_trim(dts_node *n, int64_t now_ms)
+{
+    if (!n->large_n || now_ms - n->large_used_ms < DTSI_LARGE_IDLE_MS) return;
+    while (n->large_n) large_free(n->large[--n->large_n]);
+    n->large_bytes = 0;
+}
+
 static uint8_t *
 buf_get(dts_node *n, size_t len, int *pool)
 {
     int c = buf_class(len);
     if (c == DTSI_POOL_CLASSES) {
-        *pool = 0;
-        return malloc(len);
+        *pool = DTSI_POOL_LARGE;
+        return large_get(n, len);
     }
     *pool = c + 1;
     if (n->pool_n[c]) return n->pool[c][--n->pool_n[c]];
+    n->nc.buffers_allocated++;
     return malloc((size_t)DTSI_POOL_MIN << c);
 }
 
 static void
 buf_put(dts_node *n, uint8_t *buf, int pool)
 {
+    if (pool == DTSI_POOL_LARGE) {
+        large_put(n, buf);
+        return;
+    }
     int c = pool - 1;
     if (pool > 0 && !n->pool[c]) n->pool[c] = calloc(buf_keep(c), sizeof *n->pool[c]);
     if (pool > 0 && n->pool[c] && n->pool_n[c] < buf_keep(c))
@@ -541,13 +629,15 @@ dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t le
 {
     if (n->closing) return DTS_ECLOSED;
     if (n->q_len == n->q_cap || n->q_bytes + len > n->cfg.queue_max_bytes) return DTS_EQUEUE;
-    uint8_t *buf = malloc(len);
+    int pooled;
+    uint8_t *buf = buf_get(n, len, &pooled);
     if (!buf) return DTS_ENOMEM;
     memcpy(buf, frame, len);
     dtsi_out *o = &n->q[(n->q_head + n->q_len) % n->q_cap];
     *o = (dtsi_out){.channel = channel,
                     .len = len,
                     .buf = buf,
+                    .pooled = pooled,
                     .frag = len > n->max_dgram,
                     .next_off = from,
                     .end_off = to,
@@ -1645,6 +1735,7 @@ node_on_tick(uv_timer_t *tm)
     dtsi_query_resend(n, now);
     dtsi_rel_tick(n, now);
     if (dtsi_reasm_expire(&n->reasm, now)) n->nc.reasm_bytes = n->reasm.bytes;
+    dtsi_pool_trim(n, now);
     node_update_rates(n, now);
     node_update_membership(n);
     dtsi_send_now(n);
@@ -1806,7 +1897,7 @@ node_free(dts_node *n)
     for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++) {
         for (dtsi_type *t = n->types[b]; t;) {
             dtsi_type *next = t->next;
-            type_free(t);
+            type_free(n, t);
             t = next;
         }
     }
@@ -1830,6 +1921,7 @@ node_free(dts_node *n)
         while (n->pool_n[c]) free(n->pool[c][--n->pool_n[c]]);
         free(n->pool[c]);
     }
+    while (n->large_n) large_free(n->large[--n->large_n]);
     dtsi_reasm_fini(&n->reasm);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cond);

@@ -67,8 +67,9 @@ typedef struct dtsi_sender {
 // One message in a reliable publisher's history: the frame as first sent.
 typedef struct dtsi_hist {
     uint64_t seq;
-    uint8_t *buf;
+    uint8_t *buf; // from dtsi_frame_get (pool number pooled)
     size_t len;
+    int pooled;
 } dtsi_hist;
 
 typedef struct dtsi_type {
@@ -224,6 +225,15 @@ typedef struct dtsi_out {
 #define DTSI_BORROW_MIN (128 * 1024)
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
+// Larger frames come from up to DTSI_LARGE_KEEP kept buffers (pool number
+// DTSI_POOL_LARGE), DTSI_LARGE_KEEP_BYTES in all, sized in steps of
+// DTSI_LARGE_STEP and given back after DTSI_LARGE_IDLE_MS unused.
+#define DTSI_POOL_LARGE (DTSI_POOL_CLASSES + 1)
+#define DTSI_LARGE_KEEP 8
+#define DTSI_LARGE_KEEP_BYTES (64u * 1024 * 1024)
+#define DTSI_LARGE_STEP 65536u
+#define DTSI_LARGE_PREFIX 16 // the capacity, before the buffer (keeps malloc's alignment)
+#define DTSI_LARGE_IDLE_MS 2000
 
 #define DTSI_SLOW_GAP_MS 2       // a receiver sends SLOW at most this often
 #define DTSI_SLOW_WINDOW_MS 100  // a receiver measures its drain rate over one to two of these
@@ -276,7 +286,11 @@ struct dts_node {
     uint8_t *pack_buf;                 // one datagram being packed
     uint8_t **pool[DTSI_POOL_CLASSES]; // freed frame buffers by size class (buf_get)
     size_t pool_n[DTSI_POOL_CLASSES];
-    uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
+    uint8_t *large[DTSI_LARGE_KEEP]; // freed large frame buffers (large_get)
+    int large_n;
+    size_t large_bytes;
+    int64_t large_used_ms; // when one was last taken
+    uint8_t *frag_bufs;    // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
     uint64_t pace_rate;                     // bytes/s now: the cap, or less after a SLOW
@@ -356,6 +370,7 @@ dtsi_frag_size(const dts_node *n)
 }
 uint8_t *dtsi_frame_get(dts_node *n, size_t len, int *pooled);
 void dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled);
+void dtsi_pool_trim(dts_node *n, int64_t now_ms);
 dts_err dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf,
                            int pooled, size_t len);
 dts_err dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
@@ -384,7 +399,7 @@ void dtsi_senders_free(dtsi_type *t);
 void dtsi_rel_store(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const void *payload, size_t len);
 void dtsi_rel_on_nack(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload);
 void dtsi_rel_tick(dts_node *n, int64_t now);
-void dtsi_rel_type_free(dtsi_type *t);
+void dtsi_rel_type_free(dts_node *n, dtsi_type *t);
 void dtsi_query_resend(dts_node *n, int64_t now_ms);
 
 // disc.c

@@ -20,11 +20,11 @@
 // Publisher: history
 
 static void
-hist_drop_oldest(dtsi_type *t)
+hist_drop_oldest(dts_node *n, dtsi_type *t)
 {
     dtsi_hist *h = &t->hist[t->hist_head];
     t->hist_bytes -= h->len;
-    free(h->buf);
+    dtsi_frame_put(n, h->buf, h->pooled);
     h->buf = NULL;
     t->hist_head = (t->hist_head + 1) % DTSI_HISTORY_MAX_MSGS;
     t->hist_n--;
@@ -42,8 +42,9 @@ dtsi_rel_store(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const void *payload
     }
     while (t->hist_n && (t->hist_n == DTSI_HISTORY_MAX_MSGS ||
                          t->hist_bytes + DTSI_HDR_SIZE + len > t->hist_max_bytes))
-        hist_drop_oldest(t);
-    uint8_t *buf = malloc(DTSI_HDR_SIZE + len);
+        hist_drop_oldest(n, t);
+    int pooled;
+    uint8_t *buf = dtsi_frame_get(n, len, &pooled); // the frame pools: no allocation per message
     if (!buf) return;
     dtsi_hdr hh = *h;
     hh.payload_len = (uint32_t)len;
@@ -52,16 +53,16 @@ dtsi_rel_store(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const void *payload
     dtsi_hdr_encode(&hh, buf);
     if (len) memcpy(buf + DTSI_HDR_SIZE, payload, len);
     dtsi_hist *e = &t->hist[(t->hist_head + t->hist_n) % DTSI_HISTORY_MAX_MSGS];
-    *e = (dtsi_hist){.seq = h->seq, .buf = buf, .len = DTSI_HDR_SIZE + len};
+    *e = (dtsi_hist){.seq = h->seq, .buf = buf, .len = DTSI_HDR_SIZE + len, .pooled = pooled};
     t->hist_n++;
     t->hist_bytes += e->len;
     t->last_pub_ms = dtsi_mono_ms();
 }
 
 void
-dtsi_rel_type_free(dtsi_type *t)
+dtsi_rel_type_free(dts_node *n, dtsi_type *t)
 {
-    while (t->hist_n) hist_drop_oldest(t);
+    while (t->hist_n) hist_drop_oldest(n, t);
     free(t->hist);
 }
 
@@ -245,7 +246,7 @@ dts_type_set_opts(dts_node *n, const char *type, const dts_type_opts *opts)
         t->compress_threshold = opts->compress_threshold;
         t->hist_max_bytes = opts->history_bytes ? opts->history_bytes : DTS_HISTORY_BYTES;
         while (t->hist_n && (!t->reliable || t->hist_bytes > t->hist_max_bytes))
-            hist_drop_oldest(t);
+            hist_drop_oldest(n, t);
     }
     pthread_mutex_unlock(&n->mu);
     return err;

@@ -76,24 +76,34 @@ dtsi_reasm_init(dtsi_reasm *r, size_t max_slots, size_t max_bytes, uint32_t time
 }
 
 // slot_drop frees slot i and moves the last slot into its place; why < 0
-// means completed (no loss reported).
+// means completed (no loss reported). The freed slot goes past the last
+// one with its bitmap, which the next message opened there reuses.
 static void
 slot_drop(dtsi_reasm *r, size_t i, int why)
 {
     dtsi_reasm_slot *s = &r->slots[i];
     if (why >= 0 && r->lost) r->lost(r->lost_ud, s, (dtsi_lost_reason)why);
-    if (s->buf) dtsi_reasm_recycle(r, s->buf, s->msg_len);
-    free(s->bitmap);
+    if (s->buf) dtsi_reasm_recycle(r, s->buf, s->cap);
+    s->buf = NULL;
     r->bytes -= s->msg_len;
+    dtsi_reasm_slot gone = *s;
     r->slots[i] = r->slots[--r->n_slots];
+    r->slots[r->n_slots] = gone;
+}
+
+static void
+spares_free(dtsi_reasm *r)
+{
+    while (r->n_spares) free(r->spare[--r->n_spares]);
+    r->spare_bytes = 0;
 }
 
 void
 dtsi_reasm_fini(dtsi_reasm *r)
 {
     while (r->n_slots) slot_drop(r, r->n_slots - 1, -1);
-    free(r->spare);
-    r->spare = NULL;
+    for (size_t i = 0; r->slots && i < r->max_slots; i++) free(r->slots[i].bitmap);
+    spares_free(r);
     free(r->slots);
     r->slots = NULL;
 }
@@ -107,35 +117,60 @@ oldest_slot(const dtsi_reasm *r)
     return o;
 }
 
-// spare_take returns the kept buffer when it suits a message of len bytes
-// (at least len, at most twice), else a new one. Reusing it spares a large
-// message the page faults of fresh memory (16,000 for 64 MiB).
+// spare_take returns the smallest kept buffer that holds len bytes (its
+// size in *cap), else a new one. Reusing one spares a large message the
+// page faults of fresh memory (16,000 for 64 MiB) and the allocation.
 static uint8_t *
-spare_take(dtsi_reasm *r, size_t len)
+spare_take(dtsi_reasm *r, size_t len, int64_t now_ms, size_t *cap)
 {
-    if (r->spare && r->spare_cap >= len && r->spare_cap / 2 <= len) {
-        uint8_t *b = r->spare;
-        r->spare = NULL;
-        r->spare_cap = 0;
+    size_t best = r->n_spares;
+    for (size_t i = 0; i < r->n_spares; i++)
+        if (r->spare_cap[i] >= len && (best == r->n_spares || r->spare_cap[i] < r->spare_cap[best]))
+            best = i;
+    r->spare_used_ms = now_ms;
+    if (best < r->n_spares) {
+        uint8_t *b = r->spare[best];
+        *cap = r->spare_cap[best];
+        r->spare_bytes -= *cap;
+        r->n_spares--;
+        r->spare[best] = r->spare[r->n_spares];
+        r->spare_cap[best] = r->spare_cap[r->n_spares];
         return b;
     }
+    r->allocs++;
+    *cap = len;
     return malloc(len);
 }
 
-// dtsi_reasm_recycle takes back a message buffer of cap bytes: the largest
-// one seen lately is kept for the next message (one buffer at most, never
-// larger than max_bytes), the others freed.
+// dtsi_reasm_recycle takes back a message buffer of cap bytes and keeps it
+// for the next messages, within DTSI_REASM_SPARES buffers and
+// DTSI_REASM_SPARE_BYTES (and max_bytes), making room by freeing smaller
+// kept ones; others are freed.
 void
 dtsi_reasm_recycle(dtsi_reasm *r, uint8_t *buf, size_t cap)
 {
     if (!buf) return;
-    if (cap > r->max_bytes || cap < 65536 || (r->spare && r->spare_cap >= cap)) {
+    size_t bound = r->max_bytes < DTSI_REASM_SPARE_BYTES ? r->max_bytes : DTSI_REASM_SPARE_BYTES;
+    while (cap <= bound && r->n_spares &&
+           (r->n_spares == DTSI_REASM_SPARES || r->spare_bytes + cap > bound)) {
+        size_t small = 0;
+        for (size_t i = 1; i < r->n_spares; i++)
+            if (r->spare_cap[i] < r->spare_cap[small]) small = i;
+        if (r->spare_cap[small] > cap) break;
+        free(r->spare[small]);
+        r->spare_bytes -= r->spare_cap[small];
+        r->n_spares--;
+        r->spare[small] = r->spare[r->n_spares];
+        r->spare_cap[small] = r->spare_cap[r->n_spares];
+    }
+    if (cap < DTSI_REASM_SPARE_MIN || cap > bound || r->n_spares == DTSI_REASM_SPARES ||
+        r->spare_bytes + cap > bound) {
         free(buf);
         return;
     }
-    free(r->spare);
-    r->spare = buf;
-    r->spare_cap = cap;
+    r->spare[r->n_spares] = buf;
+    r->spare_cap[r->n_spares++] = cap;
+    r->spare_bytes += cap;
 }
 
 // slot_open makes room within the bounds (evicting the least recently
@@ -150,14 +185,24 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
     while (r->n_slots && (r->n_slots == r->max_slots || r->bytes + f->msg_len > r->max_bytes))
         slot_drop(r, oldest_slot(r), DTSI_LOST_EVICTED);
     uint32_t n_frags = (uint32_t)(((uint64_t)f->msg_len + f->frag_size - 1) / f->frag_size);
-    uint8_t *buf = spare_take(r, f->msg_len);
-    uint8_t *bitmap = calloc((n_frags + 7) / 8, 1);
-    if (!buf || !bitmap) {
-        free(buf);
+    dtsi_reasm_slot *s = &r->slots[r->n_slots];
+    size_t bm_len = (n_frags + 7) / 8, cap = 0;
+    uint8_t *bitmap = s->bitmap; // the bitmap of the message that was here last
+    size_t bitmap_cap = s->bitmap_cap;
+    if (bitmap_cap < bm_len) {
         free(bitmap);
+        bitmap = malloc(bm_len);
+        bitmap_cap = bitmap ? bm_len : 0;
+        r->allocs++;
+    }
+    uint8_t *buf = bitmap ? spare_take(r, f->msg_len, now, &cap) : NULL;
+    if (!buf) {
+        s->bitmap = bitmap;
+        s->bitmap_cap = bitmap_cap;
         return NULL;
     }
-    dtsi_reasm_slot *s = &r->slots[r->n_slots++];
+    memset(bitmap, 0, bm_len);
+    r->n_slots++;
     *s = (dtsi_reasm_slot){.instance = h->instance,
                            .type_id = h->type_id,
                            .seq = h->seq,
@@ -165,7 +210,9 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
                            .frag_size = f->frag_size,
                            .n_frags = n_frags,
                            .buf = buf,
+                           .cap = cap,
                            .bitmap = bitmap,
+                           .bitmap_cap = bitmap_cap,
                            .started_ms = now,
                            .last_ms = now,
                            .hdr = *h};
@@ -225,7 +272,7 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
     *out = s->buf;
     *out_hdr = s->hdr;
     r->done_nacks = s->nacks;
-    r->done_cap = s->msg_len;
+    r->done_cap = s->cap;
     s->buf = NULL;
     r->completed++;
     slot_drop(r, i, -1);
@@ -244,5 +291,6 @@ dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms)
             i++;
         }
     }
+    if (r->n_spares && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) spares_free(r);
     return n;
 }

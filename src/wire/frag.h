@@ -29,12 +29,19 @@ void dtsi_frag_hdr_encode(const dtsi_frag_hdr *f, uint8_t out[DTSI_FRAG_HDR_SIZE
 const char *dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_hdr *f,
                                  size_t *data_len);
 
+#define DTSI_REASM_SPARES 4
+#define DTSI_REASM_SPARE_BYTES (64u * 1024 * 1024)
+#define DTSI_REASM_SPARE_MIN 65536 // smaller buffers are not kept
+#define DTSI_REASM_SPARE_IDLE_MS 2000
+
 // One message being reassembled.
 typedef struct dtsi_reasm_slot {
     uint64_t instance, type_id, seq;
     uint32_t msg_len, frag_size, n_frags, got;
     uint8_t *buf;
-    uint8_t *bitmap;
+    size_t cap;      // of buf, at least msg_len (a kept buffer may be larger)
+    uint8_t *bitmap; // kept by the slot's place in the table for the next message
+    size_t bitmap_cap;
     int64_t started_ms, last_ms;
     dtsi_hdr hdr;    // header of the first fragment seen (schema, time, kind, corr)
     int64_t nack_ms; // reliable mode: when its missing fragments were last asked for
@@ -58,11 +65,17 @@ typedef struct dtsi_reasm {
     dtsi_reasm_lost_fn lost;
     void *lost_ud;
     uint64_t completed, too_big, dup_frags;
+    uint64_t allocs;     // message buffers and fragment maps allocated
     uint32_t done_nacks; // NACKs the last completed message needed
     int last_opened;     // the last dtsi_reasm_add opened a slot
     size_t done_cap;     // size of the buffer the last completed message came in
-    uint8_t *spare;      // one message buffer kept for reuse (dtsi_reasm_recycle)
-    size_t spare_cap;
+    // Message buffers kept for reuse (dtsi_reasm_recycle): at most
+    // DTSI_REASM_SPARES, DTSI_REASM_SPARE_BYTES (and max_bytes) in all,
+    // given back after DTSI_REASM_SPARE_IDLE_MS unused (dtsi_reasm_expire).
+    uint8_t *spare[DTSI_REASM_SPARES];
+    size_t spare_cap[DTSI_REASM_SPARES];
+    size_t n_spares, spare_bytes;
+    int64_t spare_used_ms;
 } dtsi_reasm;
 
 // dtsi_reasm_init prepares a table holding at most max_slots messages and
@@ -97,7 +110,8 @@ dtsi_reasm_rc dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_h
 void dtsi_reasm_recycle(dtsi_reasm *r, uint8_t *buf, size_t cap);
 
 // dtsi_reasm_expire gives up the messages without a fragment for
-// timeout_ms. Returns how many.
+// timeout_ms, and frees the kept buffers when none was taken for
+// DTSI_REASM_SPARE_IDLE_MS. Returns how many messages it gave up.
 size_t dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms);
 
 #endif

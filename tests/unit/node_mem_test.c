@@ -423,6 +423,77 @@ test_borrowed_send(void **state)
     dts_node_close(b);
 }
 
+// publish_steady publishes k values of len bytes by each way a large value
+// can go (a loan, dts_publish_wait copying it under DTSI_BORROW_MIN or
+// sending it from the caller's buffer above, dts_publish) and waits until
+// the subscriber has them all.
+static void
+publish_steady(dts_node *a, rx *r, uint8_t *v, size_t len, int k)
+{
+    int want = rx_count(r);
+    for (int i = 0; i < k; i++) {
+        uint8_t *m = dts_loan(a, len);
+        assert_non_null(m);
+        memcpy(m, v, len);
+        assert_int_equal(dts_publish_loan(a, "q.Steady", m, len, 5000), DTS_OK);
+        assert_int_equal(dts_publish_wait(a, "q.Steady", v, len, 5000), DTS_OK);
+        assert_int_equal(dts_publish_wait(a, "q.Steady", v, 100000, 5000), DTS_OK);
+        assert_int_equal(dts_publish(a, "q.Steady", v, len), DTS_OK);
+        assert_int_equal(dts_flush(a, 5000), DTS_OK);
+        want += 4;
+        count_at_least c = {r, want};
+        assert_true(wait_for(cond_count, &c, 10000));
+    }
+}
+
+// A steady stream of large messages costs no allocation once the first
+// ones are through (issue 7: no allocation per message on the hot path):
+// freed frames, reassembly buffers and fragment maps are kept for the next.
+// The counter buffers_allocated counts every one the node had to make.
+static void
+test_no_alloc_steady(void **state)
+{
+    (void)state;
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    dts_node *a, *b;
+    rx r;
+    open_pair(&cfg, "mem://t3s", "q.Steady", &r, &a, &b);
+    count_at_least c = {&r, 1};
+    for (int i = 0; i < 500 && !cond_count(&c); i++) { // b has joined
+        dts_publish(a, "q.Steady", "hello", 5);
+        usleep(10000);
+    }
+    assert_true(cond_count(&c));
+    size_t len = 1 << 20;
+    uint8_t *v = malloc(len);
+    assert_non_null(v);
+    for (size_t i = 0; i < len; i++) v[i] = (uint8_t)(i * 31 + i / 65000);
+    publish_steady(a, &r, v, len, 3); // the first ones fill the pools
+    dts_node_counters a0, b0, a1, b1;
+    assert_int_equal(dts_node_counters_get(a, &a0), DTS_OK);
+    assert_int_equal(dts_node_counters_get(b, &b0), DTS_OK);
+    publish_steady(a, &r, v, len, 25);
+    assert_int_equal(dts_node_counters_get(a, &a1), DTS_OK);
+    assert_int_equal(dts_node_counters_get(b, &b1), DTS_OK);
+    assert_true(a1.fragments_sent - a0.fragments_sent >= 25 * (3 * 16 + 2));
+    assert_true(b1.fragments_received - b0.fragments_received >= 25 * (3 * 16 + 2));
+    // 100 large messages went; one allocation each was the old way. Only a
+    // few small control frames may still meet an empty pool class for the
+    // first time (two heartbeats queued at once, say).
+    assert_true(a1.buffers_allocated - a0.buffers_allocated <= 4);
+    assert_true(b1.buffers_allocated - b0.buffers_allocated <= 4);
+    assert_true(a0.buffers_allocated > 0 && b0.buffers_allocated > 0); // it counts
+    pthread_mutex_lock(&r.mu);
+    uint64_t want = fnv1a(v, len);
+    assert_true(r.hashes[(r.n_hashes - 1) % 8] == want);
+    assert_true(r.hashes[(r.n_hashes - 2) % 8] == fnv1a(v, 100000));
+    pthread_mutex_unlock(&r.mu);
+    free(v);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
 // An idle node, one that only hears heartbeats and type descriptions,
 // slows its tick to when discovery is next due (at most DTSI_TICK_IDLE_MS):
 // control traffic is no activity. It once was, and every heartbeat heard
@@ -926,6 +997,7 @@ main(void)
         cmocka_unit_test(test_publish_wait),
         cmocka_unit_test(test_loan),
         cmocka_unit_test(test_borrowed_send),
+        cmocka_unit_test(test_no_alloc_steady),
         cmocka_unit_test(test_idle_tick),
         cmocka_unit_test(test_glob_late_type),
         cmocka_unit_test(test_own_messages),
