@@ -5,9 +5,13 @@
 // number (of 8), 2 bytes the payload length, then the payload (fragment
 // header and data). Every record goes through dtsi_frag_hdr_decode and, when
 // valid, dtsi_reasm_add on a small table (4 slots, 64 KiB), with a clock
-// that advances per record so timeouts fire. Invariants: memory held never
+// that advances per record so timeouts fire. A record whose sender byte has
+// bit 0x40 arrives as a transport that receives in place would hand it: its
+// data written first where a guess of dtsi_reasm_plan said (bits 4-5 of the
+// sequence byte pick the guess), right or wrong, then added by
+// dtsi_reasm_add_placed when it matches. Invariants: memory held never
 // exceeds the bound, a completed message has the length its header said,
-// and nothing leaks (ASan).
+// no write lands outside a buffer, and nothing leaks (ASan).
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +44,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!dtsi_frag_hdr_decode(data + off, plen, 60000, &f, &dlen)) {
             uint8_t *out = NULL;
             dtsi_hdr oh;
-            dtsi_reasm_rc rc = dtsi_reasm_add(&r, &h, &f, data + off + DTSI_FRAG_HDR_SIZE, dlen,
-                                              now, who & 0x80, &out, &oh);
+            dtsi_reasm_rc rc;
+            size_t g = (size_t)(seq >> 4) & 3;
+            if ((who & 0x40) && dtsi_reasm_plan(&r, 4) > g) {
+                const dtsi_reasm_place *p = &r.plan[g]; // the kernel writes, match or not
+                memcpy(p->dst, data + off + DTSI_FRAG_HDR_SIZE, dlen < p->len ? dlen : p->len);
+                if (dtsi_reasm_plan_match(&r, g, &h, &f, dlen))
+                    rc = dtsi_reasm_add_placed(&r, g, &h, &f, now, who & 0x80, &out, &oh);
+                else
+                    rc = dtsi_reasm_add(&r, &h, &f, data + off + DTSI_FRAG_HDR_SIZE, dlen, now,
+                                        who & 0x80, &out, &oh);
+            } else {
+                rc = dtsi_reasm_add(&r, &h, &f, data + off + DTSI_FRAG_HDR_SIZE, dlen, now,
+                                    who & 0x80, &out, &oh);
+            }
             if (rc == DTSI_REASM_DONE) {
                 if (!out || oh.seq != h.seq) __builtin_trap();
-                free(out);
+                dtsi_reasm_recycle(&r, out, r.done_cap);
             }
         }
         if (r.bytes > r.max_bytes || r.n_slots > r.max_slots) __builtin_trap();

@@ -530,6 +530,8 @@ typedef struct dts_node_counters {
     uint64_t fragments_received;
     uint64_t fragments_malformed; // failed the fragment header checks
     uint64_t fragments_dup;       // already held or already delivered
+    uint64_t fragments_placed;    // received straight into their message's buffer,
+                                  // without a copy (the others are copied once)
     uint64_t reasm_too_big;       // messages larger than reasm_max_bytes
     uint64_t reasm_timed_out;
     uint64_t reasm_evicted;

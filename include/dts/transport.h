@@ -23,6 +23,14 @@ extern "C" {
 
 #define DTS_CHANNEL_CONTROL 0
 
+// Where the core would have part of a received datagram land (rx_place):
+// bytes [at, at + len) of the datagram straight into dst.
+typedef struct dts_rx_place {
+    size_t at;
+    uint8_t *dst;
+    size_t len;
+} dts_rx_place;
+
 // What the core gives a transport when it opens it.
 typedef struct dts_transport_host {
     void *loop; // uv_loop_t* the transport registers its handles on
@@ -43,6 +51,25 @@ typedef struct dts_transport_host {
     // are dropped (docs/spec/wire.md, "Flow control"). queued and capacity
     // are in bytes. Loop thread only.
     void (*on_backlog)(void *ctx, size_t queued, size_t capacity);
+    // rx_place, rx_check and on_recv_placed (all three set, or a transport
+    // ignores them) receive the data of large messages straight where the
+    // core reassembles them, without a copy. Before a receive of up to n
+    // datagrams the transport may call rx_place, which fills p[0..k) and
+    // returns k <= n: datagram i < k of that receive is wanted with its
+    // bytes [p[i].at, p[i].at + p[i].len) in p[i].dst and its other bytes
+    // where they would be without it (that range of the transport's buffer
+    // left unwritten). p is a guess, made before the datagrams are seen. So
+    // once they are received, and before it hands any of them on, the
+    // transport calls rx_check(ctx, i, data, len) for each datagram i < k
+    // (len: its first segment when it holds several, UDP GRO): 1 means the
+    // guess was right, and the transport hands that segment to
+    // on_recv_placed(ctx, i, data, len, src), where data is its buffer with
+    // the placed range unwritten; 0 means wrong, and the transport copies
+    // what landed in p[i].dst back into its buffer and hands the datagram to
+    // on_recv as any other. Loop thread only.
+    size_t (*rx_place)(void *ctx, dts_rx_place *p, size_t n);
+    int (*rx_check)(void *ctx, size_t i, const uint8_t *data, size_t len);
+    void (*on_recv_placed)(void *ctx, size_t i, const uint8_t *data, size_t len, const char *src);
 } dts_transport_host;
 
 typedef struct dts_transport_config {

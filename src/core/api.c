@@ -746,6 +746,7 @@ dts_node_counters_get(dts_node *n, dts_node_counters *out)
     pthread_mutex_lock(&n->mu);
     *out = n->nc;
     out->buffers_allocated += n->reasm.allocs;
+    out->fragments_placed = n->reasm.placed;
     pthread_mutex_unlock(&n->mu);
     return DTS_OK;
 }

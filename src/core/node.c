@@ -1407,8 +1407,13 @@ node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pay
                  (unsigned long long)h->instance, why);
         return 0;
     }
-    dtsi_reasm_rc rc = dtsi_reasm_add(&n->reasm, h, &f, payload + DTSI_FRAG_HDR_SIZE, dlen,
-                                      dtsi_mono_ms(), n->cfg.latest_only, buf, whole);
+    dtsi_reasm_rc rc;
+    if (n->rx_placed) // its data is in its message's buffer already (node_rx_place)
+        rc = dtsi_reasm_add_placed(&n->reasm, n->rx_placed - 1, h, &f, dtsi_mono_ms(),
+                                   n->cfg.latest_only, buf, whole);
+    else
+        rc = dtsi_reasm_add(&n->reasm, h, &f, payload + DTSI_FRAG_HDR_SIZE, dlen, dtsi_mono_ms(),
+                            n->cfg.latest_only, buf, whole);
     n->nc.reasm_bytes = n->reasm.bytes;
     n->nc.reasm_peak_bytes = n->reasm.peak_bytes;
     // A message of a reliable publisher that now has a slot is repaired by
@@ -1597,13 +1602,14 @@ node_on_batch(void *ctx)
     }
 }
 
-// node_on_recv walks the frames of one datagram (docs/spec/wire.md,
+// node_recv walks the frames of one datagram (docs/spec/wire.md,
 // "Datagrams"). The first frame that fails validation ends the datagram:
-// nothing after it can be trusted to be aligned.
+// nothing after it can be trusted to be aligned. placed: the data of its
+// first frame, a fragment, was received in place (guess placed - 1 of
+// node_rx_place), and data has a hole there.
 static void
-node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
+node_recv(dts_node *n, const uint8_t *data, size_t len, const char *src, size_t placed)
 {
-    dts_node *n = ctx;
     pthread_mutex_lock(&n->mu);
     n->in_loop_cb++;
     n->in_recv = 1;
@@ -1632,7 +1638,9 @@ node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
             break;
         }
         n->nc.frames_received++;
+        n->rx_placed = off == 0 ? placed : 0;
         node_on_frame(n, &h, data + off + DTSI_HDR_SIZE, src);
+        n->rx_placed = 0;
         off += DTSI_HDR_SIZE + h.payload_len;
     }
     // What the callbacks published (answers, relays) and query replies leave
@@ -1641,6 +1649,58 @@ node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
     n->in_recv = 0;
     n->in_loop_cb--;
     pthread_mutex_unlock(&n->mu);
+}
+
+static void
+node_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
+{
+    node_recv(ctx, data, len, src, 0);
+}
+
+static void
+node_on_recv_placed(void *ctx, size_t i, const uint8_t *data, size_t len, const char *src)
+{
+    node_recv(ctx, data, len, src, i + 1);
+}
+
+// node_rx_place guesses where the data of the next datagrams goes: the
+// fragments that follow the one received last, of its message
+// (dtsi_reasm_plan), each after its frame and fragment headers. So a large
+// message's fragments reach its buffer without a copy (issue 7); the first
+// of each message is copied.
+static size_t
+node_rx_place(void *ctx, dts_rx_place *p, size_t max)
+{
+    dts_node *n = ctx;
+    pthread_mutex_lock(&n->mu);
+    size_t k = dtsi_reasm_plan(&n->reasm, max);
+    for (size_t i = 0; i < k; i++)
+        p[i] = (dts_rx_place){.at = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE,
+                              .dst = n->reasm.plan[i].dst,
+                              .len = n->reasm.plan[i].len};
+    pthread_mutex_unlock(&n->mu);
+    return k;
+}
+
+// node_rx_check says whether datagram i (its first len bytes) is the
+// fragment node_rx_place guessed; only its headers are read, the data is
+// not in data.
+static int
+node_rx_check(void *ctx, size_t i, const uint8_t *data, size_t len)
+{
+    dts_node *n = ctx;
+    dtsi_hdr h;
+    dtsi_frag_hdr f;
+    size_t dlen;
+    if (dtsi_hdr_decode(data, len, &h, NULL) != DTSI_WIRE_OK || !(h.flags & DTSI_FLAG_FRAGMENT) ||
+        (h.kind != DTSI_KIND_DATA && h.kind != DTSI_KIND_REPLY))
+        return 0;
+    pthread_mutex_lock(&n->mu);
+    int ok = !dtsi_frag_hdr_decode(data + DTSI_HDR_SIZE, h.payload_len,
+                                   (uint32_t)n->cfg.payload_max, &f, &dlen) &&
+             dtsi_reasm_plan_match(&n->reasm, i, &h, &f, dlen);
+    pthread_mutex_unlock(&n->mu);
+    return ok;
 }
 
 // ---------------------------------------------------------------------------
@@ -1871,7 +1931,10 @@ node_open_transport(dts_node *n)
                                .ctx = n,
                                .on_recv = node_on_recv,
                                .on_batch = node_on_batch,
-                               .on_backlog = node_on_backlog};
+                               .on_backlog = node_on_backlog,
+                               .rx_place = node_rx_place,
+                               .rx_check = node_rx_check,
+                               .on_recv_placed = node_on_recv_placed};
     dts_err err = n->tp_ops->open(&tc, &host, &n->tp);
     if (err != DTS_OK) return err;
     n->max_dgram = n->tp_ops->max_dgram(n->tp);

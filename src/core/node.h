@@ -279,6 +279,7 @@ struct dts_node {
     int64_t rx_now_ns, rx_now_ms, rx_mono_us;
     int rx_batched; // the transport calls on_batch: the time is taken per batch
     char rx_src[64];
+    size_t rx_placed; // the frame being handled came placed: guess rx_placed - 1 (node_recv)
     // Transport.
     const dts_transport_ops *tp_ops;
     void *tp;

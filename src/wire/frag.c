@@ -104,6 +104,8 @@ dtsi_reasm_fini(dtsi_reasm *r)
     while (r->n_slots) slot_drop(r, r->n_slots - 1, -1);
     for (size_t i = 0; r->slots && i < r->max_slots; i++) free(r->slots[i].bitmap);
     spares_free(r);
+    free(r->next_buf);
+    r->next_buf = NULL;
     free(r->slots);
     r->slots = NULL;
 }
@@ -123,6 +125,12 @@ oldest_slot(const dtsi_reasm *r)
 static uint8_t *
 spare_take(dtsi_reasm *r, size_t len, int64_t now_ms, size_t *cap)
 {
+    if (r->take_next && r->next_buf && r->next_cap >= len) { // dtsi_reasm_add_placed
+        uint8_t *b = r->next_buf;
+        *cap = r->next_cap;
+        r->next_buf = NULL;
+        return b;
+    }
     size_t best = r->n_spares;
     for (size_t i = 0; i < r->n_spares; i++)
         if (r->spare_cap[i] >= len && (best == r->n_spares || r->spare_cap[i] < r->spare_cap[best]))
@@ -163,8 +171,7 @@ dtsi_reasm_recycle(dtsi_reasm *r, uint8_t *buf, size_t cap)
         r->spare[small] = r->spare[r->n_spares];
         r->spare_cap[small] = r->spare_cap[r->n_spares];
     }
-    if (cap < DTSI_REASM_SPARE_MIN || cap > bound || r->n_spares == DTSI_REASM_SPARES ||
-        r->spare_bytes + cap > bound) {
+    if (cap > bound || r->n_spares == DTSI_REASM_SPARES || r->spare_bytes + cap > bound) {
         free(buf);
         return;
     }
@@ -213,6 +220,7 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
                            .cap = cap,
                            .bitmap = bitmap,
                            .bitmap_cap = bitmap_cap,
+                           .gen = ++r->gen,
                            .started_ms = now,
                            .last_ms = now,
                            .hdr = *h};
@@ -235,9 +243,11 @@ drop_older_of_sender(dtsi_reasm *r, const dtsi_hdr *h)
     }
 }
 
-dtsi_reasm_rc
-dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_t *data,
-               size_t data_len, int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
+// reasm_add stores a fragment; data is where its bytes are (in place
+// already when it is the slot's buffer at f->off).
+static dtsi_reasm_rc
+reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_t *data,
+          size_t data_len, int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
 {
     dtsi_reasm_slot *s = NULL;
     size_t i;
@@ -265,9 +275,18 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
         return DTSI_REASM_DUP;
     }
     s->bitmap[idx / 8] |= (uint8_t)(1u << (idx % 8));
-    memcpy(s->buf + f->off, data, data_len);
+    if (data != s->buf + f->off) memcpy(s->buf + f->off, data, data_len);
     s->got++;
     s->last_ms = now_ms;
+    r->hint = (dtsi_reasm_place){.instance = s->instance,
+                                 .type_id = s->type_id,
+                                 .seq = s->seq,
+                                 .gen = s->gen,
+                                 .corr = s->hdr.corr,
+                                 .msg_len = s->msg_len,
+                                 .frag_size = s->frag_size,
+                                 .off = f->off + f->frag_size,
+                                 .kind = s->hdr.kind};
     if (s->got < s->n_frags) return DTSI_REASM_PENDING;
     *out = s->buf;
     *out_hdr = s->hdr;
@@ -277,6 +296,118 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
     r->completed++;
     slot_drop(r, i, -1);
     return DTSI_REASM_DONE;
+}
+
+dtsi_reasm_rc
+dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_t *data,
+               size_t data_len, int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
+{
+    return reasm_add(r, h, f, data, data_len, now_ms, latest_only, out, out_hdr);
+}
+
+static dtsi_reasm_slot *
+slot_of_gen(dtsi_reasm *r, uint64_t gen)
+{
+    for (size_t i = 0; i < r->n_slots; i++)
+        if (r->slots[i].gen == gen) return &r->slots[i];
+    return NULL;
+}
+
+// plan_run adds guesses for the fragments of message m from offset off
+// on, in buf, while there is room and they are not held (bitmap, when m
+// has a slot).
+static void
+plan_run(dtsi_reasm *r, const dtsi_reasm_place *m, uint32_t off, uint8_t *buf,
+         const uint8_t *bitmap, size_t max)
+{
+    for (; r->n_plan < max && off < m->msg_len; off += m->frag_size) {
+        uint32_t idx = off / m->frag_size;
+        if (bitmap && (bitmap[idx / 8] & (1u << (idx % 8))))
+            break; // held: a repair, not the stream
+        dtsi_reasm_place *p = &r->plan[r->n_plan++];
+        *p = *m;
+        p->off = off;
+        p->len = m->msg_len - off < m->frag_size ? m->msg_len - off : m->frag_size;
+        p->dst = buf + off;
+    }
+}
+
+size_t
+dtsi_reasm_plan(dtsi_reasm *r, size_t max)
+{
+    r->n_plan = 0;
+    if (!r->hint.gen) return 0;
+    if (max > DTSI_REASM_PLAN_MAX) max = DTSI_REASM_PLAN_MAX;
+    dtsi_reasm_slot *s = slot_of_gen(r, r->hint.gen);
+    if (s) {
+        plan_run(r, &r->hint, r->hint.off, s->buf, s->bitmap, max);
+        if (r->n_plan == max || r->hint.off + (size_t)r->n_plan * r->hint.frag_size < s->msg_len)
+            return r->n_plan; // the rest of this message fills the batch, or a gap ends it
+    }
+    // Then the sender's next message, if it is as long: a stream of DATA
+    // (camera frames, say) into a kept buffer, never a new one.
+    if (r->hint.kind != DTSI_KIND_DATA) return r->n_plan;
+    if (r->next_buf && r->next_cap < r->hint.msg_len) {
+        dtsi_reasm_recycle(r, r->next_buf, r->next_cap);
+        r->next_buf = NULL;
+    }
+    if (!r->next_buf) {
+        size_t best = r->n_spares;
+        for (size_t i = 0; i < r->n_spares; i++)
+            if (r->spare_cap[i] >= r->hint.msg_len &&
+                (best == r->n_spares || r->spare_cap[i] < r->spare_cap[best]))
+                best = i;
+        if (best == r->n_spares) return r->n_plan;
+        r->next_buf = spare_take(r, r->hint.msg_len, r->spare_used_ms, &r->next_cap);
+    }
+    dtsi_reasm_place m = r->hint;
+    m.seq++;
+    m.gen = 0;
+    plan_run(r, &m, 0, r->next_buf, NULL, max);
+    return r->n_plan;
+}
+
+int
+dtsi_reasm_plan_match(const dtsi_reasm *r, size_t i, const dtsi_hdr *h, const dtsi_frag_hdr *f,
+                      size_t data_len)
+{
+    if (i >= r->n_plan) return 0;
+    const dtsi_reasm_place *p = &r->plan[i];
+    return h->instance == p->instance && h->type_id == p->type_id && h->seq == p->seq &&
+           h->kind == p->kind && h->corr == p->corr && f->msg_len == p->msg_len &&
+           f->frag_size == p->frag_size && f->off == p->off && data_len == p->len;
+}
+
+dtsi_reasm_rc
+dtsi_reasm_add_placed(dtsi_reasm *r, size_t i, const dtsi_hdr *h, const dtsi_frag_hdr *f,
+                      int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
+{
+    dtsi_reasm_place *p = &r->plan[i];
+    r->last_opened = 0;
+    if (p->gen == 0 && r->next_buf && p->dst == r->next_buf + p->off) {
+        // The first of the next message's fragments to come: its slot opens
+        // with next_buf (unless one opened meanwhile: copied then, next_buf
+        // stays set aside and intact). The other guesses into next_buf now
+        // belong to that slot.
+        uint8_t *buf = r->next_buf;
+        r->take_next = 1;
+        dtsi_reasm_rc rc = reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
+        r->take_next = 0;
+        if (r->next_buf) return rc; // copied into the slot that was there
+        r->placed++;
+        for (size_t k = 0; k < r->n_plan; k++)
+            if (r->plan[k].gen == 0 && r->plan[k].dst == buf + r->plan[k].off)
+                r->plan[k].gen = r->gen;
+        return rc;
+    }
+    dtsi_reasm_slot *s = p->gen ? slot_of_gen(r, p->gen) : NULL;
+    if (!s || s->buf + p->off != p->dst) { // its message went; the bytes may not be its own
+        r->placed_stale++;
+        r->dup_frags++;
+        return DTSI_REASM_DUP;
+    }
+    r->placed++;
+    return reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
 }
 
 size_t
@@ -291,6 +422,10 @@ dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms)
             i++;
         }
     }
-    if (r->n_spares && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) spares_free(r);
+    if ((r->n_spares || r->next_buf) && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) {
+        spares_free(r);
+        free(r->next_buf);
+        r->next_buf = NULL;
+    }
     return n;
 }

@@ -31,7 +31,6 @@ const char *dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max
 
 #define DTSI_REASM_SPARES 4
 #define DTSI_REASM_SPARE_BYTES (64u * 1024 * 1024)
-#define DTSI_REASM_SPARE_MIN 65536 // smaller buffers are not kept
 #define DTSI_REASM_SPARE_IDLE_MS 2000
 
 // One message being reassembled.
@@ -43,10 +42,25 @@ typedef struct dtsi_reasm_slot {
     uint8_t *bitmap; // kept by the slot's place in the table for the next message
     size_t bitmap_cap;
     int64_t started_ms, last_ms;
+    uint64_t gen;    // which opening of a slot this is (dtsi_reasm_plan)
     dtsi_hdr hdr;    // header of the first fragment seen (schema, time, kind, corr)
     int64_t nack_ms; // reliable mode: when its missing fragments were last asked for
     uint32_t nacks;
 } dtsi_reasm_slot;
+
+// Where the data of a fragment expected next would go (dtsi_reasm_plan):
+// msg_len bytes of message (instance, type_id, seq, kind, corr), fragment
+// size frag_size, in the slot opened as gen (0: a message with no slot yet,
+// to open with r->next_buf); the fragment at off, len bytes of data, goes
+// to dst.
+typedef struct dtsi_reasm_place {
+    uint64_t instance, type_id, seq, gen;
+    uint32_t corr, msg_len, frag_size, off, len;
+    uint8_t kind;
+    uint8_t *dst;
+} dtsi_reasm_place;
+
+#define DTSI_REASM_PLAN_MAX 16
 
 // Why a message was not completed.
 typedef enum dtsi_lost_reason {
@@ -76,6 +90,18 @@ typedef struct dtsi_reasm {
     size_t spare_cap[DTSI_REASM_SPARES];
     size_t n_spares, spare_bytes;
     int64_t spare_used_ms;
+    // Placement (dtsi_reasm_plan): the message of the fragment stored last
+    // (hint, gen its slot's; off the fragment after that one), which the
+    // next fragments most likely continue, and then its sender's next
+    // message, received into next_buf (a kept buffer set aside for it).
+    uint64_t gen; // slots opened so far
+    dtsi_reasm_place hint;
+    uint8_t *next_buf;
+    size_t next_cap;
+    int take_next; // slot_open takes next_buf
+    dtsi_reasm_place plan[DTSI_REASM_PLAN_MAX];
+    size_t n_plan;
+    uint64_t placed, placed_stale; // fragments that came placed; those whose message went
 } dtsi_reasm;
 
 // dtsi_reasm_init prepares a table holding at most max_slots messages and
@@ -103,6 +129,28 @@ typedef enum dtsi_reasm_rc {
 dtsi_reasm_rc dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f,
                              const uint8_t *data, size_t data_len, int64_t now_ms, int latest_only,
                              uint8_t **out, dtsi_hdr *out_hdr);
+
+// dtsi_reasm_plan guesses where the data of the next max (at most
+// DTSI_REASM_PLAN_MAX) fragments to arrive should go, so that they can be
+// received straight into their message's buffer (a transport's rx_place,
+// include/dts/transport.h): the fragments after the one stored last, not
+// yet held, of its message. Fills r->plan; returns how many. Each guess
+// must be checked (dtsi_reasm_plan_match) before anything is added, since
+// a wrong one has written into the buffer.
+size_t dtsi_reasm_plan(dtsi_reasm *r, size_t max);
+
+// dtsi_reasm_plan_match says whether guess i is the fragment (h, f,
+// data_len bytes of data) that arrived.
+int dtsi_reasm_plan_match(const dtsi_reasm *r, size_t i, const dtsi_hdr *h, const dtsi_frag_hdr *f,
+                          size_t data_len);
+
+// dtsi_reasm_add_placed adds the fragment of guess i (matched, its data in
+// place): as dtsi_reasm_add, without the copy. If its message went since
+// the guess (completed, given up), the fragment is dropped as DUP: its
+// buffer may hold another message's bytes now.
+dtsi_reasm_rc dtsi_reasm_add_placed(dtsi_reasm *r, size_t i, const dtsi_hdr *h,
+                                    const dtsi_frag_hdr *f, int64_t now_ms, int latest_only,
+                                    uint8_t **out, dtsi_hdr *out_hdr);
 
 // dtsi_reasm_recycle gives back the buffer of a delivered message (cap is
 // r->done_cap at DONE) so that the next large message may reuse it; it may

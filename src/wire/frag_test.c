@@ -179,13 +179,150 @@ test_latest_only(void **state)
     dtsi_reasm_fini(&r);
 }
 
+// Placement (dtsi_reasm_plan): fragments received straight into their
+// message's buffer. big_frag writes fragment i of a 160 kB message of
+// sender 1, seq, into out (header) and, as a transport would, its data
+// where guess g said (dst), or after the header when dst is NULL.
+enum { BIG_LEN = 160000, BIG_FS = 40000 };
+static uint8_t big_msg[BIG_LEN];
+
+static void
+big_frag(uint64_t seq, uint32_t i, uint8_t *dst, dtsi_hdr *h, dtsi_frag_hdr *f, size_t *dlen)
+{
+    static uint8_t buf[DTSI_FRAG_HDR_SIZE + BIG_FS];
+    *f = (dtsi_frag_hdr){.msg_len = BIG_LEN, .off = i * BIG_FS, .frag_size = BIG_FS};
+    dtsi_frag_hdr_encode(f, buf);
+    assert_null(dtsi_frag_hdr_decode(buf, sizeof buf, 1 << 20, f, dlen));
+    memcpy(dst ? dst : buf + DTSI_FRAG_HDR_SIZE, big_msg + f->off, *dlen);
+    *h = (dtsi_hdr){.kind = DTSI_KIND_DATA, .type_id = 7, .instance = 1, .seq = seq};
+}
+
+static dtsi_reasm_rc
+big_feed(dtsi_reasm *r, uint64_t seq, uint32_t i, int64_t now, uint8_t **out)
+{
+    dtsi_hdr h, oh;
+    dtsi_frag_hdr f;
+    size_t dlen;
+    uint8_t data[BIG_FS];
+    big_frag(seq, i, data, &h, &f, &dlen);
+    return dtsi_reasm_add(r, &h, &f, data, dlen, now, 0, out, &oh);
+}
+
+// big_placed delivers fragment i of seq as guess g (its data put where g
+// says first, as the kernel would), checked like the transport does.
+static dtsi_reasm_rc
+big_placed(dtsi_reasm *r, size_t g, uint64_t seq, uint32_t i, int64_t now, uint8_t **out)
+{
+    dtsi_hdr h, oh;
+    dtsi_frag_hdr f;
+    size_t dlen;
+    big_frag(seq, i, r->plan[g].dst, &h, &f, &dlen);
+    assert_true(dtsi_reasm_plan_match(r, g, &h, &f, dlen));
+    return dtsi_reasm_add_placed(r, g, &h, &f, now, 0, out, &oh);
+}
+
+static void
+test_placement(void **state)
+{
+    for (size_t i = 0; i < BIG_LEN; i++) big_msg[i] = (uint8_t)(i * 13 + i / 251);
+    dtsi_reasm r;
+    dtsi_reasm_init(&r, 8, 8 << 20, 100, on_lost, NULL);
+    uint8_t *out = NULL;
+    assert_int_equal(dtsi_reasm_plan(&r, 12), 0); // nothing to go by yet
+    // The first fragment is copied; the guesses are the rest of its message
+    // (no kept buffer yet for the next one).
+    assert_int_equal(big_feed(&r, 1, 0, 0, &out), DTSI_REASM_PENDING);
+    assert_int_equal(dtsi_reasm_plan(&r, 12), 3);
+    assert_int_equal(r.plan[0].off, BIG_FS);
+    assert_ptr_equal(r.plan[0].dst, r.slots[0].buf + BIG_FS);
+    // A datagram that is not what was guessed (another sender) does not match.
+    dtsi_hdr h;
+    dtsi_frag_hdr f;
+    size_t dlen;
+    big_frag(1, 2, r.plan[2].dst, &h, &f, &dlen);
+    h.instance = 2;
+    assert_false(dtsi_reasm_plan_match(&r, 2, &h, &f, dlen));
+    h.instance = 1;
+    assert_false(dtsi_reasm_plan_match(&r, 0, &h, &f, dlen)); // fragment 2 is not guess 0's
+    assert_int_equal(big_placed(&r, 0, 1, 1, 0, &out), DTSI_REASM_PENDING);
+    assert_int_equal(big_placed(&r, 1, 1, 2, 0, &out), DTSI_REASM_PENDING);
+    assert_int_equal(big_feed(&r, 1, 3, 0, &out), DTSI_REASM_DONE);
+    assert_memory_equal(out, big_msg, BIG_LEN);
+    assert_int_equal(r.placed, 2);
+    dtsi_reasm_recycle(&r, out, r.done_cap);
+    uint64_t allocs = r.allocs;
+    // The sender's next message goes whole into the kept buffer: no copy,
+    // no allocation.
+    assert_int_equal(dtsi_reasm_plan(&r, 12), 4);
+    assert_int_equal(r.plan[0].seq, 2);
+    assert_int_equal(r.plan[0].gen, 0);
+    uint8_t *kept = r.plan[0].dst;
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(big_placed(&r, i, 2, i, 0, &out), DTSI_REASM_PENDING);
+    assert_int_equal(big_placed(&r, 3, 2, 3, 0, &out), DTSI_REASM_DONE);
+    assert_ptr_equal(out, kept);
+    assert_memory_equal(out, big_msg, BIG_LEN);
+    assert_int_equal(r.placed, 6);
+    dtsi_reasm_recycle(&r, out, r.done_cap);
+    // The next message's first fragment also came unplaced, before the
+    // guessed ones: it opened the slot, and the placed data is copied in
+    // from the buffer set aside, which stays intact.
+    assert_int_equal(dtsi_reasm_plan(&r, 12), 4);
+    for (uint32_t i = 0; i < 4; i++) big_frag(3, i, r.plan[i].dst, &h, &f, &dlen);
+    assert_int_equal(big_feed(&r, 3, 0, 0, &out), DTSI_REASM_PENDING);
+    assert_int_equal(big_placed(&r, 0, 3, 0, 0, &out), DTSI_REASM_DUP);
+    assert_int_equal(big_placed(&r, 1, 3, 1, 0, &out), DTSI_REASM_PENDING);
+    assert_int_equal(big_placed(&r, 2, 3, 2, 0, &out), DTSI_REASM_PENDING);
+    assert_int_equal(big_placed(&r, 3, 3, 3, 0, &out), DTSI_REASM_DONE);
+    assert_memory_equal(out, big_msg, BIG_LEN);
+    dtsi_reasm_recycle(&r, out, r.done_cap);
+    assert_int_equal(r.allocs, allocs + 1); // the slot opened unguessed took a new buffer
+    // A guess whose message went before its datagram was handled (given up
+    // here) is dropped, never written into whatever holds that buffer now.
+    assert_int_equal(big_feed(&r, 10, 0, 0, &out), DTSI_REASM_PENDING);
+    assert_true(dtsi_reasm_plan(&r, 12) >= 3);
+    big_frag(10, 1, r.plan[0].dst, &h, &f, &dlen);
+    assert_true(dtsi_reasm_plan_match(&r, 0, &h, &f, dlen));
+    assert_int_equal(dtsi_reasm_expire(&r, 1000), 1);
+    dtsi_hdr oh;
+    assert_int_equal(dtsi_reasm_add_placed(&r, 0, &h, &f, 1000, 0, &out, &oh), DTSI_REASM_DUP);
+    assert_int_equal(r.placed_stale, 1);
+    assert_int_equal(r.n_slots, 0);
+    dtsi_reasm_fini(&r);
+}
+
+// Messages of every size reuse the buffers and fragment maps of those
+// delivered before them: a stream allocates nothing after its first.
+static void
+test_buffers_reused(void **state)
+{
+    setup_msg();
+    dtsi_reasm r;
+    dtsi_reasm_init(&r, 8, 1 << 20, 1000, on_lost, NULL);
+    uint8_t *out = NULL;
+    uint64_t allocs = 0;
+    for (uint64_t seq = 1; seq <= 20; seq++) {
+        for (uint32_t i = 0; i < 10; i++) {
+            dtsi_reasm_rc rc = feed(&r, 1, seq, msg, 1000, 100, i, 0, 0, &out);
+            assert_int_equal(rc, i == 9 ? DTSI_REASM_DONE : DTSI_REASM_PENDING);
+        }
+        assert_memory_equal(out, msg, 1000);
+        dtsi_reasm_recycle(&r, out, r.done_cap);
+        if (seq == 1) allocs = r.allocs; // a buffer and a fragment map
+        assert_int_equal(r.allocs, allocs);
+    }
+    assert_int_equal(allocs, 2);
+    dtsi_reasm_fini(&r);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_checks),       cmocka_unit_test(test_in_order_reordered_dup),
         cmocka_unit_test(test_interleaved_senders), cmocka_unit_test(test_bounds_and_timeout),
-        cmocka_unit_test(test_latest_only),
+        cmocka_unit_test(test_latest_only),         cmocka_unit_test(test_placement),
+        cmocka_unit_test(test_buffers_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,7 +152,7 @@ bench_on_done(void *ud, const dts_msg *m)
 }
 
 static void
-bench_print_sub(const bench_opts *o, const sub_state *s, uint64_t slow)
+bench_print_sub(const bench_opts *o, const sub_state *s, const dts_node_counters *nc)
 {
     long rss;
     double cpu;
@@ -164,9 +164,12 @@ bench_print_sub(const bench_opts *o, const sub_state *s, uint64_t slow)
     if (o->json)
         printf("{\"mode\":\"sub\",\"size\":%.0f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
                ",\"sent_per_s\":%.0f,\"delivered_per_s\":%.0f,\"mb_per_s\":%.1f,"
-               "\"loss_pct\":%.2f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f,\"slow_sent\":%" PRIu64 "}\n",
+               "\"loss_pct\":%.2f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f,\"slow_sent\":%" PRIu64
+               ",\"fragments_received\":%" PRIu64 ",\"fragments_placed\":%" PRIu64
+               ",\"buffers_allocated\":%" PRIu64 "}\n",
                size, s->sent, s->delivered, sent_ps, got_ps, (double)s->bytes / dt / 1e6,
-               loss < 0 ? 0 : loss, rss, cpu, slow);
+               loss < 0 ? 0 : loss, rss, cpu, nc->slow_sent, nc->fragments_received,
+               nc->fragments_placed, nc->buffers_allocated);
     else
         printf("bench sub: %.0f-byte messages: sent %" PRIu64 ", delivered %" PRIu64
                " (%.0f msg/s, %.1f MB/s), loss %.2f%%, cpu %.2f s, peak RSS %ld KiB\n",
@@ -198,7 +201,7 @@ bench_sub(cli_ctx *ctx, const bench_opts *o)
     dts_node_counters nc;
     dts_node_counters_get(n, &nc);
     pthread_mutex_lock(&s.mu);
-    bench_print_sub(o, &s, nc.slow_sent);
+    bench_print_sub(o, &s, &nc);
     pthread_mutex_unlock(&s.mu);
     dts_node_close(n);
     if (!done) return cli_error(ctx, "no 'dts bench pub' run ended within %.0f s", o->seconds + 30);

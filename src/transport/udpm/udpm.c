@@ -427,12 +427,40 @@ udpm_check_backlog(udpm *u, udpm_sock *s)
         u->host.on_backlog(u->host.ctx, queued, cap);
 }
 
+// udpm_place sets up the buffers of one recvmmsg: datagram i in buffer i,
+// or, where the core placed it (rx_place), its bytes [at, at + len) in
+// the core's buffer and the others at their offsets in buffer i (three
+// iovecs; the same UDPM_RX_BUF bytes in all). Returns how many are placed.
+static size_t
+udpm_place(udpm *u, struct iovec (*iov)[3], struct mmsghdr *msgs, dts_rx_place *pl)
+{
+    int can = u->host.rx_place && u->host.rx_check && u->host.on_recv_placed;
+    size_t k = can ? u->host.rx_place(u->host.ctx, pl, UDPM_RECV_BATCH) : 0;
+    for (size_t i = 0; i < UDPM_RECV_BATCH; i++) {
+        uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
+        if (i < k && pl[i].len && pl[i].at + pl[i].len <= UDPM_RX_BUF) {
+            iov[i][0] = (struct iovec){b, pl[i].at};
+            iov[i][1] = (struct iovec){pl[i].dst, pl[i].len};
+            iov[i][2] =
+                (struct iovec){b + pl[i].at + pl[i].len, UDPM_RX_BUF - pl[i].at - pl[i].len};
+            msgs[i].msg_hdr.msg_iovlen = 3;
+        } else {
+            if (i < k) pl[i].len = 0;
+            iov[i][0] = (struct iovec){b, UDPM_RX_BUF};
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        msgs[i].msg_hdr.msg_iov = iov[i];
+    }
+    return k;
+}
+
 // udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH buffers
 // per system call, for a bounded number of calls so one busy socket cannot
 // starve the loop. A buffer holding a GRO run is cut at the segment size
 // into the datagrams that were sent. Truncated datagrams (larger than the
 // buffer) are handed on cut, and the core rejects them by their length
-// fields.
+// fields. Datagrams the core placed (udpm_place) are all checked before
+// any is handed on: handing one on may write where another was placed.
 static void
 udpm_on_readable(uv_poll_t *h, int status, int events)
 {
@@ -440,35 +468,45 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
     udpm *u = s->owner;
     if (status < 0 || u->closing) return;
     struct mmsghdr msgs[UDPM_RECV_BATCH];
-    struct iovec iov[UDPM_RECV_BATCH];
+    struct iovec iov[UDPM_RECV_BATCH][3];
+    dts_rx_place pl[UDPM_RECV_BATCH];
+    int placed[UDPM_RECV_BATCH];
     struct sockaddr_storage from[UDPM_RECV_BATCH];
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } ctl[UDPM_RECV_BATCH];
     for (int round = 0; round < 8; round++) {
-        for (int i = 0; i < UDPM_RECV_BATCH; i++) {
-            iov[i].iov_base = u->rx_bufs + (size_t)i * UDPM_RX_BUF;
-            iov[i].iov_len = UDPM_RX_BUF;
+        for (int i = 0; i < UDPM_RECV_BATCH; i++)
             msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
                                               .msg_namelen = sizeof from[i],
-                                              .msg_iov = &iov[i],
-                                              .msg_iovlen = 1,
                                               .msg_control = ctl[i].buf,
                                               .msg_controllen = sizeof ctl[i].buf};
-        }
+        size_t k = udpm_place(u, iov, msgs, pl);
         int n = recvmmsg(s->fd, msgs, UDPM_RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
         if (u->host.on_batch) u->host.on_batch(u->host.ctx);
+        for (int i = 0; i < n; i++) {
+            uint8_t *d = u->rx_bufs + (size_t)i * UDPM_RX_BUF;
+            size_t len = msgs[i].msg_len, seg = udpm_gro_size(&msgs[i].msg_hdr);
+            size_t first = seg && seg < len ? seg : len;
+            placed[i] =
+                (size_t)i < k && pl[i].len && u->host.rx_check(u->host.ctx, (size_t)i, d, first);
+            if ((size_t)i < k && pl[i].len && !placed[i] && len > pl[i].at) // put back what landed
+                memcpy(d + pl[i].at, pl[i].dst,
+                       len - pl[i].at < pl[i].len ? len - pl[i].at : pl[i].len);
+        }
         for (int i = 0; i < n && !u->closing; i++) {
             const char *src = udpm_src(u, &from[i]);
-            const uint8_t *d = iov[i].iov_base;
+            const uint8_t *d = u->rx_bufs + (size_t)i * UDPM_RX_BUF;
             size_t len = msgs[i].msg_len, seg = udpm_gro_size(&msgs[i].msg_hdr);
-            if (!seg || seg >= len) {
-                u->host.on_recv(u->host.ctx, d, len, src);
-                continue;
+            if (!seg || seg >= len) seg = len;
+            size_t off = 0;
+            if (placed[i]) {
+                u->host.on_recv_placed(u->host.ctx, (size_t)i, d, seg, src);
+                off = seg;
             }
-            for (size_t off = 0; off < len && !u->closing; off += seg)
+            for (; off < len && !u->closing; off += seg)
                 u->host.on_recv(u->host.ctx, d + off, len - off < seg ? len - off : seg, src);
         }
         if (n < UDPM_RECV_BATCH) return;
