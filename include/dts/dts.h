@@ -543,7 +543,7 @@ typedef struct dts_node_counters {
     uint64_t nacks_received;    // ... addressed to this node
     uint64_t repairs_sent;      // messages or fragment runs sent again
     uint64_t slow_sent;         // SLOW frames: this node fell behind (its receive
-                                // socket over half full) and asked to slow down
+                                // socket over a quarter full) and asked to slow down
     uint64_t slow_received;     // SLOW frames addressed to this node: it halved its
                                 // pacing rate (docs/spec/wire.md, "Flow control")
     uint64_t pad_bytes_sent;    // PAD frames after last fragments, so that runs of

@@ -45,7 +45,7 @@ typedef struct dts_transport_host {
     // gets the clock read per datagram. Loop thread only.
     void (*on_batch)(void *ctx);
     // on_backlog, called (when not NULL) after a receive batch when the
-    // socket still holds more than half of its buffer, and more than at the
+    // socket still holds more than a quarter of its buffer, and more than at the
     // last check: the core is
     // falling behind and asks the publishers to slow down before datagrams
     // are dropped (docs/spec/wire.md, "Flow control"). queued and capacity

@@ -787,7 +787,7 @@ node_slow_down(dts_node *n, uint64_t asked)
     n->nc.slow_received++;
 }
 
-// node_on_backlog: the transport's receive socket holds more than half of
+// node_on_backlog: the transport's receive socket holds more than a quarter of
 // its buffer and still fills. The node asks the publisher of the last data it
 // received to slow down (SLOW on the type's back channel), at most every
 // DTSI_SLOW_GAP_MS. Loop thread.

@@ -98,14 +98,31 @@ spares_free(dtsi_reasm *r)
     r->spare_bytes = 0;
 }
 
+static void
+next_free(dtsi_reasm *r)
+{
+    while (r->n_next) free(r->next[--r->n_next]);
+    r->next_bytes = 0;
+}
+
+// next_drop takes next[j] out of the buffers set aside (for a slot, or to
+// keep with the spares).
+static void
+next_drop(dtsi_reasm *r, size_t j)
+{
+    r->next_bytes -= r->next_cap[j];
+    r->n_next--;
+    r->next[j] = r->next[r->n_next];
+    r->next_cap[j] = r->next_cap[r->n_next];
+}
+
 void
 dtsi_reasm_fini(dtsi_reasm *r)
 {
     while (r->n_slots) slot_drop(r, r->n_slots - 1, -1);
     for (size_t i = 0; r->slots && i < r->max_slots; i++) free(r->slots[i].bitmap);
     spares_free(r);
-    free(r->next_buf);
-    r->next_buf = NULL;
+    next_free(r);
     free(r->slots);
     r->slots = NULL;
 }
@@ -123,19 +140,18 @@ oldest_slot(const dtsi_reasm *r)
 // size in *cap), else a new one. Reusing one spares a large message the
 // page faults of fresh memory (16,000 for 64 MiB) and the allocation.
 static uint8_t *
-spare_take(dtsi_reasm *r, size_t len, int64_t now_ms, size_t *cap)
+spare_take(dtsi_reasm *r, size_t len, size_t *cap)
 {
-    if (r->take_next && r->next_buf && r->next_cap >= len) { // dtsi_reasm_add_placed
-        uint8_t *b = r->next_buf;
-        *cap = r->next_cap;
-        r->next_buf = NULL;
+    if (r->take && r->take_cap >= len) { // dtsi_reasm_add_placed
+        uint8_t *b = r->take;
+        *cap = r->take_cap;
+        r->take = NULL;
         return b;
     }
     size_t best = r->n_spares;
     for (size_t i = 0; i < r->n_spares; i++)
         if (r->spare_cap[i] >= len && (best == r->n_spares || r->spare_cap[i] < r->spare_cap[best]))
             best = i;
-    r->spare_used_ms = now_ms;
     if (best < r->n_spares) {
         uint8_t *b = r->spare[best];
         *cap = r->spare_cap[best];
@@ -202,7 +218,7 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
         bitmap_cap = bitmap ? bm_len : 0;
         r->allocs++;
     }
-    uint8_t *buf = bitmap ? spare_take(r, f->msg_len, now, &cap) : NULL;
+    uint8_t *buf = bitmap ? spare_take(r, f->msg_len, &cap) : NULL;
     if (!buf) {
         s->bitmap = bitmap;
         s->bitmap_cap = bitmap_cap;
@@ -210,6 +226,7 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
     }
     memset(bitmap, 0, bm_len);
     r->n_slots++;
+    r->spare_used_ms = now; // the kept buffers are in use (dtsi_reasm_expire)
     *s = (dtsi_reasm_slot){.instance = h->instance,
                            .type_id = h->type_id,
                            .seq = h->seq,
@@ -344,26 +361,31 @@ dtsi_reasm_plan(dtsi_reasm *r, size_t max)
         if (r->n_plan == max || r->hint.off + (size_t)r->n_plan * r->hint.frag_size < s->msg_len)
             return r->n_plan; // the rest of this message fills the batch, or a gap ends it
     }
-    // Then the sender's next message, if it is as long: a stream of DATA
-    // (camera frames, say) into a kept buffer, never a new one.
+    // Then the sender's next messages, if they are as long: a stream of
+    // DATA (camera frames, say), each into a buffer set aside for it. Those
+    // go back to the spares once delivered, so a steady stream soon has
+    // enough buffers and allocates no more.
     if (r->hint.kind != DTSI_KIND_DATA) return r->n_plan;
-    if (r->next_buf && r->next_cap < r->hint.msg_len) {
-        dtsi_reasm_recycle(r, r->next_buf, r->next_cap);
-        r->next_buf = NULL;
-    }
-    if (!r->next_buf) {
-        size_t best = r->n_spares;
-        for (size_t i = 0; i < r->n_spares; i++)
-            if (r->spare_cap[i] >= r->hint.msg_len &&
-                (best == r->n_spares || r->spare_cap[i] < r->spare_cap[best]))
-                best = i;
-        if (best == r->n_spares) return r->n_plan;
-        r->next_buf = spare_take(r, r->hint.msg_len, r->spare_used_ms, &r->next_cap);
-    }
+    size_t bound = r->max_bytes < DTSI_REASM_SPARE_BYTES ? r->max_bytes : DTSI_REASM_SPARE_BYTES;
     dtsi_reasm_place m = r->hint;
-    m.seq++;
     m.gen = 0;
-    plan_run(r, &m, 0, r->next_buf, NULL, max);
+    for (size_t j = 0; j < DTSI_REASM_NEXT && r->n_plan < max; j++) {
+        while (j < r->n_next && r->next_cap[j] < m.msg_len) { // set aside for shorter ones
+            uint8_t *b = r->next[j];
+            size_t cap = r->next_cap[j];
+            next_drop(r, j);
+            dtsi_reasm_recycle(r, b, cap);
+        }
+        if (j == r->n_next) { // one more set aside: kept, or new (it comes back as a spare)
+            if (r->next_bytes + m.msg_len > bound) break;
+            r->next[j] = spare_take(r, m.msg_len, &r->next_cap[j]);
+            if (!r->next[j]) break;
+            r->next_bytes += r->next_cap[j];
+            r->n_next++;
+        }
+        m.seq = r->hint.seq + 1 + j;
+        plan_run(r, &m, 0, r->next[j], NULL, max);
+    }
     return r->n_plan;
 }
 
@@ -384,16 +406,21 @@ dtsi_reasm_add_placed(dtsi_reasm *r, size_t i, const dtsi_hdr *h, const dtsi_fra
 {
     dtsi_reasm_place *p = &r->plan[i];
     r->last_opened = 0;
-    if (p->gen == 0 && r->next_buf && p->dst == r->next_buf + p->off) {
-        // The first of the next message's fragments to come: its slot opens
-        // with next_buf (unless one opened meanwhile: copied then, next_buf
-        // stays set aside and intact). The other guesses into next_buf now
+    for (size_t j = 0; p->gen == 0 && j < r->n_next; j++) {
+        if (p->dst != r->next[j] + p->off) continue;
+        // The first of a next message's fragments to come: its slot opens
+        // with next[j] (unless one opened meanwhile: copied then, next[j]
+        // stays set aside and intact). The other guesses into next[j] now
         // belong to that slot.
-        uint8_t *buf = r->next_buf;
-        r->take_next = 1;
+        uint8_t *buf = r->next[j];
+        r->take = buf;
+        r->take_cap = r->next_cap[j];
         dtsi_reasm_rc rc = reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
-        r->take_next = 0;
-        if (r->next_buf) return rc; // copied into the slot that was there
+        if (r->take) { // copied into the slot that was there
+            r->take = NULL;
+            return rc;
+        }
+        next_drop(r, j);
         r->placed++;
         for (size_t k = 0; k < r->n_plan; k++)
             if (r->plan[k].gen == 0 && r->plan[k].dst == buf + r->plan[k].off)
@@ -422,10 +449,9 @@ dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms)
             i++;
         }
     }
-    if ((r->n_spares || r->next_buf) && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) {
+    if ((r->n_spares || r->n_next) && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) {
         spares_free(r);
-        free(r->next_buf);
-        r->next_buf = NULL;
+        next_free(r);
     }
     return n;
 }

@@ -29,9 +29,10 @@ void dtsi_frag_hdr_encode(const dtsi_frag_hdr *f, uint8_t out[DTSI_FRAG_HDR_SIZE
 const char *dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_hdr *f,
                                  size_t *data_len);
 
-#define DTSI_REASM_SPARES 4
+#define DTSI_REASM_SPARES 16
+#define DTSI_REASM_NEXT 16 // messages of a sender guessed ahead at most (dtsi_reasm_plan)
 #define DTSI_REASM_SPARE_BYTES (64u * 1024 * 1024)
-#define DTSI_REASM_SPARE_IDLE_MS 2000
+#define DTSI_REASM_SPARE_IDLE_MS 2000 // no message opened for this long: kept buffers freed
 
 // One message being reassembled.
 typedef struct dtsi_reasm_slot {
@@ -51,8 +52,8 @@ typedef struct dtsi_reasm_slot {
 // Where the data of a fragment expected next would go (dtsi_reasm_plan):
 // msg_len bytes of message (instance, type_id, seq, kind, corr), fragment
 // size frag_size, in the slot opened as gen (0: a message with no slot yet,
-// to open with r->next_buf); the fragment at off, len bytes of data, goes
-// to dst.
+// to open with one of r->next); the fragment at off, len bytes of data,
+// goes to dst.
 typedef struct dtsi_reasm_place {
     uint64_t instance, type_id, seq, gen;
     uint32_t corr, msg_len, frag_size, off, len;
@@ -60,7 +61,7 @@ typedef struct dtsi_reasm_place {
     uint8_t *dst;
 } dtsi_reasm_place;
 
-#define DTSI_REASM_PLAN_MAX 16
+#define DTSI_REASM_PLAN_MAX 576 // a recvmmsg of 12 GRO runs of 48 fragments
 
 // Why a message was not completed.
 typedef enum dtsi_lost_reason {
@@ -93,12 +94,15 @@ typedef struct dtsi_reasm {
     // Placement (dtsi_reasm_plan): the message of the fragment stored last
     // (hint, gen its slot's; off the fragment after that one), which the
     // next fragments most likely continue, and then its sender's next
-    // message, received into next_buf (a kept buffer set aside for it).
+    // messages, received into next[j] (kept buffers set aside for them, at
+    // most DTSI_REASM_SPARE_BYTES in all).
     uint64_t gen; // slots opened so far
     dtsi_reasm_place hint;
-    uint8_t *next_buf;
-    size_t next_cap;
-    int take_next; // slot_open takes next_buf
+    uint8_t *next[DTSI_REASM_NEXT];
+    size_t next_cap[DTSI_REASM_NEXT];
+    size_t n_next, next_bytes;
+    uint8_t *take; // the next slot opened takes this buffer (dtsi_reasm_add_placed)
+    size_t take_cap;
     dtsi_reasm_place plan[DTSI_REASM_PLAN_MAX];
     size_t n_plan;
     uint64_t placed, placed_stale; // fragments that came placed; those whose message went

@@ -229,19 +229,23 @@ test_placement(void **state)
     dtsi_reasm_init(&r, 8, 8 << 20, 100, on_lost, NULL);
     uint8_t *out = NULL;
     assert_int_equal(dtsi_reasm_plan(&r, 12), 0); // nothing to go by yet
-    // The first fragment is copied; the guesses are the rest of its message
-    // (no kept buffer yet for the next one).
+    // The first fragment is copied; the guesses are the rest of its message,
+    // then the sender's next messages, each in a buffer set aside for it.
     assert_int_equal(big_feed(&r, 1, 0, 0, &out), DTSI_REASM_PENDING);
-    assert_int_equal(dtsi_reasm_plan(&r, 12), 3);
+    assert_int_equal(dtsi_reasm_plan(&r, 12), 12);
     assert_int_equal(r.plan[0].off, BIG_FS);
     assert_ptr_equal(r.plan[0].dst, r.slots[0].buf + BIG_FS);
+    assert_true(r.plan[2].gen != 0 && r.plan[2].seq == 1 && r.plan[2].off == 3 * BIG_FS);
+    assert_true(r.plan[3].gen == 0 && r.plan[3].seq == 2 && r.plan[3].off == 0);
+    assert_true(r.plan[7].seq == 3 && r.plan[11].seq == 4 && r.plan[11].off == 0);
+    assert_int_equal(r.n_next, 3);
     // A datagram that is not what was guessed (another sender) does not match.
     dtsi_hdr h;
     dtsi_frag_hdr f;
     size_t dlen;
-    big_frag(1, 2, r.plan[2].dst, &h, &f, &dlen);
+    big_frag(1, 2, r.plan[1].dst, &h, &f, &dlen);
     h.instance = 2;
-    assert_false(dtsi_reasm_plan_match(&r, 2, &h, &f, dlen));
+    assert_false(dtsi_reasm_plan_match(&r, 1, &h, &f, dlen));
     h.instance = 1;
     assert_false(dtsi_reasm_plan_match(&r, 0, &h, &f, dlen)); // fragment 2 is not guess 0's
     assert_int_equal(big_placed(&r, 0, 1, 1, 0, &out), DTSI_REASM_PENDING);
@@ -251,9 +255,9 @@ test_placement(void **state)
     assert_int_equal(r.placed, 2);
     dtsi_reasm_recycle(&r, out, r.done_cap);
     uint64_t allocs = r.allocs;
-    // The sender's next message goes whole into the kept buffer: no copy,
-    // no allocation.
-    assert_int_equal(dtsi_reasm_plan(&r, 12), 4);
+    // The next messages go whole into the buffers set aside: no copy, and
+    // no allocation (the one delivered is kept for the one after).
+    assert_int_equal(dtsi_reasm_plan(&r, 12), 12);
     assert_int_equal(r.plan[0].seq, 2);
     assert_int_equal(r.plan[0].gen, 0);
     uint8_t *kept = r.plan[0].dst;
@@ -264,10 +268,12 @@ test_placement(void **state)
     assert_memory_equal(out, big_msg, BIG_LEN);
     assert_int_equal(r.placed, 6);
     dtsi_reasm_recycle(&r, out, r.done_cap);
+    assert_int_equal(r.allocs, allocs);
     // The next message's first fragment also came unplaced, before the
     // guessed ones: it opened the slot, and the placed data is copied in
     // from the buffer set aside, which stays intact.
-    assert_int_equal(dtsi_reasm_plan(&r, 12), 4);
+    assert_int_equal(dtsi_reasm_plan(&r, 12), 12);
+    assert_int_equal(r.plan[0].seq, 3);
     for (uint32_t i = 0; i < 4; i++) big_frag(3, i, r.plan[i].dst, &h, &f, &dlen);
     assert_int_equal(big_feed(&r, 3, 0, 0, &out), DTSI_REASM_PENDING);
     assert_int_equal(big_placed(&r, 0, 3, 0, 0, &out), DTSI_REASM_DUP);
@@ -276,7 +282,7 @@ test_placement(void **state)
     assert_int_equal(big_placed(&r, 3, 3, 3, 0, &out), DTSI_REASM_DONE);
     assert_memory_equal(out, big_msg, BIG_LEN);
     dtsi_reasm_recycle(&r, out, r.done_cap);
-    assert_int_equal(r.allocs, allocs + 1); // the slot opened unguessed took a new buffer
+    assert_int_equal(r.allocs, allocs); // the slot opened unguessed took a kept buffer
     // A guess whose message went before its datagram was handled (given up
     // here) is dropped, never written into whatever holds that buffer now.
     assert_int_equal(big_feed(&r, 10, 0, 0, &out), DTSI_REASM_PENDING);
@@ -288,6 +294,43 @@ test_placement(void **state)
     assert_int_equal(dtsi_reasm_add_placed(&r, 0, &h, &f, 1000, 0, &out, &oh), DTSI_REASM_DUP);
     assert_int_equal(r.placed_stale, 1);
     assert_int_equal(r.n_slots, 0);
+    dtsi_reasm_fini(&r);
+}
+
+// A long stream received in place keeps its buffers: they count as in use
+// while messages open, however they were taken, and are freed only after
+// DTSI_REASM_SPARE_IDLE_MS without one.
+static void
+test_placed_stream(void **state)
+{
+    for (size_t i = 0; i < BIG_LEN; i++) big_msg[i] = (uint8_t)(i * 7 + i / 251);
+    dtsi_reasm r;
+    dtsi_reasm_init(&r, 8, 8 << 20, 1000, on_lost, NULL);
+    uint8_t *out = NULL;
+    uint64_t allocs = 0;
+    int64_t now = 0;
+    assert_int_equal(big_feed(&r, 1, 0, now, &out), DTSI_REASM_PENDING);
+    for (uint32_t i = 1; i < 4; i++)
+        assert_int_equal(big_feed(&r, 1, i, now, &out),
+                         i < 3 ? DTSI_REASM_PENDING : DTSI_REASM_DONE);
+    dtsi_reasm_recycle(&r, out, r.done_cap);
+    for (uint64_t seq = 2; seq <= 40; seq++) { // 300 ms apart: 12 s in all
+        now += 300;
+        assert_true(dtsi_reasm_plan(&r, 4) == 4);
+        assert_int_equal(r.plan[0].seq, seq);
+        for (uint32_t i = 0; i < 4; i++)
+            assert_int_equal(big_placed(&r, i, seq, i, now, &out),
+                             i < 3 ? DTSI_REASM_PENDING : DTSI_REASM_DONE);
+        assert_memory_equal(out, big_msg, BIG_LEN);
+        dtsi_reasm_recycle(&r, out, r.done_cap);
+        dtsi_reasm_expire(&r, now + 50);
+        if (seq == 2) allocs = r.allocs;
+        assert_int_equal(r.allocs, allocs);
+    }
+    assert_int_equal(r.placed, 39 * 4);
+    assert_true(r.n_spares + r.n_next > 0);
+    dtsi_reasm_expire(&r, now + DTSI_REASM_SPARE_IDLE_MS + 1); // the stream stopped
+    assert_int_equal(r.n_spares + r.n_next, 0);
     dtsi_reasm_fini(&r);
 }
 
@@ -322,7 +365,7 @@ main(void)
         cmocka_unit_test(test_header_checks),       cmocka_unit_test(test_in_order_reordered_dup),
         cmocka_unit_test(test_interleaved_senders), cmocka_unit_test(test_bounds_and_timeout),
         cmocka_unit_test(test_latest_only),         cmocka_unit_test(test_placement),
-        cmocka_unit_test(test_buffers_reused),
+        cmocka_unit_test(test_buffers_reused),      cmocka_unit_test(test_placed_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,12 @@
 #define UDPM_RCVBUF (64 * 1024 * 1024)
 #define UDPM_SNDBUF (16 * 1024 * 1024)
 #define UDPM_MAX_GROUPS (UDPM_GROUPS_PER_SOCKET * UDPM_MAX_SOCKETS)
+// Placed receives (udpm_place): at most this many datagrams guessed per
+// receive buffer (a GRO run of 1500-byte-MTU fragments holds 44), and in
+// all per recvmmsg.
+#define UDPM_PLACE_RUN 48
+#define UDPM_PLACE_MAX (UDPM_RECV_BATCH * UDPM_PLACE_RUN)
+#define UDPM_RX_IOV (3 * UDPM_PLACE_RUN + 1)
 
 typedef struct udpm udpm;
 
@@ -55,7 +61,18 @@ typedef struct udpm_sock {
     udpm *owner;
     uint64_t backlog_checked_ms; // udpm_check_backlog: when, and what was queued then
     uint32_t backlog_last;
+    size_t gro_seg; // segment size of the GRO runs received lately, 0 when none (udpm_place)
 } udpm_sock;
+
+// The receive side of placement (udpm_place), allocated once: guesses, the
+// iovecs that put them, and which were right.
+typedef struct udpm_rx {
+    dts_rx_place pl[UDPM_PLACE_MAX];
+    unsigned char ok[UDPM_PLACE_MAX];
+    struct iovec iov[UDPM_RECV_BATCH][UDPM_RX_IOV];
+    size_t first[UDPM_RECV_BATCH], n[UDPM_RECV_BATCH]; // buffer i: guesses first..first+n
+    size_t stride[UDPM_RECV_BATCH];                    // ... one per stride bytes
+} udpm_rx;
 
 // One joined group; channels that hash to the same group share it.
 typedef struct udpm_group {
@@ -79,6 +96,7 @@ struct udpm {
     udpm_group *groups;
     int n_groups, cap_groups;
     uint8_t *rx_bufs; // UDPM_RECV_BATCH x UDPM_RX_BUF, allocated once
+    udpm_rx *rx;      // placement, when the core asks for it
     int gso;          // the kernel took UDP_SEGMENT sends (cleared when it refuses one)
     struct sockaddr_storage src_addr; // the last sender and its text (udpm_src)
     char src_text[64];
@@ -401,10 +419,14 @@ udpm_gro_size(struct msghdr *mh)
 }
 
 // udpm_check_backlog tells the core (on_backlog) when, after a full batch of
-// reads, the socket holds more than half of its buffer and more than at the
-// last check (or more than three quarters); at most once a millisecond per
-// socket (SO_MEMINFO is a system call). Half, because a pacing burst alone
-// may fill an eighth.
+// reads, the socket holds more than a quarter of its buffer and more than at
+// the last check (or more than three quarters); at most once a millisecond
+// per socket (SO_MEMINFO is a system call). A quarter, because a pacing
+// burst alone may fill a twelfth, and because the reader may lose its core
+// for a few milliseconds on a busy machine while the sender goes on: at
+// half, a 16 KiB stream over a 1500-byte MTU that a faster reader had
+// brought to the edge overflowed in 3 of 6 runs (each after 170-550
+// SLOWs); at a quarter, 0 of 12.
 static void
 udpm_check_backlog(udpm *u, udpm_sock *s)
 {
@@ -423,35 +445,104 @@ udpm_check_backlog(udpm *u, udpm_sock *s)
     // with, and asking again then would slow the sender for nothing; unless
     // a quarter of the buffer is all that is left, which a burst may fill.
     uint32_t cap = mi[SK_MEMINFO_RCVBUF];
-    if (queued > cap / 2 && (queued > last || queued > cap / 4 * 3))
+    if (queued > cap / 4 && (queued > last || queued > cap / 4 * 3))
         u->host.on_backlog(u->host.ctx, queued, cap);
 }
 
-// udpm_place sets up the buffers of one recvmmsg: datagram i in buffer i,
-// or, where the core placed it (rx_place), its bytes [at, at + len) in
-// the core's buffer and the others at their offsets in buffer i (three
-// iovecs; the same UDPM_RX_BUF bytes in all). Returns how many are placed.
-static size_t
-udpm_place(udpm *u, struct iovec (*iov)[3], struct mmsghdr *msgs, dts_rx_place *pl)
+// udpm_place sets up the buffers of one recvmmsg and returns how many to
+// read. Without placement, buffer i takes datagram i. With it (the core's
+// rx_place), buffer i expects n[i] datagrams, one per stride bytes: one
+// datagram per buffer, or, when the socket's last runs came with UDP GRO
+// and segments the guesses fit (gro_seg), one run of them in buffer 0
+// alone: the next run starts where this one ends, and runs are not all
+// full (a sender's GSO batch of 64 fragments comes as 44 and 20), so
+// guesses for a second buffer would mostly miss. Guess g's bytes [at, at
+// + len) go to its dst and the others to where they would be in the
+// buffer, so that it reads as the datagrams with holes where the guessed
+// data is, in the same UDPM_RX_BUF bytes. A run shorter than guessed
+// leaves the later pieces unwritten; a datagram longer than stride spills
+// into the next guess's pieces, and udpm_unplace puts it together again.
+static int
+udpm_place(udpm *u, udpm_sock *s, struct mmsghdr *msgs)
 {
-    int can = u->host.rx_place && u->host.rx_check && u->host.on_recv_placed;
-    size_t k = can ? u->host.rx_place(u->host.ctx, pl, UDPM_RECV_BATCH) : 0;
-    for (size_t i = 0; i < UDPM_RECV_BATCH; i++) {
-        uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
-        if (i < k && pl[i].len && pl[i].at + pl[i].len <= UDPM_RX_BUF) {
-            iov[i][0] = (struct iovec){b, pl[i].at};
-            iov[i][1] = (struct iovec){pl[i].dst, pl[i].len};
-            iov[i][2] =
-                (struct iovec){b + pl[i].at + pl[i].len, UDPM_RX_BUF - pl[i].at - pl[i].len};
-            msgs[i].msg_hdr.msg_iovlen = 3;
-        } else {
-            if (i < k) pl[i].len = 0;
-            iov[i][0] = (struct iovec){b, UDPM_RX_BUF};
-            msgs[i].msg_hdr.msg_iovlen = 1;
-        }
-        msgs[i].msg_hdr.msg_iov = iov[i];
+    udpm_rx *rx = u->rx;
+    if (!rx) return UDPM_RECV_BATCH;
+    size_t k, run = 1, stride = UDPM_RX_BUF, bufs = UDPM_RECV_BATCH;
+    if (s->gro_seg) {
+        run = UDPM_RX_BUF / s->gro_seg;
+        if (run > UDPM_PLACE_RUN) run = UDPM_PLACE_RUN;
+        stride = s->gro_seg;
+        bufs = 1;
     }
-    return k;
+    k = u->host.rx_place(u->host.ctx, rx->pl, bufs * run);
+    for (size_t i = 0, g = 0; i < UDPM_RECV_BATCH; i++) {
+        uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
+        struct iovec *v = rx->iov[i];
+        size_t nv = 0, n = 0;
+        for (; n < run && g < k; n++, g++) {
+            const dts_rx_place *p = &rx->pl[g];
+            if (p->at + p->len > stride) { // does not fit: no more guesses
+                k = g;
+                break;
+            }
+            uint8_t *seg = b + n * stride;
+            v[nv++] = (struct iovec){seg, p->at};
+            v[nv++] = (struct iovec){p->dst, p->len};
+            if (p->at + p->len < stride)
+                v[nv++] = (struct iovec){seg + p->at + p->len, stride - p->at - p->len};
+        }
+        if (n * stride < UDPM_RX_BUF)
+            v[nv++] = (struct iovec){b + n * stride, UDPM_RX_BUF - n * stride};
+        rx->first[i] = g - n, rx->n[i] = n, rx->stride[i] = stride;
+        msgs[i].msg_hdr.msg_iov = v;
+        msgs[i].msg_hdr.msg_iovlen = nv;
+    }
+    // A run guessed: read it alone (one system call per 64 KiB run).
+    return k && run > 1 ? 1 : UDPM_RECV_BATCH;
+}
+
+// udpm_unplace checks the guesses of buffer i, which received len bytes
+// cut in segments of seg (0: one datagram), with the core (rx_check), and
+// copies the bytes of every wrong guess back where they belong in the
+// buffer. All buffers of a recvmmsg are checked before any datagram is
+// handed on, since handing one on may write where another was guessed.
+static void
+udpm_unplace(udpm *u, size_t i, size_t len, size_t seg)
+{
+    udpm_rx *rx = u->rx;
+    uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
+    size_t stride = rx->stride[i];
+    for (size_t n = 0; n < rx->n[i]; n++) {
+        size_t g = rx->first[i] + n, start = n * stride;
+        const dts_rx_place *p = &rx->pl[g];
+        // Segment n is where it was guessed when the run has that segment
+        // size, or for a lone datagram, the first.
+        int aligned = seg ? seg == stride : n == 0;
+        size_t slen = seg ? seg : len;
+        if (len - start < slen) slen = len - start;
+        rx->ok[g] = start < len && aligned && u->host.rx_check(u->host.ctx, g, b + start, slen);
+        if (!rx->ok[g] && start + p->at < len) {
+            size_t at = start + p->at, n_back = len - at < p->len ? len - at : p->len;
+            memcpy(b + at, p->dst, n_back);
+        }
+    }
+}
+
+// udpm_deliver hands the datagrams of buffer i (len bytes, segments of
+// seg, 0 for one datagram) to the core, placed ones as such.
+static void
+udpm_deliver(udpm *u, size_t i, size_t len, size_t seg, const char *src)
+{
+    udpm_rx *rx = u->rx;
+    const uint8_t *d = u->rx_bufs + i * UDPM_RX_BUF;
+    if (!seg || seg >= len) seg = len;
+    for (size_t off = 0, n = 0; off < len && !u->closing; off += seg, n++) {
+        size_t l = len - off < seg ? len - off : seg;
+        if (rx && n < rx->n[i] && rx->ok[rx->first[i] + n])
+            u->host.on_recv_placed(u->host.ctx, rx->first[i] + n, d + off, l, src);
+        else
+            u->host.on_recv(u->host.ctx, d + off, l, src);
+    }
 }
 
 // udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH buffers
@@ -459,8 +550,7 @@ udpm_place(udpm *u, struct iovec (*iov)[3], struct mmsghdr *msgs, dts_rx_place *
 // starve the loop. A buffer holding a GRO run is cut at the segment size
 // into the datagrams that were sent. Truncated datagrams (larger than the
 // buffer) are handed on cut, and the core rejects them by their length
-// fields. Datagrams the core placed (udpm_place) are all checked before
-// any is handed on: handing one on may write where another was placed.
+// fields.
 static void
 udpm_on_readable(uv_poll_t *h, int status, int events)
 {
@@ -468,48 +558,45 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
     udpm *u = s->owner;
     if (status < 0 || u->closing) return;
     struct mmsghdr msgs[UDPM_RECV_BATCH];
-    struct iovec iov[UDPM_RECV_BATCH][3];
-    dts_rx_place pl[UDPM_RECV_BATCH];
-    int placed[UDPM_RECV_BATCH];
+    struct iovec iov[UDPM_RECV_BATCH];
     struct sockaddr_storage from[UDPM_RECV_BATCH];
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } ctl[UDPM_RECV_BATCH];
-    for (int round = 0; round < 8; round++) {
-        for (int i = 0; i < UDPM_RECV_BATCH; i++)
+    // At most 96 buffers (8 full batches) per call, so that one busy socket
+    // cannot starve the loop.
+    for (int bufs = 0; bufs < 8 * UDPM_RECV_BATCH;) {
+        for (int i = 0; i < UDPM_RECV_BATCH; i++) {
+            iov[i] = (struct iovec){u->rx_bufs + (size_t)i * UDPM_RX_BUF, UDPM_RX_BUF};
             msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
                                               .msg_namelen = sizeof from[i],
+                                              .msg_iov = &iov[i],
+                                              .msg_iovlen = 1,
                                               .msg_control = ctl[i].buf,
                                               .msg_controllen = sizeof ctl[i].buf};
-        size_t k = udpm_place(u, iov, msgs, pl);
-        int n = recvmmsg(s->fd, msgs, UDPM_RECV_BATCH, MSG_DONTWAIT, NULL);
+        }
+        int want = udpm_place(u, s, msgs);
+        int n = recvmmsg(s->fd, msgs, (unsigned)want, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
+        bufs += n;
         if (u->host.on_batch) u->host.on_batch(u->host.ctx);
+        size_t seg[UDPM_RECV_BATCH];
         for (int i = 0; i < n; i++) {
-            uint8_t *d = u->rx_bufs + (size_t)i * UDPM_RX_BUF;
-            size_t len = msgs[i].msg_len, seg = udpm_gro_size(&msgs[i].msg_hdr);
-            size_t first = seg && seg < len ? seg : len;
-            placed[i] =
-                (size_t)i < k && pl[i].len && u->host.rx_check(u->host.ctx, (size_t)i, d, first);
-            if ((size_t)i < k && pl[i].len && !placed[i] && len > pl[i].at) // put back what landed
-                memcpy(d + pl[i].at, pl[i].dst,
-                       len - pl[i].at < pl[i].len ? len - pl[i].at : pl[i].len);
+            size_t len = msgs[i].msg_len;
+            seg[i] = udpm_gro_size(&msgs[i].msg_hdr);
+            if (seg[i] >= len) seg[i] = 0;
+            if (u->rx) udpm_unplace(u, (size_t)i, len, seg[i]);
+            // Runs of this segment size come: guess runs (udpm_place), until
+            // a lone datagram longer than the segments says otherwise.
+            if (seg[i])
+                s->gro_seg = seg[i];
+            else if (len > s->gro_seg)
+                s->gro_seg = 0;
         }
-        for (int i = 0; i < n && !u->closing; i++) {
-            const char *src = udpm_src(u, &from[i]);
-            const uint8_t *d = u->rx_bufs + (size_t)i * UDPM_RX_BUF;
-            size_t len = msgs[i].msg_len, seg = udpm_gro_size(&msgs[i].msg_hdr);
-            if (!seg || seg >= len) seg = len;
-            size_t off = 0;
-            if (placed[i]) {
-                u->host.on_recv_placed(u->host.ctx, (size_t)i, d, seg, src);
-                off = seg;
-            }
-            for (; off < len && !u->closing; off += seg)
-                u->host.on_recv(u->host.ctx, d + off, len - off < seg ? len - off : seg, src);
-        }
-        if (n < UDPM_RECV_BATCH) return;
+        for (int i = 0; i < n && !u->closing; i++)
+            udpm_deliver(u, (size_t)i, msgs[i].msg_len, seg[i], udpm_src(u, &from[i]));
+        if (n < want) return;
         udpm_check_backlog(u, s); // a full batch: is more waiting than we read?
     }
 }
@@ -534,6 +621,8 @@ udpm_open(const dts_transport_config *cfg, const dts_transport_host *host, void 
     dts_err err = DTS_OK;
     if (iface && *iface) err = udpm_resolve_iface(u, iface);
     if (err == DTS_OK) u->rx_bufs = malloc((size_t)UDPM_RECV_BATCH * UDPM_RX_BUF);
+    if (err == DTS_OK && host->rx_place && host->rx_check && host->on_recv_placed)
+        u->rx = malloc(sizeof *u->rx); // without it, receives are not placed
     if (err == DTS_OK && !u->rx_bufs) err = DTS_ENOMEM;
     if (err == DTS_OK && udpm_send_socket_open(u) != 0) err = DTS_ETRANSPORT;
     if (err == DTS_OK && udpm_recv_socket_open(u) < 0) err = DTS_ETRANSPORT;
@@ -541,6 +630,7 @@ udpm_open(const dts_transport_config *cfg, const dts_transport_host *host, void 
     if (err != DTS_OK) {
         if (u->send_fd >= 0) close(u->send_fd);
         free(u->rx_bufs);
+        free(u->rx);
         free(u);
         return err;
     }
@@ -560,6 +650,7 @@ udpm_sock_closed(uv_handle_t *h)
         void *arg = u->close_arg;
         free(u->groups);
         free(u->rx_bufs);
+        free(u->rx);
         free(u);
         if (done) done(arg);
     }
