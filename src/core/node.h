@@ -226,11 +226,13 @@ typedef struct dtsi_out {
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
 // Larger frames come from up to DTSI_LARGE_KEEP kept buffers (pool number
-// DTSI_POOL_LARGE), DTSI_LARGE_KEEP_BYTES in all, sized in steps of
-// DTSI_LARGE_STEP and given back after DTSI_LARGE_IDLE_MS unused.
+// DTSI_POOL_LARGE), DTSI_LARGE_KEEP_BYTES in all (two frames of the
+// default largest message, whose 16,000 pages a fresh buffer would fault
+// in again for every message), sized in steps of DTSI_LARGE_STEP and given
+// back after DTSI_LARGE_IDLE_MS unused.
 #define DTSI_POOL_LARGE (DTSI_POOL_CLASSES + 1)
 #define DTSI_LARGE_KEEP 8
-#define DTSI_LARGE_KEEP_BYTES (64u * 1024 * 1024)
+#define DTSI_LARGE_KEEP_BYTES (2 * (DTS_PAYLOAD_MAX_DEFAULT + DTSI_LARGE_STEP))
 #define DTSI_LARGE_STEP 65536u
 #define DTSI_LARGE_PREFIX 16 // the capacity, before the buffer (keeps malloc's alignment)
 #define DTSI_LARGE_IDLE_MS 2000
