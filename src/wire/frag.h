@@ -61,7 +61,7 @@ typedef struct dtsi_reasm_place {
     uint8_t *dst;
 } dtsi_reasm_place;
 
-#define DTSI_REASM_PLAN_MAX 576 // a recvmmsg of 12 GRO runs of 48 fragments
+#define DTSI_REASM_PLAN_MAX 48 // a GRO run of 1500-byte-MTU fragments holds 44
 
 // Why a message was not completed.
 typedef enum dtsi_lost_reason {

@@ -46,11 +46,11 @@
 #define UDPM_SNDBUF (16 * 1024 * 1024)
 #define UDPM_MAX_GROUPS (UDPM_GROUPS_PER_SOCKET * UDPM_MAX_SOCKETS)
 // Placed receives (udpm_place): at most this many datagrams guessed per
-// receive buffer (a GRO run of 1500-byte-MTU fragments holds 44), and in
-// all per recvmmsg.
-#define UDPM_PLACE_RUN 48
-#define UDPM_PLACE_MAX (UDPM_RECV_BATCH * UDPM_PLACE_RUN)
-#define UDPM_RX_IOV (3 * UDPM_PLACE_RUN + 1)
+// recvmmsg, one per buffer or one GRO run in the first (a run of
+// 1500-byte-MTU fragments holds 44); each takes up to three iovecs, and
+// each buffer one more.
+#define UDPM_PLACE_MAX 48
+#define UDPM_RX_IOV (3 * UDPM_PLACE_MAX + UDPM_RECV_BATCH)
 
 typedef struct udpm udpm;
 
@@ -69,7 +69,7 @@ typedef struct udpm_sock {
 typedef struct udpm_rx {
     dts_rx_place pl[UDPM_PLACE_MAX];
     unsigned char ok[UDPM_PLACE_MAX];
-    struct iovec iov[UDPM_RECV_BATCH][UDPM_RX_IOV];
+    struct iovec iov[UDPM_RX_IOV];                     // handed out to the buffers in turn
     size_t first[UDPM_RECV_BATCH], n[UDPM_RECV_BATCH]; // buffer i: guesses first..first+n
     size_t stride[UDPM_RECV_BATCH];                    // ... one per stride bytes
 } udpm_rx;
@@ -470,14 +470,15 @@ udpm_place(udpm *u, udpm_sock *s, struct mmsghdr *msgs)
     size_t k, run = 1, stride = UDPM_RX_BUF, bufs = UDPM_RECV_BATCH;
     if (s->gro_seg) {
         run = UDPM_RX_BUF / s->gro_seg;
-        if (run > UDPM_PLACE_RUN) run = UDPM_PLACE_RUN;
+        if (run > UDPM_PLACE_MAX) run = UDPM_PLACE_MAX;
         stride = s->gro_seg;
         bufs = 1;
     }
     k = u->host.rx_place(u->host.ctx, rx->pl, bufs * run);
+    size_t used = 0; // of rx->iov
     for (size_t i = 0, g = 0; i < UDPM_RECV_BATCH; i++) {
         uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
-        struct iovec *v = rx->iov[i];
+        struct iovec *v = rx->iov + used;
         size_t nv = 0, n = 0;
         for (; n < run && g < k; n++, g++) {
             const dts_rx_place *p = &rx->pl[g];
@@ -496,6 +497,7 @@ udpm_place(udpm *u, udpm_sock *s, struct mmsghdr *msgs)
         rx->first[i] = g - n, rx->n[i] = n, rx->stride[i] = stride;
         msgs[i].msg_hdr.msg_iov = v;
         msgs[i].msg_hdr.msg_iovlen = nv;
+        used += nv;
     }
     // A run guessed: read it alone (one system call per 64 KiB run).
     return k && run > 1 ? 1 : UDPM_RECV_BATCH;
