@@ -54,7 +54,7 @@ static void
 wait_membership(dts_node *n)
 {
     if (n->cfg.run_mode != DTS_RUN_THREAD || on_loop_thread(n)) return;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     wait_until(n, membership_clean, NULL, 1000);
     pthread_mutex_unlock(&n->mu);
 }
@@ -70,7 +70,7 @@ dts_type_declare(dts_node *n, const char *name, dts_format format, const void *s
     if (schema_len > DTS_SCHEMA_MAX) return DTS_ETOOBIG;
     if (schema_len && !schema) return DTS_EINVAL;
     uint64_t sid = dts_schema_id(format, schema, schema_len);
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dts_err err = DTS_OK;
     dtsi_type *t = n->closing ? NULL : dtsi_type_get(n, dts_type_id(name), name, strlen(name));
     if (!t) {
@@ -176,7 +176,7 @@ prefill_copy(dts_node *n, const char *type, const void *data, size_t len, prefil
 {
     *pf = (prefilled){0};
     if (len < DTSI_COPY_UNLOCKED) return;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_type *t = type_by_name(n, type);
     if (t && t->declared && !t->compress && len <= n->cfg.payload_max)
         pf->frame = dtsi_frame_get(n, len, &pf->pooled);
@@ -190,7 +190,7 @@ static void
 prefill_drop(dts_node *n, prefilled *pf)
 {
     if (!pf->frame || pf->loan) return;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_frame_put(n, pf->frame, pf->pooled);
     pthread_mutex_unlock(&n->mu);
     pf->frame = NULL;
@@ -205,7 +205,7 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
     if (!n || !type || (len && !data)) return DTS_EINVAL;
     const void *orig = data; // the last-value cache keeps it uncompressed
     size_t orig_len = len;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dts_err err = DTS_OK;
     dtsi_type *t = type_by_name(n, type);
     if (n->closing) {
@@ -308,7 +308,7 @@ wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_
             if (dtsi_mono_ms() >= end_ms) return done(n, arg);
             pthread_mutex_unlock(&n->mu);
             uv_run(n->loop, UV_RUN_ONCE); // the tick timer bounds the wait
-            pthread_mutex_lock(&n->mu);
+            dtsi_lock(&n->mu);
         }
     }
     return 1;
@@ -325,7 +325,7 @@ dts_flush(dts_node *n, int timeout_ms)
 {
     if (!n || timeout_ms < 0) return DTS_EINVAL;
     if (on_loop_thread(n)) return DTS_EBUSY;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     node_wake(n);
     int ok = wait_until(n, queue_empty, NULL, timeout_ms);
     pthread_mutex_unlock(&n->mu);
@@ -362,7 +362,7 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
     int64_t end_ms = dtsi_mono_ms() + timeout_ms;
     for (;;) {
         uint64_t us = 0;
-        pthread_mutex_lock(&n->mu);
+        dtsi_lock(&n->mu);
         if (n->cfg.run_mode != DTS_RUN_THREAD) {
             wait_until(n, queue_has_room, NULL, (int)(end_ms - dtsi_mono_ms()));
         } else {
@@ -440,7 +440,7 @@ dts_loan(dts_node *n, size_t len)
 {
     if (!n || len == 0 || len > n->cfg.payload_max) return NULL;
     int pooled;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     uint8_t *f = dtsi_frame_get(n, len, &pooled);
     pthread_mutex_unlock(&n->mu);
     if (!f) return NULL;
@@ -471,7 +471,7 @@ dts_loan_return(dts_node *n, void *buf)
     uint8_t *f = loan_frame(buf, &cap, &pooled);
     if (!n || !f) return;
     f[0] = 0; // a second return is ignored
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_frame_put(n, f, pooled);
     pthread_mutex_unlock(&n->mu);
 }
@@ -500,7 +500,7 @@ dts_subscribe(dts_node *n, const char *pattern, dts_msg_cb cb, void *ud, dts_sub
     s->cb = cb;
     s->ud = ud;
     s->node = n;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dts_err err = n->closing ? DTS_ECLOSED : DTS_OK;
     dtsi_type *t =
         err == DTS_OK && s->exact ? dtsi_type_get(n, s->type_id, pattern, strlen(pattern)) : NULL;
@@ -529,7 +529,7 @@ dts_sub_close(dts_sub *s)
 {
     if (!s) return;
     dts_node *n = s->node;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     // Marked closed now, so no further callback; freed at the next tick,
     // when no dispatch can still hold a pointer to it.
     s->closed = 1;
@@ -547,7 +547,7 @@ dts_err
 dts_query_set_handler(dts_node *n, const char *type, dts_query_handler h, void *ud)
 {
     if (!n || !type) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_type *t = type_by_name(n, type);
     dts_err err = t && t->declared ? DTS_OK : DTS_ENOENT;
     if (err == DTS_OK) {
@@ -584,7 +584,7 @@ dts_query(dts_node *n, const char *type, int timeout_ms, int wait_all, dts_msg_c
 {
     if (!n || !dts_name_valid(type) || timeout_ms < 0) return DTS_EINVAL;
     if (on_loop_thread(n)) return DTS_EBUSY;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_query *q = n->closing ? NULL : query_slot(n);
     dtsi_type *t = q ? dtsi_type_get(n, dts_type_id(type), type, strlen(type)) : NULL;
     if (!q || !t) {
@@ -689,7 +689,7 @@ dts_err
 dts_node_types(dts_node *n, dts_type_info **out, size_t *count)
 {
     if (!n || !out || !count) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dts_type_info *arr = calloc(n->n_types ? n->n_types : 1, sizeof *arr);
     size_t k = 0;
     for (size_t b = 0; arr && b < DTSI_TYPE_BUCKETS; b++)
@@ -705,7 +705,7 @@ dts_err
 dts_node_peers(dts_node *n, dts_node_info **out, size_t *count)
 {
     if (!n || !out || !count) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dts_node_info *arr = calloc(n->n_peers + 1, sizeof *arr);
     if (arr) {
         dts_node_info *me = &arr[0];
@@ -743,7 +743,7 @@ dts_err
 dts_node_counters_get(dts_node *n, dts_node_counters *out)
 {
     if (!n || !out) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     *out = n->nc;
     out->buffers_allocated += n->reasm.allocs;
     out->fragments_placed = n->reasm.placed;
@@ -755,7 +755,7 @@ dts_err
 dts_type_counters_get(dts_node *n, const char *type, dts_type_counters *out)
 {
     if (!n || !type || !out) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_type *t = type_by_name(n, type);
     if (t) *out = t->c;
     pthread_mutex_unlock(&n->mu);
@@ -766,7 +766,7 @@ dts_err
 dts_schema_get(dts_node *n, uint64_t schema_id, dts_format *format, void **schema, size_t *len)
 {
     if (!n || !schema || !len) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     const uint8_t *src = NULL;
     size_t slen = 0;
     int fmt = 0, found = 0;

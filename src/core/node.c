@@ -250,7 +250,7 @@ dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *host
 void
 dts_node_set_event_cb(dts_node *n, dts_event_cb cb, void *ud)
 {
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     n->ev_cb = cb;
     n->ev_ud = ud;
     pthread_mutex_unlock(&n->mu);
@@ -505,7 +505,7 @@ node_lvc_copy_borrowed(dts_node *n, const dtsi_out *o)
     pthread_mutex_unlock(&n->mu);
     if (!b) b = malloc(len);
     if (b) memcpy(b, o->borrowed, len);
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     if (b && t->last_pending && t->last_seq == o->seq) {
         lvc_release(n, t);
         t->last_buf = b;
@@ -781,8 +781,11 @@ node_slow_down(dts_node *n, uint64_t asked)
     n->pace_rate = rate > floor ? rate : floor;
     uint64_t now = mono_us();
     n->pace_raise_us = now + DTSI_SLOW_HOLD_MS * 1000u;
+    // The ceiling holds a climb near a rate the receiver measured; a blind
+    // halving (the receiver's rate not known yet, early in a burst) says
+    // nothing of where to stop.
     n->pace_ceiling = 2 * n->pace_rate;
-    n->pace_ceiling_us = now + DTSI_SLOW_CEILING_MS * 1000u;
+    n->pace_ceiling_us = asked ? now + DTSI_SLOW_CEILING_MS * 1000u : 0;
     if (n->pace_tokens > 0) n->pace_tokens = 0;
     n->nc.slow_received++;
 }
@@ -795,7 +798,7 @@ static void
 node_on_backlog(void *ctx, size_t queued, size_t capacity)
 {
     dts_node *n = ctx;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     int64_t now = dtsi_mono_ms();
     if (n->rx_last_type && now - n->slow_sent_ms >= DTSI_SLOW_GAP_MS) {
         // The rate this node has drained its socket at lately (over one to
@@ -965,7 +968,7 @@ node_send_fragments(dts_node *n)
             pieces += node_build_fragments(n, &n->q[(n->q_head + i) % n->q_cap], counts[i], at,
                                            pads[i], i, d + at, iov + pieces);
         dts_err err = n->tp_ops->send(n->tp, ch, d, total, &sent);
-        pthread_mutex_lock(&n->mu);
+        dtsi_lock(&n->mu);
         n->nc.datagrams_sent += sent;
         n->nc.fragments_sent += sent;
         for (size_t i = 0; i < nm && sent > 0; i++) {
@@ -1024,7 +1027,7 @@ node_on_spin(uv_idle_t *h)
     if (n->last_recv_us < n->last_send_us) n->answered = 0;
     uv_idle_stop(h);
     n->spinning = 0;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     n->nc.polled_us += now - n->spin_start_us;
     pthread_mutex_unlock(&n->mu);
 }
@@ -1126,7 +1129,7 @@ dtsi_send_now(dts_node *n)
         for (size_t i = 0, pos = 0; i < nd; pos += frames[i++])
             d[i] = node_pack_dgram(n, pos, frames[i], lens[i], &iov[i * DTSI_PACK_IOV]);
         dts_err err = n->tp_ops->send(n->tp, first->channel, d, nd, &sent);
-        pthread_mutex_lock(&n->mu);
+        dtsi_lock(&n->mu);
         n->nc.datagrams_sent += sent;
         for (size_t i = 0; i < sent; i++)
             for (size_t j = 0; j < frames[i]; j++) node_pop(n, 1);
@@ -1208,7 +1211,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
             pthread_mutex_unlock(&n->mu);
             node_build_fragments(n, o, k, 0, 0, 0, d, iov);
             err = n->tp_ops->send(n->tp, o->channel, d, k, &sent);
-            pthread_mutex_lock(&n->mu);
+            dtsi_lock(&n->mu);
             n->nc.datagrams_sent += sent;
             n->nc.fragments_sent += sent;
             o->next_off += sent * frag_size;
@@ -1223,7 +1226,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
         if (wait_us != UINT64_MAX && dtsi_mono_us() + (int64_t)wait_us <= end_us) {
             pthread_mutex_unlock(&n->mu);
             dtsi_sleep_us(wait_us);
-            pthread_mutex_lock(&n->mu);
+            dtsi_lock(&n->mu);
             continue;
         }
         if (out_unborrow(n, o)) break;
@@ -1234,7 +1237,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
         }
         pthread_mutex_unlock(&n->mu); // no memory for the copy: keep sending
         dtsi_sleep_us(1000);
-        pthread_mutex_lock(&n->mu);
+        dtsi_lock(&n->mu);
     }
     pthread_cond_broadcast(&n->cond); // dts_flush, and a closing loop (node_finish_close)
     // The loop sends what was queued behind it, or its rest, and counts the
@@ -1597,7 +1600,13 @@ node_on_batch(void *ctx)
     n->rx_mono_us = dtsi_mono_us();
     n->rx_now_ms = n->rx_mono_us / 1000;
     if (n->rx_now_ms - n->drain_ms[0] >= DTSI_SLOW_WINDOW_MS) { // node_on_backlog
-        n->drain_ms[1] = n->drain_ms[0], n->drain_bytes[1] = n->drain_bytes[0];
+        // A window with hardly any data (a quiet spell, or control traffic
+        // only) measures the quiet, not the drain: a SLOW early in a burst
+        // asked a 1 MiB publisher for 8-80 MB/s from it, and the publisher
+        // crawled for half a second. Then the rate is not known (0).
+        int quiet = n->rx_now_ms - n->drain_ms[0] >= 2 * DTSI_SLOW_WINDOW_MS ||
+                    n->rx_bytes - n->drain_bytes[0] < DTSI_SLOW_MIN_BYTES;
+        n->drain_ms[1] = quiet ? 0 : n->drain_ms[0], n->drain_bytes[1] = n->drain_bytes[0];
         n->drain_ms[0] = n->rx_now_ms, n->drain_bytes[0] = n->rx_bytes;
     }
 }
@@ -1610,7 +1619,7 @@ node_on_batch(void *ctx)
 static void
 node_recv(dts_node *n, const uint8_t *data, size_t len, const char *src, size_t placed)
 {
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     n->in_loop_cb++;
     n->in_recv = 1;
     n->nc.datagrams_received++;
@@ -1672,7 +1681,7 @@ static size_t
 node_rx_place(void *ctx, dts_rx_place *p, size_t max)
 {
     dts_node *n = ctx;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     size_t k = dtsi_reasm_plan(&n->reasm, max);
     for (size_t i = 0; i < k; i++)
         p[i] = (dts_rx_place){.at = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE,
@@ -1695,7 +1704,7 @@ node_rx_check(void *ctx, size_t i, const uint8_t *data, size_t len)
     if (dtsi_hdr_decode(data, len, &h, NULL) != DTSI_WIRE_OK || !(h.flags & DTSI_FLAG_FRAGMENT) ||
         (h.kind != DTSI_KIND_DATA && h.kind != DTSI_KIND_REPLY))
         return 0;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     int ok = !dtsi_frag_hdr_decode(data + DTSI_HDR_SIZE, h.payload_len,
                                    (uint32_t)n->cfg.payload_max, &f, &dlen) &&
              dtsi_reasm_plan_match(&n->reasm, i, &h, &f, dlen);
@@ -1712,7 +1721,7 @@ static void
 node_on_wake(uv_async_t *a)
 {
     dts_node *n = a->data;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     if (n->stop_requested) {
         n->stop_requested = 0;
         uv_stop(a->loop);
@@ -1787,7 +1796,7 @@ static void
 node_on_tick(uv_timer_t *tm)
 {
     dts_node *n = tm->data;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     n->in_loop_cb++;
     n->nc.ticks++;
     int64_t now = dtsi_mono_ms();
@@ -1812,7 +1821,7 @@ static void
 node_on_retry(uv_timer_t *tm)
 {
     dts_node *n = tm->data;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_send_now(n);
     pthread_mutex_unlock(&n->mu);
 }
@@ -2085,14 +2094,14 @@ dts_node_close(dts_node *n)
     // Send what is queued first, within a bound (a large message may need
     // a while at the paced rate).
     if (n->thread_started || n->cfg.run_mode == DTS_RUN_CALLER) dts_flush(n, DTSI_CLOSE_FLUSH_MS);
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     n->closing = 1;
     pthread_mutex_unlock(&n->mu);
     if (n->thread_started) {
         uv_async_send(&n->wake);
         uv_thread_join(&n->thread);
     } else {
-        pthread_mutex_lock(&n->mu);
+        dtsi_lock(&n->mu);
         if (!n->stopped) node_finish_close(n);
         pthread_mutex_unlock(&n->mu);
         while (n->handles_open > 0) uv_run(n->loop, UV_RUN_NOWAIT);
@@ -2124,7 +2133,7 @@ dts_node_stop(dts_node *n)
         uv_stop(n->loop);
         return;
     }
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     n->stop_requested = 1;
     pthread_mutex_unlock(&n->mu);
     uv_async_send(&n->wake);

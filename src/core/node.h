@@ -217,6 +217,23 @@ typedef struct dtsi_out {
 // DTSI_POOL_CLASSES, so up to 64 KiB, one datagram); each class keeps up to
 // DTSI_POOL_KEEP_BYTES of freed buffers (at least 16).
 #define DTSI_POOL_MIN 128
+#define DTSI_LOCK_SPIN 200 // tries before a thread sleeps on the node's mutex (dtsi_lock)
+
+// dtsi_lock takes a mutex, trying a while before sleeping on it: the node's
+// mutex is held for short spells, and a sleep and a wake-up cost far more
+// than the wait (a context switch each way, on a virtual machine through
+// the hypervisor).
+static inline void
+dtsi_lock(pthread_mutex_t *m)
+{
+    for (int i = 0; i < DTSI_LOCK_SPIN; i++) {
+        if (pthread_mutex_trylock(m) == 0) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(m);
+}
 #define DTSI_SPIN_YIELD_US 10   // polling this long without an event lets other threads in
 #define DTSI_COPY_UNLOCKED 4096 // publish copies payloads this large without the lock
 // dts_publish_wait and dts_publish_loan (with a timeout) send values this
@@ -237,10 +254,11 @@ typedef struct dtsi_out {
 #define DTSI_LARGE_PREFIX 16 // the capacity, before the buffer (keeps malloc's alignment)
 #define DTSI_LARGE_IDLE_MS 2000
 
-#define DTSI_SLOW_GAP_MS 2       // a receiver sends SLOW at most this often
-#define DTSI_SLOW_WINDOW_MS 100  // a receiver measures its drain rate over one to two of these
-#define DTSI_SLOW_HOLD_MS 20     // a slowed sender keeps its rate this long after a SLOW
-#define DTSI_SLOW_RAISE_MS 10    // then raises it by a quarter this often
+#define DTSI_SLOW_GAP_MS 2      // a receiver sends SLOW at most this often
+#define DTSI_SLOW_WINDOW_MS 100 // a receiver measures its drain rate over one to two of these
+#define DTSI_SLOW_MIN_BYTES (1024 * 1024) // ... each with at least this much data
+#define DTSI_SLOW_HOLD_MS 20              // a slowed sender keeps its rate this long after a SLOW
+#define DTSI_SLOW_RAISE_MS 10             // then raises it by a quarter this often
 #define DTSI_SLOW_CEILING_MS 500 // and no higher than twice what it was asked for, this long
 #define DTSI_PAD_MAX 65536       // a PAD frame is shorter than a fragment
 #define DTSI_FRAG_BATCH 64       // fragments per transport call (one GSO run at most)

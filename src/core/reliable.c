@@ -236,7 +236,7 @@ dts_err
 dts_type_set_opts(dts_node *n, const char *type, const dts_type_opts *opts)
 {
     if (!n || !type || !opts || !dts_name_valid(type)) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_type *t = dtsi_type_find(n, dts_type_id(type));
     dts_err err = t && t->declared && strcmp(t->name, type) == 0 ? DTS_OK : DTS_ENOENT;
     if (err == DTS_OK) {

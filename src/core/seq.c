@@ -226,7 +226,7 @@ dts_err
 dts_type_publishers(dts_node *n, const char *type, dts_pub_info **out, size_t *count)
 {
     if (!n || !type || !out || !count || !dts_name_valid(type)) return DTS_EINVAL;
-    pthread_mutex_lock(&n->mu);
+    dtsi_lock(&n->mu);
     dtsi_type *t = dtsi_type_find(n, dts_type_id(type));
     dts_err err = t && strcmp(t->name, type) == 0 ? DTS_OK : DTS_ENOENT;
     dts_pub_info *arr = NULL;
