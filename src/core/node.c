@@ -1412,10 +1412,10 @@ node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pay
     }
     dtsi_reasm_rc rc;
     if (n->rx_placed) // its data is in its message's buffer already (node_rx_place)
-        rc = dtsi_reasm_add_placed(&n->reasm, n->rx_placed - 1, h, &f, dtsi_mono_ms(),
+        rc = dtsi_reasm_add_placed(&n->reasm, n->rx_placed - 1, h, &f, n->rx_now_ms,
                                    n->cfg.latest_only, buf, whole);
     else
-        rc = dtsi_reasm_add(&n->reasm, h, &f, payload + DTSI_FRAG_HDR_SIZE, dlen, dtsi_mono_ms(),
+        rc = dtsi_reasm_add(&n->reasm, h, &f, payload + DTSI_FRAG_HDR_SIZE, dlen, n->rx_now_ms,
                             n->cfg.latest_only, buf, whole);
     n->nc.reasm_bytes = n->reasm.bytes;
     n->nc.reasm_peak_bytes = n->reasm.peak_bytes;
@@ -1693,7 +1693,8 @@ node_rx_place(void *ctx, dts_rx_place *p, size_t max)
 
 // node_rx_check says whether datagram i (its first len bytes) is the
 // fragment node_rx_place guessed; only its headers are read, the data is
-// not in data.
+// not in data. The guesses are the loop thread's alone, as is this call:
+// no lock (the datagram's handling takes it next).
 static int
 node_rx_check(void *ctx, size_t i, const uint8_t *data, size_t len)
 {
@@ -1704,12 +1705,9 @@ node_rx_check(void *ctx, size_t i, const uint8_t *data, size_t len)
     if (dtsi_hdr_decode(data, len, &h, NULL) != DTSI_WIRE_OK || !(h.flags & DTSI_FLAG_FRAGMENT) ||
         (h.kind != DTSI_KIND_DATA && h.kind != DTSI_KIND_REPLY))
         return 0;
-    dtsi_lock(&n->mu);
-    int ok = !dtsi_frag_hdr_decode(data + DTSI_HDR_SIZE, h.payload_len,
-                                   (uint32_t)n->cfg.payload_max, &f, &dlen) &&
-             dtsi_reasm_plan_match(&n->reasm, i, &h, &f, dlen);
-    pthread_mutex_unlock(&n->mu);
-    return ok;
+    return !dtsi_frag_hdr_decode(data + DTSI_HDR_SIZE, h.payload_len, (uint32_t)n->cfg.payload_max,
+                                 &f, &dlen) &&
+           dtsi_reasm_plan_match(&n->reasm, i, &h, &f, dlen);
 }
 
 // ---------------------------------------------------------------------------
