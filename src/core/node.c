@@ -302,55 +302,28 @@ large_free(uint8_t *buf)
 
 // large_get gives the smallest kept large buffer that holds len bytes, or a
 // new one rounded up to DTSI_LARGE_STEP (so that messages of about the same
-// size reuse each other's buffers).
+// size reuse each other's buffers); large_put keeps it again, within
+// DTSI_LARGE_KEEP buffers and DTSI_LARGE_KEEP_BYTES.
 static uint8_t *
 large_get(dts_node *n, size_t len)
 {
-    int best = -1;
-    for (int i = 0; i < n->large_n; i++)
-        if (large_cap(n->large[i]) >= len &&
-            (best < 0 || large_cap(n->large[i]) < large_cap(n->large[best])))
-            best = i;
+    size_t cap;
     n->large_used_ms = dtsi_mono_ms(); // one clock read per message over 64 KiB
-    if (best >= 0) {
-        uint8_t *b = n->large[best];
-        n->large[best] = n->large[--n->large_n];
-        n->large_bytes -= large_cap(b);
-        return b;
-    }
+    uint8_t *b = dtsi_bufkeep_take(&n->large, len, &cap);
+    if (b) return b;
     if (len > SIZE_MAX - 2 * DTSI_LARGE_STEP) return NULL;
-    size_t cap = (len + DTSI_LARGE_STEP - 1) / DTSI_LARGE_STEP * DTSI_LARGE_STEP;
-    uint8_t *b = malloc(DTSI_LARGE_PREFIX + cap);
+    cap = (len + DTSI_LARGE_STEP - 1) / DTSI_LARGE_STEP * DTSI_LARGE_STEP;
+    b = malloc(DTSI_LARGE_PREFIX + cap);
     if (!b) return NULL;
     n->nc.buffers_allocated++;
     memcpy(b, &cap, sizeof cap);
     return b + DTSI_LARGE_PREFIX;
 }
 
-// large_put keeps a large buffer within DTSI_LARGE_KEEP buffers and
-// DTSI_LARGE_KEEP_BYTES, making room by freeing smaller kept ones; a
-// buffer larger than the bound is freed.
 static void
 large_put(dts_node *n, uint8_t *buf)
 {
-    size_t cap = large_cap(buf);
-    while (cap <= DTSI_LARGE_KEEP_BYTES && n->large_n &&
-           (n->large_n == DTSI_LARGE_KEEP || n->large_bytes + cap > DTSI_LARGE_KEEP_BYTES)) {
-        int small = 0;
-        for (int i = 1; i < n->large_n; i++)
-            if (large_cap(n->large[i]) < large_cap(n->large[small])) small = i;
-        if (large_cap(n->large[small]) > cap) break;
-        n->large_bytes -= large_cap(n->large[small]);
-        large_free(n->large[small]);
-        n->large[small] = n->large[--n->large_n];
-    }
-    if (cap > DTSI_LARGE_KEEP_BYTES || n->large_n == DTSI_LARGE_KEEP ||
-        n->large_bytes + cap > DTSI_LARGE_KEEP_BYTES) {
-        large_free(buf);
-        return;
-    }
-    n->large[n->large_n++] = buf;
-    n->large_bytes += cap;
+    if (!dtsi_bufkeep_put(&n->large, buf, large_cap(buf))) large_free(buf);
 }
 
 // dtsi_pool_trim gives the kept large buffers back to the system when none
@@ -359,9 +332,8 @@ large_put(dts_node *n, uint8_t *buf)
 void
 dtsi_pool_trim(dts_node *n, int64_t now_ms)
 {
-    if (!n->large_n || now_ms - n->large_used_ms < DTSI_LARGE_IDLE_MS) return;
-    while (n->large_n) large_free(n->large[--n->large_n]);
-    n->large_bytes = 0;
+    if (n->large.n && now_ms - n->large_used_ms >= DTSI_LARGE_IDLE_MS)
+        dtsi_bufkeep_clear(&n->large);
 }
 
 static uint8_t *
@@ -1953,6 +1925,8 @@ node_open_transport(dts_node *n)
     if (!n->frag_bufs || !n->pack_buf) return DTS_ENOMEM;
     n->pace_tokens = pace_burst(n, n->cfg.pace_bytes_per_s);
     n->pace_rate = n->cfg.pace_bytes_per_s;
+    n->large = (dtsi_bufkeep){
+        .max_n = DTSI_LARGE_KEEP, .max_bytes = DTSI_LARGE_KEEP_BYTES, .release = large_free};
     n->pace_last_us = mono_us();
     if (dtsi_reasm_init(&n->reasm, n->cfg.reasm_max_msgs, n->cfg.reasm_max_bytes,
                         n->cfg.reasm_timeout_ms, node_reasm_lost, n) != 0)
@@ -1991,7 +1965,7 @@ node_free(dts_node *n)
         while (n->pool_n[c]) free(n->pool[c][--n->pool_n[c]]);
         free(n->pool[c]);
     }
-    while (n->large_n) large_free(n->large[--n->large_n]);
+    dtsi_bufkeep_clear(&n->large);
     dtsi_reasm_fini(&n->reasm);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cond);

@@ -307,9 +307,7 @@ struct dts_node {
     uint8_t *pack_buf;                 // one datagram being packed
     uint8_t **pool[DTSI_POOL_CLASSES]; // freed frame buffers by size class (buf_get)
     size_t pool_n[DTSI_POOL_CLASSES];
-    uint8_t *large[DTSI_LARGE_KEEP]; // freed large frame buffers (large_get)
-    int large_n;
-    size_t large_bytes;
+    dtsi_bufkeep large;    // freed large frame buffers (large_get)
     int64_t large_used_ms; // when one was last taken
     uint8_t *frag_bufs;    // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
     // Pacing (token bucket, bytes; may dip below zero by one batch).

@@ -60,6 +60,12 @@ dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_
     return NULL;
 }
 
+static void
+release(uint8_t *b)
+{
+    free(b);
+}
+
 int
 dtsi_reasm_init(dtsi_reasm *r, size_t max_slots, size_t max_bytes, uint32_t timeout_ms,
                 dtsi_reasm_lost_fn lost, void *ud)
@@ -72,6 +78,10 @@ dtsi_reasm_init(dtsi_reasm *r, size_t max_slots, size_t max_bytes, uint32_t time
     r->timeout_ms = timeout_ms;
     r->lost = lost;
     r->lost_ud = ud;
+    r->spare = (dtsi_bufkeep){
+        .max_n = DTSI_REASM_SPARES,
+        .max_bytes = max_bytes < DTSI_REASM_SPARE_BYTES ? max_bytes : DTSI_REASM_SPARE_BYTES,
+        .release = release};
     return 0;
 }
 
@@ -89,13 +99,6 @@ slot_drop(dtsi_reasm *r, size_t i, int why)
     dtsi_reasm_slot gone = *s;
     r->slots[i] = r->slots[--r->n_slots];
     r->slots[r->n_slots] = gone;
-}
-
-static void
-spares_free(dtsi_reasm *r)
-{
-    while (r->n_spares) free(r->spare[--r->n_spares]);
-    r->spare_bytes = 0;
 }
 
 static void
@@ -121,7 +124,7 @@ dtsi_reasm_fini(dtsi_reasm *r)
 {
     while (r->n_slots) slot_drop(r, r->n_slots - 1, -1);
     for (size_t i = 0; r->slots && i < r->max_slots; i++) free(r->slots[i].bitmap);
-    spares_free(r);
+    dtsi_bufkeep_clear(&r->spare);
     next_free(r);
     free(r->slots);
     r->slots = NULL;
@@ -148,52 +151,19 @@ spare_take(dtsi_reasm *r, size_t len, size_t *cap)
         r->take = NULL;
         return b;
     }
-    size_t best = r->n_spares;
-    for (size_t i = 0; i < r->n_spares; i++)
-        if (r->spare_cap[i] >= len && (best == r->n_spares || r->spare_cap[i] < r->spare_cap[best]))
-            best = i;
-    if (best < r->n_spares) {
-        uint8_t *b = r->spare[best];
-        *cap = r->spare_cap[best];
-        r->spare_bytes -= *cap;
-        r->n_spares--;
-        r->spare[best] = r->spare[r->n_spares];
-        r->spare_cap[best] = r->spare_cap[r->n_spares];
-        return b;
-    }
+    uint8_t *b = dtsi_bufkeep_take(&r->spare, len, cap);
+    if (b) return b;
     r->allocs++;
     *cap = len;
     return malloc(len);
 }
 
 // dtsi_reasm_recycle takes back a message buffer of cap bytes and keeps it
-// for the next messages, within DTSI_REASM_SPARES buffers and
-// DTSI_REASM_SPARE_BYTES (and max_bytes), making room by freeing smaller
-// kept ones; others are freed.
+// for the next messages (r->spare), or frees it.
 void
 dtsi_reasm_recycle(dtsi_reasm *r, uint8_t *buf, size_t cap)
 {
-    if (!buf) return;
-    size_t bound = r->max_bytes < DTSI_REASM_SPARE_BYTES ? r->max_bytes : DTSI_REASM_SPARE_BYTES;
-    while (cap <= bound && r->n_spares &&
-           (r->n_spares == DTSI_REASM_SPARES || r->spare_bytes + cap > bound)) {
-        size_t small = 0;
-        for (size_t i = 1; i < r->n_spares; i++)
-            if (r->spare_cap[i] < r->spare_cap[small]) small = i;
-        if (r->spare_cap[small] > cap) break;
-        free(r->spare[small]);
-        r->spare_bytes -= r->spare_cap[small];
-        r->n_spares--;
-        r->spare[small] = r->spare[r->n_spares];
-        r->spare_cap[small] = r->spare_cap[r->n_spares];
-    }
-    if (cap > bound || r->n_spares == DTSI_REASM_SPARES || r->spare_bytes + cap > bound) {
-        free(buf);
-        return;
-    }
-    r->spare[r->n_spares] = buf;
-    r->spare_cap[r->n_spares++] = cap;
-    r->spare_bytes += cap;
+    if (buf && !dtsi_bufkeep_put(&r->spare, buf, cap)) free(buf);
 }
 
 // slot_open makes room within the bounds (evicting the least recently
@@ -260,11 +230,11 @@ drop_older_of_sender(dtsi_reasm *r, const dtsi_hdr *h)
     }
 }
 
-// reasm_add stores a fragment; data is where its bytes are (in place
-// already when it is the slot's buffer at f->off).
-static dtsi_reasm_rc
-reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_t *data,
-          size_t data_len, int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
+// data is where the fragment's bytes are: in place already when it is the
+// slot's buffer at f->off (dtsi_reasm_add_placed).
+dtsi_reasm_rc
+dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_t *data,
+               size_t data_len, int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
 {
     dtsi_reasm_slot *s = NULL;
     size_t i;
@@ -295,15 +265,16 @@ reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_
     if (data != s->buf + f->off) memcpy(s->buf + f->off, data, data_len);
     s->got++;
     s->last_ms = now_ms;
-    r->hint = (dtsi_reasm_place){.instance = s->instance,
-                                 .type_id = s->type_id,
-                                 .seq = s->seq,
-                                 .gen = s->gen,
-                                 .corr = s->hdr.corr,
-                                 .msg_len = s->msg_len,
-                                 .frag_size = s->frag_size,
-                                 .off = f->off + f->frag_size,
-                                 .kind = s->hdr.kind};
+    if (r->hint.gen != s->gen) // another message than the last fragment's
+        r->hint = (dtsi_reasm_place){.instance = s->instance,
+                                     .type_id = s->type_id,
+                                     .seq = s->seq,
+                                     .gen = s->gen,
+                                     .corr = s->hdr.corr,
+                                     .msg_len = s->msg_len,
+                                     .frag_size = s->frag_size,
+                                     .kind = s->hdr.kind};
+    r->hint.off = f->off + f->frag_size;
     if (s->got < s->n_frags) return DTSI_REASM_PENDING;
     *out = s->buf;
     *out_hdr = s->hdr;
@@ -313,13 +284,6 @@ reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_
     r->completed++;
     slot_drop(r, i, -1);
     return DTSI_REASM_DONE;
-}
-
-dtsi_reasm_rc
-dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const uint8_t *data,
-               size_t data_len, int64_t now_ms, int latest_only, uint8_t **out, dtsi_hdr *out_hdr)
-{
-    return reasm_add(r, h, f, data, data_len, now_ms, latest_only, out, out_hdr);
 }
 
 static dtsi_reasm_slot *
@@ -366,7 +330,6 @@ dtsi_reasm_plan(dtsi_reasm *r, size_t max)
     // go back to the spares once delivered, so a steady stream soon has
     // enough buffers and allocates no more.
     if (r->hint.kind != DTSI_KIND_DATA) return r->n_plan;
-    size_t bound = r->max_bytes < DTSI_REASM_SPARE_BYTES ? r->max_bytes : DTSI_REASM_SPARE_BYTES;
     dtsi_reasm_place m = r->hint;
     m.gen = 0;
     for (size_t j = 0; j < DTSI_REASM_NEXT && r->n_plan < max; j++) {
@@ -377,7 +340,7 @@ dtsi_reasm_plan(dtsi_reasm *r, size_t max)
             dtsi_reasm_recycle(r, b, cap);
         }
         if (j == r->n_next) { // one more set aside: kept, or new (it comes back as a spare)
-            if (r->next_bytes + m.msg_len > bound) break;
+            if (r->next_bytes + m.msg_len > r->spare.max_bytes) break;
             r->next[j] = spare_take(r, m.msg_len, &r->next_cap[j]);
             if (!r->next[j]) break;
             r->next_bytes += r->next_cap[j];
@@ -415,7 +378,8 @@ dtsi_reasm_add_placed(dtsi_reasm *r, size_t i, const dtsi_hdr *h, const dtsi_fra
         uint8_t *buf = r->next[j];
         r->take = buf;
         r->take_cap = r->next_cap[j];
-        dtsi_reasm_rc rc = reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
+        dtsi_reasm_rc rc =
+            dtsi_reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
         if (r->take) { // copied into the slot that was there
             r->take = NULL;
             return rc;
@@ -434,7 +398,7 @@ dtsi_reasm_add_placed(dtsi_reasm *r, size_t i, const dtsi_hdr *h, const dtsi_fra
         return DTSI_REASM_DUP;
     }
     r->placed++;
-    return reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
+    return dtsi_reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
 }
 
 size_t
@@ -449,8 +413,8 @@ dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms)
             i++;
         }
     }
-    if ((r->n_spares || r->n_next) && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) {
-        spares_free(r);
+    if ((r->spare.n || r->n_next) && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) {
+        dtsi_bufkeep_clear(&r->spare);
         next_free(r);
     }
     return n;

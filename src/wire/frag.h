@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wire/bufkeep.h"
 #include "wire/wire.h"
 
 #define DTSI_FRAG_HDR_SIZE 16
@@ -87,9 +88,7 @@ typedef struct dtsi_reasm {
     // Message buffers kept for reuse (dtsi_reasm_recycle): at most
     // DTSI_REASM_SPARES, DTSI_REASM_SPARE_BYTES (and max_bytes) in all,
     // given back after DTSI_REASM_SPARE_IDLE_MS unused (dtsi_reasm_expire).
-    uint8_t *spare[DTSI_REASM_SPARES];
-    size_t spare_cap[DTSI_REASM_SPARES];
-    size_t n_spares, spare_bytes;
+    dtsi_bufkeep spare;
     int64_t spare_used_ms;
     // Placement (dtsi_reasm_plan): the message of the fragment stored last
     // (hint, gen its slot's; off the fragment after that one), which the

@@ -328,9 +328,9 @@ test_placed_stream(void **state)
         assert_int_equal(r.allocs, allocs);
     }
     assert_int_equal(r.placed, 39 * 4);
-    assert_true(r.n_spares + r.n_next > 0);
+    assert_true(r.spare.n + r.n_next > 0);
     dtsi_reasm_expire(&r, now + DTSI_REASM_SPARE_IDLE_MS + 1); // the stream stopped
-    assert_int_equal(r.n_spares + r.n_next, 0);
+    assert_int_equal(r.spare.n + r.n_next, 0);
     dtsi_reasm_fini(&r);
 }
 

@@ -1,0 +1,53 @@
+// bufkeep.c: see bufkeep.h.
+#include "wire/bufkeep.h"
+
+// drop takes buffer i out of the set (the last one moves into its place).
+static void
+drop(dtsi_bufkeep *k, size_t i)
+{
+    k->bytes -= k->cap[i];
+    k->n--;
+    k->buf[i] = k->buf[k->n];
+    k->cap[i] = k->cap[k->n];
+}
+
+uint8_t *
+dtsi_bufkeep_take(dtsi_bufkeep *k, size_t len, size_t *cap)
+{
+    size_t best = k->n;
+    for (size_t i = 0; i < k->n; i++)
+        if (k->cap[i] >= len && (best == k->n || k->cap[i] < k->cap[best])) best = i;
+    if (best == k->n) return NULL;
+    uint8_t *b = k->buf[best];
+    *cap = k->cap[best];
+    drop(k, best);
+    return b;
+}
+
+int
+dtsi_bufkeep_put(dtsi_bufkeep *k, uint8_t *buf, size_t cap)
+{
+    if (cap > k->max_bytes) return 0;
+    while (k->n && (k->n == k->max_n || k->bytes + cap > k->max_bytes)) {
+        size_t small = 0;
+        for (size_t i = 1; i < k->n; i++)
+            if (k->cap[i] < k->cap[small]) small = i;
+        if (k->cap[small] > cap) return 0; // the kept ones are all larger
+        k->release(k->buf[small]);
+        drop(k, small);
+    }
+    if (k->n == k->max_n) return 0; // max_n 0
+    k->buf[k->n] = buf;
+    k->cap[k->n++] = cap;
+    k->bytes += cap;
+    return 1;
+}
+
+void
+dtsi_bufkeep_clear(dtsi_bufkeep *k)
+{
+    while (k->n) {
+        k->release(k->buf[k->n - 1]);
+        drop(k, k->n - 1);
+    }
+}

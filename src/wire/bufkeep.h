@@ -1,0 +1,33 @@
+// bufkeep.h: a few freed buffers kept for reuse, so that a stream of large
+// messages costs no allocation and no page faults of fresh memory (the
+// send side's large frames, src/core/node.c; the reassembly buffers,
+// src/wire/frag.c). Bounded in count and bytes; not thread-safe.
+#ifndef DTSI_BUFKEEP_H
+#define DTSI_BUFKEEP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DTSI_BUFKEEP_MAX 16
+
+typedef struct dtsi_bufkeep {
+    uint8_t *buf[DTSI_BUFKEEP_MAX];
+    size_t cap[DTSI_BUFKEEP_MAX];
+    size_t n, bytes;
+    size_t max_n, max_bytes;     // bounds (max_n at most DTSI_BUFKEEP_MAX)
+    void (*release)(uint8_t *b); // frees a buffer
+} dtsi_bufkeep;
+
+// dtsi_bufkeep_take hands out the smallest kept buffer that holds len
+// bytes (its size in *cap), or NULL.
+uint8_t *dtsi_bufkeep_take(dtsi_bufkeep *k, size_t len, size_t *cap);
+
+// dtsi_bufkeep_put keeps buf (cap bytes), making room by releasing smaller
+// kept ones; returns 0 when it cannot be kept within the bounds (the
+// caller still owns it).
+int dtsi_bufkeep_put(dtsi_bufkeep *k, uint8_t *buf, size_t cap);
+
+// dtsi_bufkeep_clear releases every kept buffer.
+void dtsi_bufkeep_clear(dtsi_bufkeep *k);
+
+#endif
