@@ -300,6 +300,8 @@ large_free(uint8_t *buf)
     free(buf - DTSI_LARGE_PREFIX);
 }
 
+_Static_assert(DTSI_LARGE_KEEP <= DTSI_BUFKEEP_MAX, "kept large buffers too many");
+
 // large_get gives the smallest kept large buffer that holds len bytes, or a
 // new one rounded up to DTSI_LARGE_STEP (so that messages of about the same
 // size reuse each other's buffers); large_put keeps it again, within

@@ -1,9 +1,8 @@
 // bufkeep.c: see bufkeep.h.
 #include "wire/bufkeep.h"
 
-// drop takes buffer i out of the set (the last one moves into its place).
-static void
-drop(dtsi_bufkeep *k, size_t i)
+void
+dtsi_bufkeep_remove(dtsi_bufkeep *k, size_t i)
 {
     k->bytes -= k->cap[i];
     k->n--;
@@ -20,7 +19,7 @@ dtsi_bufkeep_take(dtsi_bufkeep *k, size_t len, size_t *cap)
     if (best == k->n) return NULL;
     uint8_t *b = k->buf[best];
     *cap = k->cap[best];
-    drop(k, best);
+    dtsi_bufkeep_remove(k, best);
     return b;
 }
 
@@ -34,13 +33,19 @@ dtsi_bufkeep_put(dtsi_bufkeep *k, uint8_t *buf, size_t cap)
             if (k->cap[i] < k->cap[small]) small = i;
         if (k->cap[small] > cap) return 0; // the kept ones are all larger
         k->release(k->buf[small]);
-        drop(k, small);
+        dtsi_bufkeep_remove(k, small);
     }
     if (k->n == k->max_n) return 0; // max_n 0
+    dtsi_bufkeep_add(k, buf, cap);
+    return 1;
+}
+
+void
+dtsi_bufkeep_add(dtsi_bufkeep *k, uint8_t *buf, size_t cap)
+{
     k->buf[k->n] = buf;
     k->cap[k->n++] = cap;
     k->bytes += cap;
-    return 1;
 }
 
 void
@@ -48,6 +53,6 @@ dtsi_bufkeep_clear(dtsi_bufkeep *k)
 {
     while (k->n) {
         k->release(k->buf[k->n - 1]);
-        drop(k, k->n - 1);
+        dtsi_bufkeep_remove(k, k->n - 1);
     }
 }

@@ -27,6 +27,12 @@ uint8_t *dtsi_bufkeep_take(dtsi_bufkeep *k, size_t len, size_t *cap);
 // caller still owns it).
 int dtsi_bufkeep_put(dtsi_bufkeep *k, uint8_t *buf, size_t cap);
 
+// dtsi_bufkeep_add keeps buf (cap bytes) with no bound checked and none
+// released: the caller has checked that n < max_n. dtsi_bufkeep_remove takes
+// buffer i out (the last one moves into its place), without releasing it.
+void dtsi_bufkeep_add(dtsi_bufkeep *k, uint8_t *buf, size_t cap);
+void dtsi_bufkeep_remove(dtsi_bufkeep *k, size_t i);
+
 // dtsi_bufkeep_clear releases every kept buffer.
 void dtsi_bufkeep_clear(dtsi_bufkeep *k);
 

@@ -60,6 +60,9 @@ dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_
     return NULL;
 }
 
+_Static_assert(DTSI_REASM_SPARES <= DTSI_BUFKEEP_MAX && DTSI_REASM_NEXT <= DTSI_BUFKEEP_MAX,
+               "kept buffer sets too large");
+
 static void
 release(uint8_t *b)
 {
@@ -82,6 +85,8 @@ dtsi_reasm_init(dtsi_reasm *r, size_t max_slots, size_t max_bytes, uint32_t time
         .max_n = DTSI_REASM_SPARES,
         .max_bytes = max_bytes < DTSI_REASM_SPARE_BYTES ? max_bytes : DTSI_REASM_SPARE_BYTES,
         .release = release};
+    r->next = r->spare;
+    r->next.max_n = DTSI_REASM_NEXT;
     return 0;
 }
 
@@ -101,31 +106,13 @@ slot_drop(dtsi_reasm *r, size_t i, int why)
     r->slots[r->n_slots] = gone;
 }
 
-static void
-next_free(dtsi_reasm *r)
-{
-    while (r->n_next) free(r->next[--r->n_next]);
-    r->next_bytes = 0;
-}
-
-// next_drop takes next[j] out of the buffers set aside (for a slot, or to
-// keep with the spares).
-static void
-next_drop(dtsi_reasm *r, size_t j)
-{
-    r->next_bytes -= r->next_cap[j];
-    r->n_next--;
-    r->next[j] = r->next[r->n_next];
-    r->next_cap[j] = r->next_cap[r->n_next];
-}
-
 void
 dtsi_reasm_fini(dtsi_reasm *r)
 {
     while (r->n_slots) slot_drop(r, r->n_slots - 1, -1);
     for (size_t i = 0; r->slots && i < r->max_slots; i++) free(r->slots[i].bitmap);
     dtsi_bufkeep_clear(&r->spare);
-    next_free(r);
+    dtsi_bufkeep_clear(&r->next);
     free(r->slots);
     r->slots = NULL;
 }
@@ -333,21 +320,22 @@ dtsi_reasm_plan(dtsi_reasm *r, size_t max)
     dtsi_reasm_place m = r->hint;
     m.gen = 0;
     for (size_t j = 0; j < DTSI_REASM_NEXT && r->n_plan < max; j++) {
-        while (j < r->n_next && r->next_cap[j] < m.msg_len) { // set aside for shorter ones
-            uint8_t *b = r->next[j];
-            size_t cap = r->next_cap[j];
-            next_drop(r, j);
+        dtsi_bufkeep *x = &r->next;
+        while (j < x->n && x->cap[j] < m.msg_len) { // set aside for shorter ones
+            uint8_t *b = x->buf[j];
+            size_t cap = x->cap[j];
+            dtsi_bufkeep_remove(x, j);
             dtsi_reasm_recycle(r, b, cap);
         }
-        if (j == r->n_next) { // one more set aside: kept, or new (it comes back as a spare)
-            if (r->next_bytes + m.msg_len > r->spare.max_bytes) break;
-            r->next[j] = spare_take(r, m.msg_len, &r->next_cap[j]);
-            if (!r->next[j]) break;
-            r->next_bytes += r->next_cap[j];
-            r->n_next++;
+        if (j == x->n) { // one more set aside: kept, or new (it comes back as a spare)
+            size_t cap;
+            if (x->bytes + m.msg_len > x->max_bytes) break;
+            uint8_t *b = spare_take(r, m.msg_len, &cap);
+            if (!b) break;
+            dtsi_bufkeep_add(x, b, cap);
         }
         m.seq = r->hint.seq + 1 + j;
-        plan_run(r, &m, 0, r->next[j], NULL, max);
+        plan_run(r, &m, 0, r->next.buf[j], NULL, max);
     }
     return r->n_plan;
 }
@@ -369,22 +357,22 @@ dtsi_reasm_add_placed(dtsi_reasm *r, size_t i, const dtsi_hdr *h, const dtsi_fra
 {
     dtsi_reasm_place *p = &r->plan[i];
     r->last_opened = 0;
-    for (size_t j = 0; p->gen == 0 && j < r->n_next; j++) {
-        if (p->dst != r->next[j] + p->off) continue;
+    for (size_t j = 0; p->gen == 0 && j < r->next.n; j++) {
+        if (p->dst != r->next.buf[j] + p->off) continue;
         // The first of a next message's fragments to come: its slot opens
-        // with next[j] (unless one opened meanwhile: copied then, next[j]
-        // stays set aside and intact). The other guesses into next[j] now
+        // with next.buf[j] (unless one opened meanwhile: copied then, it
+        // stays set aside and intact). The other guesses into it now
         // belong to that slot.
-        uint8_t *buf = r->next[j];
+        uint8_t *buf = r->next.buf[j];
         r->take = buf;
-        r->take_cap = r->next_cap[j];
+        r->take_cap = r->next.cap[j];
         dtsi_reasm_rc rc =
             dtsi_reasm_add(r, h, f, p->dst, p->len, now_ms, latest_only, out, out_hdr);
         if (r->take) { // copied into the slot that was there
             r->take = NULL;
             return rc;
         }
-        next_drop(r, j);
+        dtsi_bufkeep_remove(&r->next, j);
         r->placed++;
         for (size_t k = 0; k < r->n_plan; k++)
             if (r->plan[k].gen == 0 && r->plan[k].dst == buf + r->plan[k].off)
@@ -413,9 +401,9 @@ dtsi_reasm_expire(dtsi_reasm *r, int64_t now_ms)
             i++;
         }
     }
-    if ((r->spare.n || r->n_next) && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) {
+    if ((r->spare.n || r->next.n) && now_ms - r->spare_used_ms > DTSI_REASM_SPARE_IDLE_MS) {
         dtsi_bufkeep_clear(&r->spare);
-        next_free(r);
+        dtsi_bufkeep_clear(&r->next);
     }
     return n;
 }

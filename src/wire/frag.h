@@ -93,14 +93,12 @@ typedef struct dtsi_reasm {
     // Placement (dtsi_reasm_plan): the message of the fragment stored last
     // (hint, gen its slot's; off the fragment after that one), which the
     // next fragments most likely continue, and then its sender's next
-    // messages, received into next[j] (kept buffers set aside for them, at
+    // messages, received into next.buf[j] (kept buffers set aside for them, at
     // most DTSI_REASM_SPARE_BYTES in all).
     uint64_t gen; // slots opened so far
     dtsi_reasm_place hint;
-    uint8_t *next[DTSI_REASM_NEXT];
-    size_t next_cap[DTSI_REASM_NEXT];
-    size_t n_next, next_bytes;
-    uint8_t *take; // the next slot opened takes this buffer (dtsi_reasm_add_placed)
+    dtsi_bufkeep next; // next.buf[j]: for the message seq + 1 + j
+    uint8_t *take;     // the next slot opened takes this buffer (dtsi_reasm_add_placed)
     size_t take_cap;
     dtsi_reasm_place plan[DTSI_REASM_PLAN_MAX];
     size_t n_plan;

@@ -238,7 +238,7 @@ test_placement(void **state)
     assert_true(r.plan[2].gen != 0 && r.plan[2].seq == 1 && r.plan[2].off == 3 * BIG_FS);
     assert_true(r.plan[3].gen == 0 && r.plan[3].seq == 2 && r.plan[3].off == 0);
     assert_true(r.plan[7].seq == 3 && r.plan[11].seq == 4 && r.plan[11].off == 0);
-    assert_int_equal(r.n_next, 3);
+    assert_int_equal(r.next.n, 3);
     // A datagram that is not what was guessed (another sender) does not match.
     dtsi_hdr h;
     dtsi_frag_hdr f;
@@ -328,9 +328,9 @@ test_placed_stream(void **state)
         assert_int_equal(r.allocs, allocs);
     }
     assert_int_equal(r.placed, 39 * 4);
-    assert_true(r.spare.n + r.n_next > 0);
+    assert_true(r.spare.n + r.next.n > 0);
     dtsi_reasm_expire(&r, now + DTSI_REASM_SPARE_IDLE_MS + 1); // the stream stopped
-    assert_int_equal(r.spare.n + r.n_next, 0);
+    assert_int_equal(r.spare.n + r.next.n, 0);
     dtsi_reasm_fini(&r);
 }
 
