@@ -182,7 +182,10 @@ typedef struct dts_node_config {
     // Bounds. 0 means the default named in brackets.
     size_t queue_max;                 // messages queued for sending [DTS_QUEUE_MAX 4096]
     size_t payload_max;               // largest message [DTS_PAYLOAD_MAX_DEFAULT]
-    size_t queue_max_bytes;           // bytes queued for sending [DTS_QUEUE_MAX_BYTES]
+    size_t queue_max_bytes;           // bytes queued for sending [DTS_QUEUE_MAX_BYTES];
+                                      // with DTS_RUN_THREAD, values up to 2 KiB published
+                                      // from other threads first wait in a 256 KiB ring
+                                      // of their own (counter ring_published)
     size_t mtu;                       // largest IP packet to send; 0: the path MTU of
                                       // the interface (65536 on lo, 1500 on Ethernet)
     uint64_t pace_bytes_per_s;        // sending rate cap [DTS_PACE_DEFAULT]; all
@@ -563,6 +566,11 @@ typedef struct dts_node_counters {
                                 // send, reassembly buffers and their fragment maps.
                                 // Freed ones are kept for the next messages, so a
                                 // steady stream leaves this flat
+    uint64_t ring_published;    // small values published from a thread other than the
+                                // loop's that went into the publish ring, without
+                                // the node's lock (DTS_RUN_THREAD)
+    uint64_t ring_flushed;      // ... of them moved to the send queue (copied) so that
+                                // a message queued after them leaves after them
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

@@ -23,7 +23,8 @@ static int
 on_loop_thread(dts_node *n)
 {
     if (n->cfg.run_mode == DTS_RUN_THREAD)
-        return n->loop_tid_set && pthread_equal(n->loop_tid, pthread_self());
+        return __atomic_load_n(&n->loop_tid_set, __ATOMIC_ACQUIRE) &&
+               pthread_equal(n->loop_tid, pthread_self());
     return n->in_loop_cb > 0;
 }
 
@@ -88,7 +89,7 @@ dts_type_declare(dts_node *n, const char *name, dts_format format, const void *s
             t->schema_len = schema_len;
             t->format = (int)format;
             t->schema_id = sid;
-            t->declared = 1;
+            __atomic_store_n(&t->declared, 1, __ATOMIC_RELEASE);
             n->membership_dirty = 1;
             dtsi_disc_type_declared(n, t);
             dtsi_disc_members_changed(n);
@@ -116,7 +117,8 @@ dts_type_declare(dts_node *n, const char *name, dts_format format, const void *s
 static int
 publish_now(dts_node *n)
 {
-    if (n->cfg.run_mode != DTS_RUN_CALLER || n->in_loop_cb || !n->loop_tid_set ||
+    if (n->cfg.run_mode != DTS_RUN_CALLER || n->in_loop_cb ||
+        !__atomic_load_n(&n->loop_tid_set, __ATOMIC_ACQUIRE) ||
         !pthread_equal(n->loop_tid, pthread_self()))
         return 0; // the clock is read only where it decides something
     int64_t now = dtsi_mono_us();
@@ -131,10 +133,110 @@ publish_now(dts_node *n)
 // queue_drain_us is about how long the loop needs to send what is queued,
 // at the pacing rate. Lock held.
 static uint64_t
-queue_drain_us(const dts_node *n)
+queue_drain_us(dts_node *n)
 {
     uint64_t rate = n->pace_rate ? n->pace_rate : DTS_PACE_DEFAULT;
-    return (uint64_t)n->q_bytes * 1000000u / rate;
+    return (uint64_t)(n->q_bytes + dtsi_ring_used(n)) * 1000000u / rate;
+}
+
+// nothing_queued says whether the send queue and the publish ring are
+// empty. Lock held.
+static int
+nothing_queued(dts_node *n)
+{
+    return n->q_len == 0 && dtsi_ring_used(n) == 0;
+}
+
+// ring_lock and ring_unlock guard the producers' side of the publish ring
+// (node.h, dtsi_ring); only publishing threads take it, for a few hundred
+// nanoseconds.
+static void
+ring_lock(dtsi_ring *r)
+{
+    while (__atomic_exchange_n(&r->lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&r->lock, __ATOMIC_RELAXED)) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+}
+
+static void
+ring_unlock(dtsi_ring *r)
+{
+    __atomic_store_n(&r->lock, 0, __ATOMIC_RELEASE);
+}
+
+// type_declared_unlocked finds a type this node declared, by name, without
+// the node's lock: types are only ever added (dtsi_type_get publishes each
+// with a release store) and freed with the node, and a declared type's
+// name, id and schema id no longer change (dts_type_declare sets declared
+// last, with a release store).
+static dtsi_type *
+type_declared_unlocked(dts_node *n, const char *name)
+{
+    uint64_t id = dts_type_id(name);
+    dtsi_type *t = __atomic_load_n(&n->types[id % DTSI_TYPE_BUCKETS], __ATOMIC_ACQUIRE);
+    while (t && t->id != id) t = t->next;
+    if (!t || !__atomic_load_n(&t->declared, __ATOMIC_ACQUIRE) || strcmp(t->name, name) != 0)
+        return NULL;
+    return t;
+}
+
+// publish_ring publishes a small value from a thread other than the loop's
+// through the publish ring (node.h): the frame is written there and the
+// loop woken, without the node's lock. DTS_EBUSY: the value does not go
+// that way (too large, compressed, reliable, not declared, the loop's own
+// thread, another run mode, a closing node): publish as usual, which
+// gives the error if there is one. DTS_EQUEUE:
+// the ring is full.
+static dts_err
+publish_ring(dts_node *n, const char *type, const void *data, size_t len)
+{
+    dtsi_ring *r = &n->ring;
+    if (!r->buf || len > DTSI_RING_PAYLOAD_MAX || len > n->cfg.payload_max ||
+        DTSI_HDR_SIZE + len > n->max_dgram || pthread_equal(pthread_self(), n->thread))
+        return DTS_EBUSY;
+    dtsi_type *t = type_declared_unlocked(n, type);
+    if (!t || __atomic_load_n(&t->reliable, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&t->compress, __ATOMIC_RELAXED))
+        return DTS_EBUSY;
+    dtsi_hdr h = {.kind = DTSI_KIND_DATA,
+                  .payload_len = (uint32_t)len,
+                  .type_id = t->id,
+                  .schema_id = t->schema_id,
+                  .instance = n->instance,
+                  .host = n->host,
+                  .sent_ns = dts_now_ns()};
+    size_t flen = DTSI_HDR_SIZE + len;
+    ring_lock(r);
+    if (__atomic_load_n(&n->closing, __ATOMIC_RELAXED)) {
+        ring_unlock(r);
+        return DTS_EBUSY; // which says DTS_ECLOSED
+    }
+    size_t pos = r->tail, off = pos % r->cap;
+    size_t skip = r->cap - off < flen ? r->cap - off : 0; // a frame does not wrap
+    if (pos + skip + flen - r->head_seen > r->cap) {
+        r->head_seen = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+        if (pos + skip + flen - r->head_seen > r->cap) {
+            ring_unlock(r);
+            return DTS_EQUEUE;
+        }
+    }
+    if (skip) {
+        r->buf[off] = 0; // the skip mark (dtsi_ring_skips)
+        pos += skip;
+        off = 0;
+    }
+    h.seq = __atomic_load_n(&t->next_seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->next_seq, h.seq + 1, __ATOMIC_RELAXED);
+    dtsi_hdr_encode(&h, r->buf + off);
+    if (len) memcpy(r->buf + off + DTSI_HDR_SIZE, data, len);
+    r->published++;
+    __atomic_store_n(&r->tail, pos + flen, __ATOMIC_RELEASE);
+    ring_unlock(r);
+    node_wake(n);
+    return DTS_OK;
 }
 
 // publish_compress compresses a payload of a type that asks for it; on
@@ -203,6 +305,12 @@ static dts_err
 publish(dts_node *n, const char *type, const void *data, size_t len, int count_full, prefilled *pf)
 {
     if (!n || !type || (len && !data)) return DTS_EINVAL;
+    if (!pf->frame && !pf->borrow) {
+        dts_err err = publish_ring(n, type, data, len);
+        // A full ring: a caller that waits (dts_publish_wait) waits; one that
+        // does not has the queue behind it.
+        if (err == DTS_OK || (err == DTS_EQUEUE && !count_full)) return err;
+    }
     const void *orig = data; // the last-value cache keeps it uncompressed
     size_t orig_len = len;
     dtsi_lock(&n->mu);
@@ -215,19 +323,24 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
     } else if (len > n->cfg.payload_max) {
         err = DTS_ETOOBIG;
     } else if (pf->borrow && (t->compress || !n->tp || DTSI_HDR_SIZE + len <= n->max_dgram ||
-                              (n->q_len > 0 && n->cfg.run_mode != DTS_RUN_THREAD))) {
+                              (!nothing_queued(n) && n->cfg.run_mode != DTS_RUN_THREAD))) {
         // (Without a loop thread of its own, nothing would empty the queue
         // while this one waited for it.)
         pf->declined = 1;
         pthread_mutex_unlock(&n->mu);
         return DTS_EBUSY;
-    } else if (pf->borrow && n->q_len > 0) { // behind what is queued: wait, or copy
+    } else if (pf->borrow && !nothing_queued(n)) { // behind what is queued: wait, or copy
         pf->drain_us = (int64_t)queue_drain_us(n);
         pthread_mutex_unlock(&n->mu);
         return DTS_EBUSY;
     } else if (n->q_len >= n->cfg.queue_max) {
         err = DTS_EQUEUE;
     } else {
+        // The sequence number and the queue, in the order of the ring's
+        // producers: the flush first waits out a send from the ring, so that
+        // the one under the ring's lock does not wait.
+        dtsi_ring_flush(n);
+        if (n->ring.buf) ring_lock(&n->ring);
         void *packed = publish_compress(n, t, &data, &len);
         dtsi_hdr h = {.kind = DTSI_KIND_DATA,
                       .flags = (uint16_t)((t->reliable ? DTSI_FLAG_RELIABLE : 0) |
@@ -245,14 +358,20 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         } else {
             err = dtsi_enqueue(n, t->id, &h, data, len);
         }
+        if (err == DTS_OK) __atomic_store_n(&t->next_seq, h.seq + 1, __ATOMIC_RELAXED);
+        if (n->ring.buf) ring_unlock(&n->ring);
         if (err == DTS_OK) {
-            t->next_seq++;
             dtsi_rel_store(n, t, &h, data, len);
             if (n->cfg.last_value_cache)
                 dtsi_lvc_store(n, t, orig, orig_len, h.seq, h.sent_ns, !packed);
             if (packed) t->c.compressed++;
         }
         if (packed) n->cfg.compressor->free_buf(packed);
+        if (err == DTS_EBUSY) { // values came through the ring meanwhile: wait, or copy
+            pf->drain_us = (int64_t)queue_drain_us(n);
+            pthread_mutex_unlock(&n->mu);
+            return DTS_EBUSY;
+        }
     }
     if (err == DTS_OK && pf->frame) { // a loan whose value went compressed
         dtsi_frame_put(n, pf->frame, pf->pooled);
@@ -317,7 +436,7 @@ wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_
 static int
 queue_empty(dts_node *n, void *arg)
 {
-    return n->q_len == 0;
+    return nothing_queued(n);
 }
 
 dts_err
@@ -747,6 +866,7 @@ dts_node_counters_get(dts_node *n, dts_node_counters *out)
     *out = n->nc;
     out->buffers_allocated += n->reasm.allocs;
     out->fragments_placed = n->reasm.placed;
+    out->ring_published = __atomic_load_n(&n->ring.published, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&n->mu);
     return DTS_OK;
 }

@@ -121,7 +121,8 @@ dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len)
         t->format = DTSI_FORMAT_UNKNOWN;
         t->next_seq = 1;
         t->next = n->types[id % DTSI_TYPE_BUCKETS];
-        n->types[id % DTSI_TYPE_BUCKETS] = t;
+        // Seen without the lock by publishing threads (type_declared_unlocked).
+        __atomic_store_n(&n->types[id % DTSI_TYPE_BUCKETS], t, __ATOMIC_RELEASE);
         n->n_types++;
     }
     if (name && !t->name[0] && name_len <= DTS_NAME_MAX) {
@@ -509,10 +510,10 @@ dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled)
 // enqueue_refused says why a message of len bytes cannot be queued now
 // (DTS_ECLOSED, DTS_EQUEUE), or DTS_OK. Lock held.
 static dts_err
-enqueue_refused(const dts_node *n, const dtsi_hdr *h, size_t len)
+enqueue_refused(dts_node *n, const dtsi_hdr *h, size_t len)
 {
     if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
-    if (n->q_len == n->q_cap) return DTS_EQUEUE;
+    if (!dtsi_ring_flush(n) || n->q_len == n->q_cap) return DTS_EQUEUE;
     if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
     return DTS_OK;
 }
@@ -577,14 +578,15 @@ dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *bu
 // dtsi_enqueue_borrowed queues a fragmented message whose payload stays in
 // the publishing thread's buffer, which then sends it (dtsi_send_borrowed)
 // before it returns. The queue must be empty, so that the message is its
-// head. Lock held.
+// head: DTS_EBUSY when it is not. Lock held.
 dts_err
 dtsi_enqueue_borrowed(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
                       size_t len)
 {
     dts_err err = enqueue_refused(n, h, len);
     if (err != DTS_OK) return err;
-    if (n->q_len != 0 || DTSI_HDR_SIZE + len <= n->max_dgram) return DTS_EINVAL;
+    if (DTSI_HDR_SIZE + len <= n->max_dgram) return DTS_EINVAL;
+    if (n->q_len != 0) return DTS_EBUSY; // the ring's frames came first (dtsi_ring_flush)
     int pooled;
     uint8_t *buf = buf_get(n, DTSI_HDR_SIZE, &pooled); // the header only
     if (!buf) return DTS_ENOMEM;
@@ -602,7 +604,8 @@ dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t le
                   size_t to)
 {
     if (n->closing) return DTS_ECLOSED;
-    if (n->q_len == n->q_cap || n->q_bytes + len > n->cfg.queue_max_bytes) return DTS_EQUEUE;
+    if (!dtsi_ring_flush(n) || n->q_len == n->q_cap || n->q_bytes + len > n->cfg.queue_max_bytes)
+        return DTS_EQUEUE;
     int pooled;
     uint8_t *buf = buf_get(n, len, &pooled);
     if (!buf) return DTS_ENOMEM;
@@ -619,6 +622,95 @@ dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t le
     n->q_len++;
     n->q_bytes += len - DTSI_HDR_SIZE;
     return DTS_OK;
+}
+
+// ring_u32 and ring_u64 read the little-endian fields of a frame header
+// the node wrote itself (docs/spec/wire.md, "Frame header").
+static uint32_t
+ring_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+ring_u64(const uint8_t *p)
+{
+    return (uint64_t)ring_u32(p) | (uint64_t)ring_u32(p + 4) << 32;
+}
+
+// ring_frame_len is the length of the frame at f in the ring: its header
+// and payload.
+static size_t
+ring_frame_len(const uint8_t *f)
+{
+    return DTSI_HDR_SIZE + ring_u32(f + 8);
+}
+
+// dtsi_ring_used is how many bytes the ring holds. Lock held.
+size_t
+dtsi_ring_used(dts_node *n)
+{
+    if (!n->ring.buf) return 0;
+    return __atomic_load_n(&n->ring.tail, __ATOMIC_ACQUIRE) - n->ring.head;
+}
+
+// ring_lvc makes the DATA frame at f its type's last value (a copy: ring
+// frames are small). Lock held.
+static void
+ring_lvc(dts_node *n, dtsi_type *t, const uint8_t *f)
+{
+    if (!n->cfg.last_value_cache || !t) return;
+    dtsi_lvc_store(n, t, f + DTSI_HDR_SIZE, ring_u32(f + 8), ring_u64(f + 48),
+                   (int64_t)ring_u64(f + 56), 0);
+}
+
+// dtsi_ring_flush moves the frames in the ring to the end of the send
+// queue, so that what is appended next leaves after them; it first waits
+// for a send from the ring on the loop thread to end. Returns 0 when the
+// queue could not take them all (the rest stays in the ring, and nothing
+// may be appended to the queue). Lock held; never waits on the loop thread,
+// which sends from the ring only with the lock released.
+int
+dtsi_ring_flush(dts_node *n)
+{
+    dtsi_ring *r = &n->ring;
+    if (!r->buf) return 1;
+    while (r->busy) {
+        r->waiters++;
+        pthread_cond_wait(&n->cond, &n->mu);
+        r->waiters--;
+    }
+    size_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE), pos = r->head;
+    dtsi_type *t = NULL;
+    while (pos < tail) {
+        size_t off = pos % r->cap;
+        if (dtsi_ring_skips(r, off)) {
+            pos += r->cap - off;
+            continue;
+        }
+        const uint8_t *f = r->buf + off;
+        size_t len = ring_frame_len(f);
+        if (n->q_len == n->q_cap) break;
+        int pooled;
+        uint8_t *buf = buf_get(n, len, &pooled);
+        if (!buf) break;
+        memcpy(buf, f, len);
+        uint64_t ch = ring_u64(f + 16);
+        if (!t || t->id != ch) t = dtsi_type_find(n, ch);
+        ring_lvc(n, t, f);
+        n->q[(n->q_head + n->q_len) % n->q_cap] = (dtsi_out){.channel = ch,
+                                                             .len = len,
+                                                             .buf = buf,
+                                                             .pooled = pooled,
+                                                             .end_off = len - DTSI_HDR_SIZE,
+                                                             .seq = ring_u64(f + 48)};
+        n->q_len++;
+        n->q_bytes += len - DTSI_HDR_SIZE;
+        n->nc.ring_flushed++;
+        pos += len;
+    }
+    __atomic_store_n(&r->head, pos, __ATOMIC_RELEASE);
+    return pos == tail;
 }
 
 // node_count_sent credits a sent DATA message to its type.
@@ -1042,12 +1134,91 @@ node_spin_answer(dts_node *n)
         n->answered = 1;
 }
 
+// node_send_ring sends, from the ring and without a copy, up to
+// DTSI_SEND_BATCH datagrams of the channel of its first frame, each a run
+// of frames up to max_dgram that does not wrap. The queue is empty. Returns
+// 1 to go on sending, 0 to stop (the pacer says wait, or the socket is
+// full and the retry timer is set). Loop thread, lock held on entry and
+// exit; released during the send, with busy set so that a flush waits.
+static int
+node_send_ring(dts_node *n)
+{
+    dtsi_ring *r = &n->ring;
+    dts_dgram d[DTSI_SEND_BATCH];
+    size_t ends[DTSI_SEND_BATCH], last[DTSI_SEND_BATCH], frames[DTSI_SEND_BATCH];
+    size_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE), pos = r->head, nd = 0;
+    uint64_t ch = 0;
+    int paced = 0;
+    while (nd < DTSI_SEND_BATCH && pos < tail) {
+        size_t start = pos, len = 0, k = 0;
+        while (pos < tail) {
+            size_t off = pos % r->cap;
+            if (pos != start && off == 0) break; // a datagram does not wrap
+            if (dtsi_ring_skips(r, off)) {
+                if (pos != start) break;
+                pos = start = pos + r->cap - off;
+                continue;
+            }
+            const uint8_t *f = r->buf + off;
+            size_t flen = ring_frame_len(f);
+            uint64_t fch = ring_u64(f + 16);
+            if (nd == 0 && k == 0) ch = fch;
+            if (fch != ch || len + flen > n->max_dgram) break;
+            last[nd] = off;
+            len += flen;
+            pos += flen;
+            k++;
+        }
+        if (k == 0) break; // another channel, or only a skip
+        if (!pace_take(n, len, 1)) {
+            pos = start;
+            paced = 1;
+            break;
+        }
+        d[nd] = (dts_dgram){.data = r->buf + start % r->cap, .len = len};
+        frames[nd] = k;
+        ends[nd++] = pos;
+    }
+    if (nd == 0) { // skips only, or the pacer says wait
+        __atomic_store_n(&r->head, pos, __ATOMIC_RELEASE);
+        return !paced && pos < tail;
+    }
+    size_t sent = 0;
+    r->busy = 1;
+    pthread_mutex_unlock(&n->mu);
+    dts_err err = n->tp_ops->send(n->tp, ch, d, nd, &sent);
+    dtsi_lock(&n->mu);
+    r->busy = 0;
+    size_t head = sent ? ends[sent - 1] : r->head, msgs = 0;
+    for (size_t i = 0; i < sent; i++) msgs += frames[i];
+    if (err != DTS_OK && err != DTS_EQUEUE && sent < nd) { // that datagram is dropped
+        n->nc.send_errors++;
+        head = ends[sent];
+    }
+    n->nc.datagrams_sent += sent;
+    if (sent) {
+        dtsi_type *t = dtsi_type_find(n, ch);
+        if (t) t->c.sent += msgs;
+        ring_lvc(n, t, r->buf + last[sent - 1]);
+        node_spin_sent(n);
+        node_activity(n);
+    }
+    __atomic_store_n(&r->head, head, __ATOMIC_RELEASE);
+    if (r->waiters) pthread_cond_broadcast(&n->cond);
+    if (err == DTS_EQUEUE) {
+        uv_timer_start(&n->retry, node_on_retry, 1, 0);
+        return 0;
+    }
+    return !paced;
+}
+
 // dtsi_queue_half_empty says whether the send queue holds at most half of
 // its bounds in messages and in bytes (dts_publish_wait). Lock held.
 int
-dtsi_queue_half_empty(const dts_node *n)
+dtsi_queue_half_empty(dts_node *n)
 {
-    return n->q_len <= n->cfg.queue_max / 2 && n->q_bytes <= n->cfg.queue_max_bytes / 2;
+    return n->q_len <= n->cfg.queue_max / 2 && n->q_bytes <= n->cfg.queue_max_bytes / 2 &&
+           dtsi_ring_used(n) <= n->ring.cap / 2;
 }
 
 // dtsi_send_now hands queued messages to the transport until the queue is
@@ -1065,7 +1236,11 @@ dtsi_send_now(dts_node *n)
     struct iovec iov[DTSI_SEND_BATCH * DTSI_PACK_IOV];
     dts_dgram d[DTSI_SEND_BATCH];
     size_t frames[DTSI_SEND_BATCH], lens[DTSI_SEND_BATCH];
-    while (n->tp && n->q_len > 0) {
+    while (n->tp) {
+        if (n->q_len == 0) { // then what the ring holds, which is newer
+            if (dtsi_ring_used(n) == 0 || !node_send_ring(n)) break;
+            continue;
+        }
         dtsi_out *first = &n->q[n->q_head];
         if (first->by_caller) break; // its publisher sends it, then wakes the loop
         if (first->frag) {
@@ -1119,7 +1294,7 @@ dtsi_send_now(dts_node *n)
         }
         if (paced) break;
     }
-    if (n->q_len == 0) pthread_cond_broadcast(&n->cond);
+    if (n->q_len == 0 && dtsi_ring_used(n) == 0) pthread_cond_broadcast(&n->cond);
 }
 
 // out_unborrow hands the rest of o, which its publishing thread was
@@ -1628,7 +1803,7 @@ node_recv(dts_node *n, const uint8_t *data, size_t len, const char *src, size_t 
     }
     // What the callbacks published (answers, relays) and query replies leave
     // now, packed together, without a round through the wake handle.
-    if (n->q_len) dtsi_send_now(n);
+    if (n->q_len || dtsi_ring_used(n)) dtsi_send_now(n);
     n->in_recv = 0;
     n->in_loop_cb--;
     pthread_mutex_unlock(&n->mu);
@@ -1826,6 +2001,9 @@ node_finish_close(dts_node *n)
     dtsi_send_now(n);
     for (size_t i = 0; i < n->q_len; i++) out_free(n, &n->q[(n->q_head + i) % n->q_cap]);
     n->q_len = 0;
+    if (n->ring.buf) // what the socket refused; closing keeps producers out now
+        __atomic_store_n(&n->ring.head, __atomic_load_n(&n->ring.tail, __ATOMIC_ACQUIRE),
+                         __ATOMIC_RELEASE);
     pthread_cond_broadcast(&n->cond);
     uv_timer_stop(&n->tick);
     uv_timer_stop(&n->retry);
@@ -1843,7 +2021,7 @@ node_thread_main(void *arg)
 {
     dts_node *n = arg;
     n->loop_tid = pthread_self();
-    n->loop_tid_set = 1;
+    __atomic_store_n(&n->loop_tid_set, 1, __ATOMIC_RELEASE); // after loop_tid
     uv_run(n->loop, UV_RUN_DEFAULT);
 }
 
@@ -1933,6 +2111,11 @@ node_open_transport(dts_node *n)
     if (dtsi_reasm_init(&n->reasm, n->cfg.reasm_max_msgs, n->cfg.reasm_max_bytes,
                         n->cfg.reasm_timeout_ms, node_reasm_lost, n) != 0)
         return DTS_ENOMEM;
+    if (n->cfg.run_mode == DTS_RUN_THREAD) { // other threads publish: the ring
+        n->ring.buf = malloc(DTSI_RING_BYTES);
+        n->ring.cap = DTSI_RING_BYTES;
+        if (!n->ring.buf) return DTS_ENOMEM;
+    }
     err = n->tp_ops->join(n->tp, DTS_CHANNEL_CONTROL);
     return err;
 }
@@ -1961,6 +2144,7 @@ node_free(dts_node *n)
         s = next;
     }
     free(n->q);
+    free(n->ring.buf);
     free(n->pack_buf);
     free(n->frag_bufs);
     for (int c = 0; c < DTSI_POOL_CLASSES; c++) {
@@ -2069,7 +2253,7 @@ dts_node_close(dts_node *n)
     // a while at the paced rate).
     if (n->thread_started || n->cfg.run_mode == DTS_RUN_CALLER) dts_flush(n, DTSI_CLOSE_FLUSH_MS);
     dtsi_lock(&n->mu);
-    n->closing = 1;
+    __atomic_store_n(&n->closing, 1, __ATOMIC_RELAXED); // read by publish_ring
     pthread_mutex_unlock(&n->mu);
     if (n->thread_started) {
         uv_async_send(&n->wake);
@@ -2092,7 +2276,7 @@ dts_node_run(dts_node *n)
 {
     if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return DTS_EINVAL;
     n->loop_tid = pthread_self();
-    n->loop_tid_set = 1;
+    __atomic_store_n(&n->loop_tid_set, 1, __ATOMIC_RELEASE); // after loop_tid
     uv_run(n->loop, UV_RUN_DEFAULT);
     return n->closing ? DTS_ECLOSED : DTS_OK;
 }
@@ -2103,7 +2287,8 @@ dts_node_stop(dts_node *n)
     if (!n) return;
     // uv_stop only works on the loop thread: stop directly there, and
     // otherwise ask the loop through the wake handle.
-    if (n->loop_tid_set && pthread_equal(n->loop_tid, pthread_self())) {
+    if (__atomic_load_n(&n->loop_tid_set, __ATOMIC_ACQUIRE) &&
+        pthread_equal(n->loop_tid, pthread_self())) {
         uv_stop(n->loop);
         return;
     }
@@ -2145,7 +2330,7 @@ dts_node_step_wait(dts_node *n, int timeout_ms)
 {
     if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return DTS_EINVAL;
     n->loop_tid = pthread_self();
-    n->loop_tid_set = 1;
+    __atomic_store_n(&n->loop_tid_set, 1, __ATOMIC_RELEASE); // after loop_tid
     n->steps++; // only this thread reads it (publish_now)
     if (timeout_ms == 0 || n->stopped) {
         uv_run(n->loop, UV_RUN_NOWAIT);

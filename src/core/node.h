@@ -265,6 +265,44 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_PACK_IOV 64         // frames of a datagram gathered by iovec; more are copied
 #define DTSI_SEND_BATCH 16       // datagrams of packed frames per transport call
 
+// The publish ring: in DTS_RUN_THREAD mode, a small value published from a
+// thread other than the loop's goes as a finished frame into this ring of
+// bytes, without the node's mutex, and the loop sends runs of it as
+// datagrams straight from the ring (dtsi_ring_send). perf showed the
+// mutex, taken for every message by the publishing thread and between two
+// sends by the loop thread, as the largest cost of 64-byte messages: its
+// cache line moved between the cores for every message.
+//
+// Frames lie back to back from byte head to byte tail (positions count up
+// for ever; the byte is pos % cap). A frame never wraps: where one does not
+// fit before the end, its producer skips to the start, marking the skip with
+// a byte that is not DTSI_MAGIC0 when there is room for one
+// (dtsi_ring_skips). Producers (publishing threads) take `lock`, a spin
+// lock only they use, and publish tail with a release store; consumers
+// (whoever holds the node's mutex) read up to tail and give space back by
+// a release store of head. Everything in the send queue is older than
+// everything in the ring: whatever appends to the queue first moves the
+// ring's frames into it (dtsi_ring_flush), and the loop sends the ring only
+// when the queue is empty.
+#define DTSI_RING_BYTES (256u * 1024)
+#define DTSI_RING_PAYLOAD_MAX 2048 // larger values take the send queue
+typedef struct dtsi_ring {
+    uint8_t *buf; // NULL: no ring (other run modes)
+    size_t cap;
+    // The producers' fields, then the consumers', each on cache lines of
+    // their own (the padding: the node is not allocated 64-aligned).
+    char pad0[64];
+    int lock;
+    size_t tail;      // written up to here (release)
+    size_t head_seen; // a producer's last look at head
+    uint64_t published;
+    char pad1[64];
+    size_t head; // sent or moved up to here (release)
+    int busy;    // the loop sends from head, without the mutex
+    int waiters; // threads waiting for busy to clear (dtsi_ring_flush)
+    char pad2[64];
+} dtsi_ring;
+
 struct dts_node {
     pthread_mutex_t mu;
     pthread_cond_t cond; // signalled when the queue drains or a query is answered
@@ -343,6 +381,7 @@ struct dts_node {
     dtsi_out *q;
     size_t q_cap, q_head, q_len;
     size_t q_bytes;
+    dtsi_ring ring; // small values published from other threads
     // Discovery.
     uint32_t generation;
     int64_t hb_due_ms;
@@ -401,9 +440,19 @@ dts_err dtsi_enqueue_borrowed(dts_node *n, uint64_t channel, const dtsi_hdr *h, 
                               size_t len);
 void dtsi_send_borrowed(dts_node *n, int64_t end_us);
 void dtsi_sleep_us(uint64_t us);
-int dtsi_queue_half_empty(const dts_node *n);
+int dtsi_queue_half_empty(dts_node *n);
 dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len,
                           size_t from, size_t to);
+int dtsi_ring_flush(dts_node *n);
+size_t dtsi_ring_used(dts_node *n);
+
+// dtsi_ring_skips says whether the producer skipped from offset off of the
+// ring to its start: too little room left for a header, or a skip mark.
+static inline int
+dtsi_ring_skips(const dtsi_ring *r, size_t off)
+{
+    return r->cap - off < DTSI_HDR_SIZE || r->buf[off] != DTSI_MAGIC0;
+}
 
 // seq.c
 int dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered, int repaired);
