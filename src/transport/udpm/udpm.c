@@ -37,7 +37,7 @@
 
 #define UDPM_GROUPS_PER_SOCKET 20
 #define UDPM_MAX_SOCKETS 64
-#define UDPM_RECV_BATCH 12
+#define UDPM_RECV_BATCH 8
 #define UDPM_DGRAM_MAX 65507
 #define UDPM_RX_BUF 65536  // one received datagram, or one GRO run of them
 #define UDPM_GSO_SEGS 64   // datagrams one GSO send carries at most (the kernel's limit)
