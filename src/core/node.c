@@ -513,7 +513,10 @@ static dts_err
 enqueue_refused(dts_node *n, const dtsi_hdr *h, size_t len)
 {
     if (n->closing && h->kind != DTSI_KIND_GOODBYE) return DTS_ECLOSED;
-    if (!dtsi_ring_flush(n) || n->q_len == n->q_cap) return DTS_EQUEUE;
+    // A value leaves after those before it in the ring (control frames and
+    // answers need no such order, and do not wait for the flush).
+    if (h->kind == DTSI_KIND_DATA && !dtsi_ring_flush(n)) return DTS_EQUEUE;
+    if (n->q_len == n->q_cap) return DTS_EQUEUE;
     if (n->q_bytes + len > n->cfg.queue_max_bytes && n->q_len > 0) return DTS_EQUEUE;
     return DTS_OK;
 }
@@ -604,8 +607,7 @@ dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t le
                   size_t to)
 {
     if (n->closing) return DTS_ECLOSED;
-    if (!dtsi_ring_flush(n) || n->q_len == n->q_cap || n->q_bytes + len > n->cfg.queue_max_bytes)
-        return DTS_EQUEUE;
+    if (n->q_len == n->q_cap || n->q_bytes + len > n->cfg.queue_max_bytes) return DTS_EQUEUE;
     int pooled;
     uint8_t *buf = buf_get(n, len, &pooled);
     if (!buf) return DTS_ENOMEM;
@@ -665,7 +667,7 @@ ring_lvc(dts_node *n, dtsi_type *t, const uint8_t *f)
 }
 
 // dtsi_ring_flush moves the frames in the ring to the end of the send
-// queue, so that what is appended next leaves after them; it first waits
+// queue, so that a value queued next leaves after them; it first waits
 // for a send from the ring on the loop thread to end. Returns 0 when the
 // queue could not take them all (the rest stays in the ring, and nothing
 // may be appended to the queue). Lock held; never waits on the loop thread,
@@ -690,7 +692,7 @@ dtsi_ring_flush(dts_node *n)
         }
         const uint8_t *f = r->buf + off;
         size_t len = ring_frame_len(f);
-        if (n->q_len == n->q_cap) break;
+        if (n->q_len >= n->cfg.queue_max) break; // the rest of q_cap is for control frames
         int pooled;
         uint8_t *buf = buf_get(n, len, &pooled);
         if (!buf) break;

@@ -280,10 +280,11 @@ dtsi_lock(pthread_mutex_t *m)
 // (dtsi_ring_skips). Producers (publishing threads) take `lock`, a spin
 // lock only they use, and publish tail with a release store; consumers
 // (whoever holds the node's mutex) read up to tail and give space back by
-// a release store of head. Everything in the send queue is older than
-// everything in the ring: whatever appends to the queue first moves the
+// a release store of head. Every value in the send queue is older than
+// every value in the ring: a value appended to the queue first moves the
 // ring's frames into it (dtsi_ring_flush), and the loop sends the ring only
-// when the queue is empty.
+// when the queue is empty. Sequence numbers are taken under `lock` on both
+// paths, so that they leave in their order.
 #define DTSI_RING_BYTES (256u * 1024)
 #define DTSI_RING_PAYLOAD_MAX 2048 // larger values take the send queue
 typedef struct dtsi_ring {
