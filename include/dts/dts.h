@@ -347,7 +347,10 @@ dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t l
 
 // dts_publish_wait is dts_publish that waits for room: when the queue is
 // full it blocks until the loop has sent half of it, then queues, so that a
-// producer faster than the network is held back without polling. Errors as
+// producer faster than the network is held back without polling. With the
+// loop on its own thread (DTS_RUN_THREAD) it already waits while 1 MiB is
+// queued: that keeps the loop as busy, and the frames it sends in the
+// cache (docs/PERFORMANCE.md). Errors as
 // dts_publish, except that a queue still full after timeout_ms gives
 // DTS_ETIMEDOUT (nothing queued; counted as queue-full). From a callback
 // (the loop thread) it never blocks: a full queue gives DTS_EQUEUE.
@@ -571,6 +574,7 @@ typedef struct dts_node_counters {
                                 // the node's lock (DTS_RUN_THREAD)
     uint64_t ring_flushed;      // ... of them moved to the send queue (copied) so that
                                 // a message queued after them leaves after them
+    uint64_t queue_peak_bytes;  // the most payload bytes the send queue held at once
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

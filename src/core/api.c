@@ -333,7 +333,9 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         pf->drain_us = (int64_t)queue_drain_us(n);
         pthread_mutex_unlock(&n->mu);
         return DTS_EBUSY;
-    } else if (n->q_len >= n->cfg.queue_max) {
+    } else if (n->q_len >= n->cfg.queue_max ||
+               (!count_full && n->cfg.run_mode == DTS_RUN_THREAD && n->q_len > 0 &&
+                n->q_bytes + len > DTSI_WAIT_QUEUE_BYTES)) {
         err = DTS_EQUEUE;
     } else {
         // The sequence number and the queue, in the order of the ring's

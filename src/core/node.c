@@ -547,6 +547,7 @@ queue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf, int 
     o->borrowed = NULL;
     n->q_len++;
     n->q_bytes += len;
+    if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
 }
 
 // dtsi_enqueue builds one message (header then payload) and appends it to

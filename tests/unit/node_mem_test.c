@@ -255,6 +255,35 @@ test_publish_wait(void **state)
     dts_node_close(a);
     dts_node_close(b);
 
+    // With a loop thread, a waiting publisher keeps about 1 MiB queued
+    // (DTSI_WAIT_QUEUE_BYTES), not the whole queue_max_bytes; one that does
+    // not wait may fill it.
+    dts_node_config_init(&cfg);
+    open_pair(&cfg, "mem://t3m", "q.Wait", &r, &a, &b);
+    static char value[16384];
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(dts_publish_wait(a, "q.Wait", value, sizeof value, 5000), DTS_OK);
+    c.n = 1000;
+    assert_true(wait_for(cond_count, &c, 5000));
+    assert_true(r.in_order);
+    dts_node_counters nc;
+    dts_node_counters_get(a, &nc);
+    assert_true(nc.queue_peak_bytes >= sizeof value);
+    assert_true(nc.queue_peak_bytes <= 1024 * 1024 + sizeof value);
+    dts_node_close(a);
+    dts_node_close(b);
+    cfg.url = "mem://t3n";
+    cfg.run_mode = DTS_RUN_CALLER; // never stepped: nothing leaves
+    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "q.Wait", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(dts_publish(a, "q.Wait", value, sizeof value), DTS_OK);
+    dts_node_counters_get(a, &nc);
+    assert_int_equal(nc.queue_peak_bytes, 200 * sizeof value);
+    dts_node_close(a);
+    dts_node_config_init(&cfg);
+    cfg.queue_max = 8;
+
     // Caller mode, never stepped: waiting runs the loop here, as dts_flush
     // does; with no time to wait, a full queue is a timeout.
     cfg.url = "mem://t3c";
