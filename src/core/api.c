@@ -338,12 +338,12 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
                 n->q_bytes + len > DTSI_WAIT_QUEUE_BYTES)) {
         err = DTS_EQUEUE;
     } else {
+        void *packed = publish_compress(n, t, &data, &len);
         // The sequence number and the queue, in the order of the ring's
         // producers: the flush first waits out a send from the ring, so that
         // the one under the ring's lock does not wait.
         dtsi_ring_flush(n);
         if (n->ring.buf) ring_lock(&n->ring);
-        void *packed = publish_compress(n, t, &data, &len);
         dtsi_hdr h = {.kind = DTSI_KIND_DATA,
                       .flags = (uint16_t)((t->reliable ? DTSI_FLAG_RELIABLE : 0) |
                                           (packed ? DTSI_FLAG_COMPRESSED : 0)),

@@ -206,13 +206,15 @@ rel_nack_fragments(dts_node *n, int64_t now)
 static void
 rel_send_hint(dts_node *n, dtsi_type *t, int64_t now)
 {
-    if (!t->declared || !t->reliable || t->next_seq <= 1) return;
+    // (next_seq is also taken under the publish ring's lock only.)
+    uint64_t next = __atomic_load_n(&t->next_seq, __ATOMIC_RELAXED);
+    if (!t->declared || !t->reliable || next <= 1) return;
     if (now - t->last_pub_ms > DTSI_HINT_ACTIVE_MS) return;
     dtsi_hdr h = {.kind = DTSI_KIND_HINT,
                   .type_id = t->id,
                   .schema_id = t->schema_id,
                   .flags = DTSI_FLAG_RELIABLE,
-                  .seq = t->next_seq - 1};
+                  .seq = next - 1};
     dtsi_enqueue(n, t->id, &h, NULL, 0);
 }
 
@@ -240,8 +242,11 @@ dts_type_set_opts(dts_node *n, const char *type, const dts_type_opts *opts)
     dtsi_type *t = dtsi_type_find(n, dts_type_id(type));
     dts_err err = t && t->declared && strcmp(t->name, type) == 0 ? DTS_OK : DTS_ENOENT;
     if (err == DTS_OK) {
-        t->reliable = opts->reliable != 0;
-        t->compress = opts->compress >= 0 && opts->compress <= 3 ? opts->compress : 0;
+        // Both are read without the lock by publish_ring (api.c).
+        __atomic_store_n(&t->reliable, opts->reliable != 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->compress,
+                         opts->compress >= 0 && opts->compress <= 3 ? opts->compress : 0,
+                         __ATOMIC_RELAXED);
         t->compress_level = opts->compress_level;
         t->compress_threshold = opts->compress_threshold;
         t->hist_max_bytes = opts->history_bytes ? opts->history_bytes : DTS_HISTORY_BYTES;
