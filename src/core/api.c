@@ -147,26 +147,6 @@ nothing_queued(dts_node *n)
     return n->q_len == 0 && dtsi_ring_used(n) == 0;
 }
 
-// ring_lock and ring_unlock guard the producers' side of the publish ring
-// (node.h, dtsi_ring); only publishing threads take it, for a few hundred
-// nanoseconds.
-static void
-ring_lock(dtsi_ring *r)
-{
-    while (__atomic_exchange_n(&r->lock, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&r->lock, __ATOMIC_RELAXED)) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
-}
-
-static void
-ring_unlock(dtsi_ring *r)
-{
-    __atomic_store_n(&r->lock, 0, __ATOMIC_RELEASE);
-}
-
 // type_declared_unlocked finds a type this node declared, by name, without
 // the node's lock: types are only ever added (dtsi_type_get publishes each
 // with a release store) and freed with the node, and a declared type's
@@ -209,9 +189,9 @@ publish_ring(dts_node *n, const char *type, const void *data, size_t len)
                   .host = n->host,
                   .sent_ns = dts_now_ns()};
     size_t flen = DTSI_HDR_SIZE + len;
-    ring_lock(r);
+    dtsi_ring_lock(r);
     if (__atomic_load_n(&n->closing, __ATOMIC_RELAXED)) {
-        ring_unlock(r);
+        dtsi_ring_unlock(r);
         return DTS_EBUSY; // which says DTS_ECLOSED
     }
     size_t pos = r->tail, off = pos % r->cap;
@@ -219,7 +199,7 @@ publish_ring(dts_node *n, const char *type, const void *data, size_t len)
     if (pos + skip + flen - r->head_seen > r->cap) {
         r->head_seen = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
         if (pos + skip + flen - r->head_seen > r->cap) {
-            ring_unlock(r);
+            dtsi_ring_unlock(r);
             return DTS_EQUEUE;
         }
     }
@@ -232,9 +212,13 @@ publish_ring(dts_node *n, const char *type, const void *data, size_t len)
     __atomic_store_n(&t->next_seq, h.seq + 1, __ATOMIC_RELAXED);
     dtsi_hdr_encode(&h, r->buf + off);
     if (len) memcpy(r->buf + off + DTSI_HDR_SIZE, data, len);
-    r->published++;
-    __atomic_store_n(&r->tail, pos + flen, __ATOMIC_RELEASE);
-    ring_unlock(r);
+    __atomic_store_n(&r->published, r->published + 1, __ATOMIC_RELAXED); // read unlocked
+    // Sequentially consistent (a locked exchange on x86): the tail must be
+    // visible before uv_async_send reads, relaxed, whether a wake-up is
+    // pending, since the loop clears that flag and then reads the tail.
+    // Released only, the last value of a burst could wait for the next event.
+    __atomic_store_n(&r->tail, pos + flen, __ATOMIC_SEQ_CST);
+    dtsi_ring_unlock(r);
     node_wake(n);
     return DTS_OK;
 }
@@ -333,9 +317,8 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         pf->drain_us = (int64_t)queue_drain_us(n);
         pthread_mutex_unlock(&n->mu);
         return DTS_EBUSY;
-    } else if (n->q_len >= n->cfg.queue_max ||
-               (!count_full && n->cfg.run_mode == DTS_RUN_THREAD && n->q_len > 0 &&
-                n->q_bytes + len > DTSI_WAIT_QUEUE_BYTES)) {
+    } else if (n->q_len >= n->cfg.queue_max || (!count_full && n->cfg.run_mode == DTS_RUN_THREAD &&
+                                                n->q_bytes >= DTSI_WAIT_QUEUE_BYTES)) {
         err = DTS_EQUEUE;
     } else {
         void *packed = publish_compress(n, t, &data, &len);
@@ -343,7 +326,7 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
         // producers: the flush first waits out a send from the ring, so that
         // the one under the ring's lock does not wait.
         dtsi_ring_flush(n);
-        if (n->ring.buf) ring_lock(&n->ring);
+        if (n->ring.buf) dtsi_ring_lock(&n->ring);
         dtsi_hdr h = {.kind = DTSI_KIND_DATA,
                       .flags = (uint16_t)((t->reliable ? DTSI_FLAG_RELIABLE : 0) |
                                           (packed ? DTSI_FLAG_COMPRESSED : 0)),
@@ -351,7 +334,9 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
                       .schema_id = t->schema_id,
                       .seq = t->next_seq,
                       .sent_ns = dts_now_ns()};
-        if (pf->frame && !packed) {
+        if (pf->borrow && n->q_len != 0) {
+            err = DTS_EBUSY; // a loan its thread sends must be the head: the ring's came first
+        } else if (pf->frame && !packed) {
             err = dtsi_enqueue_frame(n, t->id, &h, pf->frame, pf->pooled, len);
             if (err == DTS_OK) pf->frame = NULL;                            // the queue's now
             if (err == DTS_OK && pf->borrow) n->q[n->q_head].by_caller = 1; // a loan
@@ -361,7 +346,7 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
             err = dtsi_enqueue(n, t->id, &h, data, len);
         }
         if (err == DTS_OK) __atomic_store_n(&t->next_seq, h.seq + 1, __ATOMIC_RELAXED);
-        if (n->ring.buf) ring_unlock(&n->ring);
+        if (n->ring.buf) dtsi_ring_unlock(&n->ring);
         if (err == DTS_OK) {
             dtsi_rel_store(n, t, &h, data, len);
             if (n->cfg.last_value_cache)

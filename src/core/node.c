@@ -624,6 +624,7 @@ dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t le
                     .repair = 1};
     n->q_len++;
     n->q_bytes += len - DTSI_HDR_SIZE;
+    if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
     return DTS_OK;
 }
 
@@ -709,6 +710,7 @@ dtsi_ring_flush(dts_node *n)
                                                              .seq = ring_u64(f + 48)};
         n->q_len++;
         n->q_bytes += len - DTSI_HDR_SIZE;
+        if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
         n->nc.ring_flushed++;
         pos += len;
     }
@@ -1139,17 +1141,18 @@ node_spin_answer(dts_node *n)
 
 // node_send_ring sends, from the ring and without a copy, up to
 // DTSI_SEND_BATCH datagrams of the channel of its first frame, each a run
-// of frames up to max_dgram that does not wrap. The queue is empty. Returns
+// of frames up to max_dgram that does not wrap, from what lies before
+// position tail. The queue is empty. Returns
 // 1 to go on sending, 0 to stop (the pacer says wait, or the socket is
 // full and the retry timer is set). Loop thread, lock held on entry and
 // exit; released during the send, with busy set so that a flush waits.
 static int
-node_send_ring(dts_node *n)
+node_send_ring(dts_node *n, size_t tail)
 {
     dtsi_ring *r = &n->ring;
     dts_dgram d[DTSI_SEND_BATCH];
     size_t ends[DTSI_SEND_BATCH], last[DTSI_SEND_BATCH], frames[DTSI_SEND_BATCH];
-    size_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE), pos = r->head, nd = 0;
+    size_t pos = r->head, nd = 0;
     uint64_t ch = 0;
     int paced = 0;
     while (nd < DTSI_SEND_BATCH && pos < tail) {
@@ -1239,9 +1242,13 @@ dtsi_send_now(dts_node *n)
     struct iovec iov[DTSI_SEND_BATCH * DTSI_PACK_IOV];
     dts_dgram d[DTSI_SEND_BATCH];
     size_t frames[DTSI_SEND_BATCH], lens[DTSI_SEND_BATCH];
+    // The ring as it is now: what publishing threads add meanwhile waits for
+    // the next round (they wake the loop), so that they cannot keep it here,
+    // away from receiving and its timers.
+    size_t ring_end = n->ring.buf ? __atomic_load_n(&n->ring.tail, __ATOMIC_ACQUIRE) : 0;
     while (n->tp) {
         if (n->q_len == 0) { // then what the ring holds, which is newer
-            if (dtsi_ring_used(n) == 0 || !node_send_ring(n)) break;
+            if (!n->ring.buf || n->ring.head >= ring_end || !node_send_ring(n, ring_end)) break;
             continue;
         }
         dtsi_out *first = &n->q[n->q_head];
@@ -2000,11 +2007,19 @@ node_finish_close(dts_node *n)
     // A publishing thread sending its own buffer sees closing and hands the
     // rest to the queue (dtsi_send_borrowed).
     while (n->q_len > 0 && n->q[n->q_head].by_caller) pthread_cond_wait(&n->cond, &n->mu);
+    // A publishing thread that saw the node open has finished writing to the
+    // ring once its lock was free; any later one sees closing. What the ring
+    // holds then leaves before the goodbye.
+    if (n->ring.buf) {
+        dtsi_ring_lock(&n->ring);
+        dtsi_ring_unlock(&n->ring);
+    }
+    dtsi_ring_flush(n);
     dtsi_disc_goodbye(n);
     dtsi_send_now(n);
     for (size_t i = 0; i < n->q_len; i++) out_free(n, &n->q[(n->q_head + i) % n->q_cap]);
     n->q_len = 0;
-    if (n->ring.buf) // what the socket refused; closing keeps producers out now
+    if (n->ring.buf) // what the socket refused (producers see closing now)
         __atomic_store_n(&n->ring.head, __atomic_load_n(&n->ring.tail, __ATOMIC_ACQUIRE),
                          __ATOMIC_RELEASE);
     pthread_cond_broadcast(&n->cond);
