@@ -1,13 +1,15 @@
 # Quick start: `make demo` runs the brewery demo; `make test` builds and runs
-# every test (normal build, then the ASan+UBSan build, then the fuzzers),
+# every test (normal build, the fuzzers, the ASan+UBSan build, then the
+# in-process tests under ThreadSanitizer),
 # and checks that an optimised Release build (-O3) compiles without warnings.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 RELEASE_BUILD ?= build-release
+TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test test-fast test-asan test-fuzz test-release demo bench clean format
+.PHONY: all deps build test test-fast test-asan test-tsan test-fuzz test-release demo bench clean format
 
 all: build
 
@@ -28,6 +30,14 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --no-tests=error -j 2
 
+# The threads of one process (publishing threads without the node's lock,
+# the loop thread) under ThreadSanitizer: the in-process tests.
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDTS_TSAN=ON
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target node_mem_test compress_node_test
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --no-tests=error \
+	  -R '^(node_mem_test|compress_node_test)$$'
+
 test-fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDTS_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
@@ -39,7 +49,7 @@ test-release: deps
 	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release -DDTS_TESTS=OFF
 	cmake --build $(RELEASE_BUILD) -j $(JOBS)
 
-test: test-fast test-release test-fuzz test-asan
+test: test-fast test-release test-fuzz test-asan test-tsan
 
 demo: build
 	@scripts/demo $(BUILD)
