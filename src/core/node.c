@@ -628,26 +628,12 @@ dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t le
     return DTS_OK;
 }
 
-// ring_u32 and ring_u64 read the little-endian fields of a frame header
-// the node wrote itself (docs/spec/wire.md, "Frame header").
-static uint32_t
-ring_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-ring_u64(const uint8_t *p)
-{
-    return (uint64_t)ring_u32(p) | (uint64_t)ring_u32(p + 4) << 32;
-}
-
 // ring_frame_len is the length of the frame at f in the ring: its header
 // and payload.
 static size_t
 ring_frame_len(const uint8_t *f)
 {
-    return DTSI_HDR_SIZE + ring_u32(f + 8);
+    return DTSI_HDR_SIZE + dtsi_get_u32(f + 8);
 }
 
 // dtsi_ring_used is how many bytes the ring holds. Lock held.
@@ -664,8 +650,8 @@ static void
 ring_lvc(dts_node *n, dtsi_type *t, const uint8_t *f)
 {
     if (!n->cfg.last_value_cache || !t) return;
-    dtsi_lvc_store(n, t, f + DTSI_HDR_SIZE, ring_u32(f + 8), ring_u64(f + 48),
-                   (int64_t)ring_u64(f + 56), 0);
+    dtsi_lvc_store(n, t, f + DTSI_HDR_SIZE, dtsi_get_u32(f + 8), dtsi_get_u64(f + 48),
+                   (int64_t)dtsi_get_u64(f + 56), 0);
 }
 
 // dtsi_ring_flush moves the frames in the ring to the end of the send
@@ -699,7 +685,7 @@ dtsi_ring_flush(dts_node *n)
         uint8_t *buf = buf_get(n, len, &pooled);
         if (!buf) break;
         memcpy(buf, f, len);
-        uint64_t ch = ring_u64(f + 16);
+        uint64_t ch = dtsi_get_u64(f + 16);
         if (!t || t->id != ch) t = dtsi_type_find(n, ch);
         ring_lvc(n, t, f);
         n->q[(n->q_head + n->q_len) % n->q_cap] = (dtsi_out){.channel = ch,
@@ -707,7 +693,7 @@ dtsi_ring_flush(dts_node *n)
                                                              .buf = buf,
                                                              .pooled = pooled,
                                                              .end_off = len - DTSI_HDR_SIZE,
-                                                             .seq = ring_u64(f + 48)};
+                                                             .seq = dtsi_get_u64(f + 48)};
         n->q_len++;
         n->q_bytes += len - DTSI_HDR_SIZE;
         if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
@@ -1167,7 +1153,7 @@ node_send_ring(dts_node *n, size_t tail)
             }
             const uint8_t *f = r->buf + off;
             size_t flen = ring_frame_len(f);
-            uint64_t fch = ring_u64(f + 16);
+            uint64_t fch = dtsi_get_u64(f + 16);
             if (nd == 0 && k == 0) ch = fch;
             if (fch != ch || len + flen > n->max_dgram) break;
             last[nd] = off;

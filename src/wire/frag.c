@@ -17,25 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
 void
 dtsi_frag_hdr_encode(const dtsi_frag_hdr *f, uint8_t out[DTSI_FRAG_HDR_SIZE])
 {
-    put_u32(out, f->msg_len);
-    put_u32(out + 4, f->off);
-    put_u32(out + 8, f->frag_size);
-    put_u32(out + 12, 0);
+    dtsi_put_u32(out, f->msg_len);
+    dtsi_put_u32(out + 4, f->off);
+    dtsi_put_u32(out + 8, f->frag_size);
+    dtsi_put_u32(out + 12, 0);
 }
 
 const char *
@@ -43,10 +31,10 @@ dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_
                      size_t *data_len)
 {
     if (plen < DTSI_FRAG_HDR_SIZE + 1) return "fragment shorter than its header plus one byte";
-    f->msg_len = get_u32(p);
-    f->off = get_u32(p + 4);
-    f->frag_size = get_u32(p + 8);
-    f->reserved = get_u32(p + 12);
+    f->msg_len = dtsi_get_u32(p);
+    f->off = dtsi_get_u32(p + 4);
+    f->frag_size = dtsi_get_u32(p + 8);
+    f->reserved = dtsi_get_u32(p + 12);
     size_t n = plen - DTSI_FRAG_HDR_SIZE;
     if (f->reserved != 0) return "fragment reserved field not zero";
     if (f->msg_len == 0 || f->msg_len > msg_max) return "message length out of bounds";

@@ -6,43 +6,6 @@
 
 #include <string.h>
 
-static void
-put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t
-get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-    return (uint64_t)get_u32(p) | ((uint64_t)get_u32(p + 4) << 32);
-}
-
 void
 dtsi_hdr_encode(const dtsi_hdr *h, uint8_t out[DTSI_HDR_SIZE])
 {
@@ -50,16 +13,16 @@ dtsi_hdr_encode(const dtsi_hdr *h, uint8_t out[DTSI_HDR_SIZE])
     out[1] = DTSI_MAGIC1;
     out[2] = h->version ? h->version : DTSI_VERSION;
     out[3] = h->kind;
-    put_u16(out + 4, h->flags);
-    put_u16(out + 6, h->key_id);
-    put_u32(out + 8, h->payload_len);
-    put_u32(out + 12, h->corr);
-    put_u64(out + 16, h->type_id);
-    put_u64(out + 24, h->schema_id);
-    put_u64(out + 32, h->instance);
-    put_u64(out + 40, h->host);
-    put_u64(out + 48, h->seq);
-    put_u64(out + 56, (uint64_t)h->sent_ns);
+    dtsi_put_u16(out + 4, h->flags);
+    dtsi_put_u16(out + 6, h->key_id);
+    dtsi_put_u32(out + 8, h->payload_len);
+    dtsi_put_u32(out + 12, h->corr);
+    dtsi_put_u64(out + 16, h->type_id);
+    dtsi_put_u64(out + 24, h->schema_id);
+    dtsi_put_u64(out + 32, h->instance);
+    dtsi_put_u64(out + 40, h->host);
+    dtsi_put_u64(out + 48, h->seq);
+    dtsi_put_u64(out + 56, (uint64_t)h->sent_ns);
 }
 
 int
@@ -132,16 +95,16 @@ dtsi_hdr_decode(const uint8_t *buf, size_t len, dtsi_hdr *h, const char **why)
     }
     h->version = buf[2];
     h->kind = buf[3];
-    h->flags = get_u16(buf + 4);
-    h->key_id = get_u16(buf + 6);
-    h->payload_len = get_u32(buf + 8);
-    h->corr = get_u32(buf + 12);
-    h->type_id = get_u64(buf + 16);
-    h->schema_id = get_u64(buf + 24);
-    h->instance = get_u64(buf + 32);
-    h->host = get_u64(buf + 40);
-    h->seq = get_u64(buf + 48);
-    h->sent_ns = (int64_t)get_u64(buf + 56);
+    h->flags = dtsi_get_u16(buf + 4);
+    h->key_id = dtsi_get_u16(buf + 6);
+    h->payload_len = dtsi_get_u32(buf + 8);
+    h->corr = dtsi_get_u32(buf + 12);
+    h->type_id = dtsi_get_u64(buf + 16);
+    h->schema_id = dtsi_get_u64(buf + 24);
+    h->instance = dtsi_get_u64(buf + 32);
+    h->host = dtsi_get_u64(buf + 40);
+    h->seq = dtsi_get_u64(buf + 48);
+    h->sent_ns = (int64_t)dtsi_get_u64(buf + 56);
     *why = hdr_check_fields(h, len - DTSI_HDR_SIZE);
     return *why ? DTSI_WIRE_MALFORMED : DTSI_WIRE_OK;
 }
@@ -170,7 +133,7 @@ void
 dtsi_w_u16(dtsi_wbuf *w, uint16_t v)
 {
     uint8_t b[2];
-    put_u16(b, v);
+    dtsi_put_u16(b, v);
     dtsi_w_bytes(w, b, 2);
 }
 
@@ -178,7 +141,7 @@ void
 dtsi_w_u32(dtsi_wbuf *w, uint32_t v)
 {
     uint8_t b[4];
-    put_u32(b, v);
+    dtsi_put_u32(b, v);
     dtsi_w_bytes(w, b, 4);
 }
 
@@ -186,7 +149,7 @@ void
 dtsi_w_u64(dtsi_wbuf *w, uint64_t v)
 {
     uint8_t b[8];
-    put_u64(b, v);
+    dtsi_put_u64(b, v);
     dtsi_w_bytes(w, b, 8);
 }
 
@@ -214,21 +177,21 @@ uint16_t
 dtsi_r_u16(dtsi_cur *c)
 {
     const uint8_t *p = dtsi_r_bytes(c, 2);
-    return p ? get_u16(p) : 0;
+    return p ? dtsi_get_u16(p) : 0;
 }
 
 uint32_t
 dtsi_r_u32(dtsi_cur *c)
 {
     const uint8_t *p = dtsi_r_bytes(c, 4);
-    return p ? get_u32(p) : 0;
+    return p ? dtsi_get_u32(p) : 0;
 }
 
 uint64_t
 dtsi_r_u64(dtsi_cur *c)
 {
     const uint8_t *p = dtsi_r_bytes(c, 8);
-    return p ? get_u64(p) : 0;
+    return p ? dtsi_get_u64(p) : 0;
 }
 
 // ---------------------------------------------------------------------------
