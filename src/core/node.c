@@ -521,6 +521,17 @@ enqueue_refused(dts_node *n, const dtsi_hdr *h, size_t len)
     return DTS_OK;
 }
 
+// queue_append puts o at the end of the send queue and counts its payload.
+// Lock held, room checked.
+static void
+queue_append(dts_node *n, dtsi_out o)
+{
+    n->q[(n->q_head + n->q_len) % n->q_cap] = o;
+    n->q_len++;
+    n->q_bytes += o.len - DTSI_HDR_SIZE;
+    if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
+}
+
 // queue_frame writes the header into buf and appends it to the send queue;
 // one longer than a datagram is marked to leave as fragments. Lock held,
 // room checked (enqueue_refused).
@@ -532,22 +543,13 @@ queue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uint8_t *buf, int 
     hh.instance = n->instance;
     hh.host = n->host;
     dtsi_hdr_encode(&hh, buf);
-    dtsi_out *o = &n->q[(n->q_head + n->q_len) % n->q_cap];
-    o->channel = channel;
-    o->len = DTSI_HDR_SIZE + len;
-    o->buf = buf;
-    o->frag = o->len > n->max_dgram;
-    o->next_off = 0;
-    o->end_off = len;
-    o->repair = 0;
-    o->pooled = pooled;
-    o->lvc = 0;
-    o->seq = h->seq;
-    o->by_caller = 0;
-    o->borrowed = NULL;
-    n->q_len++;
-    n->q_bytes += len;
-    if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
+    queue_append(n, (dtsi_out){.channel = channel,
+                               .len = DTSI_HDR_SIZE + len,
+                               .buf = buf,
+                               .frag = DTSI_HDR_SIZE + len > n->max_dgram,
+                               .end_off = len,
+                               .pooled = pooled,
+                               .seq = h->seq});
 }
 
 // dtsi_enqueue builds one message (header then payload) and appends it to
@@ -613,18 +615,14 @@ dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t le
     uint8_t *buf = buf_get(n, len, &pooled);
     if (!buf) return DTS_ENOMEM;
     memcpy(buf, frame, len);
-    dtsi_out *o = &n->q[(n->q_head + n->q_len) % n->q_cap];
-    *o = (dtsi_out){.channel = channel,
-                    .len = len,
-                    .buf = buf,
-                    .pooled = pooled,
-                    .frag = len > n->max_dgram,
-                    .next_off = from,
-                    .end_off = to,
-                    .repair = 1};
-    n->q_len++;
-    n->q_bytes += len - DTSI_HDR_SIZE;
-    if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
+    queue_append(n, (dtsi_out){.channel = channel,
+                               .len = len,
+                               .buf = buf,
+                               .pooled = pooled,
+                               .frag = len > n->max_dgram,
+                               .next_off = from,
+                               .end_off = to,
+                               .repair = 1});
     return DTS_OK;
 }
 
@@ -688,15 +686,12 @@ dtsi_ring_flush(dts_node *n)
         uint64_t ch = dtsi_get_u64(f + 16);
         if (!t || t->id != ch) t = dtsi_type_find(n, ch);
         ring_lvc(n, t, f);
-        n->q[(n->q_head + n->q_len) % n->q_cap] = (dtsi_out){.channel = ch,
-                                                             .len = len,
-                                                             .buf = buf,
-                                                             .pooled = pooled,
-                                                             .end_off = len - DTSI_HDR_SIZE,
-                                                             .seq = dtsi_get_u64(f + 48)};
-        n->q_len++;
-        n->q_bytes += len - DTSI_HDR_SIZE;
-        if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
+        queue_append(n, (dtsi_out){.channel = ch,
+                                   .len = len,
+                                   .buf = buf,
+                                   .pooled = pooled,
+                                   .end_off = len - DTSI_HDR_SIZE,
+                                   .seq = dtsi_get_u64(f + 48)});
         n->nc.ring_flushed++;
         pos += len;
     }
