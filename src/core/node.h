@@ -223,14 +223,21 @@ typedef struct dtsi_out {
 // mutex is held for short spells, and a sleep and a wake-up cost far more
 // than the wait (a context switch each way, on a virtual machine through
 // the hypervisor).
+// dtsi_cpu_relax tells the processor that this thread is spinning.
+static inline void
+dtsi_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static inline void
 dtsi_lock(pthread_mutex_t *m)
 {
     for (int i = 0; i < DTSI_LOCK_SPIN; i++) {
         if (pthread_mutex_trylock(m) == 0) return;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        dtsi_cpu_relax();
     }
     pthread_mutex_lock(m);
 }
@@ -276,7 +283,7 @@ dtsi_lock(pthread_mutex_t *m)
 // The publish ring: in DTS_RUN_THREAD mode, a small value published from a
 // thread other than the loop's goes as a finished frame into this ring of
 // bytes, without the node's mutex, and the loop sends runs of it as
-// datagrams straight from the ring (dtsi_ring_send). perf showed the
+// datagrams straight from the ring (node_send_ring). perf showed the
 // mutex, taken for every message by the publishing thread and between two
 // sends by the loop thread, as the largest cost of 64-byte messages: its
 // cache line moved between the cores for every message.
@@ -286,7 +293,8 @@ dtsi_lock(pthread_mutex_t *m)
 // fit before the end, its producer skips to the start, marking the skip with
 // a byte that is not DTSI_MAGIC0 when there is room for one
 // (dtsi_ring_skips). Producers (publishing threads) take `lock`, a spin
-// lock only they use, and publish tail with a release store; consumers
+// lock only they use, and publish tail with a sequentially consistent
+// store (api.c, publish_ring); consumers
 // (whoever holds the node's mutex) read up to tail and give space back by
 // a release store of head. Every value in the send queue is older than
 // every value in the ring: a value appended to the queue first moves the
@@ -302,7 +310,7 @@ typedef struct dtsi_ring {
     // their own (the padding: the node is not allocated 64-aligned).
     char pad0[64];
     int lock;
-    size_t tail;      // written up to here (release)
+    size_t tail;      // written up to here
     size_t head_seen; // a producer's last look at head
     uint64_t published;
     char pad1[64];
@@ -455,18 +463,14 @@ dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, s
 int dtsi_ring_flush(dts_node *n);
 size_t dtsi_ring_used(dts_node *n);
 
-// dtsi_ring_lock and dtsi_ring_unlock guard the producers' side of the publish ring
-// (node.h, dtsi_ring); only publishing threads take it, for a few hundred
-// nanoseconds.
+// dtsi_ring_lock and dtsi_ring_unlock guard the producers' side of the
+// publish ring: publishing threads take it for a few hundred nanoseconds,
+// and the loop once when the node closes.
 static inline void
 dtsi_ring_lock(dtsi_ring *r)
 {
     while (__atomic_exchange_n(&r->lock, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&r->lock, __ATOMIC_RELAXED)) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
+        while (__atomic_load_n(&r->lock, __ATOMIC_RELAXED)) dtsi_cpu_relax();
 }
 
 static inline void
