@@ -61,8 +61,8 @@ typedef struct dts_transport_host {
     // left unwritten). p is a guess, made before the datagrams are seen. So
     // once they are received, and before it hands any of them on, the
     // transport calls rx_check(ctx, i, data, len) for each datagram i < k
-    // (len: its first segment when it holds several, UDP GRO): 1 means the
-    // guess was right, and the transport hands that segment to
+    // (udpm counts a buffer that received a UDP GRO run of several as a
+    // wrong guess): 1 means the guess was right, and the transport hands it to
     // on_recv_placed(ctx, i, data, len, src), where data is its buffer with
     // the placed range unwritten; 0 means wrong, and the transport copies
     // what landed in p[i].dst back into its buffer and hands the datagram to

@@ -893,25 +893,29 @@ node_pop(dts_node *n, int sent)
 }
 
 // node_build_fragments describes k fragments of o from o->next_off: each is
-// the message's header with the fragment flag and a fragment header
-// (written into slot `slot` onwards of n->frag_bufs), then the slice of the
-// message, gathered from its buffer without a copy (docs/spec/wire.md,
-// "Fragments"). iov holds up to four pieces per fragment: with pad > 0
-// the last fragment is followed by a PAD frame of pad bytes (its header in
-// pad slot `pslot`, then zeros), so that its datagram is as long as the
-// others and the run of datagrams goes on into the next message. Returns
-// the pieces used.
+// the message's header with the fragment flag and a fragment header, then
+// the slice of the message (docs/spec/wire.md, "Fragments"); with pad > 0
+// the last fragment is followed by a PAD frame of pad bytes (its header,
+// then zeros), so that its datagram is as long as the others and the run
+// of datagrams goes on into the next message. Fragments of up to
+// DTSI_STAGE_DGRAM_MAX bytes are copied whole into slot `slot` onwards of
+// n->frag_stage (see there); larger ones are gathered by iovec without a
+// copy, up to four pieces each in iov, their headers in slot `slot`
+// onwards of n->frag_bufs and a PAD header in pad slot `pslot`. Returns the
+// pieces of iov used.
 static size_t
 node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, size_t pad,
                      size_t pslot, dts_dgram *d, struct iovec *iov)
 {
     static const uint8_t zeros[DTSI_PAD_MAX];
+    const size_t hlen = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE;
     size_t msg_len = o->len - DTSI_HDR_SIZE;
     size_t frag_size = dtsi_frag_size(n);
     size_t off = o->next_off, used = 0;
     for (size_t i = 0; i < k && off < o->end_off; i++) {
         size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
-        uint8_t *b = n->frag_bufs + (slot + i) * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
+        uint8_t *stage = n->frag_stage ? n->frag_stage + (slot + i) * n->max_dgram : NULL;
+        uint8_t *b = stage ? stage : n->frag_bufs + (slot + i) * hlen;
         memcpy(b, o->buf, DTSI_HDR_SIZE);
         uint16_t flags = (uint16_t)(b[4] | (b[5] << 8)) | DTSI_FLAG_FRAGMENT;
         b[4] = (uint8_t)flags, b[5] = (uint8_t)(flags >> 8);
@@ -920,26 +924,35 @@ node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, size
         dtsi_frag_hdr f = {
             .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
         dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
+        const uint8_t *slice = (const uint8_t *)out_payload(o) + off;
         struct iovec *v = &iov[used];
-        v[0] = (struct iovec){b, DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE};
-        v[1] = (struct iovec){(uint8_t *)out_payload(o) + off, chunk};
-        d[i] =
-            (dts_dgram){.len = DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE + chunk, .iov = v, .iovcnt = 2};
-        used += 2;
+        if (stage) {
+            memcpy(stage + hlen, slice, chunk);
+            d[i] = (dts_dgram){.data = stage, .len = hlen + chunk};
+        } else {
+            v[0] = (struct iovec){b, hlen};
+            v[1] = (struct iovec){(void *)slice, chunk};
+            d[i] = (dts_dgram){.len = hlen + chunk, .iov = v, .iovcnt = 2};
+            used += 2;
+        }
         off += chunk;
         if (pad && (i + 1 == k || off >= o->end_off)) {
             uint8_t *ph =
-                n->frag_bufs + (DTSI_FRAG_BATCH + pslot) * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE);
+                stage ? stage + hlen + chunk : n->frag_bufs + (DTSI_FRAG_BATCH + pslot) * hlen;
             dtsi_hdr p = {.kind = DTSI_KIND_PAD,
                           .payload_len = (uint32_t)(pad - DTSI_HDR_SIZE),
                           .instance = n->instance,
                           .host = n->host};
             dtsi_hdr_encode(&p, ph);
-            v[2] = (struct iovec){ph, DTSI_HDR_SIZE};
-            v[3] = (struct iovec){(void *)zeros, pad - DTSI_HDR_SIZE};
+            if (stage) {
+                memset(ph + DTSI_HDR_SIZE, 0, pad - DTSI_HDR_SIZE);
+            } else {
+                v[2] = (struct iovec){ph, DTSI_HDR_SIZE};
+                v[3] = (struct iovec){(void *)zeros, pad - DTSI_HDR_SIZE};
+                d[i].iovcnt = 4;
+                used += 2;
+            }
             d[i].len += pad;
-            d[i].iovcnt = 4;
-            used += 2;
         }
     }
     return used;
@@ -2101,6 +2114,10 @@ node_open_transport(dts_node *n)
     if (n->cfg.mtu && n->cfg.mtu - ip_udp < n->max_dgram) n->max_dgram = n->cfg.mtu - ip_udp;
     n->frag_bufs = malloc(2 * DTSI_FRAG_BATCH * (DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE));
     n->pack_buf = malloc(n->max_dgram);
+    if (n->max_dgram <= DTSI_STAGE_DGRAM_MAX) {
+        n->frag_stage = malloc(DTSI_FRAG_BATCH * n->max_dgram);
+        if (!n->frag_stage) return DTS_ENOMEM;
+    }
     if (!n->frag_bufs || !n->pack_buf) return DTS_ENOMEM;
     n->pace_tokens = pace_burst(n, n->cfg.pace_bytes_per_s);
     n->pace_rate = n->cfg.pace_bytes_per_s;
@@ -2145,6 +2162,7 @@ node_free(dts_node *n)
     free(n->q);
     free(n->ring.buf);
     free(n->pack_buf);
+    free(n->frag_stage);
     free(n->frag_bufs);
     for (int c = 0; c < DTSI_POOL_CLASSES; c++) {
         while (n->pool_n[c]) free(n->pool[c][--n->pool_n[c]]);

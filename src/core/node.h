@@ -277,8 +277,11 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_SLOW_CEILING_MS 500 // and no higher than twice what it was asked for, this long
 #define DTSI_PAD_MAX 65536       // a PAD frame is shorter than a fragment
 #define DTSI_FRAG_BATCH 64       // fragments per transport call (one GSO run at most)
-#define DTSI_PACK_IOV 64         // frames of a datagram gathered by iovec; more are copied
-#define DTSI_SEND_BATCH 16       // datagrams of packed frames per transport call
+// Fragments of datagrams up to this long are copied whole into
+// n->frag_stage before they are sent, larger ones gathered by iovec.
+#define DTSI_STAGE_DGRAM_MAX 4096
+#define DTSI_PACK_IOV 64   // frames of a datagram gathered by iovec; more are copied
+#define DTSI_SEND_BATCH 16 // datagrams of packed frames per transport call
 
 // The publish ring: in DTS_RUN_THREAD mode, a small value published from a
 // thread other than the loop's goes as a finished frame into this ring of
@@ -365,6 +368,13 @@ struct dts_node {
     dtsi_bufkeep large;    // freed large frame buffers (large_get)
     int64_t large_used_ms; // when one was last taken
     uint8_t *frag_bufs;    // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
+    // DTSI_FRAG_BATCH datagrams of max_dgram bytes when that is at most
+    // DTSI_STAGE_DGRAM_MAX: fragments are built whole here, one piece each
+    // for the kernel, which copies a run of 1392-byte pieces and their
+    // 80-byte headers from an iovec at a third of the speed of one piece
+    // (measured: 3.3-3.4 against 7.0-8.5 GB/s for GSO runs of 44
+    // 1500-byte-MTU datagrams; 6.3-6.5 GB/s copied here first).
+    uint8_t *frag_stage;
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
     uint64_t pace_rate;                     // bytes/s now: the cap, or less after a SLOW

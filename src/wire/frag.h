@@ -62,7 +62,7 @@ typedef struct dtsi_reasm_place {
     uint8_t *dst;
 } dtsi_reasm_place;
 
-#define DTSI_REASM_PLAN_MAX 48 // a GRO run of 1500-byte-MTU fragments holds 44
+#define DTSI_REASM_PLAN_MAX 16 // guesses per receive (udpm reads up to 8 datagrams at once)
 
 // Why a message was not completed.
 typedef enum dtsi_lost_reason {

@@ -7,7 +7,9 @@
 # fragment came placed (the counters say how many), and the message buffers
 # were reused rather than allocated per message. Then 200 kB messages cut
 # into 1,500-byte fragments, which UDP GRO hands over in runs of up to 44
-# in one buffer (each run read alone, placed segment by segment): the same.
+# in one buffer: such runs are not placed (they are read eight at a time
+# and their fragments copied out, which costs less), so those messages
+# must arrive byte-exact in reused buffers, placed or not.
 source "$(dirname "$0")/../lib/common.sh"
 in_netns "$@"
 
@@ -28,19 +30,19 @@ run_case() { # COUNT SIZE [publisher options]
 }
 get() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
 
-check_placed() { # COUNT FRAGMENTS_PER_MESSAGE
+check_placed() { # COUNT FRAGMENTS_PER_MESSAGE PERCENT_PLACED
   frags=$(get fragments) placed=$(get fragments_placed) allocs=$(get buffers_allocated)
   echo "placed $placed of $frags fragments; $allocs buffers allocated"
   [ "$frags" -ge $(($1 * $2)) ] || fail "too few fragments counted: $frags"
   # The first fragment of the first message cannot be guessed; a batch that
   # ends a message guesses on into the sender's next ones.
-  [ $((placed * 100)) -ge $((frags * 90)) ] || fail "only $placed of $frags fragments placed"
+  [ $((placed * 100)) -ge $((frags * $3)) ] || fail "only $placed of $frags fragments placed"
   [ "$allocs" -le 40 ] || fail "$allocs buffers allocated for $1 messages: not reused"
 }
 
 run_case 200 1048576
-check_placed 200 16
+check_placed 200 16 90
 
 run_case 100 200000 --mtu 1500
-check_placed 100 143
+check_placed 100 143 0
 pass "large messages received in place, byte-exact"

@@ -45,12 +45,9 @@
 #define UDPM_RCVBUF (64 * 1024 * 1024)
 #define UDPM_SNDBUF (16 * 1024 * 1024)
 #define UDPM_MAX_GROUPS (UDPM_GROUPS_PER_SOCKET * UDPM_MAX_SOCKETS)
-// Placed receives (udpm_place): at most this many datagrams guessed per
-// recvmmsg, one per buffer or one GRO run in the first (a run of
-// 1500-byte-MTU fragments holds 44); each takes up to three iovecs, and
-// each buffer one more.
-#define UDPM_PLACE_MAX 48
-#define UDPM_RX_IOV (3 * UDPM_PLACE_MAX + UDPM_RECV_BATCH)
+// Placed receives (udpm_place): one guessed datagram per buffer, each in up
+// to three iovecs.
+#define UDPM_RX_IOV (3 * UDPM_RECV_BATCH)
 
 typedef struct udpm udpm;
 
@@ -65,13 +62,13 @@ typedef struct udpm_sock {
 } udpm_sock;
 
 // The receive side of placement (udpm_place), allocated once: guesses, the
-// iovecs that put them, and which were right.
+// iovecs that put them, and which were made and which were right; guess i
+// is for buffer i.
 typedef struct udpm_rx {
-    dts_rx_place pl[UDPM_PLACE_MAX];
-    unsigned char ok[UDPM_PLACE_MAX];
-    struct iovec iov[UDPM_RX_IOV];                     // handed out to the buffers in turn
-    size_t first[UDPM_RECV_BATCH], n[UDPM_RECV_BATCH]; // buffer i: guesses first..first+n
-    size_t stride[UDPM_RECV_BATCH];                    // ... one per stride bytes
+    dts_rx_place pl[UDPM_RECV_BATCH];
+    size_t k; // guesses made, for buffers 0..k-1
+    unsigned char ok[UDPM_RECV_BATCH];
+    struct iovec iov[UDPM_RX_IOV];
 } udpm_rx;
 
 // One joined group; channels that hash to the same group share it.
@@ -449,102 +446,74 @@ udpm_check_backlog(udpm *u, udpm_sock *s)
         u->host.on_backlog(u->host.ctx, queued, cap);
 }
 
-// udpm_place sets up the buffers of one recvmmsg and returns how many to
-// read. Without placement, buffer i takes datagram i. With it (the core's
-// rx_place), buffer i expects n[i] datagrams, one per stride bytes: one
-// datagram per buffer, or, when the socket's last runs came with UDP GRO
-// and segments the guesses fit (gro_seg), one run of them in buffer 0
-// alone: the next run starts where this one ends, and runs are not all
-// full (a sender's GSO batch of 64 fragments comes as 44 and 20), so
-// guesses for a second buffer would mostly miss. Guess g's bytes [at, at
-// + len) go to its dst and the others to where they would be in the
-// buffer, so that it reads as the datagrams with holes where the guessed
-// data is, in the same UDPM_RX_BUF bytes. A run shorter than guessed
-// leaves the later pieces unwritten; a datagram longer than stride spills
-// into the next guess's pieces, and udpm_unplace puts it together again.
-static int
+// udpm_place sets up the buffers of one recvmmsg. Without placement, buffer
+// i takes datagram i. With it (the core's rx_place), buffer i expects
+// guess i: its bytes [at, at + len) go to its dst and the others to where
+// they would be in the buffer, so that it reads as the datagram with a hole
+// where the guessed data is. A datagram longer than guessed spills on into
+// the buffer, and udpm_unplace puts it together again. While the socket's
+// datagrams come in UDP GRO runs (gro_seg), nothing is guessed: cutting a
+// run of 1500-byte-MTU fragments into three pieces each for the kernel,
+// one run per system call, cost the subscriber more than copying them out
+// of runs read eight at a time (docs/PERFORMANCE.md).
+static void
 udpm_place(udpm *u, udpm_sock *s, struct mmsghdr *msgs)
 {
     udpm_rx *rx = u->rx;
-    if (!rx) return UDPM_RECV_BATCH;
-    size_t k, run = 1, stride = UDPM_RX_BUF, bufs = UDPM_RECV_BATCH;
-    if (s->gro_seg) {
-        run = UDPM_RX_BUF / s->gro_seg;
-        if (run > UDPM_PLACE_MAX) run = UDPM_PLACE_MAX;
-        stride = s->gro_seg;
-        bufs = 1;
-    }
-    k = u->host.rx_place(u->host.ctx, rx->pl, bufs * run);
-    size_t used = 0; // of rx->iov
-    for (size_t i = 0, g = 0; i < UDPM_RECV_BATCH; i++) {
-        uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
-        struct iovec *v = rx->iov + used;
-        size_t nv = 0, n = 0;
-        for (; n < run && g < k; n++, g++) {
-            const dts_rx_place *p = &rx->pl[g];
-            if (p->at + p->len > stride) { // does not fit: no more guesses
-                k = g;
-                break;
-            }
-            uint8_t *seg = b + n * stride;
-            v[nv++] = (struct iovec){seg, p->at};
-            v[nv++] = (struct iovec){p->dst, p->len};
-            if (p->at + p->len < stride)
-                v[nv++] = (struct iovec){seg + p->at + p->len, stride - p->at - p->len};
+    if (!rx) return;
+    size_t k = s->gro_seg ? 0 : u->host.rx_place(u->host.ctx, rx->pl, UDPM_RECV_BATCH);
+    for (size_t i = 0; i < k; i++) {
+        const dts_rx_place *p = &rx->pl[i];
+        if (p->at + p->len > UDPM_RX_BUF) { // does not fit: no more guesses
+            k = i;
+            break;
         }
-        if (n * stride < UDPM_RX_BUF)
-            v[nv++] = (struct iovec){b + n * stride, UDPM_RX_BUF - n * stride};
-        rx->first[i] = g - n, rx->n[i] = n, rx->stride[i] = stride;
+        uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
+        struct iovec *v = rx->iov + 3 * i;
+        size_t nv = 0;
+        v[nv++] = (struct iovec){b, p->at};
+        v[nv++] = (struct iovec){p->dst, p->len};
+        if (p->at + p->len < UDPM_RX_BUF)
+            v[nv++] = (struct iovec){b + p->at + p->len, UDPM_RX_BUF - p->at - p->len};
         msgs[i].msg_hdr.msg_iov = v;
         msgs[i].msg_hdr.msg_iovlen = nv;
-        used += nv;
     }
-    // A run guessed: read it alone (one system call per 64 KiB run).
-    return k && run > 1 ? 1 : UDPM_RECV_BATCH;
+    rx->k = k;
 }
 
-// udpm_unplace checks the guesses of buffer i, which received len bytes
-// cut in segments of seg (0: one datagram), with the core (rx_check), and
-// copies the bytes of every wrong guess back where they belong in the
-// buffer. All buffers of a recvmmsg are checked before any datagram is
-// handed on, since handing one on may write where another was guessed.
+// udpm_unplace checks the guess of buffer i, which received len bytes cut
+// in segments of seg (0 for one datagram), with the core (rx_check), and
+// copies the bytes of a wrong guess back where they belong in the buffer.
+// All buffers of a recvmmsg are checked before any datagram is handed on,
+// since handing one on may write where another was guessed.
 static void
 udpm_unplace(udpm *u, size_t i, size_t len, size_t seg)
 {
     udpm_rx *rx = u->rx;
+    if (i >= rx->k) return;
+    const dts_rx_place *p = &rx->pl[i];
     uint8_t *b = u->rx_bufs + i * UDPM_RX_BUF;
-    size_t stride = rx->stride[i];
-    for (size_t n = 0; n < rx->n[i]; n++) {
-        size_t g = rx->first[i] + n, start = n * stride;
-        const dts_rx_place *p = &rx->pl[g];
-        // Segment n is where it was guessed when the run has that segment
-        // size, or for a lone datagram, the first.
-        int aligned = seg ? seg == stride : n == 0;
-        size_t slen = seg ? seg : len;
-        if (len - start < slen) slen = len - start;
-        rx->ok[g] = start < len && aligned && u->host.rx_check(u->host.ctx, g, b + start, slen);
-        if (!rx->ok[g] && start + p->at < len) {
-            size_t at = start + p->at, n_back = len - at < p->len ? len - at : p->len;
-            memcpy(b + at, p->dst, n_back);
-        }
+    rx->ok[i] = len > 0 && !seg && u->host.rx_check(u->host.ctx, i, b, len);
+    if (!rx->ok[i] && p->at < len) {
+        size_t n_back = len - p->at < p->len ? len - p->at : p->len;
+        memcpy(b + p->at, p->dst, n_back);
     }
 }
 
 // udpm_deliver hands the datagrams of buffer i (len bytes, segments of
-// seg, 0 for one datagram) to the core, placed ones as such.
+// seg, 0 for one datagram) to the core, a placed one as such.
 static void
 udpm_deliver(udpm *u, size_t i, size_t len, size_t seg, const char *src)
 {
     udpm_rx *rx = u->rx;
     const uint8_t *d = u->rx_bufs + i * UDPM_RX_BUF;
-    if (!seg || seg >= len) seg = len;
-    for (size_t off = 0, n = 0; off < len && !u->closing; off += seg, n++) {
-        size_t l = len - off < seg ? len - off : seg;
-        if (rx && n < rx->n[i] && rx->ok[rx->first[i] + n])
-            u->host.on_recv_placed(u->host.ctx, rx->first[i] + n, d + off, l, src);
-        else
-            u->host.on_recv(u->host.ctx, d + off, l, src);
+    if (rx && i < rx->k && rx->ok[i]) {
+        u->host.on_recv_placed(u->host.ctx, i, d, len, src);
+        return;
     }
+    if (!seg || seg >= len) seg = len;
+    for (size_t off = 0; off < len && !u->closing; off += seg)
+        u->host.on_recv(u->host.ctx, d + off, len - off < seg ? len - off : seg, src);
 }
 
 // udpm_on_readable drains a socket with recvmmsg, UDPM_RECV_BATCH buffers
@@ -578,8 +547,8 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
                                               .msg_control = ctl[i].buf,
                                               .msg_controllen = sizeof ctl[i].buf};
         }
-        int want = udpm_place(u, s, msgs);
-        int n = recvmmsg(s->fd, msgs, (unsigned)want, MSG_DONTWAIT, NULL);
+        udpm_place(u, s, msgs);
+        int n = recvmmsg(s->fd, msgs, UDPM_RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) return;
         bufs += n;
         if (u->host.on_batch) u->host.on_batch(u->host.ctx);
@@ -589,8 +558,8 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
             seg[i] = udpm_gro_size(&msgs[i].msg_hdr);
             if (seg[i] >= len) seg[i] = 0;
             if (u->rx) udpm_unplace(u, (size_t)i, len, seg[i]);
-            // Runs of this segment size come: guess runs (udpm_place), until
-            // a lone datagram longer than the segments says otherwise.
+            // Runs come: guess nothing (udpm_place), until a lone datagram
+            // longer than their segments says otherwise.
             if (seg[i])
                 s->gro_seg = seg[i];
             else if (len > s->gro_seg)
@@ -598,7 +567,7 @@ udpm_on_readable(uv_poll_t *h, int status, int events)
         }
         for (int i = 0; i < n && !u->closing; i++)
             udpm_deliver(u, (size_t)i, msgs[i].msg_len, seg[i], udpm_src(u, &from[i]));
-        if (n < want) return;
+        if (n < UDPM_RECV_BATCH) return;
         udpm_check_backlog(u, s); // a full batch: is more waiting than we read?
     }
 }
@@ -820,6 +789,10 @@ udpm_batch_fill(const udpm *u, udpm_batch *b, const dts_dgram *d, size_t n,
             if (dj->iov) {
                 memcpy(&b->iov[used], dj->iov, dj->iovcnt * sizeof *b->iov);
                 used += dj->iovcnt;
+            } else if (used > first &&
+                       (const uint8_t *)b->iov[used - 1].iov_base + b->iov[used - 1].iov_len ==
+                           dj->data) {
+                b->iov[used - 1].iov_len += dj->len; // one piece: the kernel copies it faster
             } else {
                 b->iov[used++] = (struct iovec){(void *)dj->data, dj->len};
             }
