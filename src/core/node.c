@@ -993,7 +993,7 @@ frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
 // fragmented messages at the head of the queue, up to DTSI_FRAG_BATCH
 // fragments per transport call, of one message or of several consecutive
 // ones of the same channel (so that a stream of 16 KiB messages cut for a
-// 1500-byte MTU costs one system call per five messages, not one each).
+// 1500-byte MTU costs one system call per seven messages, not one each).
 // The last, shorter fragment of a message followed by another in the batch
 // is padded to full length (frag_pad), so that the transport can hand all
 // of them to the kernel as one GSO run instead of one run per message. It

@@ -276,7 +276,7 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_SLOW_RAISE_MS 10             // then raises it by a quarter this often
 #define DTSI_SLOW_CEILING_MS 500 // and no higher than twice what it was asked for, this long
 #define DTSI_PAD_MAX 65536       // a PAD frame is shorter than a fragment
-#define DTSI_FRAG_BATCH 64       // fragments per transport call (one GSO run at most)
+#define DTSI_FRAG_BATCH 88       // fragments per transport call: two GSO runs of 1500-byte-MTU ones
 // Fragments of datagrams up to this long are copied whole into
 // n->frag_stage before they are sent, larger ones gathered by iovec.
 #define DTSI_STAGE_DGRAM_MAX 4096
