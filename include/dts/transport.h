@@ -39,6 +39,11 @@ typedef struct dts_transport_host {
     // until on_recv returns; src is the sender's address as text. Loop
     // thread only; the transport calls it for each datagram of a batch.
     void (*on_recv)(void *ctx, const uint8_t *data, size_t len, const char *src);
+    // on_recv_run, when not NULL, takes the datagrams of one receive that
+    // came as a run of equal-sized ones (UDP GRO): the first len bytes of
+    // data cut every seg bytes (the last may be shorter), in one call
+    // instead of one on_recv each. Loop thread only.
+    void (*on_recv_run)(void *ctx, const uint8_t *data, size_t len, size_t seg, const char *src);
     // on_batch, called (when not NULL) before the datagrams of one receive
     // batch (one system call), lets the core read the clock once for the
     // batch instead of once per datagram. A transport that never calls it

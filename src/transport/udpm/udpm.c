@@ -512,6 +512,10 @@ udpm_deliver(udpm *u, size_t i, size_t len, size_t seg, const char *src)
         return;
     }
     if (!seg || seg >= len) seg = len;
+    if (seg < len && u->host.on_recv_run) {
+        u->host.on_recv_run(u->host.ctx, d, len, seg, src);
+        return;
+    }
     for (size_t off = 0; off < len && !u->closing; off += seg)
         u->host.on_recv(u->host.ctx, d + off, len - off < seg ? len - off : seg, src);
 }
