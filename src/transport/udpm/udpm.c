@@ -116,22 +116,27 @@ dtsi_udpm_group(uint64_t channel, int ipv6, char *buf, size_t cap)
         snprintf(buf, cap, "ff15::4454:%x:%x", low >> 16, low & 0xffff);
         return;
     }
-    if (channel == 0) {
-        snprintf(buf, cap, "239.255.0.1");
-        return;
-    }
-    unsigned x = 1 + (unsigned)(channel % 255);
-    unsigned y = 1 + (unsigned)((channel >> 8) % 254);
-    snprintf(buf, cap, "239.255.%u.%u", x, y);
+    uint32_t a = dtsi_udpm_group_v4(channel);
+    snprintf(buf, cap, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
 }
 
+uint32_t
+dtsi_udpm_group_v4(uint64_t channel)
+{
+    if (channel == 0) return 0xefff0001u; // 239.255.0.1
+    uint32_t x = 1 + (uint32_t)(channel % 255), y = 1 + (uint32_t)((channel >> 8) % 254);
+    return 0xefff0000u | x << 8 | y; // 239.255.x.y
+}
+
+// udpm_group_addr gives the socket address of a channel's group; an IPv4
+// one without formatting and parsing its text (every send call asks).
 static void
 udpm_group_addr(udpm *u, uint64_t channel, struct sockaddr_storage *ss)
 {
-    char text[64];
-    dtsi_udpm_group(channel, u->ipv6, text, sizeof text);
     memset(ss, 0, sizeof *ss);
     if (u->ipv6) {
+        char text[64];
+        dtsi_udpm_group(channel, u->ipv6, text, sizeof text);
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
         a->sin6_family = AF_INET6;
         a->sin6_port = htons(u->port);
@@ -143,7 +148,7 @@ udpm_group_addr(udpm *u, uint64_t channel, struct sockaddr_storage *ss)
         struct sockaddr_in *a = (struct sockaddr_in *)ss;
         a->sin_family = AF_INET;
         a->sin_port = htons(u->port);
-        inet_pton(AF_INET, text, &a->sin_addr);
+        a->sin_addr.s_addr = htonl(dtsi_udpm_group_v4(channel));
     }
 }
 
