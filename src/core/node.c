@@ -772,7 +772,7 @@ mono_us(void)
 static int64_t
 pace_burst(const dts_node *n, uint64_t rate)
 {
-    int64_t b = (int64_t)(rate / 500), min = (int64_t)(DTSI_FRAG_BATCH * n->max_dgram);
+    int64_t b = (int64_t)(rate / 500), min = (int64_t)(dtsi_frag_batch_max(n) * n->max_dgram);
     return b > min ? b : min;
 }
 
@@ -990,7 +990,7 @@ frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
 }
 
 // node_send_fragments sends what the pacer and the socket allow of the
-// fragmented messages at the head of the queue, up to DTSI_FRAG_BATCH
+// fragmented messages at the head of the queue, up to dtsi_frag_batch_max
 // fragments per transport call, of one message or of several consecutive
 // ones of the same channel (so that a stream of 16 KiB messages cut for a
 // 1500-byte MTU costs one system call per seven messages, not one each).
@@ -1008,10 +1008,11 @@ node_send_fragments(dts_node *n)
     dts_dgram d[DTSI_FRAG_BATCH];
     struct iovec iov[4 * DTSI_FRAG_BATCH];
     size_t counts[DTSI_FRAG_BATCH], pads[DTSI_FRAG_BATCH];
+    size_t batch_max = dtsi_frag_batch_max(n);
     while (n->q_len > 0 && n->q[n->q_head].frag) {
         uint64_t ch = n->q[n->q_head].channel;
         size_t nm = 0, total = 0, bytes = 0;
-        while (nm < n->q_len && total < DTSI_FRAG_BATCH) {
+        while (nm < n->q_len && total < batch_max) {
             const dtsi_out *o = &n->q[(n->q_head + nm) % n->q_cap];
             if (!o->frag || o->channel != ch) break;
             if (nm > 0) { // the previous message ends in this batch: pad it?
@@ -1021,7 +1022,7 @@ node_send_fragments(dts_node *n)
                 if (!ok) break;
                 bytes += pads[nm - 1];
             }
-            counts[nm] = frag_batch(n, o, DTSI_FRAG_BATCH - total, &bytes);
+            counts[nm] = frag_batch(n, o, batch_max - total, &bytes);
             pads[nm] = 0;
             total += counts[nm];
             if (o->next_off + counts[nm++] * frag_size < o->end_off) break; // goes on next batch
@@ -1336,7 +1337,7 @@ dtsi_sleep_us(uint64_t us)
 // payload the publishing thread lent (dtsi_enqueue_borrowed), on that
 // thread: a large value then costs the kernel's copy only, not also one
 // into a frame (on 1 MiB messages, a fifth of the publisher's CPU time).
-// The fragments go in runs of DTSI_FRAG_BATCH, with the lock released
+// The fragments go in runs of dtsi_frag_batch_max, with the lock released
 // while they are built and sent; the loop thread sends nothing meanwhile
 // (dtsi_send_now stops at a borrowed head). When the pacer or a full
 // socket would make it wait past end_us (mono), or the node closes, what
@@ -1356,7 +1357,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
             node_pop(n, 1);
             break;
         }
-        size_t bytes = 0, k = frag_batch(n, o, DTSI_FRAG_BATCH, &bytes);
+        size_t bytes = 0, k = frag_batch(n, o, dtsi_frag_batch_max(n), &bytes);
         uint64_t wait_us = n->closing || !n->tp ? UINT64_MAX : pace_wait_us(n, bytes, k);
         dts_err err = DTS_OK;
         if (wait_us == 0) {

@@ -276,7 +276,12 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_SLOW_RAISE_MS 10             // then raises it by a quarter this often
 #define DTSI_SLOW_CEILING_MS 500 // and no higher than twice what it was asked for, this long
 #define DTSI_PAD_MAX 65536       // a PAD frame is shorter than a fragment
-#define DTSI_FRAG_BATCH 88       // fragments per transport call: two GSO runs of 1500-byte-MTU ones
+// Fragments per transport call (dtsi_frag_batch_max): two GSO runs of
+// 1500-byte-MTU ones, and no more than DTSI_FRAG_BATCH_BYTES, 64 loopback
+// fragments of 64 KiB (88 of those made 64 MiB messages slower and lossier
+// for the subscriber: 21-58 msg/s and 0.4-2.8% lost in 4 runs).
+#define DTSI_FRAG_BATCH 88
+#define DTSI_FRAG_BATCH_BYTES (64 * 65507)
 // Fragments of datagrams up to this long are copied whole into
 // n->frag_stage before they are sent, larger ones gathered by iovec.
 #define DTSI_STAGE_DGRAM_MAX 4096
@@ -452,6 +457,14 @@ static inline size_t
 dtsi_frag_size(const dts_node *n)
 {
     return n->max_dgram - DTSI_HDR_SIZE - DTSI_FRAG_HDR_SIZE;
+}
+// dtsi_frag_batch_max is how many fragments one transport call sends at
+// most.
+static inline size_t
+dtsi_frag_batch_max(const dts_node *n)
+{
+    size_t k = DTSI_FRAG_BATCH_BYTES / n->max_dgram;
+    return k < 1 ? 1 : k > DTSI_FRAG_BATCH ? DTSI_FRAG_BATCH : k;
 }
 uint8_t *dtsi_frame_get(dts_node *n, size_t len, int *pooled);
 void dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled);
