@@ -316,7 +316,7 @@ large_get(dts_node *n, size_t len)
     if (b) return b;
     if (len > SIZE_MAX - 2 * DTSI_LARGE_STEP) return NULL;
     cap = (len + DTSI_LARGE_STEP - 1) / DTSI_LARGE_STEP * DTSI_LARGE_STEP;
-    b = malloc(DTSI_LARGE_PREFIX + cap);
+    b = dtsi_big_alloc(DTSI_LARGE_PREFIX + cap);
     if (!b) return NULL;
     n->nc.buffers_allocated++;
     memcpy(b, &cap, sizeof cap);

@@ -1,5 +1,22 @@
 // bufkeep.c: see bufkeep.h.
+#define _GNU_SOURCE
 #include "wire/bufkeep.h"
+
+#include <stdlib.h>
+#include <sys/mman.h>
+
+uint8_t *
+dtsi_big_alloc(size_t len)
+{
+    if (len < DTSI_BIG_HUGE) return malloc(len);
+    const size_t huge = 2u << 20;
+    void *b = NULL;
+    if (posix_memalign(&b, huge, len) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(b, len, MADV_HUGEPAGE); // advice only: without it, 4 KiB pages
+#endif
+    return b;
+}
 
 void
 dtsi_bufkeep_remove(dtsi_bufkeep *k, size_t i)

@@ -33,6 +33,16 @@ int dtsi_bufkeep_put(dtsi_bufkeep *k, uint8_t *buf, size_t cap);
 void dtsi_bufkeep_add(dtsi_bufkeep *k, uint8_t *buf, size_t cap);
 void dtsi_bufkeep_remove(dtsi_bufkeep *k, size_t i);
 
+// dtsi_big_alloc allocates len bytes for a large message (free() frees
+// them). From DTSI_BIG_HUGE bytes on, the memory is aligned to 2 MiB and
+// marked for transparent huge pages (madvise), so that the first write to
+// it takes one page fault per 2 MiB instead of one per 4 KiB: on this
+// project's machines, whose page faults are slow, a fresh 64 MiB buffer
+// took long enough to fault in that a subscriber's socket overflowed
+// meanwhile.
+#define DTSI_BIG_HUGE (4u << 20)
+uint8_t *dtsi_big_alloc(size_t len);
+
 // dtsi_bufkeep_clear releases every kept buffer.
 void dtsi_bufkeep_clear(dtsi_bufkeep *k);
 

@@ -130,7 +130,7 @@ spare_take(dtsi_reasm *r, size_t len, size_t *cap)
     if (b) return b;
     r->allocs++;
     *cap = len;
-    return malloc(len);
+    return dtsi_big_alloc(len);
 }
 
 // dtsi_reasm_recycle takes back a message buffer of cap bytes and keeps it
