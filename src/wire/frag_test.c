@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wire/bufkeep.h"
 #include "wire/frag.h"
 
 static int lost_count[3];
@@ -358,6 +359,24 @@ test_buffers_reused(void **state)
     dtsi_reasm_fini(&r);
 }
 
+// Buffers for large messages (dtsi_big_alloc): from DTSI_BIG_HUGE bytes
+// on, aligned to 2 MiB so that transparent huge pages can back them; below,
+// plain ones. Each is written whole and freed with free().
+static void
+test_big_alloc(void **state)
+{
+    (void)state;
+    size_t sizes[] = {1, 65536, DTSI_BIG_HUGE - 1, DTSI_BIG_HUGE, 64u << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        uint8_t *b = dtsi_big_alloc(sizes[i]);
+        assert_non_null(b);
+        if (sizes[i] >= DTSI_BIG_HUGE) assert_int_equal((uintptr_t)b % (2u << 20), 0);
+        memset(b, 0xa5, sizes[i]);
+        assert_int_equal(b[sizes[i] - 1], 0xa5);
+        free(b);
+    }
+}
+
 int
 main(void)
 {
@@ -366,6 +385,7 @@ main(void)
         cmocka_unit_test(test_interleaved_senders), cmocka_unit_test(test_bounds_and_timeout),
         cmocka_unit_test(test_latest_only),         cmocka_unit_test(test_placement),
         cmocka_unit_test(test_buffers_reused),      cmocka_unit_test(test_placed_stream),
+        cmocka_unit_test(test_big_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
