@@ -912,15 +912,16 @@ node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, size
     size_t msg_len = o->len - DTSI_HDR_SIZE;
     size_t frag_size = dtsi_frag_size(n);
     size_t off = o->next_off, used = 0;
+    // The message's header with the fragment flag, once for all k.
+    uint8_t hdr[DTSI_HDR_SIZE];
+    memcpy(hdr, o->buf, DTSI_HDR_SIZE);
+    dtsi_put_u16(hdr + 4, (uint16_t)(dtsi_get_u16(hdr + 4) | DTSI_FLAG_FRAGMENT));
     for (size_t i = 0; i < k && off < o->end_off; i++) {
         size_t chunk = msg_len - off < frag_size ? msg_len - off : frag_size;
         uint8_t *stage = n->frag_stage ? n->frag_stage + (slot + i) * n->max_dgram : NULL;
         uint8_t *b = stage ? stage : n->frag_bufs + (slot + i) * hlen;
-        memcpy(b, o->buf, DTSI_HDR_SIZE);
-        uint16_t flags = (uint16_t)(b[4] | (b[5] << 8)) | DTSI_FLAG_FRAGMENT;
-        b[4] = (uint8_t)flags, b[5] = (uint8_t)(flags >> 8);
-        uint32_t plen = (uint32_t)(DTSI_FRAG_HDR_SIZE + chunk);
-        for (int j = 0; j < 4; j++) b[8 + j] = (uint8_t)(plen >> (8 * j));
+        memcpy(b, hdr, DTSI_HDR_SIZE);
+        dtsi_put_u32(b + 8, (uint32_t)(DTSI_FRAG_HDR_SIZE + chunk)); // its payload length
         dtsi_frag_hdr f = {
             .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
         dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
