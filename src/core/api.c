@@ -208,6 +208,15 @@ publish_ring(dts_node *n, const char *type, const void *data, size_t len)
         pos += skip;
         off = 0;
     }
+    // Ask now for the cache lines that the frames after this one will fill
+    // (the loop's core read them last): perf showed a third of the time of
+    // a publisher of 64-byte values in the exchange below, which waits for
+    // this frame's stores to reach lines taken back from the loop's core.
+    if (pos + flen + DTSI_RING_PREFETCH + flen - r->head_seen <= r->cap) {
+        size_t ahead = off + flen + DTSI_RING_PREFETCH;
+        for (size_t a = ahead & ~(size_t)63; a < ahead + flen; a += 64)
+            dtsi_prefetch_write(r->buf + a % r->cap);
+    }
     h.seq = __atomic_load_n(&t->next_seq, __ATOMIC_RELAXED);
     __atomic_store_n(&t->next_seq, h.seq + 1, __ATOMIC_RELAXED);
     dtsi_hdr_encode(&h, r->buf + off);

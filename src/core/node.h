@@ -232,6 +232,18 @@ dtsi_cpu_relax(void)
 #endif
 }
 
+// dtsi_prefetch_write asks for the cache line at p with the right to write
+// it, ahead of the store.
+static inline void
+dtsi_prefetch_write(const void *p)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
 static inline void
 dtsi_lock(pthread_mutex_t *m)
 {
@@ -310,6 +322,7 @@ dtsi_lock(pthread_mutex_t *m)
 // when the queue is empty. Sequence numbers are taken under `lock` on both
 // paths, so that they leave in their order.
 #define DTSI_RING_BYTES (256u * 1024)
+#define DTSI_RING_PREFETCH 512     // bytes past a frame whose lines publish asks for
 #define DTSI_RING_PAYLOAD_MAX 2048 // larger values take the send queue
 typedef struct dtsi_ring {
     uint8_t *buf; // NULL: no ring (other run modes)
