@@ -253,7 +253,6 @@ dtsi_lock(pthread_mutex_t *m)
     }
     pthread_mutex_lock(m);
 }
-#define DTSI_SPIN_YIELD_US 10   // polling this long without an event lets other threads in
 #define DTSI_COPY_UNLOCKED 4096 // publish copies payloads this large without the lock
 // dts_publish_wait and dts_publish_loan (with a timeout) send values this
 // large (and fragmented) on the caller's thread, dts_publish_wait from the
