@@ -278,9 +278,9 @@ buf_class(size_t len)
 }
 
 static size_t
-buf_keep(int c)
+buf_keep(int c, size_t bytes)
 {
-    size_t k = DTSI_POOL_KEEP_BYTES / ((size_t)DTSI_POOL_MIN << c);
+    size_t k = bytes / ((size_t)DTSI_POOL_MIN << c) + 2;
     return k < 16 ? 16 : k;
 }
 
@@ -330,13 +330,20 @@ large_put(dts_node *n, uint8_t *buf)
 }
 
 // dtsi_pool_trim gives the kept large buffers back to the system when none
-// was taken for DTSI_LARGE_IDLE_MS: a burst of large messages does not hold
-// their memory for ever. Lock held.
+// was taken for DTSI_LARGE_IDLE_MS, and a class's buffers beyond
+// DTSI_POOL_KEEP_BYTES when none was taken since the last trim (a tick): a
+// burst of messages does not hold their memory for ever. Lock held.
 void
 dtsi_pool_trim(dts_node *n, int64_t now_ms)
 {
     if (n->large.n && now_ms - n->large_used_ms >= DTSI_LARGE_IDLE_MS)
         dtsi_bufkeep_clear(&n->large);
+    for (int c = 0; c < DTSI_POOL_CLASSES; c++) {
+        size_t keep = buf_keep(c, DTSI_POOL_KEEP_BYTES);
+        if (!n->pool_used[c])
+            while (n->pool_n[c] > keep) free(n->pool[c][--n->pool_n[c]]);
+        n->pool_used[c] = 0;
+    }
 }
 
 static uint8_t *
@@ -348,6 +355,7 @@ buf_get(dts_node *n, size_t len, int *pool)
         return large_get(n, len);
     }
     *pool = c + 1;
+    n->pool_used[c] = 1;
     if (n->pool_n[c]) return n->pool[c][--n->pool_n[c]];
     n->nc.buffers_allocated++;
     return malloc((size_t)DTSI_POOL_MIN << c);
@@ -361,8 +369,9 @@ buf_put(dts_node *n, uint8_t *buf, int pool)
         return;
     }
     int c = pool - 1;
-    if (pool > 0 && !n->pool[c]) n->pool[c] = calloc(buf_keep(c), sizeof *n->pool[c]);
-    if (pool > 0 && n->pool[c] && n->pool_n[c] < buf_keep(c))
+    size_t keep = buf_keep(c, DTSI_POOL_BURST_BYTES);
+    if (pool > 0 && !n->pool[c]) n->pool[c] = calloc(keep, sizeof *n->pool[c]);
+    if (pool > 0 && n->pool[c] && n->pool_n[c] < keep)
         n->pool[c][n->pool_n[c]++] = buf;
     else
         free(buf);

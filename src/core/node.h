@@ -215,7 +215,8 @@ typedef struct dtsi_out {
 
 // Frame buffers are pooled in size classes of 128 bytes << c (c below
 // DTSI_POOL_CLASSES, so up to 64 KiB, one datagram); each class keeps up to
-// DTSI_POOL_KEEP_BYTES of freed buffers (at least 16).
+// DTSI_POOL_BURST_BYTES of freed buffers (at least 16), and DTSI_POOL_KEEP_BYTES
+// once a tick went by without one taken (dtsi_pool_trim).
 #define DTSI_POOL_MIN 128
 #define DTSI_LOCK_SPIN 200 // tries before a thread sleeps on the node's mutex (dtsi_lock)
 
@@ -268,13 +269,21 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_WAIT_QUEUE_BYTES (1024 * 1024)
 #define DTSI_POOL_CLASSES 10
 #define DTSI_POOL_KEEP_BYTES (1024 * 1024)
+// A waiting publisher's queue holds up to DTSI_WAIT_QUEUE_BYTES of payload
+// in buffers up to twice their frame: the pool keeps all of them, else the
+// frames freed as the queue drains are allocated again as it fills (counted
+// 2026-12-04: one allocation per 1.3 to 3 messages of 4-64 KiB, and
+// glibc gave the heap's top back with brk, each time a TLB shootdown).
+#define DTSI_POOL_BURST_BYTES (2 * DTSI_WAIT_QUEUE_BYTES)
 // Larger frames come from up to DTSI_LARGE_KEEP kept buffers (pool number
 // DTSI_POOL_LARGE), DTSI_LARGE_KEEP_BYTES in all (two frames of the
 // default largest message, whose 16,000 pages a fresh buffer would fault
 // in again for every message), sized in steps of DTSI_LARGE_STEP and given
-// back after DTSI_LARGE_IDLE_MS unused.
+// back after DTSI_LARGE_IDLE_MS unused. The count holds a waiting
+// publisher's queue of the smallest of them (DTSI_POOL_BURST_BYTES): with
+// 8, a stream of 64 KiB values allocated (mmap) one frame per message.
 #define DTSI_POOL_LARGE (DTSI_POOL_CLASSES + 1)
-#define DTSI_LARGE_KEEP 8
+#define DTSI_LARGE_KEEP (DTSI_POOL_BURST_BYTES / DTSI_LARGE_STEP + 2)
 #define DTSI_LARGE_KEEP_BYTES (2 * (DTS_PAYLOAD_MAX_DEFAULT + DTSI_LARGE_STEP))
 #define DTSI_LARGE_STEP 65536u
 #define DTSI_LARGE_PREFIX 16 // the capacity, before the buffer (keeps malloc's alignment)
@@ -382,9 +391,10 @@ struct dts_node {
     uint8_t *pack_buf;                 // one datagram being packed
     uint8_t **pool[DTSI_POOL_CLASSES]; // freed frame buffers by size class (buf_get)
     size_t pool_n[DTSI_POOL_CLASSES];
-    dtsi_bufkeep large;    // freed large frame buffers (large_get)
-    int64_t large_used_ms; // when one was last taken
-    uint8_t *frag_bufs;    // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
+    uint8_t pool_used[DTSI_POOL_CLASSES]; // a buffer was taken since the last trim
+    dtsi_bufkeep large;                   // freed large frame buffers (large_get)
+    int64_t large_used_ms;                // when one was last taken
+    uint8_t *frag_bufs; // the headers of DTSI_FRAG_BATCH fragments, then of as many PAD frames
     // DTSI_FRAG_BATCH datagrams of max_dgram bytes when that is at most
     // DTSI_STAGE_DGRAM_MAX: fragments are built whole here, one piece each
     // for the kernel, which copies a run of 1392-byte pieces and their

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DTSI_BUFKEEP_MAX 16
+#define DTSI_BUFKEEP_MAX 40
 
 typedef struct dtsi_bufkeep {
     uint8_t *buf[DTSI_BUFKEEP_MAX];

@@ -595,6 +595,46 @@ test_no_alloc_steady(void **state)
     dts_node_close(b);
 }
 
+// A waiting publisher keeps its queue full (a mebibyte of payload) while the
+// pacer holds the loop back; as the queue drains and fills again, its frames
+// come back from the pools instead of from malloc. The pools once kept half
+// a full queue of 16 KiB frames and 8 frames over 64 KiB, and a stream
+// allocated one buffer every one to three messages.
+static void
+test_no_alloc_queue_full(void **state)
+{
+    (void)state;
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.pace_bytes_per_s = 100u * 1000 * 1000; // the queue fills whatever the machine
+    dts_node *a, *b;
+    rx r;
+    open_pair(&cfg, "mem://t3q", "q.Full", &r, &a, &b);
+    count_at_least c = {&r, 1};
+    for (int i = 0; i < 500 && !cond_count(&c); i++) { // b has joined
+        dts_publish(a, "q.Full", "hello", 5);
+        usleep(10000);
+    }
+    assert_true(cond_count(&c));
+    const size_t sizes[] = {16384, 70000}; // a pool class, and large frames
+    uint8_t *v = calloc(1, 70000);
+    assert_non_null(v);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (int i = 0; i < 200; i++) // the first ones fill the pools
+            assert_int_equal(dts_publish_wait(a, "q.Full", v, sizes[s], 5000), DTS_OK);
+        dts_node_counters a0, a1;
+        assert_int_equal(dts_node_counters_get(a, &a0), DTS_OK);
+        for (int i = 0; i < 600; i++)
+            assert_int_equal(dts_publish_wait(a, "q.Full", v, sizes[s], 5000), DTS_OK);
+        assert_int_equal(dts_node_counters_get(a, &a1), DTS_OK);
+        assert_true(a1.queue_peak_bytes >= 1000 * 1000); // the queue did fill
+        assert_true(a1.buffers_allocated - a0.buffers_allocated <= 4);
+    }
+    free(v);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
 // An idle node, one that only hears heartbeats and type descriptions,
 // slows its tick to when discovery is next due (at most DTSI_TICK_IDLE_MS):
 // control traffic is no activity. It once was, and every heartbeat heard
@@ -1100,6 +1140,7 @@ main(void)
         cmocka_unit_test(test_loan),
         cmocka_unit_test(test_borrowed_send),
         cmocka_unit_test(test_no_alloc_steady),
+        cmocka_unit_test(test_no_alloc_queue_full),
         cmocka_unit_test(test_idle_tick),
         cmocka_unit_test(test_glob_late_type),
         cmocka_unit_test(test_own_messages),
