@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dts bench: pub/sub prints the contract's JSON keys with sane values, the
 # subscriber exits by itself when the publisher's run ends, and ping/pong
-# prints round-trip percentiles. Also the errors: no subscriber, bad side.
+# prints round-trip percentiles, with the loop on the caller's thread and
+# on a thread of its own. Also the errors: no subscriber, bad side.
 source "$(dirname "$0")/../lib/common.sh"
 in_netns "$@"
 
@@ -31,9 +32,21 @@ o = json.loads(open(sys.argv[1]).read())
 assert o["round_trips"] == 500 and 0 < o["p50_us"] <= o["p90_us"] <= o["p99_us"] <= o["max_us"], o
 assert o["peak_rss_kb"] > 0
 PY
+# The same with each node's loop on a thread of its own (--thread): the
+# pong answers from its callback on that thread, the ping waits for its own.
+dts bench pong --thread --json &
+PONG=$!
+dts bench ping --thread --size 64 --count 300 --json > "$TMP/pingt.json" ||
+    fail "bench ping --thread failed"
+wait_for 10 bash -c "! kill -0 $PONG 2>/dev/null" || fail "bench pong --thread did not stop"
+python3 - "$TMP/pingt.json" <<'PY' || fail "bad ping --thread JSON"
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+assert o["round_trips"] == 300 and 0 < o["p50_us"] <= o["p99_us"] <= o["max_us"], o
+PY
 out=$(dts bench pub --seconds 0.2 2>&1) && fail "pub without a subscriber succeeded"
 echo "$out" | grep -q "start 'dts bench sub' first" || fail "unclear error: $out"
 rc=0; out=$(dts bench sideways 2>&1) || rc=$?
 [ $rc = 2 ] || fail "bad side: exit status $rc, want 2"
 echo "$out" | grep -q "use pub, sub, ping or pong" || fail "unclear error: $out"
-pass "dts bench pub/sub and ping/pong"
+pass "dts bench pub/sub and ping/pong (caller and thread mode)"

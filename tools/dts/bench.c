@@ -15,7 +15,7 @@
 static const char bench_help[] =
     "usage: dts bench pub|sub --size N --seconds S [--rate R] [--reliable] [--copy] [--mtu M] "
     "[--json]\n"
-    "       dts bench ping|pong --size N --count K [--mtu M] [--json]\n"
+    "       dts bench ping|pong --size N --count K [--thread] [--mtu M] [--json]\n"
     "\n"
     "Measure dts between two processes. 'bench sub' waits for a 'bench pub', which publishes\n"
     "bench.Load messages of N bytes for S seconds as fast as the node accepts them (or R per\n"
@@ -38,6 +38,9 @@ static const char bench_help[] =
     "  --spin US     after sending or receiving, poll US microseconds before sleeping\n"
     "                (dts_node_config.spin_us; default 0, or DTS_SPIN_US): shorter round\n"
     "                trips for CPU time\n"
+    "  --thread      ping/pong: run the node's loop on a thread of its own (DTS_RUN_THREAD),\n"
+    "                as most applications do; the pong comes back through a callback on\n"
+    "                that thread (default: the caller runs the loop, DTS_RUN_CALLER)\n"
     "  --answer-spin US  after a send that was answered in time, poll US microseconds\n"
     "                for the next answer (dts_node_config.answer_spin_us; default 100,\n"
     "                or DTS_ANSWER_SPIN_US; 0: sleep at once)\n"
@@ -57,6 +60,7 @@ typedef struct bench_opts {
     long spin;        // microseconds, -1: the node's default
     long answer_spin; // microseconds, -1: the node's default
     int reliable, json, copy;
+    int thread; // ping/pong: the loop on its own thread (DTS_RUN_THREAD)
 } bench_opts;
 
 static double
@@ -317,7 +321,7 @@ bench_on_ping(void *ud, const dts_msg *m)
 {
     ping_state *p = ud;
     if (m->len == 4 && !memcmp(m->data, "quit", 4))
-        p->done = 1;
+        __atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
     else
         dts_publish(p->node, "bench.Pong", m->data, m->len);
 }
@@ -329,14 +333,18 @@ bench_pong(cli_ctx *ctx, const bench_opts *o)
     if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
     if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
     if (o->answer_spin >= 0) ctx->cfg.answer_spin_us = (uint32_t)o->answer_spin;
-    int rc = cli_node_open(ctx, DTS_RUN_CALLER, &p.node);
+    int rc = cli_node_open(ctx, o->thread ? DTS_RUN_THREAD : DTS_RUN_CALLER, &p.node);
     if (rc) return rc;
     dts_type_declare(p.node, "bench.Pong", DTS_FORMAT_RAW, NULL, 0);
     dts_sub *s;
     dts_subscribe(p.node, "bench.Ping", bench_on_ping, &p, &s);
     if (!o->json) fprintf(stderr, "bench pong: answering bench.Ping; Ctrl-C stops\n");
-    while (!cli_stopped() && !p.done)
-        if (cli_step(p.node, 100, -1) < 0) break;
+    while (!cli_stopped() && !__atomic_load_n(&p.done, __ATOMIC_ACQUIRE)) {
+        if (o->thread)
+            usleep(10000); // the node's thread answers
+        else if (cli_step(p.node, 100, -1) < 0)
+            break;
+    }
     dts_sub_close(s);
     dts_node_close(p.node);
     return CLI_EXIT_OK;
@@ -352,13 +360,28 @@ bench_cmp(const void *a, const void *b)
 // bench_round_trip publishes one ping and runs the node's loop on this
 // thread (DTS_RUN_CALLER: no hand-over between threads, as a raw UDP ping
 // would recv) until its pong arrives, 1 s at most; returns the round trip in
-// microseconds, or -1.
+// microseconds, or -1. With --thread the node's own thread receives the
+// pong, and this one waits for its callback's signal, as an application
+// that publishes from its own thread would.
 static double
-bench_round_trip(dts_node *n, ping_state *p, const void *buf, size_t len)
+bench_round_trip(dts_node *n, ping_state *p, const void *buf, size_t len, int thread)
 {
+    pthread_mutex_lock(&p->mu);
     uint64_t before = p->got;
+    pthread_mutex_unlock(&p->mu);
     double t0 = bench_now(), end = t0 + 1;
     dts_publish(n, "bench.Ping", buf, len);
+    if (thread) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_mutex_lock(&p->mu);
+        while (p->got == before && !cli_stopped())
+            if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) != 0) break;
+        uint64_t got = p->got;
+        pthread_mutex_unlock(&p->mu);
+        return got != before ? (bench_now() - t0) * 1e6 : -1;
+    }
     while (p->got == before && bench_now() < end && !cli_stopped())
         if (cli_step(n, 10, -1) < 0) break;
     return p->got != before ? (bench_now() - t0) * 1e6 : -1;
@@ -391,13 +414,13 @@ bench_ping(cli_ctx *ctx, const bench_opts *o)
     if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
     if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
     if (o->answer_spin >= 0) ctx->cfg.answer_spin_us = (uint32_t)o->answer_spin;
-    int rc = cli_node_open(ctx, DTS_RUN_CALLER, &n);
+    int rc = cli_node_open(ctx, o->thread ? DTS_RUN_THREAD : DTS_RUN_CALLER, &n);
     if (rc) return rc;
     ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     dts_type_declare(n, "bench.Ping", DTS_FORMAT_RAW, NULL, 0);
     dts_sub *s;
     dts_subscribe(n, "bench.Pong", bench_on_pong, &p, &s);
-    if (!bench_wait_subscriber(n, "bench.Ping", 1)) {
+    if (!bench_wait_subscriber(n, "bench.Ping", !o->thread)) {
         dts_node_close(n);
         return cli_error(ctx, "no 'dts bench pong' is running (same -i/--port)");
     }
@@ -405,7 +428,7 @@ bench_ping(cli_ctx *ctx, const bench_opts *o)
     double *rtt = calloc((size_t)o->count, sizeof *rtt);
     long got = 0;
     for (long i = 0; buf && rtt && i < o->count + 100 && !cli_stopped(); i++) {
-        double us = bench_round_trip(n, &p, buf, (size_t)o->size);
+        double us = bench_round_trip(n, &p, buf, (size_t)o->size, o->thread);
         if (us >= 0 && i >= 100) rtt[got++] = us;
     }
     dts_publish(n, "bench.Ping", "quit", 4);
@@ -424,12 +447,19 @@ static int
 bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
 {
     static const struct option opts[] = {
-        {"size", required_argument, NULL, 'z'},  {"seconds", required_argument, NULL, 's'},
-        {"count", required_argument, NULL, 'n'}, {"rate", required_argument, NULL, 'r'},
-        {"mtu", required_argument, NULL, 'm'},   {"reliable", no_argument, NULL, 'R'},
-        {"json", no_argument, NULL, 'j'},        {"pace", required_argument, NULL, 'p'},
-        {"spin", required_argument, NULL, 'S'},  {"answer-spin", required_argument, NULL, 'A'},
-        {"copy", no_argument, NULL, 'C'},        {NULL, 0, NULL, 0},
+        {"size", required_argument, NULL, 'z'},
+        {"seconds", required_argument, NULL, 's'},
+        {"count", required_argument, NULL, 'n'},
+        {"rate", required_argument, NULL, 'r'},
+        {"mtu", required_argument, NULL, 'm'},
+        {"reliable", no_argument, NULL, 'R'},
+        {"json", no_argument, NULL, 'j'},
+        {"pace", required_argument, NULL, 'p'},
+        {"spin", required_argument, NULL, 'S'},
+        {"answer-spin", required_argument, NULL, 'A'},
+        {"copy", no_argument, NULL, 'C'},
+        {"thread", no_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -452,6 +482,7 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
             return CLI_EXIT_USAGE;
         if (c == 'R') o->reliable = 1;
         if (c == 'C') o->copy = 1;
+        if (c == 'T') o->thread = 1;
         if (c == 'j') o->json = 1;
         if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
     }
