@@ -628,7 +628,11 @@ test_no_alloc_queue_full(void **state)
             assert_int_equal(dts_publish_wait(a, "q.Full", v, sizes[s], 5000), DTS_OK);
         assert_int_equal(dts_node_counters_get(a, &a1), DTS_OK);
         assert_true(a1.queue_peak_bytes >= 1000 * 1000); // the queue did fill
-        assert_true(a1.buffers_allocated - a0.buffers_allocated <= 4);
+        // The old pools allocated one buffer every one to three of these 600
+        // messages. Control frames (discovery, query answers) wait behind a
+        // full queue, about 10 ms at this pace, and a busy machine runs more
+        // ticks meanwhile: a few of them meet an empty small class.
+        assert_true(a1.buffers_allocated - a0.buffers_allocated <= 16);
     }
     free(v);
     dts_node_close(a);
