@@ -122,6 +122,19 @@ open_pair(dts_node_config *cfg, const char *bus, const char *type, rx *r, dts_no
     assert_int_equal(dts_type_declare(*a, type, DTS_FORMAT_RAW, NULL, 0), DTS_OK);
 }
 
+// wait_joined publishes small values of type from a until r has one (5 s
+// at most): the subscribing node has joined.
+static void
+wait_joined(dts_node *a, const char *type, rx *r)
+{
+    count_at_least c = {r, 1};
+    for (int i = 0; i < 500 && !cond_count(&c); i++) {
+        dts_publish(a, type, "hello", 5);
+        usleep(10000);
+    }
+    assert_true(cond_count(&c));
+}
+
 static void
 test_pub_sub_in_order(void **state)
 {
@@ -470,12 +483,8 @@ test_borrowed_send(void **state)
     dts_node *a, *b;
     rx r;
     open_pair(&cfg, "mem://t3b", "q.Big", &r, &a, &b);
+    wait_joined(a, "q.Big", &r);
     count_at_least c = {&r, 1};
-    for (int i = 0; i < 500 && !cond_count(&c); i++) { // b has joined
-        dts_publish(a, "q.Big", "hello", 5);
-        usleep(10000);
-    }
-    assert_true(cond_count(&c));
     assert_int_equal(dts_flush(a, 1000), DTS_OK);
     int before = rx_count(&r);
     size_t len = 4 * 1000 * 1000;
@@ -560,12 +569,7 @@ test_no_alloc_steady(void **state)
     dts_node *a, *b;
     rx r;
     open_pair(&cfg, "mem://t3s", "q.Steady", &r, &a, &b);
-    count_at_least c = {&r, 1};
-    for (int i = 0; i < 500 && !cond_count(&c); i++) { // b has joined
-        dts_publish(a, "q.Steady", "hello", 5);
-        usleep(10000);
-    }
-    assert_true(cond_count(&c));
+    wait_joined(a, "q.Steady", &r);
     size_t len = 1 << 20;
     uint8_t *v = malloc(len);
     assert_non_null(v);
@@ -610,12 +614,7 @@ test_no_alloc_queue_full(void **state)
     dts_node *a, *b;
     rx r;
     open_pair(&cfg, "mem://t3q", "q.Full", &r, &a, &b);
-    count_at_least c = {&r, 1};
-    for (int i = 0; i < 500 && !cond_count(&c); i++) { // b has joined
-        dts_publish(a, "q.Full", "hello", 5);
-        usleep(10000);
-    }
-    assert_true(cond_count(&c));
+    wait_joined(a, "q.Full", &r);
     const size_t sizes[] = {16384, 70000}; // a pool class, and large frames
     uint8_t *v = calloc(1, 70000);
     assert_non_null(v);
