@@ -279,9 +279,12 @@ dtsi_lock(pthread_mutex_t *m)
 // DTSI_POOL_LARGE), DTSI_LARGE_KEEP_BYTES in all (two frames of the
 // default largest message, whose 16,000 pages a fresh buffer would fault
 // in again for every message), sized in steps of DTSI_LARGE_STEP and given
-// back after DTSI_LARGE_IDLE_MS unused. The count holds a waiting
-// publisher's queue of the smallest of them (DTSI_POOL_BURST_BYTES): with
-// 8, a stream of 64 KiB values allocated (mmap) one frame per message.
+// back after DTSI_LARGE_IDLE_MS unused. The count holds twice a waiting
+// publisher's queue of the smallest of them (a mebibyte is 16 frames of
+// 128 KiB, and the publisher's next and the last-value cache take two
+// more): with 8, a stream of 64 KiB values allocated (mmap) one frame per
+// message. The bytes bound is unchanged, so a burst of larger values can
+// leave more of them kept, up to DTSI_LARGE_IDLE_MS.
 #define DTSI_POOL_LARGE (DTSI_POOL_CLASSES + 1)
 #define DTSI_LARGE_KEEP (DTSI_POOL_BURST_BYTES / DTSI_LARGE_STEP + 2)
 #define DTSI_LARGE_KEEP_BYTES (2 * (DTS_PAYLOAD_MAX_DEFAULT + DTSI_LARGE_STEP))

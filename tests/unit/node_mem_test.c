@@ -599,43 +599,46 @@ test_no_alloc_steady(void **state)
     dts_node_close(b);
 }
 
-// A waiting publisher keeps its queue full (a mebibyte of payload) while the
-// pacer holds the loop back; as the queue drains and fills again, its frames
-// come back from the pools instead of from malloc. The pools once kept half
-// a full queue of 16 KiB frames and 8 frames over 64 KiB, and a stream
-// allocated one buffer every one to three messages.
+// A waiting publisher fills its queue (a mebibyte of payload) while the
+// pacer holds the loop back; when the queue has drained, every frame is
+// back in the pools, and the next full queue takes them from there instead
+// of from malloc. The pools once kept half a full queue of 16 KiB frames
+// (32 of 64) and 8 frames over 64 KiB (of 15): each refill allocated the
+// rest again, and a stream allocated one buffer every one to three messages.
 static void
 test_no_alloc_queue_full(void **state)
 {
     (void)state;
-    dts_node_config cfg;
-    dts_node_config_init(&cfg);
-    cfg.pace_bytes_per_s = 100u * 1000 * 1000; // the queue fills whatever the machine
-    dts_node *a, *b;
-    rx r;
-    open_pair(&cfg, "mem://t3q", "q.Full", &r, &a, &b);
-    wait_joined(a, "q.Full", &r);
     const size_t sizes[] = {16384, 70000}; // a pool class, and large frames
     uint8_t *v = calloc(1, 70000);
     assert_non_null(v);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        for (int i = 0; i < 200; i++) // the first ones fill the pools
-            assert_int_equal(dts_publish_wait(a, "q.Full", v, sizes[s], 5000), DTS_OK);
+        dts_node_config cfg;
+        dts_node_config_init(&cfg);
+        cfg.pace_bytes_per_s = 100u * 1000 * 1000; // the queue fills whatever the machine
+        dts_node *a, *b;
+        rx r;
+        open_pair(&cfg, s ? "mem://t3q2" : "mem://t3q1", "q.Full", &r, &a, &b);
+        wait_joined(a, "q.Full", &r);
+        size_t per_fill = (3u << 20) / sizes[s]; // the queue fills, and stays full a while
         dts_node_counters a0, a1;
-        assert_int_equal(dts_node_counters_get(a, &a0), DTS_OK);
-        for (int i = 0; i < 600; i++)
-            assert_int_equal(dts_publish_wait(a, "q.Full", v, sizes[s], 5000), DTS_OK);
+        for (int fill = 0; fill < 5; fill++) {
+            if (fill == 2) // the first fills stocked the pools
+                assert_int_equal(dts_node_counters_get(a, &a0), DTS_OK);
+            for (size_t i = 0; i < per_fill; i++)
+                assert_int_equal(dts_publish_wait(a, "q.Full", v, sizes[s], 5000), DTS_OK);
+            assert_int_equal(dts_flush(a, 5000), DTS_OK);
+        }
         assert_int_equal(dts_node_counters_get(a, &a1), DTS_OK);
         assert_true(a1.queue_peak_bytes >= 1000 * 1000); // the queue did fill
-        // The old pools allocated one buffer every one to three of these 600
-        // messages. Control frames (discovery, query answers) wait behind a
-        // full queue, about 10 ms at this pace, and a busy machine runs more
-        // ticks meanwhile: a few of them meet an empty small class.
+        // The old pools allocated 27 (large) to 102 (16 KiB) buffers in
+        // these three fills. A few control frames (discovery, query answers)
+        // may meet an empty small class while they wait behind a full queue.
         assert_true(a1.buffers_allocated - a0.buffers_allocated <= 16);
+        dts_node_close(a);
+        dts_node_close(b);
     }
     free(v);
-    dts_node_close(a);
-    dts_node_close(b);
 }
 
 // An idle node, one that only hears heartbeats and type descriptions,
