@@ -81,10 +81,12 @@ bench_usage(long *rss_kb, double *cpu_s)
              (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// bench_open opens a node on its own thread, so that the loop keeps
-// receiving while this thread publishes or waits.
+// bench_open opens a node with the options that configure it, in run mode
+// mode: pub and sub on the node's own thread, so that the loop keeps
+// receiving while this thread publishes or waits; ping and pong by default
+// with the loop run by the caller.
 static int
-bench_open(cli_ctx *ctx, const bench_opts *o, dts_node **n)
+bench_open(cli_ctx *ctx, const bench_opts *o, dts_run_mode mode, dts_node **n)
 {
     if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
     if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
@@ -93,7 +95,7 @@ bench_open(cli_ctx *ctx, const bench_opts *o, dts_node **n)
         ctx->cfg.pace_bytes_per_s = (uint64_t)o->pace;
         ctx->cfg.pace_dgrams_per_s = (uint64_t)(o->pace / 1000); // about a KB a datagram
     }
-    return cli_node_open(ctx, DTS_RUN_THREAD, n);
+    return cli_node_open(ctx, mode, n);
 }
 
 // bench_wait_subscriber waits (5 s at most) until some node subscribes to
@@ -185,7 +187,7 @@ static int
 bench_sub(cli_ctx *ctx, const bench_opts *o)
 {
     dts_node *n;
-    int rc = bench_open(ctx, o, &n);
+    int rc = bench_open(ctx, o, DTS_RUN_THREAD, &n);
     if (rc) return rc;
     sub_state s = {.mu = PTHREAD_MUTEX_INITIALIZER};
     dts_sub *a, *b;
@@ -253,7 +255,7 @@ static int
 bench_pub(cli_ctx *ctx, const bench_opts *o)
 {
     dts_node *n;
-    int rc = bench_open(ctx, o, &n);
+    int rc = bench_open(ctx, o, DTS_RUN_THREAD, &n);
     if (rc) return rc;
     dts_type_declare(n, "bench.Load", DTS_FORMAT_RAW, NULL, 0);
     dts_type_declare(n, "bench.Done", DTS_FORMAT_RAW, NULL, 0);
@@ -330,10 +332,7 @@ static int
 bench_pong(cli_ctx *ctx, const bench_opts *o)
 {
     ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER};
-    if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
-    if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
-    if (o->answer_spin >= 0) ctx->cfg.answer_spin_us = (uint32_t)o->answer_spin;
-    int rc = cli_node_open(ctx, o->thread ? DTS_RUN_THREAD : DTS_RUN_CALLER, &p.node);
+    int rc = bench_open(ctx, o, o->thread ? DTS_RUN_THREAD : DTS_RUN_CALLER, &p.node);
     if (rc) return rc;
     dts_type_declare(p.node, "bench.Pong", DTS_FORMAT_RAW, NULL, 0);
     dts_sub *s;
@@ -411,10 +410,7 @@ static int
 bench_ping(cli_ctx *ctx, const bench_opts *o)
 {
     dts_node *n;
-    if (o->mtu) ctx->cfg.mtu = (size_t)o->mtu;
-    if (o->spin >= 0) ctx->cfg.spin_us = (uint32_t)o->spin;
-    if (o->answer_spin >= 0) ctx->cfg.answer_spin_us = (uint32_t)o->answer_spin;
-    int rc = cli_node_open(ctx, o->thread ? DTS_RUN_THREAD : DTS_RUN_CALLER, &n);
+    int rc = bench_open(ctx, o, o->thread ? DTS_RUN_THREAD : DTS_RUN_CALLER, &n);
     if (rc) return rc;
     ping_state p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     dts_type_declare(n, "bench.Ping", DTS_FORMAT_RAW, NULL, 0);
