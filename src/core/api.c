@@ -863,6 +863,7 @@ dts_node_counters_get(dts_node *n, dts_node_counters *out)
     out->buffers_allocated += n->reasm.allocs;
     out->fragments_placed = n->reasm.placed;
     out->ring_published = __atomic_load_n(&n->ring.published, __ATOMIC_RELAXED);
+    out->buffers_kept_bytes = dtsi_pool_kept_bytes(n);
     pthread_mutex_unlock(&n->mu);
     return DTS_OK;
 }

@@ -306,7 +306,8 @@ _Static_assert(DTSI_LARGE_KEEP <= DTSI_BUFKEEP_MAX, "kept large buffers too many
 // large_get gives the smallest kept large buffer that holds len bytes, or a
 // new one rounded up to DTSI_LARGE_STEP (so that messages of about the same
 // size reuse each other's buffers); large_put keeps it again, within
-// DTSI_LARGE_KEEP buffers and DTSI_LARGE_KEEP_BYTES.
+// DTSI_LARGE_KEEP buffers and a bytes bound that grows with its size
+// (node.h).
 static uint8_t *
 large_get(dts_node *n, size_t len)
 {
@@ -326,7 +327,9 @@ large_get(dts_node *n, size_t len)
 static void
 large_put(dts_node *n, uint8_t *buf)
 {
-    if (!dtsi_bufkeep_put(&n->large, buf, large_cap(buf))) large_free(buf);
+    size_t cap = large_cap(buf), bound = DTSI_POOL_BURST_BYTES + 2 * cap;
+    n->large.max_bytes = bound < DTSI_LARGE_KEEP_BYTES ? bound : DTSI_LARGE_KEEP_BYTES;
+    if (!dtsi_bufkeep_put(&n->large, buf, cap)) large_free(buf);
 }
 
 // dtsi_pool_trim gives the kept large buffers back to the system when none
@@ -344,6 +347,17 @@ dtsi_pool_trim(dts_node *n, int64_t now_ms)
             while (n->pool_n[c] > keep) free(n->pool[c][--n->pool_n[c]]);
         n->pool_used[c] = 0;
     }
+}
+
+// dtsi_pool_kept_bytes is what the frame pools and the reassembly's spare
+// buffers keep now (dts_node_counters.buffers_kept_bytes). Lock held.
+size_t
+dtsi_pool_kept_bytes(const dts_node *n)
+{
+    size_t bytes = n->large.bytes + n->reasm.spare.bytes + n->reasm.next.bytes;
+    for (int c = 0; c < DTSI_POOL_CLASSES; c++)
+        bytes += n->pool_n[c] * ((size_t)DTSI_POOL_MIN << c);
+    return bytes;
 }
 
 static uint8_t *

@@ -283,8 +283,11 @@ dtsi_lock(pthread_mutex_t *m)
 // publisher's queue of the smallest of them (a mebibyte is 16 frames of
 // 128 KiB, and the publisher's next and the last-value cache take two
 // more): with 8, a stream of 64 KiB values allocated (mmap) one frame per
-// message. The bytes bound is unchanged, so a burst of larger values can
-// leave more of them kept, up to DTSI_LARGE_IDLE_MS.
+// message. What they may hold depends on the size of the buffer kept:
+// DTSI_POOL_BURST_BYTES and two buffers more, within DTSI_LARGE_KEEP_BYTES
+// (large_put), so that a burst of 1-4 MiB values does not leave 34 of them
+// kept (up to 128 MiB) for DTSI_LARGE_IDLE_MS, while a stream of 64 MiB
+// values keeps its two.
 #define DTSI_POOL_LARGE (DTSI_POOL_CLASSES + 1)
 #define DTSI_LARGE_KEEP (DTSI_POOL_BURST_BYTES / DTSI_LARGE_STEP + 2)
 #define DTSI_LARGE_KEEP_BYTES (2 * (DTS_PAYLOAD_MAX_DEFAULT + DTSI_LARGE_STEP))
@@ -509,6 +512,7 @@ int dtsi_queue_half_empty(dts_node *n);
 dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len,
                           size_t from, size_t to);
 int dtsi_ring_flush(dts_node *n);
+size_t dtsi_pool_kept_bytes(const dts_node *n);
 size_t dtsi_ring_used(dts_node *n);
 
 // dtsi_ring_lock and dtsi_ring_unlock guard the producers' side of the

@@ -641,6 +641,42 @@ test_no_alloc_queue_full(void **state)
     free(v);
 }
 
+// A burst of large values, queued at once (dts_publish, no waiting), leaves
+// kept what a steady stream of them needs, not the whole burst: the large
+// pool once kept up to 34 buffers of any size (34 MiB of 1 MiB ones, up to
+// 128 MiB of 4 MiB ones) for two seconds after the burst.
+static void
+test_burst_kept_bytes(void **state)
+{
+    (void)state;
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    dts_node *a, *b;
+    rx r;
+    open_pair(&cfg, "mem://t3k", "q.Burst", &r, &a, &b);
+    wait_joined(a, "q.Burst", &r);
+    size_t len = 1 << 20;
+    uint8_t *v = calloc(1, len);
+    assert_non_null(v);
+    int want = rx_count(&r), queued = 0;
+    for (int i = 0; i < 40; i++) queued += dts_publish(a, "q.Burst", v, len) == DTS_OK;
+    assert_true(queued >= 30); // the queue takes 64 MiB
+    assert_int_equal(dts_flush(a, 10000), DTS_OK);
+    count_at_least c = {&r, want + queued};
+    assert_true(wait_for(cond_count, &c, 10000)); // none lost over mem://
+    dts_node_counters na, nb;
+    assert_int_equal(dts_node_counters_get(a, &na), DTS_OK);
+    assert_int_equal(dts_node_counters_get(b, &nb), DTS_OK);
+    // Two mebibytes (DTSI_POOL_BURST_BYTES) and two buffers of 1 MiB and a
+    // step, where 34 were kept before.
+    assert_true(na.buffers_kept_bytes > 0); // it counts
+    assert_true(na.buffers_kept_bytes <= (4u << 20) + 2 * 65536);
+    assert_true(nb.buffers_kept_bytes <= 16u << 20);
+    free(v);
+    dts_node_close(a);
+    dts_node_close(b);
+}
+
 // An idle node, one that only hears heartbeats and type descriptions,
 // slows its tick to when discovery is next due (at most DTSI_TICK_IDLE_MS):
 // control traffic is no activity. It once was, and every heartbeat heard
@@ -1147,6 +1183,7 @@ main(void)
         cmocka_unit_test(test_borrowed_send),
         cmocka_unit_test(test_no_alloc_steady),
         cmocka_unit_test(test_no_alloc_queue_full),
+        cmocka_unit_test(test_burst_kept_bytes),
         cmocka_unit_test(test_idle_tick),
         cmocka_unit_test(test_glob_late_type),
         cmocka_unit_test(test_own_messages),

@@ -285,10 +285,11 @@ bench_pub(cli_ctx *ctx, const bench_opts *o)
                "\"peak_rss_kb\":%ld,\"cpu_s\":%.2f,\"slow_received\":%" PRIu64
                ",\"pace_waits\":%" PRIu64 ",\"borrowed_sent\":%" PRIu64
                ",\"borrowed_copied\":%" PRIu64 ",\"ring_published\":%" PRIu64
-               ",\"queue_peak_bytes\":%" PRIu64 ",\"buffers_allocated\":%" PRIu64 "}\n",
+               ",\"queue_peak_bytes\":%" PRIu64 ",\"buffers_allocated\":%" PRIu64
+               ",\"buffers_kept_bytes\":%" PRIu64 "}\n",
                o->size, sent, (double)sent / dt, rss, cpu, nc.slow_received, nc.pace_waits,
                nc.borrowed_sent, nc.borrowed_copied, nc.ring_published, nc.queue_peak_bytes,
-               nc.buffers_allocated);
+               nc.buffers_allocated, nc.buffers_kept_bytes);
     else
         printf("bench pub: %" PRIu64 " messages of %ld bytes in %.1f s (%.0f msg/s), cpu %.2f s, "
                "peak RSS %ld KiB\n",
