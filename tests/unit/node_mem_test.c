@@ -17,6 +17,42 @@
 #include <unistd.h>
 #include <uv.h>
 
+// node_open and node_close open and close nodes as dts_node_open and
+// dts_node_close do, and keep a list of the open ones: a failed assertion
+// leaves the test at once, and close_left (each test's teardown) closes
+// what it left open, whose threads would otherwise go on calling back
+// into the finished test's memory while the next tests run.
+static dts_node *open_nodes[16];
+
+static dts_err
+node_open(const dts_node_config *cfg, dts_node **out)
+{
+    dts_err err = dts_node_open(cfg, out);
+    for (size_t i = 0; err == DTS_OK && i < sizeof open_nodes / sizeof open_nodes[0]; i++)
+        if (!open_nodes[i]) {
+            open_nodes[i] = *out;
+            break;
+        }
+    return err;
+}
+
+static void
+node_close(dts_node *n)
+{
+    for (size_t i = 0; i < sizeof open_nodes / sizeof open_nodes[0]; i++)
+        if (open_nodes[i] == n) open_nodes[i] = NULL;
+    dts_node_close(n);
+}
+
+static int
+close_left(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof open_nodes / sizeof open_nodes[0]; i++)
+        if (open_nodes[i]) node_close(open_nodes[i]);
+    return 0;
+}
+
 typedef struct rx {
     pthread_mutex_t mu;
     int count;
@@ -101,7 +137,7 @@ open_mem(const char *bus)
     dts_node_config_init(&cfg);
     cfg.url = bus;
     dts_node *n = NULL;
-    assert_int_equal(dts_node_open(&cfg, &n), DTS_OK);
+    assert_int_equal(node_open(&cfg, &n), DTS_OK);
     return n;
 }
 
@@ -114,7 +150,7 @@ open_pair(dts_node_config *cfg, const char *bus, const char *type, rx *r, dts_no
           dts_node **b)
 {
     cfg->url = bus;
-    assert_int_equal(dts_node_open(cfg, a), DTS_OK);
+    assert_int_equal(node_open(cfg, a), DTS_OK);
     *b = open_mem(bus);
     rx_init(r);
     dts_sub *s;
@@ -179,8 +215,8 @@ test_pub_sub_in_order(void **state)
     dts_free(pi);
     assert_int_equal(dts_type_publishers(b, "no.Such", &pi, &np), DTS_ENOENT);
     dts_sub_close(s);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 static void
@@ -197,12 +233,12 @@ test_errors(void **state)
     small.url = "mem://t2";
     small.payload_max = 1000;
     dts_node *sn;
-    assert_int_equal(dts_node_open(&small, &sn), DTS_OK);
+    assert_int_equal(node_open(&small, &sn), DTS_OK);
     assert_int_equal(dts_type_declare(sn, "ok.Name", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
     static char big[1001];
     assert_int_equal(dts_publish(sn, "ok.Name", big, 1000), DTS_OK);
     assert_int_equal(dts_publish(sn, "ok.Name", big, sizeof big), DTS_ETOOBIG);
-    dts_node_close(sn);
+    node_close(sn);
     dts_sub *s;
     assert_int_equal(dts_subscribe(a, "bad name", on_msg, NULL, &s), DTS_EINVAL);
     assert_int_equal(dts_subscribe(a, "", on_msg, NULL, &s), DTS_EINVAL);
@@ -210,9 +246,9 @@ test_errors(void **state)
     dts_node_config_init(&cfg);
     cfg.url = "carrier-pigeon://x";
     dts_node *n = NULL;
-    assert_int_equal(dts_node_open(&cfg, &n), DTS_ENOTSUP);
+    assert_int_equal(node_open(&cfg, &n), DTS_ENOTSUP);
     assert_null(n);
-    dts_node_close(a);
+    node_close(a);
 }
 
 // A queue that cannot drain (the loop is not running: caller mode, never
@@ -226,7 +262,7 @@ test_queue_full(void **state)
     cfg.run_mode = DTS_RUN_CALLER;
     cfg.queue_max = 10;
     dts_node *a;
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(node_open(&cfg, &a), DTS_OK);
     assert_int_equal(dts_type_declare(a, "q.Full", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
     int ok = 0;
     dts_err e = DTS_OK;
@@ -238,7 +274,7 @@ test_queue_full(void **state)
     assert_int_equal(tc.dropped_queue_full, 1);
     assert_int_equal(dts_flush(a, 1000), DTS_OK); // runs the loop here
     assert_int_equal(dts_publish(a, "q.Full", "x", 1), DTS_OK);
-    dts_node_close(a);
+    node_close(a);
 }
 
 // dts_publish_wait holds a producer faster than the loop instead of
@@ -265,8 +301,8 @@ test_publish_wait(void **state)
     dts_type_counters_get(a, "q.Wait", &tc);
     assert_int_equal(tc.dropped_queue_full, 0);
     assert_int_equal(dts_publish_wait(a, "q.Wait", "x", 1, -1), DTS_EINVAL);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 
     // With a loop thread, a waiting publisher keeps about 1 MiB queued
     // (DTSI_WAIT_QUEUE_BYTES), not the whole queue_max_bytes; one that does
@@ -283,17 +319,17 @@ test_publish_wait(void **state)
     dts_node_counters_get(a, &nc);
     assert_true(nc.queue_peak_bytes >= sizeof value);
     assert_true(nc.queue_peak_bytes <= 1024 * 1024 + sizeof value);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
     cfg.url = "mem://t3n";
     cfg.run_mode = DTS_RUN_CALLER; // never stepped: nothing leaves
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(node_open(&cfg, &a), DTS_OK);
     assert_int_equal(dts_type_declare(a, "q.Wait", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
     for (int i = 0; i < 200; i++)
         assert_int_equal(dts_publish(a, "q.Wait", value, sizeof value), DTS_OK);
     dts_node_counters_get(a, &nc);
     assert_int_equal(nc.queue_peak_bytes, 200 * sizeof value);
-    dts_node_close(a);
+    node_close(a);
     dts_node_config_init(&cfg);
     cfg.queue_max = 8;
 
@@ -301,14 +337,14 @@ test_publish_wait(void **state)
     // does; with no time to wait, a full queue is a timeout.
     cfg.url = "mem://t3c";
     cfg.run_mode = DTS_RUN_CALLER;
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(node_open(&cfg, &a), DTS_OK);
     assert_int_equal(dts_type_declare(a, "q.Wait", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
     for (int i = 0; i < 8; i++) assert_int_equal(dts_publish(a, "q.Wait", "x", 1), DTS_OK);
     assert_int_equal(dts_publish_wait(a, "q.Wait", "x", 1, 0), DTS_ETIMEDOUT);
     dts_type_counters_get(a, "q.Wait", &tc);
     assert_int_equal(tc.dropped_queue_full, 1);
     assert_int_equal(dts_publish_wait(a, "q.Wait", "x", 1, 1000), DTS_OK);
-    dts_node_close(a);
+    node_close(a);
 }
 
 // The publish ring: two threads publish one type at once, small values
@@ -375,12 +411,12 @@ test_publish_ring(void **state)
 
     // Closing right after a burst: what the ring holds still leaves.
     for (int i = 0; i < 500; i++) assert_int_equal(dts_publish(a, "ring.Mixed", "x", 1), DTS_OK);
-    dts_node_close(a);
+    node_close(a);
     c.n = 2 * RING_MSGS + 500;
     assert_true(wait_for(cond_count, &c, 5000));
     assert_int_equal(rx_count(&r), 2 * RING_MSGS + 500);
     assert_true(r.in_order);
-    dts_node_close(b);
+    node_close(b);
 }
 
 // Zero-copy publishing: a value built in a loaned buffer arrives as built,
@@ -427,8 +463,8 @@ test_loan(void **state)
     m = dts_loan(a, 10);
     dts_loan_return(a, m);
     assert_null(dts_loan(a, 0));
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 // Large values published with a timeout leave from the publishing thread,
@@ -529,8 +565,8 @@ test_borrowed_send(void **state)
     assert_int_equal(dts_type_counters_get(a, "q.Big", &tc), DTS_OK);
     assert_int_equal(tc.sent, (uint64_t)before + 5);
     for (int k = 0; k < 4; k++) free(v[k]);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 // publish_steady publishes k values of len bytes by each way a large value
@@ -595,8 +631,8 @@ test_no_alloc_steady(void **state)
     assert_true(r.hashes[(r.n_hashes - 2) % 8] == fnv1a(v, 100000));
     pthread_mutex_unlock(&r.mu);
     free(v);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 // A waiting publisher fills its queue (a mebibyte of payload) while the
@@ -635,8 +671,8 @@ test_no_alloc_queue_full(void **state)
         // these three fills. A few control frames (discovery, query answers)
         // may meet an empty small class while they wait behind a full queue.
         assert_true(a1.buffers_allocated - a0.buffers_allocated <= 16);
-        dts_node_close(a);
-        dts_node_close(b);
+        node_close(a);
+        node_close(b);
     }
     free(v);
 }
@@ -673,8 +709,8 @@ test_burst_kept_bytes(void **state)
     assert_true(na.buffers_kept_bytes <= (4u << 20) + 2 * 65536);
     assert_true(nb.buffers_kept_bytes <= 16u << 20);
     free(v);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 // An idle node, one that only hears heartbeats and type descriptions,
@@ -698,8 +734,8 @@ test_idle_tick(void **state)
     assert_true(c1.control_received > c0.control_received); // b's heartbeats
     // About 2 a second (heartbeats, descriptions); 60 with the fast tick.
     assert_true(c1.ticks - c0.ticks <= 15);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 static void
@@ -725,8 +761,8 @@ test_glob_late_type(void **state)
     assert_int_equal(dts_type_counters_get(b, "other.Thing", &tc), DTS_OK);
     assert_int_equal(tc.received, 0);
     dts_sub_close(s);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 static void
@@ -736,9 +772,9 @@ test_own_messages(void **state)
     dts_node_config_init(&cfg);
     cfg.url = "mem://t5";
     dts_node *quiet, *own;
-    assert_int_equal(dts_node_open(&cfg, &quiet), DTS_OK);
+    assert_int_equal(node_open(&cfg, &quiet), DTS_OK);
     cfg.receive_own = 1;
-    assert_int_equal(dts_node_open(&cfg, &own), DTS_OK);
+    assert_int_equal(node_open(&cfg, &own), DTS_OK);
     rx rq, ro;
     rx_init(&rq);
     rx_init(&ro);
@@ -761,8 +797,8 @@ test_own_messages(void **state)
     }
     assert_int_equal(tc.dropped_own, 5);
     assert_int_equal(rx_count(&rq), 0);
-    dts_node_close(quiet);
-    dts_node_close(own);
+    node_close(quiet);
+    node_close(own);
 }
 
 static void
@@ -783,8 +819,8 @@ test_query_last_value(void **state)
     assert_int_equal(r.last_seq, 2);
     assert_int_equal(dts_query(b, "nobody.Publishes", 200, 0, on_msg, &r, &answers), DTS_ETIMEDOUT);
     assert_int_equal(answers, 0);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 // query_value asks a's type for its last value and checks it: len bytes of
@@ -829,8 +865,8 @@ test_query_last_value_large(void **state)
         assert_int_equal(dts_flush(a, 1000), DTS_OK);
         query_value(b, steps[k].len, steps[k].fill);
     }
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 static int
@@ -851,8 +887,8 @@ test_query_handler(void **state)
     rx_init(&r);
     assert_int_equal(dts_query(b, "x.Custom", 1000, 0, on_msg, &r, NULL), DTS_OK);
     assert_string_equal(r.last, "custom");
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 typedef struct mm {
@@ -889,8 +925,8 @@ test_mismatch_both_sides(void **state)
     }
     assert_true(seen);
     dts_free(ti);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 typedef struct peers_cond {
@@ -948,10 +984,10 @@ test_discovery_and_goodbye(void **state)
     assert_memory_equal(schema, "{}", 2);
     assert_int_equal(f, DTS_FORMAT_JSON);
     dts_free(schema);
-    dts_node_close(a); // says goodbye
+    node_close(a); // says goodbye
     pc.want = 1;
     assert_true(wait_for(cond_peers, &pc, 1000));
-    dts_node_close(b);
+    node_close(b);
 }
 
 // Answer polling (answer_spin_us): a node whose sends are answered polls
@@ -977,8 +1013,8 @@ ping_pong_polled(const char *bus, uint32_t answer_spin_us)
     cfg.url = bus;
     cfg.answer_spin_us = answer_spin_us;
     dts_node *a, *b;
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
-    assert_int_equal(dts_node_open(&cfg, &b), DTS_OK);
+    assert_int_equal(node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(node_open(&cfg, &b), DTS_OK);
     echo e = {b};
     rx r;
     rx_init(&r);
@@ -995,8 +1031,8 @@ ping_pong_polled(const char *bus, uint32_t answer_spin_us)
     usleep(20000); // the last poll ends
     dts_node_counters nc;
     dts_node_counters_get(a, &nc);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
     return nc.polled_us;
 }
 
@@ -1022,8 +1058,8 @@ test_answer_spin(void **state)
     usleep(20000);
     dts_node_counters_get(a, &after);
     assert_true(after.polled_us - before.polled_us < 5 * DTS_ANSWER_SPIN_DEFAULT_US);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 // A burst of fragmented messages leaves in runs that go on from message to
@@ -1080,10 +1116,10 @@ test_fragment_padding(void **state)
     cfg.url = "mem://t9p";
     cfg.mtu = 1500; // fragments of 1392 bytes: 5000 = 3 x 1392 + 824
     dts_node *b;
-    assert_int_equal(dts_node_open(&cfg, &b), DTS_OK);
+    assert_int_equal(node_open(&cfg, &b), DTS_OK);
     cfg.run_mode = DTS_RUN_CALLER; // the burst queues until dts_flush
     dts_node *a;
-    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(node_open(&cfg, &a), DTS_OK);
     blobs got = {.mu = PTHREAD_MUTEX_INITIALIZER};
     dts_sub *s;
     assert_int_equal(dts_subscribe(b, "frag.Blob", on_blob, &got, &s), DTS_OK);
@@ -1110,8 +1146,8 @@ test_fragment_padding(void **state)
     assert_int_equal(nb.frames_malformed, 0);
     assert_int_equal(nb.fragments_malformed, 0);
     assert_int_equal(nb.fragments_dup, 0);
-    dts_node_close(a);
-    dts_node_close(b);
+    node_close(a);
+    node_close(b);
 }
 
 static dts_node *caller_node;
@@ -1131,14 +1167,14 @@ test_run_caller(void **state)
     dts_node_config_init(&cfg);
     cfg.url = "mem://t10";
     cfg.run_mode = DTS_RUN_CALLER;
-    assert_int_equal(dts_node_open(&cfg, &caller_node), DTS_OK);
+    assert_int_equal(node_open(&cfg, &caller_node), DTS_OK);
     assert_true(dts_node_fd(caller_node) >= 0);
     pthread_t th;
     pthread_create(&th, NULL, stopper, NULL);
     assert_int_equal(dts_node_run(caller_node), DTS_OK);
     pthread_join(th, NULL);
     assert_int_equal(dts_node_step(caller_node), DTS_OK);
-    dts_node_close(caller_node);
+    node_close(caller_node);
 }
 
 // A node attached to the caller's libuv loop delivers on that loop when the
@@ -1166,7 +1202,7 @@ test_run_uv(void **state)
     assert_int_equal(rx_count(&r), 1);
     assert_string_equal(r.last, "hello");
     dts_node_close(uvn);
-    dts_node_close(pub);
+    node_close(pub);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
@@ -1174,28 +1210,28 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pub_sub_in_order),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_queue_full),
-        cmocka_unit_test(test_publish_wait),
-        cmocka_unit_test(test_publish_ring),
-        cmocka_unit_test(test_loan),
-        cmocka_unit_test(test_borrowed_send),
-        cmocka_unit_test(test_no_alloc_steady),
-        cmocka_unit_test(test_no_alloc_queue_full),
-        cmocka_unit_test(test_burst_kept_bytes),
-        cmocka_unit_test(test_idle_tick),
-        cmocka_unit_test(test_glob_late_type),
-        cmocka_unit_test(test_own_messages),
-        cmocka_unit_test(test_query_last_value),
-        cmocka_unit_test(test_query_last_value_large),
-        cmocka_unit_test(test_query_handler),
-        cmocka_unit_test(test_mismatch_both_sides),
-        cmocka_unit_test(test_discovery_and_goodbye),
-        cmocka_unit_test(test_answer_spin),
-        cmocka_unit_test(test_fragment_padding),
-        cmocka_unit_test(test_run_caller),
-        cmocka_unit_test(test_run_uv),
+        cmocka_unit_test_teardown(test_pub_sub_in_order, close_left),
+        cmocka_unit_test_teardown(test_errors, close_left),
+        cmocka_unit_test_teardown(test_queue_full, close_left),
+        cmocka_unit_test_teardown(test_publish_wait, close_left),
+        cmocka_unit_test_teardown(test_publish_ring, close_left),
+        cmocka_unit_test_teardown(test_loan, close_left),
+        cmocka_unit_test_teardown(test_borrowed_send, close_left),
+        cmocka_unit_test_teardown(test_no_alloc_steady, close_left),
+        cmocka_unit_test_teardown(test_no_alloc_queue_full, close_left),
+        cmocka_unit_test_teardown(test_burst_kept_bytes, close_left),
+        cmocka_unit_test_teardown(test_idle_tick, close_left),
+        cmocka_unit_test_teardown(test_glob_late_type, close_left),
+        cmocka_unit_test_teardown(test_own_messages, close_left),
+        cmocka_unit_test_teardown(test_query_last_value, close_left),
+        cmocka_unit_test_teardown(test_query_last_value_large, close_left),
+        cmocka_unit_test_teardown(test_query_handler, close_left),
+        cmocka_unit_test_teardown(test_mismatch_both_sides, close_left),
+        cmocka_unit_test_teardown(test_discovery_and_goodbye, close_left),
+        cmocka_unit_test_teardown(test_answer_spin, close_left),
+        cmocka_unit_test_teardown(test_fragment_padding, close_left),
+        cmocka_unit_test_teardown(test_run_caller, close_left),
+        cmocka_unit_test_teardown(test_run_uv, close_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
