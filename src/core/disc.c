@@ -470,8 +470,10 @@ disc_send_schema(dts_node *n, dtsi_type *t)
                          .schema_len = (uint32_t)t->schema_len,
                          .schema = t->schema};
     dtsi_schema_ans_encode(&w, &a);
-    if (!w.err && w.len + DTSI_HDR_SIZE <= n->max_dgram)
-        disc_send(n, DTSI_KIND_SCHEMA_ANS, buf, w.len);
+    // One longer than a datagram leaves as fragments (the send queue cuts
+    // it), as large messages do: never cut by IP, and never left unsent (a
+    // capnp schema of a dozen fields passes a 1500-byte MTU).
+    if (!w.err) disc_send(n, DTSI_KIND_SCHEMA_ANS, buf, w.len);
     free(buf);
 }
 

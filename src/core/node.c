@@ -1571,8 +1571,9 @@ node_reasm_lost(void *ud, const dtsi_reasm_slot *s, dtsi_lost_reason why)
              reason[why]);
 }
 
-// node_reassemble adds a fragment to its message. It returns 1 with the
-// whole message in *whole and *buf (the caller frees it) when this fragment
+// node_reassemble adds a fragment to its message (of type t; NULL for a
+// control message). It returns 1 with the whole message in *whole and *buf
+// (the caller gives it back, dtsi_reasm_recycle) when this fragment
 // completed it, else 0 (stored, duplicate, or dropped and counted).
 static int
 node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload,
@@ -1581,7 +1582,7 @@ node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pay
     dtsi_frag_hdr f;
     size_t dlen;
     n->nc.fragments_received++;
-    size_t max = n->cfg.payload_max;
+    size_t max = h->kind == DTSI_KIND_SCHEMA_ANS ? DTSI_SCHEMA_ANS_MAX : n->cfg.payload_max;
     const char *why = dtsi_frag_hdr_decode(payload, h->payload_len, (uint32_t)max, &f, &dlen);
     if (why) {
         n->nc.fragments_malformed++;
@@ -1600,7 +1601,7 @@ node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pay
     n->nc.reasm_peak_bytes = n->reasm.peak_bytes;
     // A message of a reliable publisher that now has a slot is repaired by
     // fragment NACKs, not asked for whole.
-    if (n->reasm.last_opened && (h->flags & DTSI_FLAG_RELIABLE))
+    if (t && n->reasm.last_opened && (h->flags & DTSI_FLAG_RELIABLE))
         dtsi_sender_unmiss(t, h->instance, h->seq);
     n->nc.reasm_too_big = n->reasm.too_big;
     if (rc == DTSI_REASM_DUP) n->nc.fragments_dup++;
@@ -1705,7 +1706,14 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         if (h->instance == n->instance) return; // our own, looped back
         n->nc.control_received++;
         n->nc.control_bytes_received += DTSI_HDR_SIZE + h->payload_len;
-        dtsi_disc_recv(n, h, payload, src);
+        dtsi_hdr whole;
+        uint8_t *buf = NULL;
+        if (!(h->flags & DTSI_FLAG_FRAGMENT)) {
+            dtsi_disc_recv(n, h, payload, src);
+        } else if (node_reassemble(n, NULL, h, payload, &whole, &buf)) { // a large SCHEMA_ANS
+            dtsi_disc_recv(n, &whole, buf, src);
+            dtsi_reasm_recycle(&n->reasm, buf, n->reasm.done_cap);
+        }
         // What it scheduled soon (an answer, a description) must not wait
         // for an idle tick: the tick comes forward to then.
         if (n->tick_ms > DTSI_TICK_MS) {

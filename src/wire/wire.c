@@ -49,7 +49,8 @@ hdr_check_fields(const dtsi_hdr *h, size_t left)
     if (h->payload_len > left) return "payload longer than the datagram";
     if (h->instance == 0) return "zero instance id";
     if (h->flags & DTSI_FLAG_FRAGMENT) {
-        if (h->kind != DTSI_KIND_DATA && h->kind != DTSI_KIND_REPLY)
+        if (h->kind != DTSI_KIND_DATA && h->kind != DTSI_KIND_REPLY &&
+            h->kind != DTSI_KIND_SCHEMA_ANS)
             return "fragment of a kind that cannot be cut";
         if (h->payload_len < 17) return "fragment shorter than its header plus one byte";
     }
@@ -398,7 +399,7 @@ dtsi_schema_ans_decode(const uint8_t *p, size_t len, dtsi_schema_ans *a)
     if (type_desc_read(&c, &a->desc) != 0) return -1;
     if (a->desc.format == DTSI_FORMAT_UNKNOWN) return -1;
     a->schema_len = dtsi_r_u32(&c);
-    if (c.err || a->schema_len > 32768) return -1;
+    if (c.err || a->schema_len > 32768) return -1; // DTS_SCHEMA_MAX
     a->schema = dtsi_r_bytes(&c, a->schema_len);
     if (c.err || c.left != 0) return -1;
     return 0;

@@ -193,7 +193,10 @@ size_t dtsi_type_desc_size(const dtsi_type_desc *d);
 typedef void (*dtsi_type_desc_fn)(void *ud, const dtsi_type_desc *d);
 int dtsi_types_decode(const uint8_t *p, size_t len, dtsi_type_desc_fn fn, void *ud);
 
-// SCHEMA_ANS payload: description, then u32 length and the schema bytes.
+// SCHEMA_ANS payload: description, then u32 length and the schema bytes;
+// at most DTSI_SCHEMA_ANS_MAX bytes, cut into fragments when longer than a
+// datagram (the one control kind that may be: docs/spec/discovery.md).
+#define DTSI_SCHEMA_ANS_MAX (10 + 255 + 4 + 32768)
 typedef struct dtsi_schema_ans {
     dtsi_type_desc desc;
     uint32_t schema_len;

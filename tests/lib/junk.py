@@ -29,6 +29,10 @@ def header(kind, plen, type_id=0, schema=0, inst=0x1234, seq=1, version=1, flags
                        type_id, schema, inst, 0x99, seq, 0)
 
 
+def frag(msg_len, off, frag_size):
+    return struct.pack("<IIII", msg_len, off, frag_size, 0)
+
+
 def main():
     name, rounds = sys.argv[1], int(sys.argv[2])
     tid = fnv1a64(name.encode())
@@ -57,6 +61,12 @@ def main():
             header(21, 20) + b"\x00" * 20,                                    # schema answer junk
             header(16, 0, type_id=5),                                         # control with type id
             bytes(rnd.getrandbits(8) for _ in range(64)),
+            # Fragments of control frames: only SCHEMA_ANS may be cut, and
+            # its whole is at most 33,037 bytes (a 32 KiB schema).
+            header(16, 36, flags=1) + frag(40, 0, 20) + b"\x00" * 20,         # a cut heartbeat
+            header(21, 36, flags=1, seq=3) + frag(1 << 20, 0, 20) + b"\x00" * 20,  # claims 1 MiB
+            header(21, 36, flags=1, seq=4) + frag(40, 0, 20) + b"\x00" * 20,  # a whole of junk,
+            header(21, 36, flags=1, seq=4) + frag(40, 20, 20) + b"\x00" * 20, # in two fragments
         ]
         for d in junk:
             s.sendto(d, data_dst)

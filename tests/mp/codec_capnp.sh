@@ -129,3 +129,18 @@ grep -q 'apt install capnproto' "$TMP/err4" || fail "missing capnp message: $(ca
 if "$DTS" pub brewery.Reading --format capnp '{}' 2>"$TMP/err5"; then fail "no --schema accepted"; fi
 grep -q -- '--schema FILE.capnp' "$TMP/err5" || fail "no schema message: $(cat "$TMP/err5")"
 pass "clear errors: unknown struct (with the list), unknown field, overflow, no capnp, no schema"
+
+# 6. Over a 1500-byte MTU, as on Ethernet: Reading's schema (2.4 KB) does
+#    not fit one datagram, so its SCHEMA_ANS travels as dts fragments; a
+#    fresh echo fetches it and decodes (before, it was never sent).
+ip link set lo mtu 1500
+"$DTS" echo brewery.Reading --json --count 2 --timeout 20 >"$TMP/m.json" 2>"$TMP/m.err" &
+e1=$!
+"$DTS" pub brewery.Reading --format capnp --schema "$TMP/brewery.capnp" --message Reading \
+  --rate 10 --count 0 "$VALUE" 2>"$TMP/pub.err" &
+p1=$!
+wait $e1 || fail "echo over a 1500-byte MTU exited $?: $(cat "$TMP/m.err" "$TMP/pub.err")"
+kill $p1; wait $p1 2>/dev/null || true
+check "$TMP/m.json" 2 'all(m["value"] == '"$WANT"' for m in msgs)' ||
+  fail "capnp over a 1500-byte MTU"
+pass "a schema longer than a datagram travels as fragments (1500-byte MTU)"

@@ -990,6 +990,68 @@ test_discovery_and_goodbye(void **state)
     node_close(b);
 }
 
+// schema_of polls dts_schema_get on n (which asks the network) until it
+// has the schema id, for up to 3 s; returns its length, or 0.
+static size_t
+schema_of(dts_node *n, uint64_t sid, const char *want, size_t want_len)
+{
+    void *schema = NULL;
+    size_t len = 0;
+    dts_format f;
+    dts_err e = DTS_ENOENT;
+    for (int i = 0; i < 3000 && e != DTS_OK; i++) {
+        e = dts_schema_get(n, sid, &f, &schema, &len);
+        if (e != DTS_OK) usleep(1000);
+    }
+    if (e != DTS_OK) return 0;
+    assert_int_equal(f, DTS_FORMAT_JSON);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(schema, want, want_len);
+    dts_free(schema);
+    return len;
+}
+
+// A schema longer than a datagram (here a 1500-byte MTU's) travels as
+// fragments of its SCHEMA_ANS, both the one sent unasked when the type is
+// declared and the answers to requests: it was never sent at all, and
+// nodes across a real LAN could not decode such a type.
+static void
+test_large_schema_mtu(void **state)
+{
+    (void)state;
+    char schema[6000];
+    size_t len = 0;
+    len += (size_t)snprintf(schema, sizeof schema, "{");
+    for (int i = 0; i < 200; i++)
+        len += (size_t)snprintf(schema + len, sizeof schema - len, "%s\"field_%03d\":\"number\"",
+                                i ? "," : "", i);
+    len += (size_t)snprintf(schema + len, sizeof schema - len, "}");
+    assert_true(len > 4000 && len < sizeof schema - 1);
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t9s";
+    cfg.mtu = 1500;
+    dts_node *a, *b, *c;
+    assert_int_equal(node_open(&cfg, &a), DTS_OK);
+    assert_int_equal(node_open(&cfg, &b), DTS_OK);
+    peers_cond pc = {b, 2};
+    assert_true(wait_for(cond_peers, &pc, 3000));
+    dts_node_counters b0, b1;
+    assert_int_equal(dts_node_counters_get(b, &b0), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "disc.Wide", DTS_FORMAT_JSON, schema, len), DTS_OK);
+    uint64_t sid = dts_schema_id(DTS_FORMAT_JSON, schema, len);
+    assert_int_equal(schema_of(b, sid, schema, len), len); // unasked, or asked for
+    assert_int_equal(dts_node_counters_get(b, &b1), DTS_OK);
+    assert_true(b1.fragments_received - b0.fragments_received >= 3); // it was cut
+    assert_int_equal(b1.control_malformed, b0.control_malformed);
+    // A node that comes later asks for it, and the answer is cut too.
+    assert_int_equal(node_open(&cfg, &c), DTS_OK);
+    assert_int_equal(schema_of(c, sid, schema, len), len);
+    node_close(a);
+    node_close(b);
+    node_close(c);
+}
+
 // Answer polling (answer_spin_us): a node whose sends are answered polls
 // for the next answer (its polled_us grows); with answer_spin_us 0 it never
 // polls; a publisher whose sends nobody answers stops polling after one
@@ -1228,6 +1290,7 @@ main(void)
         cmocka_unit_test_teardown(test_query_handler, close_left),
         cmocka_unit_test_teardown(test_mismatch_both_sides, close_left),
         cmocka_unit_test_teardown(test_discovery_and_goodbye, close_left),
+        cmocka_unit_test_teardown(test_large_schema_mtu, close_left),
         cmocka_unit_test_teardown(test_answer_spin, close_left),
         cmocka_unit_test_teardown(test_fragment_padding, close_left),
         cmocka_unit_test_teardown(test_run_caller, close_left),

@@ -621,6 +621,43 @@ test_vec_schema_and_members_req(void **state)
                 d.desc.schema_id);
 }
 
+// A SCHEMA_ANS longer than a datagram is cut like a large message
+// (docs/spec/discovery.md, "SCHEMA_ANS"): its last fragment, whose data
+// completes the payload vector; the same frame of another control kind is
+// malformed.
+static void
+test_vec_schema_ans_fragment(void **state)
+{
+    vec *v = get_vec("schema-ans-fragment"), *whole = get_vec("schema-ans-payload");
+    dtsi_hdr h;
+    assert_int_equal(dtsi_hdr_decode(v->b, v->len, &h, NULL), DTSI_WIRE_OK);
+    assert_int_equal(h.kind, DTSI_KIND_SCHEMA_ANS);
+    assert_int_equal(h.flags, DTSI_FLAG_FRAGMENT);
+    assert_true(h.type_id == 0 && h.schema_id == 0 && h.corr == 0);
+    assert_true(h.instance == INST_A && h.host == HOST_A && h.seq == 9 && h.sent_ns == SENT);
+    assert_int_equal(DTSI_HDR_SIZE + h.payload_len, v->len);
+    dtsi_frag_hdr f;
+    size_t n = 0;
+    assert_null(
+        dtsi_frag_hdr_decode(v->b + DTSI_HDR_SIZE, h.payload_len, DTSI_SCHEMA_ANS_MAX, &f, &n));
+    assert_true(f.msg_len == whole->len && f.off == 32 && f.frag_size == 32 && n == 18);
+    uint8_t payload[64];
+    memcpy(payload, whole->b, 32);
+    memcpy(payload + 32, v->b + DTSI_HDR_SIZE + DTSI_FRAG_HDR_SIZE, n);
+    assert_memory_equal(payload, whole->b, whole->len);
+    dtsi_hdr e = h;
+    e.payload_len = (uint32_t)(DTSI_FRAG_HDR_SIZE + n);
+    uint8_t enc[DTSI_HDR_SIZE];
+    dtsi_hdr_encode(&e, enc);
+    assert_memory_equal(enc, v->b, DTSI_HDR_SIZE);
+    uint8_t other[128];
+    memcpy(other, v->b, v->len);
+    other[3] = DTSI_KIND_HEARTBEAT;
+    const char *why = NULL;
+    assert_int_equal(dtsi_hdr_decode(other, v->len, &h, &why), DTSI_WIRE_MALFORMED);
+    assert_string_equal(why, "fragment of a kind that cannot be cut");
+}
+
 // test_vec_all_checked runs last among the vector tests: every vector in
 // the docs must have been checked by one of the tests above.
 static void
@@ -782,13 +819,30 @@ test_validation_rules(void **state)
         if (f.flags & DTSI_FLAGS_KNOWN) continue;
         expect_hdr(&f, len, DTSI_WIRE_MALFORMED, "unsupported flags");
     }
-    // 6b. the fragment flag: only on DATA and REPLY, with room for the
-    // 16-byte fragment header and one byte (docs/spec/wire.md, "Fragments")
+    // 6b. the fragment flag: only on DATA, REPLY and SCHEMA_ANS, with room
+    // for the 16-byte fragment header and one byte (docs/spec/wire.md,
+    // "Fragments")
     {
         dtsi_hdr f = h;
         f.flags = DTSI_FLAG_FRAGMENT;
         f.kind = DTSI_KIND_QUERY;
         expect_hdr(&f, len, DTSI_WIRE_MALFORMED, "fragment of a kind that cannot be cut");
+        static const uint8_t uncut[] = {DTSI_KIND_HEARTBEAT,  DTSI_KIND_MEMBERS,
+                                        DTSI_KIND_TYPES,      DTSI_KIND_GOODBYE,
+                                        DTSI_KIND_SCHEMA_REQ, DTSI_KIND_MEMBERS_REQ};
+        for (size_t i = 0; i < sizeof uncut; i++) {
+            f = h;
+            f.flags = DTSI_FLAG_FRAGMENT;
+            f.kind = uncut[i];
+            f.type_id = 0, f.schema_id = 0; // as control frames have them
+            expect_hdr(&f, len, DTSI_WIRE_MALFORMED, "fragment of a kind that cannot be cut");
+        }
+        f = h;
+        f.flags = DTSI_FLAG_FRAGMENT;
+        f.kind = DTSI_KIND_SCHEMA_ANS; // a schema answer longer than a datagram
+        f.type_id = 0, f.schema_id = 0;
+        f.payload_len = 17;
+        expect_hdr(&f, DTSI_HDR_SIZE + 17, DTSI_WIRE_OK, NULL);
         f = h;
         f.flags = DTSI_FLAG_FRAGMENT;
         f.payload_len = 16;
@@ -1550,6 +1604,7 @@ main(void)
         cmocka_unit_test(test_vec_members),
         cmocka_unit_test(test_vec_goodbye),
         cmocka_unit_test(test_vec_schema_and_members_req),
+        cmocka_unit_test(test_vec_schema_ans_fragment),
         cmocka_unit_test(test_vec_all_checked),
         cmocka_unit_test(test_ids_and_groups),
         cmocka_unit_test(test_validation_rules),
