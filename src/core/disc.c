@@ -28,6 +28,7 @@
 #define DISC_DESC_BATCH_MS 1500
 #define DISC_MEMBERS_REQ_GAP_MS 300
 #define DISC_SCHEMA_REQ_GAP_MS 250
+#define DISC_SCHEMA_ANS_GAP_MS 100
 
 static uint32_t
 disc_rand(uint32_t range)
@@ -470,6 +471,7 @@ disc_send_schema(dts_node *n, dtsi_type *t)
                          .schema_len = (uint32_t)t->schema_len,
                          .schema = t->schema};
     dtsi_schema_ans_encode(&w, &a);
+    t->schema_said_ms = dtsi_mono_ms();
     // One longer than a datagram leaves as fragments (the send queue cuts
     // it), as large messages do: never cut by IP, and never left unsent (a
     // capnp schema of a dozen fields passes a 1500-byte MTU).
@@ -486,8 +488,20 @@ disc_on_schema_req(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
         n->nc.control_malformed++;
         return;
     }
+    // At most one answer per DISC_SCHEMA_ANS_GAP_MS per schema, counting
+    // the answers of other nodes heard: each node that declared the schema
+    // answers, an answer can be 33 KB of fragments for an 8-byte request,
+    // and the requests of a node gone wrong (or of many fresh `dts echo`s)
+    // must not become a flood on the control group. Requesters ask again
+    // after DISC_SCHEMA_REQ_GAP_MS, so a request within the gap of an
+    // answer it missed (it was not listening yet) is answered then.
     dtsi_type *t = declared_with_schema(n, id);
-    if (t) disc_send_schema(n, t);
+    if (!t) return;
+    if (t->schema_said_ms && dtsi_mono_ms() - t->schema_said_ms < DISC_SCHEMA_ANS_GAP_MS) {
+        n->nc.schema_answers_held++;
+        return;
+    }
+    disc_send_schema(n, t);
 }
 
 // disc_on_schema_ans caches a schema another node sent, after checking that
@@ -499,6 +513,11 @@ disc_on_schema_ans(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
     if (dtsi_schema_ans_decode(payload, h->payload_len, &a) != 0 ||
         dts_schema_id((dts_format)a.desc.format, a.schema, a.schema_len) != a.desc.schema_id) {
         n->nc.control_malformed++;
+        return;
+    }
+    dtsi_type *own = declared_with_schema(n, a.desc.schema_id);
+    if (own) { // said by another node: this one need not answer the same request
+        own->schema_said_ms = dtsi_mono_ms();
         return;
     }
     if (dtsi_schema_find(n, a.desc.schema_id)) return;

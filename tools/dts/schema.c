@@ -227,8 +227,8 @@ cli_pub_schema(const cli_ctx *ctx, const char *type, dts_format format, const ch
     *len = n;
     if (n > DTS_SCHEMA_MAX) {
         rc = cli_usage(ctx,
-                       "the schema built from %s is %zu bytes; a schema travels in one "
-                       "discovery datagram of at most %d bytes. %s",
+                       "the schema built from %s is %zu bytes; a schema travels through "
+                       "discovery, at most %d bytes. %s",
                        path, n, DTS_SCHEMA_MAX,
                        format == DTS_FORMAT_CAPNP
                            ? "Only the declarations the struct uses travel: split the struct"
