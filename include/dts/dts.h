@@ -116,7 +116,8 @@ dts_err dts_format_parse(const char *name, dts_format *out);
 // Limits on names. A type name is 1..DTS_NAME_MAX bytes of [A-Za-z0-9_.-],
 // made of dot-separated parts that are not empty ("brewery.Temperature").
 #define DTS_NAME_MAX 200
-// A schema travels in one discovery datagram in protocol v1.
+// The largest schema. It travels through discovery in one SCHEMA_ANS, cut
+// into fragments when longer than a datagram (docs/spec/discovery.md).
 #define DTS_SCHEMA_MAX 32768
 // The largest message by default. Messages longer than one datagram are
 // cut into fragments by dts, never by IP (docs/spec/wire.md, "Fragments").

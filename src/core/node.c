@@ -327,9 +327,17 @@ large_get(dts_node *n, size_t len)
 static void
 large_put(dts_node *n, uint8_t *buf)
 {
-    size_t cap = large_cap(buf), bound = DTSI_POOL_BURST_BYTES + 2 * cap;
-    n->large.max_bytes = bound < DTSI_LARGE_KEEP_BYTES ? bound : DTSI_LARGE_KEEP_BYTES;
-    if (!dtsi_bufkeep_put(&n->large, buf, cap)) large_free(buf);
+    // A buffer is kept while those kept of its size or smaller, with it,
+    // hold at most DTSI_POOL_BURST_BYTES and two buffers of its size: what
+    // a stream of that size needs, however many larger ones are kept. A
+    // bound set from the returned buffer alone made a 128 KiB frame given
+    // back beside a kept 4 MiB one free the smaller kept ones, and a stream
+    // of 100 KB values allocated one buffer in four (found in review).
+    size_t cap = large_cap(buf), below = cap;
+    for (size_t i = 0; i < n->large.n; i++)
+        if (n->large.cap[i] <= cap) below += n->large.cap[i];
+    if (below > DTSI_POOL_BURST_BYTES + 2 * cap || !dtsi_bufkeep_put(&n->large, buf, cap))
+        large_free(buf);
 }
 
 // dtsi_pool_trim gives the kept large buffers back to the system when none

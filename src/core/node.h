@@ -284,11 +284,11 @@ dtsi_lock(pthread_mutex_t *m)
 // publisher's queue of the smallest of them (a mebibyte is 16 frames of
 // 128 KiB, and the publisher's next and the last-value cache take two
 // more): with 8, a stream of 64 KiB values allocated (mmap) one frame per
-// message. What they may hold depends on the size of the buffer kept:
-// DTSI_POOL_BURST_BYTES and two buffers more, within DTSI_LARGE_KEEP_BYTES
-// (large_put), so that a burst of 1-4 MiB values does not leave 34 of them
-// kept (up to 128 MiB) for DTSI_LARGE_IDLE_MS, while a stream of 64 MiB
-// values keeps its two.
+// message. Of each size, they keep what a stream of that size needs:
+// buffers of that size or smaller hold at most DTSI_POOL_BURST_BYTES and two
+// buffers of the size (large_put), so that a burst of 1-4 MiB values does
+// not leave 34 of them kept (up to 128 MiB) for DTSI_LARGE_IDLE_MS, while a
+// stream of 64 MiB values keeps its two.
 #define DTSI_POOL_LARGE (DTSI_POOL_CLASSES + 1)
 #define DTSI_LARGE_KEEP (DTSI_POOL_BURST_BYTES / DTSI_LARGE_STEP + 2)
 #define DTSI_LARGE_KEEP_BYTES (2 * (DTS_PAYLOAD_MAX_DEFAULT + DTSI_LARGE_STEP))
