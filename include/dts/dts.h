@@ -543,44 +543,47 @@ typedef struct dts_node_counters {
     uint64_t reasm_timed_out;
     uint64_t reasm_evicted;
     uint64_t reasm_superseded;
-    uint64_t reasm_bytes;         // held now for reassembly
-    uint64_t reasm_peak_bytes;    // the most ever held at once
-    uint64_t pace_waits;          // times the sender waited for the rate cap
-    uint64_t nacks_sent;          // reliable mode: requests for repair sent
-    uint64_t nacks_received;      // ... addressed to this node
-    uint64_t repairs_sent;        // messages or fragment runs sent again
-    uint64_t slow_sent;           // SLOW frames: this node fell behind (its receive
-                                  // socket over a quarter full) and asked to slow down
-    uint64_t slow_received;       // SLOW frames addressed to this node: it halved its
-                                  // pacing rate (docs/spec/wire.md, "Flow control")
-    uint64_t pad_bytes_sent;      // PAD frames after last fragments, so that runs of
-                                  // fragments of several messages go to the kernel
-                                  // as one send (docs/spec/wire.md, "Fragments")
-    uint64_t polled_us;           // microseconds the loop polled instead of sleeping
-                                  // (spin_us, answer_spin_us): CPU time spent on
-                                  // shorter round trips
-    uint64_t ticks;               // runs of the loop's tick (discovery, timeouts): 20 a
-                                  // second while data moves, about 2 when idle
-    uint64_t borrowed_sent;       // large values dts_publish_wait sent from the caller's
-                                  // buffer on the caller's thread, without a copy
-    uint64_t borrowed_copied;     // large values it began so, then copied and queued for
-                                  // the loop (the pacer would have held the caller
-                                  // past its timeout, or the node closed)
-    uint64_t buffers_allocated;   // message buffers the node had to allocate: frames to
-                                  // send, reassembly buffers and their fragment maps.
-                                  // Freed ones are kept for the next messages, so a
-                                  // steady stream leaves this flat
-    uint64_t ring_published;      // small values published from a thread other than the
-                                  // loop's that went into the publish ring, without
-                                  // the node's lock (DTS_RUN_THREAD)
-    uint64_t ring_flushed;        // ... of them moved to the send queue (copied) so that
-                                  // a message queued after them leaves after them
-    uint64_t queue_peak_bytes;    // the most payload bytes the send queue held at once
-    uint64_t buffers_kept_bytes;  // freed message buffers kept now for the next messages
-                                  // (bounded; given back when unused for a while)
-    uint64_t schema_answers_held; // schema requests not answered: this node sent the
-                                  // schema, or heard another node send it, within
-                                  // the last 100 ms
+    uint64_t reasm_bytes;               // held now for reassembly
+    uint64_t reasm_peak_bytes;          // the most ever held at once
+    uint64_t pace_waits;                // times the sender waited for the rate cap
+    uint64_t nacks_sent;                // reliable mode: requests for repair sent
+    uint64_t nacks_received;            // ... addressed to this node
+    uint64_t repairs_sent;              // messages or fragment runs sent again
+    uint64_t slow_sent;                 // SLOW frames: this node fell behind (its receive
+                                        // socket over a quarter full) and asked to slow down
+    uint64_t slow_received;             // SLOW frames addressed to this node: it halved its
+                                        // pacing rate (docs/spec/wire.md, "Flow control")
+    uint64_t pad_bytes_sent;            // PAD frames after last fragments, so that runs of
+                                        // fragments of several messages go to the kernel
+                                        // as one send (docs/spec/wire.md, "Fragments")
+    uint64_t polled_us;                 // microseconds the loop polled instead of sleeping
+                                        // (spin_us, answer_spin_us): CPU time spent on
+                                        // shorter round trips
+    uint64_t ticks;                     // runs of the loop's tick (discovery, timeouts): 20 a
+                                        // second while data moves, about 2 when idle
+    uint64_t borrowed_sent;             // large values dts_publish_wait sent from the caller's
+                                        // buffer on the caller's thread, without a copy
+    uint64_t borrowed_copied;           // large values it began so, then copied and queued for
+                                        // the loop (the pacer would have held the caller
+                                        // past its timeout, or the node closed)
+    uint64_t buffers_allocated;         // message buffers the node had to allocate: frames to
+                                        // send, reassembly buffers and their fragment maps.
+                                        // Freed ones are kept for the next messages, so a
+                                        // steady stream leaves this flat
+    uint64_t ring_published;            // small values published from a thread other than the
+                                        // loop's that went into the publish ring, without
+                                        // the node's lock (DTS_RUN_THREAD)
+    uint64_t ring_flushed;              // ... of them moved to the send queue (copied) so that
+                                        // a message queued after them leaves after them
+    uint64_t queue_peak_bytes;          // the most payload bytes the send queue held at once
+    uint64_t buffers_kept_bytes;        // freed message buffers kept now for the next messages
+                                        // (bounded; given back when unused for a while)
+    uint64_t control_fragments_refused; // fragments of a control message (a cut
+                                        // SCHEMA_ANS) that would have opened a 5th one in
+                                        // reassembly, or pushed out a data message there
+    uint64_t schema_answers_held;       // schema requests not answered: this node sent the
+                                        // schema, or heard another node send it, within
+                                        // the last 100 ms
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

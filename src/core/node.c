@@ -1059,7 +1059,9 @@ node_send_fragments(dts_node *n)
             total += counts[nm];
             if (o->next_off + counts[nm++] * frag_size < o->end_off) break; // goes on next batch
         }
-        if (!pace_take(n, bytes, total)) return DTS_EQUEUE;
+        // Control frames are not paced (dtsi_send_now), cut or not: a large
+        // SCHEMA_ANS must not wait behind a large message's debt.
+        if (ch != DTS_CHANNEL_CONTROL && !pace_take(n, bytes, total)) return DTS_EQUEUE;
         size_t sent = 0;
         pthread_mutex_unlock(&n->mu);
         for (size_t i = 0, at = 0, pieces = 0; i < nm; at += counts[i++])
@@ -1598,13 +1600,17 @@ node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pay
                  (unsigned long long)h->instance, why);
         return 0;
     }
+    if (!t && !dtsi_reasm_room(&n->reasm, h, f.msg_len, DTSI_REASM_CONTROL_MAX)) {
+        n->nc.control_fragments_refused++; // a control message never evicts data
+        return 0;
+    }
     dtsi_reasm_rc rc;
     if (n->rx_placed) // its data is in its message's buffer already (node_rx_place)
         rc = dtsi_reasm_add_placed(&n->reasm, n->rx_placed - 1, h, &f, n->rx_now_ms,
                                    n->cfg.latest_only, buf, whole);
-    else
+    else // latest_only is for data: control messages of a sender all count
         rc = dtsi_reasm_add(&n->reasm, h, &f, payload + DTSI_FRAG_HDR_SIZE, dlen, n->rx_now_ms,
-                            n->cfg.latest_only, buf, whole);
+                            n->cfg.latest_only && t, buf, whole);
     n->nc.reasm_bytes = n->reasm.bytes;
     n->nc.reasm_peak_bytes = n->reasm.peak_bytes;
     // A message of a reliable publisher that now has a slot is repaired by

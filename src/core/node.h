@@ -296,8 +296,9 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_LARGE_PREFIX 16 // the capacity, before the buffer (keeps malloc's alignment)
 #define DTSI_LARGE_IDLE_MS 2000
 
-#define DTSI_SLOW_GAP_MS 2      // a receiver sends SLOW at most this often
-#define DTSI_SLOW_WINDOW_MS 100 // a receiver measures its drain rate over one to two of these
+#define DTSI_REASM_CONTROL_MAX 4 // control messages (a cut SCHEMA_ANS) reassembled at once
+#define DTSI_SLOW_GAP_MS 2       // a receiver sends SLOW at most this often
+#define DTSI_SLOW_WINDOW_MS 100  // a receiver measures its drain rate over one to two of these
 #define DTSI_SLOW_MIN_BYTES (1024 * 1024) // ... each with at least this much data
 #define DTSI_SLOW_HOLD_MS 20              // a slowed sender keeps its rate this long after a SLOW
 #define DTSI_SLOW_RAISE_MS 10             // then raises it by a quarter this often

@@ -205,6 +205,20 @@ drop_older_of_sender(dtsi_reasm *r, const dtsi_hdr *h)
     }
 }
 
+int
+dtsi_reasm_room(const dtsi_reasm *r, const dtsi_hdr *h, uint32_t msg_len, size_t max_kind)
+{
+    size_t same_kind = 0;
+    for (size_t i = 0; i < r->n_slots; i++) {
+        const dtsi_reasm_slot *c = &r->slots[i];
+        if (c->seq == h->seq && c->instance == h->instance && c->type_id == h->type_id &&
+            c->hdr.kind == h->kind && c->hdr.corr == h->corr)
+            return 1;
+        same_kind += c->hdr.kind == h->kind;
+    }
+    return same_kind < max_kind && r->n_slots < r->max_slots && r->bytes + msg_len <= r->max_bytes;
+}
+
 // data is where the fragment's bytes are: in place already when it is the
 // slot's buffer at f->off (dtsi_reasm_add_placed).
 dtsi_reasm_rc
@@ -240,16 +254,18 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
     if (data != s->buf + f->off) memcpy(s->buf + f->off, data, data_len);
     s->got++;
     s->last_ms = now_ms;
-    if (r->hint.gen != s->gen) // another message than the last fragment's
-        r->hint = (dtsi_reasm_place){.instance = s->instance,
-                                     .type_id = s->type_id,
-                                     .seq = s->seq,
-                                     .gen = s->gen,
-                                     .corr = s->hdr.corr,
-                                     .msg_len = s->msg_len,
-                                     .frag_size = s->frag_size,
-                                     .kind = s->hdr.kind};
-    r->hint.off = f->off + f->frag_size;
+    if (s->type_id) {              // data: placement guesses its next fragments (control is rare)
+        if (r->hint.gen != s->gen) // another message than the last fragment's
+            r->hint = (dtsi_reasm_place){.instance = s->instance,
+                                         .type_id = s->type_id,
+                                         .seq = s->seq,
+                                         .gen = s->gen,
+                                         .corr = s->hdr.corr,
+                                         .msg_len = s->msg_len,
+                                         .frag_size = s->frag_size,
+                                         .kind = s->hdr.kind};
+        r->hint.off = f->off + f->frag_size;
+    }
     if (s->got < s->n_frags) return DTSI_REASM_PENDING;
     *out = s->buf;
     *out_hdr = s->hdr;

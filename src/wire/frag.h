@@ -131,6 +131,14 @@ dtsi_reasm_rc dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_h
                              const uint8_t *data, size_t data_len, int64_t now_ms, int latest_only,
                              uint8_t **out, dtsi_hdr *out_hdr);
 
+// dtsi_reasm_room says whether a fragment of message h (msg_len bytes)
+// may be added without costing data messages their slots: its message has
+// a slot already, or one opens without evicting any and with fewer than
+// max_kind slots of h's kind in use. For control messages (a SCHEMA_ANS),
+// which every node hears on the control group, so that forged ones cannot
+// push out the data being reassembled.
+int dtsi_reasm_room(const dtsi_reasm *r, const dtsi_hdr *h, uint32_t msg_len, size_t max_kind);
+
 // dtsi_reasm_plan guesses where the data of the next max (at most
 // DTSI_REASM_PLAN_MAX) fragments to arrive should go, so that they can be
 // received straight into their message's buffer (a transport's rx_place,

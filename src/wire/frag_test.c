@@ -164,6 +164,37 @@ test_bounds_and_timeout(void **state)
     dtsi_reasm_fini(&r);
 }
 
+// dtsi_reasm_room: a control message (a cut SCHEMA_ANS) may open a slot
+// only without evicting and within its kind's budget; one with a slot
+// already always may.
+static void
+test_room(void **state)
+{
+    setup_msg();
+    memset(lost_count, 0, sizeof lost_count);
+    dtsi_reasm r;
+    dtsi_reasm_init(&r, 8, 3000, 100, on_lost, NULL);
+    uint8_t *out = NULL;
+    feed(&r, 1, 1, msg, 1000, 100, 0, 1, 0, &out); // two data messages hold 2000 bytes
+    feed(&r, 1, 2, msg, 1000, 100, 0, 1, 0, &out);
+    dtsi_hdr c = {.kind = DTSI_KIND_SCHEMA_ANS, .instance = 5, .seq = 1};
+    assert_true(dtsi_reasm_room(&r, &c, 1000, 4));  // fits beside them
+    assert_false(dtsi_reasm_room(&r, &c, 1001, 4)); // would evict data
+    dtsi_frag_hdr f = {.msg_len = 500, .off = 0, .frag_size = 100};
+    dtsi_hdr oh;
+    for (uint64_t seq = 1; seq <= 2; seq++) { // two control messages under way
+        c.seq = seq;
+        assert_true(dtsi_reasm_room(&r, &c, 500, 2));
+        assert_int_equal(dtsi_reasm_add(&r, &c, &f, msg, 100, 1, 0, &out, &oh), DTSI_REASM_PENDING);
+    }
+    c.seq = 3;
+    assert_false(dtsi_reasm_room(&r, &c, 10, 2)); // a third: over the budget of 2
+    c.seq = 2;
+    assert_true(dtsi_reasm_room(&r, &c, 500, 2)); // has its slot
+    assert_true(r.bytes == 3000 && lost_count[DTSI_LOST_EVICTED] == 0);
+    dtsi_reasm_fini(&r);
+}
+
 static void
 test_latest_only(void **state)
 {
@@ -385,7 +416,7 @@ main(void)
         cmocka_unit_test(test_interleaved_senders), cmocka_unit_test(test_bounds_and_timeout),
         cmocka_unit_test(test_latest_only),         cmocka_unit_test(test_placement),
         cmocka_unit_test(test_buffers_reused),      cmocka_unit_test(test_placed_stream),
-        cmocka_unit_test(test_big_alloc),
+        cmocka_unit_test(test_big_alloc),           cmocka_unit_test(test_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,10 @@ def main():
             header(21, 36, flags=1, seq=3) + frag(1 << 20, 0, 20) + b"\x00" * 20,  # claims 1 MiB
             header(21, 36, flags=1, seq=4) + frag(40, 0, 20) + b"\x00" * 20,  # a whole of junk,
             header(21, 36, flags=1, seq=4) + frag(40, 20, 20) + b"\x00" * 20, # in two fragments
+        ] + [
+            # First halves of six answers that never complete: at most four
+            # control messages are reassembled at once, the others refused.
+            header(21, 36, flags=1, seq=100 + k) + frag(40, 0, 20) + b"\x00" * 20 for k in range(6)
         ]
         for d in junk:
             s.sendto(d, data_dst)

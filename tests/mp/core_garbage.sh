@@ -24,7 +24,8 @@ forged=$(grep -c '^msg junk.Type 7 0000000000001234 ' "$TMP/sub.out" || true)
 [ "$(get received)" = 101 ] || fail "received $(get received), want 101"
 [ "$(get gaps)" = 0 ] || fail "gaps $(get gaps)"
 [ "$(get dup)" -gt 0 ] || fail "duplicates not counted"
-for k in malformed foreign bad_version control_malformed fragments_malformed; do
+for k in malformed foreign bad_version control_malformed fragments_malformed \
+  control_fragments_refused; do
   [ "$(get $k)" -gt 0 ] || fail "counter $k did not count the junk"
 done
 pass "garbage counted and dropped while delivering"
