@@ -343,7 +343,11 @@ dts_err dts_type_set_opts(dts_node *node, const char *type, const dts_type_opts 
 // at once; the bytes are copied. Safe from any thread. Errors: DTS_ENOENT
 // (type not declared), DTS_ETOOBIG (payload_max exceeded), DTS_EQUEUE (queue
 // full: nothing was queued, and the type's queue-full counter grows),
-// DTS_ECLOSED. A DTS_OK means the value will be sent.
+// DTS_ECLOSED. A DTS_OK means the value will be sent. The values of one
+// type leave in the order they were published; values of different types
+// may pass each other: a small value published from a thread other than
+// the loop's leaves between two batches of fragments of a large value of
+// another type being sent, instead of after the whole of it.
 dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t len);
 
 // dts_publish_wait is dts_publish that waits for room: when the queue is

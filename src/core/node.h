@@ -334,12 +334,15 @@ dtsi_lock(pthread_mutex_t *m)
 // (whoever holds the node's mutex) read up to tail and give space back by
 // a release store of head. Every value in the send queue is older than
 // every value in the ring: a value appended to the queue first moves the
-// ring's frames into it (dtsi_ring_flush), and the loop sends the ring only
-// when the queue is empty. Sequence numbers are taken under `lock` on both
+// ring's frames into it (dtsi_ring_flush), and the ring is sent when the
+// queue is empty, or, between the batches of a fragmented message at the
+// queue's head, as far as its frames are of types with nothing queued
+// (node_send_ring_ahead). Sequence numbers are taken under `lock` on both
 // paths, so that they leave in their order.
 #define DTSI_RING_BYTES (256u * 1024)
 #define DTSI_RING_PREFETCH 512     // bytes past a frame whose lines publish asks for
 #define DTSI_RING_PAYLOAD_MAX 2048 // larger values take the send queue
+#define DTSI_AHEAD_QUEUE_MAX 64    // ring frames pass a fragmented head only before this many
 typedef struct dtsi_ring {
     uint8_t *buf; // NULL: no ring (other run modes)
     size_t cap;

@@ -733,6 +733,115 @@ test_burst_kept_bytes(void **state)
     node_close(b);
 }
 
+typedef struct big_pub {
+    dts_node *a;
+    const uint8_t *v;
+    size_t len;
+    dts_err err;
+} big_pub;
+
+static void *
+publish_big_wait(void *arg)
+{
+    big_pub *p = arg;
+    p->err = dts_publish_wait(p->a, "hol.Big", p->v, p->len, 20000);
+    return NULL;
+}
+
+typedef struct last_is {
+    rx *r;
+    const char *want;
+} last_is;
+
+static int
+cond_last_is(void *arg)
+{
+    last_is *l = arg;
+    pthread_mutex_lock(&l->r->mu);
+    int ok = strcmp(l->r->last, l->want) == 0;
+    pthread_mutex_unlock(&l->r->mu);
+    return ok;
+}
+
+static size_t
+rx_large(rx *r) // messages of 4 KiB and more received (on_msg)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t n = r->n_hashes;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+typedef struct frags_past {
+    dts_node *a;
+    uint64_t n;
+} frags_past;
+
+static int
+cond_frags_past(void *arg)
+{
+    frags_past *f = arg;
+    dts_node_counters c;
+    return dts_node_counters_get(f->a, &c) == DTS_OK && c.fragments_sent > f->n;
+}
+
+// A small value of another type does not wait for a large value being
+// sent (paced here to 20 MB/s, 8 MiB take 0.4 s): it leaves between two
+// batches of fragments, from the publish ring, whether the large value is
+// sent by its publishing thread (dts_publish_wait) or queued for the loop
+// (dts_publish). A small value of the large one's type still leaves after
+// it. Before, the ring waited for the queue to empty.
+static void
+test_small_passes_large(void **state)
+{
+    (void)state;
+    size_t len = 8u << 20;
+    uint8_t *big = calloc(1, len);
+    assert_non_null(big);
+    for (int by_loop = 0; by_loop < 2; by_loop++) {
+        dts_node_config cfg;
+        dts_node_config_init(&cfg);
+        cfg.pace_bytes_per_s = 20u * 1000 * 1000;
+        cfg.mtu = 1500; // batches of 88 fragments, 123 KB: the pacer holds each
+        dts_node *a, *b;
+        static rx r, rs; // static: see close_left
+        open_pair(&cfg, by_loop ? "mem://t3h2" : "mem://t3h1", "hol.Big", &r, &a, &b);
+        rx_init(&rs);
+        dts_sub *s;
+        assert_int_equal(dts_subscribe(b, "hol.Small", on_msg, &rs, &s), DTS_OK);
+        assert_int_equal(dts_type_declare(a, "hol.Small", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+        wait_joined(a, "hol.Big", &r);
+        wait_joined(a, "hol.Small", &rs);
+        dts_node_counters c0;
+        assert_int_equal(dts_node_counters_get(a, &c0), DTS_OK);
+        big_pub p = {a, big, len, DTS_OK};
+        pthread_t th;
+        if (by_loop)
+            assert_int_equal(dts_publish(a, "hol.Big", big, len), DTS_OK);
+        else
+            assert_int_equal(pthread_create(&th, NULL, publish_big_wait, &p), 0);
+        frags_past fp = {a, c0.fragments_sent};
+        assert_true(wait_for(cond_frags_past, &fp, 5000)); // the large value is on its way
+        assert_int_equal(dts_publish(a, "hol.Small", "s", 1), DTS_OK);
+        assert_int_equal(dts_publish(a, "hol.Big", "after", 5), DTS_OK);
+        last_is ls = {&rs, "s"}, lb = {&r, "after"};
+        assert_true(wait_for(cond_last_is, &ls, 10000));
+        assert_int_equal(rx_large(&r), 0); // the small one passed the large one
+        assert_true(wait_for(cond_last_is, &lb, 10000));
+        assert_int_equal(rx_large(&r), 1);
+        if (!by_loop) {
+            pthread_join(th, NULL);
+            assert_int_equal(p.err, DTS_OK);
+        }
+        pthread_mutex_lock(&r.mu);
+        assert_true(r.in_order); // the large one's type kept its order
+        pthread_mutex_unlock(&r.mu);
+        node_close(a);
+        node_close(b);
+    }
+    free(big);
+}
+
 // An idle node, one that only hears heartbeats and type descriptions,
 // slows its tick to when discovery is next due (at most DTSI_TICK_IDLE_MS):
 // control traffic is no activity. It once was, and every heartbeat heard
@@ -1304,6 +1413,7 @@ main(void)
         cmocka_unit_test_teardown(test_no_alloc_steady, close_left),
         cmocka_unit_test_teardown(test_no_alloc_queue_full, close_left),
         cmocka_unit_test_teardown(test_burst_kept_bytes, close_left),
+        cmocka_unit_test_teardown(test_small_passes_large, close_left),
         cmocka_unit_test_teardown(test_idle_tick, close_left),
         cmocka_unit_test_teardown(test_glob_late_type, close_left),
         cmocka_unit_test_teardown(test_own_messages, close_left),
