@@ -685,10 +685,11 @@ ring_lvc(dts_node *n, dtsi_type *t, const uint8_t *f)
 
 // dtsi_ring_flush moves the frames in the ring to the end of the send
 // queue, so that a value queued next leaves after them; it first waits
-// for a send from the ring on the loop thread to end. Returns 0 when the
-// queue could not take them all (the rest stays in the ring, and nothing
-// may be appended to the queue). Lock held; never waits on the loop thread,
-// which sends from the ring only with the lock released.
+// for a send from the ring to end (by the loop thread, or by a publishing
+// thread sending its own value, node_send_ring_ahead: one system call,
+// which does not block). Returns 0 when the queue could not take them all
+// (the rest stays in the ring, and nothing may be appended to the queue).
+// Lock held; the sender from the ring holds it only between its sends.
 int
 dtsi_ring_flush(dts_node *n)
 {
@@ -1033,7 +1034,7 @@ frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
 // a fragmented message, DTS_EQUEUE when it must wait (the retry timer is
 // armed), or a transport error for the message at the head. The fragments
 // are built and sent with the lock released (see dtsi_send_now).
-static void node_send_ring_ahead(dts_node *n, int loop);
+static int node_send_ring_ahead(dts_node *n, int loop);
 
 static dts_err
 node_send_fragments(dts_node *n)
@@ -1044,7 +1045,9 @@ node_send_fragments(dts_node *n)
     size_t counts[DTSI_FRAG_BATCH], pads[DTSI_FRAG_BATCH];
     size_t batch_max = dtsi_frag_batch_max(n);
     while (n->q_len > 0 && n->q[n->q_head].frag) {
-        node_send_ring_ahead(n, 1);
+        // (the pacer or a full socket stopped the ring's frames: the
+        // fragments would wait too, and the retry timer is set)
+        if (!node_send_ring_ahead(n, 1)) return DTS_EQUEUE;
         uint64_t ch = n->q[n->q_head].channel;
         size_t nm = 0, total = 0, bytes = 0;
         while (nm < n->q_len && total < batch_max) {
@@ -1263,14 +1266,24 @@ node_send_ring(dts_node *n, size_t tail, int loop)
 // leave before the queue's head without changing the order of any type's
 // messages: a type's messages leave in their order, and its values in the
 // ring are newer than those in the queue. Only while the queue is short
-// (DTSI_AHEAD_QUEUE_MAX messages; else head). Lock held.
+// (DTSI_AHEAD_QUEUE_MAX messages) and of few channels (DTSI_AHEAD_CHANNELS);
+// else head. Lock held.
 static size_t
 ring_clear_of_queue(dts_node *n, size_t tail)
 {
     dtsi_ring *r = &n->ring;
     if (!r->buf || n->q_len > DTSI_AHEAD_QUEUE_MAX) return r->head;
+    uint64_t queued[DTSI_AHEAD_CHANNELS];
+    size_t nq = 0;
+    for (size_t i = 0; i < n->q_len; i++) {
+        uint64_t ch = n->q[(n->q_head + i) % n->q_cap].channel;
+        size_t j = 0;
+        while (j < nq && queued[j] != ch) j++;
+        if (j < nq) continue;
+        if (nq == DTSI_AHEAD_CHANNELS) return r->head;
+        queued[nq++] = ch;
+    }
     size_t pos = r->head;
-    uint64_t clear = 0; // the last channel found without queued messages
     while (pos < tail) {
         size_t off = pos % r->cap;
         if (dtsi_ring_skips(r, off)) {
@@ -1279,11 +1292,8 @@ ring_clear_of_queue(dts_node *n, size_t tail)
         }
         const uint8_t *f = r->buf + off;
         uint64_t ch = dtsi_get_u64(f + 16);
-        if (ch != clear) {
-            for (size_t i = 0; i < n->q_len; i++)
-                if (n->q[(n->q_head + i) % n->q_cap].channel == ch) return pos;
-            clear = ch;
-        }
+        for (size_t j = 0; j < nq; j++)
+            if (queued[j] == ch) return pos;
         pos += ring_frame_len(f);
     }
     return pos;
@@ -1294,16 +1304,19 @@ ring_clear_of_queue(dts_node *n, size_t tail)
 // the thread sending it (loop as for node_send_ring): a small value of
 // another type then waits for a batch of fragments, not for the whole
 // message (at the default pacing cap 0.2 ms for 1 MiB and 13 ms for 64
-// MiB; on 1 GbE 9 ms and half a second). Lock held.
-static void
+// MiB; on 1 GbE 9 ms and half a second). They take the pacer's tokens
+// first. Returns 0 when the pacer or a full socket stopped them (on the
+// loop thread the retry timer is then set), else 1. Lock held.
+static int
 node_send_ring_ahead(dts_node *n, int loop)
 {
-    if (!n->ring.buf || n->ring.busy) return;
+    if (!n->ring.buf || n->ring.busy) return 1;
     size_t tail = __atomic_load_n(&n->ring.tail, __ATOMIC_ACQUIRE);
-    if (n->ring.head >= tail) return;
+    if (n->ring.head >= tail) return 1;
     size_t end = ring_clear_of_queue(n, tail);
-    while (n->ring.head < end && node_send_ring(n, end, loop)) {
-    }
+    while (n->ring.head < end)
+        if (!node_send_ring(n, end, loop)) return n->ring.head >= end;
+    return 1;
 }
 
 // dtsi_queue_half_empty says whether the send queue holds at most half of
@@ -1450,10 +1463,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
             node_pop(n, 1);
             break;
         }
-        if (!n->closing && n->tp) {
-            node_send_ring_ahead(n, 0);
-            o = &n->q[n->q_head]; // (the lock was released: the queue may have grown)
-        }
+        if (!n->closing && n->tp) node_send_ring_ahead(n, 0); // o stays the head
         size_t bytes = 0, k = frag_batch(n, o, dtsi_frag_batch_max(n), &bytes);
         uint64_t wait_us = n->closing || !n->tp ? UINT64_MAX : pace_wait_us(n, bytes, k);
         dts_err err = DTS_OK;

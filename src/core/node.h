@@ -343,6 +343,7 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_RING_PREFETCH 512     // bytes past a frame whose lines publish asks for
 #define DTSI_RING_PAYLOAD_MAX 2048 // larger values take the send queue
 #define DTSI_AHEAD_QUEUE_MAX 64    // ring frames pass a fragmented head only before this many
+#define DTSI_AHEAD_CHANNELS 8      // ... queued messages, of at most this many channels
 typedef struct dtsi_ring {
     uint8_t *buf; // NULL: no ring (other run modes)
     size_t cap;
@@ -355,7 +356,7 @@ typedef struct dtsi_ring {
     uint64_t published;
     char pad1[64];
     size_t head; // sent or moved up to here (release)
-    int busy;    // the loop sends from head, without the mutex
+    int busy;    // a thread sends from head, without the mutex (node_send_ring)
     int waiters; // threads waiting for busy to clear (dtsi_ring_flush)
     char pad2[64];
 } dtsi_ring;

@@ -786,7 +786,7 @@ cond_frags_past(void *arg)
 }
 
 // A small value of another type does not wait for a large value being
-// sent (paced here to 20 MB/s, 8 MiB take 0.4 s): it leaves between two
+// sent (paced here to 10 MB/s, 8 MiB take 0.8 s): it leaves between two
 // batches of fragments, from the publish ring, whether the large value is
 // sent by its publishing thread (dts_publish_wait) or queued for the loop
 // (dts_publish). A small value of the large one's type still leaves after
@@ -801,7 +801,7 @@ test_small_passes_large(void **state)
     for (int by_loop = 0; by_loop < 2; by_loop++) {
         dts_node_config cfg;
         dts_node_config_init(&cfg);
-        cfg.pace_bytes_per_s = 20u * 1000 * 1000;
+        cfg.pace_bytes_per_s = 10u * 1000 * 1000; // 0.8 s for the large value
         cfg.mtu = 1500; // batches of 88 fragments, 123 KB: the pacer holds each
         dts_node *a, *b;
         static rx r, rs; // static: see close_left
@@ -832,6 +832,10 @@ test_small_passes_large(void **state)
         if (!by_loop) {
             pthread_join(th, NULL);
             assert_int_equal(p.err, DTS_OK);
+            dts_node_counters c1; // it went from the publishing thread, as meant
+            assert_int_equal(dts_node_counters_get(a, &c1), DTS_OK);
+            assert_int_equal(c1.borrowed_sent, c0.borrowed_sent + 1);
+            assert_int_equal(c1.borrowed_copied, c0.borrowed_copied);
         }
         pthread_mutex_lock(&r.mu);
         assert_true(r.in_order); // the large one's type kept its order
