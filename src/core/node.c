@@ -683,6 +683,19 @@ ring_lvc(dts_node *n, dtsi_type *t, const uint8_t *f)
                    (int64_t)dtsi_get_u64(f + 56), 0);
 }
 
+// ring_next is the frame at position *pos of the ring, or after the skip
+// mark there (*pos moves to it), before tail; NULL when there is none.
+static const uint8_t *
+ring_next(const dtsi_ring *r, size_t *pos, size_t tail)
+{
+    while (*pos < tail) {
+        size_t off = *pos % r->cap;
+        if (!dtsi_ring_skips(r, off)) return r->buf + off;
+        *pos += r->cap - off;
+    }
+    return NULL;
+}
+
 // dtsi_ring_flush moves the frames in the ring to the end of the send
 // queue, so that a value queued next leaves after them; it first waits
 // for a send from the ring to end (by the loop thread, or by a publishing
@@ -702,13 +715,8 @@ dtsi_ring_flush(dts_node *n)
     }
     size_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE), pos = r->head;
     dtsi_type *t = NULL;
-    while (pos < tail) {
-        size_t off = pos % r->cap;
-        if (dtsi_ring_skips(r, off)) {
-            pos += r->cap - off;
-            continue;
-        }
-        const uint8_t *f = r->buf + off;
+    const uint8_t *f;
+    while ((f = ring_next(r, &pos, tail))) {
         size_t len = ring_frame_len(f);
         if (n->q_len >= n->cfg.queue_max) break; // the rest of q_cap is for control frames
         int pooled;
@@ -1284,13 +1292,8 @@ ring_clear_of_queue(dts_node *n, size_t tail)
         queued[nq++] = ch;
     }
     size_t pos = r->head;
-    while (pos < tail) {
-        size_t off = pos % r->cap;
-        if (dtsi_ring_skips(r, off)) {
-            pos += r->cap - off;
-            continue;
-        }
-        const uint8_t *f = r->buf + off;
+    const uint8_t *f;
+    while ((f = ring_next(r, &pos, tail))) {
         uint64_t ch = dtsi_get_u64(f + 16);
         for (size_t j = 0; j < nq; j++)
             if (queued[j] == ch) return pos;

@@ -54,13 +54,19 @@ WANT='{"tank": "T1", "celsius": 18.5, "serial": "18446744073709551615",
   "probes": [{"lat": 1.5, "lon": -0.5}, {"lat": 0, "lon": 0}], "blob": [0, 1, 255],
   "status": {"warning": "foam"}, "location": {"row": 3, "depthCm": -5}, "auto": 7}'
 
+# echo_reading OUT [WHERE]: a fresh `dts echo --json` prints 2 messages into
+# OUT while a publisher repeats VALUE until killed (left running as $p1).
+echo_reading() {
+  "$DTS" echo brewery.Reading --json --count 2 --timeout 20 >"$1" 2>"$TMP/e.err" &
+  local e=$!
+  "$DTS" pub brewery.Reading --format capnp --schema "$TMP/brewery.capnp" --message Reading \
+    --rate 10 --count 0 "$VALUE" 2>"$TMP/pub.err" &
+  p1=$!
+  wait $e || fail "echo of capnp${2:+ $2} exited $?: $(cat "$TMP/e.err" "$TMP/pub.err")"
+}
+
 # 1. A publisher repeating until killed; a fresh echo prints 2 messages.
-"$DTS" echo brewery.Reading --json --count 2 --timeout 20 >"$TMP/e.json" 2>"$TMP/e.err" &
-e1=$!
-"$DTS" pub brewery.Reading --format capnp --schema "$TMP/brewery.capnp" --message Reading \
-  --rate 10 --count 0 "$VALUE" 2>"$TMP/pub.err" &
-p1=$!
-wait $e1 || fail "echo of capnp exited $?: $(cat "$TMP/e.err" "$TMP/pub.err")"
+echo_reading "$TMP/e.json"
 check "$TMP/e.json" 2 '
 all(m["type"] == "brewery.Reading" and m["format"] == "capnp" for m in msgs) and
 msgs[0]["seq"] < msgs[1]["seq"] and
@@ -134,12 +140,7 @@ pass "clear errors: unknown struct (with the list), unknown field, overflow, no 
 #    not fit one datagram, so its SCHEMA_ANS travels as dts fragments; a
 #    fresh echo fetches it and decodes (before, it was never sent).
 ip link set lo mtu 1500
-"$DTS" echo brewery.Reading --json --count 2 --timeout 20 >"$TMP/m.json" 2>"$TMP/m.err" &
-e1=$!
-"$DTS" pub brewery.Reading --format capnp --schema "$TMP/brewery.capnp" --message Reading \
-  --rate 10 --count 0 "$VALUE" 2>"$TMP/pub.err" &
-p1=$!
-wait $e1 || fail "echo over a 1500-byte MTU exited $?: $(cat "$TMP/m.err" "$TMP/pub.err")"
+echo_reading "$TMP/m.json" "over a 1500-byte MTU"
 kill $p1; wait $p1 2>/dev/null || true
 check "$TMP/m.json" 2 'all(m["value"] == '"$WANT"' for m in msgs)' ||
   fail "capnp over a 1500-byte MTU"

@@ -575,6 +575,18 @@ test_borrowed_send(void **state)
 // can go (a loan, dts_publish_wait copying it under DTSI_BORROW_MIN or
 // sending it from the caller's buffer above, dts_publish) and waits until
 // the subscriber has them all.
+// open_joined opens a publisher *a and a subscriber *b of type on bus, in
+// the default configuration, and returns once *b has joined (r gets its
+// messages).
+static void
+open_joined(const char *bus, const char *type, rx *r, dts_node **a, dts_node **b)
+{
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    open_pair(&cfg, bus, type, r, a, b);
+    wait_joined(*a, type, r);
+}
+
 static void
 publish_steady(dts_node *a, rx *r, uint8_t *v, size_t len, int k)
 {
@@ -602,12 +614,9 @@ static void
 test_no_alloc_steady(void **state)
 {
     (void)state;
-    dts_node_config cfg;
-    dts_node_config_init(&cfg);
     dts_node *a, *b;
     static rx r; // static: see close_left
-    open_pair(&cfg, "mem://t3s", "q.Steady", &r, &a, &b);
-    wait_joined(a, "q.Steady", &r);
+    open_joined("mem://t3s", "q.Steady", &r, &a, &b);
     size_t len = 1 << 20;
     uint8_t *v = malloc(len);
     assert_non_null(v);
@@ -687,12 +696,9 @@ static void
 test_burst_kept_bytes(void **state)
 {
     (void)state;
-    dts_node_config cfg;
-    dts_node_config_init(&cfg);
     dts_node *a, *b;
     static rx r; // static: see close_left
-    open_pair(&cfg, "mem://t3k", "q.Burst", &r, &a, &b);
-    wait_joined(a, "q.Burst", &r);
+    open_joined("mem://t3k", "q.Burst", &r, &a, &b);
     size_t len = 1 << 20;
     uint8_t *v = calloc(1, len);
     assert_non_null(v);
