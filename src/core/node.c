@@ -302,6 +302,7 @@ large_free(uint8_t *buf)
 }
 
 _Static_assert(DTSI_LARGE_KEEP <= DTSI_BUFKEEP_MAX, "kept large buffers too many");
+_Static_assert(DTSI_SCHEMA_BYTES_MAX == DTS_SCHEMA_MAX, "the wire's schema bound is the API's");
 
 // large_get gives the smallest kept large buffer that holds len bytes, or a
 // new one rounded up to DTSI_LARGE_STEP (so that messages of about the same
@@ -849,12 +850,16 @@ pace_wait_us(dts_node *n, size_t bytes, size_t dgrams)
     return 0;
 }
 
-// pace_take is pace_wait_us for the loop thread: when the bytes must wait
-// it arms the retry timer for then and returns 0, and the caller stops
-// sending until it fires.
+// pace_take is pace_wait_us for the loop thread, for bytes of channel ch:
+// when they must wait it arms the retry timer for then and returns 0, and
+// the caller stops sending until it fires. Control frames are not paced,
+// cut or not: a few hundred bytes a second (a large SCHEMA_ANS now and
+// then), which must not wait behind a large message's debt to the bucket
+// (nor hold up what is queued behind them meanwhile).
 static int
-pace_take(dts_node *n, size_t bytes, size_t dgrams)
+pace_take(dts_node *n, uint64_t ch, size_t bytes, size_t dgrams)
 {
+    if (ch == DTS_CHANNEL_CONTROL) return 1;
     uint64_t wait_us = pace_wait_us(n, bytes, dgrams);
     if (wait_us) uv_timer_start(&n->retry, node_on_retry, wait_us / 1000u + 1, 0);
     return wait_us == 0;
@@ -1073,9 +1078,7 @@ node_send_fragments(dts_node *n)
             total += counts[nm];
             if (o->next_off + counts[nm++] * frag_size < o->end_off) break; // goes on next batch
         }
-        // Control frames are not paced (dtsi_send_now), cut or not: a large
-        // SCHEMA_ANS must not wait behind a large message's debt.
-        if (ch != DTS_CHANNEL_CONTROL && !pace_take(n, bytes, total)) return DTS_EQUEUE;
+        if (!pace_take(n, ch, bytes, total)) return DTS_EQUEUE;
         size_t sent = 0;
         pthread_mutex_unlock(&n->mu);
         for (size_t i = 0, at = 0, pieces = 0; i < nm; at += counts[i++])
@@ -1223,7 +1226,7 @@ node_send_ring(dts_node *n, size_t tail, int loop)
             k++;
         }
         if (k == 0) break; // another channel, or only a skip
-        if (loop ? !pace_take(n, len, 1) : pace_wait_us(n, len, 1) != 0) {
+        if (loop ? !pace_take(n, ch, len, 1) : pace_wait_us(n, len, 1) != 0) {
             pos = start;
             paced = 1;
             break;
@@ -1374,10 +1377,7 @@ dtsi_send_now(dts_node *n)
         while (nd < DTSI_SEND_BATCH) {
             size_t len, k = node_pack_count(n, at, first->channel, &len);
             if (k == 0) break;
-            // Control frames are not paced: a few hundred bytes a second,
-            // which must not wait behind a large message's debt to the
-            // bucket (nor hold up what is queued behind them meanwhile).
-            if (first->channel != DTS_CHANNEL_CONTROL && !pace_take(n, len, 1)) {
+            if (!pace_take(n, first->channel, len, 1)) {
                 paced = 1;
                 break;
             }
@@ -1787,32 +1787,40 @@ node_fragment_wanted(dts_node *n, dtsi_type *t, const dtsi_hdr *h)
     return 1;
 }
 
+// node_on_control hands a control frame to discovery, a fragment of a
+// large SCHEMA_ANS once its message is whole.
+static void
+node_on_control(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char *src)
+{
+    if (h->instance == n->instance) return; // our own, looped back
+    n->nc.control_received++;
+    n->nc.control_bytes_received += DTSI_HDR_SIZE + h->payload_len;
+    dtsi_hdr whole;
+    uint8_t *buf = NULL;
+    if (!(h->flags & DTSI_FLAG_FRAGMENT)) {
+        dtsi_disc_recv(n, h, payload, src);
+    } else if (node_reassemble(n, NULL, h, payload, &whole, &buf)) {
+        dtsi_disc_recv(n, &whole, buf, src);
+        dtsi_reasm_recycle(&n->reasm, buf, n->reasm.done_cap);
+    }
+    // What it scheduled soon (an answer, a description) must not wait for
+    // an idle tick: the tick comes forward to then.
+    if (n->tick_ms > DTSI_TICK_MS) {
+        int64_t wait = dtsi_disc_next_due(n, n->rx_now_ms) - n->rx_now_ms;
+        if (wait < DTSI_TICK_MS) wait = DTSI_TICK_MS;
+        if ((uint64_t)wait < uv_timer_get_due_in(&n->tick)) {
+            n->tick_ms = (uint64_t)wait;
+            uv_timer_start(&n->tick, node_on_tick, n->tick_ms, n->tick_ms);
+        }
+    }
+}
+
 static void
 node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char *src)
 {
     if (h->kind == DTSI_KIND_PAD) return; // the end of a padded fragment datagram
     if (dtsi_kind_is_control(h->kind)) {
-        if (h->instance == n->instance) return; // our own, looped back
-        n->nc.control_received++;
-        n->nc.control_bytes_received += DTSI_HDR_SIZE + h->payload_len;
-        dtsi_hdr whole;
-        uint8_t *buf = NULL;
-        if (!(h->flags & DTSI_FLAG_FRAGMENT)) {
-            dtsi_disc_recv(n, h, payload, src);
-        } else if (node_reassemble(n, NULL, h, payload, &whole, &buf)) { // a large SCHEMA_ANS
-            dtsi_disc_recv(n, &whole, buf, src);
-            dtsi_reasm_recycle(&n->reasm, buf, n->reasm.done_cap);
-        }
-        // What it scheduled soon (an answer, a description) must not wait
-        // for an idle tick: the tick comes forward to then.
-        if (n->tick_ms > DTSI_TICK_MS) {
-            int64_t wait = dtsi_disc_next_due(n, n->rx_now_ms) - n->rx_now_ms;
-            if (wait < DTSI_TICK_MS) wait = DTSI_TICK_MS;
-            if ((uint64_t)wait < uv_timer_get_due_in(&n->tick)) {
-                n->tick_ms = (uint64_t)wait;
-                uv_timer_start(&n->tick, node_on_tick, n->tick_ms, n->tick_ms);
-            }
-        }
+        node_on_control(n, h, payload, src);
         return;
     }
     n->activity_ms = n->rx_now_ms;

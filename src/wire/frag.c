@@ -205,15 +205,22 @@ drop_older_of_sender(dtsi_reasm *r, const dtsi_hdr *h)
     }
 }
 
+// slot_holds says whether slot c holds the message of fragment header h
+// (its id: instance, type, seq, kind, corr).
+static int
+slot_holds(const dtsi_reasm_slot *c, const dtsi_hdr *h)
+{
+    return c->seq == h->seq && c->instance == h->instance && c->type_id == h->type_id &&
+           c->hdr.kind == h->kind && c->hdr.corr == h->corr;
+}
+
 int
 dtsi_reasm_room(const dtsi_reasm *r, const dtsi_hdr *h, uint32_t msg_len, size_t max_kind)
 {
     size_t same_kind = 0;
     for (size_t i = 0; i < r->n_slots; i++) {
         const dtsi_reasm_slot *c = &r->slots[i];
-        if (c->seq == h->seq && c->instance == h->instance && c->type_id == h->type_id &&
-            c->hdr.kind == h->kind && c->hdr.corr == h->corr)
-            return 1;
+        if (slot_holds(c, h)) return 1;
         same_kind += c->hdr.kind == h->kind;
     }
     return same_kind < max_kind && r->n_slots < r->max_slots && r->bytes + msg_len <= r->max_bytes;
@@ -229,10 +236,8 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
     size_t i;
     r->last_opened = 0;
     for (i = 0; i < r->n_slots; i++) {
-        dtsi_reasm_slot *c = &r->slots[i];
-        if (c->seq == h->seq && c->instance == h->instance && c->type_id == h->type_id &&
-            c->hdr.kind == h->kind && c->hdr.corr == h->corr) {
-            s = c;
+        if (slot_holds(&r->slots[i], h)) {
+            s = &r->slots[i];
             break;
         }
     }

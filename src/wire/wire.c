@@ -399,7 +399,7 @@ dtsi_schema_ans_decode(const uint8_t *p, size_t len, dtsi_schema_ans *a)
     if (type_desc_read(&c, &a->desc) != 0) return -1;
     if (a->desc.format == DTSI_FORMAT_UNKNOWN) return -1;
     a->schema_len = dtsi_r_u32(&c);
-    if (c.err || a->schema_len > 32768) return -1; // DTS_SCHEMA_MAX
+    if (c.err || a->schema_len > DTSI_SCHEMA_BYTES_MAX) return -1;
     a->schema = dtsi_r_bytes(&c, a->schema_len);
     if (c.err || c.left != 0) return -1;
     return 0;

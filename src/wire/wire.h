@@ -196,7 +196,8 @@ int dtsi_types_decode(const uint8_t *p, size_t len, dtsi_type_desc_fn fn, void *
 // SCHEMA_ANS payload: description, then u32 length and the schema bytes;
 // at most DTSI_SCHEMA_ANS_MAX bytes, cut into fragments when longer than a
 // datagram (the one control kind that may be: docs/spec/discovery.md).
-#define DTSI_SCHEMA_ANS_MAX (10 + 255 + 4 + 32768)
+#define DTSI_SCHEMA_BYTES_MAX 32768 // DTS_SCHEMA_MAX (wire.h does not include dts.h)
+#define DTSI_SCHEMA_ANS_MAX (10 + 255 + 4 + DTSI_SCHEMA_BYTES_MAX)
 typedef struct dtsi_schema_ans {
     dtsi_type_desc desc;
     uint32_t schema_len;
