@@ -924,17 +924,53 @@ node_on_backlog(void *ctx, size_t queued, size_t capacity)
     pthread_mutex_unlock(&n->mu);
 }
 
-// node_pop removes the head of the queue, crediting it when it was sent.
-static void
-node_pop(dts_node *n, int sent)
+// q_at is the queued message at position i from the head. Lock held.
+static dtsi_out *
+q_at(dts_node *n, size_t i)
 {
-    dtsi_out *o = &n->q[n->q_head];
+    return &n->q[(n->q_head + i) % n->q_cap];
+}
+
+// out_retire is done with a message leaving the queue: credits it when it
+// was sent, and gives its frame to the last-value cache or back. Lock held.
+static void
+out_retire(dts_node *n, dtsi_out *o, int sent)
+{
     if (sent) node_count_sent(n, o);
     n->q_bytes -= o->len - DTSI_HDR_SIZE;
     if (o->lvc) node_lvc_adopt(n, o);
     out_free(n, o);
+}
+
+// node_pop removes the head of the queue, crediting it when it was sent.
+static void
+node_pop(dts_node *n, int sent)
+{
+    out_retire(n, q_at(n, 0), sent);
     n->q_head = (n->q_head + 1) % n->q_cap;
     n->q_len--;
+}
+
+// queue_take_out removes the k messages at positions pos[0] < ... <
+// pos[k-1] from the head (sent: the first `sent` of them; the rest were
+// dropped) and closes the gaps by moving the messages before them back:
+// the head moves, the tail stays where publishing threads append. At most
+// pos[k-1] moves, however long the queue. Lock held, by the sending thread.
+static void
+queue_take_out(dts_node *n, const size_t *pos, size_t k, size_t sent)
+{
+    if (k == 0) return;
+    for (size_t i = 0; i < k; i++) out_retire(n, q_at(n, pos[i]), i < sent);
+    size_t to = pos[k - 1], r = k;
+    for (size_t from = pos[k - 1] + 1; from-- > 0;) {
+        if (r > 0 && pos[r - 1] == from) {
+            r--;
+            continue;
+        }
+        *q_at(n, to--) = *q_at(n, from);
+    }
+    n->q_head = (n->q_head + k) % n->q_cap;
+    n->q_len -= k;
 }
 
 // node_build_fragments describes k fragments of o from o->next_off: each is
@@ -1047,7 +1083,7 @@ frag_batch(const dts_node *n, const dtsi_out *o, size_t room, size_t *bytes)
 // a fragmented message, DTS_EQUEUE when it must wait (the retry timer is
 // armed), or a transport error for the message at the head. The fragments
 // are built and sent with the lock released (see dtsi_send_now).
-static int node_send_ring_ahead(dts_node *n, int loop);
+static int node_send_ahead(dts_node *n, int loop);
 
 static dts_err
 node_send_fragments(dts_node *n)
@@ -1058,9 +1094,9 @@ node_send_fragments(dts_node *n)
     size_t counts[DTSI_FRAG_BATCH], pads[DTSI_FRAG_BATCH];
     size_t batch_max = dtsi_frag_batch_max(n);
     while (n->q_len > 0 && n->q[n->q_head].frag) {
-        // (the pacer or a full socket stopped the ring's frames: the
-        // fragments would wait too, and the retry timer is set)
-        if (!node_send_ring_ahead(n, 1)) return DTS_EQUEUE;
+        // (the pacer or a full socket stopped what passes: the fragments
+        // would wait too, and the retry timer is set)
+        if (!node_send_ahead(n, 1)) return DTS_EQUEUE;
         uint64_t ch = n->q[n->q_head].channel;
         size_t nm = 0, total = 0, bytes = 0;
         while (nm < n->q_len && total < batch_max) {
@@ -1204,7 +1240,7 @@ node_send_ring(dts_node *n, size_t tail, int loop)
     size_t ends[DTSI_SEND_BATCH], last[DTSI_SEND_BATCH], frames[DTSI_SEND_BATCH];
     size_t pos = r->head, nd = 0;
     uint64_t ch = 0;
-    int paced = 0;
+    int paced = 0, ahead = n->q_len > 0; // these frames pass the queue (node_send_ring_ahead)
     while (nd < DTSI_SEND_BATCH && pos < tail) {
         size_t start = pos, len = 0, k = 0;
         while (pos < tail) {
@@ -1255,6 +1291,7 @@ node_send_ring(dts_node *n, size_t tail, int loop)
     if (sent) {
         dtsi_type *t = dtsi_type_find(n, ch);
         if (t) t->c.sent += msgs;
+        if (ahead) n->nc.passed_large += msgs;
         ring_lvc(n, t, r->buf + last[sent - 1]);
         if (loop) {
             node_spin_sent(n);
@@ -1307,12 +1344,10 @@ ring_clear_of_queue(dts_node *n, size_t tail)
 
 // node_send_ring_ahead sends the ring's frames that may leave before the
 // fragmented message at the head of the queue (ring_clear_of_queue), by
-// the thread sending it (loop as for node_send_ring): a small value of
-// another type then waits for a batch of fragments, not for the whole
-// message (at the default pacing cap 0.2 ms for 1 MiB and 13 ms for 64
-// MiB; on 1 GbE 9 ms and half a second). They take the pacer's tokens
-// first. Returns 0 when the pacer or a full socket stopped them (on the
-// loop thread the retry timer is then set), else 1. Lock held.
+// the thread sending it (loop as for node_send_ring); they take the
+// pacer's tokens first. Returns 0 when the pacer or a full socket stopped
+// them (on the loop thread the retry timer is then set), else 1. Lock
+// held.
 static int
 node_send_ring_ahead(dts_node *n, int loop)
 {
@@ -1323,6 +1358,175 @@ node_send_ring_ahead(dts_node *n, int loop)
     while (n->ring.head < end)
         if (!node_send_ring(n, end, loop)) return n->ring.head >= end;
     return 1;
+}
+
+// frags_left is how many fragments of o are still to be sent.
+static size_t
+frags_left(const dts_node *n, const dtsi_out *o)
+{
+    size_t frag_size = dtsi_frag_size(n);
+    return (o->end_off - o->next_off + frag_size - 1) / frag_size;
+}
+
+// queue_ahead_pick finds queued messages that may leave before the
+// fragmented message at the head of the queue without changing the order
+// of any channel's messages: among the first DTSI_AHEAD_QUEUE_MAX, those of
+// the first channel (of at most DTSI_AHEAD_CHANNELS seen) with nothing
+// before them that stays: whole ones (a datagram each) up to its next
+// fragmented one, or that fragmented one alone when what is left of it
+// fits one batch (*frag is then set). A larger one keeps its channel's
+// messages in place. Never a GOODBYE, nor anything after it: it is a
+// node's last word. Writes their positions from the head to pos
+// (ascending) and their channel to *ch; returns how many. Lock held.
+static size_t
+queue_ahead_pick(dts_node *n, size_t *pos, uint64_t *ch, int *frag)
+{
+    uint64_t held[DTSI_AHEAD_CHANNELS]; // channels whose messages stay in place
+    size_t nh = 0, k = 0, end = n->q_len < DTSI_AHEAD_QUEUE_MAX ? n->q_len : DTSI_AHEAD_QUEUE_MAX;
+    *frag = 0;
+    for (size_t i = 0; i < end; i++) {
+        const dtsi_out *o = q_at(n, i);
+        if (o->buf[3] == DTSI_KIND_GOODBYE) break;
+        if (k > 0) { // the channel is chosen: its whole messages up to a fragmented one
+            if (o->channel != *ch) continue;
+            if (o->frag) break;
+            pos[k++] = i;
+            continue;
+        }
+        size_t j = 0;
+        while (j < nh && held[j] != o->channel) j++;
+        if (j < nh) continue;
+        if (i > 0 && (!o->frag || frags_left(n, o) <= dtsi_frag_batch_max(n))) {
+            *ch = o->channel;
+            pos[k++] = i;
+            if (o->frag) {
+                *frag = 1;
+                break;
+            }
+        } else if (nh < DTSI_AHEAD_CHANNELS) {
+            held[nh++] = o->channel;
+        } else {
+            break;
+        }
+    }
+    return k;
+}
+
+// pace_ok is pace_take on the loop thread; on another (a publishing thread
+// sending its own value) it never waits nor arms the timer, and control
+// frames are not paced either. Lock held.
+static int
+pace_ok(dts_node *n, uint64_t ch, size_t bytes, size_t dgrams, int loop)
+{
+    if (loop) return pace_take(n, ch, bytes, dgrams);
+    return ch == DTS_CHANNEL_CONTROL || pace_wait_us(n, bytes, dgrams) == 0;
+}
+
+// ahead_sent is done with what node_send_queue_ahead sent of channel ch:
+// `sent` datagrams, and the first `gone` messages at pos taken out of the
+// queue, `done` of them sent and the rest dropped (the transport refused
+// their datagram). Says whether sending may go on. Lock held.
+static int
+ahead_sent(dts_node *n, uint64_t ch, const size_t *pos, size_t gone, size_t done, size_t sent,
+           dts_err err, int loop)
+{
+    if (gone > done) n->nc.send_errors++;
+    n->nc.datagrams_sent += sent;
+    n->nc.passed_large += done;
+    queue_take_out(n, pos, gone, done);
+    if (sent && loop) {
+        node_spin_sent(n);
+        if (ch != DTS_CHANNEL_CONTROL) node_activity(n);
+    } else if (sent && ch != DTS_CHANNEL_CONTROL) {
+        n->activity_ms = dtsi_mono_ms(); // the loop is woken afterwards
+    }
+    if (err == DTS_EQUEUE && loop) uv_timer_start(&n->retry, node_on_retry, 1, 0);
+    return err != DTS_EQUEUE;
+}
+
+// node_send_queue_ahead sends the queued messages that may leave before
+// the fragmented message at the head of the queue (queue_ahead_pick), one
+// channel per transport call: whole ones packed into datagrams by iovec,
+// or a short fragmented one as its fragments; it takes them out of the
+// queue (queue_take_out). By the thread sending that message (loop as for
+// node_send_ring). Returns 0 when the pacer or a full socket stopped them
+// (on the loop thread the retry timer is then set), else 1. Lock held,
+// released during the sends: the messages taken stay where they are
+// meanwhile, as only the sending thread removes any.
+static int
+node_send_queue_ahead(dts_node *n, int loop)
+{
+    size_t pos[DTSI_AHEAD_QUEUE_MAX], frames[DTSI_AHEAD_QUEUE_MAX];
+    dts_dgram d[DTSI_FRAG_BATCH];
+    struct iovec iov[DTSI_AHEAD_QUEUE_MAX > 2 * DTSI_FRAG_BATCH ? DTSI_AHEAD_QUEUE_MAX
+                                                                : 2 * DTSI_FRAG_BATCH];
+    _Static_assert(DTSI_AHEAD_QUEUE_MAX <= DTSI_FRAG_BATCH, "a datagram each, at most");
+    for (int c = 0; c < DTSI_AHEAD_CHANNELS; c++) {
+        uint64_t ch = 0;
+        int frag;
+        size_t k = queue_ahead_pick(n, pos, &ch, &frag), nd = 0, used = 0, sent = 0;
+        if (k == 0) return 1;
+        if (frag) { // all that is left of it, as the head's batches are sent
+            dtsi_out *o = q_at(n, pos[0]);
+            size_t bytes = 0, nf = frag_batch(n, o, dtsi_frag_batch_max(n), &bytes);
+            if (!pace_ok(n, ch, bytes, nf, loop)) return 0;
+            pthread_mutex_unlock(&n->mu);
+            node_build_fragments(n, o, nf, 0, 0, 0, d, iov);
+            dts_err err = n->tp_ops->send(n->tp, ch, d, nf, &sent);
+            dtsi_lock(&n->mu);
+            o = q_at(n, pos[0]);
+            o->next_off += sent * dtsi_frag_size(n);
+            n->nc.fragments_sent += sent;
+            size_t done = o->next_off >= o->end_off;
+            size_t gone = done || (err != DTS_OK && err != DTS_EQUEUE);
+            if (!ahead_sent(n, ch, pos, gone, done, sent, err, loop)) return 0;
+            continue;
+        }
+        int paced = 0;
+        while (used < k) { // a datagram of the next frames, up to max_dgram
+            size_t len = 0, f = 0;
+            while (used + f < k && f < DTSI_PACK_IOV) {
+                const dtsi_out *o = q_at(n, pos[used + f]);
+                if (len + o->len > n->max_dgram) break;
+                iov[used + f] = (struct iovec){o->buf, o->len};
+                len += o->len;
+                f++;
+            }
+            if (!pace_ok(n, ch, len, 1, loop)) {
+                paced = 1;
+                break;
+            }
+            d[nd] = f == 1 ? (dts_dgram){.data = iov[used].iov_base, .len = len}
+                           : (dts_dgram){.len = len, .iov = &iov[used], .iovcnt = f};
+            frames[nd++] = f;
+            used += f;
+        }
+        if (nd == 0) return 0; // the pacer says wait
+        pthread_mutex_unlock(&n->mu);
+        dts_err err = n->tp_ops->send(n->tp, ch, d, nd, &sent);
+        dtsi_lock(&n->mu);
+        size_t done = 0;
+        for (size_t i = 0; i < sent; i++) done += frames[i];
+        // (the datagram after the sent ones failed: its messages are dropped)
+        size_t gone = done + (err != DTS_OK && err != DTS_EQUEUE && sent < nd ? frames[sent] : 0);
+        if (!ahead_sent(n, ch, pos, gone, done, sent, err, loop) || paced) return 0;
+    }
+    return 1;
+}
+
+// node_send_ahead sends, before the next batch of fragments of the message
+// at the head of the queue, what may pass it: queued messages of other
+// channels (node_send_queue_ahead), then the ring's frames of types with
+// nothing queued (node_send_ring_ahead); older first. A small value then
+// waits for a batch of fragments, not for the whole large message (at the
+// default pacing cap 0.2 ms for 1 MiB and 13 ms for 64 MiB; on 1 GbE 9 ms
+// and half a second), and so does a heartbeat, a SLOW or a NACK. Returns 0
+// when the pacer or a full socket stopped them, else 1. Lock held; the
+// message at the head stays the head, but it may have moved.
+static int
+node_send_ahead(dts_node *n, int loop)
+{
+    return node_send_queue_ahead(n, loop) && node_send_ring_ahead(n, loop);
 }
 
 // dtsi_queue_half_empty says whether the send queue holds at most half of
@@ -1459,14 +1663,17 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
     struct iovec iov[2 * DTSI_FRAG_BATCH];
     size_t frag_size = dtsi_frag_size(n);
     for (;;) {
-        dtsi_out *o = &n->q[n->q_head];
+        dtsi_out *o = q_at(n, 0);
         if (o->next_off >= o->end_off) {
             if (o->borrowed) node_lvc_copy_borrowed(n, o);
             n->nc.borrowed_sent++;
             node_pop(n, 1);
             break;
         }
-        if (!n->closing && n->tp) node_send_ring_ahead(n, 0); // o stays the head
+        if (!n->closing && n->tp) {
+            node_send_ahead(n, 0);
+            o = q_at(n, 0); // still the head, perhaps moved
+        }
         size_t bytes = 0, k = frag_batch(n, o, dtsi_frag_batch_max(n), &bytes);
         uint64_t wait_us = n->closing || !n->tp ? UINT64_MAX : pace_wait_us(n, bytes, k);
         dts_err err = DTS_OK;

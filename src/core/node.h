@@ -337,13 +337,17 @@ dtsi_lock(pthread_mutex_t *m)
 // ring's frames into it (dtsi_ring_flush), and the ring is sent when the
 // queue is empty, or, between the batches of a fragmented message at the
 // queue's head, as far as its frames are of types with nothing queued
-// (node_send_ring_ahead). Sequence numbers are taken under `lock` on both
+// (node_send_ahead). Sequence numbers are taken under `lock` on both
 // paths, so that they leave in their order.
 #define DTSI_RING_BYTES (256u * 1024)
 #define DTSI_RING_PREFETCH 512     // bytes past a frame whose lines publish asks for
 #define DTSI_RING_PAYLOAD_MAX 2048 // larger values take the send queue
-#define DTSI_AHEAD_QUEUE_MAX 64    // ring frames pass a fragmented head only before this many
-#define DTSI_AHEAD_CHANNELS 8      // ... queued messages, of at most this many channels
+// What passes a fragmented message at the head of the queue
+// (node_send_ahead): queued messages among the first DTSI_AHEAD_QUEUE_MAX,
+// and ring frames while the queue holds at most that many; in both cases
+// while those are of at most DTSI_AHEAD_CHANNELS channels.
+#define DTSI_AHEAD_QUEUE_MAX 64
+#define DTSI_AHEAD_CHANNELS 8
 typedef struct dtsi_ring {
     uint8_t *buf; // NULL: no ring (other run modes)
     size_t cap;

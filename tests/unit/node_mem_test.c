@@ -793,25 +793,35 @@ cond_frags_past(void *arg)
 
 // A small value of another type does not wait for a large value being
 // sent (paced here to 10 MB/s, 8 MiB take 0.8 s): it leaves between two
-// batches of fragments, from the publish ring, whether the large value is
-// sent by its publishing thread (dts_publish_wait) or queued for the loop
-// (dts_publish). A small value of the large one's type still leaves after
-// it. Before, the ring waited for the queue to empty.
+// batches of fragments, whether the large value is sent by its publishing
+// thread (dts_publish_wait) or queued for the loop (dts_publish), and
+// whether the small one comes from the publish ring (1 byte) or from the
+// send queue (4 KiB, over DTSI_RING_PAYLOAD_MAX), in one datagram or cut
+// into three. A small value of the large one's type still leaves after
+// it. Before, the ring waited for the queue to empty, and the queue left
+// in its order.
 static void
 test_small_passes_large(void **state)
 {
     (void)state;
     size_t len = 8u << 20;
     uint8_t *big = calloc(1, len);
+    static uint8_t small[4096] = "s";
     assert_non_null(big);
-    for (int by_loop = 0; by_loop < 2; by_loop++) {
+    for (int c = 0; c < 6; c++) {
+        int by_loop = c & 1, kind = c >> 1; // the ring, the queue whole, or cut
+        size_t small_len = kind ? sizeof small : 1;
         dts_node_config cfg;
         dts_node_config_init(&cfg);
         cfg.pace_bytes_per_s = 10u * 1000 * 1000; // 0.8 s for the large value
-        cfg.mtu = 1500; // batches of 88 fragments, 123 KB: the pacer holds each
+        // Batches of 88 fragments (123 KB; over jumbo frames, where a 4 KiB
+        // value fits one datagram, 790 KB): the pacer holds each.
+        cfg.mtu = kind == 1 ? 9000 : 1500;
         dts_node *a, *b;
         static rx r, rs; // static: see close_left
-        open_pair(&cfg, by_loop ? "mem://t3h2" : "mem://t3h1", "hol.Big", &r, &a, &b);
+        char url[32];
+        snprintf(url, sizeof url, "mem://t3h%d", c);
+        open_pair(&cfg, url, "hol.Big", &r, &a, &b);
         rx_init(&rs);
         dts_sub *s;
         assert_int_equal(dts_subscribe(b, "hol.Small", on_msg, &rs, &s), DTS_OK);
@@ -828,18 +838,35 @@ test_small_passes_large(void **state)
             assert_int_equal(pthread_create(&th, NULL, publish_big_wait, &p), 0);
         frags_past fp = {a, c0.fragments_sent};
         assert_true(wait_for(cond_frags_past, &fp, 5000)); // the large value is on its way
-        assert_int_equal(dts_publish(a, "hol.Small", "s", 1), DTS_OK);
+        int rs0 = rx_count(&rs);
+        if (kind) { // from the queue, three pass, around one that stays: x mid x s
+            small[0] = 'x';
+            assert_int_equal(dts_publish(a, "hol.Small", small, small_len), DTS_OK);
+            assert_int_equal(dts_publish(a, "hol.Big", "mid", 3), DTS_OK);
+            assert_int_equal(dts_publish(a, "hol.Small", small, small_len), DTS_OK);
+            small[0] = 's';
+        }
+        assert_int_equal(dts_publish(a, "hol.Small", small, small_len), DTS_OK);
         assert_int_equal(dts_publish(a, "hol.Big", "after", 5), DTS_OK);
         last_is ls = {&rs, "s"}, lb = {&r, "after"};
         assert_true(wait_for(cond_last_is, &ls, 10000));
-        assert_int_equal(rx_large(&r), 0); // the small one passed the large one
+        assert_int_equal(rx_large(&r), 0); // the small ones passed the large one
+        pthread_mutex_lock(&rs.mu);
+        assert_int_equal(rs.count - rs0, kind ? 3 : 1);
+        assert_true(rs.in_order);
+        pthread_mutex_unlock(&rs.mu);
         assert_true(wait_for(cond_last_is, &lb, 10000));
         assert_int_equal(rx_large(&r), 1);
+        dts_node_counters c1;
+        assert_int_equal(dts_node_counters_get(a, &c1), DTS_OK);
+        assert_true(c1.passed_large >= c0.passed_large + (kind ? 3 : 1));
+        // The small values went the way meant: the ring (one "s", then
+        // "after"), or the queue (the ring had "mid" and "after").
+        assert_int_equal(c1.ring_published - c0.ring_published, 2);
         if (!by_loop) {
             pthread_join(th, NULL);
             assert_int_equal(p.err, DTS_OK);
-            dts_node_counters c1; // it went from the publishing thread, as meant
-            assert_int_equal(dts_node_counters_get(a, &c1), DTS_OK);
+            assert_int_equal(dts_node_counters_get(a, &c1), DTS_OK); // from the publishing thread
             assert_int_equal(c1.borrowed_sent, c0.borrowed_sent + 1);
             assert_int_equal(c1.borrowed_copied, c0.borrowed_copied);
         }
