@@ -29,6 +29,7 @@
 #define DISC_MEMBERS_REQ_GAP_MS 300
 #define DISC_SCHEMA_REQ_GAP_MS 250
 #define DISC_SCHEMA_ANS_GAP_MS 100
+#define DISC_SCHEMA_ANS_JITTER_MS 50 // spread of the answers when several nodes have one
 
 static uint32_t
 disc_rand(uint32_t range)
@@ -479,6 +480,19 @@ disc_send_schema(dts_node *n, dtsi_type *t)
     free(buf);
 }
 
+// published_elsewhere says whether a peer publishes type id (and so may
+// answer requests for its schema too).
+static int
+published_elsewhere(const dts_node *n, uint64_t id)
+{
+    for (size_t i = 0; i < n->n_peers; i++)
+        for (size_t j = 0; j < n->peers[i].n_members; j++) {
+            const dtsi_peer_member *m = &n->peers[i].members[j];
+            if (m->role == DTSI_ROLE_PUB && m->type_id == id) return 1;
+        }
+    return 0;
+}
+
 static void
 disc_on_schema_req(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
 {
@@ -497,11 +511,39 @@ disc_on_schema_req(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
     // answer it missed (it was not listening yet) is answered then.
     dtsi_type *t = declared_with_schema(n, id);
     if (!t) return;
-    if (t->schema_said_ms && dtsi_mono_ms() - t->schema_said_ms < DISC_SCHEMA_ANS_GAP_MS) {
+    int64_t now = dtsi_mono_ms();
+    if ((t->schema_said_ms && now - t->schema_said_ms < DISC_SCHEMA_ANS_GAP_MS) ||
+        t->schema_ans_due_ms) {
         n->nc.schema_answers_held++;
         return;
     }
-    disc_send_schema(n, t);
+    // Where other nodes publish the type, they would all answer at once:
+    // each waits a random while, past the shortest tick (that an idle
+    // node's tick comes forward to, node_on_recv), and one that hears an
+    // answer first holds its own (disc_send_due_schemas). The lone
+    // publisher of a type answers at once.
+    if (!published_elsewhere(n, t->id)) {
+        disc_send_schema(n, t);
+        return;
+    }
+    t->schema_ans_due_ms = now + DTSI_TICK_MS + 1 + disc_rand(DISC_SCHEMA_ANS_JITTER_MS);
+}
+
+// disc_send_due_schemas sends the requested schema answers that are due,
+// unless another node's answer was heard meanwhile.
+static void
+disc_send_due_schemas(dts_node *n, int64_t now)
+{
+    for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++)
+        for (dtsi_type *t = n->types[b]; t; t = t->next) {
+            if (!t->schema_ans_due_ms || now < t->schema_ans_due_ms) continue;
+            t->schema_ans_due_ms = 0;
+            if (!t->declared) continue;
+            if (t->schema_said_ms && now - t->schema_said_ms < DISC_SCHEMA_ANS_GAP_MS)
+                n->nc.schema_answers_held++;
+            else
+                disc_send_schema(n, t);
+        }
 }
 
 // disc_on_schema_ans caches a schema another node sent, after checking that
@@ -659,8 +701,10 @@ dtsi_disc_next_due(const dts_node *n, int64_t now)
     int64_t due = n->hb_due_ms;
     if (n->members_resends > 0 && n->members_due_ms < due) due = n->members_due_ms;
     for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++)
-        for (const dtsi_type *t = n->types[b]; t; t = t->next)
+        for (const dtsi_type *t = n->types[b]; t; t = t->next) {
             if (t->desc_interval_ms && t->desc_due_ms < due) due = t->desc_due_ms;
+            if (t->schema_ans_due_ms && t->schema_ans_due_ms < due) due = t->schema_ans_due_ms;
+        }
     for (size_t i = 0; i < n->n_peers; i++) {
         const dtsi_peer *p = &n->peers[i];
         if (p->generation != p->want_generation || p->n_members < p->want_members) return now;
@@ -685,6 +729,7 @@ dtsi_disc_tick(dts_node *n, int64_t now)
         n->members_due_ms = now + 250 * (4 - n->members_resends);
     }
     disc_send_types(n, now);
+    disc_send_due_schemas(n, now);
     disc_request_members(n, now);
     disc_expire_peers(n, now);
     disc_free_closed_subs(n);

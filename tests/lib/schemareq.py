@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Ask for a schema many times and count the answers.
 
-Usage: schemareq.py REQUESTS SECONDS
+Usage: schemareq.py REQUESTS SECONDS [DELAY]
 Prints "ready" once it has joined the control group 239.255.0.1, listens
 there until it hears a SCHEMA_ANS (the
-one a node sends unasked when it declares a type with a schema), then sends
+one a node sends unasked when it declares a type with a schema), waits
+DELAY seconds (default 0; answers heard meanwhile do not count), then sends
 REQUESTS SCHEMA_REQ frames for that schema id, evenly over SECONDS, and
 counts the SCHEMA_ANS messages (whole frames, or first fragments) heard from
 then until half a second after the last request. Prints
@@ -22,6 +23,7 @@ HDR = struct.Struct("<2sBBHHIIQQQQQq")
 
 def main():
     requests, seconds = int(sys.argv[1]), float(sys.argv[2])
+    delay = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     port = int(os.environ.get("DTS_PORT", "5555"))
     r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -43,22 +45,27 @@ def main():
                 d = r.recv(65536)
             except socket.timeout:
                 return
-            if len(d) < HDR.size:
-                continue
-            magic, ver, kind, flags = HDR.unpack_from(d)[:4]
-            if magic != b"DT" or kind != 21:
-                continue
-            p = d[HDR.size:]
-            if flags & 1:  # a fragment: only the first counts, its data follows 16 bytes
-                msg_len, off = struct.unpack_from("<II", p)
-                if off != 0:
+            at = 0  # a datagram may hold several frames (a heartbeat, then an answer)
+            while len(d) - at >= HDR.size:
+                magic, ver, kind, flags, _, plen = HDR.unpack_from(d, at)[:6]
+                if magic != b"DT":
+                    break
+                p = d[at + HDR.size:at + HDR.size + plen]
+                at += HDR.size + plen
+                if kind != 21:
                     continue
-                p = p[16:]
-            yield struct.unpack_from("<Q", p, 1)[0]
+                if flags & 1:  # a fragment: only the first counts, its data follows 16 bytes
+                    msg_len, off = struct.unpack_from("<II", p)
+                    if off != 0:
+                        continue
+                    p = p[16:]
+                yield struct.unpack_from("<Q", p, 1)[0]
 
     sid = next(answers(time.monotonic() + 10), None)
     if sid is None:
         sys.exit("no SCHEMA_ANS heard in 10 s")
+    for _ in answers(time.monotonic() + delay):
+        pass
     inst = 0x5EED
     count, start = 0, time.monotonic()
     for i in range(requests):
