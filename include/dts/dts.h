@@ -345,9 +345,10 @@ dts_err dts_type_set_opts(dts_node *node, const char *type, const dts_type_opts 
 // full: nothing was queued, and the type's queue-full counter grows),
 // DTS_ECLOSED. A DTS_OK means the value will be sent. The values of one
 // type leave in the order they were published; values of different types
-// may pass each other: a value that fits one datagram leaves between two
-// batches of fragments of a large value of another type being sent,
-// instead of after the whole of it (counter passed_large).
+// may pass each other: a value of up to one batch of fragments (88; about
+// 120 KB over a 1500-byte MTU) leaves between two batches of fragments of
+// a larger value of another type being sent, instead of after the whole
+// of it, and the larger one then has the next batch (counter passed_large).
 dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t len);
 
 // dts_publish_wait is dts_publish that waits for room: when the queue is
@@ -589,8 +590,8 @@ typedef struct dts_node_counters {
                                         // schema, or heard another node send it, within
                                         // the last 100 ms
     uint64_t passed_large;              // messages sent between two batches of fragments of a
-                                        // large message of another type before them in the
-                                        // send queue, instead of after all of it (each
+                                        // fragmented message of another type before them in
+                                        // the send queue, instead of after all of it (each
                                         // type's messages keep their order)
 } dts_node_counters;
 

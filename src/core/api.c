@@ -347,8 +347,14 @@ publish(dts_node *n, const char *type, const void *data, size_t len, int count_f
             err = DTS_EBUSY; // a loan its thread sends must be the head: the ring's came first
         } else if (pf->frame && !packed) {
             err = dtsi_enqueue_frame(n, t->id, &h, pf->frame, pf->pooled, len);
-            if (err == DTS_OK) pf->frame = NULL;                            // the queue's now
-            if (err == DTS_OK && pf->borrow) n->q[n->q_head].by_caller = 1; // a loan
+            if (err == DTS_OK) pf->frame = NULL; // the queue's now
+            // A loan this thread sends must be the head; values a producer
+            // wrote to the ring just before its lock was taken here went
+            // first (the queue's flush), and then the loop sends it.
+            if (err == DTS_OK && pf->borrow && n->q_len == 1)
+                n->q[n->q_head].by_caller = 1;
+            else if (err == DTS_OK)
+                pf->borrow = 0;
         } else if (pf->borrow) {
             err = dtsi_enqueue_borrowed(n, t->id, &h, data, len);
         } else {

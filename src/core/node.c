@@ -1124,6 +1124,7 @@ node_send_fragments(dts_node *n)
         dtsi_lock(&n->mu);
         n->nc.datagrams_sent += sent;
         n->nc.fragments_sent += sent;
+        if (sent) n->head_turn = 0;
         for (size_t i = 0; i < nm && sent > 0; i++) {
             dtsi_out *o = &n->q[n->q_head];
             size_t s = sent < counts[i] ? sent : counts[i];
@@ -1376,10 +1377,11 @@ frags_left(const dts_node *n, const dtsi_out *o)
 // fragmented one, or that fragmented one alone when what is left of it
 // fits one batch (*frag is then set). A larger one keeps its channel's
 // messages in place. Never a GOODBYE, nor anything after it: it is a
-// node's last word. Writes their positions from the head to pos
+// node's last word. With only_control, only control frames (the pacer
+// holds the rest). Writes their positions from the head to pos
 // (ascending) and their channel to *ch; returns how many. Lock held.
 static size_t
-queue_ahead_pick(dts_node *n, size_t *pos, uint64_t *ch, int *frag)
+queue_ahead_pick(dts_node *n, int only_control, size_t *pos, uint64_t *ch, int *frag)
 {
     uint64_t held[DTSI_AHEAD_CHANNELS]; // channels whose messages stay in place
     size_t nh = 0, k = 0, end = n->q_len < DTSI_AHEAD_QUEUE_MAX ? n->q_len : DTSI_AHEAD_QUEUE_MAX;
@@ -1387,6 +1389,7 @@ queue_ahead_pick(dts_node *n, size_t *pos, uint64_t *ch, int *frag)
     for (size_t i = 0; i < end; i++) {
         const dtsi_out *o = q_at(n, i);
         if (o->buf[3] == DTSI_KIND_GOODBYE) break;
+        if (only_control && o->channel != DTS_CHANNEL_CONTROL) continue;
         if (k > 0) { // the channel is chosen: its whole messages up to a fragmented one
             if (o->channel != *ch) continue;
             if (o->frag) break;
@@ -1448,14 +1451,16 @@ ahead_sent(dts_node *n, uint64_t ch, const size_t *pos, size_t gone, size_t done
 // the fragmented message at the head of the queue (queue_ahead_pick), one
 // channel per transport call: whole ones packed into datagrams by iovec,
 // or a short fragmented one as its fragments; it takes them out of the
-// queue (queue_take_out). By the thread sending that message (loop as for
-// node_send_ring). Returns 0 when the pacer or a full socket stopped them
-// (on the loop thread the retry timer is then set), else 1. Lock held,
-// released during the sends: the messages taken stay where they are
+// queue (queue_take_out). Once the pacer holds a channel, only control
+// frames (never paced) go on. By the thread sending that message (loop as
+// for node_send_ring). Returns 0 when the pacer or a full socket stopped
+// them (on the loop thread the retry timer is then set), else 1. Lock
+// held, released during the sends: the messages taken stay where they are
 // meanwhile, as only the sending thread removes any.
 static int
 node_send_queue_ahead(dts_node *n, int loop)
 {
+    int held = 0; // the pacer held a channel: control frames may still pass
     size_t pos[DTSI_AHEAD_QUEUE_MAX], frames[DTSI_AHEAD_QUEUE_MAX];
     dts_dgram d[DTSI_FRAG_BATCH];
     struct iovec iov[DTSI_AHEAD_QUEUE_MAX > 2 * DTSI_FRAG_BATCH ? DTSI_AHEAD_QUEUE_MAX
@@ -1464,12 +1469,15 @@ node_send_queue_ahead(dts_node *n, int loop)
     for (int c = 0; c < DTSI_AHEAD_CHANNELS; c++) {
         uint64_t ch = 0;
         int frag;
-        size_t k = queue_ahead_pick(n, pos, &ch, &frag), nd = 0, used = 0, sent = 0;
-        if (k == 0) return 1;
+        size_t k = queue_ahead_pick(n, held, pos, &ch, &frag), nd = 0, used = 0, sent = 0;
+        if (k == 0) return !held;
         if (frag) { // all that is left of it, as the head's batches are sent
             dtsi_out *o = q_at(n, pos[0]);
             size_t bytes = 0, nf = frag_batch(n, o, dtsi_frag_batch_max(n), &bytes);
-            if (!pace_ok(n, ch, bytes, nf, loop)) return 0;
+            if (!pace_ok(n, ch, bytes, nf, loop)) {
+                held = 1;
+                continue;
+            }
             pthread_mutex_unlock(&n->mu);
             node_build_fragments(n, o, nf, 0, 0, 0, d, iov);
             dts_err err = n->tp_ops->send(n->tp, ch, d, nf, &sent);
@@ -1501,7 +1509,8 @@ node_send_queue_ahead(dts_node *n, int loop)
             frames[nd++] = f;
             used += f;
         }
-        if (nd == 0) return 0; // the pacer says wait
+        held |= paced;
+        if (nd == 0) continue; // the pacer says wait
         pthread_mutex_unlock(&n->mu);
         dts_err err = n->tp_ops->send(n->tp, ch, d, nd, &sent);
         dtsi_lock(&n->mu);
@@ -1509,9 +1518,9 @@ node_send_queue_ahead(dts_node *n, int loop)
         for (size_t i = 0; i < sent; i++) done += frames[i];
         // (the datagram after the sent ones failed: its messages are dropped)
         size_t gone = done + (err != DTS_OK && err != DTS_EQUEUE && sent < nd ? frames[sent] : 0);
-        if (!ahead_sent(n, ch, pos, gone, done, sent, err, loop) || paced) return 0;
+        if (!ahead_sent(n, ch, pos, gone, done, sent, err, loop)) return 0;
     }
-    return 1;
+    return !held;
 }
 
 // node_send_ahead sends, before the next batch of fragments of the message
@@ -1520,13 +1529,21 @@ node_send_queue_ahead(dts_node *n, int loop)
 // nothing queued (node_send_ring_ahead); older first. A small value then
 // waits for a batch of fragments, not for the whole large message (at the
 // default pacing cap 0.2 ms for 1 MiB and 13 ms for 64 MiB; on 1 GbE 9 ms
-// and half a second), and so does a heartbeat, a SLOW or a NACK. Returns 0
-// when the pacer or a full socket stopped them, else 1. Lock held; the
-// message at the head stays the head, but it may have moved.
+// and half a second), and so does a heartbeat, a SLOW or a NACK. After
+// anything passed, the head has its turn (head_turn): a batch of it leaves
+// before anything passes again, so that a stream of other values as fast
+// as the pacer cannot starve it (nor can it starve them: a pass the pacer
+// stopped before it sent anything keeps its turn). Returns 0 when the pacer
+// or a full socket stopped them, else 1. Lock held; the message at the
+// head stays the head, but it may have moved.
 static int
 node_send_ahead(dts_node *n, int loop)
 {
-    return node_send_queue_ahead(n, loop) && node_send_ring_ahead(n, loop);
+    if (n->head_turn) return 1;
+    uint64_t passed = n->nc.passed_large;
+    int ok = node_send_queue_ahead(n, loop) && node_send_ring_ahead(n, loop);
+    if (n->nc.passed_large != passed) n->head_turn = 1;
+    return ok;
 }
 
 // dtsi_queue_half_empty says whether the send queue holds at most half of
@@ -1685,6 +1702,7 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
             dtsi_lock(&n->mu);
             n->nc.datagrams_sent += sent;
             n->nc.fragments_sent += sent;
+            if (sent) n->head_turn = 0;
             o->next_off += sent * frag_size;
             if (err == DTS_EQUEUE) wait_us = 1000; // the socket is full: as the loop waits
             if (err != DTS_OK && err != DTS_EQUEUE) {

@@ -453,6 +453,7 @@ struct dts_node {
     size_t q_cap, q_head, q_len;
     size_t q_bytes;
     dtsi_ring ring; // small values published from other threads
+    int head_turn;  // a batch of the fragmented head goes before more passes it (node_send_ahead)
     // Discovery.
     uint32_t generation;
     int64_t hb_due_ms;

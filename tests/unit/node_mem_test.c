@@ -879,6 +879,83 @@ test_small_passes_large(void **state)
     free(big);
 }
 
+typedef struct small_stream {
+    dts_node *a;
+    int stop;
+    int64_t end_ns; // it stops then at the latest
+} small_stream;
+
+// publish_small_stream publishes 4 KiB values as fast as the queue takes
+// them, until told to stop.
+static void *
+publish_small_stream(void *arg)
+{
+    small_stream *st = arg;
+    static uint8_t v[4096];
+    while (!__atomic_load_n(&st->stop, __ATOMIC_ACQUIRE) && dts_now_ns() < st->end_ns)
+        if (dts_publish(st->a, "st.Small", v, sizeof v) != DTS_OK) usleep(200);
+    return NULL;
+}
+
+// Values that pass a large message do not starve it: a stream of 4 KiB
+// values of another type, offered faster than the pacer sends (10 MB/s),
+// would otherwise take the pacer's tokens before every batch of the large
+// one for as long as it lasted. After what passed, a batch of the large
+// one goes first (head_turn): 1 MiB arrives in a fraction of a second.
+static void
+test_large_not_starved(void **state)
+{
+    (void)state;
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.pace_bytes_per_s = 10u * 1000 * 1000;
+    cfg.mtu = 1500;
+    cfg.queue_max = 64; // the large value soon heads the queue
+    dts_node *a, *b;
+    static rx r, rs; // static: see close_left
+    open_pair(&cfg, "mem://t3s", "st.Big", &r, &a, &b);
+    rx_init(&rs);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "st.Small", on_msg, &rs, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "st.Small", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    wait_joined(a, "st.Big", &r);
+    wait_joined(a, "st.Small", &rs);
+    static small_stream st;
+    st = (small_stream){.a = a, .end_ns = dts_now_ns() + 8000000000LL};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, publish_small_stream, &st), 0);
+    // (No assertion while the stream runs: its thread must stop first.)
+    count_at_least flowing = {&rs, rx_count(&rs) + 20};
+    int flows = wait_for(cond_count, &flowing, 5000), arrived = 0, still = 0;
+    dts_err err = DTS_EINVAL;
+    size_t len = 1u << 20;
+    uint8_t *big = calloc(1, len);
+    for (int i = 0; flows && big && i < 10000; i++) { // the stream keeps the queue full
+        err = dts_publish(a, "st.Big", big, len);
+        if (err != DTS_EQUEUE) break;
+        usleep(100);
+    }
+    free(big);
+    // Alone, 0.1 s; sharing the pacer with the stream, a few tenths.
+    int64_t t0 = dts_now_ns();
+    while (err == DTS_OK && !arrived && dts_now_ns() - t0 < 2500000000LL) {
+        arrived = rx_large(&r) == 1;
+        usleep(1000);
+    }
+    still = !__atomic_load_n(&st.stop, __ATOMIC_ACQUIRE) && dts_now_ns() < st.end_ns;
+    __atomic_store_n(&st.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    assert_true(flows);
+    assert_int_equal(err, DTS_OK);
+    assert_true(still);   // the stream went on meanwhile
+    assert_true(arrived); // and the large value was not held back for it
+    dts_node_counters c;
+    assert_int_equal(dts_node_counters_get(a, &c), DTS_OK);
+    assert_true(c.passed_large > 0); // values did pass it
+    node_close(a);
+    node_close(b);
+}
+
 // An idle node, one that only hears heartbeats and type descriptions,
 // slows its tick to when discovery is next due (at most DTSI_TICK_IDLE_MS):
 // control traffic is no activity. It once was, and every heartbeat heard
@@ -1451,6 +1528,7 @@ main(void)
         cmocka_unit_test_teardown(test_no_alloc_queue_full, close_left),
         cmocka_unit_test_teardown(test_burst_kept_bytes, close_left),
         cmocka_unit_test_teardown(test_small_passes_large, close_left),
+        cmocka_unit_test_teardown(test_large_not_starved, close_left),
         cmocka_unit_test_teardown(test_idle_tick, close_left),
         cmocka_unit_test_teardown(test_glob_late_type, close_left),
         cmocka_unit_test_teardown(test_own_messages, close_left),
