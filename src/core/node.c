@@ -431,6 +431,7 @@ void
 dtsi_lvc_store(dts_node *n, dtsi_type *t, const void *data, size_t len, uint64_t seq,
                int64_t sent_ns, int queued)
 {
+    t->last_borrowed = NULL; // an older value's
     if (queued && len >= DTSI_LVC_BY_REF) {
         n->q[(n->q_head + n->q_len - 1) % n->q_cap].lvc = 1;
         t->last_pending = 1;
@@ -476,13 +477,15 @@ out_payload(const dtsi_out *o)
 }
 
 // node_lvc_data returns t's last value, or NULL when there is none (its
-// frame was dropped from the queue). A value its publishing thread is
-// sending from its own buffer is read there: that thread waits in
-// dts_publish_wait until it has copied it (node_lvc_copy_borrowed).
+// frame was dropped from the queue). A value its publishing thread sent
+// from its own buffer is read there while that thread copies it into the
+// cache (last_borrowed; the thread waits in dts_publish_wait until then,
+// node_lvc_copy_borrowed), or while it is sending it (in the queue).
 static const uint8_t *
 node_lvc_data(dts_node *n, const dtsi_type *t)
 {
     if (!t->last_pending) return t->last_buf ? t->last_buf + t->last_off : (const uint8_t *)"";
+    if (t->last_borrowed) return t->last_borrowed;
     for (size_t i = 0; i < n->q_len; i++) {
         const dtsi_out *o = &n->q[(n->q_head + i) % n->q_cap];
         if (o->lvc && o->channel == t->id && o->seq == t->last_seq && o->buf) return out_payload(o);
@@ -490,17 +493,27 @@ node_lvc_data(dts_node *n, const dtsi_type *t)
     return NULL;
 }
 
-// node_lvc_copy_borrowed makes the value its publishing thread has just
-// sent from its own buffer (o, at the head of the queue) its type's last
-// value, if it still is the last one published: a copy, made with the lock
-// released into the cache's previous buffer when that is large enough, so
-// that a stream of large values costs no allocation. Queries meanwhile
-// read the value from o. Publishing thread, lock held.
-static void
-node_lvc_copy_borrowed(dts_node *n, const dtsi_out *o)
+// lvc_borrowed_type is the type whose last value o (sent from its
+// publisher's buffer) still is, or NULL.
+static dtsi_type *
+lvc_borrowed_type(dts_node *n, const dtsi_out *o)
 {
-    dtsi_type *t = dtsi_type_find(n, o->channel);
-    if (!o->lvc || !t || !t->last_pending || t->last_seq != o->seq) return;
+    dtsi_type *t = o->borrowed && o->lvc ? dtsi_type_find(n, o->channel) : NULL;
+    return t && t->last_pending && t->last_seq == o->seq ? t : NULL;
+}
+
+// node_lvc_copy_borrowed makes the value its publishing thread has just
+// sent from its own buffer (o, already out of the queue, so that what
+// waited behind it leaves meanwhile) type t's last value, if it still is
+// the last one published: a copy, made with the lock released into the
+// cache's previous buffer when that is large enough, so that a stream of
+// large values costs no allocation. Queries meanwhile read the value from
+// the publisher's buffer (t->last_borrowed, set by the caller with
+// lvc_copying counted: a closing node waits for the copy). Publishing
+// thread, lock held.
+static void
+node_lvc_copy_borrowed(dts_node *n, dtsi_type *t, const dtsi_out *o)
+{
     size_t len = o->len - DTSI_HDR_SIZE, cap = len;
     uint8_t *b = NULL;
     if (t->last_buf && t->last_cap >= len) { // a copy of an older value: reuse it
@@ -513,6 +526,7 @@ node_lvc_copy_borrowed(dts_node *n, const dtsi_out *o)
     if (!b) b = malloc(len);
     if (b) memcpy(b, o->borrowed, len);
     dtsi_lock(&n->mu);
+    if (t->last_borrowed == o->borrowed) t->last_borrowed = NULL;
     if (b && t->last_pending && t->last_seq == o->seq) {
         lvc_release(n, t);
         t->last_buf = b;
@@ -522,6 +536,7 @@ node_lvc_copy_borrowed(dts_node *n, const dtsi_out *o)
     } else {
         free(b); // a newer value came meanwhile (or no memory: none is kept)
     }
+    n->lvc_copying--;
 }
 
 // dtsi_frame_get gives a frame buffer for a payload of len bytes (the
@@ -844,8 +859,14 @@ pace_wait_us(dts_node *n, size_t bytes, size_t dgrams)
     n->pace_tokens += (int64_t)((now - n->pace_last_us) * rate / 1000000u);
     n->pace_last_us = now;
     if (n->pace_tokens > burst) n->pace_tokens = burst;
-    n->nc.pace_waits += n->pace_tokens <= 0;
-    if (n->pace_tokens <= 0) return (uint64_t)(-n->pace_tokens) * 1000000u / rate + 1;
+    // A lone small datagram (a value, or a few) does not wait for the bucket
+    // that a large message emptied: it goes into debt, down to one burst
+    // below zero, which the large message's next batch then waits for
+    // instead. On the loop thread its wait would be the timer's, a
+    // millisecond at least, for a few microseconds of the rate.
+    int small = dgrams == 1 && bytes <= DTSI_PACE_SMALL && n->pace_tokens > -burst;
+    n->nc.pace_waits += n->pace_tokens <= 0 && !small;
+    if (n->pace_tokens <= 0 && !small) return (uint64_t)(-n->pace_tokens) * 1000000u / rate + 1;
     n->pace_tokens -= (int64_t)bytes;
     return 0;
 }
@@ -1682,9 +1703,18 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
     for (;;) {
         dtsi_out *o = q_at(n, 0);
         if (o->next_off >= o->end_off) {
-            if (o->borrowed) node_lvc_copy_borrowed(n, o);
+            dtsi_out done = *o;
+            dtsi_type *t = lvc_borrowed_type(n, &done);
+            if (t) {
+                t->last_borrowed = done.borrowed;
+                n->lvc_copying++;
+            }
             n->nc.borrowed_sent++;
             node_pop(n, 1);
+            if (t) {
+                uv_async_send(&n->wake); // the loop sends what waited behind it
+                node_lvc_copy_borrowed(n, t, &done);
+            }
             break;
         }
         if (!n->closing && n->tp) {
@@ -2374,7 +2404,9 @@ node_finish_close(dts_node *n)
     n->stopped = 1;
     // A publishing thread sending its own buffer sees closing and hands the
     // rest to the queue (dtsi_send_borrowed).
-    while (n->q_len > 0 && n->q[n->q_head].by_caller) pthread_cond_wait(&n->cond, &n->mu);
+    // One copying the value it sent into the last-value cache reads the type.
+    while ((n->q_len > 0 && n->q[n->q_head].by_caller) || n->lvc_copying > 0)
+        pthread_cond_wait(&n->cond, &n->mu);
     // A publishing thread that saw the node open has finished writing to the
     // ring once its lock was free; any later one sees closing. What the ring
     // holds then leaves before the goodbye.

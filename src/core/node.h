@@ -90,6 +90,8 @@ typedef struct dtsi_type {
     uint8_t *last_buf;
     size_t last_off, last_len, last_cap;
     int last_pool, last_pending;
+    const uint8_t *last_borrowed; // the pending value, in its publisher's buffer while
+                                  // that thread copies it here (node_lvc_copy_borrowed)
     uint64_t last_seq;
     int64_t last_sent_ns;
     dts_query_handler qh;
@@ -298,6 +300,7 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_LARGE_IDLE_MS 2000
 
 #define DTSI_REASM_CONTROL_MAX 4 // control messages (a cut SCHEMA_ANS) reassembled at once
+#define DTSI_PACE_SMALL 8192     // a datagram this small may take the pacer into debt
 #define DTSI_SLOW_GAP_MS 2       // a receiver sends SLOW at most this often
 #define DTSI_SLOW_WINDOW_MS 100  // a receiver measures its drain rate over one to two of these
 #define DTSI_SLOW_MIN_BYTES (1024 * 1024) // ... each with at least this much data
@@ -452,8 +455,9 @@ struct dts_node {
     dtsi_out *q;
     size_t q_cap, q_head, q_len;
     size_t q_bytes;
-    dtsi_ring ring; // small values published from other threads
-    int head_turn;  // a batch of the fragmented head goes before more passes it (node_send_ahead)
+    dtsi_ring ring;  // small values published from other threads
+    int head_turn;   // a batch of the fragmented head goes before more passes it (node_send_ahead)
+    int lvc_copying; // publishing threads copying a sent value into the cache (dtsi_send_borrowed)
     // Discovery.
     uint32_t generation;
     int64_t hb_due_ms;
