@@ -791,6 +791,21 @@ cond_frags_past(void *arg)
     return dts_node_counters_get(f->a, &c) == DTS_OK && c.fragments_sent > f->n;
 }
 
+// open_big_small opens a pair (open_pair) with two raw types, big to r and
+// small to rs, both joined.
+static void
+open_big_small(dts_node_config *cfg, const char *bus, const char *big, rx *r, const char *small,
+               rx *rs, dts_node **a, dts_node **b)
+{
+    open_pair(cfg, bus, big, r, a, b);
+    rx_init(rs);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(*b, small, on_msg, rs, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(*a, small, DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    wait_joined(*a, big, r);
+    wait_joined(*a, small, rs);
+}
+
 // A small value of another type does not wait for a large value being
 // sent (paced here to 10 MB/s, 8 MiB take 0.8 s): it leaves between two
 // batches of fragments, whether the large value is sent by its publishing
@@ -821,13 +836,7 @@ test_small_passes_large(void **state)
         static rx r, rs; // static: see close_left
         char url[32];
         snprintf(url, sizeof url, "mem://t3h%d", c);
-        open_pair(&cfg, url, "hol.Big", &r, &a, &b);
-        rx_init(&rs);
-        dts_sub *s;
-        assert_int_equal(dts_subscribe(b, "hol.Small", on_msg, &rs, &s), DTS_OK);
-        assert_int_equal(dts_type_declare(a, "hol.Small", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
-        wait_joined(a, "hol.Big", &r);
-        wait_joined(a, "hol.Small", &rs);
+        open_big_small(&cfg, url, "hol.Big", &r, "hol.Small", &rs, &a, &b);
         dts_node_counters c0;
         assert_int_equal(dts_node_counters_get(a, &c0), DTS_OK);
         big_pub p = {a, big, len, DTS_OK};
@@ -913,13 +922,7 @@ test_large_not_starved(void **state)
     cfg.queue_max = 64; // the large value soon heads the queue
     dts_node *a, *b;
     static rx r, rs; // static: see close_left
-    open_pair(&cfg, "mem://t3s", "st.Big", &r, &a, &b);
-    rx_init(&rs);
-    dts_sub *s;
-    assert_int_equal(dts_subscribe(b, "st.Small", on_msg, &rs, &s), DTS_OK);
-    assert_int_equal(dts_type_declare(a, "st.Small", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
-    wait_joined(a, "st.Big", &r);
-    wait_joined(a, "st.Small", &rs);
+    open_big_small(&cfg, "mem://t3s", "st.Big", &r, "st.Small", &rs, &a, &b);
     static small_stream st;
     st = (small_stream){.a = a, .end_ns = dts_now_ns() + 8000000000LL};
     pthread_t th;
