@@ -6,9 +6,7 @@
 // port. Receiving uses a pool of sockets bound to that port, each holding
 // at most UDPM_GROUPS_PER_SOCKET memberships (Linux allows 20 per socket by
 // default, net.ipv4.igmp_max_memberships) and each with IP_MULTICAST_ALL
-// off, so a socket only sees the groups it joined; the first groups get
-// one each (udpm_pick_socket), so that one type's backlog does not delay
-// another's datagrams. Sending uses one
+// off, so a socket only sees the groups it joined. Sending uses one
 // unbound socket with the TTL, loopback and interface of the config.
 // Batches go through sendmmsg and recvmmsg. Runs of equal-sized datagrams
 // (a large message's fragments) go down the stack as one buffer that the
@@ -39,7 +37,6 @@
 
 #define UDPM_GROUPS_PER_SOCKET 20
 #define UDPM_MAX_SOCKETS 64
-#define UDPM_SPREAD_SOCKETS 8 // the first groups get a socket each (udpm_pick_socket)
 #define UDPM_RECV_BATCH 8
 #define UDPM_DGRAM_MAX 65507
 #define UDPM_RX_BUF 65536  // one received datagram, or one GRO run of them
@@ -663,30 +660,15 @@ udpm_group_find(udpm *u, const struct sockaddr_storage *g)
     return -1;
 }
 
-// udpm_pick_socket returns a socket with room for one more membership:
-// one with none, or a new one while there are fewer than
-// UDPM_SPREAD_SOCKETS, else the one with the fewest, else a new one. The
-// first groups (the control channel, then a node's first types) so get
-// sockets of their own: a type whose datagrams come faster than they are
-// read (a large message) fills only its own socket's buffer, and the loop
-// reads each ready socket in turn (a bounded batch each, udpm_on_readable),
-// so a small value of another type, or a heartbeat, does not wait behind
-// that backlog (bench/pass_latency: 64 B values behind 64 MiB ones waited
-// 1.3-230 ms, p99, in the one socket they shared).
+// udpm_pick_socket returns a socket with room for one more membership,
+// opening a new one when all are full.
 static int
 udpm_pick_socket(udpm *u)
 {
-    int best = -1;
-    for (int i = 0; i < u->n_socks; i++) {
-        int g = u->socks[i]->n_groups;
-        if (g == 0) return i;
-        if (g < UDPM_GROUPS_PER_SOCKET && (best < 0 || g < u->socks[best]->n_groups)) best = i;
-    }
-    if (u->n_socks < UDPM_SPREAD_SOCKETS || best < 0) {
-        int si = u->n_socks < UDPM_MAX_SOCKETS ? udpm_recv_socket_open(u) : -1;
-        if (si >= 0 || best < 0) return si;
-    }
-    return best;
+    for (int i = 0; i < u->n_socks; i++)
+        if (u->socks[i]->n_groups < UDPM_GROUPS_PER_SOCKET) return i;
+    if (u->n_socks >= UDPM_MAX_SOCKETS) return -1;
+    return udpm_recv_socket_open(u);
 }
 
 // udpm_fallback_lo handles a host with no route for multicast and no
