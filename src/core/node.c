@@ -533,8 +533,14 @@ node_lvc_copy_borrowed(dts_node *n, dtsi_type *t, const dtsi_out *o)
         t->last_cap = cap;
         t->last_off = 0;
         t->last_pending = 0;
+    } else if (b && t->last_pending && !t->last_buf) {
+        // A newer value came meanwhile (another thread publishing the type),
+        // still pending: the buffer waits for its copy, which reuses it
+        // instead of faulting in a new one.
+        t->last_buf = b;
+        t->last_cap = cap;
     } else {
-        free(b); // a newer value came meanwhile (or no memory: none is kept)
+        free(b); // a newer value, already cached (or no memory: none is kept)
     }
     n->lvc_copying--;
 }
@@ -859,14 +865,19 @@ pace_wait_us(dts_node *n, size_t bytes, size_t dgrams)
     n->pace_tokens += (int64_t)((now - n->pace_last_us) * rate / 1000000u);
     n->pace_last_us = now;
     if (n->pace_tokens > burst) n->pace_tokens = burst;
-    // A lone small datagram (a value, or a few) does not wait for the bucket
-    // that a large message emptied: it goes into debt, down to one burst
-    // below zero, which the large message's next batch then waits for
-    // instead. On the loop thread its wait would be the timer's, a
-    // millisecond at least, for a few microseconds of the rate.
-    int small = dgrams == 1 && bytes <= DTSI_PACE_SMALL && n->pace_tokens > -burst;
+    // A small datagram (a value, or a few) does not wait for the bucket that
+    // a large message emptied: it goes anyway, deepening the debt, which the
+    // large message's next batch then waits for instead; up to
+    // DTSI_PACE_DEBT bytes so taken before the bucket is above zero again.
+    // On the loop thread its wait would be the timer's, a millisecond at
+    // least, for a few microseconds of the rate. Not while a receiver's SLOW
+    // holds the rate down.
+    if (n->pace_tokens > 0) n->pace_debt = 0;
+    int small = dgrams == 1 && bytes <= DTSI_PACE_SMALL && rate >= max &&
+                n->pace_debt + bytes <= DTSI_PACE_DEBT;
     n->nc.pace_waits += n->pace_tokens <= 0 && !small;
     if (n->pace_tokens <= 0 && !small) return (uint64_t)(-n->pace_tokens) * 1000000u / rate + 1;
+    if (n->pace_tokens <= 0) n->pace_debt += bytes;
     n->pace_tokens -= (int64_t)bytes;
     return 0;
 }

@@ -299,10 +299,11 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_LARGE_PREFIX 16 // the capacity, before the buffer (keeps malloc's alignment)
 #define DTSI_LARGE_IDLE_MS 2000
 
-#define DTSI_REASM_CONTROL_MAX 4 // control messages (a cut SCHEMA_ANS) reassembled at once
-#define DTSI_PACE_SMALL 8192     // a datagram this small may take the pacer into debt
-#define DTSI_SLOW_GAP_MS 2       // a receiver sends SLOW at most this often
-#define DTSI_SLOW_WINDOW_MS 100  // a receiver measures its drain rate over one to two of these
+#define DTSI_REASM_CONTROL_MAX 4   // control messages (a cut SCHEMA_ANS) reassembled at once
+#define DTSI_PACE_SMALL 8192       // a datagram this small may go while the bucket is empty
+#define DTSI_PACE_DEBT (64 * 1024) // ... up to this much before it is above zero again
+#define DTSI_SLOW_GAP_MS 2         // a receiver sends SLOW at most this often
+#define DTSI_SLOW_WINDOW_MS 100    // a receiver measures its drain rate over one to two of these
 #define DTSI_SLOW_MIN_BYTES (1024 * 1024) // ... each with at least this much data
 #define DTSI_SLOW_HOLD_MS 20              // a slowed sender keeps its rate this long after a SLOW
 #define DTSI_SLOW_RAISE_MS 10             // then raises it by a quarter this often
@@ -424,8 +425,9 @@ struct dts_node {
     uint8_t *frag_stage;
     // Pacing (token bucket, bytes; may dip below zero by one batch).
     int64_t pace_tokens;
-    uint64_t pace_rate;                     // bytes/s now: the cap, or less after a SLOW
-    uint64_t pace_raise_us;                 // when pace_take raises pace_rate next
+    uint64_t pace_debt;     // taken by small datagrams since the bucket was last above zero
+    uint64_t pace_rate;     // bytes/s now: the cap, or less after a SLOW
+    uint64_t pace_raise_us; // when pace_take raises pace_rate next
     uint64_t pace_ceiling, pace_ceiling_us; // after a SLOW, the climb stops at this until then
     int64_t slow_sent_ms;                   // node_on_backlog: the last SLOW sent
     uint64_t rx_bytes;                      // bytes received
