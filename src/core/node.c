@@ -1378,9 +1378,9 @@ ring_clear_of_queue(dts_node *n, size_t tail)
 // node_send_ring_ahead sends the ring's frames that may leave before the
 // fragmented message at the head of the queue (ring_clear_of_queue), by
 // the thread sending it (loop as for node_send_ring); they take the
-// pacer's tokens first. Returns 0 when the pacer or a full socket stopped
-// them (on the loop thread the retry timer is then set), else 1. Lock
-// held.
+// pacer's tokens first; the rest moves to the queue. Returns 0 when the
+// pacer or a full socket stopped them (on the loop thread the retry timer
+// is then set), else 1. Lock held.
 static int
 node_send_ring_ahead(dts_node *n, int loop)
 {
@@ -1390,6 +1390,10 @@ node_send_ring_ahead(dts_node *n, int loop)
     size_t end = ring_clear_of_queue(n, tail);
     while (n->ring.head < end)
         if (!node_send_ring(n, end, loop)) return n->ring.head >= end;
+    // A value of a queued type stops the ring's frames there: they move to
+    // the queue, where those of other types pass next time (queue_ahead_pick)
+    // instead of waiting behind it for the whole large message.
+    if (n->ring.head < tail && n->q_len < DTSI_AHEAD_QUEUE_MAX) dtsi_ring_flush(n);
     return 1;
 }
 
