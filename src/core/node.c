@@ -421,6 +421,13 @@ lvc_release(dts_node *n, dtsi_type *t)
     t->last_cap = 0;
 }
 
+// q_at is the queued message at position i from the head. Lock held.
+static dtsi_out *
+q_at(dts_node *n, size_t i)
+{
+    return &n->q[(n->q_head + i) % n->q_cap];
+}
+
 // dtsi_lvc_store records the value just published (seq) as t's last value,
 // for queries. A large value whose frame was just queued (queued: the frame
 // holds it as published, not compressed) is not copied: the frame becomes
@@ -433,7 +440,7 @@ dtsi_lvc_store(dts_node *n, dtsi_type *t, const void *data, size_t len, uint64_t
 {
     t->last_borrowed = NULL; // an older value's
     if (queued && len >= DTSI_LVC_BY_REF) {
-        n->q[(n->q_head + n->q_len - 1) % n->q_cap].lvc = 1;
+        q_at(n, n->q_len - 1)->lvc = 1;
         t->last_pending = 1;
     } else {
         if (len > t->last_cap) {
@@ -487,7 +494,7 @@ node_lvc_data(dts_node *n, const dtsi_type *t)
     if (!t->last_pending) return t->last_buf ? t->last_buf + t->last_off : (const uint8_t *)"";
     if (t->last_borrowed) return t->last_borrowed;
     for (size_t i = 0; i < n->q_len; i++) {
-        const dtsi_out *o = &n->q[(n->q_head + i) % n->q_cap];
+        const dtsi_out *o = q_at(n, i);
         if (o->lvc && o->channel == t->id && o->seq == t->last_seq && o->buf) return out_payload(o);
     }
     return NULL;
@@ -579,7 +586,7 @@ enqueue_refused(dts_node *n, const dtsi_hdr *h, size_t len)
 static void
 queue_append(dts_node *n, dtsi_out o)
 {
-    n->q[(n->q_head + n->q_len) % n->q_cap] = o;
+    *q_at(n, n->q_len) = o;
     n->q_len++;
     n->q_bytes += o.len - DTSI_HDR_SIZE;
     if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
@@ -784,7 +791,7 @@ node_pack_count(dts_node *n, size_t at, uint64_t ch, size_t *len)
 {
     size_t k = 0, off = 0;
     while (at + k < n->q_len) {
-        const dtsi_out *o = &n->q[(n->q_head + at + k) % n->q_cap];
+        const dtsi_out *o = q_at(n, at + k);
         if (o->channel != ch || o->frag || off + o->len > n->max_dgram) break;
         off += o->len;
         k++;
@@ -801,11 +808,11 @@ node_pack_count(dts_node *n, size_t at, uint64_t ch, size_t *len)
 static dts_dgram
 node_pack_dgram(dts_node *n, size_t at, size_t k, size_t len, struct iovec *iov)
 {
-    const dtsi_out *first = &n->q[(n->q_head + at) % n->q_cap];
+    const dtsi_out *first = q_at(n, at);
     if (k == 1) return (dts_dgram){.data = first->buf, .len = first->len};
     size_t off = 0;
     for (size_t i = 0; i < k; i++) {
-        const dtsi_out *o = &n->q[(n->q_head + at + i) % n->q_cap];
+        const dtsi_out *o = q_at(n, at + i);
         if (k <= DTSI_PACK_IOV)
             iov[i] = (struct iovec){o->buf, o->len};
         else
@@ -897,6 +904,16 @@ pace_take(dts_node *n, uint64_t ch, size_t bytes, size_t dgrams)
     return wait_us == 0;
 }
 
+// pace_ok is pace_take on the loop thread; on another (a publishing thread
+// sending its own value) it never waits nor arms the timer, and control
+// frames are not paced either. Lock held.
+static int
+pace_ok(dts_node *n, uint64_t ch, size_t bytes, size_t dgrams, int loop)
+{
+    if (loop) return pace_take(n, ch, bytes, dgrams);
+    return ch == DTS_CHANNEL_CONTROL || pace_wait_us(n, bytes, dgrams) == 0;
+}
+
 // node_slow_down lowers the pacing rate to what a receiver that falls
 // behind asks for (SLOW, docs/spec/wire.md "Flow control"), or halves it
 // when the receiver does not know, down to a 1024th of the cap; pace_take
@@ -954,13 +971,6 @@ node_on_backlog(void *ctx, size_t queued, size_t capacity)
         }
     }
     pthread_mutex_unlock(&n->mu);
-}
-
-// q_at is the queued message at position i from the head. Lock held.
-static dtsi_out *
-q_at(dts_node *n, size_t i)
-{
-    return &n->q[(n->q_head + i) % n->q_cap];
 }
 
 // out_retire is done with a message leaving the queue: credits it when it
@@ -1132,11 +1142,11 @@ node_send_fragments(dts_node *n)
         uint64_t ch = n->q[n->q_head].channel;
         size_t nm = 0, total = 0, bytes = 0;
         while (nm < n->q_len && total < batch_max) {
-            const dtsi_out *o = &n->q[(n->q_head + nm) % n->q_cap];
+            const dtsi_out *o = q_at(n, nm);
             if (!o->frag || o->channel != ch) break;
             if (nm > 0) { // the previous message ends in this batch: pad it?
                 int ok;
-                const dtsi_out *prev = &n->q[(n->q_head + nm - 1) % n->q_cap];
+                const dtsi_out *prev = q_at(n, nm - 1);
                 pads[nm - 1] = frag_pad(n, prev, counts[nm - 1], &ok);
                 if (!ok) break;
                 bytes += pads[nm - 1];
@@ -1150,8 +1160,8 @@ node_send_fragments(dts_node *n)
         size_t sent = 0;
         pthread_mutex_unlock(&n->mu);
         for (size_t i = 0, at = 0, pieces = 0; i < nm; at += counts[i++])
-            pieces += node_build_fragments(n, &n->q[(n->q_head + i) % n->q_cap], counts[i], at,
-                                           pads[i], i, d + at, iov + pieces);
+            pieces += node_build_fragments(n, q_at(n, i), counts[i], at, pads[i], i, d + at,
+                                           iov + pieces);
         dts_err err = n->tp_ops->send(n->tp, ch, d, total, &sent);
         dtsi_lock(&n->mu);
         n->nc.datagrams_sent += sent;
@@ -1295,7 +1305,7 @@ node_send_ring(dts_node *n, size_t tail, int loop)
             k++;
         }
         if (k == 0) break; // another channel, or only a skip
-        if (loop ? !pace_take(n, ch, len, 1) : pace_wait_us(n, len, 1) != 0) {
+        if (!pace_ok(n, ch, len, 1, loop)) {
             pos = start;
             paced = 1;
             break;
@@ -1342,6 +1352,15 @@ node_send_ring(dts_node *n, size_t tail, int loop)
     return !paced;
 }
 
+// chan_in says whether channel ch is among the n of set.
+static int
+chan_in(const uint64_t *set, size_t n, uint64_t ch)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == ch) return 1;
+    return 0;
+}
+
 // ring_clear_of_queue is the ring position up to which (from head, before
 // tail) no frame's type has a message in the send queue. Those frames may
 // leave before the queue's head without changing the order of any type's
@@ -1357,19 +1376,15 @@ ring_clear_of_queue(dts_node *n, size_t tail)
     uint64_t queued[DTSI_AHEAD_CHANNELS];
     size_t nq = 0;
     for (size_t i = 0; i < n->q_len; i++) {
-        uint64_t ch = n->q[(n->q_head + i) % n->q_cap].channel;
-        size_t j = 0;
-        while (j < nq && queued[j] != ch) j++;
-        if (j < nq) continue;
+        uint64_t ch = q_at(n, i)->channel;
+        if (chan_in(queued, nq, ch)) continue;
         if (nq == DTSI_AHEAD_CHANNELS) return r->head;
         queued[nq++] = ch;
     }
     size_t pos = r->head;
     const uint8_t *f;
     while ((f = ring_next(r, &pos, tail))) {
-        uint64_t ch = dtsi_get_u64(f + 16);
-        for (size_t j = 0; j < nq; j++)
-            if (queued[j] == ch) return pos;
+        if (chan_in(queued, nq, dtsi_get_u64(f + 16))) return pos;
         pos += ring_frame_len(f);
     }
     return pos;
@@ -1432,9 +1447,7 @@ queue_ahead_pick(dts_node *n, int only_control, size_t *pos, uint64_t *ch, int *
             pos[k++] = i;
             continue;
         }
-        size_t j = 0;
-        while (j < nh && held[j] != o->channel) j++;
-        if (j < nh) continue;
+        if (chan_in(held, nh, o->channel)) continue;
         if (i > 0 && (!o->frag || frags_left(n, o) <= dtsi_frag_batch_max(n))) {
             *ch = o->channel;
             pos[k++] = i;
@@ -1449,16 +1462,6 @@ queue_ahead_pick(dts_node *n, int only_control, size_t *pos, uint64_t *ch, int *
         }
     }
     return k;
-}
-
-// pace_ok is pace_take on the loop thread; on another (a publishing thread
-// sending its own value) it never waits nor arms the timer, and control
-// frames are not paced either. Lock held.
-static int
-pace_ok(dts_node *n, uint64_t ch, size_t bytes, size_t dgrams, int loop)
-{
-    if (loop) return pace_take(n, ch, bytes, dgrams);
-    return ch == DTS_CHANNEL_CONTROL || pace_wait_us(n, bytes, dgrams) == 0;
 }
 
 // ahead_sent is done with what node_send_queue_ahead sent of channel ch:
@@ -1483,78 +1486,95 @@ ahead_sent(dts_node *n, uint64_t ch, const size_t *pos, size_t gone, size_t done
     return err != DTS_EQUEUE;
 }
 
+// ahead_frag sends what is left of the fragmented message at position at
+// from the head, of channel ch, for node_send_queue_ahead: *held is set
+// when the pacer holds it. Returns 0 when a full socket stopped it, else 1.
+// Lock held, released during the send.
+static int
+ahead_frag(dts_node *n, uint64_t ch, size_t *at, int loop, int *held)
+{
+    dts_dgram d[DTSI_FRAG_BATCH];
+    struct iovec iov[2 * DTSI_FRAG_BATCH];
+    dtsi_out *o = q_at(n, *at);
+    size_t bytes = 0, sent = 0, nf = frag_batch(n, o, dtsi_frag_batch_max(n), &bytes);
+    if (!pace_ok(n, ch, bytes, nf, loop)) {
+        *held = 1;
+        return 1;
+    }
+    pthread_mutex_unlock(&n->mu);
+    node_build_fragments(n, o, nf, 0, 0, 0, d, iov);
+    dts_err err = n->tp_ops->send(n->tp, ch, d, nf, &sent);
+    dtsi_lock(&n->mu);
+    o = q_at(n, *at);
+    o->next_off += sent * dtsi_frag_size(n);
+    n->nc.fragments_sent += sent;
+    size_t done = o->next_off >= o->end_off;
+    size_t gone = done || (err != DTS_OK && err != DTS_EQUEUE);
+    return ahead_sent(n, ch, at, gone, done, sent, err, loop);
+}
+
+// ahead_whole sends the k whole messages at positions pos from the head,
+// of channel ch, for node_send_queue_ahead, packed into datagrams of up to
+// max_dgram by iovec: *held is set when the pacer holds some. Returns 0
+// when a full socket stopped them, else 1. Lock held, released during the
+// send.
+static int
+ahead_whole(dts_node *n, uint64_t ch, size_t *pos, size_t k, int loop, int *held)
+{
+    size_t frames[DTSI_AHEAD_QUEUE_MAX], nd = 0, used = 0, sent = 0;
+    dts_dgram d[DTSI_AHEAD_QUEUE_MAX];
+    struct iovec iov[DTSI_AHEAD_QUEUE_MAX];
+    while (used < k) { // a datagram of the next frames, up to max_dgram
+        size_t len = 0, f = 0;
+        while (used + f < k && f < DTSI_PACK_IOV) {
+            const dtsi_out *o = q_at(n, pos[used + f]);
+            if (len + o->len > n->max_dgram) break;
+            iov[used + f] = (struct iovec){o->buf, o->len};
+            len += o->len;
+            f++;
+        }
+        if (!pace_ok(n, ch, len, 1, loop)) {
+            *held = 1;
+            break;
+        }
+        d[nd] = f == 1 ? (dts_dgram){.data = iov[used].iov_base, .len = len}
+                       : (dts_dgram){.len = len, .iov = &iov[used], .iovcnt = f};
+        frames[nd++] = f;
+        used += f;
+    }
+    if (nd == 0) return 1; // the pacer says wait
+    pthread_mutex_unlock(&n->mu);
+    dts_err err = n->tp_ops->send(n->tp, ch, d, nd, &sent);
+    dtsi_lock(&n->mu);
+    size_t done = 0;
+    for (size_t i = 0; i < sent; i++) done += frames[i];
+    // (the datagram after the sent ones failed: its messages are dropped)
+    size_t gone = done + (err != DTS_OK && err != DTS_EQUEUE && sent < nd ? frames[sent] : 0);
+    return ahead_sent(n, ch, pos, gone, done, sent, err, loop);
+}
+
 // node_send_queue_ahead sends the queued messages that may leave before
 // the fragmented message at the head of the queue (queue_ahead_pick), one
-// channel per transport call: whole ones packed into datagrams by iovec,
-// or a short fragmented one as its fragments; it takes them out of the
-// queue (queue_take_out). Once the pacer holds a channel, only control
-// frames (never paced) go on. By the thread sending that message (loop as
-// for node_send_ring). Returns 0 when the pacer or a full socket stopped
-// them (on the loop thread the retry timer is then set), else 1. Lock
-// held, released during the sends: the messages taken stay where they are
-// meanwhile, as only the sending thread removes any.
+// channel per transport call: whole ones packed into datagrams by iovec
+// (ahead_whole), or a short fragmented one as its fragments (ahead_frag);
+// they leave the queue (queue_take_out). Once the pacer holds a channel,
+// only control frames (never paced) go on. By the thread sending that
+// message (loop as for node_send_ring). Returns 0 when the pacer or a full
+// socket stopped them (on the loop thread the retry timer is then set),
+// else 1. Lock held, released during the sends: the messages taken stay
+// where they are meanwhile, as only the sending thread removes any.
 static int
 node_send_queue_ahead(dts_node *n, int loop)
 {
     int held = 0; // the pacer held a channel: control frames may still pass
-    size_t pos[DTSI_AHEAD_QUEUE_MAX], frames[DTSI_AHEAD_QUEUE_MAX];
-    dts_dgram d[DTSI_FRAG_BATCH];
-    struct iovec iov[DTSI_AHEAD_QUEUE_MAX > 2 * DTSI_FRAG_BATCH ? DTSI_AHEAD_QUEUE_MAX
-                                                                : 2 * DTSI_FRAG_BATCH];
-    _Static_assert(DTSI_AHEAD_QUEUE_MAX <= DTSI_FRAG_BATCH, "a datagram each, at most");
+    size_t pos[DTSI_AHEAD_QUEUE_MAX];
     for (int c = 0; c < DTSI_AHEAD_CHANNELS; c++) {
         uint64_t ch = 0;
         int frag;
-        size_t k = queue_ahead_pick(n, held, pos, &ch, &frag), nd = 0, used = 0, sent = 0;
-        if (k == 0) return !held;
-        if (frag) { // all that is left of it, as the head's batches are sent
-            dtsi_out *o = q_at(n, pos[0]);
-            size_t bytes = 0, nf = frag_batch(n, o, dtsi_frag_batch_max(n), &bytes);
-            if (!pace_ok(n, ch, bytes, nf, loop)) {
-                held = 1;
-                continue;
-            }
-            pthread_mutex_unlock(&n->mu);
-            node_build_fragments(n, o, nf, 0, 0, 0, d, iov);
-            dts_err err = n->tp_ops->send(n->tp, ch, d, nf, &sent);
-            dtsi_lock(&n->mu);
-            o = q_at(n, pos[0]);
-            o->next_off += sent * dtsi_frag_size(n);
-            n->nc.fragments_sent += sent;
-            size_t done = o->next_off >= o->end_off;
-            size_t gone = done || (err != DTS_OK && err != DTS_EQUEUE);
-            if (!ahead_sent(n, ch, pos, gone, done, sent, err, loop)) return 0;
-            continue;
-        }
-        int paced = 0;
-        while (used < k) { // a datagram of the next frames, up to max_dgram
-            size_t len = 0, f = 0;
-            while (used + f < k && f < DTSI_PACK_IOV) {
-                const dtsi_out *o = q_at(n, pos[used + f]);
-                if (len + o->len > n->max_dgram) break;
-                iov[used + f] = (struct iovec){o->buf, o->len};
-                len += o->len;
-                f++;
-            }
-            if (!pace_ok(n, ch, len, 1, loop)) {
-                paced = 1;
-                break;
-            }
-            d[nd] = f == 1 ? (dts_dgram){.data = iov[used].iov_base, .len = len}
-                           : (dts_dgram){.len = len, .iov = &iov[used], .iovcnt = f};
-            frames[nd++] = f;
-            used += f;
-        }
-        held |= paced;
-        if (nd == 0) continue; // the pacer says wait
-        pthread_mutex_unlock(&n->mu);
-        dts_err err = n->tp_ops->send(n->tp, ch, d, nd, &sent);
-        dtsi_lock(&n->mu);
-        size_t done = 0;
-        for (size_t i = 0; i < sent; i++) done += frames[i];
-        // (the datagram after the sent ones failed: its messages are dropped)
-        size_t gone = done + (err != DTS_OK && err != DTS_EQUEUE && sent < nd ? frames[sent] : 0);
-        if (!ahead_sent(n, ch, pos, gone, done, sent, err, loop)) return 0;
+        size_t k = queue_ahead_pick(n, held, pos, &ch, &frag);
+        if (k == 0) break;
+        if (!(frag ? ahead_frag(n, ch, pos, loop, &held) : ahead_whole(n, ch, pos, k, loop, &held)))
+            return 0;
     }
     return !held;
 }
@@ -2432,7 +2452,7 @@ node_finish_close(dts_node *n)
     dtsi_ring_flush(n);
     dtsi_disc_goodbye(n);
     dtsi_send_now(n);
-    for (size_t i = 0; i < n->q_len; i++) out_free(n, &n->q[(n->q_head + i) % n->q_cap]);
+    for (size_t i = 0; i < n->q_len; i++) out_free(n, q_at(n, i));
     n->q_len = 0;
     if (n->ring.buf) // what the socket refused (producers see closing now)
         __atomic_store_n(&n->ring.head, __atomic_load_n(&n->ring.tail, __ATOMIC_ACQUIRE),

@@ -923,7 +923,7 @@ test_large_not_starved(void **state)
     cfg.queue_max = 64; // the large value soon heads the queue
     dts_node *a, *b;
     static rx r, rs; // static: see close_left
-    open_big_small(&cfg, "mem://t3s", "st.Big", &r, "st.Small", &rs, &a, &b);
+    open_big_small(&cfg, "mem://t3ns", "st.Big", &r, "st.Small", &rs, &a, &b);
     static small_stream st;
     st = (small_stream){.a = a, .end_ns = dts_now_ns() + 8000000000LL};
     pthread_t th;
