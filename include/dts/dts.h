@@ -555,8 +555,9 @@ typedef struct dts_node_counters {
     uint64_t nacks_received;            // ... addressed to this node
     uint64_t repairs_sent;              // messages or fragment runs sent again
     uint64_t slow_sent;                 // SLOW frames: this node fell behind (its receive
-                                        // socket over a quarter full) and asked to slow down
-    uint64_t slow_received;             // SLOW frames addressed to this node: it halved its
+                                        // socket over a quarter full) or lost data on the
+                                        // way, and asked to slow down
+    uint64_t slow_received;             // SLOW frames addressed to this node: it lowered its
                                         // pacing rate (docs/spec/wire.md, "Flow control")
     uint64_t pad_bytes_sent;            // PAD frames after last fragments, so that runs of
                                         // fragments of several messages go to the kernel
@@ -593,6 +594,9 @@ typedef struct dts_node_counters {
                                         // fragmented message of another type before them in
                                         // the send queue, instead of after all of it (each
                                         // type's messages keep their order)
+    uint64_t slow_loss_sent;            // ... of slow_sent, for data lost on the way (a message
+                                        // or fragment skipped): a link slower than the
+                                        // publisher, which it is asked to pace to
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

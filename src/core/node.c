@@ -861,9 +861,15 @@ pace_wait_us(dts_node *n, size_t bytes, size_t dgrams)
     // After a receiver's SLOW (node_slow_down) and DTSI_SLOW_HOLD_MS without
     // another, the rate climbs back by a quarter every DTSI_SLOW_RAISE_MS; for
     // DTSI_SLOW_CEILING_MS after the SLOW, to twice what was asked at most.
+    // After a SLOW for loss, by a 32nd (node_slow_down): the link that lost
+    // data drops again as soon as the rate is above it, and a quarter more
+    // is a burst of lost messages each time.
     uint64_t top = now < n->pace_ceiling_us && n->pace_ceiling < max ? n->pace_ceiling : max;
     if (n->pace_rate < top && now >= n->pace_raise_us) {
-        n->pace_rate += n->pace_rate / 4 > max / 1024 ? n->pace_rate / 4 : max / 1024;
+        if (now < n->pace_gentle_us)
+            n->pace_rate += n->pace_rate / DTSI_LOSS_RAISE_DIV + 1;
+        else
+            n->pace_rate += n->pace_rate / 4 > max / 1024 ? n->pace_rate / 4 : max / 1024;
         if (n->pace_rate > top) n->pace_rate = top;
         n->pace_raise_us = now + DTSI_SLOW_RAISE_MS * 1000u;
     }
@@ -915,25 +921,76 @@ pace_ok(dts_node *n, uint64_t ch, size_t bytes, size_t dgrams, int loop)
 }
 
 // node_slow_down lowers the pacing rate to what a receiver that falls
-// behind asks for (SLOW, docs/spec/wire.md "Flow control"), or halves it
-// when the receiver does not know, down to a 1024th of the cap; pace_take
-// raises it again once SLOWs stop, for a while to twice the rate asked at
-// most. Lock held.
+// behind or lost data asks for (SLOW, docs/spec/wire.md "Flow control"), or
+// halves it when the receiver does not know, down to a 1024th of the cap;
+// pace_take raises it again once SLOWs stop, for a while to twice the rate
+// set at most (a 14th more after a SLOW for loss). Lock held.
+//
+// For loss (why DTSI_SLOW_LOSS) the receiver asks for 7/8 of what reached
+// it, about what its link carries. The climb stops a 14th above the rate
+// set for DTSI_LOSS_CALM_MS, then probes by a 32nd every DTSI_SLOW_RAISE_MS
+// for as long again, so that the rate finds a link's capacity without a
+// burst of loss at each try. Loss again past the hold while already at or
+// below the rate asked means the rate asked was not low enough (several
+// publishers share the link, each asked for all of it): an eighth less. A
+// ceiling still in force that is lower stays.
 static void
-node_slow_down(dts_node *n, uint64_t asked)
+node_slow_down(dts_node *n, uint64_t asked, uint32_t why)
 {
     uint64_t floor = n->cfg.pace_bytes_per_s / 1024, rate = n->pace_rate / 2;
-    if (asked) rate = asked < n->pace_rate ? asked : n->pace_rate;
-    n->pace_rate = rate > floor ? rate : floor;
     uint64_t now = mono_us();
+    int loss = why == DTSI_SLOW_LOSS;
+    if (asked) rate = asked < n->pace_rate ? asked : n->pace_rate;
+    if (loss && asked >= n->pace_rate && now < n->pace_gentle_us &&
+        now >= n->pace_slow_us + DTSI_SLOW_HOLD_MS * 1000u)
+        rate = n->pace_rate / 8 * 7;
+    n->pace_rate = rate > floor ? rate : floor;
+    n->pace_slow_us = now;
     n->pace_raise_us = now + DTSI_SLOW_HOLD_MS * 1000u;
+    if (loss) n->pace_gentle_us = now + 2 * DTSI_LOSS_CALM_MS * 1000u;
     // The ceiling holds a climb near a rate the receiver measured; a blind
     // halving (the receiver's rate not known yet, early in a burst) says
     // nothing of where to stop.
-    n->pace_ceiling = 2 * n->pace_rate;
-    n->pace_ceiling_us = asked ? now + DTSI_SLOW_CEILING_MS * 1000u : 0;
+    uint64_t ceiling = loss ? n->pace_rate + n->pace_rate / 14 : 2 * n->pace_rate;
+    uint64_t until = asked ? now + (loss ? DTSI_LOSS_CALM_MS : DTSI_SLOW_CEILING_MS) * 1000u : 0;
+    if (now >= n->pace_ceiling_us || (until && ceiling <= n->pace_ceiling)) {
+        n->pace_ceiling = ceiling;
+        n->pace_ceiling_us = until;
+    }
     if (n->pace_tokens > 0) n->pace_tokens = 0;
     n->nc.slow_received++;
+}
+
+// node_drain_rate is the rate this node has read its sockets at lately (over
+// one to two DTSI_SLOW_WINDOW_MS, node_on_batch), bytes/s; 0 when not known
+// yet.
+static uint64_t
+node_drain_rate(const dts_node *n, int64_t now_ms)
+{
+    int64_t since = now_ms - n->drain_ms[1];
+    return n->drain_ms[1] && since > 0 ? (n->rx_bytes - n->drain_bytes[1]) * 1000u / (uint64_t)since
+                                       : 0;
+}
+
+// node_send_slow asks publisher `instance` to slow down to rate bytes/s
+// (0: halve) for the reason why (DTSI_SLOW_BACKLOG or DTSI_SLOW_LOSS), on
+// the back channel of type_id. Returns whether the SLOW was queued. Lock
+// held.
+static int
+node_send_slow(dts_node *n, uint64_t type_id, uint64_t instance, uint64_t rate, uint32_t why)
+{
+    uint8_t p[16];
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(instance >> (8 * i));
+    for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(rate >> (8 * i));
+    dtsi_hdr h = {.kind = DTSI_KIND_SLOW,
+                  .type_id = type_id,
+                  .seq = ++n->control_seq,
+                  .corr = why,
+                  .sent_ns = dts_now_ns()};
+    if (dtsi_enqueue(n, dtsi_back_channel(type_id), &h, p, sizeof p) != DTS_OK) return 0;
+    n->nc.slow_sent++;
+    if (why == DTSI_SLOW_LOSS) n->nc.slow_loss_sent++;
+    return 1;
 }
 
 // node_on_backlog: the transport's receive socket holds more than a quarter of
@@ -947,30 +1004,92 @@ node_on_backlog(void *ctx, size_t queued, size_t capacity)
     dtsi_lock(&n->mu);
     int64_t now = dtsi_mono_ms();
     if (n->rx_last_type && now - n->slow_sent_ms >= DTSI_SLOW_GAP_MS) {
-        // The rate this node has drained its socket at lately (over one to
-        // two DTSI_SLOW_WINDOW_MS, node_on_batch), 0 when not known yet.
-        int64_t since = now - n->drain_ms[1];
-        uint64_t rate = n->drain_ms[1] && since > 0
-                            ? (n->rx_bytes - n->drain_bytes[1]) * 1000u / (uint64_t)since
-                            : 0;
-        // Ask for less than that, so that the backlog shrinks: at the drain
-        // rate it would only stay, and each climb of the sender's rate
-        // before the next SLOW would add to it until the socket overflowed.
+        // Ask for less than the drain rate, so that the backlog shrinks: at
+        // the drain rate it would only stay, and each climb of the sender's
+        // rate before the next SLOW would add to it until the socket
+        // overflowed.
+        uint64_t rate = node_drain_rate(n, now);
         rate = queued > capacity / 4 * 3 ? rate / 2 : rate / 4 * 3;
         n->slow_sent_ms = now;
-        uint8_t p[16];
-        for (int i = 0; i < 8; i++) p[i] = (uint8_t)(n->rx_last_instance >> (8 * i));
-        for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(rate >> (8 * i));
-        dtsi_hdr h = {.kind = DTSI_KIND_SLOW,
-                      .type_id = n->rx_last_type,
-                      .seq = ++n->control_seq,
-                      .sent_ns = dts_now_ns()};
-        if (dtsi_enqueue(n, dtsi_back_channel(n->rx_last_type), &h, p, sizeof p) == DTS_OK) {
-            n->nc.slow_sent++;
+        if (node_send_slow(n, n->rx_last_type, n->rx_last_instance, rate, DTSI_SLOW_BACKLOG))
             dtsi_send_now(n);
-        }
     }
     pthread_mutex_unlock(&n->mu);
+}
+
+// node_on_loss: data of the publisher of h was lost on the way
+// (node_note_loss). Its socket's backlog cannot tell a receiver behind a
+// link slower than the publisher (a 1 GbE port behind a faster sender's
+// switch, Wi-Fi): the link drops what it cannot carry before the socket
+// ever fills, and unpaced to its rate almost every large message loses a
+// fragment. So the node asks that publisher for seven eighths of the rate
+// data reaches it at, which is what the link carries, at most every
+// DTSI_LOSS_SLOW_GAP_MS; node_recv sends it after the batch
+// (docs/spec/wire.md, "Flow control"). Lock held.
+static void
+node_on_loss(dts_node *n, const dtsi_hdr *h)
+{
+    int64_t now = n->rx_now_ms, since = n->rx_mono_us - n->loss_mark_us;
+    if (h->instance == n->instance || now - n->loss_slow_ms < DTSI_SLOW_GAP_MS) return;
+    uint64_t rate = node_drain_rate(n, now);
+    if (rate) {
+        if (now - n->loss_slow_ms < DTSI_LOSS_SLOW_GAP_MS) return;
+    } else if (n->loss_mark_us && since < 100000) {
+        // Early in a burst (no window measured yet, or a link too slow to
+        // fill one): the bytes read since the previous SLOW for loss, as
+        // loss went on since, tell the rate of the saturated link, once
+        // they are enough to tell; until then the publisher halved.
+        uint64_t got = n->rx_bytes - n->loss_mark_bytes;
+        if (since < 4000) return;
+        if (got >= 65536) rate = got * 1000000u / (uint64_t)since;
+    }
+    n->loss_slow_ms = now;
+    if (!node_send_slow(n, h->type_id, h->instance, rate / 8 * 7, DTSI_SLOW_LOSS)) return;
+    n->loss_mark_us = n->rx_mono_us;
+    n->loss_mark_bytes = n->rx_bytes;
+}
+
+// node_note_loss: `lost` datagrams of the publisher of h went missing on the
+// way, `run` of them in a row (fragments skipped in a message, or a gap in
+// its numbering: a sender sends both in order). What a full queue in front
+// of a slower link drops is runs, when the sender is far faster than the
+// link, or a large share of everything, when it is a little faster; random
+// loss (Wi-Fi, a bad cable) drops single datagrams, a small share, and
+// slowing down for it only starves the publisher. So a run of
+// DTSI_LOSS_RUN, or as many lost within DTSI_LOSS_WINDOW_MS where they are
+// a fifth or more of the datagrams, asks (node_on_loss). Lock held.
+static void
+node_note_loss(dts_node *n, const dtsi_hdr *h, uint64_t lost, uint64_t run)
+{
+    int64_t now = n->rx_now_ms;
+    if (now - n->lw_start_ms >= DTSI_LOSS_WINDOW_MS) {
+        n->lw_start_ms = now;
+        n->lw_lost = 0;
+        n->lw_dgrams = n->nc.datagrams_received;
+    }
+    n->lw_lost += lost;
+    uint64_t got = n->nc.datagrams_received - n->lw_dgrams;
+    if (run >= DTSI_LOSS_RUN || (n->lw_lost >= DTSI_LOSS_RUN && n->lw_lost * 4 >= got))
+        node_on_loss(n, h);
+}
+
+// node_on_loss_gap: `missed` messages of publisher s of h never came, the
+// numbers before h's, which came whole in a datagram. Small values travel
+// many to a datagram: a lost one is a run of numbers, about as many as the
+// datagram of h holds. Not for a publisher this node did not hear for a
+// while (it did not listen: its numbers went on meanwhile). Gaps behind a
+// reassembled message do not count: a message still missing a fragment is
+// one (with 5% of fragments lost at random, nine in ten 64 KiB messages
+// over a 1500-byte MTU), and node_reassemble counts its fragments. Lock
+// held.
+static void
+node_on_loss_gap(dts_node *n, const dtsi_sender *s, const dtsi_hdr *h, uint64_t missed)
+{
+    if (!s || n->rx_now_ms - s->prev_seen_ms > DTSI_LOSS_RECENT_MS) return;
+    uint64_t per_dgram = n->rx_dgram_len / (DTSI_HDR_SIZE + h->payload_len);
+    if (per_dgram < 1) per_dgram = 1;
+    uint64_t lost = (missed + per_dgram - 1) / per_dgram;
+    node_note_loss(n, h, lost, lost);
 }
 
 // out_retire is done with a message leaving the queue: credits it when it
@@ -1907,7 +2026,10 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
         }
         return;
     }
+    uint64_t gaps = t->c.gaps;
     if (!dtsi_sender_track(t, h, n->rx_now_ms, 1, n->deliver_repaired)) return;
+    if (t->c.gaps > gaps && !n->rx_reassembled)
+        node_on_loss_gap(n, dtsi_sender_find(t, h->instance), h, t->c.gaps - gaps);
     dts_msg m;
     msg_fill(n, &m, t, h, payload);
     for (size_t i = 0; i < t->n_subs; i++) {
@@ -1970,12 +2092,22 @@ node_reassemble(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pay
         return 0;
     }
     dtsi_reasm_rc rc;
+    uint64_t skipped = n->reasm.skipped, skipped_open = n->reasm.skipped_open;
     if (n->rx_placed) // its data is in its message's buffer already (node_rx_place)
         rc = dtsi_reasm_add_placed(&n->reasm, n->rx_placed - 1, h, &f, n->rx_now_ms,
                                    n->cfg.latest_only, buf, whole);
     else // latest_only is for data: control messages of a sender all count
         rc = dtsi_reasm_add(&n->reasm, h, &f, payload + DTSI_FRAG_HDR_SIZE, dlen, n->rx_now_ms,
                             n->cfg.latest_only && t, buf, whole);
+    // Fragments lost on the way; at the start of a message only from a
+    // publisher heard lately (a late joiner comes in the middle of one).
+    if (t && (n->reasm.skipped > skipped || n->reasm.skipped_open > skipped_open)) {
+        const dtsi_sender *s = dtsi_sender_find(t, h->instance);
+        uint64_t lost = n->reasm.skipped - skipped;
+        if (s && n->rx_now_ms - s->seen_ms <= DTSI_LOSS_RECENT_MS)
+            lost += n->reasm.skipped_open - skipped_open;
+        if (lost) node_note_loss(n, h, lost, n->reasm.skipped_run);
+    }
     n->nc.reasm_bytes = n->reasm.bytes;
     n->nc.reasm_peak_bytes = n->reasm.peak_bytes;
     // A message of a reliable publisher that now has a slot is repaired by
@@ -2133,7 +2265,7 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         uint64_t to = 0, rate = 0;
         for (int i = 0; i < 8; i++) to |= (uint64_t)payload[i] << (8 * i);
         for (int i = 0; i < 8; i++) rate |= (uint64_t)payload[8 + i] << (8 * i);
-        if (t->declared && to == n->instance) node_slow_down(n, rate);
+        if (t->declared && to == n->instance) node_slow_down(n, rate, h->corr);
         return;
     }
     type_refresh_subs(n, t);
@@ -2153,10 +2285,13 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
     dtsi_hdr whole;
     uint8_t *buf = NULL;
     if (!node_fragment_wanted(n, t, h) || !node_reassemble(n, t, h, payload, &whole, &buf)) return;
-    if (whole.instance == n->instance && !n->cfg.receive_own)
+    if (whole.instance == n->instance && !n->cfg.receive_own) {
         t->c.dropped_own++;
-    else
+    } else {
+        n->rx_reassembled = 1;
         node_on_message(n, t, &whole, buf, src);
+        n->rx_reassembled = 0;
+    }
     n->deliver_repaired = 0;
     dtsi_reasm_recycle(&n->reasm, buf, n->reasm.done_cap);
 }
@@ -2173,7 +2308,7 @@ node_on_batch(void *ctx)
     n->rx_now_ns = dts_now_ns();
     n->rx_mono_us = dtsi_mono_us();
     n->rx_now_ms = n->rx_mono_us / 1000;
-    if (n->rx_now_ms - n->drain_ms[0] >= DTSI_SLOW_WINDOW_MS) { // node_on_backlog
+    if (n->rx_now_ms - n->drain_ms[0] >= DTSI_SLOW_WINDOW_MS) { // node_drain_rate
         // A window with hardly any data (a quiet spell, or control traffic
         // only) measures the quiet, not the drain: a SLOW early in a burst
         // asked a 1 MiB publisher for 8-80 MB/s from it, and the publisher
@@ -2195,6 +2330,7 @@ node_frames(dts_node *n, const uint8_t *data, size_t len, const char *src, size_
 {
     n->nc.datagrams_received++;
     n->rx_bytes += len;
+    n->rx_dgram_len = len;
     size_t off = 0;
     while (off < len) {
         dtsi_hdr h;

@@ -55,6 +55,7 @@ typedef struct dtsi_sender {
     uint64_t last;                         // highest sequence number seen
     uint64_t window[DTSI_SEQ_WINDOW / 64]; // bit seq % DTSI_SEQ_WINDOW: seen
     int64_t seen_ms;
+    int64_t prev_seen_ms;  // seen_ms before the last message (0: none)
     int reliable;          // its frames carry DTSI_FLAG_RELIABLE
     dtsi_missing *missing; // DTSI_MISSING_MAX entries once needed
     size_t n_missing;
@@ -306,8 +307,14 @@ dtsi_lock(pthread_mutex_t *m)
 #define DTSI_SLOW_WINDOW_MS 100    // a receiver measures its drain rate over one to two of these
 #define DTSI_SLOW_MIN_BYTES (1024 * 1024) // ... each with at least this much data
 #define DTSI_SLOW_HOLD_MS 20              // a slowed sender keeps its rate this long after a SLOW
-#define DTSI_SLOW_RAISE_MS 10             // then raises it by a quarter this often
+#define DTSI_SLOW_RAISE_MS 10             // then raises it (a quarter, or a 32nd) this often
 #define DTSI_SLOW_CEILING_MS 500 // and no higher than twice what it was asked for, this long
+#define DTSI_LOSS_SLOW_GAP_MS 10 // a receiver that lost data sends SLOW at most this often
+#define DTSI_LOSS_RUN 8          // datagrams lost in a row that ask, or in a window ...
+#define DTSI_LOSS_WINDOW_MS 20   // ... of this long where they are a fifth of all
+#define DTSI_LOSS_RECENT_MS 1000 // a publisher heard within this long (not a late joiner)
+#define DTSI_LOSS_CALM_MS 1000   // after a SLOW for loss: below the rate asked this long,
+#define DTSI_LOSS_RAISE_DIV 32   // then climbing by a 32nd every DTSI_SLOW_RAISE_MS as long
 #define DTSI_PAD_MAX 65536       // a PAD frame is shorter than a fragment
 // Fragments per transport call (dtsi_frag_batch_max): two GSO runs of
 // 1500-byte-MTU ones, and no more than DTSI_FRAG_BATCH_BYTES, 64 loopback
@@ -404,7 +411,10 @@ struct dts_node {
     int64_t rx_now_ns, rx_now_ms, rx_mono_us;
     int rx_batched; // the transport calls on_batch: the time is taken per batch
     char rx_src[64];
-    size_t rx_placed; // the frame being handled came placed: guess rx_placed - 1 (node_recv)
+    size_t rx_placed;    // the frame being handled came placed: guess rx_placed - 1 (node_recv)
+    size_t rx_dgram_len; // the datagram being walked: about how many messages a lost
+                         // one takes with it (node_on_loss_gap)
+    int rx_reassembled;  // the message being delivered was reassembled from fragments
     // Transport.
     const dts_transport_ops *tp_ops;
     void *tp;
@@ -429,14 +439,23 @@ struct dts_node {
     uint64_t pace_rate;     // bytes/s now: the cap, or less after a SLOW
     uint64_t pace_raise_us; // when pace_take raises pace_rate next
     uint64_t pace_ceiling, pace_ceiling_us; // after a SLOW, the climb stops at this until then
+    uint64_t pace_gentle_us;                // after a SLOW for loss, the climb is gentle until then
+    uint64_t pace_slow_us;                  // when the last SLOW came
     int64_t slow_sent_ms;                   // node_on_backlog: the last SLOW sent
-    uint64_t rx_bytes;                      // bytes received
+    // Loss on the way (node_note_loss): datagrams lost in the current
+    // DTSI_LOSS_WINDOW_MS, and datagrams_received when it began.
+    int64_t lw_start_ms;
+    uint64_t lw_lost, lw_dgrams;
+    int64_t loss_slow_ms;     // node_on_loss: the last SLOW for loss sent,
+    int64_t loss_mark_us;     // and rx_mono_us
+    uint64_t loss_mark_bytes; // and rx_bytes then
+    uint64_t rx_bytes;        // bytes received
     // Drain marks (node_on_batch): rx_bytes at the start of the current and of
     // the previous DTSI_SLOW_WINDOW_MS, so that a SLOW always knows the rate
     // this node has been reading at lately.
     int64_t drain_ms[2];
     uint64_t drain_bytes[2];
-    uint64_t rx_last_type, rx_last_instance; // the last data received: whom SLOW asks
+    uint64_t rx_last_type, rx_last_instance; // the last data received: whom SLOW for backlog asks
     uint64_t pace_last_us;
     // Reassembly of large messages.
     dtsi_reasm reasm;

@@ -117,6 +117,7 @@ dtsi_sender_track(dtsi_type *t, const dtsi_hdr *h, int64_t now_ms, int delivered
     int fresh;
     dtsi_sender *s = sender_get(t, h->instance, &fresh);
     if (!s) return 1;
+    s->prev_seen_ms = s->seen_ms;
     s->seen_ms = now_ms;
     s->host = h->host;
     if (h->flags & DTSI_FLAG_RELIABLE) s->reliable = 1;

@@ -256,6 +256,15 @@ dtsi_reasm_add(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, const u
         return DTSI_REASM_DUP;
     }
     s->bitmap[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    if (idx > s->next_idx && s->type_id) {
+        uint32_t run = idx - s->next_idx;
+        if (r->last_opened)
+            r->skipped_open += run;
+        else
+            r->skipped += run;
+        r->skipped_run = run;
+    }
+    if (idx >= s->next_idx) s->next_idx = idx + 1;
     if (data != s->buf + f->off) memcpy(s->buf + f->off, data, data_len);
     s->got++;
     s->last_ms = now_ms;

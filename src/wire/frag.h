@@ -39,6 +39,7 @@ const char *dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max
 typedef struct dtsi_reasm_slot {
     uint64_t instance, type_id, seq;
     uint32_t msg_len, frag_size, n_frags, got;
+    uint32_t next_idx; // one past the highest fragment index stored
     uint8_t *buf;
     size_t cap;      // of buf, at least msg_len (a kept buffer may be larger)
     uint8_t *bitmap; // kept by the slot's place in the table for the next message
@@ -81,6 +82,15 @@ typedef struct dtsi_reasm {
     dtsi_reasm_lost_fn lost;
     void *lost_ud;
     uint64_t completed, too_big, dup_frags;
+    // Data fragments passed over: a fragment stored beyond its message's
+    // next_idx counts the indexes in between (skipped_run the last such
+    // run). A sender sends a message's fragments in order, so on a LAN these
+    // were lost on the way, and dts's flow control looks at how many and in
+    // what runs (docs/spec/wire.md, "Flow control"). A message whose first
+    // fragment stored is not its first counts in skipped_open instead: a
+    // receiver that just began to listen comes in the middle.
+    uint64_t skipped, skipped_open;
+    uint32_t skipped_run;
     uint64_t allocs;     // message buffers and fragment maps allocated
     uint32_t done_nacks; // NACKs the last completed message needed
     int last_opened;     // the last dtsi_reasm_add opened a slot

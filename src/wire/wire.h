@@ -60,7 +60,7 @@ enum {
     DTSI_KIND_NACK = 4,       // reliable mode: "resend me these", on the type's channel
     DTSI_KIND_HINT = 5,       // reliable mode: a publisher's last seq, on the type's channel
     DTSI_KIND_PAD = 6,        // fills a datagram up to the size of its run; skipped
-    DTSI_KIND_SLOW = 7,       // "I fall behind": a receiver to a publisher, on the back channel
+    DTSI_KIND_SLOW = 7,       // "slow down": a receiver to a publisher, on the back channel
     DTSI_KIND_HEARTBEAT = 16, // node liveness, on the control channel
     DTSI_KIND_MEMBERS = 17,   // the types a node publishes and subscribes
     DTSI_KIND_TYPES = 18,     // type descriptions: name, format, schema id
@@ -68,6 +68,12 @@ enum {
     DTSI_KIND_SCHEMA_REQ = 20,
     DTSI_KIND_SCHEMA_ANS = 21,
     DTSI_KIND_MEMBERS_REQ = 22,
+};
+
+// Why a SLOW asks (its corr field; docs/spec/wire.md, "Flow control").
+enum {
+    DTSI_SLOW_BACKLOG = 0, // the receiver's socket fills: it reads slower than data comes
+    DTSI_SLOW_LOSS = 1,    // data of the publisher was lost on the way (a link slower than it)
 };
 
 // Flags (docs/spec/wire.md, "Flags"). A v1 receiver drops a frame with any

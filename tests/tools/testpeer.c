@@ -151,13 +151,14 @@ print_counters(dts_node *n)
            " reasm_peak_bytes=%" PRIu64 " repaired=%" PRIu64 " nacks_sent=%" PRIu64
            " repairs_sent=%" PRIu64 " slow_sent=%" PRIu64 " slow_received=%" PRIu64
            " fragments_placed=%" PRIu64 " buffers_allocated=%" PRIu64
-           " control_fragments_refused=%" PRIu64 " schema_answers_held=%" PRIu64 "\n",
+           " control_fragments_refused=%" PRIu64 " schema_answers_held=%" PRIu64
+           " slow_loss_sent=%" PRIu64 "\n",
            recv, gaps, dup, own, mism, c.frames_malformed, c.frames_foreign, c.frames_bad_version,
            c.control_malformed, c.frames_unknown_type, incomplete, c.fragments_received,
            c.fragments_dup, c.fragments_malformed, c.reasm_timed_out, c.reasm_evicted,
            c.reasm_too_big, c.reasm_peak_bytes, repaired, c.nacks_sent, c.repairs_sent, c.slow_sent,
            c.slow_received, c.fragments_placed, c.buffers_allocated, c.control_fragments_refused,
-           c.schema_answers_held);
+           c.schema_answers_held, c.slow_loss_sent);
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     while (f && fgets(line, sizeof line, f))

@@ -539,6 +539,12 @@ test_vec_slow(void **state)
                   .seq = 5,
                   .sent_ns = SENT + 3000000};
     check_frame(get_vec("slow-frame"), &h, pl, sizeof pl);
+    // For loss on the way: corr 1 (DTSI_SLOW_LOSS), 100 MB/s.
+    rate = 100000000;
+    for (int i = 0; i < 8; i++) pl[8 + i] = (uint8_t)(rate >> (8 * i));
+    h.seq = 6;
+    h.corr = DTSI_SLOW_LOSS;
+    check_frame(get_vec("slow-loss-frame"), &h, pl, sizeof pl);
 }
 
 static void

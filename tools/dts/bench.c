@@ -171,11 +171,11 @@ bench_print_sub(const bench_opts *o, const sub_state *s, const dts_node_counters
         printf("{\"mode\":\"sub\",\"size\":%.0f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
                ",\"sent_per_s\":%.0f,\"delivered_per_s\":%.0f,\"mb_per_s\":%.1f,"
                "\"loss_pct\":%.2f,\"peak_rss_kb\":%ld,\"cpu_s\":%.2f,\"slow_sent\":%" PRIu64
-               ",\"fragments_received\":%" PRIu64 ",\"fragments_placed\":%" PRIu64
-               ",\"buffers_allocated\":%" PRIu64 "}\n",
+               ",\"slow_loss_sent\":%" PRIu64 ",\"fragments_received\":%" PRIu64
+               ",\"fragments_placed\":%" PRIu64 ",\"buffers_allocated\":%" PRIu64 "}\n",
                size, s->sent, s->delivered, sent_ps, got_ps, (double)s->bytes / dt / 1e6,
-               loss < 0 ? 0 : loss, rss, cpu, nc->slow_sent, nc->fragments_received,
-               nc->fragments_placed, nc->buffers_allocated);
+               loss < 0 ? 0 : loss, rss, cpu, nc->slow_sent, nc->slow_loss_sent,
+               nc->fragments_received, nc->fragments_placed, nc->buffers_allocated);
     else
         printf("bench sub: %.0f-byte messages: sent %" PRIu64 ", delivered %" PRIu64
                " (%.0f msg/s, %.1f MB/s), loss %.2f%%, cpu %.2f s, peak RSS %ld KiB\n",
