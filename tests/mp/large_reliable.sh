@@ -27,6 +27,10 @@ on_host 1 testpeer pub rel.Blob --reliable --size 65536 --count 1000 --wait-subs
   > "$TMP/pub" &
 PUB=$!
 wait $SUB || fail "reliable mode delivered $(grep -c '^msg' "$TMP/sub") of 1000: $(grep counters "$TMP/sub")"
+# The publisher prints its checksums when its queue has drained (dts_flush),
+# which may be after the subscriber has all 1000 (a last repair): stop it only
+# then, or its buffered lines are lost and the comparison below fails.
+wait_for 60 grep -q '^sent' "$TMP/pub" || fail "the publisher's queue did not drain"
 kill_tree $PUB
 line=$(grep '^counters' "$TMP/sub")
 echo "$line"
