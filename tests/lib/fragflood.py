@@ -13,19 +13,13 @@ import struct
 import sys
 import time
 
-
-def fnv1a64(data: bytes) -> int:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h ^= b
-        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
+from dtswire import HDR, fnv1a64, group
 
 
 def main():
     name, msgs, msg_len, frag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     tid = fnv1a64(name.encode())
-    dst = (f"239.255.{1 + tid % 255}.{1 + (tid >> 8) % 254}", 5555)
+    dst = (group(tid), 5555)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
@@ -36,8 +30,7 @@ def main():
     for m in range(msgs):
         inst = rnd.getrandbits(63) | 1
         for i in range(n_frags - 1):
-            hdr = struct.pack("<2sBBHHIIQQQQQq", b"DT", 1, 1, 1, 0, 16 + frag, 0,
-                              tid, schema, inst, 0x99, 1, 0)
+            hdr = HDR.pack(b"DT", 1, 1, 1, 0, 16 + frag, 0, tid, schema, inst, 0x99, 1, 0)
             s.sendto(hdr + struct.pack("<IIII", msg_len, i * frag, frag, 0) + data, dst)
         time.sleep(0.001)  # about 17 MB per 17 ms: a flood the receiver can take in
 

@@ -11,22 +11,12 @@ import socket
 import struct
 import sys
 
-
-def fnv1a64(data: bytes) -> int:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h ^= b
-        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def group(type_id: int) -> str:
-    return f"239.255.{1 + type_id % 255}.{1 + (type_id >> 8) % 254}"
+from dtswire import HDR, fnv1a64, group
 
 
 def header(kind, plen, type_id=0, schema=0, inst=0x1234, seq=1, version=1, flags=0, key=0, corr=0):
-    return struct.pack("<2sBBHHIIQQQQQq", b"DT", version, kind, flags, key, plen, corr,
-                       type_id, schema, inst, 0x99, seq, 0)
+    return HDR.pack(b"DT", version, kind, flags, key, plen, corr, type_id, schema, inst, 0x99,
+                    seq, 0)
 
 
 def frag(msg_len, off, frag_size):

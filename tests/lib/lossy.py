@@ -22,20 +22,9 @@ import struct
 import sys
 import time
 
-HDR = struct.Struct("<2sBBHHIIQQQQQq")
+from dtswire import HDR, fnv1a64, group
+
 FRAG, NFRAG = 1000, 20
-
-
-def fnv1a64(data: bytes) -> int:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h ^= b
-        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def group(type_id: int) -> str:
-    return f"239.255.{1 + type_id % 255}.{1 + (type_id >> 8) % 254}"
 
 
 def main():

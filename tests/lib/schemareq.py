@@ -18,7 +18,7 @@ import struct
 import sys
 import time
 
-HDR = struct.Struct("<2sBBHHIIQQQQQq")
+from dtswire import HDR
 
 
 def main():
