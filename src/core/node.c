@@ -657,8 +657,8 @@ dtsi_enqueue_borrowed(dts_node *n, uint64_t channel, const dtsi_hdr *h, const vo
     uint8_t *buf = buf_get(n, DTSI_HDR_SIZE, &pooled); // the header only
     if (!buf) return DTS_ENOMEM;
     queue_frame(n, channel, h, buf, pooled, len);
-    n->q[n->q_head].by_caller = 1;
-    n->q[n->q_head].borrowed = payload;
+    q_at(n, 0)->by_caller = 1;
+    q_at(n, 0)->borrowed = payload;
     return DTS_OK;
 }
 
@@ -980,8 +980,8 @@ static int
 node_send_slow(dts_node *n, uint64_t type_id, uint64_t instance, uint64_t rate, uint32_t why)
 {
     uint8_t p[16];
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(instance >> (8 * i));
-    for (int i = 0; i < 8; i++) p[8 + i] = (uint8_t)(rate >> (8 * i));
+    dtsi_put_u64(p, instance);
+    dtsi_put_u64(p + 8, rate);
     dtsi_hdr h = {.kind = DTSI_KIND_SLOW,
                   .type_id = type_id,
                   .seq = ++n->control_seq,
@@ -1030,11 +1030,11 @@ static void
 node_on_loss(dts_node *n, const dtsi_hdr *h)
 {
     int64_t now = n->rx_now_ms, since = n->rx_mono_us - n->loss_mark_us;
-    if (h->instance == n->instance || now - n->loss_slow_ms < DTSI_SLOW_GAP_MS) return;
     uint64_t rate = node_drain_rate(n, now);
-    if (rate) {
-        if (now - n->loss_slow_ms < DTSI_LOSS_SLOW_GAP_MS) return;
-    } else if (n->loss_mark_us && since < 100000) {
+    if (h->instance == n->instance ||
+        now - n->loss_slow_ms < (rate ? DTSI_LOSS_SLOW_GAP_MS : DTSI_SLOW_GAP_MS))
+        return;
+    if (!rate && n->loss_mark_us && since < 100000) {
         // Early in a burst (no window measured yet, or a link too slow to
         // fill one): the bytes read since the previous SLOW for loss, as
         // loss went on since, tell the rate of the saturated link, once
@@ -1254,11 +1254,11 @@ node_send_fragments(dts_node *n)
     struct iovec iov[4 * DTSI_FRAG_BATCH];
     size_t counts[DTSI_FRAG_BATCH], pads[DTSI_FRAG_BATCH];
     size_t batch_max = dtsi_frag_batch_max(n);
-    while (n->q_len > 0 && n->q[n->q_head].frag) {
+    while (n->q_len > 0 && q_at(n, 0)->frag) {
         // (the pacer or a full socket stopped what passes: the fragments
         // would wait too, and the retry timer is set)
         if (!node_send_ahead(n, 1)) return DTS_EQUEUE;
-        uint64_t ch = n->q[n->q_head].channel;
+        uint64_t ch = q_at(n, 0)->channel;
         size_t nm = 0, total = 0, bytes = 0;
         while (nm < n->q_len && total < batch_max) {
             const dtsi_out *o = q_at(n, nm);
@@ -1287,7 +1287,7 @@ node_send_fragments(dts_node *n)
         n->nc.fragments_sent += sent;
         if (sent) n->head_turn = 0;
         for (size_t i = 0; i < nm && sent > 0; i++) {
-            dtsi_out *o = &n->q[n->q_head];
+            dtsi_out *o = q_at(n, 0);
             size_t s = sent < counts[i] ? sent : counts[i];
             sent -= s;
             if (s == counts[i]) n->nc.pad_bytes_sent += pads[i];
@@ -1754,7 +1754,7 @@ dtsi_send_now(dts_node *n)
             if (!n->ring.buf || n->ring.head >= ring_end || !node_send_ring(n, ring_end, 1)) break;
             continue;
         }
-        dtsi_out *first = &n->q[n->q_head];
+        dtsi_out *first = q_at(n, 0);
         if (first->by_caller) break; // its publisher sends it, then wakes the loop
         if (first->frag) {
             dts_err err = node_send_fragments(n);
@@ -2262,10 +2262,8 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         return;
     }
     if (h->kind == DTSI_KIND_SLOW) {
-        uint64_t to = 0, rate = 0;
-        for (int i = 0; i < 8; i++) to |= (uint64_t)payload[i] << (8 * i);
-        for (int i = 0; i < 8; i++) rate |= (uint64_t)payload[8 + i] << (8 * i);
-        if (t->declared && to == n->instance) node_slow_down(n, rate, h->corr);
+        if (t->declared && dtsi_get_u64(payload) == n->instance)
+            node_slow_down(n, dtsi_get_u64(payload + 8), h->corr);
         return;
     }
     type_refresh_subs(n, t);
@@ -2576,7 +2574,7 @@ node_finish_close(dts_node *n)
     // A publishing thread sending its own buffer sees closing and hands the
     // rest to the queue (dtsi_send_borrowed).
     // One copying the value it sent into the last-value cache reads the type.
-    while ((n->q_len > 0 && n->q[n->q_head].by_caller) || n->lvc_copying > 0)
+    while ((n->q_len > 0 && q_at(n, 0)->by_caller) || n->lvc_copying > 0)
         pthread_cond_wait(&n->cond, &n->mu);
     // A publishing thread that saw the node open has finished writing to the
     // ring once its lock was free; any later one sees closing. What the ring
