@@ -46,7 +46,19 @@ expect_err 2 'which types\? Give a PATTERN' "$DTS" echo
 expect_err 2 "'bad..name' is not a type name" "$DTS" pub bad..name 1
 expect_err 2 "cannot read @$TMP/missing" "$DTS" pub brewery.T --format raw "@$TMP/missing"
 expect_err 2 'usage: dts' "$DTS"
+expect_err 2 '--timeout expects a number .* not .0x10.' "$DTS" echo x --timeout 0x10
+expect_err 2 '--count expects a whole number .* not . 5.' "$DTS" echo x --count " 5"
+expect_err 2 '--wait expects a number from 0\.1 to 3600' "$DTS" ls --wait 0
+expect_err 2 "--save needs a directory, got '--json'" "$DTS" echo x --save --json
+: >"$TMP/afile"
+expect_err 2 "--save $TMP/afile: that is a file, not a directory" "$DTS" echo x --save "$TMP/afile"
 pass "bad options and arguments"
+
+# A value that could not leave (no usable interface) fails the command.
+ip link set lo down
+expect_err 1 '1 of 1 message\(s\) of brewery.T could not be sent' "$DTS" pub brewery.T 1
+ip link set lo up
+pass "pub fails when nothing was sent"
 
 for verb in ls pub echo sub query hz bw spy doctor; do
   "$DTS" "$verb" --help >"$TMP/help" || fail "dts $verb --help exited $?"

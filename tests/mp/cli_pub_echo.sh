@@ -17,7 +17,8 @@ assert len(msgs) == n, f"expected {n} lines, got {len(msgs)}"
 hexid = re.compile(r"^[0-9a-f]{16}$")
 for m in msgs:
     assert set(m) == {"type", "format", "schema_id", "seq", "sender", "sent_ns",
-                      "received_ns", "value"}, m.keys()
+                      "received_ns", "is_reply", "value"}, m.keys()
+    assert isinstance(m["is_reply"], bool)
     assert set(m["sender"]) == {"instance", "host", "addr"}, m["sender"]
     assert hexid.match(m["schema_id"]) and hexid.match(m["sender"]["instance"])
     assert hexid.match(m["sender"]["host"]) and isinstance(m["sender"]["addr"], str)
@@ -85,3 +86,27 @@ fi
 grep -q "timed out" "$TMP/none.err" || fail "no timeout message: $(cat "$TMP/none.err")"
 [ ! -s "$TMP/none.out" ] || fail "echo printed something on timeout"
 pass "echo timeout"
+
+# 6. A running publisher's latest value reaches a new subscriber first, as a
+#    reply (is_reply true); --new skips it; Ctrl-C is reported as such, not
+#    as a timeout.
+"$DTS" pub brewery.Setpoint --linger 60 '{"celsius":12}' &
+pub_pid=$!
+wait_for 20 "$DTS" query brewery.Setpoint --timeout 0.5 || fail "the publisher never answered"
+"$DTS" echo brewery.Setpoint --count 1 --timeout 20 --json >"$TMP/reply.json" \
+  || fail "no latest value from a lingering publisher"
+check_json "$TMP/reply.json" 1 'msgs[0]["is_reply"] is True and msgs[0]["value"] == {"celsius": 12}' \
+  || fail "the latest value is not marked as a reply"
+if "$DTS" echo brewery.Setpoint --new --count 1 --timeout 1.5 >"$TMP/new.out" 2>"$TMP/new.err"; then
+  fail "echo --new printed the old value: $(cat "$TMP/new.out")"
+fi
+grep -q "timed out" "$TMP/new.err" || fail "echo --new: $(cat "$TMP/new.err")"
+"$DTS" -v echo brewery.Setpoint --new --timeout 60 2>"$TMP/int.err" &
+echo_pid=$!
+wait_for 10 grep -q listening "$TMP/int.err" || fail "echo -v never said it listens"
+kill -INT $echo_pid
+if wait $echo_pid; then fail "echo --timeout interrupted with nothing received exited 0"; fi
+grep -q "interrupted after" "$TMP/int.err" || fail "Ctrl-C not reported: $(cat "$TMP/int.err")"
+grep -q "timed out" "$TMP/int.err" && fail "Ctrl-C reported as a timeout"
+kill $pub_pid; wait $pub_pid 2>/dev/null || true
+pass "latest value as a reply, --new, Ctrl-C"

@@ -127,7 +127,8 @@ json_t *cli_value_json(dts_format format, const void *data, size_t len);
 // schema id of an empty schema while discovery has not told it yet.
 dts_format cli_msg_format(const dts_msg *msg);
 // cli_msg_json returns the object printed by echo --json and query --json
-// (keys type, format, schema_id, seq, sender, sent_ns, received_ns, value).
+// (keys type, format, schema_id, seq, sender, sent_ns, received_ns, is_reply,
+// value).
 json_t *cli_msg_json(const dts_msg *msg);
 // cli_value_text renders a payload for people: compact JSON for json,
 // the text itself when printable, else "base64:...". Caller frees.

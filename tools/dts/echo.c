@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #define ECHO_HELP(verb)                                                                            \
-    "usage: dts " verb " PATTERN [--count N] [--timeout S] [--json] [--save DIR]\n"                \
+    "usage: dts " verb " PATTERN [--count N] [--timeout S] [--json] [--save DIR] [--new]\n"        \
     "\n"                                                                                           \
     "Print each message of the types matching PATTERN: a type name (brewery.Temperature),\n"       \
     "a glob ('brewery.*'; '*' stops at dots, '**' does not, '?' is one character) or '**'\n"       \
@@ -22,15 +22,20 @@
     "refuses prints as {\"undecodable\": REASON, \"base64\": ...}. 'dts echo' and 'dts sub'\n"     \
     "are the same verb.\n"                                                                         \
     "\n"                                                                                           \
+    "A new subscriber first gets each running publisher's latest value, however old (a\n"          \
+    "reply: \"is_reply\": true with --json, 'reply' with -v; its sent_ns tells its age), then\n"   \
+    "each new message; --count counts both. --new prints only messages sent from now on.\n"        \
+    "\n"                                                                                           \
     "  --count N    exit 0 after N messages (default: run until Ctrl-C)\n"                         \
     "  --timeout S  give up after S seconds: exit 1 if fewer than N messages arrived\n"            \
     "               (or none at all without --count)\n"                                            \
     "  --json       one JSON object per line: {\"type\", \"format\", \"schema_id\", \"seq\",\n"    \
     "               \"sender\": {\"instance\", \"host\", \"addr\"}, \"sent_ns\",\n"                \
-    "               \"received_ns\", \"value\"}; ids are 16 hex digits\n"                          \
+    "               \"received_ns\", \"is_reply\", \"value\"}; ids are 16 hex digits\n"            \
     "  --save DIR   write each message's bytes to its own file in DIR (made if missing),\n"        \
     "               named TYPE-SEQ-SENDER.EXT, and print the file name instead of the\n"           \
     "               value (with --json: \"file\" and \"bytes\" keys, \"value\" null)\n"            \
+    "  --new        skip the publishers' latest values: only messages sent from now on\n"          \
     "\n"                                                                                           \
     "Without --json each line is the type name and the value.\n"                                   \
     "\n"                                                                                           \
@@ -48,8 +53,30 @@ typedef struct echo_state {
     int done;             // --count reached
     const char *save_dir; // --save
     int save_failed;
+    int skip_replies; // --new
     cli_decoder *dec;
 } echo_state;
+
+// echo_save_dir checks (or makes) the --save directory before anything is
+// received, so that a mistake fails at once and not at the first message.
+// Returns -1 to go on or an exit status.
+static int
+echo_save_dir(const cli_ctx *ctx, const char *dir)
+{
+    struct stat sb;
+    if (dir[0] == '-')
+        return cli_usage(ctx,
+                         "--save needs a directory, got '%s' (write ./%s for a directory "
+                         "of that name)",
+                         dir, dir);
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return cli_usage(ctx, "--save %s: that is a file, not a directory", dir);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return cli_error(ctx, "cannot make directory %s for --save: %s", dir, strerror(errno));
+    if (access(dir, W_OK | X_OK) != 0)
+        return cli_error(ctx, "cannot write into %s for --save: %s", dir, strerror(errno));
+    return -1;
+}
 
 // echo_save writes one message's payload to DIR/TYPE-SEQ-SENDER.EXT through
 // a temporary file and a rename, so a reader never sees half a file. Fills
@@ -171,11 +198,9 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
            const char **pattern)
 {
     static const struct option opts[] = {
-        {"count", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {"save", required_argument, NULL, 's'},
-        {NULL, 0, NULL, 0},
+        {"count", required_argument, NULL, 'n'}, {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},        {"save", required_argument, NULL, 's'},
+        {"new", no_argument, NULL, 'N'},         {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -187,6 +212,7 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
             return CLI_EXIT_USAGE;
         if (c == 'j') st->json = 1;
         if (c == 's') st->save_dir = optarg;
+        if (c == 'N') st->skip_replies = 1;
         if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
     }
     if (optind >= argc)
@@ -198,10 +224,7 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
                          "'brewery.*')",
                          argv[optind + 1]);
     *pattern = argv[optind];
-    if (st->save_dir && mkdir(st->save_dir, 0777) != 0 && errno != EEXIST)
-        return cli_error(ctx, "cannot make directory %s for --save: %s", st->save_dir,
-                         strerror(errno));
-    return -1;
+    return st->save_dir ? echo_save_dir(ctx, st->save_dir) : -1;
 }
 
 // echo_run subscribes, runs the loop until --count messages, --timeout or
@@ -215,6 +238,7 @@ echo_run(cli_ctx *ctx, int argc, char **argv)
     int rc = echo_parse(ctx, argc, argv, &st, &timeout, &pattern);
     if (rc >= 0) return rc;
     dts_node *node;
+    if (st.skip_replies) ctx->cfg.initial_value = 0;
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
     if (!(st.dec = cli_decoder_alloc(node, echo_on_value, &st))) {
         dts_node_close(node);
@@ -231,12 +255,17 @@ echo_run(cli_ctx *ctx, int argc, char **argv)
                          pattern, dts_strerror(err));
     }
     if (ctx->verbose) fprintf(stderr, "dts %s: listening for '%s'\n", ctx->verb, pattern);
+    int64_t start = dts_now_ns();
     echo_loop(&st, node, cli_deadline(timeout));
+    double ran = (double)(dts_now_ns() - start) / 1e9;
     dts_sub_close(sub);
     cli_decoder_free(st.dec); // prints what still waits for a schema
     dts_node_close(node);
     if (st.save_failed) return CLI_EXIT_FAIL;
     if (st.count ? st.received >= st.count : !(timeout > 0 && st.received == 0)) return CLI_EXIT_OK;
+    if (cli_stopped() && !(timeout > 0 && ran >= timeout))
+        return cli_error(ctx, "interrupted after %.1fs with %ld of %ld message(s) for '%s'", ran,
+                         st.received, st.count ? st.count : 1, pattern);
     return cli_error(ctx,
                      "timed out after %gs with %ld of %ld message(s) for '%s'. Is anyone "
                      "publishing it? Try 'dts ls' or 'dts doctor'.",

@@ -139,7 +139,8 @@ ls_parse(const cli_ctx *ctx, int argc, char **argv, ls_opts *o)
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c == 'n') o->nodes = 1;
         if (c == 'j') o->json = 1;
-        if (c == 'w' && cli_parse_double(ctx, "--wait", optarg, 0, 3600, "--wait 3", &o->wait) < 0)
+        if (c == 'w' &&
+            cli_parse_double(ctx, "--wait", optarg, 0.1, 3600, "--wait 3", &o->wait) < 0)
             return CLI_EXIT_USAGE;
         if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
     }

@@ -223,10 +223,13 @@ pub_read_file(const pub_state *st, const char *path, size_t *len)
     int bad = ferror(f);
     fclose(f);
     if (!buf || bad || n > DTS_PAYLOAD_MAX_DEFAULT) {
+        char big[64];
+        snprintf(big, sizeof big, "it is larger than the largest message (%u MiB)",
+                 DTS_PAYLOAD_MAX_DEFAULT >> 20);
         cli_usage(st->ctx, "cannot use @%s: %s", path,
                   !buf  ? "out of memory"
                   : bad ? "read error"
-                        : "it is larger than the largest payload (65000 bytes)");
+                        : big);
         free(buf);
         return NULL;
     }
@@ -474,8 +477,22 @@ pub_session(pub_state *st, const char *value)
     if (st->reliable || st->compress) dts_type_set_opts(st->node, st->type, &to);
     st->next_ns = dts_now_ns();
     rc = value ? pub_value(st, value) : pub_stdin(st);
-    if (dts_flush(st->node, PUB_FLUSH_MS) != DTS_OK)
+    if (dts_flush(st->node, PUB_FLUSH_MS) != DTS_OK) {
         cli_error(ctx, "some messages may not have left within %d ms", PUB_FLUSH_MS);
+        if (rc == CLI_EXIT_OK) rc = CLI_EXIT_FAIL;
+    }
+    // A message the transport could not send (no route, interface down) is
+    // dropped and counted: say so, and fail, rather than let a script think
+    // it went out.
+    dts_type_counters tc = {0};
+    if (st->sent > 0 && dts_type_counters_get(st->node, st->type, &tc) == DTS_OK &&
+        tc.sent < (uint64_t)st->sent) {
+        cli_error(ctx,
+                  "%llu of %ld message(s) of %s could not be sent (see the warnings above); "
+                  "run 'dts doctor' to check the interface and its multicast route",
+                  (unsigned long long)((uint64_t)st->sent - tc.sent), st->sent, st->type);
+        if (rc == CLI_EXIT_OK) rc = CLI_EXIT_FAIL;
+    }
     if (ctx->verbose) fprintf(stderr, "dts pub: sent %ld message(s) of %s\n", st->sent, st->type);
     if (st->linger > 0) cli_run_until(st->node, cli_deadline(st->linger), NULL);
     dts_node_close(st->node);

@@ -133,13 +133,13 @@ cli_msg_json_value(const dts_msg *msg, dts_format format, json_t *value)
 {
     char name[DTS_NAME_MAX + 20], schema[17], inst[17], host[17];
     if (!value) return NULL;
-    return json_pack("{s:s, s:s, s:s, s:I, s:{s:s, s:s, s:s}, s:I, s:I, s:o}", "type",
+    return json_pack("{s:s, s:s, s:s, s:I, s:{s:s, s:s, s:s}, s:I, s:I, s:b, s:o}", "type",
                      cli_type_name(msg, name, sizeof name), "format", dts_format_name(format),
                      "schema_id", cli_hex64(msg->schema_id, schema), "seq", (json_int_t)msg->seq,
                      "sender", "instance", cli_hex64(msg->sender_instance, inst), "host",
                      cli_hex64(msg->sender_host, host), "addr", msg->sender_addr, "sent_ns",
-                     (json_int_t)msg->sent_ns, "received_ns", (json_int_t)msg->received_ns, "value",
-                     value);
+                     (json_int_t)msg->sent_ns, "received_ns", (json_int_t)msg->received_ns,
+                     "is_reply", msg->is_reply != 0, "value", value);
 }
 
 // cli_json_text: the precision matches what text mode always printed for

@@ -74,6 +74,16 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
     return cli_usage(ctx, "unknown option '%s'", arg);
 }
 
+// util_number_start says whether s begins as a decimal number does (a sign,
+// a digit or a point): strtod and strtol also skip leading spaces, and
+// strtod reads hexadecimal ("0x10", 16) and "inf".
+static int
+util_number_start(const char *s)
+{
+    const char *p = s + (*s == '+' || *s == '-');
+    return (*p >= '0' && *p <= '9') || *p == '.';
+}
+
 // cli_parse_double accepts a finite decimal number with nothing after it.
 int
 cli_parse_double(const cli_ctx *ctx, const char *opt, const char *s, double min, double max,
@@ -81,8 +91,8 @@ cli_parse_double(const cli_ctx *ctx, const char *opt, const char *s, double min,
 {
     char *end = NULL;
     errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || end == s || *end != '\0' || errno || !isfinite(v) || v < min || v > max) {
+    double v = s && util_number_start(s) && !strpbrk(s, "xX") ? strtod(s, &end) : 0;
+    if (!s || end == s || !end || *end != '\0' || errno || !isfinite(v) || v < min || v > max) {
         cli_usage(ctx, "%s expects a number from %g to %g (for example %s), not '%s'", opt, min,
                   max, example, s ? s : "");
         return -1;
@@ -98,8 +108,8 @@ cli_parse_long(const cli_ctx *ctx, const char *opt, const char *s, long min, lon
 {
     char *end = NULL;
     errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || end == s || *end != '\0' || errno || v < min || v > max) {
+    long v = s && util_number_start(s) ? strtol(s, &end, 10) : 0;
+    if (!s || end == s || !end || *end != '\0' || errno || v < min || v > max) {
         cli_usage(ctx, "%s expects a whole number from %ld to %ld (for example %s), not '%s'", opt,
                   min, max, example, s ? s : "");
         return -1;
