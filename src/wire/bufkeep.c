@@ -30,9 +30,16 @@ dtsi_bufkeep_remove(dtsi_bufkeep *k, size_t i)
 uint8_t *
 dtsi_bufkeep_take(dtsi_bufkeep *k, size_t len, size_t *cap)
 {
+    return dtsi_bufkeep_take_within(k, len, SIZE_MAX, cap);
+}
+
+uint8_t *
+dtsi_bufkeep_take_within(dtsi_bufkeep *k, size_t len, size_t max, size_t *cap)
+{
     size_t best = k->n;
     for (size_t i = 0; i < k->n; i++)
-        if (k->cap[i] >= len && (best == k->n || k->cap[i] < k->cap[best])) best = i;
+        if (k->cap[i] >= len && k->cap[i] <= max && (best == k->n || k->cap[i] < k->cap[best]))
+            best = i;
     if (best == k->n) return NULL;
     uint8_t *b = k->buf[best];
     *cap = k->cap[best];

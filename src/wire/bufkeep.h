@@ -21,6 +21,9 @@ typedef struct dtsi_bufkeep {
 // dtsi_bufkeep_take hands out the smallest kept buffer that holds len
 // bytes (its size in *cap), or NULL.
 uint8_t *dtsi_bufkeep_take(dtsi_bufkeep *k, size_t len, size_t *cap);
+// dtsi_bufkeep_take_within is dtsi_bufkeep_take of a buffer of at most max
+// bytes.
+uint8_t *dtsi_bufkeep_take_within(dtsi_bufkeep *k, size_t len, size_t max, size_t *cap);
 
 // dtsi_bufkeep_put keeps buf (cap bytes), making room by releasing smaller
 // kept ones; returns 0 when it cannot be kept within the bounds (the

@@ -8,9 +8,10 @@
 // frag_size and a receiver keeps one bit per fragment.
 //
 // Memory is bounded before it is spent: a slot's buffer is allocated when
-// its first fragment arrives, charged at the full message length, and the
-// table never holds more than max_bytes; a message that alone exceeds the
-// bound is refused. Buffers are not zeroed: only the bytes fragments wrote
+// its first fragment arrives, charged at its full size (a kept buffer
+// reused for a message is at most twice its length), and the table never
+// holds more than max_bytes; a message that alone exceeds the bound is
+// refused. Buffers are not zeroed: only the bytes fragments wrote
 // are ever delivered, and only once all are written.
 #include "wire/frag.h"
 
@@ -39,6 +40,9 @@ dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_
     if (f->reserved != 0) return "fragment reserved field not zero";
     if (f->msg_len == 0 || f->msg_len > msg_max) return "message length out of bounds";
     if (f->frag_size == 0 || f->frag_size >= f->msg_len) return "fragment size out of bounds";
+    if (f->frag_size < DTSI_FRAG_SIZE_MIN &&
+        ((uint64_t)f->msg_len + f->frag_size - 1) / f->frag_size > DTSI_FRAG_MANY)
+        return "fragments too small for the message";
     if (f->off % f->frag_size != 0) return "fragment offset not a multiple of the fragment size";
     if (f->off >= f->msg_len || n > f->msg_len - f->off) return "fragment beyond the message";
     uint64_t end = (uint64_t)f->off + n;
@@ -88,7 +92,12 @@ slot_drop(dtsi_reasm *r, size_t i, int why)
     if (why >= 0 && r->lost) r->lost(r->lost_ud, s, (dtsi_lost_reason)why);
     if (s->buf) dtsi_reasm_recycle(r, s->buf, s->cap);
     s->buf = NULL;
-    r->bytes -= s->msg_len;
+    r->bytes -= s->charged;
+    if (s->bitmap_cap > DTSI_REASM_BITMAP_KEEP) {
+        free(s->bitmap);
+        s->bitmap = NULL;
+        s->bitmap_cap = 0;
+    }
     dtsi_reasm_slot gone = *s;
     r->slots[i] = r->slots[--r->n_slots];
     r->slots[r->n_slots] = gone;
@@ -114,19 +123,22 @@ oldest_slot(const dtsi_reasm *r)
     return o;
 }
 
-// spare_take returns the smallest kept buffer that holds len bytes (its
-// size in *cap), else a new one. Reusing one spares a large message the
-// page faults of fresh memory (16,000 for 64 MiB) and the allocation.
+// spare_take returns the smallest kept buffer that holds len bytes and is
+// at most twice as large and at most max bytes (its size in *cap), else a
+// new one. Reusing one spares a large message the page faults of fresh
+// memory (16,000 for 64 MiB) and the allocation; a small message given a
+// kept 64 MiB buffer would hold far more than it is charged for.
 static uint8_t *
-spare_take(dtsi_reasm *r, size_t len, size_t *cap)
+spare_take(dtsi_reasm *r, size_t len, size_t max, size_t *cap)
 {
-    if (r->take && r->take_cap >= len) { // dtsi_reasm_add_placed
+    if (max > 2 * len) max = 2 * len;
+    if (r->take && r->take_cap >= len && r->take_cap <= max) { // dtsi_reasm_add_placed
         uint8_t *b = r->take;
         *cap = r->take_cap;
         r->take = NULL;
         return b;
     }
-    uint8_t *b = dtsi_bufkeep_take(&r->spare, len, cap);
+    uint8_t *b = dtsi_bufkeep_take_within(&r->spare, len, max, cap);
     if (b) return b;
     r->allocs++;
     *cap = len;
@@ -155,6 +167,10 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
     uint32_t n_frags = (uint32_t)(((uint64_t)f->msg_len + f->frag_size - 1) / f->frag_size);
     dtsi_reasm_slot *s = &r->slots[r->n_slots];
     size_t bm_len = (n_frags + 7) / 8, cap = 0;
+    // The fragment map is not charged: with fragments of at least
+    // DTSI_FRAG_SIZE_MIN bytes beyond DTSI_FRAG_MANY of them it is at most
+    // a 2048th of its message, or 2 KiB, and a closed slot keeps at most
+    // DTSI_REASM_BITMAP_KEEP bytes of it.
     uint8_t *bitmap = s->bitmap; // the bitmap of the message that was here last
     size_t bitmap_cap = s->bitmap_cap;
     if (bitmap_cap < bm_len) {
@@ -163,7 +179,7 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
         bitmap_cap = bitmap ? bm_len : 0;
         r->allocs++;
     }
-    uint8_t *buf = bitmap ? spare_take(r, f->msg_len, &cap) : NULL;
+    uint8_t *buf = bitmap ? spare_take(r, f->msg_len, r->max_bytes - r->bytes, &cap) : NULL;
     if (!buf) {
         s->bitmap = bitmap;
         s->bitmap_cap = bitmap_cap;
@@ -182,11 +198,12 @@ slot_open(dtsi_reasm *r, const dtsi_hdr *h, const dtsi_frag_hdr *f, int64_t now)
                            .cap = cap,
                            .bitmap = bitmap,
                            .bitmap_cap = bitmap_cap,
+                           .charged = cap,
                            .gen = ++r->gen,
                            .started_ms = now,
                            .last_ms = now,
                            .hdr = *h};
-    r->bytes += f->msg_len;
+    r->bytes += s->charged;
     if (r->bytes > r->peak_bytes) r->peak_bytes = r->bytes;
     return s;
 }
@@ -348,7 +365,7 @@ dtsi_reasm_plan(dtsi_reasm *r, size_t max)
         if (j == x->n) { // one more set aside: kept, or new (it comes back as a spare)
             size_t cap;
             if (x->bytes + m.msg_len > x->max_bytes) break;
-            uint8_t *b = spare_take(r, m.msg_len, &cap);
+            uint8_t *b = spare_take(r, m.msg_len, x->max_bytes - x->bytes, &cap);
             if (!b) break;
             dtsi_bufkeep_add(x, b, cap);
         }

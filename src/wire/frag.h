@@ -30,6 +30,17 @@ void dtsi_frag_hdr_encode(const dtsi_frag_hdr *f, uint8_t out[DTSI_FRAG_HDR_SIZE
 const char *dtsi_frag_hdr_decode(const uint8_t *p, size_t plen, uint32_t msg_max, dtsi_frag_hdr *f,
                                  size_t *data_len);
 
+// A message cut into more than DTSI_FRAG_MANY fragments must use fragments
+// of at least DTSI_FRAG_SIZE_MIN bytes (a sender's are at least 432, over
+// the smallest MTU): a receiver keeps a bit per fragment, and 81-byte
+// datagrams claiming 64 MiB in fragments of one byte each cost it an 8 MiB
+// fragment map to clear and keep.
+#define DTSI_FRAG_MANY 16384
+#define DTSI_FRAG_SIZE_MIN 256
+// A slot's fragment map up to this size stays at its place in the table for
+// the next message there; a larger one is freed with its message.
+#define DTSI_REASM_BITMAP_KEEP 4096
+
 #define DTSI_REASM_SPARES 16
 #define DTSI_REASM_NEXT 16 // messages of a sender guessed ahead at most (dtsi_reasm_plan)
 #define DTSI_REASM_SPARE_BYTES (64u * 1024 * 1024)
@@ -44,6 +55,7 @@ typedef struct dtsi_reasm_slot {
     size_t cap;      // of buf, at least msg_len (a kept buffer may be larger)
     uint8_t *bitmap; // kept by the slot's place in the table for the next message
     size_t bitmap_cap;
+    size_t charged; // counted in the table's bytes: cap
     int64_t started_ms, last_ms;
     uint64_t gen;    // which opening of a slot this is (dtsi_reasm_plan)
     dtsi_hdr hdr;    // header of the first fragment seen (schema, time, kind, corr)

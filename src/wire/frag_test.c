@@ -232,6 +232,96 @@ test_room(void **state)
     dtsi_reasm_fini(&r);
 }
 
+// add_hostile adds fragment idx of a message that says it is msg_len bytes
+// in fragments of fsize (at most 4096), with whatever data: what a forged
+// datagram of 81 bytes and more can claim.
+static dtsi_reasm_rc
+add_hostile(dtsi_reasm *r, uint64_t seq, uint32_t msg_len, uint32_t fsize, uint32_t idx,
+            int64_t now)
+{
+    static uint8_t data[4096];
+    dtsi_frag_hdr f = {.msg_len = msg_len, .off = idx * fsize, .frag_size = fsize};
+    dtsi_hdr h = {.kind = DTSI_KIND_DATA, .type_id = 7, .instance = 66, .seq = seq}, oh;
+    uint8_t *out = NULL;
+    size_t n = msg_len - f.off < fsize ? msg_len - f.off : fsize;
+    return dtsi_reasm_add(r, &h, &f, data, n, now, 0, &out, &oh);
+}
+
+// A small message does not take a large kept buffer: a forged 64 MiB
+// message (a fragment in every 4 KiB of it, then left to time out) used to
+// leave its buffer kept, the next forged message of 4 KiB took it while
+// charged 4 KiB, and so on: 1.7 GiB held against a 256 MiB bound. Every
+// slot is charged what it holds.
+static void
+test_small_takes_no_large_buffer(void **state)
+{
+    dtsi_reasm r;
+    assert_int_equal(dtsi_reasm_init(&r, 64, 64u << 20, 100, on_lost, NULL), 0);
+    const uint32_t big = 8u << 20;
+    for (uint32_t i = 0; i < big / 4096 - 1; i++) // all but one: it never completes
+        assert_int_equal(add_hostile(&r, 1, big, 4096, i, 0), DTSI_REASM_PENDING);
+    assert_int_equal(dtsi_reasm_expire(&r, 1000), 1); // its buffer is kept for reuse
+    assert_int_equal(r.spare.n, 1);
+    assert_int_equal(add_hostile(&r, 2, 4096, 512, 0, 1000), DTSI_REASM_PENDING);
+    assert_int_equal(r.n_slots, 1);
+    assert_true(r.slots[0].cap <= 2 * 4096);
+    assert_int_equal(r.bytes, r.slots[0].cap);
+    assert_int_equal(r.spare.n, 1); // still kept, for a message of its size
+    // One of its size takes it, charged at its size.
+    assert_int_equal(add_hostile(&r, 3, big - 100, 4096, 0, 1000), DTSI_REASM_PENDING);
+    assert_int_equal(r.spare.n, 0);
+    assert_int_equal(r.bytes, r.slots[0].cap + r.slots[1].cap);
+    assert_true(r.bytes >= 4096 + big);
+    dtsi_reasm_fini(&r);
+}
+
+// Fragments too small for their message are refused: a fragment map of a
+// bit per fragment cost 8 MiB, and 232 us to clear, per forged 81-byte
+// datagram claiming 64 MiB in fragments of one byte. A sender's fragments
+// are at least 432 bytes; small messages may still be cut small (the spec's
+// vectors cut 88 bytes into fragments of 32).
+static void
+test_tiny_fragments_refused(void **state)
+{
+    uint8_t b[16 + 300];
+    dtsi_frag_hdr f = {.msg_len = 64u << 20, .off = 0, .frag_size = 1};
+    size_t dlen;
+    dtsi_frag_hdr_encode(&f, b);
+    assert_string_equal(dtsi_frag_hdr_decode(b, 16 + 1, 1u << 30, &f, &dlen),
+                        "fragments too small for the message");
+    f = (dtsi_frag_hdr){.msg_len = 64u << 20, .off = 0, .frag_size = 255};
+    dtsi_frag_hdr_encode(&f, b);
+    assert_non_null(dtsi_frag_hdr_decode(b, 16 + 255, 1u << 30, &f, &dlen));
+    f = (dtsi_frag_hdr){.msg_len = 64u << 20, .off = 0, .frag_size = 256};
+    dtsi_frag_hdr_encode(&f, b);
+    assert_null(dtsi_frag_hdr_decode(b, 16 + 256, 1u << 30, &f, &dlen));
+    // DTSI_FRAG_MANY fragments of one byte: allowed; one more: not.
+    f = (dtsi_frag_hdr){.msg_len = DTSI_FRAG_MANY, .off = 0, .frag_size = 1};
+    dtsi_frag_hdr_encode(&f, b);
+    assert_null(dtsi_frag_hdr_decode(b, 16 + 1, 1u << 30, &f, &dlen));
+    f = (dtsi_frag_hdr){.msg_len = DTSI_FRAG_MANY + 1, .off = 0, .frag_size = 1};
+    dtsi_frag_hdr_encode(&f, b);
+    assert_non_null(dtsi_frag_hdr_decode(b, 16 + 1, 1u << 30, &f, &dlen));
+}
+
+// A closed slot keeps a small fragment map for the next message at its
+// place, not a large one: 1024 places each keeping the map of a message of
+// 2 GiB would hold 1 GiB.
+static void
+test_large_map_freed(void **state)
+{
+    dtsi_reasm r;
+    assert_int_equal(dtsi_reasm_init(&r, 4, 64u << 20, 100, on_lost, NULL), 0);
+    assert_int_equal(add_hostile(&r, 1, 32u << 20, 256, 0, 0), DTSI_REASM_PENDING);
+    assert_true(r.slots[0].bitmap_cap >= (32u << 20) / 256 / 8);
+    assert_int_equal(add_hostile(&r, 2, 100000, 500, 0, 0), DTSI_REASM_PENDING);
+    assert_int_equal(dtsi_reasm_expire(&r, 1000), 2);
+    for (size_t i = 0; i < r.max_slots; i++)
+        assert_true(r.slots[i].bitmap_cap <= DTSI_REASM_BITMAP_KEEP);
+    assert_true(r.slots[0].bitmap_cap > 0 || r.slots[1].bitmap_cap > 0); // the small one stays
+    dtsi_reasm_fini(&r);
+}
+
 static void
 test_latest_only(void **state)
 {
@@ -449,12 +539,20 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_checks),       cmocka_unit_test(test_in_order_reordered_dup),
-        cmocka_unit_test(test_interleaved_senders), cmocka_unit_test(test_bounds_and_timeout),
-        cmocka_unit_test(test_latest_only),         cmocka_unit_test(test_placement),
-        cmocka_unit_test(test_buffers_reused),      cmocka_unit_test(test_placed_stream),
-        cmocka_unit_test(test_big_alloc),           cmocka_unit_test(test_room),
+        cmocka_unit_test(test_header_checks),
+        cmocka_unit_test(test_in_order_reordered_dup),
+        cmocka_unit_test(test_interleaved_senders),
+        cmocka_unit_test(test_bounds_and_timeout),
+        cmocka_unit_test(test_latest_only),
+        cmocka_unit_test(test_placement),
+        cmocka_unit_test(test_buffers_reused),
+        cmocka_unit_test(test_placed_stream),
+        cmocka_unit_test(test_big_alloc),
+        cmocka_unit_test(test_room),
         cmocka_unit_test(test_skipped_runs),
+        cmocka_unit_test(test_small_takes_no_large_buffer),
+        cmocka_unit_test(test_tiny_fragments_refused),
+        cmocka_unit_test(test_large_map_freed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
