@@ -1,19 +1,37 @@
 #!/usr/bin/env bash
 # cli_doctor: `dts doctor` in a namespace without a route for 224.0.0.0/4
-# reports it with the command that fixes it (exit 1); after running that
-# very command, doctor finds all well (exit 0) and its self-test passes.
+# reports it with the command that fixes it: a warning when lo is the only
+# interface (dts falls back to it, and its self-test passes), a problem
+# (exit 1) when another interface could reach other hosts; after running
+# that very command, doctor finds all well and its self-test passes.
 export DTS_NETNS_NO_MCAST_ROUTE=1
 source "$(dirname "$0")/../lib/common.sh"
 in_netns "$@"
 
-if "$DTS" doctor >"$TMP/bad.txt" 2>"$TMP/bad.err"; then
-  fail "doctor without a multicast route should exit 1: $(cat "$TMP/bad.txt")"
-fi
-grep -q '^  FAIL  no route covers 224.0.0.0/4' "$TMP/bad.txt" || fail "no route problem: $(cat "$TMP/bad.txt")"
+"$DTS" doctor >"$TMP/bad.txt" 2>"$TMP/bad.err" \
+  || fail "doctor with lo alone and no multicast route exited $?: $(cat "$TMP/bad.txt")"
+grep -q '^  WARN  no route covers 224.0.0.0/4: dts falls back to lo' "$TMP/bad.txt" \
+  || fail "no route warning: $(cat "$TMP/bad.txt")"
+grep -q '^  ok    self-test: a probe came back through lo' "$TMP/bad.txt" \
+  || fail "self-test without a route: $(cat "$TMP/bad.txt")"
 fix=$(grep -A1 'no route covers' "$TMP/bad.txt" | sed -n 's/^        fix: //p')
 [ "$fix" = "ip route add 224.0.0.0/4 dev lo" ] || fail "fix command: '$fix'"
-grep -q 'problem' "$TMP/bad.txt" || fail "summary: $(cat "$TMP/bad.txt")"
-pass "doctor reports the missing route and its fix"
+pass "doctor warns of the missing route on lo alone, with its fix"
+
+# With an interface that could reach other hosts, the missing route is a
+# problem.
+ip link add dtsdoc0 type veth peer name dtsdoc1
+ip link set dtsdoc1 up
+ip addr add 10.78.0.1/24 dev dtsdoc0
+ip link set dtsdoc0 up multicast on
+if "$DTS" doctor >"$TMP/eth.txt" 2>&1; then
+  fail "doctor with an interface and no multicast route should exit 1: $(cat "$TMP/eth.txt")"
+fi
+grep -q '^  FAIL  no route covers 224.0.0.0/4' "$TMP/eth.txt" || fail "no route problem: $(cat "$TMP/eth.txt")"
+grep -q 'fix: ip route add 224.0.0.0/4 dev dtsdoc0' "$TMP/eth.txt" || fail "fix: $(cat "$TMP/eth.txt")"
+grep -q 'problem' "$TMP/eth.txt" || fail "summary: $(cat "$TMP/eth.txt")"
+ip link del dtsdoc0
+pass "doctor reports the missing route as a problem where other hosts could be reached"
 
 # Run the fix exactly as printed.
 $fix

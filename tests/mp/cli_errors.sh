@@ -52,6 +52,12 @@ expect_err 2 '--wait expects a number from 0\.1 to 3600' "$DTS" ls --wait 0
 expect_err 2 "--save needs a directory, got '--json'" "$DTS" echo x --save --json
 : >"$TMP/afile"
 expect_err 2 "--save $TMP/afile: that is a file, not a directory" "$DTS" echo x --save "$TMP/afile"
+expect_err 2 '-v is a global option: put it before the verb' "$DTS" echo x -vv
+expect_err 2 '-i is a global option: put it before the verb' "$DTS" ls -ilo
+expect_err 2 "a value that starts with '-' goes after '--'" "$DTS" pub brewery.T -5
+DTS_PORT=70000 expect_err 2 'DTS_PORT expects a whole number from 1 to 65535' "$DTS" ls
+DTS_TTL=1x expect_err 2 'DTS_TTL expects a whole number from 0 to 255' "$DTS" ls
+expect_err 2 '--iface needs an interface name' "$DTS" --iface= ls
 pass "bad options and arguments"
 
 # A value that could not leave (no usable interface) fails the command.

@@ -8,7 +8,6 @@
 #include "cli.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -102,21 +101,23 @@ doctor_flags(int fd, const char *name)
     return (unsigned)(unsigned short)ifr.ifr_flags;
 }
 
-// doctor_load_ifaces lists /sys/class/net with each interface's flags,
+// doctor_load_ifaces lists the interfaces with their flags,
 // then adds the first IPv4 address of each from getifaddrs.
 static void
 doctor_load_ifaces(doctor *d)
 {
+    // if_nameindex asks the kernel (netlink) for this network namespace's
+    // interfaces; /sys/class/net shows those of whoever mounted /sys, which
+    // in a namespace made with 'unshare -n' are not these.
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    DIR *dir = opendir("/sys/class/net");
-    struct dirent *e;
-    while (dir && (e = readdir(dir)) && d->n_ifs < DOCTOR_IFACES_MAX) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= IF_NAMESIZE) continue;
+    struct if_nameindex *ni = if_nameindex();
+    for (struct if_nameindex *p = ni; p && p->if_index && d->n_ifs < DOCTOR_IFACES_MAX; p++) {
+        if (strlen(p->if_name) >= IF_NAMESIZE) continue;
         doctor_iface *f = &d->ifs[d->n_ifs++];
-        memcpy(f->name, e->d_name, strlen(e->d_name) + 1);
+        memcpy(f->name, p->if_name, strlen(p->if_name) + 1);
         f->flags = fd >= 0 ? doctor_flags(fd, f->name) : 0;
     }
-    if (dir) closedir(dir);
+    if (ni) if_freenameindex(ni);
     if (fd >= 0) close(fd);
     struct ifaddrs *ifa = NULL;
     if (getifaddrs(&ifa) != 0) return;
@@ -205,9 +206,12 @@ doctor_check_route(doctor *d)
                                                                      : "lo";
     char fix[128];
     snprintf(fix, sizeof fix, "ip route add 224.0.0.0/4 dev %s", dev_name);
-    doctor_say(d, DOCTOR_FAIL, fix,
-               "no route covers 224.0.0.0/4: sending to a type's group "
-               "fails with \"Network is unreachable\"");
+    // dts then falls back to lo: this host works, other hosts are not
+    // reached, which is a problem only when there is a network to reach.
+    doctor_say(d, pick ? DOCTOR_FAIL : DOCTOR_WARN, fix,
+               "no route covers 224.0.0.0/4: dts falls back to lo, so only processes on "
+               "this host hear each other%s",
+               pick ? "" : " (no other interface is up here)");
 }
 
 // doctor_check_choice says which interface dts uses and why, and warns

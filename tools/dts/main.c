@@ -161,6 +161,9 @@ main_parse_globals(cli_ctx *ctx, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+:i:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
+            if (!optarg[0])
+                return cli_usage(ctx, "--iface needs an interface name or IPv4 address, "
+                                      "for example -i eth0");
             ctx->cfg.iface = optarg;
             break;
         case 'p':
@@ -185,8 +188,40 @@ main_parse_globals(cli_ctx *ctx, int argc, char **argv)
         case ':':
             return cli_usage(ctx, "option %s needs a value", argv[optind - 1]);
         default:
-            return cli_usage(ctx, "unknown global option '%s'", argv[optind - 1]);
+            if (optopt) { // a short option, perhaps within a cluster such as -vx
+                char o[3] = {'-', (char)optopt, 0};
+                return cli_usage(ctx, "unknown global option '%s'", o);
+            }
+            return cli_usage(ctx, "unknown global option '%s' (ambiguous or misspelt)",
+                             argv[optind - 1]);
         }
+    }
+    return -1;
+}
+
+// main_check_env refuses a DTS_* variable that dts_node_config_init would
+// ignore for its value (DTS_PORT=70000 would have talked on 5555): the man
+// page says they work as the options do. Returns -1 to go on, or an exit
+// status.
+static int
+main_check_env(const cli_ctx *ctx)
+{
+    static const struct {
+        const char *name;
+        long lo, hi;
+        const char *example;
+    } vars[] = {
+        {"DTS_PORT", 1, 65535, "DTS_PORT=5555"},
+        {"DTS_TTL", 0, 255, "DTS_TTL=1"},
+        {"DTS_SPIN_US", 0, DTS_SPIN_MAX_US, "DTS_SPIN_US=100"},
+        {"DTS_ANSWER_SPIN_US", 0, DTS_SPIN_MAX_US, "DTS_ANSWER_SPIN_US=100"},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i].name);
+        long n;
+        if (v && *v &&
+            cli_parse_long(ctx, vars[i].name, v, vars[i].lo, vars[i].hi, vars[i].example, &n) < 0)
+            return CLI_EXIT_USAGE;
     }
     return -1;
 }
@@ -197,7 +232,9 @@ main(int argc, char **argv)
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     dts_node_config_init(&ctx.cfg);
-    int rc = main_parse_globals(&ctx, argc, argv);
+    int rc = main_check_env(&ctx);
+    if (rc >= 0) return rc;
+    rc = main_parse_globals(&ctx, argc, argv);
     if (rc >= 0) return rc;
     if (optind >= argc) {
         main_print_usage(stderr);

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <ifaddrs.h>
 #include <math.h>
 #include <net/if.h>
@@ -61,7 +62,17 @@ int
 cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
 {
     static const char *globals[] = {"-i", "--iface", "--port", "--ttl", "-v", "-vv"};
+    char shortopt[3] = {'-', (char)optopt, 0};
     if (!arg) arg = "?";
+    // An unknown short option: getopt names its letter (in a cluster such as
+    // -vv, argv[optind - 1] is still the word before it). A digit is a
+    // negative number meant as a value.
+    if (optopt_char == '?' && optopt) arg = shortopt;
+    if (optopt_char == '?' && ((optopt >= '0' && optopt <= '9') || optopt == '.'))
+        return cli_usage(ctx,
+                         "a value that starts with '-' goes after '--', which ends the "
+                         "options: 'dts %s ... -- -5'",
+                         ctx->verb);
     for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
         size_t n = strlen(globals[i]);
         if (strncmp(arg, globals[i], n) == 0 && (arg[n] == '\0' || arg[n] == '='))
