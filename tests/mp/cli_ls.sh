@@ -7,6 +7,7 @@ in_netns "$@"
 "$DTS" pub brewery.Temperature --rate 10 --count 0 '{"tank":"T1","celsius":18.5}' &
 "$DTS" pub brewery.Temperature --rate 10 --count 0 '{"tank":"T2","celsius":19.5}' &
 "$DTS" pub notes.Text --format raw --rate 5 --count 0 'hello' &
+"$DTS" pub idle.Setpoint --linger 60 '{"celsius":12}' & # one value, then silent
 
 wait_for 15 bash -c "\"$DTS\" ls --wait 1 | grep -q '^notes.Text'" || fail "ls never showed the types"
 "$DTS" ls --wait 2 >"$TMP/ls.txt" || fail "ls exited $?"
@@ -23,6 +24,10 @@ assert t["format"] == "json" and t["publishers"] == 2, t
 assert 5 < t["msgs_per_s"] < 40 and t["bytes_per_s"] > 0, t
 assert len(t["schema_id"]) == 16 and len(t["type_id"]) == 16
 assert types["notes.Text"]["format"] == "raw"
+# A publisher that sent nothing while ls listened: its latest value, sent
+# to ls as a new subscriber, is no traffic.
+assert types["idle.Setpoint"]["publishers"] == 1, types["idle.Setpoint"]
+assert types["idle.Setpoint"]["msgs_per_s"] == 0, types["idle.Setpoint"]
 PY
 pass "ls --json"
 
@@ -30,7 +35,7 @@ pass "ls --json"
 python3 - "$TMP/nodes.json" <<'PY' || fail "ls --nodes --json: $(cat "$TMP/nodes.json")"
 import json, sys
 nodes = json.load(open(sys.argv[1]))
-assert len(nodes) == 3, nodes
+assert len(nodes) == 4, nodes
 for n in nodes:
     assert len(n["instance"]) == 16 and n["hostname"] and n["pid"] > 0 and n["types"] >= 1, n
 PY

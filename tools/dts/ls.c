@@ -172,6 +172,10 @@ ls_run(cli_ctx *ctx, int argc, char **argv)
     int rc = ls_parse(ctx, argc, argv, &o);
     if (rc >= 0) return rc;
     dts_node *node;
+    // The rates count what is published while ls listens, not the latest
+    // values that publishers send a new subscriber (a lingering publisher of
+    // nothing showed 1 msg/s, one of 4 Hz 4.99).
+    ctx->cfg.initial_value = 0;
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
     dts_sub *sub = NULL;
     if (!o.nodes) dts_subscribe(node, "**", ls_on_msg, NULL, &sub);
