@@ -49,4 +49,12 @@ echo "$out" | grep -q "start 'dts bench sub' first" || fail "unclear error: $out
 rc=0; out=$(dts bench sideways 2>&1) || rc=$?
 [ $rc = 2 ] || fail "bad side: exit status $rc, want 2"
 echo "$out" | grep -q "use pub, sub, ping or pong" || fail "unclear error: $out"
+rc=0; out=$(dts bench ping --seconds 1 --rate 5 2>&1) || rc=$?
+[ $rc = 2 ] || fail "ping --seconds: exit status $rc, want 2"
+echo "$out" | grep -q "is for 'bench pub' and 'bench sub', not 'ping'" || fail "unclear error: $out"
+rc=0; out=$(dts bench pub --count 5 2>&1) || rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "\-\-count is for 'bench ping'" || fail "pub --count: $rc $out"
+# A sub whose run never came prints no results line, only why.
+rc=0; out=$(timeout --preserve-status -s INT 1 dts bench sub --json 2>/dev/null) || rc=$?
+[ $rc = 1 ] && [ -z "$out" ] || fail "sub with no run: exit $rc, printed '$out'"
 pass "dts bench pub/sub and ping/pong (caller and thread mode)"

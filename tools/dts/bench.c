@@ -23,7 +23,9 @@ static const char bench_help[] =
     "delivered messages/s, MB/s and loss, and exits by itself when the run ends (or after\n"
     "S seconds plus 30 s of grace). 'bench ping' sends K messages one at a time to a\n"
     "'bench pong', which sends each back, and prints the round trips (p50, p90, p99, max).\n"
-    "Every side prints its CPU time and peak resident memory.\n"
+    "Every side prints its CPU time and peak resident memory. Both sides of a pair take the\n"
+    "same options (a side ignores those of the other), so a script can start both alike;\n"
+    "options of the other pair (--count for pub, --rate for ping) are refused.\n"
     "\n"
     "  --size N      message size in bytes (default 64)\n"
     "  --seconds S   length of a pub run (default 5); for sub, how long to wait at most\n"
@@ -207,7 +209,7 @@ bench_sub(cli_ctx *ctx, const bench_opts *o)
     dts_node_counters nc;
     dts_node_counters_get(n, &nc);
     pthread_mutex_lock(&s.mu);
-    bench_print_sub(o, &s, &nc);
+    if (done || s.delivered) bench_print_sub(o, &s, &nc); // else there is nothing to report
     pthread_mutex_unlock(&s.mu);
     dts_node_close(n);
     if (!done) return cli_error(ctx, "no 'dts bench pub' run ended within %.0f s", o->seconds + 30);
@@ -459,7 +461,17 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
         {NULL, 0, NULL, 0},
     };
     int c;
+    const char *pubsub_only = NULL, *pingpong_only = NULL; // an option given of one pair
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        const char *name = c == 's'   ? "--seconds"
+                           : c == 'r' ? "--rate"
+                           : c == 'R' ? "--reliable"
+                           : c == 'C' ? "--copy"
+                           : c == 'n' ? "--count"
+                           : c == 'T' ? "--thread"
+                                      : NULL;
+        if (c == 's' || c == 'r' || c == 'R' || c == 'C') pubsub_only = name;
+        if (c == 'n' || c == 'T') pingpong_only = name;
         if ((c == 'z' && cli_parse_long(ctx, "--size", optarg, 8, DTS_PAYLOAD_MAX_DEFAULT,
                                         "--size 1024", &o->size) < 0) ||
             (c == 's' && cli_parse_double(ctx, "--seconds", optarg, 0.1, 3600, "--seconds 5",
@@ -488,6 +500,14 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
                               "'dts bench pong' and 'dts bench ping'");
     o->mode = argv[optind];
     if (optind + 1 < argc) return cli_usage(ctx, "unexpected argument '%s'", argv[optind + 1]);
+    int pubsub = !strcmp(o->mode, "pub") || !strcmp(o->mode, "sub");
+    int pingpong = !strcmp(o->mode, "ping") || !strcmp(o->mode, "pong");
+    if (pubsub && pingpong_only)
+        return cli_usage(ctx, "%s is for 'bench ping' and 'bench pong', not '%s'", pingpong_only,
+                         o->mode);
+    if (pingpong && pubsub_only)
+        return cli_usage(ctx, "%s is for 'bench pub' and 'bench sub', not '%s'", pubsub_only,
+                         o->mode);
     return -1;
 }
 
