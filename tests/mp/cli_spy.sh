@@ -28,6 +28,19 @@ tmux -S "$TMUX_SOCK" send-keys q
 wait_for 5 screen_has '^spy-exited' || fail "q did not quit spy: $(screen)"
 pass "q quits"
 
+# On 80 columns every row fits its line (it used to wrap, the last value on
+# a line of its own): the reliability columns go, the value stays.
+tmux -S "$TMUX_SOCK" new-session -d -s narrow -x 80 -y 24 "\"$DTS\" spy; sleep 30"
+narrow() { tmux -S "$TMUX_SOCK" capture-pane -p -t narrow; }
+wait_for 10 bash -c "$(declare -f narrow); TMUX_SOCK='$TMUX_SOCK'; narrow | grep -Eq '^brewery.Temperature +json +[0-9.]+ +[0-9.]+ [KM]?i?B/s +1  \{\"tank\"'" \
+  || fail "spy on 80 columns: $(narrow)"
+narrow | grep -q 'TYPE .* LAST VALUE' || fail "80-column header: $(narrow)"
+narrow | grep -q 'GAPS' && fail "80 columns kept the reliability columns: $(narrow)"
+narrow | awk 'length($0) > 80 {bad = 1} END {exit bad}' || fail "a line longer than 80 columns: $(narrow)"
+[ "$(narrow | grep -c '^  ')" = 0 ] || fail "wrapped rows on 80 columns: $(narrow)"
+tmux -S "$TMUX_SOCK" send-keys -t narrow q
+pass "spy fits 80 columns"
+
 "$DTS" spy --duration 2.5 >"$TMP/plain.txt" || fail "spy without a terminal exited $?"
 grep -Eq '^--- [0-9:]{8}  3 types' "$TMP/plain.txt" || fail "plain header: $(cat "$TMP/plain.txt")"
 grep -Eq '^brewery.Temperature +json +[0-9.]+ ' "$TMP/plain.txt" || fail "plain lines: $(cat "$TMP/plain.txt")"

@@ -171,29 +171,69 @@ spy_merge_discovery(spy_state *st)
     }
 }
 
+// How a screen of cols columns is laid out: the name's width, and whether
+// the GAPS, INCOMP and REPAIR columns fit. A row that wraps puts its last
+// value on a line of its own and scrolls the screen; on 80 columns the
+// full row did.
+typedef struct spy_layout {
+    int cols, name_w, rel;
+} spy_layout;
+
+#define SPY_FIXED_COLS 36 // FORMAT, MSG/S, BW, PUBS and the spaces around them
+#define SPY_REL_COLS 21   // GAPS, INCOMP, REPAIR
+#define SPY_VALUE_MIN 12  // the last value gets at least this much
+
+static spy_layout
+spy_layout_for(int cols)
+{
+    spy_layout l = {.cols = cols, .name_w = SPY_NAME_COLS, .rel = 1};
+    if (cols >= SPY_NAME_COLS + SPY_FIXED_COLS + SPY_REL_COLS + SPY_VALUE_MIN) return l;
+    l.rel = 0;
+    int room = cols - SPY_FIXED_COLS - SPY_VALUE_MIN;
+    l.name_w = room < 12 ? 12 : room < SPY_NAME_COLS ? room : SPY_NAME_COLS;
+    return l;
+}
+
 // spy_row formats one type's line; the last value fills what is left of
-// cols.
+// the layout's columns.
 static void
-spy_row(const spy_state *st, const track_type *ty, int64_t now, int cols, char *out, size_t size)
+spy_row(const spy_state *st, const track_type *ty, int64_t now, const spy_layout *l, char *out,
+        size_t size)
 {
     track_stats s;
     char bw[32], name[SPY_NAME_COLS * 4 + 8], value[TRACK_VALUE_MAX + 8];
     track_type_stats(&st->tr, ty, now, &s);
     unsigned pubs = ty->known_pubs > s.pubs ? ty->known_pubs : s.pubs;
-    spy_cut(ty->name, SPY_NAME_COLS, name, sizeof name);
+    spy_cut(ty->name, l->name_w, name, sizeof name);
     cli_fmt_bytes(s.bw, bw, sizeof bw);
     strcat(bw, "/s");
     dts_type_counters c = {0};
     dts_type_counters_get(st->node, ty->name, &c);
-    int used =
-        snprintf(out, size, "%-*s %-7s %8.2f %11s %4u %6llu %6llu %6llu  ", SPY_NAME_COLS, name,
-                 dts_format_name(ty->format), s.rate, bw, pubs, (unsigned long long)s.gaps,
-                 (unsigned long long)c.incomplete, (unsigned long long)c.repaired);
-    spy_cut(ty->last_value ? ty->last_value : "-", cols - used, value, sizeof value);
+    // The name is padded by code points, as the terminal counts them.
+    size_t pad = (size_t)l->name_w > spy_utf8_count(name) ? l->name_w - spy_utf8_count(name) : 0;
+    int used = snprintf(out, size, "%s%*s %-7s %8.2f %11s %4u ", name, (int)pad, "",
+                        dts_format_name(ty->format), s.rate, bw, pubs);
+    if (l->rel)
+        used += snprintf(out + used, size - (size_t)used, "%6llu %6llu %6llu ",
+                         (unsigned long long)s.gaps, (unsigned long long)c.incomplete,
+                         (unsigned long long)c.repaired);
+    used += snprintf(out + used, size - (size_t)used, " ");
+    int left = l->cols - (int)spy_utf8_count(out);
+    spy_cut(ty->last_value ? ty->last_value : "-", left < 4 ? 4 : left, value, sizeof value);
     snprintf(out + used, size - (size_t)used, "%s", value);
 }
 
-static const char spy_columns[] = "%-*s %-7s %8s %11s %4s %6s %6s %6s  %s";
+// spy_header formats the column names for the layout.
+static void
+spy_header(const spy_layout *l, char *out, size_t size)
+{
+    int used = snprintf(out, size, "%-*s %-7s %8s %11s %4s ", l->name_w, "TYPE", "FORMAT", "MSG/S",
+                        "BW", "PUBS");
+    if (l->rel)
+        used +=
+            snprintf(out + used, size - (size_t)used, "%6s %6s %6s ", "GAPS", "INCOMP", "REPAIR");
+    snprintf(out + used, size - (size_t)used, " LAST VALUE");
+}
 
 // spy_draw_tty redraws the whole screen in place: home, each line cleared
 // to its end, then the rest of the screen cleared.
@@ -207,13 +247,13 @@ spy_draw_tty(spy_state *st, int64_t now)
     strftime(clock, sizeof clock, "%H:%M:%S", localtime(&t));
     spy_screen(&cols, &rows);
     if (cols > (int)sizeof line - 64) cols = (int)sizeof line - 64;
+    spy_layout l = spy_layout_for(cols);
     printf("\x1b[H\x1b[7m dts spy  %zu types  %u nodes  %s   q quits \x1b[0m\x1b[K\n", st->tr.n,
            st->nodes, clock);
-    snprintf(line, sizeof line, spy_columns, SPY_NAME_COLS, "TYPE", "FORMAT", "MSG/S", "BW", "PUBS",
-             "GAPS", "INCOMP", "REPAIR", "LAST VALUE");
+    spy_header(&l, line, sizeof line);
     printf("\x1b[1m%.*s\x1b[0m\x1b[K\n", cols, line);
     for (size_t i = 0; i < st->tr.n && (int)i < rows - 3; i++) {
-        spy_row(st, &st->tr.types[i], now, cols, line, sizeof line);
+        spy_row(st, &st->tr.types[i], now, &l, line, sizeof line);
         printf("%s\x1b[K\n", line);
     }
     if (st->tr.n == 0) printf("(no types seen yet: waiting for publishers...)\x1b[K\n");
@@ -229,9 +269,11 @@ spy_draw_plain(spy_state *st, int64_t now)
     time_t t = time(NULL);
     strftime(clock, sizeof clock, "%H:%M:%S", localtime(&t));
     printf("--- %s  %zu types  %u nodes\n", clock, st->tr.n, st->nodes);
+    spy_layout l = {.cols = SPY_NAME_COLS + SPY_FIXED_COLS + SPY_REL_COLS + SPY_PLAIN_VALUE_COLS,
+                    .name_w = SPY_NAME_COLS,
+                    .rel = 1};
     for (size_t i = 0; i < st->tr.n; i++) {
-        spy_row(st, &st->tr.types[i], now, SPY_NAME_COLS + 50 + SPY_PLAIN_VALUE_COLS, line,
-                sizeof line);
+        spy_row(st, &st->tr.types[i], now, &l, line, sizeof line);
         printf("%s\n", line);
     }
     cli_out_flush();
