@@ -58,6 +58,10 @@ expect_err 2 "a value that starts with '-' goes after '--'" "$DTS" pub brewery.T
 DTS_PORT=70000 expect_err 2 'DTS_PORT expects a whole number from 1 to 65535' "$DTS" ls
 DTS_TTL=1x expect_err 2 'DTS_TTL expects a whole number from 0 to 255' "$DTS" ls
 expect_err 2 '--iface needs an interface name' "$DTS" --iface= ls
+long=$(printf 'a%.0s' $(seq 1 300))
+expect_err 2 'a type name is at most 200 bytes' "$DTS" pub "$long" 1
+expect_err 2 'a type name is at most 200 bytes' "$DTS" echo "$long"
+expect_err 2 'A pattern is a type name made of' "$DTS" hz 'bad..pattern' --duration 1
 pass "bad options and arguments"
 
 # A value that could not leave (no usable interface) fails the command.

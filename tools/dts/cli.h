@@ -66,6 +66,11 @@ int cli_error(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(pr
 // pointed out. Returns CLI_EXIT_USAGE.
 int cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char);
 
+// cli_name_too_long reports a type name or pattern longer than DTS_NAME_MAX
+// (whose characters may all be fine) and returns CLI_EXIT_USAGE; -1 when it
+// is not too long.
+int cli_name_too_long(const cli_ctx *ctx, const char *name);
+
 // cli_parse_double parses a decimal number within [min, max] for option
 // opt; on error prints what was expected (with `example`) and returns -1.
 int cli_parse_double(const cli_ctx *ctx, const char *opt, const char *s, double min, double max,

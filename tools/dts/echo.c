@@ -224,6 +224,7 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
                          "'brewery.*')",
                          argv[optind + 1]);
     *pattern = argv[optind];
+    if (cli_name_too_long(ctx, *pattern) >= 0) return CLI_EXIT_USAGE;
     return st->save_dir ? echo_save_dir(ctx, st->save_dir) : -1;
 }
 

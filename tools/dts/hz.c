@@ -142,7 +142,7 @@ hz_parse(hz_state *st, int argc, char **argv, double *window, double *interval, 
     if (optind + 1 < argc)
         return cli_usage(ctx, "expected one PATTERN, got an extra argument '%s'", argv[optind + 1]);
     st->pattern = argv[optind];
-    return -1;
+    return cli_name_too_long(ctx, st->pattern) >= 0 ? CLI_EXIT_USAGE : -1;
 }
 
 // hz_loop runs the node and prints a report every interval until the
@@ -179,7 +179,10 @@ hz_run_common(cli_ctx *ctx, int argc, char **argv, int bw)
     int got = st.tr.n > 0;
     track_fini(&st.tr);
     if (err != DTS_OK)
-        return cli_usage(ctx, "cannot subscribe to '%s': %s", st.pattern, dts_strerror(err));
+        return cli_usage(ctx,
+                         "cannot subscribe to '%s': %s. A pattern is a type name made of "
+                         "dot-separated parts of [A-Za-z0-9_-], with * ** ? as wildcards",
+                         st.pattern, dts_strerror(err));
     if (duration > 0 && !got)
         return cli_error(ctx, "no messages for '%s' within %gs. Try 'dts ls' or 'dts doctor'.",
                          st.pattern, duration);

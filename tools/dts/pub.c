@@ -41,7 +41,8 @@ static const char pub_help[] =
     "               (Name or Outer.Inner; default: the last part of TYPE, then TYPE)\n"
     "  --rate HZ    at most HZ messages per second (default: as fast as they come)\n"
     "  --count N    send VALUE N times (default 1; 0 means until Ctrl-C); with standard\n"
-    "               input, stop after N lines (default: every line)\n"
+    "               input, stop after N values sent (default: every line; lines that are\n"
+    "               empty or not valid are skipped and not counted)\n"
     "  --linger S   stay S seconds after sending, answering 'dts query' with the last\n"
     "               value (default: only flush what is queued)\n"
     "  --compress ALG  compress values of 1 KiB or more with zstd, lz4 or blosc when it\n"
@@ -429,6 +430,7 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value)
         return cli_usage(ctx, "which type? For example: dts pub brewery.Temperature "
                               "'{\"celsius\":18.5}'");
     st->type = argv[optind++];
+    if (cli_name_too_long(ctx, st->type) >= 0) return CLI_EXIT_USAGE;
     if (!dts_name_valid(st->type))
         return cli_usage(ctx,
                          "'%s' is not a type name: use dot-separated parts of "

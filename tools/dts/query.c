@@ -94,6 +94,7 @@ query_parse(const cli_ctx *ctx, int argc, char **argv, query_state *st, double *
     if (optind + 1 < argc)
         return cli_usage(ctx, "expected one TYPE, got an extra argument '%s'", argv[optind + 1]);
     *type = argv[optind];
+    if (cli_name_too_long(ctx, *type) >= 0) return CLI_EXIT_USAGE;
     if (!dts_name_valid(*type))
         return cli_usage(ctx,
                          "'%s' is not a type name: query takes an exact name made of "

@@ -85,6 +85,15 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
     return cli_usage(ctx, "unknown option '%s'", arg);
 }
 
+int
+cli_name_too_long(const cli_ctx *ctx, const char *name)
+{
+    size_t n = strlen(name);
+    if (n <= DTS_NAME_MAX) return -1;
+    return cli_usage(ctx, "a type name is at most %d bytes; '%.32s...' has %zu", DTS_NAME_MAX, name,
+                     n);
+}
+
 // util_number_start says whether s begins as a decimal number does (a sign,
 // a digit or a point): strtod and strtol also skip leading spaces, and
 // strtod reads hexadecimal ("0x10", 16) and "inf".
