@@ -597,6 +597,11 @@ typedef struct dts_node_counters {
     uint64_t slow_loss_sent;            // ... of slow_sent, for data lost on the way (a message
                                         // or fragment skipped): a link slower than the
                                         // publisher, which it is asked to pace to
+    uint64_t repairs_refused;           // reliable mode: NACK entries not answered in full:
+                                        // asked for twice in one NACK, sent again in the
+                                        // last 30 ms already, or past the 4 MiB of repairs
+                                        // one NACK may cause (docs/spec/wire.md,
+                                        // "Reliable mode")
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

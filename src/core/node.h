@@ -29,6 +29,16 @@
 #define DTSI_NACK_DELAY_MS 20      // wait this long for reordering before asking
 #define DTSI_NACK_INTERVAL_MS 60   // between two NACKs for the same loss
 #define DTSI_NACK_TRIES 20         // then the loss stays counted
+// A publisher sends each part of a message again at most once in this long
+// (rel_limit): half of DTSI_NACK_INTERVAL_MS, so that a receiver's next
+// NACK for a repair it lost (60-100 ms on; 55 ms at the least where the
+// publisher of tests/mp/large_reliable.sh saw them) is answered, while the
+// receivers that lost one datagram and ask within it share one repair.
+#define DTSI_REPAIR_WINDOW_MS (DTSI_NACK_INTERVAL_MS / 2)
+// Message bytes one NACK may have sent again (rel_limit): a message as
+// large as the default history is repaired in 16 rounds of NACKs, within
+// DTSI_NACK_TRIES.
+#define DTSI_REPAIR_NACK_BYTES (DTS_HISTORY_BYTES / 16)
 #define DTSI_HISTORY_MAX_MSGS 8192 // messages in a reliable publisher's history
 #define DTSI_HINT_ACTIVE_MS 2000   // a publisher sends HINTs this long after publishing
 #define DTSI_SCHEMA_CACHE_MAX (4u * 1024 * 1024) // bytes of learned schemas
@@ -71,11 +81,16 @@ typedef struct dtsi_hist {
     uint8_t *buf; // from dtsi_frame_get (pool number pooled)
     size_t len;
     int pooled;
+    // Its repairs since rep_ms (rel_repair), in fragments (a message of one
+    // datagram is one): rep_n sent, the last run rep_first .. rep_end - 1.
+    uint32_t rep_n, rep_first, rep_end;
+    int64_t rep_ms;
 } dtsi_hist;
 
 typedef struct dtsi_type {
     struct dtsi_type *next; // hash chain
     uint64_t id;
+    int remote;                  // created by dtsi_type_learn and not used locally since
     char name[DTS_NAME_MAX + 1]; // "" until known
     int format;                  // dts_format or DTSI_FORMAT_UNKNOWN
     uint64_t schema_id;

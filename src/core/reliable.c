@@ -4,12 +4,13 @@
 // A publisher of a reliable type marks its frames RELIABLE, keeps the last
 // messages in a bounded history, sends a HINT with its last sequence number
 // while it is active (so a lost last message is noticed), and answers NACKs
-// by sending again the messages or fragments asked for. A receiver asks,
-// at most every DTSI_NACK_INTERVAL_MS and DTSI_NACK_TRIES times, for the
-// messages it never saw (seq.c keeps that list) and for the missing
-// fragments of partial messages that stopped progressing. After that the
-// loss stays counted (gap or incomplete), never hidden. Loop thread, node
-// lock held, except dts_type_set_opts.
+// by sending again the messages or fragments asked for, within bounds that
+// forged NACKs cannot lift (dtsi_rel_on_nack). A receiver asks, at most
+// every DTSI_NACK_INTERVAL_MS and DTSI_NACK_TRIES times, for the messages
+// it never saw (seq.c keeps that list) and for the missing fragments of
+// partial messages that stopped progressing. After that the loss stays
+// counted (gap or incomplete), never hidden. Loop thread, node lock held,
+// except dts_type_set_opts.
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,37 +67,112 @@ dtsi_rel_type_free(dts_node *n, dtsi_type *t)
     free(t->hist);
 }
 
-static const dtsi_hist *
-hist_find(const dtsi_type *t, uint64_t seq)
+static dtsi_hist *
+hist_find(dtsi_type *t, uint64_t seq)
 {
     if (!t->hist_n) return NULL;
     uint64_t first = t->hist[t->hist_head].seq;
     if (seq < first || seq - first >= t->hist_n) return NULL; // seqs are consecutive
-    const dtsi_hist *h = &t->hist[(t->hist_head + (seq - first)) % DTSI_HISTORY_MAX_MSGS];
+    dtsi_hist *h = &t->hist[(t->hist_head + (seq - first)) % DTSI_HISTORY_MAX_MSGS];
     return h->seq == seq ? h : NULL;
 }
 
-// rel_repair queues a copy of a message, or of a run of its fragments,
-// from the history.
-static void
-rel_repair(dts_node *n, dtsi_type *t, const dtsi_nack_entry *e)
+// rel_span is what entry e asks of the message at h, in fragments (a
+// message of one datagram is one): *a .. *b - 1 of its *nfr. 0 when e names
+// no fragment of it.
+static int
+rel_span(const dts_node *n, const dtsi_hist *h, const dtsi_nack_entry *e, uint32_t *a, uint32_t *b,
+         uint32_t *nfr)
 {
-    const dtsi_hist *h = hist_find(t, e->seq);
-    if (!h) return; // gone from the history: the receiver will count it lost
-    size_t msg_len = h->len - DTSI_HDR_SIZE;
-    size_t from = 0, to = msg_len;
-    if (e->count != DTSI_NACK_WHOLE && h->len > n->max_dgram) {
-        size_t fs = dtsi_frag_size(n);
-        if ((uint64_t)e->first * fs >= msg_len) return;
-        from = (size_t)e->first * fs;
-        to = (uint64_t)(e->first + (uint64_t)e->count) * fs < msg_len ? (e->first + e->count) * fs
-                                                                      : msg_len;
+    size_t msg_len = h->len - DTSI_HDR_SIZE, fs = dtsi_frag_size(n);
+    *a = 0;
+    *b = *nfr = h->len > n->max_dgram ? (uint32_t)((msg_len + fs - 1) / fs) : 1;
+    if (e->count == DTSI_NACK_WHOLE || *nfr == 1) return 1;
+    if (e->first >= *nfr) return 0;
+    uint64_t end = (uint64_t)e->first + e->count;
+    *a = e->first;
+    *b = end < *nfr ? (uint32_t)end : *nfr;
+    return 1;
+}
+
+// rel_limit cuts the fragments *a .. *b - 1 of the message at h to what
+// may be sent again now (docs/spec/wire.md, "Reliable mode"). Receivers
+// that lost the same datagram each ask for it, and one multicast repair
+// serves them all: within DTSI_REPAIR_WINDOW_MS a message goes again at
+// most once in all (rep_n), and not the part of a request inside the last
+// run sent. budget is what the NACK may still have sent: once it is spent,
+// nothing more.
+static void
+rel_limit(const dts_node *n, dtsi_hist *h, uint32_t nfr, int64_t now, int64_t budget, uint32_t *a,
+          uint32_t *b)
+{
+    if (now - h->rep_ms >= DTSI_REPAIR_WINDOW_MS)
+        h->rep_ms = now, h->rep_n = h->rep_first = h->rep_end = 0;
+    if (*a >= h->rep_first && *a < h->rep_end) *a = h->rep_end < *b ? h->rep_end : *b;
+    if (*b > h->rep_first && *b <= h->rep_end) *b = h->rep_first > *a ? h->rep_first : *a;
+    if (*b - *a > nfr - h->rep_n) *b = *a + (nfr - h->rep_n);
+    if (budget <= 0) {
+        *b = *a;
+        return;
     }
-    if (dtsi_enqueue_copy(n, t->id, h->buf, h->len, from, to) == DTS_OK) n->nc.repairs_sent++;
+    uint64_t fs = dtsi_frag_size(n), k = ((uint64_t)budget + fs - 1) / fs;
+    if (nfr > 1 && *b - *a > k) *b = *a + (uint32_t)k;
+}
+
+// rel_repair queues a copy of a message, or of a run of its fragments,
+// from the history, as far as rel_limit lets it, and takes the bytes sent
+// from *budget. Returns 0 when the entry was cut or refused; 1 when it was
+// answered in full, or not at all because the message is gone from the
+// history (the receiver will count it lost) or the queue is full (it will
+// ask again).
+static int
+rel_repair(dts_node *n, dtsi_type *t, const dtsi_nack_entry *e, int64_t now, int64_t *budget)
+{
+    dtsi_hist *h = hist_find(t, e->seq);
+    uint32_t a, b, nfr;
+    if (!h || !rel_span(n, h, e, &a, &b, &nfr)) return 1;
+    uint32_t asked = b - a;
+    rel_limit(n, h, nfr, now, *budget, &a, &b);
+    if (a == b) return 0;
+    size_t msg_len = h->len - DTSI_HDR_SIZE, fs = dtsi_frag_size(n);
+    size_t from = nfr > 1 ? a * fs : 0;
+    size_t to = nfr > 1 && (uint64_t)b * fs < msg_len ? b * fs : msg_len;
+    // The copy is of the whole frame even for one fragment: the queue sends
+    // fragments from a message's own buffer (dtsi_enqueue_copy).
+    if (dtsi_enqueue_copy(n, t->id, h->buf, h->len, from, to) != DTS_OK) return 1;
+    n->nc.repairs_sent++;
+    *budget -= (int64_t)(nfr > 1 ? to - from : h->len);
+    h->rep_n += b - a;
+    if (h->rep_first < h->rep_end && a <= h->rep_end && b >= h->rep_first) { // one run
+        h->rep_first = a < h->rep_first ? a : h->rep_first;
+        h->rep_end = b > h->rep_end ? b : h->rep_end;
+    } else {
+        h->rep_first = a, h->rep_end = b;
+    }
+    return b - a == asked;
+}
+
+// nack_dup says whether an entry before e[i] in its NACK asks for all that
+// e[i] asks for.
+static int
+nack_dup(const dtsi_nack_entry *e, int i)
+{
+    for (int j = 0; j < i; j++) {
+        if (e[j].seq != e[i].seq) continue;
+        if (e[j].count == DTSI_NACK_WHOLE) return 1;
+        if (e[i].count != DTSI_NACK_WHOLE && e[j].first <= e[i].first &&
+            (uint64_t)e[j].first + e[j].count >= (uint64_t)e[i].first + e[i].count)
+            return 1;
+    }
+    return 0;
 }
 
 // dtsi_rel_on_nack answers a NACK addressed to this node for a reliable
-// type it publishes.
+// type it publishes. Anyone on the network can send one, naming up to 64
+// messages of up to payload_max each: duplicates are dropped, and the
+// repairs one NACK causes are bounded by DTSI_REPAIR_NACK_BYTES, those of
+// a message by one copy every DTSI_REPAIR_WINDOW_MS (rel_limit); what is
+// not answered in full counts in repairs_refused.
 void
 dtsi_rel_on_nack(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *payload)
 {
@@ -109,7 +185,10 @@ dtsi_rel_on_nack(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pa
     }
     if (target != n->instance || !t->declared || !t->reliable) return;
     n->nc.nacks_received++;
-    for (int i = 0; i < k; i++) rel_repair(n, t, &e[i]);
+    int64_t budget = DTSI_REPAIR_NACK_BYTES;
+    for (int i = 0; i < k; i++)
+        if (nack_dup(e, i) || !rel_repair(n, t, &e[i], n->rx_now_ms, &budget))
+            n->nc.repairs_refused++;
 }
 
 // ---------------------------------------------------------------------------
