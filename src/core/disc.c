@@ -17,6 +17,7 @@
 // yet: requests are rare, made once per unknown schema id). All functions run on the loop thread
 // with the node lock held.
 #define _GNU_SOURCE
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,8 @@
 #define DISC_HB_START_MS 100
 #define DISC_DESC_START_MS 200
 #define DISC_DESC_BATCH_MS 1500
-#define DISC_MEMBERS_REQ_GAP_MS 300
+#define DISC_MEMBERS_REQ_GAP_MS 300 // before the second MEMBERS_REQ to a peer; doubles after
+#define DISC_MEMBERS_REQ_TRIES 4    // MEMBERS_REQ per generation a peer announces, at most
 #define DISC_SCHEMA_REQ_GAP_MS 250
 #define DISC_SCHEMA_ANS_GAP_MS 100
 #define DISC_SCHEMA_ANS_JITTER_MS 50 // spread of the answers when several nodes have one
@@ -102,8 +104,9 @@ local_members(dts_node *n, dtsi_member *out, size_t cap)
 static void
 disc_send_heartbeat(dts_node *n)
 {
-    dtsi_heartbeat hb = {
-        .pid = n->pid, .lease_ms = n->cfg.peer_timeout_ms, .generation = n->generation};
+    uint32_t lease = n->cfg.peer_timeout_ms;
+    if (lease > DTSI_PEER_LEASE_MAX_MS) lease = DTSI_PEER_LEASE_MAX_MS; // receivers cut it
+    dtsi_heartbeat hb = {.pid = n->pid, .lease_ms = lease, .generation = n->generation};
     dtsi_member *all = malloc(DTSI_PEER_MEMBERS_MAX * sizeof *all);
     hb.n_members = all ? (uint16_t)local_members(n, all, DTSI_PEER_MEMBERS_MAX) : 0;
     free(all);
@@ -267,8 +270,9 @@ typedef struct desc_ctx {
     uint64_t instance;
 } desc_ctx;
 
-// disc_on_type_desc learns a type from another node's description,
-// detects a schema mismatch, and postpones our own identical description.
+// disc_on_type_desc learns a type from another node's description (within
+// the network's share of the table, dtsi_type_learn), detects a schema
+// mismatch, and postpones our own identical description.
 static void
 disc_on_type_desc(void *ud, const dtsi_type_desc *d)
 {
@@ -277,8 +281,8 @@ disc_on_type_desc(void *ud, const dtsi_type_desc *d)
     char name[DTS_NAME_MAX + 1];
     memcpy(name, d->name, d->name_len);
     name[d->name_len] = 0;
-    dtsi_type *t = dtsi_type_get(n, dts_type_id(name), name, d->name_len);
-    if (!t || strcmp(t->name, name) != 0) return;
+    dtsi_type *t = dtsi_type_learn(n, dts_type_id(name), name, d->name_len);
+    if (!t || strcmp(t->name, name) != 0) return; // past DTSI_TYPES_REMOTE_MAX, or an id clash
     int64_t now = dtsi_mono_ms();
     if (d->format == DTSI_FORMAT_UNKNOWN) {
         if (!t->declared) desc_postpone(t, now);
@@ -324,12 +328,37 @@ peer_remove(dts_node *n, dtsi_peer *p, dts_event_kind why)
     *p = n->peers[--n->n_peers];
 }
 
-// peer_new adds a node heard for the first time; everything we know is
-// then described again soon (suppressible), so it learns quickly.
+// peer_victim picks the peer to forget when the table is full: of those
+// that never sent their member list, the one heard least recently, else
+// the one heard least recently of all. A heartbeat costs an attacker one
+// datagram from any made-up instance; without this, DTSI_PEERS_MAX of them
+// would keep every real node out for as long as their leases last.
+static dtsi_peer *
+peer_victim(dts_node *n)
+{
+    dtsi_peer *v = NULL;
+    for (size_t i = 0; i < n->n_peers; i++) {
+        dtsi_peer *p = &n->peers[i];
+        if (!v || (!p->members_heard && v->members_heard) ||
+            (p->members_heard == v->members_heard && p->last_seen_ms < v->last_seen_ms))
+            v = p;
+    }
+    return v;
+}
+
+// peer_new adds a node heard for the first time, forgetting another when
+// DTSI_PEERS_MAX are known (peer_victim); everything we know is then
+// described again soon (suppressible), so it learns quickly.
 static dtsi_peer *
 peer_new(dts_node *n, uint64_t instance)
 {
-    if (n->n_peers >= DTSI_PEERS_MAX) return NULL;
+    if (n->n_peers >= DTSI_PEERS_MAX) {
+        dtsi_peer *v = peer_victim(n);
+        DTSI_LOG(DTS_LOG_INFO, DTS_CAT_DISCOVERY, "peers-full",
+                 "%u nodes known: node %016llx forgotten for %016llx", (unsigned)DTSI_PEERS_MAX,
+                 (unsigned long long)v->instance, (unsigned long long)instance);
+        peer_remove(n, v, DTS_EV_PEER_LOST);
+    }
     dtsi_peer *np = realloc(n->peers, (n->n_peers + 1) * sizeof *np);
     if (!np) return NULL;
     n->peers = np;
@@ -364,9 +393,14 @@ disc_on_heartbeat(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const 
     snprintf(p->addr, sizeof p->addr, "%s", src);
     p->last_seen_ms = dtsi_mono_ms();
     p->last_seen_ns = dts_now_ns();
-    p->lease_ms = hb.lease_ms;
+    // The lease is cut to DTSI_PEER_LEASE_MAX_MS (the decoder allows an
+    // hour) and the member count to what this node keeps of a peer: a
+    // forged heartbeat then costs a slot for at most a minute, and a count
+    // no MEMBERS can reach does not keep the list stale.
+    p->lease_ms = hb.lease_ms < DTSI_PEER_LEASE_MAX_MS ? hb.lease_ms : DTSI_PEER_LEASE_MAX_MS;
+    if (fresh || hb.generation != p->want_generation) p->members_reqs = 0; // ask afresh
     p->want_generation = hb.generation;
-    p->want_members = hb.n_members;
+    p->want_members = hb.n_members < DTSI_PEER_MEMBERS_MAX ? hb.n_members : DTSI_PEER_MEMBERS_MAX;
     if (fresh) {
         DTSI_LOG(DTS_LOG_INFO, DTS_CAT_DISCOVERY, "peer-new", "node %016llx on %s (%s)",
                  (unsigned long long)p->instance, p->hostname, src);
@@ -415,6 +449,7 @@ disc_on_members(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
         p->n_members = 0;
         p->generation = gen;
     }
+    p->members_heard = 1; // not the first to forget when the table is full (peer_victim)
     members_ctx c = {p};
     dtsi_members_decode(payload, h->payload_len, &gen, &part, &parts, disc_on_member, &c);
 }
@@ -422,11 +457,20 @@ disc_on_members(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
 // ---------------------------------------------------------------------------
 // Schemas
 
+// dtsi_schema_find finds a cached schema and moves it to the head of the
+// list, which is thus kept in order of use: the least recently used is
+// last, the first to go when the cache is full (schema_cache_room).
 const dtsi_schema *
 dtsi_schema_find(dts_node *n, uint64_t id)
 {
-    for (dtsi_schema *s = n->schemas; s; s = s->next)
-        if (s->id == id) return s;
+    for (dtsi_schema **sp = &n->schemas; *sp; sp = &(*sp)->next) {
+        dtsi_schema *s = *sp;
+        if (s->id != id) continue;
+        *sp = s->next;
+        s->next = n->schemas;
+        n->schemas = s;
+        return s;
+    }
     return NULL;
 }
 
@@ -546,8 +590,51 @@ disc_send_due_schemas(dts_node *n, int64_t now)
         }
 }
 
+// SCHEMA_COST is what a cached schema counts against DTSI_SCHEMA_CACHE_MAX:
+// its bytes and its entry, so that many tiny schemas are bounded too.
+#define SCHEMA_COST(len) (sizeof(dtsi_schema) + (len))
+
+// schema_wanted says whether this node has a use for schema id, named
+// name in its answer: it asked for it lately (dtsi_schema_request), a type
+// it knows has that schema id, or it subscribes to that name (the answer a
+// publisher sends unasked on declaring comes before its description). Any
+// other answer is not cached: a node on the LAN could otherwise fill the
+// cache with schemas nobody here wants, correctly hashed.
+static int
+schema_wanted(dts_node *n, uint64_t id, const char *name)
+{
+    for (int i = 0; i < DTSI_SCHEMA_REQS; i++)
+        if (n->schema_reqs[i].ms && n->schema_reqs[i].id == id) return 1;
+    for (size_t b = 0; b < DTSI_TYPE_BUCKETS; b++)
+        for (const dtsi_type *t = n->types[b]; t; t = t->next)
+            if (t->format != DTSI_FORMAT_UNKNOWN && t->schema_id == id) return 1;
+    uint64_t tid = dts_type_id(name);
+    for (const struct dts_sub *s = n->subs; s; s = s->next)
+        if (!s->closed && (s->exact ? s->type_id == tid : dts_glob_match(s->pattern, name)))
+            return 1;
+    return 0;
+}
+
+// schema_cache_room forgets the least recently used schemas (the last of
+// the list, dtsi_schema_find) until one of len bytes fits the cache.
+static void
+schema_cache_room(dts_node *n, size_t len)
+{
+    while (n->schemas && n->schema_bytes + SCHEMA_COST(len) > DTSI_SCHEMA_CACHE_MAX) {
+        dtsi_schema **sp = &n->schemas;
+        while ((*sp)->next) sp = &(*sp)->next;
+        dtsi_schema *s = *sp;
+        *sp = NULL;
+        n->schema_bytes -= SCHEMA_COST(s->len);
+        free(s->bytes);
+        free(s);
+    }
+}
+
 // disc_on_schema_ans caches a schema another node sent, after checking that
-// its bytes hash to the id it claims, within DTSI_SCHEMA_CACHE_MAX.
+// its bytes hash to the id it claims, when this node has a use for it
+// (schema_wanted), within DTSI_SCHEMA_CACHE_MAX (forgetting the least
+// recently used).
 static void
 disc_on_schema_ans(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
 {
@@ -563,7 +650,11 @@ disc_on_schema_ans(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
         return;
     }
     if (dtsi_schema_find(n, a.desc.schema_id)) return;
-    if (n->schema_bytes + a.schema_len > DTSI_SCHEMA_CACHE_MAX) return;
+    char name[DTS_NAME_MAX + 1];
+    memcpy(name, a.desc.name, a.desc.name_len);
+    name[a.desc.name_len] = 0;
+    if (!schema_wanted(n, a.desc.schema_id, name)) return;
+    schema_cache_room(n, a.schema_len);
     dtsi_schema *s = calloc(1, sizeof *s);
     uint8_t *bytes = malloc(a.schema_len ? a.schema_len : 1);
     if (!s || !bytes) {
@@ -572,14 +663,14 @@ disc_on_schema_ans(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
         return;
     }
     memcpy(bytes, a.schema, a.schema_len);
-    memcpy(s->name, a.desc.name, a.desc.name_len);
+    memcpy(s->name, name, sizeof s->name);
     s->id = a.desc.schema_id;
     s->format = a.desc.format;
     s->bytes = bytes;
     s->len = a.schema_len;
     s->next = n->schemas;
     n->schemas = s;
-    n->schema_bytes += a.schema_len;
+    n->schema_bytes += SCHEMA_COST(a.schema_len);
 }
 
 // ---------------------------------------------------------------------------
@@ -644,17 +735,31 @@ dtsi_disc_recv(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const cha
     }
 }
 
+// disc_members_req_due says when to ask peer p for its member list next:
+// at once when it is stale (another generation than announced, or fewer
+// entries), then after DISC_MEMBERS_REQ_GAP_MS, doubling, and no more after
+// DISC_MEMBERS_REQ_TRIES requests for one announced generation (INT64_MAX).
+// A peer that never answers, forged or gone wrong, thus costs a few
+// requests instead of one every 300 ms for as long as its lease lasts.
+static int64_t
+disc_members_req_due(const dtsi_peer *p)
+{
+    int stale = p->generation != p->want_generation || p->n_members < p->want_members;
+    if (!stale || p->members_reqs >= DISC_MEMBERS_REQ_TRIES) return INT64_MAX;
+    if (p->members_reqs == 0) return 0;
+    return p->members_req_ms + ((int64_t)DISC_MEMBERS_REQ_GAP_MS << (p->members_reqs - 1));
+}
+
 // disc_request_members asks peers whose member list we lack (or hold an
-// old generation of) to send it, at most every DISC_MEMBERS_REQ_GAP_MS.
+// old generation of) to send it, when due (disc_members_req_due).
 static void
 disc_request_members(dts_node *n, int64_t now)
 {
     for (size_t i = 0; i < n->n_peers; i++) {
         dtsi_peer *p = &n->peers[i];
-        int stale = p->generation != p->want_generation || p->n_members < p->want_members;
-        if (!stale || now - p->members_req_ms < DISC_MEMBERS_REQ_GAP_MS) continue;
-        if (p->want_members == 0 && p->generation == p->want_generation) continue;
+        if (disc_members_req_due(p) > now) continue;
         p->members_req_ms = now;
+        p->members_reqs++;
         uint8_t buf[8];
         dtsi_wbuf w = {buf, 0, sizeof buf, 0};
         dtsi_w_u64(&w, p->instance);
@@ -692,7 +797,7 @@ disc_free_closed_subs(dts_node *n)
 }
 
 // dtsi_disc_next_due says when discovery next has something to do: a
-// heartbeat, a member-list resend, a type description, or (now) a member
+// heartbeat, a member-list resend, a type description, or a member
 // request to a peer whose list is stale. The node's tick slows down when
 // nothing is due soon (node_tick_interval).
 int64_t
@@ -707,7 +812,8 @@ dtsi_disc_next_due(const dts_node *n, int64_t now)
         }
     for (size_t i = 0; i < n->n_peers; i++) {
         const dtsi_peer *p = &n->peers[i];
-        if (p->generation != p->want_generation || p->n_members < p->want_members) return now;
+        int64_t ask = disc_members_req_due(p);
+        if (ask < due) due = ask;
         int64_t lost = p->last_seen_ms + (int64_t)p->lease_ms + 1; // disc_expire_peers
         if (lost < due) due = lost;
     }
@@ -721,7 +827,11 @@ dtsi_disc_tick(dts_node *n, int64_t now)
         disc_send_heartbeat(n);
         n->hb_due_ms = now + jittered(n->hb_interval_ms);
         n->hb_interval_ms *= 2;
-        if (n->hb_interval_ms > n->cfg.announce_ms) n->hb_interval_ms = n->cfg.announce_ms;
+        // Within half the longest lease a peer grants (disc_on_heartbeat),
+        // so that even a long announce_ms does not make this node lost.
+        uint32_t most = n->cfg.announce_ms;
+        if (most > DTSI_PEER_LEASE_MAX_MS / 2) most = DTSI_PEER_LEASE_MAX_MS / 2;
+        if (n->hb_interval_ms > most) n->hb_interval_ms = most;
     }
     if (n->members_resends > 0 && now >= n->members_due_ms) {
         disc_send_members(n);

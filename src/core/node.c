@@ -106,25 +106,30 @@ dtsi_type_find(dts_node *n, uint64_t id)
     return NULL;
 }
 
-// dtsi_type_get finds or creates the entry of a type id, filling in its
-// name when given (name_len bytes, already validated). Returns NULL when
-// DTSI_TYPES_MAX types are known.
-dtsi_type *
-dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len)
+// type_new adds the entry of a type id, or returns NULL when DTSI_TYPES_MAX
+// types are known. Entries are never freed before the node: publishing
+// threads walk the chains without the lock (type_declared_unlocked), and
+// subscriptions, queries and send queues refer to them.
+static dtsi_type *
+type_new(dts_node *n, uint64_t id)
 {
-    dtsi_type *t = dtsi_type_find(n, id);
-    if (!t) {
-        if (n->n_types >= DTSI_TYPES_MAX) return NULL;
-        t = calloc(1, sizeof *t);
-        if (!t) return NULL;
-        t->id = id;
-        t->format = DTSI_FORMAT_UNKNOWN;
-        t->next_seq = 1;
-        t->next = n->types[id % DTSI_TYPE_BUCKETS];
-        // Seen without the lock by publishing threads (type_declared_unlocked).
-        __atomic_store_n(&n->types[id % DTSI_TYPE_BUCKETS], t, __ATOMIC_RELEASE);
-        n->n_types++;
-    }
+    if (n->n_types >= DTSI_TYPES_MAX) return NULL;
+    dtsi_type *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->id = id;
+    t->format = DTSI_FORMAT_UNKNOWN;
+    t->next_seq = 1;
+    t->next = n->types[id % DTSI_TYPE_BUCKETS];
+    // Seen without the lock by publishing threads (type_declared_unlocked).
+    __atomic_store_n(&n->types[id % DTSI_TYPE_BUCKETS], t, __ATOMIC_RELEASE);
+    n->n_types++;
+    return t;
+}
+
+// type_name fills in the name of an entry known by id only.
+static void
+type_name(dts_node *n, dtsi_type *t, const char *name, size_t name_len)
+{
     if (name && !t->name[0] && name_len <= DTS_NAME_MAX) {
         memcpy(t->name, name, name_len);
         t->name[name_len] = 0;
@@ -132,6 +137,52 @@ dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len)
         n->membership_dirty = 1;
         dtsi_event(n, DTS_EV_TYPE_NEW, 0, NULL, t->name, t->schema_id, 0);
     }
+}
+
+// dtsi_type_get finds or creates the entry of a type id for the application
+// (a declaration, a subscription, a query), filling in its name when given
+// (name_len bytes, already validated). An entry learned from the network
+// becomes the application's. Returns NULL when DTSI_TYPES_MAX types are
+// known; the network never holds more than DTSI_TYPES_REMOTE_MAX of them
+// (dtsi_type_learn), so the application always has the rest.
+dtsi_type *
+dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len)
+{
+    dtsi_type *t = dtsi_type_find(n, id);
+    if (!t) t = type_new(n, id);
+    if (!t) return NULL;
+    if (t->remote) {
+        t->remote = 0;
+        n->n_types_remote--;
+    }
+    type_name(n, t, name, name_len);
+    return t;
+}
+
+// dtsi_type_learn finds or creates the entry of a type that another node
+// described (disc_on_type_desc). It creates one only while fewer than
+// DTSI_TYPES_REMOTE_MAX entries are the network's alone, so that forged
+// descriptions of thousands of names (each TYPES frame may carry 1024)
+// cannot take the room of the application's own types. Past that bound a
+// new name is not learned (a glob subscription does not see it) until the
+// application names it itself, or takes over learned entries, which frees
+// their share (docs/spec/discovery.md, "TYPES"). Returns NULL for a new
+// name past the bound.
+dtsi_type *
+dtsi_type_learn(dts_node *n, uint64_t id, const char *name, size_t name_len)
+{
+    dtsi_type *t = dtsi_type_find(n, id);
+    if (!t) {
+        if (n->n_types_remote >= DTSI_TYPES_REMOTE_MAX) return NULL;
+        t = type_new(n, id);
+        if (!t) return NULL;
+        t->remote = 1;
+        if (++n->n_types_remote == DTSI_TYPES_REMOTE_MAX)
+            DTSI_LOG(DTS_LOG_WARN, DTS_CAT_DISCOVERY, "types-full",
+                     "%u types learned from the network: further names are ignored",
+                     (unsigned)DTSI_TYPES_REMOTE_MAX);
+    }
+    type_name(n, t, name, name_len);
     return t;
 }
 

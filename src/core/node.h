@@ -52,6 +52,13 @@
 #define DTSI_CLOSE_FLUSH_MS 2000  // dts_node_close waits this long for the queue
 #define DTSI_DESC_STEADY_MS 10000 // steady re-description of a type
 #define DTSI_CONTROL_PAYLOAD_MAX 1200 // control frames fit a 1500-byte MTU
+// Of DTSI_TYPES_MAX, the types learned from the network alone (TYPES) take
+// at most this many, so that the application always has room for a quarter
+// (dtsi_type_learn).
+#define DTSI_TYPES_REMOTE_MAX (DTSI_TYPES_MAX / 4 * 3)
+// A peer's lease is cut to this (disc_on_heartbeat): a forged heartbeat
+// holds a slot of the peer table for a minute at most, not an hour.
+#define DTSI_PEER_LEASE_MAX_MS 60000
 
 // A message of a reliable publisher that never arrived, to be asked for.
 typedef struct dtsi_missing {
@@ -175,6 +182,8 @@ typedef struct dtsi_peer {
     uint32_t want_generation; // announced in its heartbeat
     uint16_t want_members;
     int64_t members_req_ms; // when we last asked for its members
+    uint8_t members_reqs;   // MEMBERS_REQ sent for want_generation (disc_members_req_due)
+    int members_heard;      // it sent MEMBERS at least once
     dtsi_peer_member *members;
     size_t n_members;
 } dtsi_peer;
@@ -477,6 +486,7 @@ struct dts_node {
     // Types, subscriptions, peers.
     dtsi_type *types[DTSI_TYPE_BUCKETS];
     size_t n_types;
+    size_t n_types_remote; // of them, created by dtsi_type_learn (DTSI_TYPES_REMOTE_MAX)
     struct dts_sub *subs;
     uint64_t subs_gen;
     int membership_dirty;
@@ -515,6 +525,7 @@ int64_t dtsi_mono_ms(void);
 int64_t dtsi_mono_us(void);
 dtsi_type *dtsi_type_find(dts_node *n, uint64_t id);
 dtsi_type *dtsi_type_get(dts_node *n, uint64_t id, const char *name, size_t name_len);
+dtsi_type *dtsi_type_learn(dts_node *n, uint64_t id, const char *name, size_t name_len);
 int dtsi_type_wanted(dts_node *n, dtsi_type *t);
 int64_t dtsi_disc_next_due(const dts_node *n, int64_t now);
 void dtsi_lvc_store(dts_node *n, dtsi_type *t, const void *data, size_t len, uint64_t seq,
