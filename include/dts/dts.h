@@ -602,6 +602,9 @@ typedef struct dts_node_counters {
                                         // last 30 ms already, or past the 4 MiB of repairs
                                         // one NACK may cause (docs/spec/wire.md,
                                         // "Reliable mode")
+    uint64_t replies_refused;           // QUERYs not answered: their type's replies had
+                                        // used their 32 MiB a second (docs/spec/wire.md,
+                                        // "Queries and replies")
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

@@ -2024,6 +2024,21 @@ node_answer_query(dts_node *n, dtsi_type *t, const dtsi_hdr *q)
     } else if (!n->cfg.last_value_cache || t->last_seq == 0 || !data) {
         return;
     }
+    // Anyone may ask, and a 64-byte QUERY gets the whole value: a token
+    // bucket per type holds the replies to DTSI_REPLY_BYTES_PER_S (a burst
+    // of that, or of one value). An asker refused asks again (dts_query,
+    // 150 and 450 ms on) or gets the next value published.
+    int64_t now = dtsi_mono_ms(),
+            cost = len > DTSI_REPLY_COST_MIN ? (int64_t)len : DTSI_REPLY_COST_MIN;
+    int64_t burst = cost > (int64_t)DTSI_REPLY_BYTES_PER_S ? cost : (int64_t)DTSI_REPLY_BYTES_PER_S;
+    t->reply_tokens += (now - t->reply_ms) * (int64_t)(DTSI_REPLY_BYTES_PER_S / 1000);
+    t->reply_ms = now;
+    if (t->reply_tokens > burst) t->reply_tokens = burst;
+    if (t->reply_tokens < cost) {
+        n->nc.replies_refused++;
+        return;
+    }
+    t->reply_tokens -= cost;
     dtsi_hdr h = {.kind = DTSI_KIND_REPLY,
                   .corr = q->corr,
                   .type_id = t->id,

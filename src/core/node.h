@@ -39,6 +39,12 @@
 // large as the default history is repaired in 16 rounds of NACKs, within
 // DTSI_NACK_TRIES.
 #define DTSI_REPAIR_NACK_BYTES (DTS_HISTORY_BYTES / 16)
+// A type's REPLYs carry at most this many bytes a second, in bursts of as
+// much or of one value, each counting at least DTSI_REPLY_COST_MIN
+// (node_answer_query): a QUERY is 64 bytes from anyone, its REPLY the whole
+// last value, up to 64 MiB.
+#define DTSI_REPLY_BYTES_PER_S (32u << 20)
+#define DTSI_REPLY_COST_MIN 4096
 #define DTSI_HISTORY_MAX_MSGS 8192 // messages in a reliable publisher's history
 #define DTSI_HINT_ACTIVE_MS 2000   // a publisher sends HINTs this long after publishing
 #define DTSI_SCHEMA_CACHE_MAX (4u * 1024 * 1024) // bytes of learned schemas
@@ -119,6 +125,7 @@ typedef struct dtsi_type {
     int64_t last_sent_ns;
     dts_query_handler qh;
     void *qh_ud;
+    int64_t reply_tokens, reply_ms; // node_answer_query: bytes it may still answer with
     // Compression of what this node publishes (dts_type_set_opts).
     int compress, compress_level;
     size_t compress_threshold;

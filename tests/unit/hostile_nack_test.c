@@ -1,5 +1,6 @@
 // hostile_nack_test.c: forged NACKs against a reliable publisher
-// (docs/spec/wire.md, "Reliable mode"). Anyone on the network can send a
+// (docs/spec/wire.md, "Reliable mode"), and forged QUERYs ("Queries and
+// replies"). Anyone on the network can send a
 // NACK; one of 1098 bytes naming the same 1 MiB message 64 times had 63 MiB
 // multicast again. Here a raw endpoint on the in-process mem:// bus sends
 // NACK frames as such a sender would, and listens on the type's channel for
@@ -7,7 +8,9 @@
 // message sent again within DTSI_REPAIR_WINDOW_MS, and what passes
 // DTSI_REPAIR_NACK_BYTES in one NACK are refused and counted
 // (repairs_refused), while a receiver's own retry, DTSI_NACK_INTERVAL_MS
-// later, is still answered. No sockets.
+// later, is still answered. A QUERY of 64 bytes gets the whole last value:
+// a flood of them is answered with DTSI_REPLY_BYTES_PER_S at most. No
+// sockets.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,7 +38,8 @@ typedef struct raw {
     uv_loop_t loop;
     void *tp;
     uint64_t bytes, frames;
-    uint32_t frag_size; // of the fragments received
+    uint32_t frag_size;   // of the fragments received
+    uint64_t reply_bytes; // message bytes of REPLY frames
 } raw;
 
 // The publisher and the endpoint of the running test, closed by close_left
@@ -55,6 +59,11 @@ raw_on_recv(void *ctx, const uint8_t *data, size_t len, const char *src)
         if (dtsi_hdr_decode(data + off, len - off, &h, &why) != DTSI_WIRE_OK) break;
         const uint8_t *p = data + off + DTSI_HDR_SIZE;
         off += DTSI_HDR_SIZE + h.payload_len;
+        if (h.kind == DTSI_KIND_REPLY) {
+            r->reply_bytes +=
+                (h.flags & DTSI_FLAG_FRAGMENT) ? h.payload_len - DTSI_FRAG_HDR_SIZE : h.payload_len;
+            continue;
+        }
         if (h.kind != DTSI_KIND_DATA) continue; // HINTs, PAD
         r->frames++;
         if (!(h.flags & DTSI_FLAG_FRAGMENT)) {
@@ -290,6 +299,50 @@ test_retry_answered(void **state)
     assert_int_equal(counters().repairs_refused, a.repairs_refused);
 }
 
+// A flood of QUERYs, each with an id of its own, for a type whose last
+// value is 1 MiB: replies carry DTSI_REPLY_BYTES_PER_S (the burst) and a
+// little more as the bucket refills, not 1 MiB for each; the rest are
+// counted. Before, each was answered, as far as the send queue took them.
+static void
+test_query_flood(void **state)
+{
+    (void)state;
+    const size_t size = 1u << 20;
+    const int queries = 200;
+    pub_open("mem://hquery1", size, 1);
+    static uint8_t dg[8][DTSI_HDR_SIZE];
+    dts_dgram d[8];
+    uint64_t tid = dts_type_id(TYPE);
+    dts_node_counters a = counters();
+    int64_t t0 = dts_now_ns();
+    for (int i = 0; i < queries; i += 8) {
+        for (int j = 0; j < 8; j++) {
+            dtsi_hdr h = {.version = 1,
+                          .kind = DTSI_KIND_QUERY,
+                          .corr = (uint32_t)(i + j + 1),
+                          .type_id = tid,
+                          .instance = 0x4343};
+            dtsi_hdr_encode(&h, dg[j]);
+            d[j] = (dts_dgram){.data = dg[j], .len = DTSI_HDR_SIZE};
+        }
+        size_t sent;
+        assert_int_equal(dtsi_mem_ops.send(rw.tp, dtsi_back_channel(tid), d, 8, &sent), DTS_OK);
+        // Let the publisher take them and send what it answers, so that
+        // its send queue does not refuse them instead.
+        for (int k = 0; k < 5000 && counters().frames_received < a.frames_received + i + 8; k++)
+            usleep(1000);
+        assert_int_equal(dts_flush(pub, 10000), DTS_OK);
+        uv_run(&rw.loop, UV_RUN_NOWAIT);
+    }
+    double secs = (double)(dts_now_ns() - t0) / 1e9;
+    dts_node_counters b = counters();
+    uint64_t most = DTSI_REPLY_BYTES_PER_S + (uint64_t)(secs * DTSI_REPLY_BYTES_PER_S) + size;
+    assert_true(rw.reply_bytes >= DTSI_REPLY_BYTES_PER_S); // the burst was answered
+    assert_true(rw.reply_bytes <= most);
+    assert_int_equal(b.replies_refused - a.replies_refused,
+                     (uint64_t)queries - rw.reply_bytes / size);
+}
+
 int
 main(void)
 {
@@ -300,6 +353,7 @@ main(void)
         cmocka_unit_test_teardown(test_bytes_per_nack, close_left),
         cmocka_unit_test_teardown(test_large_message_cut, close_left),
         cmocka_unit_test_teardown(test_retry_answered, close_left),
+        cmocka_unit_test_teardown(test_query_flood, close_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
