@@ -263,6 +263,12 @@ dts_err dts_node_run(dts_node *node);
 // uses uv_async_send), but not from a signal handler: install the signal
 // through libuv or set a flag and call it from a thread.
 void dts_node_stop(dts_node *node);
+// dts_node_interrupt makes a call that is waiting on the node return soon,
+// as if its time were up: dts_node_run, and dts_query, dts_flush and
+// dts_publish_wait (in DTS_RUN_CALLER mode, where they run the loop; with
+// DTS_RUN_THREAD, where they wait for it). Safe from a signal handler, so
+// that Ctrl-C ends a long query at once. Calls made after it wait as usual.
+void dts_node_interrupt(dts_node *node);
 // dts_node_fd returns a file descriptor that becomes readable when the node
 // has work; then call dts_node_step. DTS_RUN_CALLER mode only.
 int dts_node_fd(const dts_node *node);

@@ -421,8 +421,10 @@ wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_
         dl.tv_nsec -= 1000000000L;
     }
     int64_t end_ms = dtsi_mono_ms() + timeout_ms;
+    unsigned interrupts = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE);
     while (!done(n, arg)) {
         if (n->stopped) return 0;
+        if (__atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE) != interrupts) return 0;
         if (n->cfg.run_mode == DTS_RUN_THREAD) {
             if (pthread_cond_timedwait(&n->cond, &n->mu, &dl) == ETIMEDOUT) return done(n, arg);
         } else {
@@ -481,6 +483,7 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
     if (loop_thread) return DTS_EQUEUE; // a callback must not block the loop
     if (timeout_ms == 0) return DTS_ETIMEDOUT;
     int64_t end_ms = dtsi_mono_ms() + timeout_ms;
+    unsigned interrupts = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE);
     for (;;) {
         uint64_t us = 0;
         dtsi_lock(&n->mu);
@@ -493,6 +496,8 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
         int stopped = n->stopped;
         pthread_mutex_unlock(&n->mu);
         if (stopped) return DTS_ECLOSED;
+        if (__atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE) != interrupts)
+            return DTS_ETIMEDOUT; // dts_node_interrupt
         if (us) dtsi_sleep_us(us);
         int64_t left = end_ms - dtsi_mono_ms();
         err = publish(n, type, data, len, left <= 0, pf);

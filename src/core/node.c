@@ -2512,9 +2512,12 @@ node_on_wake(uv_async_t *a)
 {
     dts_node *n = a->data;
     dtsi_lock(&n->mu);
-    if (n->stop_requested) {
+    unsigned interrupts = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE);
+    if (n->stop_requested || interrupts != n->interrupts_seen) {
         n->stop_requested = 0;
+        n->interrupts_seen = interrupts;
         uv_stop(a->loop);
+        pthread_cond_broadcast(&n->cond); // dts_query and the like, waiting (wait_until)
     }
     if (n->closing && !n->stopped) {
         node_finish_close(n);
@@ -2954,6 +2957,17 @@ dts_node_stop(dts_node *n)
     dtsi_lock(&n->mu);
     n->stop_requested = 1;
     pthread_mutex_unlock(&n->mu);
+    uv_async_send(&n->wake);
+}
+
+// dts_node_interrupt only adds to a counter and wakes the loop, both safe in
+// a signal handler (uv_async_send is async-signal-safe); wait_until and
+// node_on_wake compare the counter with the value they saw.
+void
+dts_node_interrupt(dts_node *n)
+{
+    if (!n) return;
+    __atomic_add_fetch(&n->interrupts, 1, __ATOMIC_RELEASE);
     uv_async_send(&n->wake);
 }
 

@@ -433,6 +433,8 @@ struct dts_node {
     int answered;                          // the last send was answered in time
     int handles_open;                      // handles (and the transport) not yet closed
     int closing, stopped, stop_requested;
+    unsigned interrupts;      // dts_node_interrupt calls (atomic; a signal handler may add one)
+    unsigned interrupts_seen; // node_on_wake: the count it last acted on
     int in_loop_cb;                // >0 while the loop thread handles an event
     int in_recv;                   // node_on_recv runs: what callbacks publish leaves at its end
     int deliver_repaired;          // the message being delivered was completed by repairs

@@ -33,6 +33,15 @@ expect_err 2 "no interface '10\.9\.9\.9' here" "$DTS" -i 10.9.9.9 query brewery.
 pass "unknown interface lists the existing ones"
 
 expect_err 1 'nobody answered for brewery.Nobody within' "$DTS" query brewery.Nobody --timeout 0.3
+# Ctrl-C ends a long query at once (it waited for its whole --timeout).
+"$DTS" -v query brewery.Nobody --timeout 60 2>"$TMP/q.err" &
+q=$!
+wait_for 10 grep -q 'asking for brewery.Nobody' "$TMP/q.err" || fail "query -v: $(cat "$TMP/q.err")"
+kill -INT $q
+start=$SECONDS
+if wait $q; then fail "interrupted query exited 0"; fi
+[ $((SECONDS - start)) -le 5 ] || fail "query took $((SECONDS - start)) s to stop after Ctrl-C"
+grep -q 'interrupted before anyone answered' "$TMP/q.err" || fail "query Ctrl-C: $(cat "$TMP/q.err")"
 pass "query with nobody publishing"
 
 expect_err 2 '--rate expects a number .* not .abc.' "$DTS" pub brewery.T --rate abc 1

@@ -10,6 +10,7 @@
 
 #include <dts/dts.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1070,6 +1071,56 @@ test_query_last_value(void **state)
     node_close(b);
 }
 
+// interrupter calls dts_node_interrupt from a signal handler, as a command
+// line tool does on Ctrl-C: SIGUSR1 to the test's own thread after 100 ms.
+static dts_node *interrupted_node;
+
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+    dts_node_interrupt(interrupted_node);
+}
+
+static void *
+interrupter(void *arg)
+{
+    usleep(100000);
+    pthread_kill(*(pthread_t *)arg, SIGUSR1);
+    return NULL;
+}
+
+// dts_node_interrupt, from a signal handler, ends a dts_query waiting for
+// nobody at once, in both run modes, and the next call waits as usual.
+static void
+test_interrupt_query(void **state)
+{
+    struct sigaction sa = {.sa_handler = on_usr1}, old;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    for (int mode = 0; mode < 2; mode++) {
+        dts_node_config cfg;
+        dts_node_config_init(&cfg);
+        cfg.url = "mem://tint";
+        cfg.run_mode = mode ? DTS_RUN_CALLER : DTS_RUN_THREAD;
+        dts_node *n = NULL;
+        assert_int_equal(node_open(&cfg, &n), DTS_OK);
+        interrupted_node = n;
+        pthread_t self = pthread_self(), th;
+        assert_int_equal(pthread_create(&th, NULL, interrupter, &self), 0);
+        int64_t t0 = dts_now_ns();
+        assert_int_equal(dts_query(n, "nobody.Answers", 20000, 1, NULL, NULL, NULL), DTS_ETIMEDOUT);
+        int64_t took = dts_now_ns() - t0;
+        pthread_join(th, NULL);
+        assert_true(took >= 90 * 1000000LL && took < 3000 * 1000000LL);
+        t0 = dts_now_ns(); // not interrupted: its whole time
+        assert_int_equal(dts_query(n, "nobody.Answers", 300, 1, NULL, NULL, NULL), DTS_ETIMEDOUT);
+        assert_true(dts_now_ns() - t0 >= 290 * 1000000LL);
+        node_close(n);
+    }
+    sigaction(SIGUSR1, &old, NULL);
+}
+
 // query_value asks a's type for its last value and checks it: len bytes of
 // the value fill.
 static void
@@ -1546,6 +1597,7 @@ main(void)
         cmocka_unit_test_teardown(test_fragment_padding, close_left),
         cmocka_unit_test_teardown(test_run_caller, close_left),
         cmocka_unit_test_teardown(test_run_uv, close_left),
+        cmocka_unit_test_teardown(test_interrupt_query, close_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,6 +99,9 @@ int cli_node_open(const cli_ctx *ctx, dts_run_mode mode, dts_node **out);
 // cli_stopped) and ignores SIGPIPE.
 void cli_signals_install(void);
 int cli_stopped(void);
+// cli_interrupt_node makes SIGINT and SIGTERM also interrupt node (NULL:
+// none), for a verb blocked in a library call such as dts_query.
+void cli_interrupt_node(dts_node *node);
 // cli_stop sets the stop flag from normal code (output closed, `q` typed).
 void cli_stop(void);
 

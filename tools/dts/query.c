@@ -118,11 +118,17 @@ query_run(cli_ctx *ctx, int argc, char **argv)
         return cli_error(ctx, "out of memory");
     }
     size_t n = 0;
-    dts_err err = dts_query(node, type, (int)(timeout * 1000), 1, query_on_answer, &st, &n);
+    cli_interrupt_node(node); // Ctrl-C ends the wait at once
+    if (ctx->verbose) fprintf(stderr, "dts query: asking for %s (up to %gs)\n", type, timeout);
+    dts_err err = cli_stopped()
+                      ? DTS_ETIMEDOUT
+                      : dts_query(node, type, (int)(timeout * 1000), 1, query_on_answer, &st, &n);
+    cli_interrupt_node(NULL);
     query_drain(&st, node);
     cli_decoder_free(st.dec);
     dts_node_close(node);
     if (err == DTS_OK && n > 0) return CLI_EXIT_OK;
+    if (cli_stopped()) return cli_error(ctx, "interrupted before anyone answered for %s", type);
     if (err == DTS_OK || err == DTS_ETIMEDOUT)
         return cli_error(ctx,
                          "nobody answered for %s within %gs: no publisher of it is "

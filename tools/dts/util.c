@@ -18,6 +18,7 @@
 #include <string.h>
 
 static volatile sig_atomic_t util_stop_flag;
+static dts_node *volatile util_interrupted; // cli_interrupt_node
 
 // util_vreport prints "dts VERB: message" (or "dts: message" before a verb
 // is known) to stderr.
@@ -247,6 +248,14 @@ util_on_signal(int sig)
 {
     (void)sig;
     util_stop_flag = 1;
+    dts_node *n = util_interrupted;
+    if (n) dts_node_interrupt(n); // async-signal-safe
+}
+
+void
+cli_interrupt_node(dts_node *node)
+{
+    util_interrupted = node;
 }
 
 // cli_signals_install installs the handlers without SA_RESTART so that a
