@@ -435,10 +435,10 @@ struct dts_node {
     int closing, stopped, stop_requested;
     unsigned interrupts;      // dts_node_interrupt calls (atomic; a signal handler may add one)
     unsigned interrupts_seen; // node_on_wake: the count it last acted on
-    int in_loop_cb;                // >0 while the loop thread handles an event
-    int in_recv;                   // node_on_recv runs: what callbacks publish leaves at its end
-    int deliver_repaired;          // the message being delivered was completed by repairs
-    int64_t last_publish_us;       // publish_now: is the publisher idle?
+    int in_loop_cb;           // >0 while the loop thread handles an event
+    int in_recv;              // node_on_recv runs: what callbacks publish leaves at its end
+    int deliver_repaired;     // the message being delivered was completed by repairs
+    int64_t last_publish_us;  // publish_now: is the publisher idle?
     uint64_t steps, publish_steps; // dts_node_step_wait calls; at the last publish
     // The datagram being handled (node_on_recv): taken once, used per message.
     int64_t rx_now_ns, rx_now_ms, rx_mono_us;
