@@ -266,8 +266,11 @@ void dts_node_stop(dts_node *node);
 // dts_node_interrupt makes a call that is waiting on the node return soon,
 // as if its time were up: dts_node_run, and dts_query, dts_flush and
 // dts_publish_wait (in DTS_RUN_CALLER mode, where they run the loop; with
-// DTS_RUN_THREAD, where they wait for it). Safe from a signal handler, so
-// that Ctrl-C ends a long query at once. Calls made after it wait as usual.
+// DTS_RUN_THREAD, where they wait for it; the node's own thread runs on).
+// When no call waits, the next one that would returns at once instead, so
+// that a signal just before a call is not lost; calls after that wait as
+// usual. Safe from a signal handler, so that Ctrl-C ends a long query at
+// once.
 void dts_node_interrupt(dts_node *node);
 // dts_node_fd returns a file descriptor that becomes readable when the node
 // has work; then call dts_node_step. DTS_RUN_CALLER mode only.

@@ -2512,12 +2512,20 @@ node_on_wake(uv_async_t *a)
 {
     dts_node *n = a->data;
     dtsi_lock(&n->mu);
+    // An interrupt stops dts_node_run; a call waiting on the condition
+    // variable (wait_until) sees it itself. The loop of DTS_RUN_THREAD runs
+    // on: uv_stop would end its thread.
     unsigned interrupts = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE);
-    if (n->stop_requested || interrupts != n->interrupts_seen) {
+    if (interrupts != n->interrupts_done) {
+        if (n->in_run) {
+            n->interrupts_done = interrupts;
+            uv_stop(a->loop);
+        }
+        pthread_cond_broadcast(&n->cond);
+    }
+    if (n->stop_requested) {
         n->stop_requested = 0;
-        n->interrupts_seen = interrupts;
         uv_stop(a->loop);
-        pthread_cond_broadcast(&n->cond); // dts_query and the like, waiting (wait_until)
     }
     if (n->closing && !n->stopped) {
         node_finish_close(n);
@@ -2939,7 +2947,15 @@ dts_node_run(dts_node *n)
     if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return DTS_EINVAL;
     n->loop_tid = pthread_self();
     __atomic_store_n(&n->loop_tid_set, 1, __ATOMIC_RELEASE); // after loop_tid
+    dtsi_lock(&n->mu);
+    n->in_run = 1;
+    int pending = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE) != n->interrupts_done;
+    pthread_mutex_unlock(&n->mu);
+    if (pending) uv_async_send(&n->wake); // an interrupt that no call took yet ends this one
     uv_run(n->loop, UV_RUN_DEFAULT);
+    dtsi_lock(&n->mu);
+    n->in_run = 0;
+    pthread_mutex_unlock(&n->mu);
     return n->closing ? DTS_ECLOSED : DTS_OK;
 }
 
@@ -2961,8 +2977,11 @@ dts_node_stop(dts_node *n)
 }
 
 // dts_node_interrupt only adds to a counter and wakes the loop, both safe in
-// a signal handler (uv_async_send is async-signal-safe); wait_until and
-// node_on_wake compare the counter with the value they saw.
+// a signal handler (uv_async_send is async-signal-safe). A waiting call
+// (wait_until, publish_waiting, dts_node_run through node_on_wake) that
+// finds the counter ahead of interrupts_done takes the interrupts and
+// returns; one that comes while none waits is taken by the next, so that a
+// signal just before a call is not lost.
 void
 dts_node_interrupt(dts_node *n)
 {

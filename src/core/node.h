@@ -434,7 +434,8 @@ struct dts_node {
     int handles_open;                      // handles (and the transport) not yet closed
     int closing, stopped, stop_requested;
     unsigned interrupts;      // dts_node_interrupt calls (atomic; a signal handler may add one)
-    unsigned interrupts_seen; // node_on_wake: the count it last acted on
+    unsigned interrupts_done; // of them, those a waiting call returned for (lock held)
+    int in_run;               // dts_node_run is running the loop (node_on_wake stops it)
     int in_loop_cb;           // >0 while the loop thread handles an event
     int in_recv;              // node_on_recv runs: what callbacks publish leaves at its end
     int deliver_repaired;     // the message being delivered was completed by repairs

@@ -106,15 +106,15 @@ static void
 rel_limit(const dts_node *n, dtsi_hist *h, uint32_t nfr, int64_t now, int64_t budget, uint32_t *a,
           uint32_t *b)
 {
+    if (budget <= 0) { // before the window: one that sends nothing does not start it
+        *b = *a;
+        return;
+    }
     if (now - h->rep_ms >= DTSI_REPAIR_WINDOW_MS)
         h->rep_ms = now, h->rep_n = h->rep_first = h->rep_end = 0;
     if (*a >= h->rep_first && *a < h->rep_end) *a = h->rep_end < *b ? h->rep_end : *b;
     if (*b > h->rep_first && *b <= h->rep_end) *b = h->rep_first > *a ? h->rep_first : *a;
     if (*b - *a > nfr - h->rep_n) *b = *a + (nfr - h->rep_n);
-    if (budget <= 0) {
-        *b = *a;
-        return;
-    }
     uint64_t fs = dtsi_frag_size(n), k = ((uint64_t)budget + fs - 1) / fs;
     if (nfr > 1 && *b - *a > k) *b = *a + (uint32_t)k;
 }
@@ -185,7 +185,12 @@ dtsi_rel_on_nack(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *pa
     }
     if (target != n->instance || !t->declared || !t->reliable) return;
     n->nc.nacks_received++;
-    int64_t budget = DTSI_REPAIR_NACK_BYTES;
+    // A sixteenth of the history, at least DTSI_REPAIR_NACK_BYTES: a type
+    // whose history holds larger messages (history_bytes, payload_max up to
+    // 2 GiB) still has any of them repaired within DTSI_NACK_TRIES.
+    int64_t budget =
+        (int64_t)(t->hist_max_bytes / 16 > DTSI_REPAIR_NACK_BYTES ? t->hist_max_bytes / 16
+                                                                  : DTSI_REPAIR_NACK_BYTES);
     for (int i = 0; i < k; i++)
         if (nack_dup(e, i) || !rel_repair(n, t, &e[i], n->rx_now_ms, &budget))
             n->nc.repairs_refused++;

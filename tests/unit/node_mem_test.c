@@ -1091,7 +1091,10 @@ interrupter(void *arg)
 }
 
 // dts_node_interrupt, from a signal handler, ends a dts_query waiting for
-// nobody at once, in both run modes, and the next call waits as usual.
+// nobody at once, in both run modes, and the next call waits as usual; the
+// node runs on (a first version stopped the loop of DTS_RUN_THREAD for
+// good). One that comes while nothing waits ends the next call at once,
+// and only that one.
 static void
 test_interrupt_query(void **state)
 {
@@ -1116,6 +1119,38 @@ test_interrupt_query(void **state)
         t0 = dts_now_ns(); // not interrupted: its whole time
         assert_int_equal(dts_query(n, "nobody.Answers", 300, 1, NULL, NULL, NULL), DTS_ETIMEDOUT);
         assert_true(dts_now_ns() - t0 >= 290 * 1000000LL);
+        // Interrupted while nothing waits: the next call returns at once,
+        // the one after waits its time.
+        dts_node_interrupt(n);
+        t0 = dts_now_ns();
+        assert_int_equal(dts_query(n, "nobody.Answers", 20000, 1, NULL, NULL, NULL), DTS_ETIMEDOUT);
+        assert_true(dts_now_ns() - t0 < 3000 * 1000000LL);
+        t0 = dts_now_ns();
+        assert_int_equal(dts_query(n, "nobody.Answers", 300, 1, NULL, NULL, NULL), DTS_ETIMEDOUT);
+        assert_true(dts_now_ns() - t0 >= 290 * 1000000LL);
+        // The node still works: a value published reaches another node.
+        dts_node *b = open_mem("mem://tint");
+        static rx r; // static: see close_left
+        rx_init(&r);
+        dts_sub *sub;
+        assert_int_equal(dts_subscribe(b, "int.Alive", on_msg, &r, &sub), DTS_OK);
+        assert_int_equal(dts_type_declare(n, "int.Alive", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+        for (int i = 0; i < 500 && rx_count(&r) == 0; i++) { // until b has joined
+            assert_int_equal(dts_publish(n, "int.Alive", "x", 1), DTS_OK);
+            assert_int_equal(dts_flush(n, 1000), DTS_OK);
+            usleep(10000);
+        }
+        assert_true(rx_count(&r) > 0);
+        dts_sub_close(sub);
+        node_close(b);
+        if (mode == 1) { // dts_node_run too
+            assert_int_equal(pthread_create(&th, NULL, interrupter, &self), 0);
+            t0 = dts_now_ns();
+            assert_int_equal(dts_node_run(n), DTS_OK);
+            took = dts_now_ns() - t0;
+            pthread_join(th, NULL);
+            assert_true(took >= 90 * 1000000LL && took < 3000 * 1000000LL);
+        }
         node_close(n);
     }
     sigaction(SIGUSR1, &old, NULL);

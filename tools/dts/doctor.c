@@ -206,6 +206,13 @@ doctor_check_route(doctor *d)
                                                                      : "lo";
     char fix[128];
     snprintf(fix, sizeof fix, "ip route add 224.0.0.0/4 dev %s", dev_name);
+    if (d->ctx->cfg.iface && d->ctx->cfg.iface[0]) { // dts sends on it all the same
+        doctor_say(d, DOCTOR_WARN, fix,
+                   "no route covers 224.0.0.0/4: dts sends on %s as -i (or DTS_IFACE) says, "
+                   "but a dts without it falls back to lo",
+                   dev_name);
+        return;
+    }
     // dts then falls back to lo: this host works, other hosts are not
     // reached, which is a problem only when there is a network to reach.
     doctor_say(d, pick ? DOCTOR_FAIL : DOCTOR_WARN, fix,

@@ -188,6 +188,9 @@ main_parse_globals(cli_ctx *ctx, int argc, char **argv)
         case ':':
             return cli_usage(ctx, "option %s needs a value", argv[optind - 1]);
         default:
+            if (strncmp(argv[optind - 1], "--", 2) == 0 && strchr(argv[optind - 1], '='))
+                return cli_usage(ctx, "option %.*s takes no value",
+                                 (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
             if (optopt) { // a short option, perhaps within a cluster such as -vx
                 char o[3] = {'-', (char)optopt, 0};
                 return cli_usage(ctx, "unknown global option '%s'", o);

@@ -68,6 +68,8 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
     // An unknown short option: getopt names its letter (in a cluster such as
     // -vv, argv[optind - 1] is still the word before it). A digit is a
     // negative number meant as a value.
+    if (optopt_char == '?' && strncmp(arg, "--", 2) == 0 && strchr(arg, '=')) // --json=1
+        return cli_usage(ctx, "option %.*s takes no value", (int)strcspn(arg, "="), arg);
     if (optopt_char == '?' && optopt) arg = shortopt;
     if (optopt_char == '?' && ((optopt >= '0' && optopt <= '9') || optopt == '.'))
         return cli_usage(ctx,
