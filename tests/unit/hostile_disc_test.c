@@ -25,33 +25,7 @@
 
 extern const dts_transport_ops dtsi_mem_ops;
 
-// Nodes left open by a failed assertion are closed by close_left (each
-// test's teardown), as in node_mem_test.c.
-static dts_node *open_nodes[8];
-
-static dts_node *
-open_mem(const char *bus)
-{
-    dts_node_config cfg;
-    dts_node_config_init(&cfg);
-    cfg.url = bus;
-    dts_node *n = NULL;
-    assert_int_equal(dts_node_open(&cfg, &n), DTS_OK);
-    for (size_t i = 0; i < sizeof open_nodes / sizeof open_nodes[0]; i++)
-        if (!open_nodes[i]) {
-            open_nodes[i] = n;
-            break;
-        }
-    return n;
-}
-
-static void
-node_close(dts_node *n)
-{
-    for (size_t i = 0; i < sizeof open_nodes / sizeof open_nodes[0]; i++)
-        if (open_nodes[i] == n) open_nodes[i] = NULL;
-    dts_node_close(n);
-}
+#include "open_nodes.h" // close_left closes what a failed assertion left open
 
 // The injector: a bare mem:// endpoint on a loop of its own that never
 // runs (it joins no channel, so nothing is ever delivered to it).
@@ -81,8 +55,7 @@ static int
 close_left(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof open_nodes / sizeof open_nodes[0]; i++)
-        if (open_nodes[i]) node_close(open_nodes[i]);
+    close_open_nodes();
     inj_close();
     return 0;
 }

@@ -18,41 +18,13 @@
 #include <unistd.h>
 #include <uv.h>
 
-// node_open and node_close open and close nodes as dts_node_open and
-// dts_node_close do, and keep a list of the open ones: a failed assertion
-// leaves the test at once, and close_left (each test's teardown) closes
-// what it left open, whose threads would otherwise go on calling back
-// into the finished test's memory while the next tests run. What the
-// callbacks write to is static for the same reason: until close_left, a
-// node's thread may still deliver into it after the test has left.
-static dts_node *open_nodes[16];
-
-static dts_err
-node_open(const dts_node_config *cfg, dts_node **out)
-{
-    dts_err err = dts_node_open(cfg, out);
-    for (size_t i = 0; err == DTS_OK && i < sizeof open_nodes / sizeof open_nodes[0]; i++)
-        if (!open_nodes[i]) {
-            open_nodes[i] = *out;
-            break;
-        }
-    return err;
-}
-
-static void
-node_close(dts_node *n)
-{
-    for (size_t i = 0; i < sizeof open_nodes / sizeof open_nodes[0]; i++)
-        if (open_nodes[i] == n) open_nodes[i] = NULL;
-    dts_node_close(n);
-}
+#include "open_nodes.h"
 
 static int
 close_left(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof open_nodes / sizeof open_nodes[0]; i++)
-        if (open_nodes[i]) node_close(open_nodes[i]);
+    close_open_nodes();
     return 0;
 }
 
@@ -131,17 +103,6 @@ cond_count(void *arg)
 {
     count_at_least *c = arg;
     return rx_count(c->r) >= c->n;
-}
-
-static dts_node *
-open_mem(const char *bus)
-{
-    dts_node_config cfg;
-    dts_node_config_init(&cfg);
-    cfg.url = bus;
-    dts_node *n = NULL;
-    assert_int_equal(node_open(&cfg, &n), DTS_OK);
-    return n;
 }
 
 static const char temp_schema[] = "{\"type\":\"object\"}";
