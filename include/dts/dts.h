@@ -223,6 +223,15 @@ typedef struct dts_node_config {
                                       // polls. [DTS_ANSWER_SPIN_DEFAULT_US]; 0:
                                       // never. At most DTS_SPIN_MAX_US; also
                                       // DTS_ANSWER_SPIN_US.
+    int random_loss;                  // 1: this node's link loses data at random (Wi-Fi
+                                      // interference, a bad cable), not because a queue
+                                      // in front of a slower link overflows, so it
+                                      // neither asks publishers to slow down for data
+                                      // lost on the way nor slows down when asked for
+                                      // that (SLOW with corr 1, docs/spec/wire.md "Loss
+                                      // on the way"); SLOW for a filling socket still
+                                      // works both ways. Default 0; also
+                                      // DTS_RANDOM_LOSS=1.
 } dts_node_config;
 
 #define DTS_QUEUE_MAX 4096
@@ -239,7 +248,8 @@ typedef struct dts_node_config {
 #define DTS_ANSWER_SPIN_DEFAULT_US 100
 
 // dts_node_config_init fills cfg with defaults, then applies the
-// environment variables DTS_IFACE, DTS_PORT, DTS_TTL and DTS_SPIN_US when set.
+// environment variables DTS_IFACE, DTS_PORT, DTS_TTL, DTS_SPIN_US,
+// DTS_ANSWER_SPIN_US and DTS_RANDOM_LOSS when set.
 void dts_node_config_init(dts_node_config *cfg);
 
 // dts_node_open creates a node and, unless run_mode is DTS_RUN_CALLER or

@@ -89,6 +89,7 @@ dts_node_config_init(dts_node_config *cfg)
     if (env_int("DTS_PORT", 1, 65535, &v)) cfg->port = (uint16_t)v;
     if (env_int("DTS_TTL", 0, 255, &v)) cfg->ttl = (int)v;
     cfg->answer_spin_us = DTS_ANSWER_SPIN_DEFAULT_US;
+    if (env_int("DTS_RANDOM_LOSS", 0, 1, &v)) cfg->random_loss = (int)v;
     if (env_int("DTS_SPIN_US", 0, DTS_SPIN_MAX_US, &v)) cfg->spin_us = (uint32_t)v;
     if (env_int("DTS_ANSWER_SPIN_US", 0, DTS_SPIN_MAX_US, &v)) cfg->answer_spin_us = (uint32_t)v;
     const char *iface = getenv("DTS_IFACE");
@@ -1082,7 +1083,7 @@ node_on_loss(dts_node *n, const dtsi_hdr *h)
 {
     int64_t now = n->rx_now_ms, since = n->rx_mono_us - n->loss_mark_us;
     uint64_t rate = node_drain_rate(n, now);
-    if (h->instance == n->instance ||
+    if (n->cfg.random_loss || h->instance == n->instance ||
         now - n->loss_slow_ms < (rate ? DTSI_LOSS_SLOW_GAP_MS : DTSI_SLOW_GAP_MS))
         return;
     if (!rate && n->loss_mark_us && since < 100000) {
@@ -2328,7 +2329,8 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         return;
     }
     if (h->kind == DTSI_KIND_SLOW) {
-        if (t->declared && dtsi_get_u64(payload) == n->instance)
+        if (t->declared && dtsi_get_u64(payload) == n->instance &&
+            (!n->cfg.random_loss || h->corr != DTSI_SLOW_LOSS))
             node_slow_down(n, dtsi_get_u64(payload + 8), h->corr);
         return;
     }

@@ -218,6 +218,7 @@ main_check_env(const cli_ctx *ctx)
         {"DTS_TTL", 0, 255, "DTS_TTL=1"},
         {"DTS_SPIN_US", 0, DTS_SPIN_MAX_US, "DTS_SPIN_US=100"},
         {"DTS_ANSWER_SPIN_US", 0, DTS_SPIN_MAX_US, "DTS_ANSWER_SPIN_US=100"},
+        {"DTS_RANDOM_LOSS", 0, 1, "DTS_RANDOM_LOSS=1"},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);
