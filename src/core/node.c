@@ -638,9 +638,10 @@ enqueue_refused(dts_node *n, const dtsi_hdr *h, size_t len)
 static void
 queue_append(dts_node *n, dtsi_out o)
 {
+    o.charged = o.frag ? o.end_off - o.next_off : o.len - DTSI_HDR_SIZE;
     *q_at(n, n->q_len) = o;
     n->q_len++;
-    n->q_bytes += o.len - DTSI_HDR_SIZE;
+    n->q_bytes += o.charged;
     if (n->q_bytes > n->nc.queue_peak_bytes) n->nc.queue_peak_bytes = n->q_bytes;
 }
 
@@ -716,24 +717,32 @@ dtsi_enqueue_borrowed(dts_node *n, uint64_t channel, const dtsi_hdr *h, const vo
 
 // dtsi_enqueue_copy queues a copy of an encoded frame (reliable mode
 // repairs): all of it, or for a fragmented message the fragments covering
-// bytes from..to of the message. Caller holds the lock.
+// bytes from..to of the message, of which only the header and those bytes
+// are copied and counted in the queue (a fragment of a 64 MiB message
+// copied all of it, and a NACK for a few scattered fragments filled the
+// queue with such copies). Caller holds the lock.
 dts_err
 dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len, size_t from,
                   size_t to)
 {
     if (n->closing) return DTS_ECLOSED;
-    if (n->q_len == n->q_cap || n->q_bytes + len > n->cfg.queue_max_bytes) return DTS_EQUEUE;
+    int frag = len > n->max_dgram;
+    if (!frag) from = 0, to = len - DTSI_HDR_SIZE;
+    size_t part = to - from;
+    if (n->q_len == n->q_cap || n->q_bytes + part > n->cfg.queue_max_bytes) return DTS_EQUEUE;
     int pooled;
-    uint8_t *buf = buf_get(n, len, &pooled);
+    uint8_t *buf = buf_get(n, DTSI_HDR_SIZE + part, &pooled);
     if (!buf) return DTS_ENOMEM;
-    memcpy(buf, frame, len);
+    memcpy(buf, frame, DTSI_HDR_SIZE);
+    memcpy(buf + DTSI_HDR_SIZE, frame + DTSI_HDR_SIZE + from, part);
     queue_append(n, (dtsi_out){.channel = channel,
                                .len = len,
                                .buf = buf,
                                .pooled = pooled,
-                               .frag = len > n->max_dgram,
+                               .frag = frag,
                                .next_off = from,
                                .end_off = to,
+                               .base = from,
                                .repair = 1});
     return DTS_OK;
 }
@@ -1150,7 +1159,7 @@ static void
 out_retire(dts_node *n, dtsi_out *o, int sent)
 {
     if (sent) node_count_sent(n, o);
-    n->q_bytes -= o->len - DTSI_HDR_SIZE;
+    n->q_bytes -= o->charged;
     if (o->lvc) node_lvc_adopt(n, o);
     out_free(n, o);
 }
@@ -1219,7 +1228,7 @@ node_build_fragments(dts_node *n, const dtsi_out *o, size_t k, size_t slot, size
         dtsi_frag_hdr f = {
             .msg_len = (uint32_t)msg_len, .off = (uint32_t)off, .frag_size = (uint32_t)frag_size};
         dtsi_frag_hdr_encode(&f, b + DTSI_HDR_SIZE);
-        const uint8_t *slice = (const uint8_t *)out_payload(o) + off;
+        const uint8_t *slice = (const uint8_t *)out_payload(o) + (off - o->base);
         struct iovec *v = &iov[used];
         if (stage) {
             memcpy(stage + hlen, slice, chunk);

@@ -234,6 +234,9 @@ typedef struct dtsi_out {
     size_t next_off; // of the message: how far it has gone
     size_t end_off;  // of the message: where to stop (a repair may be partial)
     int repair;      // a copy sent again in reliable mode
+    size_t base;     // of the message: where buf's payload starts (a repair of some
+                     // fragments holds only their bytes, base = next_off), else 0
+    size_t charged;  // counted in q_bytes (queue_append)
     int pooled;      // buf came from the node's buffer pool of class pooled - 1; 0: malloc
     int lvc;         // may become its type's last value when it leaves (dtsi_lvc_store)
     uint64_t seq;    // the frame's sequence number

@@ -284,6 +284,28 @@ test_large_message_cut(void **state)
     assert_int_equal(counters().repairs_refused - a.repairs_refused, 1);
 }
 
+// Scattered fragments of a large message each go again, and each repair
+// holds only its own bytes: a repair used to copy the whole 8 MiB message
+// and count it in the send queue, which then took 8 of 32 of them (64 MiB),
+// the rest dropped unanswered.
+static void
+test_scattered_fragments(void **state)
+{
+    (void)state;
+    pub_open("mem://hnack7", sizeof value, 1);
+    nack k = {0};
+    nack_add(&k, 1, 0, 1);
+    uint64_t one = send_nacks(&k, 1); // one fragment: its size
+    assert_true(one > 0 && one == rw.frag_size);
+    k.n = 0;
+    for (uint32_t i = 0; i < 32; i++) nack_add(&k, 1, 2 + 3 * i, 1);
+    dts_node_counters a = counters();
+    assert_int_equal(send_nacks(&k, 1), 32 * (uint64_t)rw.frag_size);
+    dts_node_counters b = counters();
+    assert_int_equal(b.repairs_sent - a.repairs_sent, 32);
+    assert_int_equal(b.repairs_refused, a.repairs_refused);
+}
+
 // A receiver that lost the repair asks again DTSI_NACK_INTERVAL_MS later
 // (reliable.c, rel_nack_missing): that NACK is answered.
 static void
@@ -400,6 +422,7 @@ main(void)
         cmocka_unit_test_teardown(test_bytes_per_nack, close_left),
         cmocka_unit_test_teardown(test_large_message_cut, close_left),
         cmocka_unit_test_teardown(test_retry_answered, close_left),
+        cmocka_unit_test_teardown(test_scattered_fragments, close_left),
         cmocka_unit_test_teardown(test_query_flood, close_left),
         cmocka_unit_test_teardown(test_random_loss_publisher, close_left),
     };
