@@ -23,7 +23,8 @@ tc qdisc add dev veth2 root tbf rate 1gbit burst 256kb latency 5ms \
 # as gaps); at least 75% must arrive and the rest be counted.
 check() {
   local size=$1 count=$2 tail=3
-  local total=$((count + tail))
+  local total=$((count + tail)) dropped_before
+  dropped_before=$(link_dropped)
   rm -f "$TMP/go"
   on_host 2 testpeer sub link.Blob --sum --accounted "$total" --linger 2.5 --timeout 60 \
     > "$TMP/sub" &
@@ -40,16 +41,24 @@ check() {
   local got; got=$(grep -c '^msg' "$TMP/sub")
   echo "$size sub: $line"
   echo "$size pub: $(grep '^counters' "$TMP/pub")"
-  echo "$size link: $(tc -s qdisc show dev veth2 | grep -o 'dropped [0-9]*')"
+  local dropped=$(($(link_dropped) - dropped_before))
+  echo "$size link: dropped $dropped"
   [ "$got" -ge $((total * 3 / 4)) ] || fail "$size bytes: only $got of $total delivered: $line"
-  [ "$(get slow_loss_sent "$line")" -gt 0 ] || fail "$size bytes: no SLOW for loss sent"
-  [ "$(get slow_received "$(grep '^counters' "$TMP/pub")")" -gt 0 ] \
-    || fail "$size bytes: the publisher never slowed down"
+  # A publisher slowed by the build (ASan on a busy machine) may never
+  # outrun the link: nothing lost, nothing to ask for.
+  if [ "$dropped" -gt 0 ]; then
+    [ "$(get slow_loss_sent "$line")" -gt 0 ] || fail "$size bytes: no SLOW for loss sent"
+    [ "$(get slow_received "$(grep '^counters' "$TMP/pub")")" -gt 0 ] \
+      || fail "$size bytes: the publisher never slowed down"
+  else
+    echo "note: $size bytes: the publisher never outran the link here; SLOW for loss not exercised"
+  fi
   join <(awk '/^sum/ {print $3, $5}' "$TMP/pub" | sort) <(awk '/^msg/ {print $3, $6}' "$TMP/sub" | sort) \
     | awk '$2 != $3 {bad++} END {exit bad > 0}' || fail "$size bytes: corrupted message delivered"
   echo "ok: $size bytes: $got of $total delivered, $(get slow_loss_sent "$line") SLOW for loss"
 }
 get() { echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+link_dropped() { tc -s qdisc show dev veth2 | grep -o 'dropped [0-9]*' | awk '{print $2}'; }
 check 65536 3000   # fragments: runs of them missing
 check 1024 150000  # small values, many to a datagram: runs of sequence numbers missing
 pass "slower link: most messages arrive, the rest counted"
