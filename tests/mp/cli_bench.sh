@@ -24,7 +24,9 @@ print(f"bench: {sub['delivered_per_s']:.0f} msg/s delivered, loss {sub['loss_pct
 PY
 dts bench pong --json &
 PONG=$!
-dts bench ping --size 64 --count 500 --json > "$TMP/ping.json" || fail "bench ping failed"
+# Bounded: a ping whose pongs never come waits a second for each of 600.
+timeout 120 dts bench ping --size 64 --count 500 --json > "$TMP/ping.json" \
+  || fail "bench ping failed or hung ($?): $(cat "$TMP/ping.json")"
 wait_for 10 bash -c "! kill -0 $PONG 2>/dev/null" || fail "bench pong did not stop after the ping"
 python3 - "$TMP/ping.json" <<'PY' || fail "bad ping JSON"
 import json, sys
@@ -36,8 +38,8 @@ PY
 # pong answers from its callback on that thread, the ping waits for its own.
 dts bench pong --thread --json &
 PONG=$!
-dts bench ping --thread --size 64 --count 300 --json > "$TMP/pingt.json" ||
-    fail "bench ping --thread failed"
+timeout 120 dts bench ping --thread --size 64 --count 300 --json > "$TMP/pingt.json" ||
+    fail "bench ping --thread failed or hung ($?)"
 wait_for 10 bash -c "! kill -0 $PONG 2>/dev/null" || fail "bench pong --thread did not stop"
 python3 - "$TMP/pingt.json" <<'PY' || fail "bad ping --thread JSON"
 import json, sys
