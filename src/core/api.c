@@ -406,17 +406,6 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
     return err;
 }
 
-// interrupt_taken takes the interrupts (dts_node_interrupt) not taken yet:
-// 1 when there were any. Lock held.
-static int
-interrupt_taken(dts_node *n)
-{
-    unsigned i = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE);
-    if (i == n->interrupts_done) return 0;
-    n->interrupts_done = i;
-    return 1;
-}
-
 // wait_until blocks until done(n, arg) or the deadline, either on the
 // condition variable (the loop runs on another thread) or by running the
 // loop here. Lock held on entry and exit. Returns 1 when done.
@@ -434,7 +423,7 @@ wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_
     int64_t end_ms = dtsi_mono_ms() + timeout_ms;
     while (!done(n, arg)) {
         if (n->stopped) return 0;
-        if (interrupt_taken(n)) return 0;
+        if (dtsi_interrupt_pending(n, 1)) return 0;
         if (n->cfg.run_mode == DTS_RUN_THREAD) {
             if (pthread_cond_timedwait(&n->cond, &n->mu, &dl) == ETIMEDOUT) return done(n, arg);
         } else {
@@ -502,7 +491,7 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
             us = queue_drain_us(n) / 4;
             us = us < 20 ? 20 : us > 5000 ? 5000 : us;
         }
-        int stopped = n->stopped, interrupted = interrupt_taken(n);
+        int stopped = n->stopped, interrupted = dtsi_interrupt_pending(n, 1);
         pthread_mutex_unlock(&n->mu);
         if (stopped) return DTS_ECLOSED;
         if (interrupted) return DTS_ETIMEDOUT; // dts_node_interrupt

@@ -2526,12 +2526,8 @@ node_on_wake(uv_async_t *a)
     // An interrupt stops dts_node_run; a call waiting on the condition
     // variable (wait_until) sees it itself. The loop of DTS_RUN_THREAD runs
     // on: uv_stop would end its thread.
-    unsigned interrupts = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE);
-    if (interrupts != n->interrupts_done) {
-        if (n->in_run) {
-            n->interrupts_done = interrupts;
-            uv_stop(a->loop);
-        }
+    if (dtsi_interrupt_pending(n, n->in_run)) {
+        if (n->in_run) uv_stop(a->loop);
         pthread_cond_broadcast(&n->cond);
     }
     if (n->stop_requested) {
@@ -2960,7 +2956,7 @@ dts_node_run(dts_node *n)
     __atomic_store_n(&n->loop_tid_set, 1, __ATOMIC_RELEASE); // after loop_tid
     dtsi_lock(&n->mu);
     n->in_run = 1;
-    int pending = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE) != n->interrupts_done;
+    int pending = dtsi_interrupt_pending(n, 0);
     pthread_mutex_unlock(&n->mu);
     if (pending) uv_async_send(&n->wake); // an interrupt that no call took yet ends this one
     uv_run(n->loop, UV_RUN_DEFAULT);

@@ -570,6 +570,17 @@ dtsi_frag_batch_max(const dts_node *n)
     size_t k = DTSI_FRAG_BATCH_BYTES / n->max_dgram;
     return k < 1 ? 1 : k > DTSI_FRAG_BATCH ? DTSI_FRAG_BATCH : k;
 }
+// dtsi_interrupt_pending says whether dts_node_interrupt was called more
+// often than waiting calls took (interrupts ahead of interrupts_done); with
+// take, it also takes them. Lock held.
+static inline int
+dtsi_interrupt_pending(dts_node *n, int take)
+{
+    unsigned i = __atomic_load_n(&n->interrupts, __ATOMIC_ACQUIRE);
+    if (i == n->interrupts_done) return 0;
+    if (take) n->interrupts_done = i;
+    return 1;
+}
 uint8_t *dtsi_frame_get(dts_node *n, size_t len, int *pooled);
 void dtsi_frame_put(dts_node *n, uint8_t *buf, int pooled);
 void dtsi_pool_trim(dts_node *n, int64_t now_ms);
