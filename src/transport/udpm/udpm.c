@@ -163,13 +163,19 @@ udpm_addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
                   &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
 }
 
+// udpm_addr_text formats an address as IP:PORT. A datagram from 0.0.0.0 was
+// sent on this host by a socket that had no address for the interface the
+// route chose (multicast routed through lo: 127.0.0.1 is too narrow in
+// scope for it), so it is shown as 127.0.0.1, which reaches the same socket.
 static void
 udpm_addr_text(const struct sockaddr_storage *ss, char *buf, size_t cap)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        struct in_addr ia = a->sin_addr;
+        if (ia.s_addr == htonl(INADDR_ANY)) ia.s_addr = htonl(INADDR_LOOPBACK);
+        inet_ntop(AF_INET, &ia, ip, sizeof ip);
         snprintf(buf, cap, "%s:%u", ip, ntohs(a->sin_port));
     } else {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
