@@ -24,7 +24,8 @@ print(f"bench: {sub['delivered_per_s']:.0f} msg/s delivered, loss {sub['loss_pct
 PY
 dts bench pong --json &
 PONG=$!
-# Bounded: a ping whose pongs never come waits a second for each of 600.
+# Bounded: a ping whose pongs stop coming ends after 5 lost in a row, and
+# this catches a ping that hangs elsewhere.
 timeout 120 dts bench ping --size 64 --count 500 --json > "$TMP/ping.json" \
   || fail "bench ping failed or hung ($?): $(cat "$TMP/ping.json")"
 wait_for 10 bash -c "! kill -0 $PONG 2>/dev/null" || fail "bench pong did not stop after the ping"
@@ -46,6 +47,30 @@ import json, sys
 o = json.loads(open(sys.argv[1]).read())
 assert o["round_trips"] == 300 and 0 < o["p50_us"] <= o["p99_us"] <= o["max_us"], o
 PY
+# A pong that stops answering (stopped mid-run) ends the ping with an error
+# after 5 round trips lost in a row, instead of 1 s for each one left.
+dts bench pong &
+PONG=$!
+cleanup_add "kill -CONT $PONG 2>/dev/null; kill $PONG 2>/dev/null"
+dts bench ping --count 1000000 2> "$TMP/ping_stuck.err" > /dev/null &
+PING=$!
+pong_answers() {
+  dts ls --json --wait 2 | python3 -c '
+import json, sys
+t = {t["name"]: t for t in json.load(sys.stdin)}
+assert t["bench.Pong"]["msgs_per_s"] > 0'
+}
+wait_for 40 pong_answers || fail "the pong never answered the long ping"
+kill -STOP $PONG
+wait_for 30 bash -c "! kill -0 $PING 2>/dev/null" || fail "ping did not stop when its pong did"
+rc=0; wait $PING || rc=$?
+[ $rc = 1 ] || fail "ping with a stopped pong: exit status $rc, want 1"
+grep -q "no pong came back for 5 round trips in a row" "$TMP/ping_stuck.err" ||
+  fail "unclear error: $(cat "$TMP/ping_stuck.err")"
+# Stopped, the pong also stops its heartbeats: gone once its lease runs out.
+grep -Eq "subscribed but does not answer|pong' is gone" "$TMP/ping_stuck.err" ||
+  fail "no reason given: $(cat "$TMP/ping_stuck.err")"
+kill -CONT $PONG; kill $PONG; wait $PONG 2>/dev/null || true
 out=$(dts bench pub --seconds 0.2 2>&1) && fail "pub without a subscriber succeeded"
 echo "$out" | grep -q "start 'dts bench sub' first" || fail "unclear error: $out"
 rc=0; out=$(dts bench sideways 2>&1) || rc=$?

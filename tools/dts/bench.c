@@ -22,7 +22,8 @@ static const char bench_help[] =
     "second), then tells the subscriber how many it sent; the subscriber prints sent and\n"
     "delivered messages/s, MB/s and loss, and exits by itself when the run ends (or after\n"
     "S seconds plus 30 s of grace). 'bench ping' sends K messages one at a time to a\n"
-    "'bench pong', which sends each back, and prints the round trips (p50, p90, p99, max).\n"
+    "'bench pong', which sends each back, and prints the round trips (p50, p90, p99, max);\n"
+    "a round trip not back within 1 s is lost, and 5 lost in a row end the ping with an error.\n"
     "Every side prints its CPU time and peak resident memory. Both sides of a pair take the\n"
     "same options (a side ignores those of the other), so a script can start both alike;\n"
     "options of the other pair (--count for pub, --rate for ping) are refused.\n"
@@ -100,6 +101,21 @@ bench_open(cli_ctx *ctx, const bench_opts *o, dts_run_mode mode, dts_node **n)
     return cli_node_open(ctx, mode, n);
 }
 
+// bench_subscribers counts the subscribers node n knows of type.
+static int
+bench_subscribers(dts_node *n, const char *type)
+{
+    dts_type_info *ti;
+    size_t k;
+    int subs = 0;
+    if (dts_node_types(n, &ti, &k) == DTS_OK) {
+        for (size_t j = 0; j < k; j++)
+            if (!strcmp(ti[j].name, type)) subs = (int)ti[j].subscribers;
+        dts_free(ti);
+    }
+    return subs;
+}
+
 // bench_wait_subscriber waits (5 s at most) until some node subscribes to
 // type. A node in DTS_RUN_CALLER mode is stepped here, since discovery runs
 // on this thread; one on its own thread is only looked at.
@@ -108,14 +124,7 @@ bench_wait_subscriber(dts_node *n, const char *type, int step)
 {
     double until = bench_now() + 5;
     while (bench_now() < until && !cli_stopped()) {
-        dts_type_info *ti;
-        size_t k;
-        int ok = 0;
-        if (dts_node_types(n, &ti, &k) == DTS_OK) {
-            for (size_t j = 0; j < k; j++) ok |= !strcmp(ti[j].name, type) && ti[j].subscribers > 0;
-            dts_free(ti);
-        }
-        if (ok) return 1;
+        if (bench_subscribers(n, type) > 0) return 1;
         if (step)
             cli_step(n, 10, -1);
         else
@@ -365,6 +374,8 @@ bench_cmp(const void *a, const void *b)
 // microseconds, or -1. With --thread the node's own thread receives the
 // pong, and this one waits for its callback's signal, as an application
 // that publishes from its own thread would.
+#define BENCH_LOST_MAX 5 // round trips lost in a row that end a ping
+
 static double
 bench_round_trip(dts_node *n, ping_state *p, const void *buf, size_t len, int thread)
 {
@@ -425,18 +436,29 @@ bench_ping(cli_ctx *ctx, const bench_opts *o)
     }
     uint8_t *buf = calloc(1, (size_t)o->size);
     double *rtt = calloc((size_t)o->count, sizeof *rtt);
-    long got = 0;
-    for (long i = 0; buf && rtt && i < o->count + 100 && !cli_stopped(); i++) {
+    long got = 0, lost = 0, i;
+    for (i = 0; buf && rtt && i < o->count + 100 && !cli_stopped() && lost < BENCH_LOST_MAX; i++) {
         double us = bench_round_trip(n, &p, buf, (size_t)o->size, o->thread);
+        lost = us >= 0 ? 0 : lost + 1;
         if (us >= 0 && i >= 100) rtt[got++] = us;
     }
+    // Why the pong stopped answering, as this node sees it: gone (no
+    // subscriber of bench.Ping), or there but not answering.
+    int pongs = lost >= BENCH_LOST_MAX ? bench_subscribers(n, "bench.Ping") : 0;
     dts_publish(n, "bench.Ping", "quit", 4);
     dts_flush(n, 1000);
-    if (got) bench_print_ping(o, rtt, got);
+    if (got && lost < BENCH_LOST_MAX) bench_print_ping(o, rtt, got);
     free(buf);
     free(rtt);
     dts_sub_close(s);
     dts_node_close(n);
+    if (lost >= BENCH_LOST_MAX)
+        return cli_error(ctx,
+                         "no pong came back for %d round trips in a row (after %ld of %ld): %s",
+                         BENCH_LOST_MAX, i - lost, o->count + 100,
+                         pongs ? "'dts bench pong' is subscribed but does not answer; is it "
+                                 "stuck, or does it not hear this node's subscription?"
+                               : "'dts bench pong' is gone (this node no longer hears it)");
     return got ? CLI_EXIT_OK : cli_error(ctx, "no round trip completed");
 }
 
