@@ -21,7 +21,8 @@ import json, sys
 types = {t["name"]: t for t in json.load(open(sys.argv[1]))}
 t = types["brewery.Temperature"]
 assert t["format"] == "json" and t["publishers"] == 2, t
-assert 5 < t["msgs_per_s"] < 40 and t["bytes_per_s"] > 0, t
+# 20 messages/s in all, counted from when ls heard of the type.
+assert 14 < t["msgs_per_s"] < 26 and t["bytes_per_s"] > 0, t
 assert len(t["schema_id"]) == 16 and len(t["type_id"]) == 16
 assert types["notes.Text"]["format"] == "raw"
 # A publisher that sent nothing while ls listened: its latest value, sent
@@ -30,6 +31,16 @@ assert types["idle.Setpoint"]["publishers"] == 1, types["idle.Setpoint"]
 assert types["idle.Setpoint"]["msgs_per_s"] == 0, types["idle.Setpoint"]
 PY
 pass "ls --json"
+
+# A wait under a second still measures the rates (they used to show 0).
+short_rate() {
+  "$DTS" ls --json --wait 0.8 | python3 -c '
+import json, sys
+t = {t["name"]: t for t in json.load(sys.stdin)}["brewery.Temperature"]
+assert 8 < t["msgs_per_s"] < 40, t'
+}
+wait_for 20 short_rate || fail "ls --wait 0.8: no rate for brewery.Temperature"
+pass "ls --wait 0.8 rates"
 
 "$DTS" ls --nodes --json --wait 2 >"$TMP/nodes.json" || fail "ls --nodes exited $?"
 python3 - "$TMP/nodes.json" <<'PY' || fail "ls --nodes --json: $(cat "$TMP/nodes.json")"

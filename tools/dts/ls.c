@@ -13,7 +13,8 @@ static const char ls_help[] =
     "usage: dts ls [--nodes] [--json] [--wait S]\n"
     "\n"
     "Listen for S seconds, then list the types on the network: name, format, schema id,\n"
-    "publishers, subscribers, messages and bytes per second. With --nodes, list the nodes\n"
+    "publishers, subscribers, messages and bytes per second (received from the moment this\n"
+    "ls first heard of the type to the end of S). With --nodes, list the nodes\n"
     "instead: instance id, host id, host name, process id, address, number of types and\n"
     "when each was last heard. This dts process itself is not counted.\n"
     "\n"
@@ -152,6 +153,91 @@ ls_parse(const cli_ctx *ctx, int argc, char **argv, ls_opts *o)
     return -1;
 }
 
+// When ls first knew each type: its subscription to every type receives a
+// type's messages only from then, so a rate counts the messages received
+// over that time, not over all of --wait (the library's own rates cover
+// whole seconds only: a --wait under one showed 0 msg/s for busy types).
+typedef struct ls_seen {
+    uint64_t id;
+    int64_t at_ns;
+} ls_seen;
+
+typedef struct ls_seen_set {
+    ls_seen *v; // sorted by id
+    size_t n, cap;
+} ls_seen_set;
+
+static ls_seen *
+ls_seen_find(const ls_seen_set *s, uint64_t id, size_t *pos)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->v[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (pos) *pos = lo;
+    return lo < s->n && s->v[lo].id == id ? &s->v[lo] : NULL;
+}
+
+// ls_note_types records the types known now that were not before.
+static void
+ls_note_types(dts_node *node, ls_seen_set *s, int64_t now)
+{
+    dts_type_info *ti;
+    size_t k, pos;
+    if (dts_node_types(node, &ti, &k) != DTS_OK) return;
+    for (size_t i = 0; i < k; i++) {
+        if (ls_seen_find(s, ti[i].type_id, &pos)) continue;
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 64;
+            ls_seen *v = realloc(s->v, cap * sizeof *v);
+            if (!v) break;
+            s->v = v;
+            s->cap = cap;
+        }
+        memmove(&s->v[pos + 1], &s->v[pos], (s->n - pos) * sizeof *s->v);
+        s->v[pos] = (ls_seen){ti[i].type_id, now};
+        s->n++;
+    }
+    dts_free(ti);
+}
+
+// ls_listen runs the node until the deadline, noting when each type
+// becomes known (every LS_NOTE_MS).
+#define LS_NOTE_MS 20
+static void
+ls_listen(dts_node *node, int64_t deadline, ls_seen_set *seen)
+{
+    int64_t next_note = 0;
+    while (!cli_stopped()) {
+        int64_t now = dts_now_ns();
+        if (seen && now >= next_note) {
+            ls_note_types(node, seen, now);
+            next_note = now + LS_NOTE_MS * 1000000LL;
+        }
+        if (now >= deadline) break;
+        int64_t until = seen && next_note < deadline ? next_note : deadline;
+        if (cli_step(node, (int)((until - now + 999999) / 1000000), -1) < 0) break;
+    }
+}
+
+// ls_rates sets each type's rates to what this node received over the
+// time since it knew the type (ls_seen), up to end.
+static void
+ls_rates(dts_type_info *types, size_t n, const ls_seen_set *seen, int64_t end)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ls_seen *w = ls_seen_find(seen, types[i].type_id, NULL);
+        double secs = w ? (double)(end - w->at_ns) / 1e9 : 0;
+        if (secs < (double)LS_NOTE_MS / 1000) continue; // too short to tell: the library's
+        types[i].msgs_per_s = (double)types[i].counters.received / secs;
+        types[i].bytes_per_s = (double)types[i].counters.bytes_received / secs;
+    }
+}
+
 // ls_on_msg ignores messages: the subscription to every type only makes
 // the library receive them so that it can measure their rates.
 static void
@@ -179,11 +265,14 @@ ls_run(cli_ctx *ctx, int argc, char **argv)
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &node)) != 0) return rc;
     dts_sub *sub = NULL;
     if (!o.nodes) dts_subscribe(node, "**", ls_on_msg, NULL, &sub);
-    cli_run_until(node, cli_deadline(o.wait), NULL);
+    ls_seen_set seen = {0};
+    ls_listen(node, cli_deadline(o.wait), o.nodes ? NULL : &seen);
     dts_type_info *types = NULL;
     dts_node_info *nodes = NULL;
     size_t nt = 0, nn = 0;
     dts_err err = o.nodes ? dts_node_peers(node, &nodes, &nn) : dts_node_types(node, &types, &nt);
+    if (err == DTS_OK && !o.nodes) ls_rates(types, nt, &seen, dts_now_ns());
+    free(seen.v);
     nt = ls_types_filtered(types, nt);
     if (nt > 1) qsort(types, nt, sizeof *types, ls_cmp_type);
     if (err == DTS_OK && o.json)
