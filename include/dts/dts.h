@@ -320,7 +320,7 @@ dts_err dts_type_declare(dts_node *node, const char *name, dts_format format, co
 // "Compression"). The core names no library: the codec layer provides one
 // (dts_codec_compressor in <dts/codec.h>), or an application its own. All
 // three functions are pure and thread-safe.
-typedef struct dts_compressor {
+struct dts_compressor {
     // compress frames in (len bytes) with algorithm alg (1 zstd, 2 lz4, 3
     // blosc; level 0 is its default) when len >= threshold and it shrinks:
     // then *out is a new buffer (freed with free_buf) starting with the
@@ -331,7 +331,7 @@ typedef struct dts_compressor {
     // size above max. The caller frees *out with free_buf.
     dts_err (*decompress)(const void *in, size_t len, size_t max, void **out, size_t *out_len);
     void (*free_buf)(void *p);
-} dts_compressor;
+};
 
 // Options of a type this node publishes.
 typedef struct dts_type_opts {
