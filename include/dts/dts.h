@@ -11,7 +11,14 @@
 //   - "Loop thread" is the thread that runs the node's event loop: the
 //     node's own thread (DTS_RUN_THREAD), the caller of dts_node_run or
 //     dts_node_step, or the thread running the caller's libuv loop.
-//   - Callbacks run on the loop thread and must not block.
+//   - Callbacks run on the loop thread and must not block. They run with
+//     the node's lock held: a callback may call the functions of its node
+//     (the lock is recursive), but must not wait for anything that another
+//     thread holds while that thread calls a function of the same node.
+//     An application mutex that thread A holds around dts_publish (or any
+//     dts call on the node) and a callback takes deadlocks the two: guard
+//     only your own data with such a mutex, never a dts call, or hand the
+//     message to another thread through a queue.
 //
 // The wire format is described in docs/spec/wire.md and discovery in
 // docs/spec/discovery.md.
@@ -261,13 +268,16 @@ dts_err dts_node_open(const dts_node_config *cfg, dts_node **out);
 
 // dts_node_close says goodbye to the network, stops the loop (joining the
 // node's thread), closes every subscription and frees the node. Messages
-// still queued are sent first, within a short bound. Must not be called from
-// a callback. In DTS_RUN_UV mode call it from the loop's thread while the
-// loop is not inside a dts callback; it runs the loop briefly to close handles.
+// still queued are sent first, within a short bound. The subscriptions'
+// handles are freed with the node: call dts_sub_close on them before, or
+// not at all. Must not be called from a callback of the node: the process
+// then stops with a message (abort), as the loop would go on with the node
+// freed. In DTS_RUN_UV mode call it from the loop's thread while the loop
+// is not inside a dts callback; it runs the loop briefly to close handles.
 void dts_node_close(dts_node *node);
 
 // dts_node_run runs the loop on the calling thread until dts_node_stop.
-// Only in DTS_RUN_CALLER mode.
+// Only in DTS_RUN_CALLER mode (DTS_EINVAL in the others).
 dts_err dts_node_run(dts_node *node);
 // dts_node_stop makes dts_node_run return soon. Safe from any thread (it
 // uses uv_async_send), but not from a signal handler: install the signal
@@ -283,12 +293,15 @@ void dts_node_stop(dts_node *node);
 // once.
 void dts_node_interrupt(dts_node *node);
 // dts_node_fd returns a file descriptor that becomes readable when the node
-// has work; then call dts_node_step. DTS_RUN_CALLER mode only.
+// has work; then call dts_node_step. DTS_RUN_CALLER mode only (-1 in the
+// others, and for NULL).
 int dts_node_fd(const dts_node *node);
 // dts_node_timeout_ms returns how long the caller may wait on dts_node_fd
-// before calling dts_node_step anyway (timers), or -1 for no limit.
+// before calling dts_node_step anyway (timers), or -1 for no limit (and in
+// modes other than DTS_RUN_CALLER, where it means nothing).
 int dts_node_timeout_ms(const dts_node *node);
 // dts_node_step does all work that is ready without blocking.
+// DTS_RUN_CALLER mode only (DTS_EINVAL in the others).
 dts_err dts_node_step(dts_node *node);
 // dts_node_step_wait waits up to timeout_ms (-1: until something happens;
 // the node's own timers wake it at least every 50 ms) for work, then does
@@ -368,6 +381,17 @@ dts_err dts_type_set_opts(dts_node *node, const char *type, const dts_type_opts 
 // 120 KB over a 1500-byte MTU) leaves between two batches of fragments of
 // a larger value of another type being sent, instead of after the whole
 // of it, and the larger one then has the next batch (counter passed_large).
+// The core does not check the bytes against the type's format or schema
+// (dts_publish_json in <dts/typed.h> does).
+//
+// Who receives it: the nodes that have joined the type when it leaves. A
+// subscription to the exact name joins at once; a glob joins a type when
+// discovery reveals it (typically a fraction of a second after the type's
+// first description). A node that subscribes later gets the latest value by a
+// query, answered while the publisher runs. So a program that publishes
+// one value and exits should first wait until the type has subscribers
+// (dts_node_types: subscribers) or stay a while after publishing; with a
+// glob subscriber it otherwise loses the value, reliable mode included.
 dts_err dts_publish(dts_node *node, const char *type, const void *data, size_t len);
 
 // dts_publish_wait is dts_publish that waits for room: when the queue is
@@ -426,10 +450,13 @@ typedef struct dts_msg {
     uint64_t seq; // per publisher and type, from 1
     uint64_t sender_instance;
     uint64_t sender_host;
-    char sender_addr[64]; // "192.168.1.4:5555", "[fe80::1]:5555" or "mem"
+    char sender_addr[64]; // address and source port: "192.168.1.4:40312",
+                          // "[fe80::1]:40312", or "mem"
     int64_t sent_ns;      // sender's wall clock, ns since the Unix epoch
     int64_t received_ns;  // receiver's wall clock
-    int is_reply;         // 1 when it answers a query
+    int is_reply;         // 1 when this copy came as an answer to a query: to dts_query,
+                          // or the initial-value query of a new subscription (then the
+                          // same message, arriving live later, is dropped as a duplicate)
 } dts_msg;
 
 typedef void (*dts_msg_cb)(void *ud, const dts_msg *msg);
@@ -447,6 +474,8 @@ dts_err dts_subscribe(dts_node *node, const char *pattern, dts_msg_cb cb, void *
 // dts_sub_close ends a subscription. After it returns the callback is not
 // running and will not run again (unless called from that very callback,
 // in which case it takes effect when the callback returns). Any thread.
+// Call it once per handle, and before dts_node_close of its node (which
+// closes and frees the subscriptions left): the handle is freed soon after.
 void dts_sub_close(dts_sub *sub);
 
 // ---------------------------------------------------------------------------

@@ -2926,6 +2926,18 @@ void
 dts_node_close(dts_node *n)
 {
     if (!n) return;
+    // From a callback of this node the loop would go on with the node
+    // freed under it (dts.h forbids the call): stop with a message instead
+    // of corrupting memory, as an assertion would.
+    int loop_thread = __atomic_load_n(&n->loop_tid_set, __ATOMIC_ACQUIRE) &&
+                      pthread_equal(n->loop_tid, pthread_self());
+    if (n->cfg.run_mode == DTS_RUN_THREAD
+            ? loop_thread
+            : n->in_loop_cb > 0 && (loop_thread || !n->loop_tid_set)) {
+        fprintf(stderr, "dts: dts_node_close called from a callback of the same node; close the "
+                        "node once its loop has returned (see dts.h)\n");
+        abort();
+    }
     // Send what is queued first, within a bound (a large message may need
     // a while at the paced rate).
     if (n->thread_started || n->cfg.run_mode == DTS_RUN_CALLER) dts_flush(n, DTSI_CLOSE_FLUSH_MS);
@@ -3000,12 +3012,14 @@ dts_node_interrupt(dts_node *n)
 int
 dts_node_fd(const dts_node *n)
 {
+    if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return -1;
     return uv_backend_fd(n->loop);
 }
 
 int
 dts_node_timeout_ms(const dts_node *n)
 {
+    if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return -1;
     return uv_backend_timeout(n->loop);
 }
 
