@@ -653,6 +653,9 @@ typedef struct dts_node_counters {
     uint64_t replies_refused;           // QUERYs not answered: their type's replies had
                                         // used their 32 MiB a second (docs/spec/wire.md,
                                         // "Queries and replies")
+    uint64_t replies_sent;              // QUERYs answered (a REPLY queued): dts_query of
+                                        // other nodes, and the initial-value queries of
+                                        // their new subscriptions
 } dts_node_counters;
 
 // dts_node_types returns a snapshot of every known type in a new array the

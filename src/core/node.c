@@ -2055,7 +2055,7 @@ node_answer_query(dts_node *n, dtsi_type *t, const dtsi_hdr *q)
                   .schema_id = t->schema_id,
                   .seq = seq,
                   .sent_ns = t->qh ? dts_now_ns() : t->last_sent_ns};
-    dtsi_enqueue(n, t->id, &h, data, len);
+    if (dtsi_enqueue(n, t->id, &h, data, len) == DTS_OK) n->nc.replies_sent++;
 }
 
 static void

@@ -79,6 +79,20 @@ assert vals == list(range(vals[0], vals[0] + 5)), vals
 PY
 pass "stdin lines and globs"
 
+# 4b. One value of a type new to the network, and the publisher exits: a
+#     glob subscriber joins the type only when it hears of it, after the
+#     value left, and gets it by asking; pub stays (0.5 s by default) to
+#     answer. With --linger 0 it leaves at once (a value can be lost).
+"$DTS" -v echo 'fresh.*' --count 2 --timeout 20 >"$TMP/fresh.txt" 2>"$TMP/fresh.err" &
+echo_pid=$!
+wait_for 10 grep -q listening "$TMP/fresh.err" || fail "echo -v never said it listens"
+"$DTS" pub fresh.One '{"n":1}' || fail "pub fresh.One failed"
+"$DTS" pub fresh.Two '{"n":2}' || fail "pub fresh.Two failed"
+wait $echo_pid || fail "a glob subscriber missed one-shot values: $(cat "$TMP/fresh.txt")"
+grep -q '^fresh.One .*{"n":1}$' "$TMP/fresh.txt" && grep -q '^fresh.Two .*{"n":2}$' "$TMP/fresh.txt" ||
+  fail "one-shot values through a glob: $(cat "$TMP/fresh.txt")"
+pass "one value of a new type reaches a glob subscriber"
+
 # 5. --timeout with nothing published: exit 1 and say so.
 if "$DTS" echo nobody.Publishes --timeout 0.5 >"$TMP/none.out" 2>"$TMP/none.err"; then
   fail "echo with nothing published should exit 1"

@@ -365,6 +365,7 @@ test_query_flood(void **state)
     assert_true(rw.reply_bytes <= most);
     assert_int_equal(b.replies_refused - a.replies_refused,
                      (uint64_t)queries - rw.reply_bytes / size);
+    assert_int_equal(b.replies_sent - a.replies_sent, rw.reply_bytes / size);
 }
 
 // send_slow sends the publisher a SLOW for loss (corr 1) or for backlog

@@ -43,8 +43,10 @@ static const char pub_help[] =
     "  --count N    send VALUE N times (default 1; 0 means until Ctrl-C); with standard\n"
     "               input, stop after N values sent (default: every line; lines that are\n"
     "               empty or not valid are skipped and not counted)\n"
-    "  --linger S   stay S seconds after sending, answering 'dts query' with the last\n"
-    "               value (default: only flush what is queued)\n"
+    "  --linger S   stay S seconds after sending, answering queries for the last value:\n"
+    "               'dts query', and subscribers of a glob ('brewery.*') that join a new\n"
+    "               type when they hear of it and then ask for its value (default 0.5,\n"
+    "               less once every node heard subscribes to TYPE; 0: leave once sent)\n"
     "  --compress ALG  compress values of 1 KiB or more with zstd, lz4 or blosc when it\n"
     "               makes them smaller ('dts echo' decompresses)\n"
     "  --reliable   reliable mode: subscribers ask for what they miss and this process\n"
@@ -452,6 +454,65 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value)
     return -1;
 }
 
+// pub_settle_state: what pub_everyone_has compares with.
+typedef struct pub_settle_state {
+    unsigned subs0;    // subscribers of the type when the last value left
+    uint64_t replies0; // queries this node had answered then
+} pub_settle_state;
+
+// pub_subscribers counts the other nodes known to subscribe to type and
+// how many nodes (this one not counted) were heard.
+static void
+pub_subscribers(dts_node *node, const char *type, unsigned *subs, size_t *others)
+{
+    dts_node_info *peers;
+    dts_type_info *types;
+    size_t np, nt;
+    *subs = 0;
+    *others = 0;
+    if (dts_node_peers(node, &peers, &np) == DTS_OK) {
+        for (size_t i = 0; i < np; i++) *others += !peers[i].self;
+        dts_free(peers);
+    }
+    if (dts_node_types(node, &types, &nt) == DTS_OK) {
+        for (size_t i = 0; i < nt; i++)
+            if (!strcmp(types[i].name, type)) *subs = types[i].subscribers - !!types[i].local_sub;
+        dts_free(types);
+    }
+}
+
+// pub_everyone_has says whether every node heard has the value: it
+// subscribes to the type, and those that joined after the value left
+// have had their query for it answered.
+static int
+pub_everyone_has(dts_node *node, const char *type, const pub_settle_state *s)
+{
+    unsigned subs;
+    size_t others;
+    dts_node_counters nc;
+    pub_subscribers(node, type, &subs, &others);
+    if (others == 0 || subs < others || dts_node_counters_get(node, &nc) != DTS_OK) return 0;
+    return nc.replies_sent - s->replies0 >= (uint64_t)(subs > s->subs0 ? subs - s->subs0 : 0);
+}
+
+// pub_settle is the default linger: a subscriber of a glob joins a type
+// only when discovery tells it of the type, after this process sent its
+// value, and then asks for the value by a query. Stay PUB_SETTLE_S to
+// answer it, or until every node heard has the value.
+#define PUB_SETTLE_S 0.5
+static void
+pub_settle(dts_node *node, const char *type)
+{
+    pub_settle_state s = {0};
+    size_t others;
+    dts_node_counters nc;
+    pub_subscribers(node, type, &s.subs0, &others);
+    if (dts_node_counters_get(node, &nc) == DTS_OK) s.replies0 = nc.replies_sent;
+    int64_t end = cli_deadline(PUB_SETTLE_S);
+    while (!cli_stopped() && dts_now_ns() < end && !pub_everyone_has(node, type, &s))
+        if (cli_step(node, 20, -1) < 0) break;
+}
+
 // pub_session opens the node, declares the type with its schema, sends,
 // flushes and lingers. A VALUE that does not fit the schema is refused
 // before anything goes on the network.
@@ -496,7 +557,10 @@ pub_session(pub_state *st, const char *value)
         if (rc == CLI_EXIT_OK) rc = CLI_EXIT_FAIL;
     }
     if (ctx->verbose) fprintf(stderr, "dts pub: sent %ld message(s) of %s\n", st->sent, st->type);
-    if (st->linger > 0) cli_run_until(st->node, cli_deadline(st->linger), NULL);
+    if (st->linger < 0)
+        pub_settle(st->node, st->type);
+    else if (st->linger > 0)
+        cli_run_until(st->node, cli_deadline(st->linger), NULL);
     dts_node_close(st->node);
     return rc;
 }
@@ -506,7 +570,7 @@ pub_session(pub_state *st, const char *value)
 static int
 pub_run(cli_ctx *ctx, int argc, char **argv)
 {
-    pub_state st = {.ctx = ctx, .format = DTS_FORMAT_JSON, .count = -1};
+    pub_state st = {.ctx = ctx, .format = DTS_FORMAT_JSON, .count = -1, .linger = -1};
     const char *value = NULL;
     int rc = pub_parse(&st, argc, argv, &value);
     if (rc >= 0) return rc;
