@@ -11,14 +11,14 @@
 //   - "Loop thread" is the thread that runs the node's event loop: the
 //     node's own thread (DTS_RUN_THREAD), the caller of dts_node_run or
 //     dts_node_step, or the thread running the caller's libuv loop.
-//   - Callbacks run on the loop thread and must not block. They run with
-//     the node's lock held: a callback may call the functions of its node
-//     (the lock is recursive), but must not wait for anything that another
-//     thread holds while that thread calls a function of the same node.
-//     An application mutex that thread A holds around dts_publish (or any
-//     dts call on the node) and a callback takes deadlocks the two: guard
-//     only your own data with such a mutex, never a dts call, or hand the
-//     message to another thread through a queue.
+//   - Callbacks run on the loop thread and should return soon: while one
+//     runs, the node receives nothing. A subscription's callback runs
+//     without the node's lock, so it may take an application mutex that
+//     another thread holds while calling into the node (dts_publish under
+//     that mutex, say). The other callbacks (dts_query's, the query
+//     handler, events, the log sink) run with the lock held: they may call
+//     the node's functions (the lock is recursive) but must not wait for
+//     another thread that calls into the same node.
 //
 // The wire format is described in docs/spec/wire.md and discovery in
 // docs/spec/discovery.md.
@@ -474,8 +474,11 @@ dts_err dts_subscribe(dts_node *node, const char *pattern, dts_msg_cb cb, void *
 // dts_sub_close ends a subscription. After it returns the callback is not
 // running and will not run again (unless called from that very callback,
 // in which case it takes effect when the callback returns). Any thread.
-// Call it once per handle, and before dts_node_close of its node (which
-// closes and frees the subscriptions left): the handle is freed soon after.
+// From another thread it waits until the node's subscription callbacks
+// that are running have returned, so it must not be called holding
+// anything they wait for. Call it
+// once per handle, and before dts_node_close of its node (which closes and
+// frees the subscriptions left): the handle is freed soon after.
 void dts_sub_close(dts_sub *sub);
 
 // ---------------------------------------------------------------------------

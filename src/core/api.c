@@ -655,10 +655,16 @@ dts_sub_close(dts_sub *s)
     dtsi_lock(&n->mu);
     // Marked closed now, so no further callback; freed at the next tick,
     // when no dispatch can still hold a pointer to it.
-    s->closed = 1;
+    __atomic_store_n(&s->closed, 1, __ATOMIC_RELEASE); // read by node_run_callbacks
     n->subs_gen++;
     n->membership_dirty = 1;
     dtsi_disc_members_changed(n);
+    // Its callback may be running on the loop thread without the lock
+    // (node_run_callbacks): wait for the run to end, unless this is it.
+    n->cb_waiters++;
+    while (n->cb_running && !pthread_equal(n->cb_tid, pthread_self()))
+        pthread_cond_wait(&n->cond, &n->mu);
+    n->cb_waiters--;
     pthread_mutex_unlock(&n->mu);
     node_wake(n);
 }

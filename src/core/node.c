@@ -2077,6 +2077,37 @@ node_deliver_reply(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *
     }
 }
 
+// node_run_callbacks makes the subscription callbacks that wait, without
+// the node's lock, so that a callback may wait for something (an
+// application's mutex) that another thread holds while it calls into this
+// node. What they use stays valid: the payloads are in buffers that only
+// this thread gives back, after this (node_recv, the reassembly and
+// decompression paths call it first); the types are never freed; the
+// subscriptions are freed only by this thread's tick, and one closed
+// meanwhile is skipped. dts_sub_close from another thread waits for the
+// run to end (cb_running). Lock held on entry and exit.
+static void
+node_run_callbacks(dts_node *n)
+{
+    if (n->n_cb_calls == 0) {
+        n->n_cb_msgs = 0;
+        return;
+    }
+    n->cb_running = 1;
+    n->cb_tid = pthread_self();
+    pthread_mutex_unlock(&n->mu);
+    for (size_t i = 0; i < n->n_cb_calls; i++) {
+        struct dts_sub *s = n->cb_calls[i].sub;
+        if (!__atomic_load_n(&s->closed, __ATOMIC_ACQUIRE))
+            s->cb(s->ud, &n->cb_msgs[n->cb_calls[i].msg]);
+    }
+    dtsi_lock(&n->mu);
+    n->n_cb_calls = 0;
+    n->n_cb_msgs = 0;
+    n->cb_running = 0;
+    if (n->cb_waiters) pthread_cond_broadcast(&n->cond);
+}
+
 // node_deliver_data checks a DATA frame against the type's schema and
 // sequence state and hands it to every matching subscription.
 static void
@@ -2106,15 +2137,22 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
     if (!dtsi_sender_track(t, h, n->rx_now_ms, 1, n->deliver_repaired)) return;
     if (t->c.gaps > gaps && !n->rx_reassembled)
         node_on_loss_gap(n, dtsi_sender_find(t, h->instance), h, t->c.gaps - gaps);
-    dts_msg m;
-    msg_fill(n, &m, t, h, payload);
-    for (size_t i = 0; i < t->n_subs; i++) {
-        struct dts_sub *s = t->subs[i];
-        if (s->closed) continue;
-        s->cb(s->ud, &m);
+    if (n->n_cb_msgs == DTSI_CB_MSGS) node_run_callbacks(n);
+    if (n->n_cb_calls + t->n_subs > n->cap_cb_calls) {
+        size_t cap = n->cap_cb_calls ? n->cap_cb_calls : 256;
+        while (cap < n->n_cb_calls + t->n_subs) cap *= 2;
+        dtsi_cb_call *c = realloc(n->cb_calls, cap * sizeof *c);
+        if (!c) return; // not delivered; memory will come back
+        n->cb_calls = c;
+        n->cap_cb_calls = cap;
     }
+    size_t k = n->n_cb_msgs++;
+    msg_fill(n, &n->cb_msgs[k], t, h, payload);
+    for (size_t i = 0; i < t->n_subs; i++)
+        if (!t->subs[i]->closed) n->cb_calls[n->n_cb_calls++] = (dtsi_cb_call){t->subs[i], k};
     t->c.received++;
     t->c.bytes_received += h->payload_len;
+    if (!n->in_recv) node_run_callbacks(n);
 }
 
 // node_reasm_lost counts a large message given up by reassembly, per type
@@ -2247,7 +2285,10 @@ node_on_message(dts_node *n, dtsi_type *t, const dtsi_hdr *hin, const uint8_t *p
         }
     }
     node_dispatch(n, t, h, payload, src);
-    if (plain) n->cfg.compressor->free_buf(plain);
+    if (plain) {
+        node_run_callbacks(n); // they use plain
+        n->cfg.compressor->free_buf(plain);
+    }
 }
 
 // node_dispatch hands a whole, plain message to the query or the
@@ -2366,6 +2407,7 @@ node_on_frame(dts_node *n, const dtsi_hdr *h, const uint8_t *payload, const char
         n->rx_reassembled = 1;
         node_on_message(n, t, &whole, buf, src);
         n->rx_reassembled = 0;
+        node_run_callbacks(n); // they use buf
     }
     n->deliver_repaired = 0;
     dtsi_reasm_recycle(&n->reasm, buf, n->reasm.done_cap);
@@ -2449,6 +2491,7 @@ node_recv(dts_node *n, const uint8_t *data, size_t len, size_t seg, const char *
     if (!seg || seg > len) seg = len;
     for (size_t at = 0; at < len; at += seg)
         node_frames(n, data + at, len - at < seg ? len - at : seg, src, placed);
+    node_run_callbacks(n); // they use data
     // What the callbacks published (answers, relays) and query replies leave
     // now, packed together, without a round through the wake handle.
     if (n->q_len || dtsi_ring_used(n)) dtsi_send_now(n);
@@ -2806,6 +2849,7 @@ node_free(dts_node *n)
             t = next;
         }
     }
+    free(n->cb_calls);
     for (struct dts_sub *s = n->subs; s;) {
         struct dts_sub *next = s->next;
         free(s);

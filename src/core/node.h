@@ -167,8 +167,14 @@ struct dts_sub {
     uint64_t type_id; // when exact
     dts_msg_cb cb;
     void *ud;
-    int closed;
+    int closed; // written under the node's lock, read also without it (node_run_callbacks)
 };
+
+// One subscription callback to make: sub with message msg of cb_msgs.
+typedef struct dtsi_cb_call {
+    struct dts_sub *sub;
+    size_t msg;
+} dtsi_cb_call;
 
 typedef struct dtsi_peer_member {
     uint8_t role;
@@ -257,6 +263,7 @@ typedef struct dtsi_out {
 // DTSI_POOL_BURST_BYTES of freed buffers (at least 16), and DTSI_POOL_KEEP_BYTES
 // once a tick went by without one taken (dtsi_pool_trim).
 #define DTSI_POOL_MIN 128
+#define DTSI_CB_MSGS 64    // messages whose callbacks wait to run without the lock
 #define DTSI_LOCK_SPIN 200 // tries before a thread sleeps on the node's mutex (dtsi_lock)
 
 // dtsi_lock takes a mutex, trying a while before sleeping on it: the node's
@@ -441,8 +448,19 @@ struct dts_node {
     int in_run;               // dts_node_run is running the loop (node_on_wake stops it)
     int in_loop_cb;           // >0 while the loop thread handles an event
     int in_recv;              // node_on_recv runs: what callbacks publish leaves at its end
-    int deliver_repaired;     // the message being delivered was completed by repairs
-    int64_t last_publish_us;  // publish_now: is the publisher idle?
+    // Subscription callbacks wait here while the lock is held (node_recv,
+    // node_deliver_data) and run together without it (node_run_callbacks):
+    // the messages, and the calls to make (which subscription, which
+    // message). While they run (cb_running, on thread cb_tid), dts_sub_close
+    // from another thread waits (cb_waiters) for them to end.
+    dts_msg cb_msgs[DTSI_CB_MSGS];
+    size_t n_cb_msgs;
+    dtsi_cb_call *cb_calls;
+    size_t n_cb_calls, cap_cb_calls;
+    int cb_running, cb_waiters;
+    pthread_t cb_tid;
+    int deliver_repaired;          // the message being delivered was completed by repairs
+    int64_t last_publish_us;       // publish_now: is the publisher idle?
     uint64_t steps, publish_steps; // dts_node_step_wait calls; at the last publish
     // The datagram being handled (node_on_recv): taken once, used per message.
     int64_t rx_now_ns, rx_now_ms, rx_mono_us;

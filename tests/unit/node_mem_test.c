@@ -1555,6 +1555,101 @@ test_run_caller(void **state)
     node_close(caller_node);
 }
 
+typedef struct mutex_caller {
+    rx *r;
+    dts_node *node;
+    const char *type;
+    int rounds, done;
+} mutex_caller;
+
+// call_under_app_mutex calls into c->node while it holds the mutex that
+// the subscription's callback (on_msg) takes.
+static void *
+call_under_app_mutex(void *arg)
+{
+    mutex_caller *c = arg;
+    for (int i = 0; i < c->rounds; i++) {
+        pthread_mutex_lock(&c->r->mu);
+        dts_type_counters tc;
+        dts_type_counters_get(c->node, c->type, &tc);
+        pthread_mutex_unlock(&c->r->mu);
+        usleep(200);
+    }
+    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+// test_callback_app_mutex: a subscription's callback takes an application
+// mutex that another thread holds while it calls into the subscribing node.
+// With the callback under the node's lock the two deadlocked within
+// milliseconds (found by a helper writing programs against the headers).
+// A deadlock cannot be cleaned up: the test stops the program then.
+static void
+test_callback_app_mutex(void **state)
+{
+    dts_node *a = open_mem("mem://appmu"), *b = open_mem("mem://appmu");
+    static rx r; // static: see close_left
+    rx_init(&r);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "appmu.T", on_msg, &r, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "appmu.T", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    wait_joined(a, "appmu.T", &r);
+    static mutex_caller c;
+    c = (mutex_caller){&r, b, "appmu.T", 300, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, call_under_app_mutex, &c), 0);
+    int64_t end = dts_now_ns() + 30000000000LL;
+    while (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE) && dts_now_ns() < end) {
+        dts_publish(a, "appmu.T", "x", 1);
+        usleep(50);
+    }
+    if (!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE)) {
+        fprintf(stderr, "test_callback_app_mutex: deadlock (the callback waits for the "
+                        "application's mutex, its holder for the node)\n");
+        abort();
+    }
+    pthread_join(th, NULL);
+    assert_true(rx_count(&r) > 1);
+    dts_sub_close(s);
+    node_close(a);
+    node_close(b);
+}
+
+typedef struct slow_cb {
+    int in, out;
+} slow_cb;
+
+static void
+on_msg_slow(void *ud, const dts_msg *m)
+{
+    slow_cb *c = ud;
+    __atomic_store_n(&c->in, 1, __ATOMIC_RELEASE);
+    usleep(100000);
+    __atomic_store_n(&c->out, 1, __ATOMIC_RELEASE);
+}
+
+// test_sub_close_waits_callback: the callback runs without the node's lock,
+// and dts_sub_close from another thread still returns only once it has.
+static void
+test_sub_close_waits_callback(void **state)
+{
+    dts_node *a = open_mem("mem://slowcb"), *b = open_mem("mem://slowcb");
+    static slow_cb c; // static: see close_left
+    c = (slow_cb){0, 0};
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "slowcb.T", on_msg_slow, &c, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "slowcb.T", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    for (int i = 0; i < 500 && !__atomic_load_n(&c.in, __ATOMIC_ACQUIRE); i++) {
+        dts_publish(a, "slowcb.T", "x", 1);
+        usleep(10000);
+    }
+    assert_true(__atomic_load_n(&c.in, __ATOMIC_ACQUIRE));
+    dts_sub_close(s);
+    assert_true(__atomic_load_n(&c.out, __ATOMIC_ACQUIRE));
+    node_close(a);
+    node_close(b);
+}
+
 // A node attached to the caller's libuv loop delivers on that loop when the
 // caller runs it, and closes cleanly, leaving the loop closable.
 static void
@@ -1614,6 +1709,8 @@ main(void)
         cmocka_unit_test_teardown(test_run_caller, close_left),
         cmocka_unit_test_teardown(test_run_uv, close_left),
         cmocka_unit_test_teardown(test_interrupt_query, close_left),
+        cmocka_unit_test_teardown(test_callback_app_mutex, close_left),
+        cmocka_unit_test_teardown(test_sub_close_waits_callback, close_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
