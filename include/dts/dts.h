@@ -277,7 +277,8 @@ dts_err dts_node_open(const dts_node_config *cfg, dts_node **out);
 void dts_node_close(dts_node *node);
 
 // dts_node_run runs the loop on the calling thread until dts_node_stop.
-// Only in DTS_RUN_CALLER mode (DTS_EINVAL in the others).
+// Only in DTS_RUN_CALLER mode (DTS_EINVAL in the others); DTS_EBUSY from a
+// callback of the node (the loop does not nest).
 dts_err dts_node_run(dts_node *node);
 // dts_node_stop makes dts_node_run return soon. Safe from any thread (it
 // uses uv_async_send), but not from a signal handler: install the signal
@@ -301,7 +302,8 @@ int dts_node_fd(const dts_node *node);
 // modes other than DTS_RUN_CALLER, where it means nothing).
 int dts_node_timeout_ms(const dts_node *node);
 // dts_node_step does all work that is ready without blocking.
-// DTS_RUN_CALLER mode only (DTS_EINVAL in the others).
+// DTS_RUN_CALLER mode only (DTS_EINVAL in the others); DTS_EBUSY from a
+// callback of the node, as dts_node_step_wait.
 dts_err dts_node_step(dts_node *node);
 // dts_node_step_wait waits up to timeout_ms (-1: until something happens;
 // the node's own timers wake it at least every 50 ms) for work, then does
@@ -476,7 +478,8 @@ dts_err dts_subscribe(dts_node *node, const char *pattern, dts_msg_cb cb, void *
 // in which case it takes effect when the callback returns). Any thread.
 // From another thread it waits until the node's subscription callbacks
 // that are running have returned, so it must not be called holding
-// anything they wait for. Call it
+// anything they wait for (from an event or query callback or the log sink,
+// which may run under the node's lock, it does not wait). Call it
 // once per handle, and before dts_node_close of its node (which closes and
 // frees the subscriptions left): the handle is freed soon after.
 void dts_sub_close(dts_sub *sub);

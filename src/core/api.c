@@ -660,9 +660,11 @@ dts_sub_close(dts_sub *s)
     n->membership_dirty = 1;
     dtsi_disc_members_changed(n);
     // Its callback may be running on the loop thread without the lock
-    // (node_run_callbacks): wait for the run to end, unless this is it.
+    // (node_run_callbacks): wait for the run to end, unless this is it, or
+    // this thread may hold the lock more than once (a callback run under
+    // it, dtsi_in_locked_cb): the wait would release it only once.
     n->cb_waiters++;
-    while (n->cb_running && !pthread_equal(n->cb_tid, pthread_self()))
+    while (n->cb_running && !pthread_equal(n->cb_tid, pthread_self()) && !dtsi_in_locked_cb)
         pthread_cond_wait(&n->cond, &n->mu);
     n->cb_waiters--;
     pthread_mutex_unlock(&n->mu);

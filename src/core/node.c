@@ -286,6 +286,18 @@ type_free(dts_node *n, dtsi_type *t)
 // ---------------------------------------------------------------------------
 // Events
 
+// node_in_own_callback says whether the calling thread is inside a callback
+// of node n: its loop thread (DTS_RUN_THREAD), or the thread running its
+// loop while that handles an event.
+static int
+node_in_own_callback(const dts_node *n)
+{
+    int loop_thread = __atomic_load_n(&n->loop_tid_set, __ATOMIC_ACQUIRE) &&
+                      pthread_equal(n->loop_tid, pthread_self());
+    if (n->cfg.run_mode == DTS_RUN_THREAD) return loop_thread;
+    return n->in_loop_cb > 0 && (loop_thread || !n->loop_tid_set);
+}
+
 void
 dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,
            const char *type, uint64_t schema_id, uint64_t other)
@@ -297,7 +309,9 @@ dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *host
                     .type = type ? type : "",
                     .schema_id = schema_id,
                     .other_schema_id = other};
+    dtsi_in_locked_cb++;
     n->ev_cb(n->ev_ud, &ev);
+    dtsi_in_locked_cb--;
 }
 
 void
@@ -2028,7 +2042,10 @@ node_answer_query(dts_node *n, dtsi_type *t, const dtsi_hdr *q)
     size_t len = t->last_len;
     uint64_t seq = t->last_seq;
     if (t->qh) {
-        if (!t->qh(t->qh_ud, t->name, &data, &len)) return;
+        dtsi_in_locked_cb++;
+        int answer = t->qh(t->qh_ud, t->name, &data, &len);
+        dtsi_in_locked_cb--;
+        if (!answer) return;
         if (len > n->cfg.payload_max) return;
         seq = t->last_seq ? t->last_seq : 1;
     } else if (!n->cfg.last_value_cache || t->last_seq == 0 || !data) {
@@ -2072,7 +2089,9 @@ node_deliver_reply(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *
         dts_msg m;
         msg_fill(n, &m, t, h, payload);
         q->answers++;
+        dtsi_in_locked_cb++;
         if (q->cb) q->cb(q->ud, &m);
+        dtsi_in_locked_cb--;
         pthread_cond_broadcast(&n->cond);
     }
 }
@@ -2133,19 +2152,21 @@ node_deliver_data(dts_node *n, dtsi_type *t, const dtsi_hdr *h, const uint8_t *p
         }
         return;
     }
-    uint64_t gaps = t->c.gaps;
-    if (!dtsi_sender_track(t, h, n->rx_now_ms, 1, n->deliver_repaired)) return;
-    if (t->c.gaps > gaps && !n->rx_reassembled)
-        node_on_loss_gap(n, dtsi_sender_find(t, h->instance), h, t->c.gaps - gaps);
+    // Room for its callbacks first: a message without is not taken as
+    // delivered, so that it counts as a gap (and reliable mode asks again).
     if (n->n_cb_msgs == DTSI_CB_MSGS) node_run_callbacks(n);
     if (n->n_cb_calls + t->n_subs > n->cap_cb_calls) {
         size_t cap = n->cap_cb_calls ? n->cap_cb_calls : 256;
         while (cap < n->n_cb_calls + t->n_subs) cap *= 2;
         dtsi_cb_call *c = realloc(n->cb_calls, cap * sizeof *c);
-        if (!c) return; // not delivered; memory will come back
+        if (!c) return;
         n->cb_calls = c;
         n->cap_cb_calls = cap;
     }
+    uint64_t gaps = t->c.gaps;
+    if (!dtsi_sender_track(t, h, n->rx_now_ms, 1, n->deliver_repaired)) return;
+    if (t->c.gaps > gaps && !n->rx_reassembled)
+        node_on_loss_gap(n, dtsi_sender_find(t, h->instance), h, t->c.gaps - gaps);
     size_t k = n->n_cb_msgs++;
     msg_fill(n, &n->cb_msgs[k], t, h, payload);
     for (size_t i = 0; i < t->n_subs; i++)
@@ -2973,11 +2994,7 @@ dts_node_close(dts_node *n)
     // From a callback of this node the loop would go on with the node
     // freed under it (dts.h forbids the call): stop with a message instead
     // of corrupting memory, as an assertion would.
-    int loop_thread = __atomic_load_n(&n->loop_tid_set, __ATOMIC_ACQUIRE) &&
-                      pthread_equal(n->loop_tid, pthread_self());
-    if (n->cfg.run_mode == DTS_RUN_THREAD
-            ? loop_thread
-            : n->in_loop_cb > 0 && (loop_thread || !n->loop_tid_set)) {
+    if (node_in_own_callback(n)) {
         fprintf(stderr, "dts: dts_node_close called from a callback of the same node; close the "
                         "node once its loop has returned (see dts.h)\n");
         abort();
@@ -3008,6 +3025,7 @@ dts_err
 dts_node_run(dts_node *n)
 {
     if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return DTS_EINVAL;
+    if (node_in_own_callback(n)) return DTS_EBUSY; // libuv's loop does not nest
     n->loop_tid = pthread_self();
     __atomic_store_n(&n->loop_tid_set, 1, __ATOMIC_RELEASE); // after loop_tid
     dtsi_lock(&n->mu);
@@ -3086,6 +3104,7 @@ dts_err
 dts_node_step_wait(dts_node *n, int timeout_ms)
 {
     if (!n || n->cfg.run_mode != DTS_RUN_CALLER) return DTS_EINVAL;
+    if (node_in_own_callback(n)) return DTS_EBUSY; // libuv's loop does not nest
     n->loop_tid = pthread_self();
     __atomic_store_n(&n->loop_tid_set, 1, __ATOMIC_RELEASE); // after loop_tid
     n->steps++; // only this thread reads it (publish_now)

@@ -606,6 +606,10 @@ dts_err dtsi_enqueue_frame(dts_node *n, uint64_t channel, const dtsi_hdr *h, uin
                            int pooled, size_t len);
 dts_err dtsi_enqueue(dts_node *n, uint64_t channel, const dtsi_hdr *h, const void *payload,
                      size_t len);
+// dtsi_in_locked_cb is above 0 while this thread runs an application's
+// callback that may hold a node's lock (events, query callbacks and
+// handlers, the log sink): dts_sub_close must not wait there.
+extern __thread int dtsi_in_locked_cb;
 void dtsi_event(dts_node *n, dts_event_kind kind, uint64_t instance, const char *hostname,
                 const char *type, uint64_t schema_id, uint64_t other);
 void dtsi_send_now(dts_node *n);

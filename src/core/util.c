@@ -48,6 +48,7 @@ dts_strerror(dts_err err)
 // ---------------------------------------------------------------------------
 // Logging
 
+__thread int dtsi_in_locked_cb;
 static dts_log_sink log_sink;
 static void *log_ud;
 volatile int dtsi_log_max = -1;
@@ -71,7 +72,9 @@ dtsi_log_emit(dts_log_level level, dts_log_cat cat, const char *event, const cha
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    dtsi_in_locked_cb++; // a node's lock may be held
     sink(log_ud, level, cat, event ? event : "", buf);
+    dtsi_in_locked_cb--;
 }
 
 const char *

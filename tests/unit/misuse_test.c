@@ -4,7 +4,8 @@
 // on with the node freed under it: a use after free, found by a helper
 // writing programs against the headers); run in a child process, whose
 // death by SIGABRT and message the test checks. dts_node_fd and
-// dts_node_timeout_ms say -1 outside DTS_RUN_CALLER mode.
+// dts_node_timeout_ms say -1 outside DTS_RUN_CALLER mode; stepping a node
+// from its own callback is refused.
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -93,6 +94,44 @@ test_close_in_callback_caller(void **state)
     expect_abort(DTS_RUN_CALLER);
 }
 
+static int nested_rc[2] = {-1, -1};
+
+static void
+step_in_callback(void *ud, const dts_msg *m)
+{
+    (void)m;
+    nested_rc[0] = dts_node_step(ud);
+    nested_rc[1] = dts_node_run(ud);
+}
+
+// test_step_in_callback: the loop does not nest (libuv forbids it): a
+// callback that steps or runs its own node gets DTS_EBUSY. Before, the
+// inner run delivered queued messages a second time.
+static void
+test_step_in_callback(void **state)
+{
+    (void)state;
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://nest";
+    dts_node *a, *b;
+    assert_int_equal(dts_node_open(&cfg, &a), DTS_OK);
+    cfg.run_mode = DTS_RUN_CALLER;
+    assert_int_equal(dts_node_open(&cfg, &b), DTS_OK);
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(b, "nest.T", step_in_callback, b, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "nest.T", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    for (int i = 0; i < 500 && nested_rc[0] == -1; i++) {
+        dts_publish(a, "nest.T", "x", 1);
+        dts_node_step_wait(b, 10);
+    }
+    assert_int_equal(nested_rc[0], DTS_EBUSY);
+    assert_int_equal(nested_rc[1], DTS_EBUSY);
+    dts_sub_close(s);
+    dts_node_close(b);
+    dts_node_close(a);
+}
+
 static void
 test_fd_modes(void **state)
 {
@@ -121,6 +160,7 @@ main(void)
         cmocka_unit_test(test_close_in_callback_thread),
         cmocka_unit_test(test_close_in_callback_caller),
         cmocka_unit_test(test_fd_modes),
+        cmocka_unit_test(test_step_in_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
