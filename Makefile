@@ -31,12 +31,14 @@ test-asan: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --no-tests=error -j 2
 
 # The threads of one process (publishing threads without the node's lock,
-# the loop thread) under ThreadSanitizer: the in-process tests.
+# the loop thread, subscription callbacks without it) under ThreadSanitizer:
+# the in-process tests.
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDTS_TSAN=ON
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target node_mem_test compress_node_test
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target node_mem_test compress_node_test \
+	  hostile_nack_test hostile_disc_test
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --no-tests=error \
-	  -R '^(node_mem_test|compress_node_test)$$'
+	  -R '^(node_mem_test|compress_node_test|hostile_nack_test|hostile_disc_test)$$'
 
 test-fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDTS_FUZZ=ON
