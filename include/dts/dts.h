@@ -476,10 +476,11 @@ dts_err dts_subscribe(dts_node *node, const char *pattern, dts_msg_cb cb, void *
 // dts_sub_close ends a subscription. After it returns the callback is not
 // running and will not run again (unless called from that very callback,
 // in which case it takes effect when the callback returns). Any thread.
-// From another thread it waits until the node's subscription callbacks
-// that are running have returned, so it must not be called holding
-// anything they wait for (from an event or query callback or the log sink,
-// which may run under the node's lock, it does not wait). Call it
+// From another thread, when a run of the node's subscription callbacks
+// that includes calls of this subscription is going on, it waits for the
+// run to end: it must not be called holding anything those callbacks wait
+// for (from an event or query callback or the log sink, which may run
+// under the node's lock, it does not wait). Call it
 // once per handle, and before dts_node_close of its node (which closes and
 // frees the subscriptions left): the handle is freed soon after.
 void dts_sub_close(dts_sub *sub);

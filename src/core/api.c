@@ -647,6 +647,17 @@ dts_subscribe(dts_node *n, const char *pattern, dts_msg_cb cb, void *ud, dts_sub
     return DTS_OK;
 }
 
+// sub_in_run says whether the run of callbacks going on (node_run_callbacks)
+// has a call of s: the calls stay as they are until the run ends, and only
+// the loop thread changes them, under the lock. Lock held.
+static int
+sub_in_run(const dts_node *n, const dts_sub *s)
+{
+    for (size_t i = 0; i < n->n_cb_calls; i++)
+        if (n->cb_calls[i].sub == s) return 1;
+    return 0;
+}
+
 void
 dts_sub_close(dts_sub *s)
 {
@@ -660,11 +671,13 @@ dts_sub_close(dts_sub *s)
     n->membership_dirty = 1;
     dtsi_disc_members_changed(n);
     // Its callback may be running on the loop thread without the lock
-    // (node_run_callbacks): wait for the run to end, unless this is it, or
-    // this thread may hold the lock more than once (a callback run under
-    // it, dtsi_in_locked_cb): the wait would release it only once.
+    // (node_run_callbacks): if the run holds a call of it, wait for the run
+    // to end, unless this is that thread, or this thread may hold the lock
+    // more than once (a callback run under it, dtsi_in_locked_cb): the wait
+    // would release it only once.
     n->cb_waiters++;
-    while (n->cb_running && !pthread_equal(n->cb_tid, pthread_self()) && !dtsi_in_locked_cb)
+    while (n->cb_running && !pthread_equal(n->cb_tid, pthread_self()) && !dtsi_in_locked_cb &&
+           sub_in_run(n, s))
         pthread_cond_wait(&n->cond, &n->mu);
     n->cb_waiters--;
     pthread_mutex_unlock(&n->mu);
