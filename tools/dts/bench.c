@@ -101,21 +101,6 @@ bench_open(cli_ctx *ctx, const bench_opts *o, dts_run_mode mode, dts_node **n)
     return cli_node_open(ctx, mode, n);
 }
 
-// bench_subscribers counts the subscribers node n knows of type.
-static int
-bench_subscribers(dts_node *n, const char *type)
-{
-    dts_type_info *ti;
-    size_t k;
-    int subs = 0;
-    if (dts_node_types(n, &ti, &k) == DTS_OK) {
-        for (size_t j = 0; j < k; j++)
-            if (!strcmp(ti[j].name, type)) subs = (int)ti[j].subscribers;
-        dts_free(ti);
-    }
-    return subs;
-}
-
 // bench_wait_subscriber waits (5 s at most) until some node subscribes to
 // type. A node in DTS_RUN_CALLER mode is stepped here, since discovery runs
 // on this thread; one on its own thread is only looked at.
@@ -124,7 +109,7 @@ bench_wait_subscriber(dts_node *n, const char *type, int step)
 {
     double until = bench_now() + 5;
     while (bench_now() < until && !cli_stopped()) {
-        if (bench_subscribers(n, type) > 0) return 1;
+        if (cli_subscribers(n, type) > 0) return 1;
         if (step)
             cli_step(n, 10, -1);
         else
@@ -368,14 +353,14 @@ bench_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+#define BENCH_LOST_MAX 5 // round trips lost in a row that end a ping
+
 // bench_round_trip publishes one ping and runs the node's loop on this
 // thread (DTS_RUN_CALLER: no hand-over between threads, as a raw UDP ping
 // would recv) until its pong arrives, 1 s at most; returns the round trip in
 // microseconds, or -1. With --thread the node's own thread receives the
 // pong, and this one waits for its callback's signal, as an application
 // that publishes from its own thread would.
-#define BENCH_LOST_MAX 5 // round trips lost in a row that end a ping
-
 static double
 bench_round_trip(dts_node *n, ping_state *p, const void *buf, size_t len, int thread)
 {
@@ -444,7 +429,7 @@ bench_ping(cli_ctx *ctx, const bench_opts *o)
     }
     // Why the pong stopped answering, as this node sees it: gone (no
     // subscriber of bench.Ping), or there but not answering.
-    int pongs = lost >= BENCH_LOST_MAX ? bench_subscribers(n, "bench.Ping") : 0;
+    unsigned pongs = lost >= BENCH_LOST_MAX ? cli_subscribers(n, "bench.Ping") : 0;
     dts_publish(n, "bench.Ping", "quit", 4);
     dts_flush(n, 1000);
     if (got && lost < BENCH_LOST_MAX) bench_print_ping(o, rtt, got);

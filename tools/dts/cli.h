@@ -66,6 +66,10 @@ int cli_error(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(pr
 // pointed out. Returns CLI_EXIT_USAGE.
 int cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char);
 
+// cli_subscribers counts the other nodes that node knows to subscribe to
+// type (0 when it knows no such type).
+unsigned cli_subscribers(dts_node *node, const char *type);
+
 // cli_name_too_long reports a type name or pattern longer than DTS_NAME_MAX
 // (whose characters may all be fine) and returns CLI_EXIT_USAGE; -1 when it
 // is not too long.

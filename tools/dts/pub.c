@@ -460,25 +460,16 @@ typedef struct pub_settle_state {
     uint64_t replies0; // queries this node had answered then
 } pub_settle_state;
 
-// pub_subscribers counts the other nodes known to subscribe to type and
-// how many nodes (this one not counted) were heard.
-static void
-pub_subscribers(dts_node *node, const char *type, unsigned *subs, size_t *others)
+// pub_others counts the nodes heard, this one not counted.
+static size_t
+pub_others(dts_node *node)
 {
     dts_node_info *peers;
-    dts_type_info *types;
-    size_t np, nt;
-    *subs = 0;
-    *others = 0;
-    if (dts_node_peers(node, &peers, &np) == DTS_OK) {
-        for (size_t i = 0; i < np; i++) *others += !peers[i].self;
-        dts_free(peers);
-    }
-    if (dts_node_types(node, &types, &nt) == DTS_OK) {
-        for (size_t i = 0; i < nt; i++)
-            if (!strcmp(types[i].name, type)) *subs = types[i].subscribers - !!types[i].local_sub;
-        dts_free(types);
-    }
+    size_t np, others = 0;
+    if (dts_node_peers(node, &peers, &np) != DTS_OK) return 0;
+    for (size_t i = 0; i < np; i++) others += !peers[i].self;
+    dts_free(peers);
+    return others;
 }
 
 // pub_everyone_has says whether every node heard has the value: it
@@ -487,10 +478,9 @@ pub_subscribers(dts_node *node, const char *type, unsigned *subs, size_t *others
 static int
 pub_everyone_has(dts_node *node, const char *type, const pub_settle_state *s)
 {
-    unsigned subs;
-    size_t others;
+    unsigned subs = cli_subscribers(node, type);
+    size_t others = pub_others(node);
     dts_node_counters nc;
-    pub_subscribers(node, type, &subs, &others);
     if (others == 0 || subs < others || dts_node_counters_get(node, &nc) != DTS_OK) return 0;
     return nc.replies_sent - s->replies0 >= (uint64_t)(subs > s->subs0 ? subs - s->subs0 : 0);
 }
@@ -503,10 +493,8 @@ pub_everyone_has(dts_node *node, const char *type, const pub_settle_state *s)
 static void
 pub_settle(dts_node *node, const char *type)
 {
-    pub_settle_state s = {0};
-    size_t others;
+    pub_settle_state s = {.subs0 = cli_subscribers(node, type)};
     dts_node_counters nc;
-    pub_subscribers(node, type, &s.subs0, &others);
     if (dts_node_counters_get(node, &nc) == DTS_OK) s.replies0 = nc.replies_sent;
     int64_t end = cli_deadline(PUB_SETTLE_S);
     while (!cli_stopped() && dts_now_ns() < end && !pub_everyone_has(node, type, &s))

@@ -57,6 +57,19 @@ cli_error(const cli_ctx *ctx, const char *fmt, ...)
     return CLI_EXIT_FAIL;
 }
 
+unsigned
+cli_subscribers(dts_node *node, const char *type)
+{
+    dts_type_info *ti;
+    size_t k;
+    unsigned subs = 0;
+    if (dts_node_types(node, &ti, &k) != DTS_OK) return 0;
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(ti[i].name, type)) subs = ti[i].subscribers - !!ti[i].local_sub;
+    dts_free(ti);
+    return subs;
+}
+
 // cli_bad_option tells apart a missing option value, a global option placed
 // after the verb, and an option nobody knows.
 int
