@@ -116,8 +116,8 @@ typedef enum dts_format {
 
 // dts_format_name returns "raw", "json", ... or "unknown".
 const char *dts_format_name(dts_format f);
-// dts_format_parse sets *out from a name as printed by dts_format_name.
-// Returns DTS_ENOTSUP for an unknown name.
+// dts_format_parse sets *out from a name as printed by dts_format_name, in
+// any case ("JSON" is json). Returns DTS_ENOTSUP for an unknown name.
 dts_err dts_format_parse(const char *name, dts_format *out);
 
 // Limits on names. A type name is 1..DTS_NAME_MAX bytes of [A-Za-z0-9_.-],

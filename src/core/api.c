@@ -427,9 +427,10 @@ wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_
         if (n->cfg.run_mode == DTS_RUN_THREAD) {
             if (pthread_cond_timedwait(&n->cond, &n->mu, &dl) == ETIMEDOUT) return done(n, arg);
         } else {
-            if (dtsi_mono_ms() >= end_ms) return done(n, arg);
+            int64_t left = end_ms - dtsi_mono_ms();
+            if (left <= 0) return done(n, arg);
             pthread_mutex_unlock(&n->mu);
-            uv_run(n->loop, UV_RUN_ONCE); // the tick timer bounds the wait
+            dtsi_run_once(n, left);
             dtsi_lock(&n->mu);
         }
     }

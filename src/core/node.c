@@ -3094,7 +3094,20 @@ dts_node_step(dts_node *n)
 static void
 node_on_step_timer(uv_timer_t *tm)
 {
-    (void)tm; // it only ends the wait of dts_node_step_wait
+    (void)tm; // it only ends the wait of dtsi_run_once
+}
+
+// dtsi_run_once runs the loop once, waiting for something to do at most
+// timeout_ms (without bound if negative): dts_node_step_wait, and the
+// API's waits in caller mode, which would otherwise wake at the next tick
+// (up to DTSI_TICK_IDLE_MS) and overshoot their timeout. Caller's thread,
+// lock not held.
+void
+dtsi_run_once(dts_node *n, int64_t timeout_ms)
+{
+    if (timeout_ms > 0) uv_timer_start(&n->step_timer, node_on_step_timer, (uint64_t)timeout_ms, 0);
+    uv_run(n->loop, UV_RUN_ONCE);
+    if (timeout_ms > 0) uv_timer_stop(&n->step_timer);
 }
 
 // dts_node_step_wait blocks in the loop's own poll (no poll(2) of the
@@ -3112,9 +3125,7 @@ dts_node_step_wait(dts_node *n, int timeout_ms)
         uv_run(n->loop, UV_RUN_NOWAIT);
         return DTS_OK;
     }
-    if (timeout_ms > 0) uv_timer_start(&n->step_timer, node_on_step_timer, (uint64_t)timeout_ms, 0);
-    uv_run(n->loop, UV_RUN_ONCE);
-    if (timeout_ms > 0) uv_timer_stop(&n->step_timer);
+    dtsi_run_once(n, timeout_ms);
     return DTS_OK;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -108,7 +109,7 @@ dts_format_parse(const char *name, dts_format *out)
 {
     if (!name || !out) return DTS_EINVAL;
     for (int i = 0; i < DTS_FORMAT_COUNT_; i++) {
-        if (strcmp(name, format_names[i]) == 0) {
+        if (strcasecmp(name, format_names[i]) == 0) {
             *out = (dts_format)i;
             return DTS_OK;
         }

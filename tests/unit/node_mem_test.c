@@ -1054,6 +1054,37 @@ test_query_last_value(void **state)
     node_close(b);
 }
 
+// A query that nobody answers returns at its timeout, not at the node's
+// next tick, in both run modes: in caller mode the wait used to end only
+// when the loop woke for its tick (every 50 ms while a query waits, up to
+// 1 s when idle), 41 ms late for 200 ms. Eight queries of 70 ms: their
+// lateness added up to about 200 ms then, and may be 100 ms now on a busy
+// machine.
+static void
+test_query_timeout_kept(void **state)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        dts_node_config cfg;
+        dts_node_config_init(&cfg);
+        cfg.url = "mem://tqt";
+        cfg.run_mode = mode ? DTS_RUN_CALLER : DTS_RUN_THREAD;
+        dts_node *n = NULL;
+        assert_int_equal(node_open(&cfg, &n), DTS_OK);
+        int64_t late = 0;
+        for (int i = 0; i < 8; i++) {
+            int64_t t0 = dts_now_ns();
+            assert_int_equal(dts_query(n, "nobody.Answers", 70, 0, NULL, NULL, NULL),
+                             DTS_ETIMEDOUT);
+            int64_t took = dts_now_ns() - t0;
+            assert_true(took >= 69 * 1000000LL);
+            late += took - 70 * 1000000LL;
+        }
+        print_message("run mode %d: 8 queries of 70 ms, %.1f ms late in all\n", mode, late / 1e6);
+        assert_in_range(late / 1000000, 0, 100);
+        node_close(n);
+    }
+}
+
 // interrupter calls dts_node_interrupt from a signal handler, as a command
 // line tool does on Ctrl-C: SIGUSR1 to the test's own thread after 100 ms.
 static dts_node *interrupted_node;
@@ -1750,6 +1781,7 @@ main(void)
         cmocka_unit_test_teardown(test_glob_late_type, close_left),
         cmocka_unit_test_teardown(test_own_messages, close_left),
         cmocka_unit_test_teardown(test_query_last_value, close_left),
+        cmocka_unit_test(test_query_timeout_kept),
         cmocka_unit_test_teardown(test_query_last_value_large, close_left),
         cmocka_unit_test_teardown(test_query_handler, close_left),
         cmocka_unit_test_teardown(test_mismatch_both_sides, close_left),

@@ -1354,6 +1354,32 @@ test_names(void **state)
     assert_int_equal(dtsi_chars_valid("????????????", 12, 1), 1);
 }
 
+// Format names: each parses back from dts_format_name, in any case (a user
+// types --format JSON); others are DTS_ENOTSUP and leave *out alone.
+static void
+test_format_names(void **state)
+{
+    for (int i = 0; i < DTS_FORMAT_COUNT_; i++) {
+        dts_format f = DTS_FORMAT_COUNT_;
+        assert_int_equal(dts_format_parse(dts_format_name((dts_format)i), &f), DTS_OK);
+        assert_int_equal(f, i);
+    }
+    dts_format f = DTS_FORMAT_RAW;
+    assert_int_equal(dts_format_parse("JSON", &f), DTS_OK);
+    assert_int_equal(f, DTS_FORMAT_JSON);
+    assert_int_equal(dts_format_parse("MsgPack", &f), DTS_OK);
+    assert_int_equal(f, DTS_FORMAT_MSGPACK);
+    const char *bad[] = {"", "jso", "jsonx", "unknown", " json"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        f = DTS_FORMAT_CAPNP;
+        assert_int_equal(dts_format_parse(bad[i], &f), DTS_ENOTSUP);
+        assert_int_equal(f, DTS_FORMAT_CAPNP);
+    }
+    assert_int_equal(dts_format_parse(NULL, &f), DTS_EINVAL);
+    assert_int_equal(dts_format_parse("json", NULL), DTS_EINVAL);
+    assert_string_equal(dts_format_name(DTS_FORMAT_COUNT_), "unknown");
+}
+
 static void
 test_globs(void **state)
 {
@@ -1621,6 +1647,7 @@ main(void)
         cmocka_unit_test(test_types_two_pass),
         cmocka_unit_test(test_schema_ans_bounds),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_format_names),
         cmocka_unit_test(test_globs),
         cmocka_unit_test(test_counters),
     };
