@@ -19,6 +19,8 @@ expect_err 2 "unknown verb 'eho'\. Did you mean 'dts echo'\?" "$DTS" eho x
 expect_err 2 "Did you mean 'dts spy'\?" "$DTS" spyy
 expect_err 2 "Did you mean 'dts query'\?" "$DTS" qurey T
 expect_err 2 "Did you mean 'dts doctor'\?" "$DTS" docter
+# Nothing close: no suggestion ('fly' is two edits from 'ls').
+expect_err 2 "^dts: unknown verb 'fly'\.$" "$DTS" fly
 pass "unknown verbs suggest the closest"
 
 expect_err 2 'VALUE is not valid JSON at line 1, column 7 \(position 7\)' "$DTS" pub brewery.T '{"a": x}'
@@ -61,6 +63,18 @@ expect_err 2 '--wait expects a number from 0\.1 to 3600' "$DTS" ls --wait 0
 expect_err 2 "--save needs a directory, got '--json'" "$DTS" echo x --save --json
 : >"$TMP/afile"
 expect_err 2 "--save $TMP/afile: that is a file, not a directory" "$DTS" echo x --save "$TMP/afile"
+expect_err 2 "cannot make directory $TMP/afile/sub for --save" "$DTS" echo x --save "$TMP/afile/sub"
+# @FILE holds a JSON document for the formats that take JSON; where it is
+# invalid, the error names the file.
+printf '{"tank":"T1",\n "celsius":18.5}\n' >"$TMP/value.json"
+"$DTS" pub brewery.T --linger 0 "@$TMP/value.json" || fail "pub @FILE with a JSON document exited $?"
+printf '{"tank":' >"$TMP/bad.json"
+expect_err 2 "@$TMP/bad.json is not valid JSON at line 1" "$DTS" pub brewery.T --linger 0 "@$TMP/bad.json"
+expect_err 2 "@$TMP/bad.json is not valid JSON" "$DTS" pub brewery.T --format cbor "@$TMP/bad.json"
+# Integers beyond 64 bits are valid JSON: json sends the text as it is.
+"$DTS" pub notes.Big --linger 0 '{"n":123456789012345678901234567890}' \
+  || fail "pub refused a JSON integer beyond 64 bits"
+expect_err 2 'NUL\) in a string' "$DTS" pub brewery.T '{"a":"x\u0000"}'
 expect_err 2 '-v is a global option: put it before the verb' "$DTS" echo x -vv
 expect_err 2 '-i is a global option: put it before the verb' "$DTS" ls -ilo
 expect_err 2 "a value that starts with '-' goes after '--'" "$DTS" pub brewery.T -5
@@ -86,5 +100,8 @@ for verb in ls pub echo sub query hz bw spy doctor; do
   cmp -s "$TMP/help" <("$DTS" help "$verb") || fail "dts help $verb differs from --help"
 done
 "$DTS" --help | grep -q '^  doctor ' || fail "dts --help lists the verbs"
+for a in help --help; do
+  cmp -s <("$DTS" --help) <("$DTS" help $a) || fail "dts help $a is not dts --help"
+done
 "$DTS" --version | grep -Eq '^dts [0-9]+\.[0-9]+\.[0-9]+$' || fail "--version"
 pass "help for every verb"

@@ -6,7 +6,7 @@ source "$(dirname "$0")/../lib/common.sh"
 in_netns "$@"
 
 head -c 5242880 /dev/urandom > "$TMP/in.bin"
-dts echo file.Blob --count 2 --timeout 20 --save "$TMP/out" --json > "$TMP/echo.out" &
+dts echo file.Blob --count 2 --timeout 20 --save "$TMP/out/" --json > "$TMP/echo.out" &
 ECHO=$!
 # Publish until the subscriber has both copies (it may start after us).
 for i in $(seq 40); do
@@ -26,6 +26,7 @@ import json, os, sys
 for line in open(sys.argv[1]):
     o = json.loads(line)
     assert o["value"] is None and o["bytes"] == 5242880 and os.path.exists(o["file"]), o
+    assert "//" not in o["file"], o  # --save DIR/ names DIR/NAME
 PY
 ls "$TMP/out" | grep -q '\.part$' && fail "a temporary file was left behind"
 pass "5 MiB through dts pub @FILE and dts echo --save, byte-identical"

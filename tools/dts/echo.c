@@ -71,10 +71,16 @@ echo_save_dir(const cli_ctx *ctx, const char *dir)
                          dir, dir);
     if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
         return cli_usage(ctx, "--save %s: that is a file, not a directory", dir);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return cli_error(ctx, "cannot make directory %s for --save: %s", dir, strerror(errno));
-    if (access(dir, W_OK | X_OK) != 0)
-        return cli_error(ctx, "cannot write into %s for --save: %s", dir, strerror(errno));
+    // A directory that cannot be made or written is a wrong argument too
+    // (exit 2, as an unreadable @FILE of 'dts pub' is).
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        cli_error(ctx, "cannot make directory %s for --save: %s", dir, strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        cli_error(ctx, "cannot write into %s for --save: %s", dir, strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
     return -1;
 }
 
@@ -86,7 +92,10 @@ echo_save(echo_state *st, const dts_msg *msg, char *path, size_t cap)
 {
     char name[DTS_NAME_MAX + 20], inst[17], tmp[4200];
     const char *ext = cli_msg_format(msg) == DTS_FORMAT_JSON ? "json" : "bin";
-    snprintf(path, cap, "%s/%s-%llu-%s.%s", st->save_dir, cli_type_name(msg, name, sizeof name),
+    int dir_len = (int)strlen(st->save_dir); // "frames/" gives frames/NAME, not frames//NAME
+    while (dir_len > 1 && st->save_dir[dir_len - 1] == '/') dir_len--;
+    snprintf(path, cap, "%.*s%s%s-%llu-%s.%s", dir_len, st->save_dir,
+             st->save_dir[dir_len - 1] == '/' ? "" : "/", cli_type_name(msg, name, sizeof name),
              (unsigned long long)msg->seq, cli_hex64(msg->sender_instance, inst), ext);
     snprintf(tmp, sizeof tmp, "%s.part", path);
     FILE *f = fopen(tmp, "wb");

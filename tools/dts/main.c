@@ -99,7 +99,9 @@ main_find_verb(const char *name)
 }
 
 // main_unknown_verb reports a verb nobody knows and suggests the closest
-// by edit distance ("help" included). Returns CLI_EXIT_USAGE.
+// by edit distance ("help" included) when it is close: one edit away for
+// a name of up to four letters, two for a longer one ('dts fly' is not
+// 'dts ls'). Returns CLI_EXIT_USAGE.
 static int
 main_unknown_verb(const char *name)
 {
@@ -109,7 +111,10 @@ main_unknown_verb(const char *name)
         size_t d = main_edit_distance(name, main_verbs[i]->name);
         if (d < best_d) best = main_verbs[i]->name, best_d = d;
     }
-    fprintf(stderr, "dts: unknown verb '%s'. Did you mean 'dts %s'?\n", name, best);
+    if (best_d <= (strlen(name) <= 4 ? 1u : 2u))
+        fprintf(stderr, "dts: unknown verb '%s'. Did you mean 'dts %s'?\n", name, best);
+    else
+        fprintf(stderr, "dts: unknown verb '%s'.\n", name);
     fputs("Verbs: ls pub echo sub query hz bw spy doctor bench help. Run 'dts --help' for more.\n",
           stderr);
     return CLI_EXIT_USAGE;
@@ -119,7 +124,8 @@ main_unknown_verb(const char *name)
 static int
 main_help(int argc, char **argv)
 {
-    if (argc < 2) {
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
         main_print_usage(stdout);
         return CLI_EXIT_OK;
     }

@@ -25,10 +25,11 @@ static const char pub_help[] =
     "               [--count N] [--linger S] [--compress ALG] [--reliable] [VALUE]\n"
     "\n"
     "Publish VALUE as a message of TYPE: a JSON document for --format json (the default);\n"
-    "text, or @FILE for the bytes of a file, for --format raw; a JSON value encoded into\n"
-    "the format for cbor, msgpack, protobuf and capnp. Without VALUE, publish one value per line\n"
-    "of standard input (empty lines are skipped). The schema travels with the type, so\n"
-    "'dts echo' anywhere prints the values as JSON.\n"
+    "text for --format raw; a JSON value encoded into the format for cbor, msgpack,\n"
+    "protobuf and capnp. VALUE @FILE takes the value from a file (its bytes for raw, a JSON\n"
+    "document for the others). Without VALUE, publish one value per line of standard input\n"
+    "(empty lines are skipped). The schema travels with the type, so 'dts echo' anywhere\n"
+    "prints the values as JSON.\n"
     "\n"
     "  --format F   json (default), raw, cbor, msgpack, protobuf or capnp\n"
     "  --schema FILE  protobuf (required): a .proto file, compiled with protoc, or a\n"
@@ -100,8 +101,10 @@ static void
 pub_json_error(const pub_state *st, const char *what, const char *text, size_t len,
                const json_error_t *e)
 {
+    // jansson names its flag; say what is wrong instead.
+    const char *why = strstr(e->text, "JSON_ALLOW_NUL") ? "\\u0000 (NUL) in a string" : e->text;
     fprintf(stderr, "dts pub: %s is not valid JSON at line %d, column %d (position %d): %s\n", what,
-            e->line, e->column, e->position, e->text);
+            e->line, e->column, e->position, why);
     if (len < 100 && !memchr(text, '\n', len) && e->column > 0)
         fprintf(stderr, "  %.*s\n  %*s^\n", (int)len, text, e->column - 1, "");
     if (strstr(e->text, "too big integer") && st->format != DTS_FORMAT_JSON)
@@ -118,6 +121,10 @@ pub_check(const pub_state *st, const char *what, const char *data, size_t len)
     json_error_t e;
     if (st->format == DTS_FORMAT_RAW) return 0;
     json_t *v = json_loadb(data, len, JSON_DECODE_ANY, &e);
+    // Integers beyond 64 bits are valid JSON, and json without a schema
+    // sends the text as it is: check it with such integers read as reals.
+    if (!v && !st->codec && strstr(e.text, "too big integer"))
+        v = json_loadb(data, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &e);
     if (v) {
         json_decref(v);
         return 0;
@@ -211,8 +218,8 @@ pub_send(pub_state *st, const void *data, size_t len)
     return 0;
 }
 
-// pub_read_file reads @FILE for a raw value into a new buffer. A file
-// larger than one payload is refused rather than cut.
+// pub_read_file reads @FILE into a new buffer. A file larger than one
+// payload is refused rather than cut.
 static char *
 pub_read_file(const pub_state *st, const char *path, size_t *len)
 {
@@ -240,23 +247,15 @@ pub_read_file(const pub_state *st, const char *path, size_t *len)
     return buf;
 }
 
-// pub_value sends VALUE --count times (0: until stopped).
+// pub_value sends the value (VALUE, or the bytes of @FILE: what names it)
+// --count times (0: until stopped).
 static int
-pub_value(pub_state *st, const char *value)
+pub_value(pub_state *st, const char *what, const char *value, size_t len)
 {
-    size_t len = strlen(value);
-    char *file = NULL;
-    if (st->format == DTS_FORMAT_RAW && value[0] == '@') {
-        if (!(file = pub_read_file(st, value + 1, &len))) return CLI_EXIT_USAGE;
-        value = file;
-    }
     const void *payload;
     size_t plen;
     int owned;
-    if (pub_encode(st, "VALUE", value, len, &payload, &plen, &owned) < 0) {
-        free(file);
-        return CLI_EXIT_USAGE;
-    }
+    if (pub_encode(st, what, value, len, &payload, &plen, &owned) < 0) return CLI_EXIT_USAGE;
     long count = st->count < 0 ? 1 : st->count;
     int rc = CLI_EXIT_OK;
     for (long i = 0; (count == 0 || i < count) && !cli_stopped(); i++) {
@@ -266,7 +265,6 @@ pub_value(pub_state *st, const char *value)
         }
     }
     if (owned) dts_codec_free((void *)payload);
-    free(file);
     return rc;
 }
 
@@ -446,7 +444,7 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value)
     *value = optind < argc ? argv[optind] : NULL;
     int rc = pub_check_options(st);
     if (rc >= 0) return rc;
-    if (*value && pub_check(st, "VALUE", *value, strlen(*value)) < 0)
+    if (*value && **value != '@' && pub_check(st, "VALUE", *value, strlen(*value)) < 0)
         return cli_usage(ctx,
                          "quote the value for the shell, for example "
                          "'{\"tank\":\"T1\",\"celsius\":18.5}'%s",
@@ -505,7 +503,7 @@ pub_settle(dts_node *node, const char *type)
 // flushes and lingers. A VALUE that does not fit the schema is refused
 // before anything goes on the network.
 static int
-pub_session(pub_state *st, const char *value)
+pub_session(pub_state *st, const char *what, const char *value, size_t len)
 {
     const cli_ctx *ctx = st->ctx;
     int rc;
@@ -513,8 +511,7 @@ pub_session(pub_state *st, const char *value)
         const void *p;
         size_t n;
         int owned;
-        if (pub_encode(st, "VALUE", value, strlen(value), &p, &n, &owned) < 0)
-            return CLI_EXIT_USAGE;
+        if (pub_encode(st, what, value, len, &p, &n, &owned) < 0) return CLI_EXIT_USAGE;
         if (owned) dts_codec_free((void *)p);
     }
     if ((rc = cli_node_open(ctx, DTS_RUN_CALLER, &st->node)) != 0) return rc;
@@ -527,7 +524,7 @@ pub_session(pub_state *st, const char *value)
     dts_type_opts to = {.reliable = st->reliable, .compress = st->compress};
     if (st->reliable || st->compress) dts_type_set_opts(st->node, st->type, &to);
     st->next_ns = dts_now_ns();
-    rc = value ? pub_value(st, value) : pub_stdin(st);
+    rc = value ? pub_value(st, what, value, len) : pub_stdin(st);
     if (dts_flush(st->node, PUB_FLUSH_MS) != DTS_OK) {
         cli_error(ctx, "some messages may not have left within %d ms", PUB_FLUSH_MS);
         if (rc == CLI_EXIT_OK) rc = CLI_EXIT_FAIL;
@@ -565,7 +562,19 @@ pub_run(cli_ctx *ctx, int argc, char **argv)
     if ((rc = cli_pub_schema(ctx, st.type, st.format, st.schema_path, st.message, &st.schema,
                              &st.schema_len, &st.codec)) != 0)
         return rc;
-    rc = pub_session(&st, value);
+    // VALUE @FILE: the file's bytes, read and checked before the node opens.
+    const char *what = "VALUE";
+    char *file = NULL;
+    size_t len = value ? strlen(value) : 0;
+    rc = -1;
+    if (value && value[0] == '@') {
+        if (!(file = pub_read_file(&st, value + 1, &len)) || pub_check(&st, value, file, len) < 0)
+            rc = CLI_EXIT_USAGE;
+        what = value;
+        value = file;
+    }
+    if (rc < 0) rc = pub_session(&st, what, value, len);
+    free(file);
     dts_codec_schema_free(st.codec);
     free(st.schema);
     return rc;
