@@ -445,7 +445,9 @@ dts_err dts_flush(dts_node *node, int timeout_ms);
 typedef struct dts_msg {
     const char *type; // type name ("" if not yet known from discovery)
     uint64_t type_id;
-    dts_format format; // DTS_FORMAT_RAW when not yet known
+    dts_format format; // this message's: the type's, or for a message of another schema
+                       // (a publisher that disagrees, a type mismatch) the one its
+                       // schema id shows; DTS_FORMAT_RAW when not (yet) known
     uint64_t schema_id;
     const void *data; // payload
     size_t len;

@@ -2019,8 +2019,12 @@ msg_fill(const dts_node *n, dts_msg *m, const dtsi_type *t, const dtsi_hdr *h,
     memset(m, 0, offsetof(dts_msg, sender_addr));
     m->type = t->name;
     m->type_id = t->id;
-    m->format =
-        t->format == DTSI_FORMAT_UNKNOWN ? format_of_schema(h->schema_id) : (dts_format)t->format;
+    // The type's format is that of its schema; a message of another schema
+    // (a publisher that disagrees: a type mismatch) has its own format,
+    // known from the schema id only for an empty schema.
+    m->format = t->format != DTSI_FORMAT_UNKNOWN && h->schema_id == t->schema_id
+                    ? (dts_format)t->format
+                    : format_of_schema(h->schema_id);
     m->schema_id = h->schema_id;
     m->data = payload;
     m->len = h->payload_len;

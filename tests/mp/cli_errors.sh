@@ -27,6 +27,8 @@ expect_err 2 'VALUE is not valid JSON at line 1, column 7 \(position 7\)' "$DTS"
 expect_err 2 'VALUE is not valid JSON at line 1, column 12 \(position 12\)' "$DTS" pub brewery.T '{"tank":"T1"'
 printf '{"a":1}\n{"a":\n' | { "$DTS" pub brewery.T 2>"$TMP/err" && fail "bad stdin line accepted"; } || true
 grep -q 'standard input line 2 is not valid JSON at line 1, column' "$TMP/err" || fail "stdin line: $(cat "$TMP/err")"
+"$DTS" pub brewery.T </dev/null 2>"$TMP/err" && fail "pub of an empty standard input exited 0"
+grep -q 'standard input held no value' "$TMP/err" || fail "empty stdin: $(cat "$TMP/err")"
 pass "invalid JSON names the position"
 
 expect_err 2 "no interface 'nosuch0' here\. Interfaces that exist: lo \(127\.0\.0\.1\)" "$DTS" -i nosuch0 ls
@@ -51,7 +53,10 @@ expect_err 2 '--count expects a whole number' "$DTS" echo x --count -3
 expect_err 2 '--port expects a whole number from 1 to 65535' "$DTS" --port 70000 ls
 expect_err 2 '--format must be json or raw' "$DTS" pub brewery.T --format xml 1
 expect_err 2 '-i is a global option: put it before the verb' "$DTS" echo x -i lo
-expect_err 2 "unknown option '--bogus'" "$DTS" ls --bogus
+expect_err 2 "unknown option '--bogus'\$" "$DTS" ls --bogus
+expect_err 2 "unknown option '--formt'\. Did you mean '--format'\?" "$DTS" pub brewery.T --formt raw x
+expect_err 2 'option --json takes no value' "$DTS" echo x --json=1
+expect_err 2 "unknown option '--timout=3'\. Did you mean '--timeout'\?" "$DTS" echo x --timout=3
 expect_err 2 'option --timeout needs a value' "$DTS" echo x --timeout
 expect_err 2 'which types\? Give a PATTERN' "$DTS" echo
 expect_err 2 "'bad..name' is not a type name" "$DTS" pub bad..name 1

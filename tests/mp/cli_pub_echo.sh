@@ -124,3 +124,34 @@ grep -q "interrupted after" "$TMP/int.err" || fail "Ctrl-C not reported: $(cat "
 grep -q "timed out" "$TMP/int.err" && fail "Ctrl-C reported as a timeout"
 kill $pub_pid; wait $pub_pid 2>/dev/null || true
 pass "latest value as a reply, --new, Ctrl-C"
+
+# 7. A publisher that disagrees on the type (cbor where the type's first
+#    publisher sends json: a type mismatch) has its values printed in its
+#    own format. They were labelled json, the type's format, and shown as
+#    base64 without a note.
+"$DTS" echo brewery.Mixed --new --json --timeout 30 >"$TMP/mixed.json" 2>/dev/null &
+echo_pid=$!
+"$DTS" pub brewery.Mixed --count 0 --rate 20 '{"tank":"T1","celsius":1}' 2>/dev/null &
+json_pid=$!
+wait_for 20 grep -q '"T1"' "$TMP/mixed.json" || fail "the json publisher never reached echo"
+# Until the type's description arrives, a subscriber takes each message's
+# format from its schema id; the mistake was with the description known.
+# Descriptions go to the control group, so once a new node (ls) has it,
+# echo has heard it too.
+wait_for 20 bash -c "'$DTS' ls --json --wait 0.5 | grep -q '\"name\":\"brewery.Mixed\",[^}]*\"format\":\"json\"'" \
+  || fail "the type's description never arrived"
+"$DTS" pub brewery.Mixed --format cbor --count 0 --rate 20 '{"tank":"T9","celsius":9}' 2>/dev/null &
+cbor_pid=$!
+wait_for 20 grep -q '"T9"' "$TMP/mixed.json" || fail "cbor values not decoded: $(tail -3 "$TMP/mixed.json")"
+kill $json_pid $cbor_pid $echo_pid
+wait $json_pid $cbor_pid $echo_pid 2>/dev/null || true
+python3 - "$TMP/mixed.json" <<'PY' || fail "mixed formats: $(tail -5 "$TMP/mixed.json")"
+import json, sys
+msgs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+t1 = [m for m in msgs if m["value"] == {"tank": "T1", "celsius": 1}]
+t9 = [m for m in msgs if m["value"] == {"tank": "T9", "celsius": 9}]
+assert t1 and t9, "both publishers decoded"
+assert all(m["format"] == "json" for m in t1) and all(m["format"] == "cbor" for m in t9)
+assert len(t1) + len(t9) == len(msgs), "every message decoded"
+PY
+pass "a mismatched publisher's values in their own format"

@@ -44,5 +44,8 @@ pass "spy fits 80 columns"
 "$DTS" spy --duration 2.5 >"$TMP/plain.txt" || fail "spy without a terminal exited $?"
 grep -Eq '^--- [0-9:]{8}  3 types' "$TMP/plain.txt" || fail "plain header: $(cat "$TMP/plain.txt")"
 grep -Eq '^brewery.Temperature +json +[0-9.]+ ' "$TMP/plain.txt" || fail "plain lines: $(cat "$TMP/plain.txt")"
+grep -Eq '^TYPE +FORMAT +MSG/S +BW +PUBS +GAPS +INCOMP +REPAIR +LAST VALUE$' "$TMP/plain.txt" \
+  || fail "no column names without a terminal: $(cat "$TMP/plain.txt")"
+if grep -q ' 0 types' "$TMP/plain.txt"; then fail "an empty first block: $(cat "$TMP/plain.txt")"; fi
 if grep -q $'\e' "$TMP/plain.txt"; then fail "escape sequences without a terminal"; fi
 pass "spy without a terminal"

@@ -13,9 +13,10 @@
 #include <unistd.h>
 
 static const char bench_help[] =
-    "usage: dts bench pub|sub --size N --seconds S [--rate R] [--reliable] [--copy] [--mtu M] "
-    "[--json]\n"
-    "       dts bench ping|pong --size N --count K [--thread] [--mtu M] [--json]\n"
+    "usage: dts bench pub|sub --size N --seconds S [--rate R] [--reliable] [--copy] [--mtu M]\n"
+    "                         [--pace B] [--spin US] [--json]\n"
+    "       dts bench ping|pong --size N --count K [--thread] [--mtu M] [--spin US]\n"
+    "                           [--answer-spin US] [--json]\n"
     "\n"
     "Measure dts between two processes. 'bench sub' waits for a 'bench pub', which publishes\n"
     "bench.Load messages of N bytes for S seconds as fast as the node accepts them (or R per\n"
@@ -24,12 +25,13 @@ static const char bench_help[] =
     "S seconds plus 30 s of grace). 'bench ping' sends K messages one at a time to a\n"
     "'bench pong', which sends each back, and prints the round trips (p50, p90, p99, max);\n"
     "a round trip not back within 1 s is lost, and 5 lost in a row end the ping with an error.\n"
+    "The pong exits when its ping has finished (start one pong per ping).\n"
     "Every side prints its CPU time and peak resident memory. Both sides of a pair take the\n"
     "same options (a side ignores those of the other), so a script can start both alike;\n"
     "options of the other pair (--count for pub, --rate for ping) are refused.\n"
     "\n"
-    "  --size N      message size in bytes (default 64)\n"
-    "  --seconds S   length of a pub run (default 5); for sub, how long to wait at most\n"
+    "  --size N      message size in bytes, at least 8 (default 64)\n"
+    "  --seconds S   length of a pub run (default 5); sub waits at most S + 30 seconds\n"
     "  --count K     round trips for ping (default 10000, after 100 to warm up)\n"
     "  --rate R      publish at most R messages per second (default: as fast as accepted)\n"
     "  --reliable    reliable mode: receivers ask for what they miss\n"
@@ -334,7 +336,8 @@ bench_pong(cli_ctx *ctx, const bench_opts *o)
     dts_type_declare(p.node, "bench.Pong", DTS_FORMAT_RAW, NULL, 0);
     dts_sub *s;
     dts_subscribe(p.node, "bench.Ping", bench_on_ping, &p, &s);
-    if (!o->json) fprintf(stderr, "bench pong: answering bench.Ping; Ctrl-C stops\n");
+    if (!o->json)
+        fprintf(stderr, "bench pong: answering bench.Ping until the ping ends (or Ctrl-C)\n");
     while (!cli_stopped() && !__atomic_load_n(&p.done, __ATOMIC_ACQUIRE)) {
         if (o->thread)
             usleep(10000); // the node's thread answers
@@ -500,7 +503,7 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
         if (c == 'C') o->copy = 1;
         if (c == 'T') o->thread = 1;
         if (c == 'j') o->json = 1;
-        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind >= argc)
         return cli_usage(ctx, "which side? 'dts bench sub' and 'dts bench pub', or "

@@ -63,8 +63,15 @@ int cli_error(const cli_ctx *ctx, const char *fmt, ...) __attribute__((format(pr
 // cli_bad_option reports what getopt_long (with an optstring starting with
 // ':') complained about: c is '?' for an unknown option, ':' for a missing
 // value; arg is argv[optind - 1]. Global options placed after the verb are
-// pointed out. Returns CLI_EXIT_USAGE.
-int cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char);
+// pointed out, and an unknown one close to one of opts (the verb's table,
+// or NULL) is suggested. Returns CLI_EXIT_USAGE.
+struct option;
+int cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char, const struct option *opts);
+// cli_edit_distance is the Levenshtein distance between a and b (cut at 63
+// characters); cli_close_enough says whether a guess that far from what
+// was typed is worth suggesting: one edit for up to four letters, else two.
+size_t cli_edit_distance(const char *a, const char *b);
+int cli_close_enough(const char *typed, size_t distance);
 
 // cli_subscribers counts the other nodes that node knows to subscribe to
 // type (0 when it knows no such type).

@@ -222,7 +222,7 @@ echo_parse(const cli_ctx *ctx, int argc, char **argv, echo_state *st, double *ti
         if (c == 'j') st->json = 1;
         if (c == 's') st->save_dir = optarg;
         if (c == 'N') st->skip_replies = 1;
-        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind >= argc)
         return cli_usage(ctx, "which types? Give a PATTERN, for example 'brewery.*', or '**' "
@@ -276,10 +276,17 @@ echo_run(cli_ctx *ctx, int argc, char **argv)
     if (cli_stopped() && !(timeout > 0 && ran >= timeout))
         return cli_error(ctx, "interrupted after %.1fs with %ld of %ld message(s) for '%s'", ran,
                          st.received, st.count ? st.count : 1, pattern);
+    // '*' stops at dots: 'brewery.*' is the usual glob, and '*' alone
+    // matches only names without one.
+    int star =
+        st.received == 0 && strchr(pattern, '*') && !strstr(pattern, "**") && !strchr(pattern, '.');
     return cli_error(ctx,
                      "timed out after %gs with %ld of %ld message(s) for '%s'. Is anyone "
-                     "publishing it? Try 'dts ls' or 'dts doctor'.",
-                     timeout, st.received, st.count ? st.count : 1, pattern);
+                     "publishing it? Try 'dts ls' or 'dts doctor'.%s",
+                     timeout, st.received, st.count ? st.count : 1, pattern,
+                     star ? " ('*' stops at dots, so it matches only names without one: "
+                            "'**' matches every type)"
+                          : "");
 }
 
 const cli_verb cli_verb_echo = {

@@ -134,7 +134,7 @@ hz_parse(hz_state *st, int argc, char **argv, double *window, double *interval, 
         if (c == 'd' &&
             cli_parse_double(ctx, "--duration", optarg, 0.001, 1e9, "--duration 10", duration) < 0)
             return CLI_EXIT_USAGE;
-        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind >= argc)
         return cli_usage(ctx, "which types? Give a PATTERN, for example 'brewery.*', or '**' "

@@ -143,7 +143,7 @@ ls_parse(const cli_ctx *ctx, int argc, char **argv, ls_opts *o)
         if (c == 'w' &&
             cli_parse_double(ctx, "--wait", optarg, 0.1, 3600, "--wait 3", &o->wait) < 0)
             return CLI_EXIT_USAGE;
-        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind < argc)
         return cli_usage(ctx,

@@ -65,30 +65,6 @@ main_log_sink(void *ud, dts_log_level level, dts_log_cat cat, const char *event,
             event && event[0] ? " " : "", event ? event : "", msg);
 }
 
-// main_edit_distance is the Levenshtein distance between a and b (verb
-// names are short; longer input is cut at 63 characters).
-static size_t
-main_edit_distance(const char *a, const char *b)
-{
-    size_t la = strnlen(a, 63), lb = strnlen(b, 63);
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = diag + cost;
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 // main_find_verb returns the verb called name, or NULL.
 static const cli_verb *
 main_find_verb(const char *name)
@@ -106,12 +82,12 @@ static int
 main_unknown_verb(const char *name)
 {
     const char *best = "help";
-    size_t best_d = main_edit_distance(name, "help");
+    size_t best_d = cli_edit_distance(name, "help");
     for (size_t i = 0; i < MAIN_N_VERBS; i++) {
-        size_t d = main_edit_distance(name, main_verbs[i]->name);
+        size_t d = cli_edit_distance(name, main_verbs[i]->name);
         if (d < best_d) best = main_verbs[i]->name, best_d = d;
     }
-    if (best_d <= (strlen(name) <= 4 ? 1u : 2u))
+    if (cli_close_enough(name, best_d))
         fprintf(stderr, "dts: unknown verb '%s'. Did you mean 'dts %s'?\n", name, best);
     else
         fprintf(stderr, "dts: unknown verb '%s'.\n", name);

@@ -43,7 +43,8 @@ static const char pub_help[] =
     "  --rate HZ    at most HZ messages per second (default: as fast as they come)\n"
     "  --count N    send VALUE N times (default 1; 0 means until Ctrl-C); with standard\n"
     "               input, stop after N values sent (default: every line; lines that are\n"
-    "               empty or not valid are skipped and not counted)\n"
+    "               empty or not valid are skipped and not counted; exit 1 when one was\n"
+    "               not valid or none was sent)\n"
     "  --linger S   stay S seconds after sending, answering queries for the last value:\n"
     "               'dts query', and subscribers of a glob ('brewery.*') that join a new\n"
     "               type when they hear of it and then ask for its value (default 0.5,\n"
@@ -350,6 +351,9 @@ pub_stdin(pub_state *st)
     }
     fcntl(STDIN_FILENO, F_SETFL, fl);
     free(in.buf);
+    if (st->sent == 0 && !st->bad_input && !cli_stopped())
+        return cli_error(st->ctx, "standard input held no value (only empty lines, or none): "
+                                  "nothing was sent");
     return st->bad_input ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
@@ -424,7 +428,7 @@ pub_parse(pub_state *st, int argc, char **argv, const char **value)
         if (c == 'l' &&
             cli_parse_double(ctx, "--linger", optarg, 0, 1e9, "--linger 30", &st->linger) < 0)
             return CLI_EXIT_USAGE;
-        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind >= argc)
         return cli_usage(ctx, "which type? For example: dts pub brewery.Temperature "

@@ -86,7 +86,7 @@ query_parse(const cli_ctx *ctx, int argc, char **argv, query_state *st, double *
             cli_parse_double(ctx, "--timeout", optarg, 0.001, 3600, "--timeout 2", timeout) < 0)
             return CLI_EXIT_USAGE;
         if (c == 'j') st->json = 1;
-        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind >= argc)
         return cli_usage(ctx, "which type? Give its exact name, for example "

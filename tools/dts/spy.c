@@ -261,7 +261,8 @@ spy_draw_tty(spy_state *st, int64_t now)
     cli_out_flush();
 }
 
-// spy_draw_plain prints one block: a header line, then one line per type.
+// spy_draw_plain prints one block: a line with the time and counts, the
+// column names (a log read later needs them), then one line per type.
 static void
 spy_draw_plain(spy_state *st, int64_t now)
 {
@@ -272,6 +273,8 @@ spy_draw_plain(spy_state *st, int64_t now)
     spy_layout l = {.cols = SPY_NAME_COLS + SPY_FIXED_COLS + SPY_REL_COLS + SPY_PLAIN_VALUE_COLS,
                     .name_w = SPY_NAME_COLS,
                     .rel = 1};
+    spy_header(&l, line, sizeof line);
+    printf("%s\n", line);
     for (size_t i = 0; i < st->tr.n; i++) {
         spy_row(st, &st->tr.types[i], now, &l, line, sizeof line);
         printf("%s\n", line);
@@ -306,7 +309,10 @@ spy_keys(void)
 static void
 spy_loop(spy_state *st, double interval, double duration)
 {
-    int64_t end = cli_deadline(duration), next = 0;
+    // A terminal shows the screen at once (waiting for publishers); a log
+    // gets its first block after an interval, when there is something in it.
+    int64_t end = cli_deadline(duration),
+            next = st->tty ? 0 : dts_now_ns() + (int64_t)(interval * 1e9);
     while (!cli_stopped() && (!end || dts_now_ns() < end)) {
         int64_t now = dts_now_ns();
         if (now >= next) {
@@ -341,7 +347,7 @@ spy_parse(const cli_ctx *ctx, int argc, char **argv, double *interval, double *w
         if (c == 'd' &&
             cli_parse_double(ctx, "--duration", optarg, 0.001, 1e9, "--duration 10", duration) < 0)
             return CLI_EXIT_USAGE;
-        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c);
+        if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind < argc)
         return cli_usage(ctx,

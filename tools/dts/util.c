@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,8 +73,64 @@ cli_subscribers(dts_node *node, const char *type)
 
 // cli_bad_option tells apart a missing option value, a global option placed
 // after the verb, and an option nobody knows.
+size_t
+cli_edit_distance(const char *a, const char *b)
+{
+    size_t la = strnlen(a, 63), lb = strnlen(b, 63);
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
 int
-cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
+cli_close_enough(const char *typed, size_t distance)
+{
+    return distance <= (strlen(typed) <= 4 ? 1u : 2u);
+}
+
+// util_has_option says whether opts (NULL: any) has the option called
+// name[0..len).
+static int
+util_has_option(const struct option *opts, const char *name, size_t len)
+{
+    if (!opts) return 1;
+    for (const struct option *o = opts; o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) return 1;
+    return 0;
+}
+
+// util_closest_option names the option of opts closest to "--word" (the
+// part before any '='), or NULL when none is close enough.
+static const char *
+util_closest_option(const char *arg, const struct option *opts)
+{
+    char word[64];
+    if (!opts || strncmp(arg, "--", 2) != 0) return NULL;
+    snprintf(word, sizeof word, "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (const struct option *o = opts; o->name; o++) {
+        size_t d = cli_edit_distance(word, o->name);
+        if (d < best_d) best = o->name, best_d = d;
+    }
+    return best && cli_close_enough(word, best_d) ? best : NULL;
+}
+
+int
+cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char, const struct option *opts)
 {
     static const char *globals[] = {"-i", "--iface", "--port", "--ttl", "-v", "-vv"};
     char shortopt[3] = {'-', (char)optopt, 0};
@@ -81,7 +138,8 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
     // An unknown short option: getopt names its letter (in a cluster such as
     // -vv, argv[optind - 1] is still the word before it). A digit is a
     // negative number meant as a value.
-    if (optopt_char == '?' && strncmp(arg, "--", 2) == 0 && strchr(arg, '=')) // --json=1
+    if (optopt_char == '?' && strncmp(arg, "--", 2) == 0 && strchr(arg, '=') && // --json=1
+        util_has_option(opts, arg + 2, strcspn(arg + 2, "=")))
         return cli_usage(ctx, "option %.*s takes no value", (int)strcspn(arg, "="), arg);
     if (optopt_char == '?' && optopt) arg = shortopt;
     if (optopt_char == '?' && ((optopt >= '0' && optopt <= '9') || optopt == '.'))
@@ -98,6 +156,8 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char)
                              globals[i], globals[i], ctx->verb);
     }
     if (optopt_char == ':') return cli_usage(ctx, "option %s needs a value", arg);
+    const char *near = util_closest_option(arg, opts);
+    if (near) return cli_usage(ctx, "unknown option '%s'. Did you mean '--%s'?", arg, near);
     return cli_usage(ctx, "unknown option '%s'", arg);
 }
 
