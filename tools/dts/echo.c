@@ -22,6 +22,10 @@
     "refuses prints as {\"undecodable\": REASON, \"base64\": ...}. 'dts echo' and 'dts sub'\n"     \
     "are the same verb.\n"                                                                         \
     "\n"                                                                                           \
+    "A glob joins a type when discovery names it, a fraction of a second after the type's\n"       \
+    "first message: a new publisher's first burst reaches it from its latest value on (an\n"       \
+    "exact name gets every message).\n"                                                            \
+    "\n"                                                                                           \
     "A new subscriber first gets each running publisher's latest value, however old (a\n"          \
     "reply: \"is_reply\": true with --json, 'reply' with -v; its sent_ns tells its age), then\n"   \
     "each new message; --count counts both. --new prints only messages sent from now on.\n"        \

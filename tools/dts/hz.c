@@ -14,9 +14,10 @@
 #define HZ_HELP(verb, what, example_out)                                                           \
     "usage: dts " verb " PATTERN [--window S] [--interval S] [--duration S]\n"                     \
     "\n"                                                                                           \
-    "Every --interval seconds, print the " what " of each type matching PATTERN (a type\n"         \
-    "name, a glob like 'brewery.*', or '**'), then one line per publisher (instance id and\n"      \
-    "address) with its own figures and its gaps: sequence numbers that never arrived.\n"           \
+    "Every --interval seconds, print the " what "\n"                                               \
+    "of each type matching PATTERN (a type name, a glob like 'brewery.*', or '**'), then\n"        \
+    "one line per publisher (instance id and address) with its own figures and its gaps:\n"        \
+    "sequence numbers that never arrived.\n"                                                       \
     "\n"                                                                                           \
     "  --window S    figures cover the last S seconds (default 5)\n"                               \
     "  --interval S  print every S seconds (default 1)\n"                                          \
