@@ -82,6 +82,18 @@ rc=0; out=$(dts bench ping --seconds 1 --rate 5 2>&1) || rc=$?
 echo "$out" | grep -q "is for 'bench pub' and 'bench sub', not 'ping'" || fail "unclear error: $out"
 rc=0; out=$(dts bench pub --count 5 2>&1) || rc=$?
 [ $rc = 2 ] && echo "$out" | grep -q "\-\-count is for 'bench ping'" || fail "pub --count: $rc $out"
+# --pace-dgrams reaches the node: at 1000 datagrams/s a flood of 64-byte
+# messages waits for the pacer (pace_waits), which the defaults never make
+# it do at this size; a bad value is refused.
+dts bench sub --json --seconds 1 > "$TMP/paced_sub.json" &
+SUB=$!
+dts bench pub --size 64 --seconds 1 --pace-dgrams 1000 --json > "$TMP/paced.json" \
+  || fail "bench pub --pace-dgrams failed"
+wait $SUB || fail "bench sub beside --pace-dgrams failed"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["pace_waits"] > 0, d' \
+  "$TMP/paced.json" || fail "--pace-dgrams 1000 did not pace: $(cat "$TMP/paced.json")"
+rc=0; out=$(dts bench pub --pace-dgrams x 2>&1) || rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "\-\-pace-dgrams expects a number" || fail "bad --pace-dgrams: $rc $out"
 # A sub whose run never came prints no results line, only why.
 rc=0; out=$(timeout --preserve-status -s INT 1 dts bench sub --json 2>/dev/null) || rc=$?
 [ $rc = 1 ] && [ -z "$out" ] || fail "sub with no run: exit $rc, printed '$out'"

@@ -14,7 +14,7 @@
 
 static const char bench_help[] =
     "usage: dts bench pub|sub --size N --seconds S [--rate R] [--reliable] [--copy] [--mtu M]\n"
-    "                         [--pace B] [--spin US] [--json]\n"
+    "                         [--pace B] [--pace-dgrams D] [--spin US] [--json]\n"
     "       dts bench ping|pong --size N --count K [--thread] [--mtu M] [--spin US]\n"
     "                           [--answer-spin US] [--json]\n"
     "\n"
@@ -39,7 +39,10 @@ static const char bench_help[] =
     "                (default from 4096 bytes on: build it in a dts_loan buffer,\n"
     "                published without a copy)\n"
     "  --mtu M       cut messages into fragments for an M-byte MTU (default: the path MTU)\n"
-    "  --pace B      cap the sender at B bytes/s (default 5e9, and 4,000,000 datagrams/s)\n"
+    "  --pace B      cap the sender at B bytes/s (default 5e9, and 4,000,000 datagrams/s;\n"
+    "                with --pace, B / 1000 datagrams/s)\n"
+    "  --pace-dgrams D  cap the sender at D datagrams/s: a datagram costs at least B / D\n"
+    "                bytes of the byte cap\n"
     "  --spin US     after sending or receiving, poll US microseconds before sleeping\n"
     "                (dts_node_config.spin_us; default 0, or DTS_SPIN_US): shorter round\n"
     "                trips for CPU time\n"
@@ -61,9 +64,10 @@ typedef struct bench_opts {
     long size, count;
     double seconds, rate;
     long mtu;
-    double pace;      // bytes per second, 0: the node's default
-    long spin;        // microseconds, -1: the node's default
-    long answer_spin; // microseconds, -1: the node's default
+    double pace;        // bytes per second, 0: the node's default
+    double pace_dgrams; // datagrams per second, 0: the node's default (pace / 1000 with pace)
+    long spin;          // microseconds, -1: the node's default
+    long answer_spin;   // microseconds, -1: the node's default
     int reliable, json, copy;
     int thread; // ping/pong: the loop on its own thread (DTS_RUN_THREAD)
 } bench_opts;
@@ -100,6 +104,7 @@ bench_open(cli_ctx *ctx, const bench_opts *o, dts_run_mode mode, dts_node **n)
         ctx->cfg.pace_bytes_per_s = (uint64_t)o->pace;
         ctx->cfg.pace_dgrams_per_s = (uint64_t)(o->pace / 1000); // about a KB a datagram
     }
+    if (o->pace_dgrams > 0) ctx->cfg.pace_dgrams_per_s = (uint64_t)o->pace_dgrams;
     return cli_node_open(ctx, mode, n);
 }
 
@@ -464,6 +469,7 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
         {"reliable", no_argument, NULL, 'R'},
         {"json", no_argument, NULL, 'j'},
         {"pace", required_argument, NULL, 'p'},
+        {"pace-dgrams", required_argument, NULL, 'D'},
         {"spin", required_argument, NULL, 'S'},
         {"answer-spin", required_argument, NULL, 'A'},
         {"copy", no_argument, NULL, 'C'},
@@ -494,6 +500,8 @@ bench_parse(const cli_ctx *ctx, int argc, char **argv, bench_opts *o)
              cli_parse_long(ctx, "--mtu", optarg, 576, 65535, "--mtu 1500", &o->mtu) < 0) ||
             (c == 'p' &&
              cli_parse_double(ctx, "--pace", optarg, 1e5, 1e11, "--pace 2e9", &o->pace) < 0) ||
+            (c == 'D' && cli_parse_double(ctx, "--pace-dgrams", optarg, 1e3, 1e9,
+                                          "--pace-dgrams 4e6", &o->pace_dgrams) < 0) ||
             (c == 'S' && cli_parse_long(ctx, "--spin", optarg, 0, DTS_SPIN_MAX_US, "--spin 100",
                                         &o->spin) < 0) ||
             (c == 'A' && cli_parse_long(ctx, "--answer-spin", optarg, 0, DTS_SPIN_MAX_US,
