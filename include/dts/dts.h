@@ -160,9 +160,14 @@ typedef enum dts_run_mode {
     DTS_RUN_THREAD = 0,
     // The caller runs the loop: dts_node_run (blocking until dts_node_stop)
     // or dts_node_fd plus dts_node_step (for programs with their own loop).
+    // The calls that wait (dts_flush, dts_query, dts_publish_wait) run the
+    // loop while they wait: make them from the thread that steps it.
     DTS_RUN_CALLER = 1,
-    // The node attaches to the caller's libuv loop (cfg.uv_loop) and the
-    // caller runs that loop. Callbacks run on that loop's thread.
+    // The node attaches to the caller's libuv loop (cfg.uv_loop), opened on
+    // that loop's thread, and the caller runs that loop. Callbacks run on
+    // that loop's thread. The calls that wait run the loop while they wait
+    // when made on its thread (so not from inside one of its callbacks:
+    // libuv's loop does not nest), and wait for it when made on another.
     DTS_RUN_UV = 2,
 } dts_run_mode;
 

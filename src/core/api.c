@@ -406,9 +406,21 @@ dts_publish(dts_node *n, const char *type, const void *data, size_t len)
     return err;
 }
 
+// waits_on_cond says whether this thread waits for the loop on the
+// condition variable, the loop running elsewhere: its own thread
+// (DTS_RUN_THREAD), or the application's loop on the thread that opened the
+// node (DTS_RUN_UV) when this is another thread, which must not run that
+// loop too. Otherwise this thread runs the loop while it waits.
+static int
+waits_on_cond(const dts_node *n)
+{
+    return n->cfg.run_mode == DTS_RUN_THREAD ||
+           (n->cfg.run_mode == DTS_RUN_UV && !pthread_equal(n->open_tid, pthread_self()));
+}
+
 // wait_until blocks until done(n, arg) or the deadline, either on the
-// condition variable (the loop runs on another thread) or by running the
-// loop here. Lock held on entry and exit. Returns 1 when done.
+// condition variable (waits_on_cond) or by running the loop here. Lock
+// held on entry and exit. Returns 1 when done.
 static int
 wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_ms)
 {
@@ -424,7 +436,7 @@ wait_until(dts_node *n, int (*done)(dts_node *, void *), void *arg, int timeout_
     while (!done(n, arg)) {
         if (n->stopped) return 0;
         if (dtsi_interrupt_pending(n, 1)) return 0;
-        if (n->cfg.run_mode == DTS_RUN_THREAD) {
+        if (waits_on_cond(n)) {
             if (pthread_cond_timedwait(&n->cond, &n->mu, &dl) == ETIMEDOUT) return done(n, arg);
         } else {
             int64_t left = end_ms - dtsi_mono_ms();
@@ -463,8 +475,9 @@ queue_has_room(dts_node *n, void *arg)
 }
 
 // publish_waiting publishes, waiting up to timeout_ms for room
-// (dts_publish_wait). In caller mode it runs the loop until the queue is
-// half empty. With the loop on its own thread it sleeps for about the time
+// (dts_publish_wait). Where this thread runs the loop (waits_on_cond) it
+// does so until the queue is half empty. With the loop elsewhere (its own
+// thread, or the application's loop on another thread) it sleeps for about the time
 // the loop takes to send a quarter of what is queued at the pacing rate
 // (20 us to 5 ms), and tries again: measured, this keeps a queue of small
 // messages fuller than waiting on the condition variable, whose wake-ups
@@ -486,7 +499,7 @@ publish_waiting(dts_node *n, const char *type, const void *data, size_t len, int
     for (;;) {
         uint64_t us = 0;
         dtsi_lock(&n->mu);
-        if (n->cfg.run_mode != DTS_RUN_THREAD) {
+        if (!waits_on_cond(n)) {
             wait_until(n, queue_has_room, NULL, (int)(end_ms - dtsi_mono_ms()));
         } else {
             us = queue_drain_us(n) / 4;

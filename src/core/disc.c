@@ -301,6 +301,7 @@ disc_on_type_desc(void *ud, const dtsi_type_desc *d)
     } else if (t->schema_id != d->schema_id && !t->mismatch) {
         t->mismatch = 1; // two publishers elsewhere disagree
         t->mismatch_schema_id = d->schema_id;
+        t->mismatch_format = d->format;
     }
     desc_postpone(t, now);
 }

@@ -118,7 +118,7 @@ type_new(dts_node *n, uint64_t id)
     dtsi_type *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->id = id;
-    t->format = DTSI_FORMAT_UNKNOWN;
+    t->format = t->mismatch_format = DTSI_FORMAT_UNKNOWN;
     t->next_seq = 1;
     t->next = n->types[id % DTSI_TYPE_BUCKETS];
     // Seen without the lock by publishing threads (type_declared_unlocked).
@@ -2020,11 +2020,16 @@ msg_fill(const dts_node *n, dts_msg *m, const dtsi_type *t, const dtsi_hdr *h,
     m->type = t->name;
     m->type_id = t->id;
     // The type's format is that of its schema; a message of another schema
-    // (a publisher that disagrees: a type mismatch) has its own format,
-    // known from the schema id only for an empty schema.
-    m->format = t->format != DTSI_FORMAT_UNKNOWN && h->schema_id == t->schema_id
-                    ? (dts_format)t->format
-                    : format_of_schema(h->schema_id);
+    // (a publisher that disagrees: a type mismatch) has its own format: the
+    // one the other schema's description gave, or for an empty schema the
+    // one its id shows.
+    if (t->format != DTSI_FORMAT_UNKNOWN && h->schema_id == t->schema_id)
+        m->format = (dts_format)t->format;
+    else if (t->mismatch && h->schema_id == t->mismatch_schema_id &&
+             t->mismatch_format != DTSI_FORMAT_UNKNOWN)
+        m->format = (dts_format)t->mismatch_format;
+    else
+        m->format = format_of_schema(h->schema_id);
     m->schema_id = h->schema_id;
     m->data = payload;
     m->len = h->payload_len;
@@ -2909,6 +2914,7 @@ node_init_loop(dts_node *n)
 {
     if (n->cfg.run_mode == DTS_RUN_UV) {
         n->loop = n->cfg.uv_loop;
+        n->open_tid = pthread_self(); // dts.h: opened on the loop's thread
     } else {
         if (uv_loop_init(&n->own_loop) != 0) return DTS_ESYS;
         n->loop = &n->own_loop;
@@ -3109,7 +3115,10 @@ node_on_step_timer(uv_timer_t *tm)
 void
 dtsi_run_once(dts_node *n, int64_t timeout_ms)
 {
-    if (timeout_ms > 0) uv_timer_start(&n->step_timer, node_on_step_timer, (uint64_t)timeout_ms, 0);
+    if (timeout_ms > 0) {
+        uv_update_time(n->loop); // the loop's clock may be as old as its last turn
+        uv_timer_start(&n->step_timer, node_on_step_timer, (uint64_t)timeout_ms, 0);
+    }
     uv_run(n->loop, UV_RUN_ONCE);
     if (timeout_ms > 0) uv_timer_stop(&n->step_timer);
 }

@@ -148,6 +148,7 @@ typedef struct dtsi_type {
     dts_type_counters c;
     int mismatch;
     uint64_t mismatch_schema_id;
+    int mismatch_format; // that schema's format (a DTSI_FORMAT_*), when a description said
     dtsi_sender *senders;
     size_t n_senders;
     uint64_t rate_prev_msgs, rate_prev_bytes;
@@ -431,6 +432,7 @@ struct dts_node {
     uv_thread_t thread;
     int thread_started;
     pthread_t loop_tid; // the thread currently running the loop
+    pthread_t open_tid; // DTS_RUN_UV: the thread that opened the node, the loop's own
     int loop_tid_set;
     uv_async_t wake;
     uv_timer_t tick;

@@ -19,6 +19,9 @@ expect_err 2 "unknown verb 'eho'\. Did you mean 'dts echo'\?" "$DTS" eho x
 expect_err 2 "Did you mean 'dts spy'\?" "$DTS" spyy
 expect_err 2 "Did you mean 'dts query'\?" "$DTS" qurey T
 expect_err 2 "Did you mean 'dts doctor'\?" "$DTS" docter
+expect_err 2 "Did you mean 'dts echo'\?" "$DTS" ehco x
+expect_err 2 "Did you mean 'dts pub'\?" "$DTS" pbu x
+expect_err 2 "Did you mean 'dts ls'\?" "$DTS" list
 # Nothing close: no suggestion ('fly' is two edits from 'ls').
 expect_err 2 "^dts: unknown verb 'fly'\.$" "$DTS" fly
 pass "unknown verbs suggest the closest"
@@ -56,6 +59,9 @@ expect_err 2 '-i is a global option: put it before the verb' "$DTS" echo x -i lo
 expect_err 2 "unknown option '--bogus'\$" "$DTS" ls --bogus
 expect_err 2 "unknown option '--formt'\. Did you mean '--format'\?" "$DTS" pub brewery.T --formt raw x
 expect_err 2 'option --json takes no value' "$DTS" echo x --json=1
+expect_err 2 'option --js takes no value' "$DTS" echo x --js=1
+expect_err 2 "option '--co' is ambiguous: --count or --compress" "$DTS" pub brewery.T --co 3 x
+expect_err 2 "unknown option '--jsno'\. Did you mean '--json'\?" "$DTS" echo x --jsno
 expect_err 2 "unknown option '--timout=3'\. Did you mean '--timeout'\?" "$DTS" echo x --timout=3
 expect_err 2 'option --timeout needs a value' "$DTS" echo x --timeout
 expect_err 2 'which types\? Give a PATTERN' "$DTS" echo

@@ -48,4 +48,7 @@ grep -Eq '^TYPE +FORMAT +MSG/S +BW +PUBS +GAPS +INCOMP +REPAIR +LAST VALUE$' "$T
   || fail "no column names without a terminal: $(cat "$TMP/plain.txt")"
 if grep -q ' 0 types' "$TMP/plain.txt"; then fail "an empty first block: $(cat "$TMP/plain.txt")"; fi
 if grep -q $'\e' "$TMP/plain.txt"; then fail "escape sequences without a terminal"; fi
+"$DTS" spy --duration 0.6 >"$TMP/short.txt" || fail "spy --duration 0.6 exited $?"
+grep -Eq '^brewery.Temperature +json ' "$TMP/short.txt" \
+  || fail "a --duration shorter than the interval printed no block: $(cat "$TMP/short.txt")"
 pass "spy without a terminal"

@@ -1276,6 +1276,80 @@ test_mismatch_both_sides(void **state)
     node_close(b);
 }
 
+// Formats seen by test_mismatch_format, by the first payload byte.
+typedef struct fmt_seen {
+    pthread_mutex_t mu;
+    int a, b, d; // dts_format + 1 of the last message from each, 0 for none
+} fmt_seen;
+
+static void
+on_fmt(void *ud, const dts_msg *m)
+{
+    fmt_seen *f = ud;
+    pthread_mutex_lock(&f->mu);
+    char c = m->len ? ((const char *)m->data)[0] : 0;
+    if (c == 'a') f->a = (int)m->format + 1;
+    if (c == 'b') f->b = (int)m->format + 1;
+    if (c == 'd') f->d = (int)m->format + 1;
+    pthread_mutex_unlock(&f->mu);
+}
+
+static int
+cond_type_mismatch(void *arg)
+{
+    dts_type_info *ti;
+    size_t n;
+    int hit = 0;
+    if (dts_node_types(arg, &ti, &n) != DTS_OK) return 0;
+    for (size_t i = 0; i < n; i++) hit |= !strcmp(ti[i].name, "brewery.Mixed") && ti[i].mismatch;
+    dts_free(ti);
+    return hit;
+}
+
+static int
+cond_fmt_all(void *arg)
+{
+    fmt_seen *f = arg;
+    pthread_mutex_lock(&f->mu);
+    int all = f->a && f->b && f->d;
+    pthread_mutex_unlock(&f->mu);
+    return all;
+}
+
+// A subscriber gives each message the format of its own schema: two json
+// publishers with different schemas (a type mismatch) are both json, and a
+// third publisher's cbor is cbor. The message of the schema the subscriber
+// heard second was raw (its schema not the type's), and a cbor one json.
+static void
+test_mismatch_format(void **state)
+{
+    dts_node *a = open_mem("mem://tmf"), *b = open_mem("mem://tmf"), *c = open_mem("mem://tmf");
+    static fmt_seen f = {.mu = PTHREAD_MUTEX_INITIALIZER}; // static: see close_left
+    dts_sub *sub;
+    assert_int_equal(dts_subscribe(c, "brewery.Mixed", on_fmt, &f, &sub), DTS_OK);
+    assert_int_equal(dts_type_declare(a, "brewery.Mixed", DTS_FORMAT_JSON, "{\"v\":1}", 7), DTS_OK);
+    assert_int_equal(dts_type_declare(b, "brewery.Mixed", DTS_FORMAT_JSON, "{\"v\":2}", 7), DTS_OK);
+    assert_true(wait_for(cond_type_mismatch, c, 5000)); // c heard both descriptions
+    dts_node *d = open_mem("mem://tmf");
+    assert_int_equal(dts_type_declare(d, "brewery.Mixed", DTS_FORMAT_CBOR, NULL, 0), DTS_OK);
+    for (int i = 0; i < 400 && !cond_fmt_all(&f); i++) {
+        dts_publish(a, "brewery.Mixed", "a", 1);
+        dts_publish(b, "brewery.Mixed", "b", 1);
+        dts_publish(d, "brewery.Mixed", "d", 1);
+        usleep(10000);
+    }
+    pthread_mutex_lock(&f.mu);
+    assert_int_equal(f.a, DTS_FORMAT_JSON + 1);
+    assert_int_equal(f.b, DTS_FORMAT_JSON + 1);
+    assert_int_equal(f.d, DTS_FORMAT_CBOR + 1);
+    pthread_mutex_unlock(&f.mu);
+    dts_sub_close(sub);
+    node_close(d);
+    node_close(c);
+    node_close(b);
+    node_close(a);
+}
+
 typedef struct peers_cond {
     dts_node *n;
     size_t want;
@@ -1761,6 +1835,99 @@ test_run_uv(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+// What test_run_uv_other_thread's second thread asks and gets.
+typedef struct uv_asker {
+    dts_node *n;
+    dts_err none, value; // dts_query's results: for nobody, for uv.Asked
+    int64_t none_ns;     // how long the one for nobody took
+    size_t answers;
+    int done;
+} uv_asker;
+
+static void *
+uv_ask(void *arg)
+{
+    uv_asker *a = arg;
+    int64_t t0 = dts_now_ns();
+    a->none = dts_query(a->n, "nobody.Answers", 150, 0, NULL, NULL, NULL);
+    a->none_ns = dts_now_ns() - t0;
+    a->value = dts_query(a->n, "uv.Asked", 5000, 0, NULL, NULL, &a->answers);
+    __atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+// Callbacks of test_run_uv_other_thread: how many, and how many ran on a
+// thread other than the loop's.
+typedef struct uv_live {
+    pthread_t loop;
+    int count, elsewhere;
+} uv_live;
+
+static void
+on_uv_live(void *ud, const dts_msg *m)
+{
+    (void)m;
+    uv_live *l = ud;
+    l->count++;
+    l->elsewhere += !pthread_equal(l->loop, pthread_self());
+}
+
+// With the application's loop run on its own thread, another thread's
+// dts_query waits for that loop instead of running it too (two threads in
+// one libuv loop, and the wait's timer on it, corrupt it; the loop's
+// callbacks then ran on the asking thread as well): it times out on time,
+// an answer that the loop's thread receives reaches it, and every callback
+// runs on the loop's thread.
+static void
+test_run_uv_other_thread(void **state)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = "mem://t12";
+    cfg.run_mode = DTS_RUN_UV;
+    cfg.uv_loop = &loop;
+    dts_node *uvn, *pub = open_mem("mem://t12");
+    assert_int_equal(dts_node_open(&cfg, &uvn), DTS_OK);
+    assert_int_equal(dts_type_declare(pub, "uv.Asked", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    assert_int_equal(dts_publish(pub, "uv.Asked", "state", 5), DTS_OK);
+    assert_int_equal(dts_flush(pub, 1000), DTS_OK);
+    static uv_live live; // static: see close_left
+    live = (uv_live){.loop = pthread_self()};
+    dts_sub *s;
+    assert_int_equal(dts_subscribe(uvn, "uv.Live", on_uv_live, &live, &s), DTS_OK);
+    assert_int_equal(dts_type_declare(pub, "uv.Live", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    for (int i = 0; i < 200 && live.count == 0; i++) { // until uvn has joined
+        dts_publish(pub, "uv.Live", "x", 1);
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(5000);
+    }
+    assert_true(live.count > 0);
+    static uv_asker a; // static: see close_left
+    a = (uv_asker){.n = uvn};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, uv_ask, &a), 0);
+    int64_t end = dts_now_ns() + 20 * 1000000000LL;
+    while (!__atomic_load_n(&a.done, __ATOMIC_ACQUIRE) && dts_now_ns() < end) {
+        dts_publish(pub, "uv.Live", "x", 1); // data for the loop while the other thread waits
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(2000);
+    }
+    assert_true(__atomic_load_n(&a.done, __ATOMIC_ACQUIRE));
+    pthread_join(th, NULL);
+    assert_int_equal(a.none, DTS_ETIMEDOUT);
+    assert_in_range(a.none_ns / 1000000, 140, 2000);
+    assert_int_equal(a.value, DTS_OK);
+    assert_int_equal(a.answers, 1);
+    print_message("%d callbacks, %d of them off the loop's thread\n", live.count, live.elsewhere);
+    assert_int_equal(live.elsewhere, 0);
+    dts_sub_close(s);
+    dts_node_close(uvn);
+    node_close(pub);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int
 main(void)
 {
@@ -1785,12 +1952,14 @@ main(void)
         cmocka_unit_test_teardown(test_query_last_value_large, close_left),
         cmocka_unit_test_teardown(test_query_handler, close_left),
         cmocka_unit_test_teardown(test_mismatch_both_sides, close_left),
+        cmocka_unit_test_teardown(test_mismatch_format, close_left),
         cmocka_unit_test_teardown(test_discovery_and_goodbye, close_left),
         cmocka_unit_test_teardown(test_large_schema_mtu, close_left),
         cmocka_unit_test_teardown(test_answer_spin, close_left),
         cmocka_unit_test_teardown(test_fragment_padding, close_left),
         cmocka_unit_test_teardown(test_run_caller, close_left),
         cmocka_unit_test_teardown(test_run_uv, close_left),
+        cmocka_unit_test_teardown(test_run_uv_other_thread, close_left),
         cmocka_unit_test_teardown(test_interrupt_query, close_left),
         cmocka_unit_test_teardown(test_callback_app_mutex, close_left),
         cmocka_unit_test_teardown(test_sub_close_waits_callback, close_left),

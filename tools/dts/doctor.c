@@ -4,7 +4,8 @@
 // interface dts uses when there are several, loopback multicast, the
 // receive-buffer limit, a Docker bridge network, and finally a self-test:
 // two nodes of this process exchange a probe type through the network.
-// Problems (FAIL) make the exit status 1; warnings (WARN) do not.
+// Problems (FAIL) make the exit status 1; warnings (WARN) do not; an
+// interface named with -i that does not exist makes it 2.
 #include "cli.h"
 
 #include <arpa/inet.h>
@@ -35,7 +36,8 @@ static const char doctor_help[] =
     "probe type and checks it comes back within 1 s. Global options apply (-i, --port,\n"
     "--ttl), so 'dts -i eth0 doctor' checks eth0.\n"
     "\n"
-    "Exit status 0 only if all is well (warnings allowed), 1 if a problem was found.\n"
+    "Exit status 0 only if all is well (warnings allowed), 1 if a problem was found, 2 if\n"
+    "the interface named with -i (or DTS_IFACE) does not exist.\n"
     "\n"
     "examples:\n"
     "  dts doctor\n"

@@ -75,18 +75,22 @@ main_find_verb(const char *name)
 }
 
 // main_unknown_verb reports a verb nobody knows and suggests the closest
-// by edit distance ("help" included) when it is close: one edit away for
-// a name of up to four letters, two for a longer one ('dts fly' is not
-// 'dts ls'). Returns CLI_EXIT_USAGE.
+// by edit distance ("help" included) when it is close (cli_close_enough:
+// 'dts fly' is not 'dts ls'), or the verb of a word other tools use for it
+// ('dts list'). Returns CLI_EXIT_USAGE.
 static int
 main_unknown_verb(const char *name)
 {
+    static const char *const aliases[][2] = {
+        {"list", "ls"}, {"publish", "pub"}, {"subscribe", "sub"}, {"listen", "echo"}};
     const char *best = "help";
     size_t best_d = cli_edit_distance(name, "help");
     for (size_t i = 0; i < MAIN_N_VERBS; i++) {
         size_t d = cli_edit_distance(name, main_verbs[i]->name);
         if (d < best_d) best = main_verbs[i]->name, best_d = d;
     }
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(name, aliases[i][0]) == 0) best = aliases[i][1], best_d = 0;
     if (cli_close_enough(name, best_d))
         fprintf(stderr, "dts: unknown verb '%s'. Did you mean 'dts %s'?\n", name, best);
     else

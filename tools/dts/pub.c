@@ -84,7 +84,8 @@ typedef struct pub_state {
     int reliable;
     int64_t next_ns; // earliest time of the next send when paced
     long sent;
-    int bad_input; // some stdin line was skipped
+    int bad_input;   // some stdin line was skipped
+    int send_failed; // some stdin line could not be published (said why)
 } pub_state;
 
 // Standard input split into lines without blocking the loop.
@@ -322,7 +323,7 @@ pub_one_line(pub_state *st, pub_lines *in, const char *line, size_t n)
         st->bad_input = 1;
         return;
     }
-    pub_send(st, payload, plen);
+    if (pub_send(st, payload, plen) < 0 && !cli_stopped()) st->send_failed = 1;
     if (owned) dts_codec_free((void *)payload);
 }
 
@@ -351,10 +352,10 @@ pub_stdin(pub_state *st)
     }
     fcntl(STDIN_FILENO, F_SETFL, fl);
     free(in.buf);
-    if (st->sent == 0 && !st->bad_input && !cli_stopped())
+    if (st->sent == 0 && !st->bad_input && !st->send_failed && !cli_stopped())
         return cli_error(st->ctx, "standard input held no value (only empty lines, or none): "
                                   "nothing was sent");
-    return st->bad_input ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    return st->bad_input || st->send_failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
 // pub_check_options checks that --schema and --message go with the format.

@@ -310,19 +310,24 @@ static void
 spy_loop(spy_state *st, double interval, double duration)
 {
     // A terminal shows the screen at once (waiting for publishers); a log
-    // gets its first block after an interval, when there is something in it.
-    int64_t end = cli_deadline(duration),
-            next = st->tty ? 0 : dts_now_ns() + (int64_t)(interval * 1e9);
+    // gets its first block after an interval, when there is something in it,
+    // and a last one for what came since the one before (a --duration
+    // shorter than the interval still prints one).
+    int64_t iv = (int64_t)(interval * 1e9), start = dts_now_ns();
+    int64_t end = cli_deadline(duration), next = st->tty ? 0 : start + iv, drawn = start;
     while (!cli_stopped() && (!end || dts_now_ns() < end)) {
         int64_t now = dts_now_ns();
         if (now >= next) {
             spy_draw(st);
-            next = now + (int64_t)(interval * 1e9);
+            drawn = now;
+            next = now + iv;
         }
-        int ms = (int)((next - now) / 1000000) + 1;
+        int64_t until = end && end < next ? end : next;
+        int ms = (int)((until - now) / 1000000) + 1;
         if (cli_step(st->node, ms, st->raw ? STDIN_FILENO : -1) > 0) spy_keys();
         if (st->tr.dec) cli_decoder_pump(st->tr.dec);
     }
+    if (!st->tty && dts_now_ns() - drawn > iv / 4) spy_draw(st);
 }
 
 // spy_parse reads the options; returns -1 to go on or an exit status.

@@ -71,45 +71,34 @@ cli_subscribers(dts_node *node, const char *type)
     return subs;
 }
 
-// cli_bad_option tells apart a missing option value, a global option placed
-// after the verb, and an option nobody knows.
+// cli_edit_distance counts the edits from a to b, a swap of two adjacent
+// letters as one ("ehco" is one from "echo"): the optimal string alignment
+// distance.
 size_t
 cli_edit_distance(const char *a, const char *b)
 {
     size_t la = strnlen(a, 63), lb = strnlen(b, 63);
-    size_t row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    unsigned char d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = (unsigned char)i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = (unsigned char)j;
     for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = diag + cost;
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
+            unsigned best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1u < best) best = d[i - 1][j] + 1u;
+            if (d[i][j - 1] + 1u < best) best = d[i][j - 1] + 1u;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1u < best)
+                best = d[i - 2][j - 2] + 1u;
+            d[i][j] = (unsigned char)best;
         }
     }
-    return row[lb];
+    return d[la][lb];
 }
 
 int
 cli_close_enough(const char *typed, size_t distance)
 {
     return distance <= (strlen(typed) <= 4 ? 1u : 2u);
-}
-
-// util_has_option says whether opts (NULL: any) has the option called
-// name[0..len).
-static int
-util_has_option(const struct option *opts, const char *name, size_t len)
-{
-    if (!opts) return 1;
-    for (const struct option *o = opts; o->name; o++)
-        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) return 1;
-    return 0;
 }
 
 // util_closest_option names the option of opts closest to "--word" (the
@@ -129,6 +118,27 @@ util_closest_option(const char *arg, const struct option *opts)
     return best && cli_close_enough(word, best_d) ? best : NULL;
 }
 
+// util_prefix_of lists in out the options of opts that "--word" (before
+// any '=') begins; returns how many.
+static int
+util_prefix_of(const char *arg, const struct option *opts, char *out, size_t size)
+{
+    if (!opts || strncmp(arg, "--", 2) != 0) return 0;
+    size_t len = strcspn(arg + 2, "="), used = 0;
+    int k = 0;
+    out[0] = '\0';
+    for (const struct option *o = opts; o->name && len > 0; o++) {
+        if (strncmp(o->name, arg + 2, len) != 0) continue;
+        int w = snprintf(out + used, size - used, "%s--%s", k ? " or " : "", o->name);
+        if (w > 0 && (size_t)w < size - used) used += (size_t)w;
+        k++;
+    }
+    return k;
+}
+
+// cli_bad_option tells apart a missing option value, a global option placed
+// after the verb, an abbreviation that fits several options, and an option
+// nobody knows (with the closest one, if close).
 int
 cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char, const struct option *opts)
 {
@@ -138,8 +148,9 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char, const struc
     // An unknown short option: getopt names its letter (in a cluster such as
     // -vv, argv[optind - 1] is still the word before it). A digit is a
     // negative number meant as a value.
-    if (optopt_char == '?' && strncmp(arg, "--", 2) == 0 && strchr(arg, '=') && // --json=1
-        util_has_option(opts, arg + 2, strcspn(arg + 2, "=")))
+    // --json=1 (or --js=1): getopt found the option (optopt names it), which
+    // takes no value; optopt is 0 for a long option it does not know.
+    if (optopt_char == '?' && strncmp(arg, "--", 2) == 0 && strchr(arg, '=') && optopt)
         return cli_usage(ctx, "option %.*s takes no value", (int)strcspn(arg, "="), arg);
     if (optopt_char == '?' && optopt) arg = shortopt;
     if (optopt_char == '?' && ((optopt >= '0' && optopt <= '9') || optopt == '.'))
@@ -156,6 +167,10 @@ cli_bad_option(const cli_ctx *ctx, const char *arg, int optopt_char, const struc
                              globals[i], globals[i], ctx->verb);
     }
     if (optopt_char == ':') return cli_usage(ctx, "option %s needs a value", arg);
+    char several[256];
+    if (util_prefix_of(arg, opts, several, sizeof several) > 1)
+        return cli_usage(ctx, "option '%.*s' is ambiguous: %s", (int)strcspn(arg, "="), arg,
+                         several);
     const char *near = util_closest_option(arg, opts);
     if (near) return cli_usage(ctx, "unknown option '%s'. Did you mean '--%s'?", arg, near);
     return cli_usage(ctx, "unknown option '%s'", arg);
