@@ -33,6 +33,26 @@ last_report "$TMP/bw.txt" | grep -Eq '^  [0-9a-f]{16} .* B/s  mean 28 B  min 28 
   || fail "bw publisher lines: $(cat "$TMP/bw.txt")"
 pass "bw"
 
+# --json: one object per report, the same figures.
+"$DTS" hz 'brewery.*' --duration 3 --json >"$TMP/hz.json" || fail "hz --json exited $?"
+python3 - "$TMP/hz.json" <<'PY' || fail "hz --json: $(cat "$TMP/hz.json")"
+import json, re, sys
+reports = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(reports) >= 2, len(reports)
+last = reports[-1]
+assert set(last) == {"time_ns", "types", "untracked"} and last["untracked"] == 0, last.keys()
+(t,) = last["types"]
+assert t["type"] == "brewery.Temperature" and t["format"] == "json", t
+assert 15 <= t["msgs_per_s"] <= 25 and t["publishers"] == 2 and t["gaps"] == 0, t
+assert t["bytes_per_s"] == t["msgs_per_s"] * 28 or abs(t["bytes_per_s"] / t["msgs_per_s"] - 28) < 0.01, t
+assert len(t["senders"]) == 2, t["senders"]
+for p in t["senders"]:
+    assert re.match(r"^[0-9a-f]{16}$", p["instance"]), p
+    assert 8 <= p["msgs_per_s"] <= 12 and 0.05 < p["interval_min_s"] <= p["interval_max_s"] < 0.3, p
+    assert p["size_min"] == p["size_max"] == 28 and p["gaps"] == 0 and p["late"] == 0, p
+PY
+pass "hz --json"
+
 # Nothing matches: hz says so and exits 1 after --duration.
 if "$DTS" hz 'nothing.*' --duration 1 >/dev/null 2>"$TMP/none.err"; then fail "hz with no messages should exit 1"; fi
 grep -q "no messages for 'nothing.\*'" "$TMP/none.err" || fail "hz message: $(cat "$TMP/none.err")"

@@ -6,13 +6,15 @@
 #include "track.h"
 
 #include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HZ_WINDOW_DEFAULT 5.0
 #define HZ_INTERVAL_DEFAULT 1.0
 
 #define HZ_HELP(verb, what, example_out)                                                           \
-    "usage: dts " verb " PATTERN [--window S] [--interval S] [--duration S]\n"                     \
+    "usage: dts " verb " PATTERN [--window S] [--interval S] [--duration S] [--json]\n"            \
     "\n"                                                                                           \
     "Every --interval seconds, print the " what "\n"                                               \
     "of each type matching PATTERN (a type name, a glob like 'brewery.*', or '**'), then\n"        \
@@ -22,13 +24,20 @@
     "  --window S    figures cover the last S seconds (default 5)\n"                               \
     "  --interval S  print every S seconds (default 1)\n"                                          \
     "  --duration S  stop after S seconds; exit 1 if nothing arrived (default: Ctrl-C)\n"          \
+    "  --json        one JSON object per report: {\"time_ns\", \"types\": [{\"type\",\n"           \
+    "                \"format\", \"msgs_per_s\", \"bytes_per_s\", \"publishers\", \"total\",\n"    \
+    "                \"gaps\", \"senders\": [{\"instance\", \"addr\", \"msgs_per_s\",\n"           \
+    "                \"bytes_per_s\", \"n\", \"interval_min_s\", \"interval_max_s\",\n"            \
+    "                \"interval_std_s\", \"size_min\", \"size_max\", \"size_mean\", \"gaps\",\n"   \
+    "                \"incomplete\", \"repaired\", \"duplicates\", \"late\"}]}], \"untracked\"}\n" \
     "\n"                                                                                           \
     "example:\n"                                                                                   \
     "  dts " verb " 'brewery.*'\n" example_out
 
 typedef struct hz_state {
     const cli_ctx *ctx;
-    int bw; // 1 for `dts bw`
+    int bw;   // 1 for `dts bw`
+    int json; // --json
     track tr;
     const char *pattern;
     dts_node *node;
@@ -99,12 +108,70 @@ hz_print_type(const hz_state *st, const track_type *ty, int64_t now)
     for (size_t i = 0; i < ty->n_pubs; i++) hz_print_pub(st, ty->name, &ty->pubs[i], now);
 }
 
+// hz_sender_json describes one publisher of type for --json: the
+// tracker's figures and what the library counted beyond its gaps.
+static json_t *
+hz_sender_json(const hz_state *st, const char *type, const track_pub *p, int64_t now)
+{
+    track_stats s;
+    char inst[17];
+    track_pub_stats(&st->tr, p, now, &s);
+    dts_pub_info *pi = NULL, *mine = NULL;
+    size_t n = 0;
+    if (st->node && dts_type_publishers(st->node, type, &pi, &n) == DTS_OK)
+        for (size_t i = 0; i < n; i++)
+            if (pi[i].instance == p->instance) mine = &pi[i];
+    json_t *o = json_pack(
+        "{s:s, s:s, s:f, s:f, s:I, s:f, s:f, s:f, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I}",
+        "instance", cli_hex64(p->instance, inst), "addr", p->addr, "msgs_per_s", s.rate,
+        "bytes_per_s", s.bw, "n", (json_int_t)s.n, "interval_min_s", s.n >= 2 ? s.iv_min : 0.0,
+        "interval_max_s", s.n >= 2 ? s.iv_max : 0.0, "interval_std_s", s.n >= 2 ? s.iv_std : 0.0,
+        "size_min", (json_int_t)(s.n ? s.size_min : 0), "size_max",
+        (json_int_t)(s.n ? s.size_max : 0), "size_mean", s.n ? s.size_mean : 0.0, "gaps",
+        (json_int_t)p->gaps, "incomplete", (json_int_t)(mine ? mine->incomplete : 0), "repaired",
+        (json_int_t)(mine ? mine->repaired : 0), "duplicates",
+        (json_int_t)(mine ? mine->duplicates : 0), "late", (json_int_t)(mine ? mine->late : 0));
+    dts_free(pi);
+    return o;
+}
+
+// hz_report_json prints one report as one line of JSON.
+static void
+hz_report_json(hz_state *st, int64_t now)
+{
+    json_t *types = json_array();
+    for (size_t i = 0; i < st->tr.n; i++) {
+        const track_type *ty = &st->tr.types[i];
+        track_stats s;
+        track_type_stats(&st->tr, ty, now, &s);
+        json_t *senders = json_array();
+        for (size_t j = 0; j < ty->n_pubs; j++)
+            json_array_append_new(senders, hz_sender_json(st, ty->name, &ty->pubs[j], now));
+        json_array_append_new(
+            types, json_pack("{s:s, s:s, s:f, s:f, s:i, s:I, s:I, s:o}", "type", ty->name, "format",
+                             dts_format_name(ty->format), "msgs_per_s", s.rate, "bytes_per_s", s.bw,
+                             "publishers", (int)s.pubs, "total", (json_int_t)ty->count, "gaps",
+                             (json_int_t)s.gaps, "senders", senders));
+    }
+    json_t *o = json_pack("{s:I, s:o, s:I}", "time_ns", (json_int_t)now, "types", types,
+                          "untracked", (json_int_t)st->tr.untracked);
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (line) printf("%s\n", line);
+    free(line);
+    json_decref(o);
+    cli_out_flush();
+}
+
 // hz_report prints every tracked type; a blank line separates reports.
 static void
 hz_report(hz_state *st)
 {
     int64_t now = dts_now_ns();
     track_sort(&st->tr);
+    if (st->json) {
+        hz_report_json(st, now);
+        return;
+    }
     if (st->tr.n == 0) printf("no messages for '%s' yet\n", st->pattern);
     for (size_t i = 0; i < st->tr.n; i++) hz_print_type(st, &st->tr.types[i], now);
     if (st->tr.untracked)
@@ -121,6 +188,7 @@ hz_parse(hz_state *st, int argc, char **argv, double *window, double *interval, 
         {"window", required_argument, NULL, 'w'},
         {"interval", required_argument, NULL, 'i'},
         {"duration", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
     const cli_ctx *ctx = st->ctx;
@@ -135,6 +203,7 @@ hz_parse(hz_state *st, int argc, char **argv, double *window, double *interval, 
         if (c == 'd' &&
             cli_parse_double(ctx, "--duration", optarg, 0.001, 1e9, "--duration 10", duration) < 0)
             return CLI_EXIT_USAGE;
+        if (c == 'j') st->json = 1;
         if (c == '?' || c == ':') return cli_bad_option(ctx, argv[optind - 1], c, opts);
     }
     if (optind >= argc)
