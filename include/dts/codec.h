@@ -207,7 +207,8 @@ typedef enum dts_compress_alg {
 #define DTS_COMPRESS_THRESHOLD 1024u
 
 // dts_compress_alg_name returns "none", "zstd", "lz4", "blosc" or "unknown";
-// dts_compress_alg_parse is its inverse (DTS_ENOTSUP for other names).
+// dts_compress_alg_parse is its inverse, in any case (DTS_ENOTSUP for other
+// names).
 const char *dts_compress_alg_name(dts_compress_alg alg);
 dts_err dts_compress_alg_parse(const char *name, dts_compress_alg *out);
 
@@ -215,8 +216,12 @@ dts_err dts_compress_alg_parse(const char *name, dts_compress_alg *out);
 // the result, prefix included, is smaller than len. When it compresses,
 // *out is a new framed buffer (caller frees with dts_codec_free) and *outlen its
 // length; otherwise *out is NULL and the payload should travel as it is.
-// level 0 picks the algorithm's default. Errors: DTS_ENOTSUP (algorithm),
-// DTS_ETOOBIG (len above UINT32_MAX), DTS_ENOMEM.
+// level 0 picks the algorithm's default (zstd 3, lz4 1, blosc 5); else zstd
+// takes its levels (negative ones faster, up to 22), lz4 an acceleration
+// (1 and up: higher is faster and compresses less), blosc 1 to 9. Errors:
+// DTS_ENOTSUP (algorithm, or blosc not installed), DTS_EINVAL (a level out
+// of range, checked before the threshold, so a call with len 0 checks the
+// options), DTS_ETOOBIG (len above UINT32_MAX), DTS_ENOMEM.
 dts_err dts_compress(dts_compress_alg alg, int level, size_t threshold, const void *in, size_t len,
                      void **out, size_t *outlen);
 

@@ -371,8 +371,10 @@ typedef struct dts_type_opts {
 
 #define DTS_HISTORY_BYTES (64u * 1024 * 1024)
 
-// dts_type_set_opts sets the options of a declared type (DTS_ENOENT if it
-// is not declared). Any thread.
+// dts_type_set_opts sets the options of a declared type. Any thread.
+// Errors: DTS_ENOENT (not declared), DTS_EINVAL (compress not 0-3, or a
+// compress_level the compressor refuses), DTS_ENOTSUP (compression without
+// cfg.compressor, or an algorithm it lacks: blosc not installed).
 dts_err dts_type_set_opts(dts_node *node, const char *type, const dts_type_opts *opts);
 
 // ---------------------------------------------------------------------------
@@ -684,6 +686,8 @@ dts_err dts_type_counters_get(dts_node *node, const char *type, dts_type_counter
 // dts_schema_get copies the schema of a schema id known to the node into a
 // new buffer (caller frees with dts_free). If only the id is known the node
 // asks the network for it and returns DTS_ENOENT; a later call may succeed.
+// The id of a format's empty schema (dts_schema_id(format, NULL, 0): a type
+// declared without one) is always known: *len 0.
 dts_err dts_schema_get(dts_node *node, uint64_t schema_id, dts_format *format, void **schema,
                        size_t *len);
 // dts_free frees memory returned by the functions above.

@@ -24,6 +24,7 @@ test_registry(void **state)
     }
     assert_null(dts_codec_find(DTS_FORMAT_COUNT_));
     assert_null(dts_codec_find_name("xml"));
+    assert_ptr_equal(dts_codec_find_name("CBOR"), dts_codec_find_name("cbor")); // any case
     dts_codec_schema *s;
     char err[100];
     assert_int_equal(dts_codec_schema_alloc(DTS_FORMAT_COUNT_, NULL, 0, NULL, &s, err, sizeof err),

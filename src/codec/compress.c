@@ -61,8 +61,20 @@ dts_err
 dts_compress_alg_parse(const char *name, dts_compress_alg *out)
 {
     for (unsigned i = 0; name && i < 4; i++)
-        if (!strcmp(name, alg_names[i])) return *out = (dts_compress_alg)i, DTS_OK;
+        if (!strcasecmp(name, alg_names[i])) return *out = (dts_compress_alg)i, DTS_OK;
     return DTS_ENOTSUP;
+}
+
+// level_ok says whether level means something for alg (0 is its default):
+// zstd's levels (negative ones faster, up to ZSTD_maxCLevel), lz4's
+// acceleration (1 and up, faster and larger), blosc's 1 to 9.
+static int
+level_ok(dts_compress_alg alg, int level)
+{
+    if (level == 0) return 1;
+    if (alg == DTS_COMPRESS_ZSTD) return level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel();
+    if (alg == DTS_COMPRESS_LZ4) return level >= 1 && level <= 65537; // LZ4_ACCELERATION_MAX
+    return level >= 1 && level <= 9;
 }
 
 // comp_run compresses into dst (cap bytes) and returns the compressed size,
@@ -103,6 +115,7 @@ dts_compress(dts_compress_alg alg, int level, size_t threshold, const void *in, 
     if (alg == DTS_COMPRESS_NONE) return DTS_OK;
     if ((unsigned)alg > DTS_COMPRESS_BLOSC) return DTS_ENOTSUP;
     if (alg == DTS_COMPRESS_BLOSC && !blosc_available()) return DTS_ENOTSUP;
+    if (!level_ok(alg, level)) return DTS_EINVAL;
     if (len > UINT32_MAX || len > (size_t)LZ4_MAX_INPUT_SIZE) return DTS_ETOOBIG;
     if (len < (threshold ? threshold : DTS_COMPRESS_THRESHOLD)) return DTS_OK;
     size_t cap = comp_bound(alg, len);

@@ -40,6 +40,10 @@ test_roundtrip(void **state)
     free(in);
 }
 
+static const char sample_text[] = "brewery sake koji brewery sake koji brewery sake koji "
+                                  "brewery sake koji brewery sake koji brewery sake koji "
+                                  "brewery sake koji brewery sake koji brewery sake koji";
+
 static void
 test_threshold_and_gain(void **state)
 {
@@ -61,10 +65,35 @@ test_threshold_and_gain(void **state)
     assert_int_equal(dts_compress(DTS_COMPRESS_NONE, 0, 0, in, 4096, &c, &cn), DTS_OK);
     assert_null(c);
     assert_int_equal(dts_compress(9, 0, 0, in, 4096, &c, &cn), DTS_ENOTSUP);
+    // Levels out of an algorithm's range are refused, also when nothing
+    // would be compressed (len 0 checks the options); blosc did print to
+    // stderr and compress nothing, zstd clamped silently.
+    const struct {
+        int alg, level;
+        dts_err want;
+    } levels[] = {{DTS_COMPRESS_ZSTD, 19, DTS_OK},      {DTS_COMPRESS_ZSTD, -5, DTS_OK},
+                  {DTS_COMPRESS_ZSTD, 99, DTS_EINVAL},  {DTS_COMPRESS_LZ4, 8, DTS_OK},
+                  {DTS_COMPRESS_LZ4, -1, DTS_EINVAL},   {DTS_COMPRESS_BLOSC, 9, DTS_OK},
+                  {DTS_COMPRESS_BLOSC, 10, DTS_EINVAL}, {DTS_COMPRESS_BLOSC, -1, DTS_EINVAL}};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        assert_int_equal(dts_compress(levels[i].alg, levels[i].level, 0, "", 0, &c, &cn),
+                         levels[i].want);
+        assert_null(c);
+        if (levels[i].want == DTS_OK) { // and it does compress at that level
+            assert_int_equal(dts_compress(levels[i].alg, levels[i].level, 100, sample_text,
+                                          sizeof sample_text, &c, &cn),
+                             DTS_OK);
+            assert_non_null(c);
+            dts_codec_free(c);
+        }
+    }
     free(in);
     dts_compress_alg a;
     assert_int_equal(dts_compress_alg_parse("lz4", &a), DTS_OK);
     assert_int_equal(a, DTS_COMPRESS_LZ4);
+    assert_int_equal(dts_compress_alg_parse("ZSTD", &a), DTS_OK); // any case
+    assert_int_equal(a, DTS_COMPRESS_ZSTD);
+    assert_int_equal(dts_compress_alg_parse("brotli", &a), DTS_ENOTSUP);
     assert_string_equal(dts_compress_alg_name(DTS_COMPRESS_BLOSC), "blosc");
 }
 

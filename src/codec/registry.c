@@ -3,6 +3,7 @@
 // this table (DESIGN.md decision 8): adding a format means adding a folder
 // and one line below.
 #include <string.h>
+#include <strings.h>
 
 #include "codec/capnp/dyn.h"
 #include "codec/codec_int.h"
@@ -61,7 +62,7 @@ dts_codec_find_name(const char *name)
 {
     if (!name) return NULL;
     for (size_t i = 0; i < CODEC_COUNT; i++)
-        if (!strcmp(codec_table[i]->name, name)) return codec_table[i];
+        if (!strcasecmp(codec_table[i]->name, name)) return codec_table[i];
     return NULL;
 }
 

@@ -322,15 +322,27 @@ dts_err
 dts_type_set_opts(dts_node *n, const char *type, const dts_type_opts *opts)
 {
     if (!n || !type || !opts || !dts_name_valid(type)) return DTS_EINVAL;
+    if (opts->compress < 0 || opts->compress > 3) return DTS_EINVAL;
+    const dts_compressor *c = n->cfg.compressor;
+    if (opts->compress && !c) return DTS_ENOTSUP; // it would never compress
+    if (opts->compress) {
+        // The compressor checks the algorithm and level (a call with nothing
+        // to compress does only that); a refusal here beats values that go
+        // out uncompressed without a word.
+        void *out = NULL;
+        size_t out_len = 0;
+        dts_err e =
+            c->compress(opts->compress, opts->compress_level, SIZE_MAX, "", 0, &out, &out_len);
+        if (out) c->free_buf(out);
+        if (e != DTS_OK) return e;
+    }
     dtsi_lock(&n->mu);
     dtsi_type *t = dtsi_type_find(n, dts_type_id(type));
     dts_err err = t && t->declared && strcmp(t->name, type) == 0 ? DTS_OK : DTS_ENOENT;
     if (err == DTS_OK) {
         // Both are read without the lock by publish_ring (api.c).
         __atomic_store_n(&t->reliable, opts->reliable != 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->compress,
-                         opts->compress >= 0 && opts->compress <= 3 ? opts->compress : 0,
-                         __ATOMIC_RELAXED);
+        __atomic_store_n(&t->compress, opts->compress, __ATOMIC_RELAXED);
         t->compress_level = opts->compress_level;
         t->compress_threshold = opts->compress_threshold;
         t->hist_max_bytes = opts->history_bytes ? opts->history_bytes : DTS_HISTORY_BYTES;

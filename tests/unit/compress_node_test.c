@@ -167,6 +167,48 @@ test_claims_1gib(void **state)
     dts_node_close(sub);
 }
 
+// dts_type_set_opts refuses what would never compress: an algorithm out of
+// 0-3, a level the compressor refuses, compression on a node without a
+// compressor. It accepted them all and published uncompressed.
+static void
+test_opts_checked(void **state)
+{
+    dts_node *n = open_node("mem://c4", dts_codec_compressor());
+    dts_node *bare = open_node("mem://c4", NULL);
+    assert_int_equal(dts_type_declare(n, "z.Opts", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    assert_int_equal(dts_type_declare(bare, "z.Opts", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
+    const struct {
+        int compress, level;
+        dts_err want;
+    } cases[] = {{9, 0, DTS_EINVAL},
+                 {-1, 0, DTS_EINVAL},
+                 {DTS_COMPRESS_ZSTD, 99, DTS_EINVAL},
+                 {DTS_COMPRESS_BLOSC, 50, DTS_EINVAL},
+                 {DTS_COMPRESS_LZ4, -1, DTS_EINVAL},
+                 {DTS_COMPRESS_ZSTD, 19, DTS_OK},
+                 {DTS_COMPRESS_LZ4, 8, DTS_OK},
+                 {DTS_COMPRESS_NONE, 0, DTS_OK}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dts_type_opts o = {.compress = cases[i].compress, .compress_level = cases[i].level};
+        assert_int_equal(dts_type_set_opts(n, "z.Opts", &o), cases[i].want);
+    }
+    dts_type_opts o = {.compress = DTS_COMPRESS_ZSTD};
+    assert_int_equal(dts_type_set_opts(bare, "z.Opts", &o), DTS_ENOTSUP);
+    o.compress = DTS_COMPRESS_NONE;
+    assert_int_equal(dts_type_set_opts(bare, "z.Opts", &o), DTS_OK);
+    // The empty schema of a format is known without asking anyone.
+    dts_format f = DTS_FORMAT_RAW;
+    void *schema = NULL;
+    size_t len = 99;
+    assert_int_equal(
+        dts_schema_get(bare, dts_schema_id(DTS_FORMAT_CBOR, NULL, 0), &f, &schema, &len), DTS_OK);
+    assert_int_equal(f, DTS_FORMAT_CBOR);
+    assert_int_equal(len, 0);
+    dts_free(schema);
+    dts_node_close(bare);
+    dts_node_close(n);
+}
+
 int
 main(void)
 {
@@ -174,6 +216,7 @@ main(void)
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_no_compressor),
         cmocka_unit_test(test_claims_1gib),
+        cmocka_unit_test(test_opts_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

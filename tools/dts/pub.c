@@ -527,7 +527,12 @@ pub_session(pub_state *st, const char *what, const char *value, size_t len)
                          dts_strerror(err));
     }
     dts_type_opts to = {.reliable = st->reliable, .compress = st->compress};
-    if (st->reliable || st->compress) dts_type_set_opts(st->node, st->type, &to);
+    if ((st->reliable || st->compress) &&
+        (err = dts_type_set_opts(st->node, st->type, &to)) != DTS_OK) {
+        dts_node_close(st->node);
+        return cli_error(ctx, "cannot set --compress or --reliable on %s: %s", st->type,
+                         dts_strerror(err));
+    }
     st->next_ns = dts_now_ns();
     rc = value ? pub_value(st, what, value, len) : pub_stdin(st);
     if (dts_flush(st->node, PUB_FLUSH_MS) != DTS_OK) {
