@@ -4,6 +4,7 @@
 // numbers or decimal strings, floats as numbers or "NaN"/"Infinity"/
 // "-Infinity", enums by name or number, bytes as base64, null for "not
 // set" (docs/spec/codecs.md, "protobuf").
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -147,6 +148,11 @@ pbe_bits(const dts_codec_ctx *cx, const pb_field *f, const json_t *v, uint64_t *
         return DTS_OK;
     case PB_FLOAT:
         if (pbe_get_double(v, &d)) return pbe_bad(cx, f, "a number");
+        // A finite double beyond float's range has no float (converting it
+        // is undefined): refused, as integers out of range are. NaN and the
+        // infinities ("NaN", "Infinity") are floats.
+        if (isfinite(d) && fabs(d) > FLT_MAX)
+            return pbe_bad(cx, f, "a number within a float's range (3.4e38)");
         fl = (float)d;
         memcpy(&u32, &fl, 4);
         *bits = u32;

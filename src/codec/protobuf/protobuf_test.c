@@ -127,7 +127,9 @@ test_pb_encode_errors(void **state)
                          "{\"inner\":[]}",
                          "{\"series\":1}",
                          "[]",
-                         "{\"i64\":\"1x\"}"};
+                         "{\"i64\":\"1x\"}",
+                         "{\"fl\":1e308}",
+                         "{\"fl\":-3.5e38}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         void *p;
         size_t len;
@@ -225,6 +227,57 @@ test_pb_hostile(void **state)
     dts_codec_schema_free(s);
 }
 
+// A valid .proto that makes protoc print kilobytes of warnings (30 unused
+// imports, exit status 0) compiles: protoc's stderr used to be read up to
+// 511 bytes, and protoc then died writing the rest.
+static void
+test_pb_many_warnings(void **state)
+{
+    char dir[] = "/tmp/dts-pbwarn-XXXXXX", path[128], err[256] = "";
+    assert_non_null(mkdtemp(dir));
+    FILE *main_f;
+    snprintf(path, sizeof path, "%s/main.proto", dir);
+    assert_non_null(main_f = fopen(path, "w"));
+    fputs("syntax = \"proto3\";\npackage warned;\n", main_f);
+    for (int i = 0; i < 30; i++) {
+        char imp[128];
+        snprintf(imp, sizeof imp, "%s/unused_import_number_%02d.proto", dir, i);
+        FILE *f = fopen(imp, "w");
+        assert_non_null(f);
+        fprintf(f, "syntax = \"proto3\";\npackage u%d;\nmessage M%d { int32 x = 1; }\n", i, i);
+        fclose(f);
+        fprintf(main_f, "import \"unused_import_number_%02d.proto\";\n", i);
+    }
+    fputs("message Reading { double celsius = 1; }\n", main_f);
+    fclose(main_f);
+    void *schema = NULL;
+    size_t len = 0;
+    dts_err e =
+        dts_codec_protobuf_schema_from_proto(path, NULL, "Reading", &schema, &len, err, sizeof err);
+    if (e) print_message("%s: %s\n", dts_strerror(e), err);
+    assert_int_equal(e, DTS_OK);
+    assert_true(len > 0);
+    dts_codec_free(schema);
+    // A real error among the warnings is the one reported.
+    snprintf(path, sizeof path, "%s/main.proto", dir);
+    main_f = fopen(path, "a");
+    fputs("message Broken { NoSuchType x = 1; }\n", main_f);
+    fclose(main_f);
+    err[0] = 0;
+    assert_int_equal(
+        dts_codec_protobuf_schema_from_proto(path, NULL, "Reading", &schema, &len, err, sizeof err),
+        DTS_EINVAL);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "NoSuchType"));
+    for (int i = 0; i < 30; i++) {
+        char imp[128];
+        snprintf(imp, sizeof imp, "%s/unused_import_number_%02d.proto", dir, i);
+        unlink(imp);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -232,6 +285,7 @@ main(void)
         cmocka_unit_test(test_pb_schema_layout), cmocka_unit_test(test_pb_roundtrip),
         cmocka_unit_test(test_pb_encode_errors), cmocka_unit_test(test_pb_malformed),
         cmocka_unit_test(test_pb_depth),         cmocka_unit_test(test_pb_hostile),
+        cmocka_unit_test(test_pb_many_warnings),
     };
     return cmocka_run_group_tests(tests, pb_setup, pb_teardown);
 }

@@ -79,8 +79,10 @@ protoc_read(const char *path, uint8_t **out, size_t *len)
     return DTS_OK;
 }
 
-// protoc_run runs protoc with stderr captured into a pipe; the first line
-// of it goes to err when protoc fails.
+// protoc_run runs protoc with stderr captured into a pipe, all of it read
+// (a valid file may give kilobytes of warnings, and protoc killed by the
+// pipe closing early failed it); when protoc fails, the first line that
+// says "error" goes to err (else the first line).
 static dts_err
 protoc_run(char *const argv[], char *err, size_t errcap)
 {
@@ -99,19 +101,34 @@ protoc_run(char *const argv[], char *err, size_t errcap)
         _exit(127);
     }
     close(pfd[1]);
-    char msg[512];
+    char msg[512], rest[512];
     size_t n = 0;
     ssize_t r;
-    while ((r = read(pfd[0], msg + n, sizeof msg - 1 - n)) > 0 || (r < 0 && errno == EINTR))
-        if (r > 0 && (n += (size_t)r) == sizeof msg - 1) break;
+    for (;;) { // the first 511 bytes kept, the rest read and dropped
+        r = n < sizeof msg - 1 ? read(pfd[0], msg + n, sizeof msg - 1 - n)
+                               : read(pfd[0], rest, sizeof rest);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (n < sizeof msg - 1) n += (size_t)r;
+    }
     close(pfd[0]);
     msg[n] = 0;
-    msg[strcspn(msg, "\n")] = 0;
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    char *line = msg; // the first line about an error, else the first
+    for (char *p = msg; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
+        if (memmem(p, strcspn(p, "\n"), "rror", 4)) {
+            line = p;
+            break;
+        }
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return DTS_OK;
-    dtsi_errbuf(err, errcap, "protoc failed: %s", n ? msg : "(no message)");
+    line[strcspn(line, "\n")] = 0;
+    int status = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    // Without its status (SIGCHLD ignored: ECHILD), the output file, read
+    // next, tells: protoc writes it only when it succeeds.
+    if (w < 0 || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) return DTS_OK;
+    dtsi_errbuf(err, errcap, "protoc failed: %s", line[0] ? line : "(no message)");
     return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? DTS_ESYS : DTS_EINVAL;
 }
 
