@@ -246,6 +246,19 @@ json_walk(const dts_codec_ctx *cx, const json_t *v, unsigned depth, dtsi_budget 
     json_object_foreach((json_t *)v, k, m)
     {
         if ((e = dtsi_budget_take(cx, b, 0))) return e;
+        // {"base64": TEXT} is a byte string of 3/4 of TEXT's length: bounded
+        // as the bytes are (a decoded byte string of up to max_string bytes
+        // encodes again).
+        if (json_object_size(v) == 1 && !strcmp(k, "base64") && json_is_string(m)) {
+            size_t n = json_string_length(m);
+            size_t bytes = n / 4 * 3 + (n % 4 == 2 ? 1 : n % 4 == 3 ? 2 : 0);
+            if (n % 4 == 0 && n >= 2 && json_string_value(m)[n - 1] == '=')
+                bytes -= json_string_value(m)[n - 2] == '=' ? 2 : 1;
+            if (bytes > cx->limits->max_string)
+                return dtsi_cerr(cx, DTS_ETOOBIG, "byte string of %zu bytes exceeds %zu", bytes,
+                                 cx->limits->max_string);
+            continue;
+        }
         if ((e = json_walk(cx, m, depth + 1, b))) return e;
     }
     return DTS_OK;

@@ -58,6 +58,31 @@ test_cbor_bytes(void **state)
         {"f7", "null"},                      // undefined
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) tu_hex_json(s, c[i].hex, c[i].json);
+    // A byte string decodes to {"base64": TEXT}, 4/3 of its size: one of
+    // 900,000 bytes (under max_string, 1 MiB) encodes again, though its
+    // text is 1.2 MB; one of 1.2 MB does not.
+    for (int big = 0; big < 2; big++) {
+        size_t n = big ? 1600000 : 1200000; // 'A's: 3 zero bytes per 4
+        char *text = malloc(n + 1);
+        memset(text, 'A', n);
+        text[n] = 0;
+        json_t *v = json_pack("{s:s}", "base64", text);
+        void *out = NULL;
+        size_t out_len = 0;
+        char err[128] = "";
+        dts_err e = dts_codec_encode(s, v, &out, &out_len, err, sizeof err);
+        assert_int_equal(e, big ? DTS_ETOOBIG : DTS_OK);
+        if (!big) {
+            assert_int_equal(out_len, 5 + n / 4 * 3); // 5a 000dbba0: 900,000 bytes
+            json_t *back = NULL;
+            assert_int_equal(dts_codec_decode(s, out, out_len, &back, err, sizeof err), DTS_OK);
+            assert_true(json_equal(back, v));
+            json_decref(back);
+        }
+        dts_codec_free(out);
+        json_decref(v);
+        free(text);
+    }
     dts_codec_schema_free(s);
 }
 
