@@ -141,6 +141,13 @@ dts_err dts_codec_encode(const dts_codec_schema *s, const struct json_t *value, 
 // terminated, keys in payload order) the caller owns (dts_codec_free).
 dts_err dts_codec_decode_json(const dts_codec_schema *s, const void *payload, size_t len,
                               char **json_out, char *err, size_t errcap);
+// dts_codec_json_text renders a jansson value as compact JSON text, as
+// dts_codec_decode_json does: reals in the shortest form that reads back as
+// the same double (18.15, where json_dumps writes 18.149999999999999),
+// integral reals with ".0". NUL terminated; the caller frees it with
+// dts_codec_free. The value must be no deeper than a decoded one can be
+// (its recursion is not bounded otherwise). Errors: DTS_EINVAL, DTS_ENOMEM.
+dts_err dts_codec_json_text(const struct json_t *value, char **out);
 // dts_codec_encode_json parses JSON text (len bytes, no NUL needed) under
 // the limits (depth and element counts are checked before parsing) and
 // encodes it. Errors in the text cite line, column and byte position.

@@ -25,6 +25,15 @@ test_registry(void **state)
     assert_null(dts_codec_find(DTS_FORMAT_COUNT_));
     assert_null(dts_codec_find_name("xml"));
     assert_ptr_equal(dts_codec_find_name("CBOR"), dts_codec_find_name("cbor")); // any case
+    // dts_codec_json_text: reals in their shortest exact form.
+    json_t *v = json_pack("{s:f, s:f, s:f, s:I, s:[s, n]}", "a", 18.15, "b", 0.1, "c", 1.0, "i",
+                          (json_int_t)5, "l", "x\"y");
+    char *text = NULL;
+    assert_int_equal(dts_codec_json_text(v, &text), DTS_OK);
+    assert_string_equal(text, "{\"a\":18.15,\"b\":0.1,\"c\":1.0,\"i\":5,\"l\":[\"x\\\"y\",null]}");
+    dts_codec_free(text);
+    json_decref(v);
+    assert_int_equal(dts_codec_json_text(NULL, &text), DTS_EINVAL);
     dts_codec_schema *s;
     char err[100];
     assert_int_equal(dts_codec_schema_alloc(DTS_FORMAT_COUNT_, NULL, 0, NULL, &s, err, sizeof err),

@@ -180,6 +180,17 @@ dts_codec_decode_json(const dts_codec_schema *s, const void *payload, size_t len
 }
 
 dts_err
+dts_codec_json_text(const json_t *value, char **out)
+{
+    if (!value || !out) return DTS_EINVAL;
+    dts_codec_limits l;
+    dts_codec_limits_init(&l);
+    l.max_bytes = SIZE_MAX / 8; // bounded by what the value holds
+    dts_codec_ctx cx = {.limits = &l};
+    return dtsi_json_dump(&cx, value, out);
+}
+
+dts_err
 dts_codec_encode_json(const dts_codec_schema *s, const char *json, size_t len, void **out,
                       size_t *outlen, char *err, size_t errcap)
 {

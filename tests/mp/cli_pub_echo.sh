@@ -37,6 +37,14 @@ wait $echo_pid || fail "echo --count 3 exited $?"
 kill $pub_pid; wait $pub_pid 2>/dev/null || true
 check_json "$TMP/t.json" 3 'all(m["type"] == "brewery.Temperature" and m["format"] == "json" and m["value"] == {"tank": "T1", "celsius": 18.5} for m in msgs) and [m["seq"] for m in msgs] == sorted(m["seq"] for m in msgs)' \
   || fail "echo --json output"
+# Reals print in their shortest exact form (18.149999999999999 before).
+"$DTS" echo brewery.Gravity --count 1 --timeout 20 --json >"$TMP/real.json" &
+echo_pid=$!
+"$DTS" pub brewery.Gravity --rate 20 --count 0 '{"sg":18.15,"t":0.1}' &
+pub_pid=$!
+wait $echo_pid || fail "echo of a real exited $?"
+kill $pub_pid; wait $pub_pid 2>/dev/null || true
+grep -q '"value":{"sg":18.15,"t":0.1}' "$TMP/real.json" || fail "reals: $(cat "$TMP/real.json")"
 pass "json values"
 
 # 2. Raw printable text is a JSON string; `dts sub` is the same verb.

@@ -165,6 +165,10 @@ char *cli_base64(const void *data, size_t len);
 // cli_msg_json_value is cli_msg_json with the format and value already
 // decided (by the decoder below); it takes the reference to value.
 json_t *cli_msg_json_value(const dts_msg *msg, dts_format format, json_t *value);
+// cli_print_json_line prints obj (a reference it takes) as one line of
+// compact JSON for programs, reals in their shortest exact form (18.15, not
+// 18.149999999999999).
+void cli_print_json_line(json_t *obj);
 // cli_json_text renders a value on one line for people (compact JSON); the
 // caller frees. NULL when out of memory.
 char *cli_json_text(const json_t *value);

@@ -129,16 +129,6 @@ echo_print_text(const echo_state *st, const dts_msg *msg, const cli_value *v)
     free(text);
 }
 
-// echo_print_line prints one JSON object on its own line.
-static void
-echo_print_line(json_t *obj)
-{
-    char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
-    free(line);
-    json_decref(obj);
-}
-
 // echo_count counts one printed message against --count.
 static void
 echo_count(echo_state *st)
@@ -156,7 +146,7 @@ echo_on_value(void *ud, const dts_msg *msg, const cli_value *v)
     echo_state *st = ud;
     if (st->count && st->received >= st->count) return;
     if (st->json)
-        echo_print_line(cli_msg_json_value(msg, v->format, json_incref(v->value)));
+        cli_print_json_line(cli_msg_json_value(msg, v->format, json_incref(v->value)));
     else
         echo_print_text(st, msg, v);
     echo_count(st);
@@ -183,7 +173,7 @@ echo_on_msg(void *ud, const dts_msg *msg)
             json_object_set_new(obj, "file", json_string(path));
             json_object_set_new(obj, "bytes", json_integer((json_int_t)msg->len));
         }
-        echo_print_line(obj);
+        cli_print_json_line(obj);
     } else {
         printf("%s %zu bytes -> %s\n", msg->type[0] ? msg->type : "?", msg->len, path);
     }

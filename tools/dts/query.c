@@ -38,11 +38,7 @@ query_on_value(void *ud, const dts_msg *msg, const cli_value *v)
     const query_state *st = ud;
     char inst[17];
     if (st->json) {
-        json_t *obj = cli_msg_json_value(msg, v->format, json_incref(v->value));
-        char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-        printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
-        free(line);
-        json_decref(obj);
+        cli_print_json_line(cli_msg_json_value(msg, v->format, json_incref(v->value)));
     } else {
         char *text = cli_decoded_text(msg, v);
         printf("%s from %s (%s): %s\n", msg->type, cli_hex64(msg->sender_instance, inst),

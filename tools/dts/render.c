@@ -2,6 +2,8 @@
 // same way in every verb (echo, query, spy).
 #include "cli.h"
 
+#include <dts/codec.h>
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +142,16 @@ cli_msg_json_value(const dts_msg *msg, dts_format format, json_t *value)
                      cli_hex64(msg->sender_host, host), "addr", msg->sender_addr, "sent_ns",
                      (json_int_t)msg->sent_ns, "received_ns", (json_int_t)msg->received_ns,
                      "is_reply", msg->is_reply != 0, "value", value);
+}
+
+void
+cli_print_json_line(json_t *obj)
+{
+    char *line = NULL;
+    if (obj) dts_codec_json_text(obj, &line);
+    printf("%s\n", line ? line : "{\"error\":\"out of memory\"}");
+    dts_codec_free(line);
+    json_decref(obj);
 }
 
 // cli_json_text: the precision matches what text mode always printed for
