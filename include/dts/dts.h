@@ -215,6 +215,7 @@ typedef struct dts_node_config {
                                       // older partial ones (default 0)
     const dts_compressor *compressor; // compresses and decompresses payloads;
                                       // NULL: compressed frames are counted and dropped
+                                      // (the first of each type logged as a warning)
     uint32_t peer_timeout_ms;         // a silent peer is forgotten [DTS_PEER_TIMEOUT_MS]
     uint32_t announce_ms;             // steady announcement interval [DTS_ANNOUNCE_MS]
     const char *hostname;             // reported host name; NULL: gethostname()

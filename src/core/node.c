@@ -2282,10 +2282,16 @@ node_decompress(dts_node *n, dtsi_type *t, dtsi_hdr *h, const uint8_t **payload)
     size_t out_len = 0;
     if (!c ||
         c->decompress(*payload, h->payload_len, n->cfg.payload_max, &out, &out_len) != DTS_OK) {
+        // The first of a type without a compressor is a warning: every
+        // message of the type is lost to this node until it has one.
+        int first = !c && t->c.dropped_compressed == 0;
         t->c.dropped_compressed++;
-        DTSI_LOG(DTS_LOG_DEBUG, DTS_CAT_WIRE, "frame-dropped", "%s seq %llu: %s", t->name,
-                 (unsigned long long)h->seq,
-                 c ? "compressed payload rejected" : "compressed, and no compressor configured");
+        DTSI_LOG(first ? DTS_LOG_WARN : DTS_LOG_DEBUG, DTS_CAT_WIRE, "frame-dropped",
+                 "%s seq %llu: %s", t->name, (unsigned long long)h->seq,
+                 c ? "compressed payload rejected"
+                   : "compressed, and no compressor configured (dts_node_config.compressor = "
+                     "dts_codec_compressor() reads it); its messages are counted in "
+                     "dropped_compressed");
         return NULL;
     }
     h->payload_len = (uint32_t)out_len;

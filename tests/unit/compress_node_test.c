@@ -98,9 +98,21 @@ test_roundtrip(void **state)
     dts_node_close(sub);
 }
 
+// Warnings about compressed frames dropped for want of a compressor.
+static int no_compressor_warnings;
+
+static void
+count_warnings(void *ud, dts_log_level level, dts_log_cat cat, const char *event, const char *msg)
+{
+    (void)ud, (void)cat, (void)event;
+    if (level == DTS_LOG_WARN && strstr(msg, "no compressor configured"))
+        __atomic_add_fetch(&no_compressor_warnings, 1, __ATOMIC_RELAXED);
+}
+
 static void
 test_no_compressor(void **state)
 {
+    dts_log_set_sink(count_warnings, NULL, DTS_LOG_WARN);
     dts_node *pub = open_node("mem://c2", dts_codec_compressor());
     dts_node *sub = open_node("mem://c2", NULL);
     rx r = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -122,9 +134,18 @@ test_no_compressor(void **state)
     assert_int_equal(sc.dropped_compressed, 1);
     assert_int_equal(sc.received, 1);
     assert_int_equal(sc.gaps, 0); // counted once, not also as a gap
+    // Said once, as a warning: the next one is counted quietly.
+    dts_publish(pub, "z.Bin", zeros, sizeof zeros);
+    for (int i = 0; i < 1000 && sc.dropped_compressed < 2; i++) {
+        dts_type_counters_get(sub, "z.Bin", &sc);
+        usleep(1000);
+    }
+    assert_int_equal(sc.dropped_compressed, 2);
+    assert_int_equal(__atomic_load_n(&no_compressor_warnings, __ATOMIC_RELAXED), 1);
     free(r.data);
     dts_node_close(pub);
     dts_node_close(sub);
+    dts_log_set_sink(NULL, NULL, DTS_LOG_WARN); // no node left to log through it
 }
 
 // A lying compressor: every payload becomes a prefix claiming 1 GiB.
