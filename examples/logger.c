@@ -4,6 +4,7 @@
 //   build/examples/logger [PATTERN]     (default "**", every type)
 //
 // It knows no type in advance: types are discovered as they appear.
+#include <dts/codec.h> // dts_codec_compressor: read compressed types too
 #include <dts/dts.h>
 
 #include <ctype.h>
@@ -59,8 +60,11 @@ main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.compressor = dts_codec_compressor(); // without it, compressed types are dropped
     dts_node *node;
-    dts_err err = dts_node_open(NULL, &node);
+    dts_err err = dts_node_open(&cfg, &node);
     if (err != DTS_OK) {
         fprintf(stderr, "logger: cannot open a node: %s\n", dts_strerror(err));
         return 1;
