@@ -48,7 +48,11 @@ main(int argc, char **argv)
         fprintf(stderr, "sensor: cannot open a node: %s\n", dts_strerror(err));
         return 1;
     }
-    const char *schema = "{\"tank\":\"string\",\"celsius\":\"number\"}";
+    // A JSON Schema: it travels with the type, and dts_publish_json (or
+    // dts pub) checks values against it.
+    const char *schema = "{\"type\":\"object\",\"required\":[\"tank\",\"celsius\"],"
+                         "\"properties\":{\"tank\":{\"type\":\"string\"},"
+                         "\"celsius\":{\"type\":\"number\"}}}";
     dts_type_declare(node, "brewery.Temperature", DTS_FORMAT_JSON, schema, strlen(schema));
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

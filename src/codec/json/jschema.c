@@ -80,15 +80,28 @@ js_check_type(const json_t *v, const json_t *t, char *path, char *err, size_t er
                             : 0;
 }
 
+// js_cmp compares a number with a bound: -1, 0 or 1; exactly when both are
+// integers (as doubles, 2^63 - 1 and 2^63 - 2 are one number).
+static int
+js_cmp(const json_t *v, const json_t *bound)
+{
+    if (json_is_integer(v) && json_is_integer(bound)) {
+        json_int_t a = json_integer_value(v), b = json_integer_value(bound);
+        return (a > b) - (a < b);
+    }
+    double a = json_number_value(v), b = json_number_value(bound);
+    return (a > b) - (a < b);
+}
+
 static int
 js_check_number(const json_t *v, const json_t *s, char *path, char *err, size_t errcap)
 {
     if (!json_is_number(v)) return 0;
     double x = json_number_value(v);
     const json_t *k;
-    if ((k = json_object_get(s, "minimum")) && json_is_number(k) && x < json_number_value(k))
+    if ((k = json_object_get(s, "minimum")) && json_is_number(k) && js_cmp(v, k) < 0)
         return js_fail(err, errcap, path, "%sbelow the minimum %g", "", json_number_value(k));
-    if ((k = json_object_get(s, "maximum")) && json_is_number(k) && x > json_number_value(k))
+    if ((k = json_object_get(s, "maximum")) && json_is_number(k) && js_cmp(v, k) > 0)
         return js_fail(err, errcap, path, "%sabove the maximum %g", "", json_number_value(k));
     if ((k = json_object_get(s, "exclusiveMinimum")) && json_is_number(k) &&
         x <= json_number_value(k))
@@ -241,6 +254,105 @@ js_check(const json_t *v, const json_t *s, char *path, size_t plen, char *err, s
         js_check_combinators(v, s, path, plen, err, errcap))
         return -1;
     return 0;
+}
+
+// ---------------------------------------------------------------------------
+// The schema itself: the keywords checked above must have the forms they
+// need, or values would be refused for nothing ("expected bogus") or the
+// keyword silently ignored ("maximum": "ten"). Unknown keywords are
+// ignored, as JSON Schema says. Recursion is bounded: the schema was parsed
+// under the codec's depth limit.
+
+static int
+js_known_type(const json_t *t)
+{
+    static const char *const names[] = {"object", "array",   "string", "integer",
+                                        "number", "boolean", "null"};
+    if (!json_is_string(t)) return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(json_string_value(t), names[i])) return 1;
+    return 0;
+}
+
+static int js_valid(const json_t *s, char *path, size_t plen, char *err, size_t errcap);
+
+// js_valid_sub checks the schema under keyword key of s (at path.key).
+static int
+js_valid_sub(const json_t *sub, const char *key, char *path, size_t plen, char *err, size_t errcap)
+{
+    size_t old = js_path_push(path, plen, key, 0);
+    int r = js_valid(sub, path, plen, err, errcap);
+    path[old] = 0;
+    return r;
+}
+
+static int
+js_valid(const json_t *s, char *path, size_t plen, char *err, size_t errcap)
+{
+    if (json_is_boolean(s)) return 0;
+    if (!json_is_object(s))
+        return js_fail(err, errcap, path, "%sa schema is an object or a boolean", "", 0);
+    const json_t *k, *e;
+    size_t i;
+    if ((k = json_object_get(s, "type"))) {
+        const json_t *bad = js_known_type(k) ? NULL : k; // a name, or the first bad one of a list
+        if (json_is_array(k)) {
+            bad = NULL;
+            json_array_foreach(k, i, e) if (!bad && !js_known_type(e)) bad = e;
+        }
+        if (bad)
+            return js_fail(err, errcap, path,
+                           "type %s is none of object, array, string, integer, number, boolean, "
+                           "null",
+                           json_is_string(bad) ? json_string_value(bad) : "(not a name)", 0);
+    }
+    static const char *const numbers[] = {"minimum", "maximum", "exclusiveMinimum",
+                                          "exclusiveMaximum"};
+    for (i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
+        if ((k = json_object_get(s, numbers[i])) && !json_is_number(k))
+            return js_fail(err, errcap, path, "%s must be a number", numbers[i], 0);
+    static const char *const counts[] = {"minLength", "maxLength", "minItems", "maxItems"};
+    for (i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if ((k = json_object_get(s, counts[i])) &&
+            !(json_is_integer(k) && json_integer_value(k) >= 0))
+            return js_fail(err, errcap, path, "%s must be a whole number", counts[i], 0);
+    if ((k = json_object_get(s, "required"))) {
+        int ok = json_is_array(k);
+        json_array_foreach(k, i, e) ok &= json_is_string(e);
+        if (!ok) return js_fail(err, errcap, path, "%srequired must be an array of names", "", 0);
+    }
+    if ((k = json_object_get(s, "enum")) && !json_is_array(k))
+        return js_fail(err, errcap, path, "%senum must be an array", "", 0);
+    if ((k = json_object_get(s, "properties"))) {
+        if (!json_is_object(k))
+            return js_fail(err, errcap, path, "%sproperties must be an object", "", 0);
+        const char *key;
+        json_object_foreach((json_t *)k, key, e)
+        {
+            if (js_valid_sub(e, key, path, plen, err, errcap)) return -1;
+        }
+    }
+    static const char *const subs[] = {"items", "additionalProperties", "not"};
+    for (i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        if ((k = json_object_get(s, subs[i])) && js_valid_sub(k, subs[i], path, plen, err, errcap))
+            return -1;
+    static const char *const lists[] = {"allOf", "anyOf", "oneOf"};
+    for (i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        if (!(k = json_object_get(s, lists[i]))) continue;
+        if (!json_is_array(k) || json_array_size(k) == 0)
+            return js_fail(err, errcap, path, "%s must be an array of schemas", lists[i], 0);
+        size_t j;
+        json_array_foreach(k, j,
+                           e) if (js_valid_sub(e, lists[i], path, plen, err, errcap)) return -1;
+    }
+    return 0;
+}
+
+int
+dtsi_jschema_valid(const json_t *schema, char *err, size_t errcap)
+{
+    char path[512] = "$";
+    return js_valid(schema, path, sizeof path, err, errcap);
 }
 
 int

@@ -94,13 +94,72 @@ test_not_a_schema(void **state)
     dts_codec_schema_free(s);
 }
 
+// A schema whose supported keywords have the wrong form is refused when it
+// is compiled, saying where: it used to refuse every value ("expected
+// bogus") or ignore the keyword ("maximum": "ten").
+static void
+test_bad_schemas(void **state)
+{
+    const struct {
+        const char *schema, *msg;
+    } bad[] = {
+        {"{\"type\":\"bogus\"}", "$: type bogus is none of"},
+        {"{\"type\":[\"string\",7]}", "$: type (not a name)"},
+        {"{\"maximum\":\"ten\"}", "$: maximum must be a number"},
+        {"{\"minLength\":-1}", "$: minLength must be a whole number"},
+        {"{\"required\":[\"a\",1]}", "$: required must be an array of names"},
+        {"{\"enum\":1}", "$: enum must be an array"},
+        {"{\"properties\":{\"a\":{\"type\":\"strng\"}}}", "$.a: type strng"},
+        {"{\"items\":3}", "$.items: a schema is an object or a boolean"},
+        {"{\"anyOf\":[]}", "$: anyOf must be an array of schemas"},
+        {"{\"oneOf\":[{\"type\":\"integer\"},{\"maximum\":null}]}", "maximum must be a number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dts_codec_schema *s = NULL;
+        char err[256] = "";
+        dts_err e = dts_codec_schema_alloc(DTS_FORMAT_JSON, bad[i].schema, strlen(bad[i].schema),
+                                           NULL, &s, err, sizeof err);
+        if (e != DTS_EINVAL || !strstr(err, bad[i].msg))
+            fail_msg("%s: got %d (%s), want '%s'", bad[i].schema, e, err, bad[i].msg);
+        assert_null(s);
+    }
+    // Forms that are fine: a list of types, booleans as schemas, unknown
+    // keywords (ignored).
+    const char *good[] = {"{\"type\":[\"string\",\"null\"]}", "{\"items\":true}",
+                          "{\"additionalProperties\":false,\"x-note\":[1,2]}", "{}"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        dts_codec_schema *s = NULL;
+        assert_int_equal(
+            dts_codec_schema_alloc(DTS_FORMAT_JSON, good[i], strlen(good[i]), NULL, &s, NULL, 0),
+            DTS_OK);
+        dts_codec_schema_free(s);
+    }
+}
+
+// Integer bounds compare exactly: as doubles, 2^63 - 1 and 2^63 - 2 are
+// one number, and the maximum let the larger through.
+static void
+test_integer_bounds(void **state)
+{
+    const char *bounds = "{\"type\":\"integer\",\"maximum\":9223372036854775806,"
+                         "\"minimum\":-9223372036854775807}";
+    dts_codec_schema *s = NULL;
+    assert_int_equal(
+        dts_codec_schema_alloc(DTS_FORMAT_JSON, bounds, strlen(bounds), NULL, &s, NULL, 0), DTS_OK);
+    expect(s, "9223372036854775806", DTS_OK, NULL);
+    expect(s, "9223372036854775807", DTS_EMALFORMED, "above the maximum");
+    expect(s, "-9223372036854775807", DTS_OK, NULL);
+    expect(s, "-9223372036854775808", DTS_EMALFORMED, "below the minimum");
+    dts_codec_schema_free(s);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_keywords),
-        cmocka_unit_test(test_encode_refuses),
-        cmocka_unit_test(test_not_a_schema),
+        cmocka_unit_test(test_keywords),       cmocka_unit_test(test_encode_refuses),
+        cmocka_unit_test(test_not_a_schema),   cmocka_unit_test(test_bad_schemas),
+        cmocka_unit_test(test_integer_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

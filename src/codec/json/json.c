@@ -16,10 +16,15 @@ json_schema_parse(const dts_codec_ctx *cx, const void *schema, size_t len, void 
     if (!len) return DTS_OK;
     dts_err e = dtsi_json_parse(cx, schema, len, &v);
     if (e) return e;
-    if (json_is_object(v))
-        *state = v; // a JSON Schema: kept to check values
-    else
+    if (!json_is_object(v)) {
         json_decref(v);
+        return DTS_OK;
+    }
+    if (dtsi_jschema_valid(v, cx->err, cx->errcap)) {
+        json_decref(v);
+        return DTS_EINVAL;
+    }
+    *state = v; // a JSON Schema: kept to check values
     return DTS_OK;
 }
 
