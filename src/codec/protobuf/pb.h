@@ -61,7 +61,8 @@ typedef struct pb_field {
     uint32_t number;
     int label;
     int type;
-    int packed; // repeated scalars are written packed
+    int packed;     // repeated scalars are written packed
+    uint32_t oneof; // 1 + the index of the oneof it belongs to (oneof_index), 0 for none
     const struct pb_msg *msg;
     const pb_enum *en;
 } pb_field;
@@ -71,6 +72,7 @@ typedef struct pb_msg {
     pb_field *fields; // sorted by number after parsing
     size_t nfields;
     int map_entry;
+    uint32_t n_oneofs; // the largest oneof of its fields (pb_field.oneof)
 } pb_msg;
 
 typedef struct pb_schema {

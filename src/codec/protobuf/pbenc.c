@@ -300,14 +300,31 @@ pbe_message(const dts_codec_ctx *cx, const pb_msg *m, const json_t *obj, dtsi_cb
                          cx->limits->max_depth);
     if (!json_is_object(obj))
         return dtsi_cerr(cx, DTS_EINVAL, "protobuf message %s: expected an object", m->full);
+    // The member of each oneof that is set: two are refused, as capnp
+    // refuses two members of a union (decoders would keep one).
+    const pb_field **chosen = NULL;
+    if (m->n_oneofs) {
+        if (!(chosen = dtsi_cmalloc(m->n_oneofs * sizeof *chosen))) return DTS_ENOMEM;
+        memset(chosen, 0, m->n_oneofs * sizeof *chosen);
+    }
     const char *k;
     json_t *v;
+    dts_err e = DTS_OK;
     json_object_foreach((json_t *)obj, k, v)
     {
         const pb_field *f = pbe_field_by_name(m, k);
-        dts_err e = DTS_OK;
-        if (!f) return dtsi_cerr(cx, DTS_EINVAL, "protobuf message %s has no field %s", m->full, k);
+        if (!f) {
+            e = dtsi_cerr(cx, DTS_EINVAL, "protobuf message %s has no field %s", m->full, k);
+            break;
+        }
         if (json_is_null(v)) continue;
+        if (f->oneof && chosen[f->oneof - 1] && chosen[f->oneof - 1] != f) {
+            e = dtsi_cerr(cx, DTS_EINVAL,
+                          "protobuf message %s: %s and %s are members of one oneof; set one",
+                          m->full, chosen[f->oneof - 1]->json_name, f->json_name);
+            break;
+        }
+        if (f->oneof) chosen[f->oneof - 1] = f;
         if (f->msg && f->msg->map_entry)
             e = pbe_map(cx, f, v, b, depth);
         else if (f->label == PB_LABEL_REPEATED)
@@ -316,9 +333,10 @@ pbe_message(const dts_codec_ctx *cx, const pb_msg *m, const json_t *obj, dtsi_cb
             e = b->err;
         else
             e = pbe_value(cx, f, v, b, depth);
-        if (e) return e;
+        if (e) break;
     }
-    return DTS_OK;
+    dtsi_cfree(chosen);
+    return e;
 }
 
 // dtsi_pb_encode encodes a whole top-level message.

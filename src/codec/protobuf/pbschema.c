@@ -8,7 +8,7 @@
 //   DescriptorProto     name = 1, field = 2, nested_type = 3, enum_type = 4, options = 7
 //   MessageOptions      map_entry = 7
 //   FieldDescriptorProto name = 1, number = 3, label = 4, type = 5, type_name = 6,
-//                        options = 8, json_name = 10
+//                        options = 8, oneof_index = 9, json_name = 10
 //   FieldOptions        packed = 2
 //   EnumDescriptorProto name = 1, value = 2;  EnumValueDescriptorProto name = 1, number = 2
 // Everything else is skipped. Memory is proportional to the descriptor bytes.
@@ -255,9 +255,12 @@ pbs_field(pbs_ctx *c, pb_field *f, const uint8_t *d, size_t n)
                 packed = pbs_packed_opt(v, vl);
             else if (pbs_field_str(c, f, num, v, vl))
                 return DTS_ENOMEM;
-        } else if (wt == PB_WT_VARINT && num >= 3 && num <= 5) {
+        } else if (wt == PB_WT_VARINT && ((num >= 3 && num <= 5) || num == 9)) {
             if (dtsi_pb_varint(&r, &x)) return pbs_bad(c, "field");
-            if (num == 3)
+            if (num == 9 && x >= 65535) return pbs_bad(c, "field oneof");
+            if (num == 9)
+                f->oneof = (uint32_t)x + 1;
+            else if (num == 3)
                 f->number = (uint32_t)x;
             else if (num == 4)
                 f->label = (int)x;
@@ -460,6 +463,7 @@ pbs_resolve(pbs_ctx *c)
         for (size_t j = 0; j < m->nfields; j++) {
             pb_field *f = &m->fields[j];
             if (j && f->number == m->fields[j - 1].number) return pbs_bad(c, "duplicate field");
+            if (f->oneof > m->n_oneofs) m->n_oneofs = f->oneof;
             if (f->type == PB_GROUP)
                 return dtsi_cerr(c->cx, DTS_ENOTSUP, "protobuf groups are not supported (%s.%s)",
                                  m->full, f->name);

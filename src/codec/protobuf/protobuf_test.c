@@ -227,6 +227,55 @@ test_pb_hostile(void **state)
     dts_codec_schema_free(s);
 }
 
+// Two members of one oneof are refused on encode (the dts decoder kept both
+// and other decoders keep the last); one member, or members of two
+// different oneofs, or a proto3 optional field, are fine.
+static void
+test_pb_oneof(void **state)
+{
+    char dir[] = "/tmp/dts-pboneof-XXXXXX", path[64], err[256] = "";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/choice.proto", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("syntax = \"proto3\";\n"
+          "message Choice {\n"
+          "  oneof pick { string oa = 1; int32 ob = 2; }\n"
+          "  oneof other { bool oc = 3; double od = 4; }\n"
+          "  optional int32 opt = 5; int32 plain = 6;\n"
+          "}\n",
+          f);
+    fclose(f);
+    void *schema = NULL;
+    size_t len = 0;
+    dts_err e =
+        dts_codec_protobuf_schema_from_proto(path, NULL, "Choice", &schema, &len, err, sizeof err);
+    unlink(path);
+    rmdir(dir);
+    if (e) print_message("%s: %s\n", dts_strerror(e), err);
+    assert_int_equal(e, DTS_OK);
+    dts_codec_schema *s = pb_schema(schema, len, 0);
+    const char *good[] = {"{\"oa\":\"x\",\"oc\":true,\"opt\":1,\"plain\":2}", "{\"ob\":3}",
+                          "{\"oa\":\"x\",\"ob\":null}", "{}"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        void *p = NULL;
+        size_t n = 0;
+        e = dts_codec_encode_json(s, good[i], strlen(good[i]), &p, &n, err, sizeof err);
+        if (e) print_message("%s: %s\n", good[i], err);
+        assert_int_equal(e, DTS_OK);
+        dts_codec_free(p);
+    }
+    const char *bad = "{\"oa\":\"x\",\"ob\":3}";
+    void *p = NULL;
+    size_t n = 0;
+    err[0] = 0;
+    assert_int_equal(dts_codec_encode_json(s, bad, strlen(bad), &p, &n, err, sizeof err),
+                     DTS_EINVAL);
+    assert_non_null(strstr(err, "oa and ob are members of one oneof"));
+    dts_codec_schema_free(s);
+    dts_codec_free(schema);
+}
+
 // A valid .proto that makes protoc print kilobytes of warnings (30 unused
 // imports, exit status 0) compiles: protoc's stderr used to be read up to
 // 511 bytes, and protoc then died writing the rest.
@@ -285,7 +334,7 @@ main(void)
         cmocka_unit_test(test_pb_schema_layout), cmocka_unit_test(test_pb_roundtrip),
         cmocka_unit_test(test_pb_encode_errors), cmocka_unit_test(test_pb_malformed),
         cmocka_unit_test(test_pb_depth),         cmocka_unit_test(test_pb_hostile),
-        cmocka_unit_test(test_pb_many_warnings),
+        cmocka_unit_test(test_pb_many_warnings), cmocka_unit_test(test_pb_oneof),
     };
     return cmocka_run_group_tests(tests, pb_setup, pb_teardown);
 }
