@@ -1808,18 +1808,26 @@ test_sub_close_other_run(void **state)
 
 // A node attached to the caller's libuv loop delivers on that loop when the
 // caller runs it, and closes cleanly, leaving the loop closable.
+// open_uv initialises loop and opens a node on it (DTS_RUN_UV) at url.
+static dts_node *
+open_uv(uv_loop_t *loop, const char *url)
+{
+    assert_int_equal(uv_loop_init(loop), 0);
+    dts_node_config cfg;
+    dts_node_config_init(&cfg);
+    cfg.url = url;
+    cfg.run_mode = DTS_RUN_UV;
+    cfg.uv_loop = loop;
+    dts_node *n = NULL;
+    assert_int_equal(dts_node_open(&cfg, &n), DTS_OK);
+    return n;
+}
+
 static void
 test_run_uv(void **state)
 {
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    dts_node_config cfg;
-    dts_node_config_init(&cfg);
-    cfg.url = "mem://t11";
-    cfg.run_mode = DTS_RUN_UV;
-    cfg.uv_loop = &loop;
-    dts_node *uvn, *pub = open_mem("mem://t11");
-    assert_int_equal(dts_node_open(&cfg, &uvn), DTS_OK);
+    dts_node *uvn = open_uv(&loop, "mem://t11"), *pub = open_mem("mem://t11");
     static rx r; // static: see close_left
     rx_init(&r);
     dts_sub *s;
@@ -1882,14 +1890,7 @@ static void
 test_run_uv_other_thread(void **state)
 {
     uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    dts_node_config cfg;
-    dts_node_config_init(&cfg);
-    cfg.url = "mem://t12";
-    cfg.run_mode = DTS_RUN_UV;
-    cfg.uv_loop = &loop;
-    dts_node *uvn, *pub = open_mem("mem://t12");
-    assert_int_equal(dts_node_open(&cfg, &uvn), DTS_OK);
+    dts_node *uvn = open_uv(&loop, "mem://t12"), *pub = open_mem("mem://t12");
     assert_int_equal(dts_type_declare(pub, "uv.Asked", DTS_FORMAT_RAW, NULL, 0), DTS_OK);
     assert_int_equal(dts_publish(pub, "uv.Asked", "state", 5), DTS_OK);
     assert_int_equal(dts_flush(pub, 1000), DTS_OK);
