@@ -88,7 +88,8 @@ dts_err dts_publish_protobuf(dts_node *node, const char *type, const struct Prot
 // NULL). protobuf-c has no nesting limit (a 34 KB recursive input
 // overflows its stack), so the payload is first walked with the codec's
 // bounded wire reader along d, refusing nesting deeper than
-// DTS_CODEC_MAX_DEPTH and payloads larger than DTS_CODEC_MAX_BYTES. The
+// DTS_CODEC_MAX_DEPTH, more than DTS_CODEC_MAX_ELEMENTS fields (each may
+// become a struct) and payloads larger than DTS_CODEC_MAX_BYTES. The
 // format must be protobuf (or not yet known); protobuf-c cannot check the
 // schema id, so the caller subscribes to the type it expects. Errors:
 // DTS_EINVAL (NULL, not a message descriptor), DTS_EMISMATCH (another

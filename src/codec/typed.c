@@ -140,10 +140,13 @@ dts_publish_protobuf(dts_node *node, const char *type, const ProtobufCMessage *m
 // reader, and each field that d says is a message is entered, one level
 // deeper, so nesting past max_depth is refused without recursing further.
 // Unknown fields and non-message fields are skipped (protobuf-c does not
-// recurse into them). base is the body's offset in the payload.
+// recurse into them). base is the body's offset in the payload. *fields
+// counts the fields walked: past DTS_CODEC_MAX_ELEMENTS the payload is
+// refused, as the codec's decoder refuses it, for protobuf-c would allocate
+// a struct for each of that many 2-byte empty sub-messages.
 static dts_err
 typed_pb_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, unsigned depth,
-              size_t base, char *err, size_t errcap)
+              size_t base, size_t *fields, char *err, size_t errcap)
 {
     if (depth > DTS_CODEC_MAX_DEPTH) {
         dtsi_errbuf(err, errcap, "protobuf messages nested deeper than %u at byte %zu",
@@ -157,6 +160,11 @@ typed_pb_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, u
         size_t at = base + r.off;
         const uint8_t *sub;
         size_t sl;
+        if (++*fields > DTS_CODEC_MAX_ELEMENTS) {
+            dtsi_errbuf(err, errcap, "protobuf %s: more than %u fields at byte %zu", d->name,
+                        DTS_CODEC_MAX_ELEMENTS, at);
+            return DTS_ETOOBIG;
+        }
         if (dtsi_pb_tag(&r, &num, &wt)) {
             bad = 1;
         } else {
@@ -165,7 +173,7 @@ typed_pb_walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n, u
                 bad = dtsi_pb_len(&r, &sub, &sl) != 0;
                 dts_err e = bad ? DTS_OK
                                 : typed_pb_walk(f->descriptor, sub, sl, depth + 1,
-                                                base + (size_t)(sub - p), err, errcap);
+                                                base + (size_t)(sub - p), fields, err, errcap);
                 if (e) return e;
             } else {
                 bad = dtsi_pb_skip(&r, wt) != 0;
@@ -194,7 +202,8 @@ dts_msg_unpack_protobuf(const dts_msg *msg, const ProtobufCMessageDescriptor *d,
         return DTS_ETOOBIG;
     }
     const uint8_t *p = msg->len ? msg->data : (const uint8_t *)"";
-    dts_err e = typed_pb_walk(d, p, msg->len, 1, 0, err, errcap);
+    size_t fields = 0;
+    dts_err e = typed_pb_walk(d, p, msg->len, 1, 0, &fields, err, errcap);
     if (e) return e;
     *out = protobuf_c_message_unpack(d, NULL, msg->len, p);
     if (*out) return DTS_OK;

@@ -365,6 +365,25 @@ test_protobuf_c_limits(void **state)
                      DTS_EMALFORMED);
     free(b);
 
+    // Fields are counted: 100,000 unpacked history entries (2 bytes each)
+    // unpack, 100,001 are refused before protobuf-c allocates for them.
+    for (int over = 0; over < 2; over++) {
+        size_t k = 100000 + (size_t)over;
+        b = malloc(2 * k);
+        for (size_t i = 0; i < k; i++) b[2 * i] = 0x30, b[2 * i + 1] = 0x01; // history: 1
+        m = (dts_msg){.format = DTS_FORMAT_PROTOBUF, .data = b, .len = 2 * k};
+        out = NULL;
+        err[0] = 0;
+        dts_err e = dts_msg_unpack_protobuf(&m, &typed__reading__descriptor, &out, err, sizeof err);
+        assert_int_equal(e, over ? DTS_ETOOBIG : DTS_OK);
+        if (over)
+            assert_non_null(strstr(err, "more than 100000 fields"));
+        else
+            assert_int_equal(((Typed__Reading *)out)->n_history, k);
+        if (out) protobuf_c_message_free_unpacked(out, NULL);
+        free(b);
+    }
+
     m.format = DTS_FORMAT_CBOR;
     assert_int_equal(dts_msg_unpack_protobuf(&m, &typed__node__descriptor, &out, NULL, 0),
                      DTS_EMISMATCH);
