@@ -1064,12 +1064,7 @@ static void
 test_query_timeout_kept(void **state)
 {
     for (int mode = 0; mode < 2; mode++) {
-        dts_node_config cfg;
-        dts_node_config_init(&cfg);
-        cfg.url = "mem://tqt";
-        cfg.run_mode = mode ? DTS_RUN_CALLER : DTS_RUN_THREAD;
-        dts_node *n = NULL;
-        assert_int_equal(node_open(&cfg, &n), DTS_OK);
+        dts_node *n = open_mem_mode("mem://tqt", mode ? DTS_RUN_CALLER : DTS_RUN_THREAD);
         int64_t late = 0;
         for (int i = 0; i < 8; i++) {
             int64_t t0 = dts_now_ns();
@@ -1116,12 +1111,7 @@ test_interrupt_query(void **state)
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
     for (int mode = 0; mode < 2; mode++) {
-        dts_node_config cfg;
-        dts_node_config_init(&cfg);
-        cfg.url = "mem://tint";
-        cfg.run_mode = mode ? DTS_RUN_CALLER : DTS_RUN_THREAD;
-        dts_node *n = NULL;
-        assert_int_equal(node_open(&cfg, &n), DTS_OK);
+        dts_node *n = open_mem_mode("mem://tint", mode ? DTS_RUN_CALLER : DTS_RUN_THREAD);
         interrupted_node = n;
         pthread_t self = pthread_self(), th;
         assert_int_equal(pthread_create(&th, NULL, interrupter, &self), 0);

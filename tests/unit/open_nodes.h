@@ -35,15 +35,23 @@ node_close(dts_node *n)
     dts_node_close(n);
 }
 
+// open_mem_mode opens one on the bus with its loop run as mode says.
 static dts_node *
-open_mem(const char *bus)
+open_mem_mode(const char *bus, dts_run_mode mode)
 {
     dts_node_config cfg;
     dts_node_config_init(&cfg);
     cfg.url = bus;
+    cfg.run_mode = mode;
     dts_node *n = NULL;
     assert_int_equal(node_open(&cfg, &n), DTS_OK);
     return n;
+}
+
+static dts_node *
+open_mem(const char *bus)
+{
+    return open_mem_mode(bus, DTS_RUN_THREAD);
 }
 
 static void
