@@ -939,9 +939,7 @@ dts_schema_get(dts_node *n, uint64_t schema_id, dts_format *format, void **schem
     }
     const dtsi_schema *s = found ? NULL : dtsi_schema_find(n, schema_id);
     if (s) src = s->bytes, slen = s->len, fmt = s->format, found = 1;
-    // The empty schema of each format has a fixed id: nothing to ask for.
-    for (int f = 0; !found && f < DTS_FORMAT_COUNT_; f++)
-        if (dts_schema_id((dts_format)f, NULL, 0) == schema_id) fmt = f, found = 1;
+    if (!found && (fmt = dtsi_empty_schema_format(schema_id)) >= 0) found = 1; // length 0
     dts_err err = DTS_ENOENT;
     if (found) {
         *schema = malloc(slen ? slen : 1);

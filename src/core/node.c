@@ -1997,15 +1997,25 @@ dtsi_send_borrowed(dts_node *n, int64_t end_us)
 // ---------------------------------------------------------------------------
 // Receive
 
-// format_of_schema guesses the format of a type not yet described by
-// discovery from its schema id: an empty schema of each format has a fixed
-// id. Anything else stays raw until the description arrives.
+// dtsi_empty_schema_format: the empty schema of each format has a fixed id,
+// so its format is known without a description (a type declared without a
+// schema). Returns that format, or -1 for any other id.
+int
+dtsi_empty_schema_format(uint64_t schema_id)
+{
+    for (int f = 0; f < DTS_FORMAT_COUNT_; f++)
+        if (dts_schema_id((dts_format)f, NULL, 0) == schema_id) return f;
+    return -1;
+}
+
+// format_of_schema guesses the format of a message not described by
+// discovery from its schema id; anything but an empty schema stays raw
+// until the description arrives.
 static dts_format
 format_of_schema(uint64_t schema_id)
 {
-    for (int f = 0; f < DTS_FORMAT_COUNT_; f++)
-        if (dts_schema_id((dts_format)f, NULL, 0) == schema_id) return (dts_format)f;
-    return DTS_FORMAT_RAW;
+    int f = dtsi_empty_schema_format(schema_id);
+    return f < 0 ? DTS_FORMAT_RAW : (dts_format)f;
 }
 
 // msg_fill makes the view a callback receives. The receive time and the

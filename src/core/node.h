@@ -620,6 +620,7 @@ dts_err dtsi_enqueue_borrowed(dts_node *n, uint64_t channel, const dtsi_hdr *h, 
 void dtsi_send_borrowed(dts_node *n, int64_t end_us);
 void dtsi_sleep_us(uint64_t us);
 void dtsi_run_once(dts_node *n, int64_t timeout_ms);
+int dtsi_empty_schema_format(uint64_t schema_id);
 int dtsi_queue_half_empty(dts_node *n);
 dts_err dtsi_enqueue_copy(dts_node *n, uint64_t channel, const uint8_t *frame, size_t len,
                           size_t from, size_t to);

@@ -28,22 +28,29 @@ assert eval(expr), f"failed: {expr}: {msgs}"
 PY
 }
 
+# echo_while_pub OUT ECHO_ARGS... -- PUB_ARGS...: `dts echo ECHO_ARGS` into
+# OUT while `dts pub PUB_ARGS` runs (it may start after the publisher's
+# first values); returns echo's status.
+echo_while_pub() {
+  local out=$1 rc=0; shift
+  local echo_args=()
+  while [ "$1" != "--" ]; do echo_args+=("$1"); shift; done
+  shift
+  "$DTS" echo "${echo_args[@]}" >"$out" & local e=$!
+  "$DTS" pub "$@" & local p=$!
+  wait $e || rc=$?
+  kill $p; wait $p 2>/dev/null || true
+  return $rc
+}
+
 # 1. JSON values, --count ends echo with status 0.
-"$DTS" echo brewery.Temperature --count 3 --timeout 20 --json >"$TMP/t.json" &
-echo_pid=$!
-"$DTS" pub brewery.Temperature --rate 20 --count 0 '{"tank":"T1","celsius":18.5}' &
-pub_pid=$!
-wait $echo_pid || fail "echo --count 3 exited $?"
-kill $pub_pid; wait $pub_pid 2>/dev/null || true
+echo_while_pub "$TMP/t.json" brewery.Temperature --count 3 --timeout 20 --json -- \
+  brewery.Temperature --rate 20 --count 0 '{"tank":"T1","celsius":18.5}' || fail "echo --count 3 exited $?"
 check_json "$TMP/t.json" 3 'all(m["type"] == "brewery.Temperature" and m["format"] == "json" and m["value"] == {"tank": "T1", "celsius": 18.5} for m in msgs) and [m["seq"] for m in msgs] == sorted(m["seq"] for m in msgs)' \
   || fail "echo --json output"
 # Reals print in their shortest exact form (18.149999999999999 before).
-"$DTS" echo brewery.Gravity --count 1 --timeout 20 --json >"$TMP/real.json" &
-echo_pid=$!
-"$DTS" pub brewery.Gravity --rate 20 --count 0 '{"sg":18.15,"t":0.1}' &
-pub_pid=$!
-wait $echo_pid || fail "echo of a real exited $?"
-kill $pub_pid; wait $pub_pid 2>/dev/null || true
+echo_while_pub "$TMP/real.json" brewery.Gravity --count 1 --timeout 20 --json -- \
+  brewery.Gravity --rate 20 --count 0 '{"sg":18.15,"t":0.1}' || fail "echo of a real exited $?"
 grep -q '"value":{"sg":18.15,"t":0.1}' "$TMP/real.json" || fail "reals: $(cat "$TMP/real.json")"
 pass "json values"
 
@@ -60,12 +67,8 @@ pass "raw text"
 
 # 3. Raw binary from @FILE comes back as {"base64": ...} with the same bytes.
 printf '\x00\x01\x02\xff\xfebinary\n' >"$TMP/blob"
-"$DTS" echo blob.Bytes --count 1 --timeout 20 --json >"$TMP/b.json" &
-echo_pid=$!
-"$DTS" pub blob.Bytes --format raw --rate 20 --count 0 "@$TMP/blob" &
-pub_pid=$!
-wait $echo_pid || fail "echo of binary exited $?"
-kill $pub_pid; wait $pub_pid 2>/dev/null || true
+echo_while_pub "$TMP/b.json" blob.Bytes --count 1 --timeout 20 --json -- \
+  blob.Bytes --format raw --rate 20 --count 0 "@$TMP/blob" || fail "echo of binary exited $?"
 check_json "$TMP/b.json" 1 "__import__('base64').b64decode(msgs[0]['value']['base64']) == open('$TMP/blob', 'rb').read()" \
   || fail "binary as base64"
 pass "raw binary as base64"
