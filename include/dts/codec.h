@@ -123,7 +123,8 @@ dts_err dts_codec_schema_alloc(dts_format format, const void *schema, size_t sch
                                size_t errcap);
 void dts_codec_schema_free(dts_codec_schema *s);
 // dts_codec_schema_id returns the schema id (dts_schema_id of the format
-// and the schema bytes as they travel).
+// and the schema bytes as they travel); 0 for NULL. The functions below
+// that take a compiled schema return DTS_EINVAL for a NULL one.
 uint64_t dts_codec_schema_id(const dts_codec_schema *s);
 dts_format dts_codec_schema_format(const dts_codec_schema *s);
 

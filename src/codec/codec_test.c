@@ -48,6 +48,22 @@ test_registry(void **state)
     assert_int_equal(dts_codec_schema_id(s), dts_schema_id(DTS_FORMAT_CBOR, NULL, 0));
     assert_int_equal(dts_codec_schema_format(s), DTS_FORMAT_CBOR);
     dts_codec_schema_free(s);
+    // A NULL schema (an unchecked failed alloc) is refused, not dereferenced.
+    void *out = NULL;
+    size_t outlen = 0;
+    char *text2 = NULL;
+    json_t *dec = NULL, *one = json_integer(1);
+    assert_int_equal(dts_codec_encode(NULL, one, &out, &outlen, err, sizeof err), DTS_EINVAL);
+    assert_non_null(strstr(err, "no schema"));
+    assert_int_equal(dts_codec_decode(NULL, "1", 1, &dec, err, sizeof err), DTS_EINVAL);
+    assert_int_equal(dts_codec_validate(NULL, "1", 1, err, sizeof err), DTS_EINVAL);
+    assert_int_equal(dts_codec_decode_json(NULL, "1", 1, &text2, NULL, 0), DTS_EINVAL);
+    assert_int_equal(dts_codec_encode_json(NULL, "1", 1, &out, &outlen, NULL, 0), DTS_EINVAL);
+    assert_null(out);
+    assert_null(dec);
+    assert_null(text2);
+    assert_int_equal(dts_codec_schema_id(NULL), 0);
+    json_decref(one);
 }
 
 static void

@@ -112,13 +112,22 @@ dts_codec_schema_free(dts_codec_schema *s)
 uint64_t
 dts_codec_schema_id(const dts_codec_schema *s)
 {
-    return s->id;
+    return s ? s->id : 0;
 }
 
 dts_format
 dts_codec_schema_format(const dts_codec_schema *s)
 {
-    return s->ops->format;
+    return s ? s->ops->format : DTS_FORMAT_RAW;
+}
+
+// null_schema answers a call given no compiled schema (a failed
+// dts_codec_schema_alloc whose result was not checked, say).
+static dts_err
+null_schema(char *err, size_t errcap)
+{
+    dtsi_errbuf(err, errcap, "no schema (NULL): compile one with dts_codec_schema_alloc");
+    return DTS_EINVAL;
 }
 
 // payload_check refuses payloads above max_bytes before any codec runs.
@@ -136,6 +145,7 @@ dts_err
 dts_codec_validate(const dts_codec_schema *s, const void *payload, size_t len, char *err,
                    size_t errcap)
 {
+    if (!s) return null_schema(err, errcap);
     dts_codec_ctx cx = schema_ctx(s, err, errcap);
     dts_err e = payload_check(&cx, payload, len);
     if (e || s->ops->validate) return e ? e : s->ops->validate(&cx, payload, len);
@@ -149,6 +159,7 @@ dts_err
 dts_codec_decode(const dts_codec_schema *s, const void *payload, size_t len, json_t **out,
                  char *err, size_t errcap)
 {
+    if (!s) return null_schema(err, errcap);
     dts_codec_ctx cx = schema_ctx(s, err, errcap);
     dts_err e = payload_check(&cx, payload, len);
     if (!out) return DTS_EINVAL;
@@ -159,6 +170,7 @@ dts_err
 dts_codec_encode(const dts_codec_schema *s, const json_t *value, void **out, size_t *outlen,
                  char *err, size_t errcap)
 {
+    if (!s) return null_schema(err, errcap);
     dts_codec_ctx cx = schema_ctx(s, err, errcap);
     if (!value || !out || !outlen) return DTS_EINVAL;
     dts_err e = dtsi_json_check(&cx, value);
@@ -195,6 +207,7 @@ dts_codec_encode_json(const dts_codec_schema *s, const char *json, size_t len, v
                       size_t *outlen, char *err, size_t errcap)
 {
     json_t *v = NULL;
+    if (!s) return null_schema(err, errcap);
     dts_codec_ctx cx = schema_ctx(s, err, errcap);
     if (!json || !out || !outlen) return DTS_EINVAL;
     dts_err e = dtsi_json_parse(&cx, json, len, &v);

@@ -17,6 +17,9 @@ typedef struct pbd {
     pb_rd r;
     dtsi_budget budget;
     size_t base; // offset of r.p within the payload, for messages
+    // The member of each oneof set so far (n_oneofs entries, NULL when the
+    // message has none): a later member replaces it, as in protobuf.
+    const pb_field **chosen;
 } pbd;
 
 static dts_err pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m,
@@ -214,8 +217,8 @@ pbd_map_entry(pbd *p, const pb_field *f, json_t *obj, unsigned depth)
 }
 
 // pbd_field decodes one occurrence of a known field into obj: singular
-// values replace earlier ones (last one wins), repeated ones append,
-// packed or not, and map entries add keys.
+// values replace earlier ones (last one wins, also across the members of
+// a oneof), repeated ones append, packed or not, and map entries add keys.
 static dts_err
 pbd_field(pbd *p, const pb_field *f, int wt, json_t *obj, unsigned depth)
 {
@@ -227,6 +230,11 @@ pbd_field(pbd *p, const pb_field *f, int wt, json_t *obj, unsigned depth)
     if (f->label != PB_LABEL_REPEATED) {
         dts_err e = pbd_value(p, f, wt, depth, &v);
         if (e) return e;
+        if (f->oneof) {
+            const pb_field **was = &p->chosen[f->oneof - 1];
+            if (*was && *was != f) json_object_del(obj, (*was)->json_name);
+            *was = f;
+        }
         return json_object_set_new(obj, f->json_name, v) ? DTS_ENOMEM : DTS_OK;
     }
     int is_map = f->msg && f->msg->map_entry;
@@ -267,8 +275,15 @@ pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint
         return dtsi_cerr(cx, DTS_ETOOBIG, "protobuf messages nested deeper than %u at byte %zu",
                          cx->limits->max_depth, base);
     pbd p = {.cx = cx, .r = {d, n, 0}, .budget = *b, .base = base};
+    if (m->n_oneofs) {
+        if (!(p.chosen = dtsi_cmalloc(m->n_oneofs * sizeof *p.chosen))) return DTS_ENOMEM;
+        memset(p.chosen, 0, m->n_oneofs * sizeof *p.chosen);
+    }
     json_t *obj = json_object();
-    if (!obj) return DTS_ENOMEM;
+    if (!obj) {
+        dtsi_cfree(p.chosen);
+        return DTS_ENOMEM;
+    }
     dts_err e = DTS_OK;
     while (!e && p.r.off < n) {
         uint32_t num;
@@ -285,6 +300,7 @@ pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint
             e = pbd_bad(cx, at, "bad unknown field", m->full);
     }
     *b = p.budget;
+    dtsi_cfree(p.chosen);
     if (e) {
         json_decref(obj);
         return e;
