@@ -6,6 +6,7 @@
 // Any subscriber on the LAN receives it with no configuration: try
 // `build/examples/logger` or `build/bin/dts echo 'brewery.*'` beside it.
 #include <dts/dts.h>
+#include <dts/typed.h>
 
 #include <math.h>
 #include <signal.h>
@@ -49,11 +50,20 @@ main(int argc, char **argv)
         return 1;
     }
     // A JSON Schema: it travels with the type, and dts_publish_json (or
-    // dts pub) checks values against it.
+    // dts pub) checks values against it. The checked declaration compiles
+    // it first, so a mistake in it is reported here, not by every reader.
     const char *schema = "{\"type\":\"object\",\"required\":[\"tank\",\"celsius\"],"
                          "\"properties\":{\"tank\":{\"type\":\"string\"},"
                          "\"celsius\":{\"type\":\"number\"}}}";
-    dts_type_declare(node, "brewery.Temperature", DTS_FORMAT_JSON, schema, strlen(schema));
+    char why[200];
+    err = dts_type_declare_checked(node, "brewery.Temperature", DTS_FORMAT_JSON, schema,
+                                   strlen(schema), why, sizeof why);
+    if (err != DTS_OK) {
+        fprintf(stderr, "sensor: cannot declare brewery.Temperature: %s: %s\n", dts_strerror(err),
+                why);
+        dts_node_close(node);
+        return 1;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     for (long i = 0; !stop && i != count; i++) {

@@ -329,7 +329,9 @@ uint64_t dts_node_host(const dts_node *node);
 // format and schema (which may be empty). The schema is announced through
 // discovery so any node can decode the type. Declaring the same name again
 // with the same format and schema is a no-op; with another schema it returns
-// DTS_EEXIST. Errors: DTS_EINVAL (bad name), DTS_ETOOBIG (schema larger than
+// DTS_EEXIST. The schema's bytes are not parsed here (the core names no
+// codec): dts_type_declare_checked in <dts/typed.h> compiles them first.
+// Errors: DTS_EINVAL (bad name), DTS_ETOOBIG (schema larger than
 // DTS_SCHEMA_MAX). Any thread. In DTS_RUN_THREAD mode it returns once the
 // node listens for queries of the type; in the other modes, from the next
 // loop step.

@@ -29,6 +29,17 @@ struct ProtobufCMessageDescriptor;
 // ---------------------------------------------------------------------------
 // Any format as a jansson value
 
+// dts_type_declare_checked is dts_type_declare after compiling the schema
+// with its format's codec (dts_codec_schema_alloc, default limits): a
+// schema no node could decode with (a JSON Schema with "type":"bogus", a
+// protobuf schema whose set lacks the message, capnp bytes that are not a
+// schema) is refused, err (when not NULL) says why, and nothing is
+// declared. dts_type_declare itself does not parse schemas: the core names
+// no codec. Errors: those of dts_codec_schema_alloc (DTS_EMALFORMED,
+// DTS_ENOENT, DTS_ENOTSUP for an unknown format) and of dts_type_declare.
+dts_err dts_type_declare_checked(dts_node *node, const char *name, dts_format format,
+                                 const void *schema, size_t schema_len, char *err, size_t errcap);
+
 // dts_publish_json encodes value (borrowed) into the format and schema the
 // type was declared with on this node (dts_type_declare) and publishes it.
 // It looks the declaration up and parses the schema on every call: for

@@ -37,6 +37,18 @@ typed_declared(dts_node *node, const char *type, uint64_t *id, dts_format *f, vo
 }
 
 dts_err
+dts_type_declare_checked(dts_node *node, const char *name, dts_format format, const void *schema,
+                         size_t schema_len, char *err, size_t errcap)
+{
+    dts_codec_schema *s;
+    if (!node || !name) return DTS_EINVAL;
+    dts_err e = dts_codec_schema_alloc(format, schema, schema_len, NULL, &s, err, errcap);
+    if (e) return e;
+    dts_codec_schema_free(s);
+    return dts_type_declare(node, name, format, schema, schema_len);
+}
+
+dts_err
 dts_publish_value(dts_node *node, const char *type, const dts_codec_schema *s, const json_t *value,
                   char *err, size_t errcap)
 {

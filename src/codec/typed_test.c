@@ -391,12 +391,49 @@ test_protobuf_c_limits(void **state)
 }
 #endif
 
+// dts_type_declare_checked refuses a schema its codec cannot compile, says
+// why, and declares nothing; a good schema is declared as dts_type_declare
+// would.
+static void
+test_declare_checked(void **state)
+{
+    pair *p = *state;
+    char err[200] = "";
+    const char *bogus = "{\"type\":\"bogus\"}";
+    assert_int_equal(dts_type_declare_checked(p->a, "typed.Bad", DTS_FORMAT_JSON, bogus,
+                                              strlen(bogus), err, sizeof err),
+                     DTS_EMALFORMED);
+    assert_non_null(strstr(err, "bogus"));
+    assert_int_equal(
+        dts_type_declare_checked(p->a, "typed.Bad", DTS_FORMAT_CAPNP, "x", 1, err, sizeof err),
+        DTS_EMALFORMED);
+    dts_type_info *ti = NULL;
+    size_t n = 0;
+    assert_int_equal(dts_node_types(p->a, &ti, &n), DTS_OK);
+    for (size_t i = 0; i < n; i++) assert_string_not_equal(ti[i].name, "typed.Bad");
+    dts_free(ti);
+    const char *good = "{\"type\":\"object\",\"required\":[\"c\"]}";
+    assert_int_equal(dts_type_declare_checked(p->a, "typed.Good", DTS_FORMAT_JSON, good,
+                                              strlen(good), err, sizeof err),
+                     DTS_OK);
+    // Declared: dts_publish_json finds it and the schema checks values.
+    json_t *ok = json_pack("{s:i}", "c", 1), *missing = json_pack("{s:i}", "d", 1);
+    assert_int_equal(dts_publish_json(p->a, "typed.Good", ok), DTS_OK);
+    assert_int_equal(dts_publish_json(p->a, "typed.Good", missing), DTS_EINVAL);
+    json_decref(ok);
+    json_decref(missing);
+    assert_int_equal(
+        dts_type_declare_checked(NULL, "typed.Good", DTS_FORMAT_JSON, NULL, 0, NULL, 0),
+        DTS_EINVAL);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_json_cbor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_protobuf, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_declare_checked, setup, teardown),
 #ifdef DTS_TYPED_PBC
         cmocka_unit_test_setup_teardown(test_protobuf_c, setup, teardown),
         cmocka_unit_test(test_protobuf_c_limits),

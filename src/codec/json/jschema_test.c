@@ -119,7 +119,7 @@ test_bad_schemas(void **state)
         char err[256] = "";
         dts_err e = dts_codec_schema_alloc(DTS_FORMAT_JSON, bad[i].schema, strlen(bad[i].schema),
                                            NULL, &s, err, sizeof err);
-        if (e != DTS_EINVAL || !strstr(err, bad[i].msg))
+        if (e != DTS_EMALFORMED || !strstr(err, bad[i].msg))
             fail_msg("%s: got %d (%s), want '%s'", bad[i].schema, e, err, bad[i].msg);
         assert_null(s);
     }

@@ -22,7 +22,7 @@ json_schema_parse(const dts_codec_ctx *cx, const void *schema, size_t len, void 
     }
     if (dtsi_jschema_valid(v, cx->err, cx->errcap)) {
         json_decref(v);
-        return DTS_EINVAL;
+        return DTS_EMALFORMED; // as any other schema its codec refuses
     }
     *state = v; // a JSON Schema: kept to check values
     return DTS_OK;
