@@ -8,8 +8,10 @@ FUZZ_BUILD ?= build-fuzz
 RELEASE_BUILD ?= build-release
 TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
 
-.PHONY: all deps build test test-fast test-asan test-tsan test-fuzz test-release demo bench clean format
+.PHONY: all deps build test test-fast test-asan test-tsan test-fuzz test-release demo bench clean format \
+  install uninstall
 
 all: build
 
@@ -58,6 +60,20 @@ demo: build
 
 bench: build
 	@bench/run $(BUILD)
+
+# The libraries, headers, pkg-config files (dts, dts-codec), the dts tool and
+# its man page, under PREFIX (DESTDIR works too, for packaging).
+# Its list of files is kept as $(BUILD)/installed.txt (the test install_consumer
+# overwrites cmake's own install_manifest.txt).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+	cp $(BUILD)/install_manifest.txt $(BUILD)/installed.txt
+
+# Removes what the last `make install` from this build put in place.
+uninstall:
+	@test -f $(BUILD)/installed.txt || { echo "nothing installed from $(BUILD)"; exit 1; }
+	xargs -d '\n' rm -f -- < $(BUILD)/installed.txt
+	rm -f $(BUILD)/installed.txt
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
