@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 #include "codec/codec_int.h"
 
 static double
@@ -27,70 +27,70 @@ static volatile uint64_t sink;
 static uint8_t *
 sensor_encode(size_t *len, uint32_t i)
 {
-    dtsi_capnp_builder b;
+    dts_capnp_builder b;
     uint8_t *out = NULL;
-    dtsi_capnp_builder_init(&b, NULL);
-    dtsi_capnp_bstruct s = dtsi_capnp_init_struct(dtsi_capnp_broot(&b), 5, 1);
-    dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(s, 0), "tank3/top", 9);
-    dtsi_capnp_set_f64(s, 0, 18.25 + i, 0);
-    dtsi_capnp_set_u64(s, 1, 1732500000123456789u + i, 0);
-    dtsi_capnp_set_u32(s, 4, i, 0);
-    dtsi_capnp_set_u16(s, 10, 3, 0);
-    dtsi_capnp_set_u16(s, 11, (uint16_t)-20, 0);
-    dtsi_capnp_set_bool(s, 192, true, true);
-    dtsi_capnp_set_u8(s, 25, 2, 0);
-    dtsi_capnp_set_f32(s, 7, -1.5f, 0);
-    dtsi_capnp_set_f32(s, 8, 99.5f, 0);
-    dtsi_capnp_builder_write(&b, false, &out, len);
-    dtsi_capnp_builder_fini(&b);
+    dts_capnp_builder_init(&b, NULL);
+    dts_capnp_bstruct s = dts_capnp_init_struct(dts_capnp_broot(&b), 5, 1);
+    dts_capnp_set_text(dts_capnp_bstruct_ptr(s, 0), "tank3/top", 9);
+    dts_capnp_set_f64(s, 0, 18.25 + i, 0);
+    dts_capnp_set_u64(s, 1, 1732500000123456789u + i, 0);
+    dts_capnp_set_u32(s, 4, i, 0);
+    dts_capnp_set_u16(s, 10, 3, 0);
+    dts_capnp_set_u16(s, 11, (uint16_t)-20, 0);
+    dts_capnp_set_bool(s, 192, true, true);
+    dts_capnp_set_u8(s, 25, 2, 0);
+    dts_capnp_set_f32(s, 7, -1.5f, 0);
+    dts_capnp_set_f32(s, 8, 99.5f, 0);
+    dts_capnp_builder_write(&b, false, &out, len);
+    dts_capnp_builder_fini(&b);
     return out;
 }
 
 static void
 sensor_decode(const uint8_t *buf, size_t len)
 {
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
+    dts_capnp_msg m;
+    dts_capnp_struct s;
     const char *t;
     size_t tl;
-    dtsi_capnp_msg_init_stream(&m, buf, len, NULL, NULL);
-    dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s);
-    dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&s, 0), &t, &tl);
-    uint64_t acc = tl + (uint64_t)dtsi_capnp_get_f64(&s, 0, 0) + dtsi_capnp_get_u64(&s, 1, 0);
-    acc += dtsi_capnp_get_u32(&s, 4, 0) + dtsi_capnp_get_u16(&s, 10, 0) +
-           dtsi_capnp_get_u16(&s, 11, 0) + dtsi_capnp_get_bool(&s, 192, true) +
-           dtsi_capnp_get_u8(&s, 25, 0) + (uint64_t)dtsi_capnp_get_f32(&s, 7, 0) +
-           (uint64_t)dtsi_capnp_get_f32(&s, 8, 0);
+    dts_capnp_msg_init_stream(&m, buf, len, NULL, NULL);
+    dts_capnp_read_struct(dts_capnp_root(&m), &s);
+    dts_capnp_read_text(dts_capnp_struct_ptr(&s, 0), &t, &tl);
+    uint64_t acc = tl + (uint64_t)dts_capnp_get_f64(&s, 0, 0) + dts_capnp_get_u64(&s, 1, 0);
+    acc += dts_capnp_get_u32(&s, 4, 0) + dts_capnp_get_u16(&s, 10, 0) +
+           dts_capnp_get_u16(&s, 11, 0) + dts_capnp_get_bool(&s, 192, true) +
+           dts_capnp_get_u8(&s, 25, 0) + (uint64_t)dts_capnp_get_f32(&s, 7, 0) +
+           (uint64_t)dts_capnp_get_f32(&s, 8, 0);
     sink += acc;
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
 }
 
 static uint8_t *
 blob_encode(const uint8_t *data, size_t n, size_t *len)
 {
-    dtsi_capnp_builder b;
-    dtsi_capnp_builder_opts o = {.seg_words = (uint32_t)(n / 8 + 16)};
+    dts_capnp_builder b;
+    dts_capnp_builder_opts o = {.seg_words = (uint32_t)(n / 8 + 16)};
     uint8_t *out = NULL;
-    dtsi_capnp_builder_init(&b, &o);
-    dtsi_capnp_bstruct s = dtsi_capnp_init_struct(dtsi_capnp_broot(&b), 0, 1);
-    dtsi_capnp_set_data(dtsi_capnp_bstruct_ptr(s, 0), data, n);
-    dtsi_capnp_builder_write(&b, false, &out, len);
-    dtsi_capnp_builder_fini(&b);
+    dts_capnp_builder_init(&b, &o);
+    dts_capnp_bstruct s = dts_capnp_init_struct(dts_capnp_broot(&b), 0, 1);
+    dts_capnp_set_data(dts_capnp_bstruct_ptr(s, 0), data, n);
+    dts_capnp_builder_write(&b, false, &out, len);
+    dts_capnp_builder_fini(&b);
     return out;
 }
 
 static void
 blob_decode(const uint8_t *buf, size_t len)
 {
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
+    dts_capnp_msg m;
+    dts_capnp_struct s;
     const uint8_t *d;
     size_t dl;
-    dtsi_capnp_msg_init_stream(&m, buf, len, NULL, NULL);
-    dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s);
-    dtsi_capnp_read_data(dtsi_capnp_struct_ptr(&s, 0), &d, &dl);
+    dts_capnp_msg_init_stream(&m, buf, len, NULL, NULL);
+    dts_capnp_read_struct(dts_capnp_root(&m), &s);
+    dts_capnp_read_data(dts_capnp_struct_ptr(&s, 0), &d, &dl);
     sink += dl + d[dl - 1];
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
 }
 
 int

@@ -9,62 +9,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 #include "codec/codec_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const dtsi_capnp_limits fuzz_limits = {
+static const dts_capnp_limits fuzz_limits = {
     .max_segments = 64, .max_words = 1u << 14, .traversal_words = 1u << 16, .nesting = 32};
 
 // check_copy copies m into a builder of seg_words-word segments and checks
 // that the copy's canonical form equals canon.
 static void
-check_copy(dtsi_capnp_msg *m, uint32_t seg_words, const uint8_t *canon, size_t canon_len)
+check_copy(dts_capnp_msg *m, uint32_t seg_words, const uint8_t *canon, size_t canon_len)
 {
-    dtsi_capnp_builder b;
-    dtsi_capnp_builder_opts o = {
+    dts_capnp_builder b;
+    dts_capnp_builder_opts o = {
         .seg_words = seg_words, .max_words = 1u << 16, .max_segments = 1u << 16};
     uint8_t *out = NULL, *canon2 = NULL;
     size_t outlen, canon2_len;
     m->budget = m->limits.traversal_words;
-    if (dtsi_capnp_builder_init(&b, &o)) return;
-    if (dtsi_capnp_copy(dtsi_capnp_root(m), dtsi_capnp_broot(&b), false) == DTS_OK &&
-        dtsi_capnp_builder_write(&b, false, &out, &outlen) == DTS_OK) {
-        dtsi_capnp_msg m2;
-        dtsi_capnp_limits l = {.max_segments = 1u << 16,
-                               .max_words = 1u << 17,
-                               .traversal_words = 1u << 18,
-                               .nesting = 32};
-        if (dtsi_capnp_msg_init_stream(&m2, out, outlen, &l, NULL) != DTS_OK ||
-            dtsi_capnp_canonicalize(&m2, &canon2, &canon2_len) != DTS_OK)
+    if (dts_capnp_builder_init(&b, &o)) return;
+    if (dts_capnp_copy(dts_capnp_root(m), dts_capnp_broot(&b), false) == DTS_OK &&
+        dts_capnp_builder_write(&b, false, &out, &outlen) == DTS_OK) {
+        dts_capnp_msg m2;
+        dts_capnp_limits l = {.max_segments = 1u << 16,
+                              .max_words = 1u << 17,
+                              .traversal_words = 1u << 18,
+                              .nesting = 32};
+        if (dts_capnp_msg_init_stream(&m2, out, outlen, &l, NULL) != DTS_OK ||
+            dts_capnp_canonicalize(&m2, &canon2, &canon2_len) != DTS_OK)
             abort(); // our own output must read back
         if (canon2_len != canon_len || memcmp(canon2, canon, canon_len) != 0) abort();
-        dtsi_capnp_msg_fini(&m2);
+        dts_capnp_msg_fini(&m2);
     }
     dtsi_cfree(canon2);
     dtsi_cfree(out);
-    dtsi_capnp_builder_fini(&b);
+    dts_capnp_builder_fini(&b);
 }
 
 // run canonicalizes one framed message and, when valid, checks a copy.
 static void
-run(dtsi_capnp_msg *m, dts_err e, uint32_t seg_words)
+run(dts_capnp_msg *m, dts_err e, uint32_t seg_words)
 {
     uint8_t *canon = NULL;
     size_t n = 0;
-    if (e == DTS_OK && dtsi_capnp_canonicalize(m, &canon, &n) == DTS_OK)
+    if (e == DTS_OK && dts_capnp_canonicalize(m, &canon, &n) == DTS_OK)
         check_copy(m, seg_words, canon, n);
     dtsi_cfree(canon);
-    dtsi_capnp_msg_fini(m);
+    dts_capnp_msg_fini(m);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    dtsi_capnp_msg m;
+    dts_capnp_msg m;
     uint32_t seg_words = size ? 1 + data[size - 1] % 8 : 1;
-    run(&m, dtsi_capnp_msg_init_stream(&m, data, size, &fuzz_limits, NULL), seg_words);
-    if (size % 8 == 0) run(&m, dtsi_capnp_msg_init_flat(&m, data, size, &fuzz_limits), seg_words);
+    run(&m, dts_capnp_msg_init_stream(&m, data, size, &fuzz_limits, NULL), seg_words);
+    if (size % 8 == 0) run(&m, dts_capnp_msg_init_flat(&m, data, size, &fuzz_limits), seg_words);
     return 0;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 #include "codec/codec_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -16,26 +16,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t *raw = NULL, *back = NULL;
     size_t n = 0, m = 0;
-    if (dtsi_capnp_unpack(data, size, 256u << 10, &raw, &n) == DTS_OK) {
-        uint8_t *packed = malloc(dtsi_capnp_pack_bound(n));
-        size_t p = dtsi_capnp_pack(raw, n, packed);
-        if (p > dtsi_capnp_pack_bound(n)) abort();
-        if (dtsi_capnp_unpack(packed, p, n, &back, &m) != DTS_OK || m != n ||
+    if (dts_capnp_unpack(data, size, 256u << 10, &raw, &n) == DTS_OK) {
+        uint8_t *packed = malloc(dts_capnp_pack_bound(n));
+        size_t p = dts_capnp_pack(raw, n, packed);
+        if (p > dts_capnp_pack_bound(n)) abort();
+        if (dts_capnp_unpack(packed, p, n, &back, &m) != DTS_OK || m != n ||
             memcmp(back, raw, n) != 0)
             abort();
         free(packed);
     }
     dtsi_cfree(back);
     dtsi_cfree(raw);
-    dtsi_capnp_msg msg;
-    dtsi_capnp_limits l = {
+    dts_capnp_msg msg;
+    dts_capnp_limits l = {
         .max_segments = 64, .max_words = 1u << 14, .traversal_words = 1u << 16, .nesting = 32};
-    if (dtsi_capnp_msg_init_packed(&msg, data, size, &l) == DTS_OK) {
+    if (dts_capnp_msg_init_packed(&msg, data, size, &l) == DTS_OK) {
         uint8_t *canon = NULL;
         size_t cn;
-        dtsi_capnp_canonicalize(&msg, &canon, &cn);
+        dts_capnp_canonicalize(&msg, &canon, &cn);
         dtsi_cfree(canon);
     }
-    dtsi_capnp_msg_fini(&msg);
+    dts_capnp_msg_fini(&msg);
     return 0;
 }

@@ -3,7 +3,7 @@
 // (stream-framed message) of one of five schemas of the conformance corpus
 // (tests/capnp/{03_lists,06_groups,08_tree,12_brewery,05_unions}.capnp,
 // root struct Root; the travelling schema bytes below were made by
-// dtsi_capnp_schema_from_file), or, when the byte is 0xff, the schema bytes
+// dts_codec_capnp_schema_from_file), or, when the byte is 0xff, the schema bytes
 // themselves ("display name, NUL, CodeGeneratorRequest"), parsed by
 // schema_parse and then used to decode a fixed small payload.
 // Regenerate the arrays when the schema layout changes

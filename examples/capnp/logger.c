@@ -22,11 +22,11 @@ static void
 on_temperature(void *ud, const dts_msg *m)
 {
     (void)ud;
-    dtsi_capnp_msg msg;
+    dts_capnp_msg msg;
     brewery_Temperature_reader t;
     const char *tank = "";
     size_t tank_len = 0;
-    if (dtsi_capnp_msg_init_stream(&msg, m->data, m->len, NULL, NULL) == DTS_OK &&
+    if (dts_capnp_msg_init_stream(&msg, m->data, m->len, NULL, NULL) == DTS_OK &&
         brewery_Temperature_read_root(&msg, &t) == DTS_OK &&
         brewery_Temperature_get_tank(t, &tank, &tank_len) == DTS_OK) {
         printf("%s seq %" PRIu64 " tank %.*s celsius %.2f\n", m->type, m->seq, (int)tank_len, tank,
@@ -35,7 +35,7 @@ on_temperature(void *ud, const dts_msg *m)
         printf("%s seq %" PRIu64 ": not a Temperature (%zu bytes)\n", m->type, m->seq, m->len);
     }
     fflush(stdout);
-    dtsi_capnp_msg_fini(&msg);
+    dts_capnp_msg_fini(&msg);
     received++;
 }
 

@@ -7,6 +7,8 @@
 // The type is declared with its compiled schema (read from brewery.capnp
 // by the capnp compiler), so `dts echo brewery.Temperature --json` on any
 // host prints it as JSON without generated code.
+#include <dts/capnp.h>
+#include <dts/codec.h>
 #include <dts/dts.h>
 
 #include <math.h>
@@ -17,8 +19,6 @@
 #include <unistd.h>
 
 #include "brewery.capnp.h"
-#include "codec/capnp/dyn.h"
-#include "codec/codec_int.h"
 
 static volatile sig_atomic_t stop;
 
@@ -30,20 +30,20 @@ on_signal(int sig)
 }
 
 // temperature_encode builds one reading with the generated builder and
-// serializes it (stream framing). The caller frees *out with dtsi_cfree.
+// serializes it (stream framing). The caller frees *out with dts_codec_free.
 static dts_err
 temperature_encode(const char *tank, double celsius, uint8_t **out, size_t *len)
 {
-    dtsi_capnp_builder b;
-    dts_err err = dtsi_capnp_builder_init(&b, NULL);
+    dts_capnp_builder b;
+    dts_err err = dts_capnp_builder_init(&b, NULL);
     if (err == DTS_OK) {
         brewery_Temperature_builder t = brewery_Temperature_new_root(&b);
         brewery_Temperature_set_tank(t, tank, strlen(tank));
         brewery_Temperature_set_celsius(t, celsius);
-        err = dtsi_capnp_builder_error(&b);
+        err = dts_capnp_builder_error(&b);
     }
-    if (err == DTS_OK) err = dtsi_capnp_builder_write(&b, false, out, len);
-    dtsi_capnp_builder_fini(&b);
+    if (err == DTS_OK) err = dts_capnp_builder_write(&b, false, out, len);
+    dts_capnp_builder_fini(&b);
     return err;
 }
 
@@ -67,8 +67,8 @@ main(int argc, char **argv)
     void *schema = NULL;
     size_t schema_len = 0;
     char why[256] = "";
-    if (dtsi_capnp_schema_from_file(DTS_EXAMPLE_SCHEMA, "Temperature", &schema, &schema_len, why,
-                                    sizeof why) != DTS_OK) {
+    if (dts_codec_capnp_schema_from_file(DTS_EXAMPLE_SCHEMA, "Temperature", &schema, &schema_len,
+                                         why, sizeof why) != DTS_OK) {
         fprintf(stderr, "capnp_sensor: cannot compile %s: %s\n", DTS_EXAMPLE_SCHEMA, why);
         return 1;
     }
@@ -76,7 +76,7 @@ main(int argc, char **argv)
     dts_err err = dts_node_open(NULL, &node);
     if (err != DTS_OK) return fprintf(stderr, "capnp_sensor: %s\n", dts_strerror(err)), 1;
     err = dts_type_declare(node, "brewery.Temperature", DTS_FORMAT_CAPNP, schema, schema_len);
-    dtsi_cfree(schema);
+    dts_codec_free(schema);
     if (err != DTS_OK) return fprintf(stderr, "capnp_sensor: declare: %s\n", dts_strerror(err)), 1;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -85,7 +85,7 @@ main(int argc, char **argv)
         size_t len;
         if (temperature_encode(tank, 18.0 + 1.5 * sin((double)i / 20.0), &msg, &len) == DTS_OK) {
             dts_publish(node, "brewery.Temperature", msg, len);
-            dtsi_cfree(msg);
+            dts_codec_free(msg);
         }
         usleep((useconds_t)(1e6 / hz));
     }

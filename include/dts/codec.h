@@ -196,6 +196,38 @@ dts_err dts_codec_protobuf_schema_from_proto(const char *proto_path, const char 
                                              char *err, size_t errcap);
 
 // ---------------------------------------------------------------------------
+// Cap'n Proto schemas
+//
+// The schema of a capnp type, as it travels through discovery, is the root
+// struct's display name ("brewery.capnp:Temperature"), one NUL byte, then a
+// CodeGeneratorRequest (stream framing, unpacked) trimmed to the nodes the
+// struct reaches (docs/spec/capnp.md, "Schema bytes"). Messages are built
+// and read with the runtime of <dts/capnp.h>, by hand or through code that
+// capnpc-dts generates.
+
+// dts_codec_capnp_schema_make builds the travelling schema of struct strct
+// from a CodeGeneratorRequest (cgr, len bytes; what `capnp compile -o-`
+// writes). strct is a display name ("brewery.capnp:Temperature") or the
+// name after the colon ("Temperature", "Outer.Inner") when one struct of
+// the request has it. The request is trimmed to the nodes the struct
+// reaches and written in canonical form, so the schema id does not depend
+// on comments or unrelated declarations. The caller owns *out
+// (dts_codec_free). Errors: DTS_ENOENT (no such struct, or ambiguous; err
+// then ends with "structs: A, B, Outer.Inner"), DTS_EMALFORMED,
+// DTS_ETOOBIG, DTS_ENOMEM.
+dts_err dts_codec_capnp_schema_make(const char *strct, const void *cgr, size_t len, void **out,
+                                    size_t *outlen, char *err, size_t errcap);
+
+// dts_codec_capnp_schema_from_file runs `capnp compile -o- FILE` (capnp
+// from PATH; in the file's directory, so display names start with the
+// file's base name) and calls dts_codec_capnp_schema_make. Blocks while
+// capnp runs. Returns DTS_ESYS when capnp cannot run, DTS_EINVAL when it
+// refuses the file (its first line of error output is in err), or the
+// errors of dts_codec_capnp_schema_make.
+dts_err dts_codec_capnp_schema_from_file(const char *path, const char *strct, void **out,
+                                         size_t *outlen, char *err, size_t errcap);
+
+// ---------------------------------------------------------------------------
 // Compression (docs/spec/codecs.md, "Compression framing")
 //
 // A compressed payload is: 1 byte algorithm, 4 bytes original size (u32

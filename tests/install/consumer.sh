@@ -2,7 +2,9 @@
 # tests/install/consumer.sh: install the build into a temporary prefix
 # (cmake --install), check what lands there, then build tests/install/consumer.c
 # with the compiler and `pkg-config --cflags --libs dts-codec` alone (no
-# source tree on the include path) and run it. ctest entry install_consumer;
+# source tree on the include path) and run it; then generate C from
+# tests/install/reading.capnp with the installed capnpc-dts and build and
+# run tests/install/consumer_capnp.c the same way. ctest entry install_consumer;
 # DTS_BUILD, DTS_SRC, CC and DTS_SAN_FLAGS come from CMakeLists.txt. No
 # sockets: the consumer uses the in-process mem:// transport.
 set -euo pipefail
@@ -19,7 +21,7 @@ fail() {
   exit 1
 }
 for f in include/dts/dts.h include/dts/codec.h include/dts/typed.h include/dts/transport.h \
-  bin/dts share/man/man1/dts.1; do
+  include/dts/capnp.h bin/dts bin/capnpc-dts share/man/man1/dts.1; do
   [ -e "$prefix/$f" ] || fail "$f not installed (see $tmp/install.log)"
 done
 pc=$(find "$prefix" -name dts-codec.pc)
@@ -45,4 +47,17 @@ inc=$(pkg-config --variable=includedir dts-codec)
   fail "consumer.c did not build with: $cflags $libs"
 out=$("$tmp/consumer")
 [ "$out" = "consumer: ok" ] || fail "consumer printed '$out'"
+
+# Cap'n Proto: the installed code generator, as the capnp tool's plugin.
+mkdir "$tmp/gen"
+cp "$DTS_SRC/tests/install/reading.capnp" "$tmp/"
+(cd "$tmp" && capnp compile -o"$prefix/bin/capnpc-dts:$tmp/gen" reading.capnp) ||
+  fail "capnp compile with the installed capnpc-dts failed"
+# shellcheck disable=SC2086
+"$CC" ${DTS_SAN_FLAGS:-} -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror \
+  -I"$tmp/gen" "$DTS_SRC/tests/install/consumer_capnp.c" "$tmp/gen/reading.capnp.c" \
+  -o "$tmp/consumer_capnp" $cflags $libs ||
+  fail "consumer_capnp.c did not build with: $cflags $libs"
+out=$("$tmp/consumer_capnp" "$tmp/reading.capnp")
+[ "$out" = "consumer_capnp: ok" ] || fail "consumer_capnp printed '$out'"
 echo "install_consumer: ok ($libs)"

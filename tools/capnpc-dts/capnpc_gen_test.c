@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 
 #include "01_primitives.capnp.h"
 #include "02_defaults.capnp.h"
@@ -42,10 +42,10 @@
 
 static unsigned n_lines;
 
-typedef dts_err (*copy_fn)(dtsi_capnp_msg *m, dtsi_capnp_builder *b);
+typedef dts_err (*copy_fn)(dts_capnp_msg *m, dts_capnp_builder *b);
 
 #define COPY_FN(pfx)                                                                               \
-    static dts_err copy_##pfx(dtsi_capnp_msg *m, dtsi_capnp_builder *b)                            \
+    static dts_err copy_##pfx(dts_capnp_msg *m, dts_capnp_builder *b)                              \
     {                                                                                              \
         pfx##_Root_reader r;                                                                       \
         dts_err e = pfx##_Root_read_root(m, &r);                                                   \
@@ -120,22 +120,22 @@ roundtrip_line(const struct schema *s, const char *text, unsigned k)
     uint8_t *bytes = ct_slurp(bin, &len), *want = ct_slurp(exp, &elen);
     static const uint32_t seg_words[] = {0, 1};
     for (size_t v = 0; v < 2; v++) {
-        dtsi_capnp_msg m;
-        assert_int_equal(dtsi_capnp_msg_init_stream(&m, bytes, len, NULL, NULL), DTS_OK);
-        dtsi_capnp_builder b;
-        dtsi_capnp_builder_opts o = {.seg_words = seg_words[v]};
-        assert_int_equal(dtsi_capnp_builder_init(&b, &o), DTS_OK);
+        dts_capnp_msg m;
+        assert_int_equal(dts_capnp_msg_init_stream(&m, bytes, len, NULL, NULL), DTS_OK);
+        dts_capnp_builder b;
+        dts_capnp_builder_opts o = {.seg_words = seg_words[v]};
+        assert_int_equal(dts_capnp_builder_init(&b, &o), DTS_OK);
         assert_int_equal(s->copy(&m, &b), DTS_OK);
-        assert_int_equal(dtsi_capnp_builder_error(&b), DTS_OK);
+        assert_int_equal(dts_capnp_builder_error(&b), DTS_OK);
         uint8_t *out;
         size_t olen;
-        assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &olen), DTS_OK);
+        assert_int_equal(dts_capnp_builder_write(&b, false, &out, &olen), DTS_OK);
         snprintf(bin, sizeof bin, "%s/%s_%u_%zu.out", ct_tmp, s->stem, k, v);
         snprintf(got, sizeof got, "%s/%s_%u_%zu.got", ct_tmp, s->stem, k, v);
         ct_spill(bin, out, olen);
         free(out);
-        dtsi_capnp_builder_fini(&b);
-        dtsi_capnp_msg_fini(&m);
+        dts_capnp_builder_fini(&b);
+        dts_capnp_msg_fini(&m);
         assert_int_equal(
             ct_sh("capnp decode '%s/%s.capnp' Root < '%s' > '%s'", ct_corpus, s->stem, bin, got),
             0);
@@ -181,12 +181,12 @@ test_roundtrip(void **state)
 // decode_equals writes the builder's message and asserts `capnp decode`
 // prints want (one line).
 static void
-decode_equals(dtsi_capnp_builder *b, const char *stem, const char *want)
+decode_equals(dts_capnp_builder *b, const char *stem, const char *want)
 {
     uint8_t *out;
     size_t olen;
-    assert_int_equal(dtsi_capnp_builder_error(b), DTS_OK);
-    assert_int_equal(dtsi_capnp_builder_write(b, false, &out, &olen), DTS_OK);
+    assert_int_equal(dts_capnp_builder_error(b), DTS_OK);
+    assert_int_equal(dts_capnp_builder_write(b, false, &out, &olen), DTS_OK);
     char bin[128], txt[128];
     snprintf(bin, sizeof bin, "%s/typed_%s.bin", ct_tmp, stem);
     snprintf(txt, sizeof txt, "%s/typed_%s.txt", ct_tmp, stem);
@@ -206,8 +206,8 @@ static void
 test_typed_brewery(void **state)
 {
     (void)state;
-    dtsi_capnp_builder b;
-    assert_int_equal(dtsi_capnp_builder_init(&b, NULL), DTS_OK);
+    dts_capnp_builder b;
+    assert_int_equal(dts_capnp_builder_init(&b, NULL), DTS_OK);
     s12_brewery_Root_builder root = s12_brewery_Root_new_root(&b);
     s12_brewery_Temperature_builder t = s12_brewery_Root_init_reading(root);
     assert_int_equal(s12_brewery_Temperature_set_sensor(t, "tank3/top", 9), DTS_OK);
@@ -216,17 +216,17 @@ test_typed_brewery(void **state)
     s12_brewery_Temperature_set_seq(t, 42);
     s12_brewery_Temperature_set_ok(t, false);
     s12_brewery_Temperature_set_unit(t, s12_brewery_Temperature_Unit_kelvin);
-    dtsi_capnp_blist tags = s12_brewery_Temperature_init_tags(t, 2);
+    dts_capnp_blist tags = s12_brewery_Temperature_init_tags(t, 2);
     assert_int_equal(s12_brewery_Temperature_tags_set(tags, 0, "x", 1), DTS_OK);
     assert_int_equal(s12_brewery_Temperature_tags_set(tags, 1, "yz", 2), DTS_OK);
-    dtsi_capnp_blist h = s12_brewery_Temperature_init_history(t, 3);
+    dts_capnp_blist h = s12_brewery_Temperature_init_history(t, 3);
     for (uint32_t i = 0; i < 3; i++) s12_brewery_Temperature_history_set(h, i, 0.5f * (float)i);
     s12_brewery_Temperature_location_builder loc = s12_brewery_Temperature_init_location(t);
     s12_brewery_Temperature_location_set_tank(loc, 3);
     s12_brewery_Temperature_location_set_depthCm(loc, -20);
     s12_brewery_Temperature_status_builder st = s12_brewery_Temperature_init_status(t);
     s12_brewery_Temperature_status_set_fault(st, 17);
-    dtsi_capnp_blist batch = s12_brewery_Root_init_batch(root, 2);
+    dts_capnp_blist batch = s12_brewery_Root_init_batch(root, 2);
     s12_brewery_Temperature_builder b1 = s12_brewery_Root_batch_elem(batch, 1);
     assert_int_equal(s12_brewery_Temperature_status_set_warning(
                          s12_brewery_Temperature_init_status(b1), "hot", 3),
@@ -244,9 +244,9 @@ test_typed_brewery(void **state)
     // read it back with the generated readers
     uint8_t *out;
     size_t olen;
-    assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &olen), DTS_OK);
-    dtsi_capnp_msg m;
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, out, olen, NULL, NULL), DTS_OK);
+    assert_int_equal(dts_capnp_builder_write(&b, false, &out, &olen), DTS_OK);
+    dts_capnp_msg m;
+    assert_int_equal(dts_capnp_msg_init_stream(&m, out, olen, NULL, NULL), DTS_OK);
     s12_brewery_Root_reader r;
     s12_brewery_Temperature_reader tr;
     assert_int_equal(s12_brewery_Root_read_root(&m, &r), DTS_OK);
@@ -261,7 +261,7 @@ test_typed_brewery(void **state)
     assert_true(s12_brewery_Temperature_get_timeNs(tr) == UINT64_C(1732500000123456789));
     assert_false(s12_brewery_Temperature_get_ok(tr));
     assert_int_equal(s12_brewery_Temperature_get_unit(tr), s12_brewery_Temperature_Unit_kelvin);
-    dtsi_capnp_list l;
+    dts_capnp_list l;
     assert_int_equal(s12_brewery_Temperature_get_history(tr, &l), DTS_OK);
     assert_int_equal(s12_brewery_Temperature_history_len(&l), 3);
     assert_true(s12_brewery_Temperature_history_at(&l, 2) == 1.0f);
@@ -277,10 +277,10 @@ test_typed_brewery(void **state)
     assert_int_equal(s12_brewery_Root_get_batch(r, &l), DTS_OK);
     assert_int_equal(s12_brewery_Root_batch_at(&l, 0, &tr), DTS_OK);
     assert_true(s12_brewery_Temperature_get_ok(tr)); // default true
-    assert_int_equal(dtsi_capnp_msg_error(&m, NULL), DTS_OK);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_error(&m, NULL), DTS_OK);
+    dts_capnp_msg_fini(&m);
     free(out);
-    dtsi_capnp_builder_fini(&b);
+    dts_capnp_builder_fini(&b);
 }
 
 static void
@@ -289,8 +289,8 @@ test_typed_defaults(void **state)
     (void)state;
     // An empty message reads every default (XOR with zero bits).
     static const uint8_t empty[16] = {0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-    dtsi_capnp_msg m;
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, empty, sizeof empty, NULL, NULL), DTS_OK);
+    dts_capnp_msg m;
+    assert_int_equal(dts_capnp_msg_init_stream(&m, empty, sizeof empty, NULL, NULL), DTS_OK);
     s02_defaults_Root_reader r;
     assert_int_equal(s02_defaults_Root_read_root(&m, &r), DTS_OK);
     assert_true(s02_defaults_Root_get_b(r));
@@ -308,11 +308,11 @@ test_typed_defaults(void **state)
     assert_int_equal(s02_defaults_Root_get_d(r, &d, &n), DTS_OK);
     assert_int_equal(n, 2);
     assert_int_equal(d[0], 0xca);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
 
     // Setting the defaults stores zeros; other values decode as set.
-    dtsi_capnp_builder b;
-    assert_int_equal(dtsi_capnp_builder_init(&b, NULL), DTS_OK);
+    dts_capnp_builder b;
+    assert_int_equal(dts_capnp_builder_init(&b, NULL), DTS_OK);
     s02_defaults_Root_builder rb = s02_defaults_Root_new_root(&b);
     s02_defaults_Root_set_b(rb, true);
     s02_defaults_Root_set_i8(rb, -7);
@@ -326,7 +326,7 @@ test_typed_defaults(void **state)
         &b, "02_defaults",
         "(b = true, i8 = -7, i16 = 1000, i32 = 42, i64 = -123456789012, u8 = 200, "
         "u16 = 1, u32 = 3000000000, u64 = 12345678901234567890, f32 = 1.25, f64 = -0.5, e = red)");
-    dtsi_capnp_builder_fini(&b);
+    dts_capnp_builder_fini(&b);
 }
 
 static int

@@ -50,7 +50,7 @@ void gen_struct_layout(gen *x, const dtsi_cgr_node *n, const char *path, int top
 
 // Type helpers
 const char *gen_ctype(gen *x, const dtsi_cgr_type *t); // C type of a primitive or enum
-unsigned gen_esize(const dtsi_cgr_type *t);            // DTSI_CAPNP_* list element size
+unsigned gen_esize(const dtsi_cgr_type *t);            // DTS_CAPNP_* list element size
 const char *gen_rt(dtsi_cgr_kind k);                   // runtime suffix: bool, u8 ... u64
 int gen_is_ptr(dtsi_cgr_kind k);
 // gen_cstr writes len bytes as a C string literal.

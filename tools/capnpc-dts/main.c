@@ -19,7 +19,7 @@ main_slurp(size_t *len)
     while (buf && (got = fread(buf + n, 1, cap - n, stdin)) > 0) {
         n += got;
         if (n == cap) {
-            if (cap >= (size_t)DTSI_CAPNP_MAX_WORDS * 8) break; // parse reports ETOOBIG
+            if (cap >= (size_t)DTS_CAPNP_MAX_WORDS * 8) break; // parse reports ETOOBIG
             uint8_t *nb = realloc(buf, cap *= 2);
             if (!nb) free(buf);
             buf = nb;

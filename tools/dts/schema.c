@@ -181,7 +181,7 @@ schema_capnp(const cli_ctx *ctx, const char *type, const char *path, const char 
     dts_err e = DTS_ENOENT;
     for (int i = 0; i < 2 && names[i] && e == DTS_ENOENT; i++) {
         err[0] = '\0';
-        e = dtsi_capnp_schema_from_file(path, names[i], out, outlen, err, sizeof err);
+        e = dts_codec_capnp_schema_from_file(path, names[i], out, outlen, err, sizeof err);
     }
     if (e == DTS_OK) return 0;
     if (e == DTS_ENOENT) {

@@ -9,14 +9,14 @@
 #define LIST_MAX_COUNT ((1u << 29) - 1)
 
 dts_err
-dtsi_capnp_builder_init(dtsi_capnp_builder *b, const dtsi_capnp_builder_opts *opts)
+dts_capnp_builder_init(dts_capnp_builder *b, const dts_capnp_builder_opts *opts)
 {
     memset(b, 0, sizeof *b);
     if (opts) b->o = *opts;
     if (!b->o.seg_words) b->o.seg_words = BUILDER_SEG_WORDS;
-    if (!b->o.max_words || b->o.max_words > DTSI_CAPNP_HARD_MAX_WORDS)
-        b->o.max_words = b->o.max_words ? DTSI_CAPNP_HARD_MAX_WORDS : DTSI_CAPNP_MAX_WORDS;
-    if (!b->o.max_segments) b->o.max_segments = DTSI_CAPNP_MAX_SEGMENTS;
+    if (!b->o.max_words || b->o.max_words > DTS_CAPNP_HARD_MAX_WORDS)
+        b->o.max_words = b->o.max_words ? DTS_CAPNP_HARD_MAX_WORDS : DTS_CAPNP_MAX_WORDS;
+    if (!b->o.max_segments) b->o.max_segments = DTS_CAPNP_MAX_SEGMENTS;
     if (b->o.single) b->o.max_segments = 1;
     b->segs = dtsi_cmalloc(sizeof *b->segs);
     uint8_t *d = dtsi_cmalloc((size_t)b->o.seg_words * 8);
@@ -27,14 +27,14 @@ dtsi_capnp_builder_init(dtsi_capnp_builder *b, const dtsi_capnp_builder_opts *op
         return b->err = DTS_ENOMEM;
     }
     memset(d, 0, (size_t)b->o.seg_words * 8);
-    b->segs[0] = (dtsi_capnp_bseg){.data = d, .used = 1, .cap = b->o.seg_words};
+    b->segs[0] = (dts_capnp_bseg){.data = d, .used = 1, .cap = b->o.seg_words};
     b->nsegs = b->segcap = 1;
     b->total = 1;
     return DTS_OK;
 }
 
 void
-dtsi_capnp_builder_fini(dtsi_capnp_builder *b)
+dts_capnp_builder_fini(dts_capnp_builder *b)
 {
     for (uint32_t i = 0; i < b->nsegs; i++) dtsi_cfree(b->segs[i].data);
     dtsi_cfree(b->segs);
@@ -42,28 +42,28 @@ dtsi_capnp_builder_fini(dtsi_capnp_builder *b)
 }
 
 dts_err
-dtsi_capnp_builder_error(const dtsi_capnp_builder *b)
+dts_capnp_builder_error(const dts_capnp_builder *b)
 {
     return b->err;
 }
 
-dtsi_capnp_bptr
-dtsi_capnp_broot(dtsi_capnp_builder *b)
+dts_capnp_bptr
+dts_capnp_broot(dts_capnp_builder *b)
 {
-    dtsi_capnp_bptr p = {.b = b, .seg = b->segs ? 0 : CAPNP_NULL_SEG, .off = 0};
+    dts_capnp_bptr p = {.b = b, .seg = b->segs ? 0 : CAPNP_NULL_SEG, .off = 0};
     return p;
 }
 
 // bfail makes err the builder's sticky error and returns it.
 static dts_err
-bfail(dtsi_capnp_builder *b, dts_err err)
+bfail(dts_capnp_builder *b, dts_err err)
 {
     if (!b->err) b->err = err;
     return err;
 }
 
 static uint8_t *
-bword(dtsi_capnp_builder *b, uint32_t seg, uint32_t off)
+bword(dts_capnp_builder *b, uint32_t seg, uint32_t off)
 {
     return b->segs[seg].data + (size_t)off * 8;
 }
@@ -71,9 +71,9 @@ bword(dtsi_capnp_builder *b, uint32_t seg, uint32_t off)
 // seg_grow moves a single-segment builder's segment to one of at least need
 // words (views hold offsets, so nothing else changes).
 static dts_err
-seg_grow(dtsi_capnp_builder *b, uint64_t need)
+seg_grow(dts_capnp_builder *b, uint64_t need)
 {
-    dtsi_capnp_bseg *s = &b->segs[0];
+    dts_capnp_bseg *s = &b->segs[0];
     uint64_t cap = (uint64_t)s->cap * 2;
     if (cap < need) cap = need;
     if (cap > b->o.max_words) cap = b->o.max_words;
@@ -89,12 +89,12 @@ seg_grow(dtsi_capnp_builder *b, uint64_t need)
 
 // seg_add appends a zeroed segment of max(n, seg_words) words.
 static dts_err
-seg_add(dtsi_capnp_builder *b, uint64_t n)
+seg_add(dts_capnp_builder *b, uint64_t n)
 {
     if (b->nsegs >= b->o.max_segments) return bfail(b, DTS_ETOOBIG);
     if (b->nsegs == b->segcap) {
         uint32_t nc = b->segcap * 2;
-        dtsi_capnp_bseg *ns = dtsi_cmalloc(nc * sizeof *ns);
+        dts_capnp_bseg *ns = dtsi_cmalloc(nc * sizeof *ns);
         if (!ns) return bfail(b, DTS_ENOMEM);
         memcpy(ns, b->segs, b->nsegs * sizeof *ns);
         dtsi_cfree(b->segs);
@@ -105,15 +105,15 @@ seg_add(dtsi_capnp_builder *b, uint64_t n)
     uint8_t *d = dtsi_cmalloc((size_t)cap * 8);
     if (!d) return bfail(b, DTS_ENOMEM);
     memset(d, 0, (size_t)cap * 8);
-    b->segs[b->nsegs++] = (dtsi_capnp_bseg){.data = d, .used = 0, .cap = (uint32_t)cap};
+    b->segs[b->nsegs++] = (dts_capnp_bseg){.data = d, .used = 0, .cap = (uint32_t)cap};
     return DTS_OK;
 }
 
 // seg_take reserves n words at the end of segment seg if they fit.
 static bool
-seg_take(dtsi_capnp_builder *b, uint32_t seg, uint64_t n, uint32_t *off)
+seg_take(dts_capnp_builder *b, uint32_t seg, uint64_t n, uint32_t *off)
 {
-    dtsi_capnp_bseg *s = &b->segs[seg];
+    dts_capnp_bseg *s = &b->segs[seg];
     if (s->used + n > s->cap) return false;
     *off = s->used;
     s->used += (uint32_t)n;
@@ -124,7 +124,7 @@ seg_take(dtsi_capnp_builder *b, uint32_t seg, uint64_t n, uint32_t *off)
 // balloc reserves n zeroed words, preferring segment hint, then the last
 // segment, then a new one (a single-segment builder grows instead).
 static dts_err
-balloc(dtsi_capnp_builder *b, uint32_t hint, uint64_t n, uint32_t *seg, uint32_t *off)
+balloc(dts_capnp_builder *b, uint32_t hint, uint64_t n, uint32_t *seg, uint32_t *off)
 {
     if (b->err) return b->err;
     if (b->total + n > b->o.max_words) return bfail(b, DTS_ETOOBIG);
@@ -146,7 +146,7 @@ balloc(dtsi_capnp_builder *b, uint32_t hint, uint64_t n, uint32_t *seg, uint32_t
 // segment or a new one): the capnp tool's format check refuses a root far
 // pointer whose pad is in segment 0 itself.
 static dts_err
-pad_alloc(dtsi_capnp_builder *b, uint32_t avoid, uint32_t *seg, uint32_t *off)
+pad_alloc(dts_capnp_builder *b, uint32_t avoid, uint32_t *seg, uint32_t *off)
 {
     if (b->o.single) return bfail(b, DTS_EINVAL); // cannot happen: one segment
     if (b->total + 2 > b->o.max_words) return bfail(b, DTS_ETOOBIG);
@@ -163,9 +163,9 @@ pad_alloc(dtsi_capnp_builder *b, uint32_t avoid, uint32_t *seg, uint32_t *off)
 // to a one-word landing pad in the object's segment; else, that segment
 // being full, a double-far pointer to a two-word pad anywhere.
 static void
-blink(dtsi_capnp_bptr p, uint64_t base, uint32_t seg, uint32_t off)
+blink(dts_capnp_bptr p, uint64_t base, uint32_t seg, uint32_t off)
 {
-    dtsi_capnp_builder *b = p.b;
+    dts_capnp_builder *b = p.b;
     uint32_t ps = 0, po = 0;
     if (seg == p.seg) {
         uint64_t rel = (uint64_t)((int64_t)off - (int64_t)p.off - 1);
@@ -186,7 +186,7 @@ blink(dtsi_capnp_bptr p, uint64_t base, uint32_t seg, uint32_t off)
 
 // bobject allocates n words for the target of slot p and links it.
 static dts_err
-bobject(dtsi_capnp_bptr p, uint64_t base, uint64_t n, uint32_t *seg, uint32_t *off)
+bobject(dts_capnp_bptr p, uint64_t base, uint64_t n, uint32_t *seg, uint32_t *off)
 {
     if (p.seg == CAPNP_NULL_SEG || p.b->err) return p.b->err ? p.b->err : DTS_EINVAL;
     if (balloc(p.b, p.seg, n, seg, off)) return p.b->err;
@@ -194,10 +194,10 @@ bobject(dtsi_capnp_bptr p, uint64_t base, uint64_t n, uint32_t *seg, uint32_t *o
     return p.b->err;
 }
 
-dtsi_capnp_bstruct
-dtsi_capnp_init_struct(dtsi_capnp_bptr p, uint16_t dwords, uint16_t nptrs)
+dts_capnp_bstruct
+dts_capnp_init_struct(dts_capnp_bptr p, uint16_t dwords, uint16_t nptrs)
 {
-    dtsi_capnp_bstruct s = {.b = p.b, .seg = CAPNP_NULL_SEG};
+    dts_capnp_bstruct s = {.b = p.b, .seg = CAPNP_NULL_SEG};
     uint64_t base = ((uint64_t)dwords << 32) | ((uint64_t)nptrs << 48);
     if (p.seg != CAPNP_NULL_SEG && !p.b->err && dwords + nptrs == 0) {
         // A zero-sized struct points at itself (offset -1), as capnp writes it.
@@ -215,15 +215,15 @@ dtsi_capnp_init_struct(dtsi_capnp_bptr p, uint16_t dwords, uint16_t nptrs)
     return s;
 }
 
-dtsi_capnp_blist
-dtsi_capnp_init_list(dtsi_capnp_bptr p, unsigned esize, uint32_t count)
+dts_capnp_blist
+dts_capnp_init_list(dts_capnp_bptr p, unsigned esize, uint32_t count)
 {
-    dtsi_capnp_blist l = {.b = p.b, .seg = CAPNP_NULL_SEG};
-    if (esize >= DTSI_CAPNP_COMPOSITE || count > LIST_MAX_COUNT) {
-        if (p.b) bfail(p.b, esize >= DTSI_CAPNP_COMPOSITE ? DTS_EINVAL : DTS_ETOOBIG);
+    dts_capnp_blist l = {.b = p.b, .seg = CAPNP_NULL_SEG};
+    if (esize >= DTS_CAPNP_COMPOSITE || count > LIST_MAX_COUNT) {
+        if (p.b) bfail(p.b, esize >= DTS_CAPNP_COMPOSITE ? DTS_EINVAL : DTS_ETOOBIG);
         return l;
     }
-    uint64_t step = esize == DTSI_CAPNP_POINTER ? 64 : cp_esize_bits[esize];
+    uint64_t step = esize == DTS_CAPNP_POINTER ? 64 : cp_esize_bits[esize];
     uint64_t base = 1 | ((uint64_t)esize << 32) | ((uint64_t)count << 35);
     if (bobject(p, base, ((uint64_t)count * step + 63) / 64, &l.seg, &l.off)) {
         l.seg = CAPNP_NULL_SEG;
@@ -234,16 +234,16 @@ dtsi_capnp_init_list(dtsi_capnp_bptr p, unsigned esize, uint32_t count)
     return l;
 }
 
-dtsi_capnp_blist
-dtsi_capnp_init_struct_list(dtsi_capnp_bptr p, uint16_t dwords, uint16_t nptrs, uint32_t count)
+dts_capnp_blist
+dts_capnp_init_struct_list(dts_capnp_bptr p, uint16_t dwords, uint16_t nptrs, uint32_t count)
 {
-    dtsi_capnp_blist l = {.b = p.b, .seg = CAPNP_NULL_SEG};
+    dts_capnp_blist l = {.b = p.b, .seg = CAPNP_NULL_SEG};
     uint64_t words = (uint64_t)count * (dwords + nptrs);
     if (words > LIST_MAX_COUNT || count > 0x3fffffffu) {
         if (p.b) bfail(p.b, DTS_ETOOBIG);
         return l;
     }
-    uint64_t base = 1 | ((uint64_t)DTSI_CAPNP_COMPOSITE << 32) | (words << 35);
+    uint64_t base = 1 | ((uint64_t)DTS_CAPNP_COMPOSITE << 32) | (words << 35);
     if (bobject(p, base, words + 1, &l.seg, &l.off)) {
         l.seg = CAPNP_NULL_SEG;
         return l;
@@ -252,7 +252,7 @@ dtsi_capnp_init_struct_list(dtsi_capnp_bptr p, uint16_t dwords, uint16_t nptrs, 
     cp_store(bword(p.b, l.seg, l.off), tag);
     l.off++;
     l.count = count;
-    l.esize = DTSI_CAPNP_COMPOSITE;
+    l.esize = DTS_CAPNP_COMPOSITE;
     l.dwords = dwords;
     l.nptrs = nptrs;
     return l;
@@ -260,23 +260,23 @@ dtsi_capnp_init_struct_list(dtsi_capnp_bptr p, uint16_t dwords, uint16_t nptrs, 
 
 // bblob allocates a byte list of len bytes (plus a NUL for text) and copies d.
 static dts_err
-bblob(dtsi_capnp_bptr p, const void *d, size_t len, bool text)
+bblob(dts_capnp_bptr p, const void *d, size_t len, bool text)
 {
     if (len + text > LIST_MAX_COUNT) return p.b ? bfail(p.b, DTS_ETOOBIG) : DTS_ETOOBIG;
-    dtsi_capnp_blist l = dtsi_capnp_init_list(p, DTSI_CAPNP_BYTE, (uint32_t)(len + text));
+    dts_capnp_blist l = dts_capnp_init_list(p, DTS_CAPNP_BYTE, (uint32_t)(len + text));
     if (l.seg == CAPNP_NULL_SEG) return p.b && p.b->err ? p.b->err : DTS_EINVAL;
     if (len) memcpy(bword(p.b, l.seg, l.off), d, len);
     return DTS_OK;
 }
 
 dts_err
-dtsi_capnp_set_text(dtsi_capnp_bptr p, const char *s, size_t len)
+dts_capnp_set_text(dts_capnp_bptr p, const char *s, size_t len)
 {
     return bblob(p, s, len, true);
 }
 
 dts_err
-dtsi_capnp_set_data(dtsi_capnp_bptr p, const void *d, size_t len)
+dts_capnp_set_data(dts_capnp_bptr p, const void *d, size_t len)
 {
     return bblob(p, d, len, false);
 }
@@ -287,7 +287,7 @@ dtsi_capnp_set_data(dtsi_capnp_bptr p, const void *d, size_t len)
 // bset writes width bits at field offset off (units of width) of a struct's
 // data; offsets past the data section are ignored.
 static void
-bset(dtsi_capnp_bstruct s, uint32_t off, unsigned width, uint64_t v)
+bset(dts_capnp_bstruct s, uint32_t off, unsigned width, uint64_t v)
 {
     uint64_t bit = (uint64_t)off * width;
     if (s.seg == CAPNP_NULL_SEG || bit + width > (uint64_t)s.dwords * 64) return;
@@ -301,37 +301,37 @@ bset(dtsi_capnp_bstruct s, uint32_t off, unsigned width, uint64_t v)
 }
 
 void
-dtsi_capnp_set_bool(dtsi_capnp_bstruct s, uint32_t off, bool v, bool def)
+dts_capnp_set_bool(dts_capnp_bstruct s, uint32_t off, bool v, bool def)
 {
     bset(s, off, 1, v != def);
 }
 
 void
-dtsi_capnp_set_u8(dtsi_capnp_bstruct s, uint32_t off, uint8_t v, uint8_t def)
+dts_capnp_set_u8(dts_capnp_bstruct s, uint32_t off, uint8_t v, uint8_t def)
 {
     bset(s, off, 8, v ^ def);
 }
 
 void
-dtsi_capnp_set_u16(dtsi_capnp_bstruct s, uint32_t off, uint16_t v, uint16_t def)
+dts_capnp_set_u16(dts_capnp_bstruct s, uint32_t off, uint16_t v, uint16_t def)
 {
     bset(s, off, 16, v ^ def);
 }
 
 void
-dtsi_capnp_set_u32(dtsi_capnp_bstruct s, uint32_t off, uint32_t v, uint32_t def)
+dts_capnp_set_u32(dts_capnp_bstruct s, uint32_t off, uint32_t v, uint32_t def)
 {
     bset(s, off, 32, v ^ def);
 }
 
 void
-dtsi_capnp_set_u64(dtsi_capnp_bstruct s, uint32_t off, uint64_t v, uint64_t def)
+dts_capnp_set_u64(dts_capnp_bstruct s, uint32_t off, uint64_t v, uint64_t def)
 {
     bset(s, off, 64, v ^ def);
 }
 
 void
-dtsi_capnp_set_f32(dtsi_capnp_bstruct s, uint32_t off, float v, float def)
+dts_capnp_set_f32(dts_capnp_bstruct s, uint32_t off, float v, float def)
 {
     uint32_t a, b;
     memcpy(&a, &v, 4);
@@ -340,7 +340,7 @@ dtsi_capnp_set_f32(dtsi_capnp_bstruct s, uint32_t off, float v, float def)
 }
 
 void
-dtsi_capnp_set_f64(dtsi_capnp_bstruct s, uint32_t off, double v, double def)
+dts_capnp_set_f64(dts_capnp_bstruct s, uint32_t off, double v, double def)
 {
     uint64_t a, b;
     memcpy(&a, &v, 8);
@@ -348,10 +348,10 @@ dtsi_capnp_set_f64(dtsi_capnp_bstruct s, uint32_t off, double v, double def)
     bset(s, off, 64, a ^ b);
 }
 
-dtsi_capnp_bptr
-dtsi_capnp_bstruct_ptr(dtsi_capnp_bstruct s, uint32_t i)
+dts_capnp_bptr
+dts_capnp_bstruct_ptr(dts_capnp_bstruct s, uint32_t i)
 {
-    dtsi_capnp_bptr p = {.b = s.b, .seg = CAPNP_NULL_SEG};
+    dts_capnp_bptr p = {.b = s.b, .seg = CAPNP_NULL_SEG};
     if (s.seg != CAPNP_NULL_SEG && i < s.nptrs) {
         p.seg = s.seg;
         p.off = s.off + s.dwords + i;
@@ -359,11 +359,11 @@ dtsi_capnp_bstruct_ptr(dtsi_capnp_bstruct s, uint32_t i)
     return p;
 }
 
-dtsi_capnp_bstruct
-dtsi_capnp_blist_struct(dtsi_capnp_blist l, uint32_t i)
+dts_capnp_bstruct
+dts_capnp_blist_struct(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_capnp_bstruct s = {.b = l.b, .seg = CAPNP_NULL_SEG};
-    if (l.seg == CAPNP_NULL_SEG || l.esize != DTSI_CAPNP_COMPOSITE || i >= l.count) return s;
+    dts_capnp_bstruct s = {.b = l.b, .seg = CAPNP_NULL_SEG};
+    if (l.seg == CAPNP_NULL_SEG || l.esize != DTS_CAPNP_COMPOSITE || i >= l.count) return s;
     s.seg = l.seg;
     s.off = l.off + i * (uint32_t)(l.dwords + l.nptrs);
     s.dwords = l.dwords;
@@ -371,24 +371,24 @@ dtsi_capnp_blist_struct(dtsi_capnp_blist l, uint32_t i)
     return s;
 }
 
-dtsi_capnp_bptr
-dtsi_capnp_blist_ptr(dtsi_capnp_blist l, uint32_t i)
+dts_capnp_bptr
+dts_capnp_blist_ptr(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_capnp_bptr p = {.b = l.b, .seg = CAPNP_NULL_SEG};
-    if (l.seg == CAPNP_NULL_SEG || l.esize != DTSI_CAPNP_POINTER || i >= l.count) return p;
+    dts_capnp_bptr p = {.b = l.b, .seg = CAPNP_NULL_SEG};
+    if (l.seg == CAPNP_NULL_SEG || l.esize != DTS_CAPNP_POINTER || i >= l.count) return p;
     p.seg = l.seg;
     p.off = l.off + i;
     return p;
 }
 
 void
-dtsi_capnp_blist_set(dtsi_capnp_blist l, uint32_t i, uint64_t bits)
+dts_capnp_blist_set(dts_capnp_blist l, uint32_t i, uint64_t bits)
 {
-    if (l.seg == CAPNP_NULL_SEG || i >= l.count || l.esize < DTSI_CAPNP_BIT ||
-        l.esize > DTSI_CAPNP_EIGHT)
+    if (l.seg == CAPNP_NULL_SEG || i >= l.count || l.esize < DTS_CAPNP_BIT ||
+        l.esize > DTS_CAPNP_EIGHT)
         return;
     unsigned w = cp_esize_bits[l.esize];
-    dtsi_capnp_bstruct s = {.b = l.b, .seg = l.seg, .off = l.off, .dwords = UINT16_MAX};
+    dts_capnp_bstruct s = {.b = l.b, .seg = l.seg, .off = l.off, .dwords = UINT16_MAX};
     if (w == 1) {
         s.off = l.off + i / 64;
         bset(s, i % 64, 1, bits & 1);
@@ -398,10 +398,10 @@ dtsi_capnp_blist_set(dtsi_capnp_blist l, uint32_t i, uint64_t bits)
     bset(s, (uint32_t)((uint64_t)i * w % 64 / w), w, bits);
 }
 
-// dtsi_capnp_builder_write lays out the segment table (count-1, sizes,
+// dts_capnp_builder_write lays out the segment table (count-1, sizes,
 // padding) and the used words of each segment.
 dts_err
-dtsi_capnp_builder_write(const dtsi_capnp_builder *b, bool flat, uint8_t **out, size_t *outlen)
+dts_capnp_builder_write(const dts_capnp_builder *b, bool flat, uint8_t **out, size_t *outlen)
 {
     *out = NULL;
     *outlen = 0;

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 #include "codec/codec_int.h"
 
 static unsigned n_messages, n_schemas;
@@ -60,14 +60,14 @@ check_canon(const char *path, int kind, const uint8_t *canon, size_t canon_len)
     size_t len;
     uint8_t *buf = ct_slurp(path, &len), *out = NULL;
     size_t outlen = 0;
-    dtsi_capnp_msg m;
-    dts_err e = kind == 1   ? dtsi_capnp_msg_init_packed(&m, buf, len, NULL)
-                : kind == 2 ? dtsi_capnp_msg_init_flat(&m, buf, len, NULL)
-                            : dtsi_capnp_msg_init_stream(&m, buf, len, NULL, NULL);
-    if (e == DTS_OK) e = dtsi_capnp_canonicalize(&m, &out, &outlen);
+    dts_capnp_msg m;
+    dts_err e = kind == 1   ? dts_capnp_msg_init_packed(&m, buf, len, NULL)
+                : kind == 2 ? dts_capnp_msg_init_flat(&m, buf, len, NULL)
+                            : dts_capnp_msg_init_stream(&m, buf, len, NULL, NULL);
+    if (e == DTS_OK) e = dts_capnp_canonicalize(&m, &out, &outlen);
     if (e != DTS_OK) {
         const char *why;
-        dtsi_capnp_msg_error(&m, &why);
+        dts_capnp_msg_error(&m, &why);
         fprintf(stderr, "%s: error %d: %s\n", path, e, why);
         fail();
     }
@@ -76,7 +76,7 @@ check_canon(const char *path, int kind, const uint8_t *canon, size_t canon_len)
         fail();
     }
     dtsi_cfree(out);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     free(buf);
 }
 
@@ -116,8 +116,8 @@ check_pack(const char *base)
 {
     size_t len, plen;
     uint8_t *raw = ct_slurp(base, &len);
-    uint8_t *packed = malloc(dtsi_capnp_pack_bound(len));
-    size_t n = dtsi_capnp_pack(raw, len, packed);
+    uint8_t *packed = malloc(dts_capnp_pack_bound(len));
+    size_t n = dts_capnp_pack(raw, len, packed);
     char path[256];
     snprintf(path, sizeof path, "%s/var1.bin", ct_tmp);
     uint8_t *want = ct_slurp(path, &plen);
@@ -136,13 +136,13 @@ check_builder(const char *schema, const char *base, uint32_t seg_words)
 {
     size_t len, outlen;
     uint8_t *raw = ct_slurp(base, &len), *out;
-    dtsi_capnp_msg m;
-    dtsi_capnp_builder b;
-    dtsi_capnp_builder_opts o = {.seg_words = seg_words};
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, raw, len, NULL, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_builder_init(&b, &o), DTS_OK);
-    assert_int_equal(dtsi_capnp_copy(dtsi_capnp_root(&m), dtsi_capnp_broot(&b), false), DTS_OK);
-    assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
+    dts_capnp_msg m;
+    dts_capnp_builder b;
+    dts_capnp_builder_opts o = {.seg_words = seg_words};
+    assert_int_equal(dts_capnp_msg_init_stream(&m, raw, len, NULL, NULL), DTS_OK);
+    assert_int_equal(dts_capnp_builder_init(&b, &o), DTS_OK);
+    assert_int_equal(dts_capnp_copy(dts_capnp_root(&m), dts_capnp_broot(&b), false), DTS_OK);
+    assert_int_equal(dts_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
     char ours[256];
     snprintf(ours, sizeof ours, "%s/ours.bin", ct_tmp);
     ct_spill(ours, out, outlen);
@@ -156,16 +156,16 @@ check_builder(const char *schema, const char *base, uint32_t seg_words)
     snprintf(c, sizeof c, "%s/canon.bin", ct_tmp);
     same_file(a, c, "canonical form of our builder's message");
     if (seg_words == 1024) { // packed output of ours decodes too
-        uint8_t *packed = malloc(dtsi_capnp_pack_bound(outlen));
-        ct_spill(ours, packed, dtsi_capnp_pack(out, outlen, packed));
+        uint8_t *packed = malloc(dts_capnp_pack_bound(outlen));
+        ct_spill(ours, packed, dts_capnp_pack(out, outlen, packed));
         free(packed);
         assert_int_equal(
             ct_sh("capnp decode --packed '%s' Root < %s > %s/got.txt", schema, ours, ct_tmp), 0);
         assert_int_equal(ct_sh("cmp -s %s/got.txt %s/expect.txt", ct_tmp, ct_tmp), 0);
     }
     dtsi_cfree(out);
-    dtsi_capnp_builder_fini(&b);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_builder_fini(&b);
+    dts_capnp_msg_fini(&m);
     free(raw);
 }
 
@@ -245,14 +245,14 @@ encode(const char *name, const char *flags, const char *value, size_t *len)
 
 // open_root reads a message of the given framing and its root struct.
 static void
-open_root(dtsi_capnp_msg *m, const uint8_t *buf, size_t len, const char *flags,
-          dtsi_capnp_struct *root)
+open_root(dts_capnp_msg *m, const uint8_t *buf, size_t len, const char *flags,
+          dts_capnp_struct *root)
 {
-    dts_err e = strstr(flags, "packed") ? dtsi_capnp_msg_init_packed(m, buf, len, NULL)
-                : strstr(flags, "flat") ? dtsi_capnp_msg_init_flat(m, buf, len, NULL)
-                                        : dtsi_capnp_msg_init_stream(m, buf, len, NULL, NULL);
+    dts_err e = strstr(flags, "packed") ? dts_capnp_msg_init_packed(m, buf, len, NULL)
+                : strstr(flags, "flat") ? dts_capnp_msg_init_flat(m, buf, len, NULL)
+                                        : dts_capnp_msg_init_stream(m, buf, len, NULL, NULL);
     assert_int_equal(e, DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(m), root), DTS_OK);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(m), root), DTS_OK);
 }
 
 static const char *const framings[] = {
@@ -269,28 +269,28 @@ test_values_primitives(void **state)
     for (size_t k = 0; k < N_FRAMINGS; k++) {
         size_t len, n;
         uint8_t *buf = encode("01_primitives", framings[k], v, &len);
-        dtsi_capnp_msg m;
-        dtsi_capnp_struct r;
+        dts_capnp_msg m;
+        dts_capnp_struct r;
         const char *t;
         const uint8_t *d;
         open_root(&m, buf, len, framings[k], &r);
-        assert_true(dtsi_capnp_get_bool(&r, 0, false) && dtsi_capnp_get_bool(&r, 1, false));
-        assert_int_equal((int8_t)dtsi_capnp_get_u8(&r, 1, 0), -1);
-        assert_int_equal((int16_t)dtsi_capnp_get_u16(&r, 1, 0), -300);
-        assert_int_equal((int32_t)dtsi_capnp_get_u32(&r, 1, 0), -70000);
-        assert_true((int64_t)dtsi_capnp_get_u64(&r, 1, 0) == -5000000000LL);
-        assert_int_equal(dtsi_capnp_get_u8(&r, 16, 0), 255);
-        assert_int_equal(dtsi_capnp_get_u16(&r, 9, 0), 65535);
-        assert_int_equal(dtsi_capnp_get_u32(&r, 5, 0), 4294967295u);
-        assert_true(dtsi_capnp_get_u64(&r, 3, 0) == UINT64_MAX);
-        assert_true(dtsi_capnp_get_f32(&r, 8, 0) == 1.5f);
-        assert_true(dtsi_capnp_get_f64(&r, 5, 0) == -2.25);
-        assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&r, 0), &t, &n), DTS_OK);
+        assert_true(dts_capnp_get_bool(&r, 0, false) && dts_capnp_get_bool(&r, 1, false));
+        assert_int_equal((int8_t)dts_capnp_get_u8(&r, 1, 0), -1);
+        assert_int_equal((int16_t)dts_capnp_get_u16(&r, 1, 0), -300);
+        assert_int_equal((int32_t)dts_capnp_get_u32(&r, 1, 0), -70000);
+        assert_true((int64_t)dts_capnp_get_u64(&r, 1, 0) == -5000000000LL);
+        assert_int_equal(dts_capnp_get_u8(&r, 16, 0), 255);
+        assert_int_equal(dts_capnp_get_u16(&r, 9, 0), 65535);
+        assert_int_equal(dts_capnp_get_u32(&r, 5, 0), 4294967295u);
+        assert_true(dts_capnp_get_u64(&r, 3, 0) == UINT64_MAX);
+        assert_true(dts_capnp_get_f32(&r, 8, 0) == 1.5f);
+        assert_true(dts_capnp_get_f64(&r, 5, 0) == -2.25);
+        assert_int_equal(dts_capnp_read_text(dts_capnp_struct_ptr(&r, 0), &t, &n), DTS_OK);
         assert_string_equal(t, "hello");
-        assert_int_equal(dtsi_capnp_read_data(dtsi_capnp_struct_ptr(&r, 1), &d, &n), DTS_OK);
+        assert_int_equal(dts_capnp_read_data(dts_capnp_struct_ptr(&r, 1), &d, &n), DTS_OK);
         assert_int_equal(n, 3);
         assert_memory_equal(d, "\x00\xff\x10", 3);
-        dtsi_capnp_msg_fini(&m);
+        dts_capnp_msg_fini(&m);
         free(buf);
     }
 }
@@ -303,22 +303,22 @@ test_values_defaults(void **state)
     for (size_t k = 0; k < N_FRAMINGS; k++) {
         size_t len;
         uint8_t *buf = encode("02_defaults", framings[k], "(i32 = 7, f64 = 3.25, b = false)", &len);
-        dtsi_capnp_msg m;
-        dtsi_capnp_struct r;
+        dts_capnp_msg m;
+        dts_capnp_struct r;
         open_root(&m, buf, len, framings[k], &r);
-        assert_false(dtsi_capnp_get_bool(&r, 0, true));
-        assert_int_equal((int8_t)dtsi_capnp_get_u8(&r, 1, (uint8_t)-7), -7);
-        assert_int_equal(dtsi_capnp_get_u16(&r, 1, 1000), 1000);
-        assert_int_equal(dtsi_capnp_get_u32(&r, 1, 42), 7);
-        assert_int_equal(dtsi_capnp_get_u32(&r, 1, 0), 7 ^ 42); // stored bits
-        assert_true((int64_t)dtsi_capnp_get_u64(&r, 1, (uint64_t)-123456789012LL) ==
+        assert_false(dts_capnp_get_bool(&r, 0, true));
+        assert_int_equal((int8_t)dts_capnp_get_u8(&r, 1, (uint8_t)-7), -7);
+        assert_int_equal(dts_capnp_get_u16(&r, 1, 1000), 1000);
+        assert_int_equal(dts_capnp_get_u32(&r, 1, 42), 7);
+        assert_int_equal(dts_capnp_get_u32(&r, 1, 0), 7 ^ 42); // stored bits
+        assert_true((int64_t)dts_capnp_get_u64(&r, 1, (uint64_t)-123456789012LL) ==
                     -123456789012LL);
-        assert_true(dtsi_capnp_get_u64(&r, 3, 12345678901234567890ull) == 12345678901234567890ull);
-        assert_true(dtsi_capnp_get_f32(&r, 8, 1.25f) == 1.25f);
-        assert_true(dtsi_capnp_get_f64(&r, 5, 1.5) == 3.25);
-        assert_int_equal(dtsi_capnp_get_u16(&r, 18, 2), 2); // e = blue
-        assert_true(dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r, 0)));
-        dtsi_capnp_msg_fini(&m);
+        assert_true(dts_capnp_get_u64(&r, 3, 12345678901234567890ull) == 12345678901234567890ull);
+        assert_true(dts_capnp_get_f32(&r, 8, 1.25f) == 1.25f);
+        assert_true(dts_capnp_get_f64(&r, 5, 1.5) == 3.25);
+        assert_int_equal(dts_capnp_get_u16(&r, 18, 2), 2); // e = blue
+        assert_true(dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r, 0)));
+        dts_capnp_msg_fini(&m);
         free(buf);
     }
 }
@@ -336,46 +336,41 @@ test_values_lists(void **state)
     for (size_t k = 0; k < N_FRAMINGS; k++) {
         size_t len, n;
         uint8_t *buf = encode("03_lists", framings[k], v, &len);
-        dtsi_capnp_msg m;
-        dtsi_capnp_struct r;
-        dtsi_capnp_list l, in;
+        dts_capnp_msg m;
+        dts_capnp_struct r;
+        dts_capnp_list l, in;
         const char *t;
         open_root(&m, buf, len, framings[k], &r);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 0), DTSI_CAPNP_VOID, &l),
-                         0);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 0), DTS_CAPNP_VOID, &l), 0);
         assert_int_equal(l.count, 3);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 1), DTSI_CAPNP_BIT, &l), 0);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 1), DTS_CAPNP_BIT, &l), 0);
         assert_int_equal(l.count, 9);
-        assert_true(dtsi_capnp_list_bool(&l, 7) && dtsi_capnp_list_bool(&l, 8));
-        assert_false(dtsi_capnp_list_bool(&l, 6));
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 2), DTSI_CAPNP_BYTE, &l),
-                         0);
-        assert_int_equal((int8_t)dtsi_capnp_list_u8(&l, 2), -3);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 3), DTSI_CAPNP_TWO, &l), 0);
-        assert_int_equal(dtsi_capnp_list_u16(&l, 1), 65535);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 4), DTSI_CAPNP_FOUR, &l),
-                         0);
-        assert_int_equal((int32_t)dtsi_capnp_list_u32(&l, 0), -5);
+        assert_true(dts_capnp_list_bool(&l, 7) && dts_capnp_list_bool(&l, 8));
+        assert_false(dts_capnp_list_bool(&l, 6));
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 2), DTS_CAPNP_BYTE, &l), 0);
+        assert_int_equal((int8_t)dts_capnp_list_u8(&l, 2), -3);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 3), DTS_CAPNP_TWO, &l), 0);
+        assert_int_equal(dts_capnp_list_u16(&l, 1), 65535);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 4), DTS_CAPNP_FOUR, &l), 0);
+        assert_int_equal((int32_t)dts_capnp_list_u32(&l, 0), -5);
         assert_int_equal(l.count, 5);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 6), DTSI_CAPNP_EIGHT, &l),
-                         0);
-        assert_true(dtsi_capnp_list_u64(&l, 1) == UINT64_MAX);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 7), DTSI_CAPNP_EIGHT, &l),
-                         0);
-        uint64_t bits = dtsi_capnp_list_u64(&l, 2);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 6), DTS_CAPNP_EIGHT, &l), 0);
+        assert_true(dts_capnp_list_u64(&l, 1) == UINT64_MAX);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 7), DTS_CAPNP_EIGHT, &l), 0);
+        uint64_t bits = dts_capnp_list_u64(&l, 2);
         double f;
         memcpy(&f, &bits, 8);
         assert_true(f == 3.5);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 8), DTSI_CAPNP_POINTER, &l),
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 8), DTS_CAPNP_POINTER, &l),
                          0);
-        assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_list_ptr(&l, 2), &t, &n), DTS_OK);
+        assert_int_equal(dts_capnp_read_text(dts_capnp_list_ptr(&l, 2), &t, &n), DTS_OK);
         assert_string_equal(t, "ccc");
-        assert_int_equal(
-            dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 10), DTSI_CAPNP_POINTER, &l), 0);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_list_ptr(&l, 2), DTSI_CAPNP_FOUR, &in), 0);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 10), DTS_CAPNP_POINTER, &l),
+                         0);
+        assert_int_equal(dts_capnp_read_list(dts_capnp_list_ptr(&l, 2), DTS_CAPNP_FOUR, &in), 0);
         assert_int_equal(in.count, 3);
-        assert_int_equal(dtsi_capnp_list_u32(&in, 2), 4);
-        dtsi_capnp_msg_fini(&m);
+        assert_int_equal(dts_capnp_list_u32(&in, 2), 4);
+        dts_capnp_msg_fini(&m);
         free(buf);
     }
 }
@@ -389,24 +384,23 @@ test_values_unions(void **state)
     for (size_t k = 0; k < N_FRAMINGS; k++) {
         size_t len, n;
         uint8_t *buf = encode("05_unions", framings[k], v, &len);
-        dtsi_capnp_msg m;
-        dtsi_capnp_struct r, e;
-        dtsi_capnp_list l;
+        dts_capnp_msg m;
+        dts_capnp_struct r, e;
+        dts_capnp_list l;
         const char *t;
         open_root(&m, buf, len, framings[k], &r);
-        assert_int_equal(dtsi_capnp_get_u32(&r, 0, 0), 4294967295u);
-        assert_int_equal(dtsi_capnp_get_u16(&r, 2, 0), 4); // list
-        assert_int_equal(dtsi_capnp_get_u16(&r, 3, 0), 2); // poly
-        assert_int_equal(
-            dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 0), DTSI_CAPNP_COMPOSITE, &l), 0);
-        assert_int_equal(l.count, 2);
-        assert_int_equal(dtsi_capnp_list_struct(&l, 1, &e), 0);
-        assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&e, 0), &t, &n), 0);
-        assert_string_equal(t, "x");
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r, 1), DTSI_CAPNP_EIGHT, &l),
+        assert_int_equal(dts_capnp_get_u32(&r, 0, 0), 4294967295u);
+        assert_int_equal(dts_capnp_get_u16(&r, 2, 0), 4); // list
+        assert_int_equal(dts_capnp_get_u16(&r, 3, 0), 2); // poly
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 0), DTS_CAPNP_COMPOSITE, &l),
                          0);
+        assert_int_equal(l.count, 2);
+        assert_int_equal(dts_capnp_list_struct(&l, 1, &e), 0);
+        assert_int_equal(dts_capnp_read_text(dts_capnp_struct_ptr(&e, 0), &t, &n), 0);
+        assert_string_equal(t, "x");
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&r, 1), DTS_CAPNP_EIGHT, &l), 0);
         assert_int_equal(l.count, 3);
-        dtsi_capnp_msg_fini(&m);
+        dts_capnp_msg_fini(&m);
         free(buf);
     }
 }
@@ -416,27 +410,27 @@ static void
 test_builder_text(void **state)
 {
     (void)state;
-    dtsi_capnp_builder b;
-    dtsi_capnp_builder_opts o = {.seg_words = 2};
-    assert_int_equal(dtsi_capnp_builder_init(&b, &o), DTS_OK);
-    dtsi_capnp_bstruct r = dtsi_capnp_init_struct(dtsi_capnp_broot(&b), 6, 2);
-    dtsi_capnp_set_bool(r, 0, true, false);
-    dtsi_capnp_set_u8(r, 1, (uint8_t)-1, 0);
-    dtsi_capnp_set_u16(r, 1, (uint16_t)-300, 0);
-    dtsi_capnp_set_u32(r, 1, (uint32_t)-70000, 0);
-    dtsi_capnp_set_u64(r, 1, (uint64_t)-5000000000LL, 0);
-    dtsi_capnp_set_u8(r, 16, 255, 0);
-    dtsi_capnp_set_u16(r, 9, 65535, 0);
-    dtsi_capnp_set_u32(r, 5, 4294967295u, 0);
-    dtsi_capnp_set_u64(r, 3, UINT64_MAX, 0);
-    dtsi_capnp_set_f32(r, 8, 1.5f, 0);
-    dtsi_capnp_set_f64(r, 5, -2.25, 0);
-    dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(r, 0), "hello", 5);
-    dtsi_capnp_set_data(dtsi_capnp_bstruct_ptr(r, 1), "\x00\xff\x10", 3);
-    dtsi_capnp_set_bool(r, 1, true, false);
+    dts_capnp_builder b;
+    dts_capnp_builder_opts o = {.seg_words = 2};
+    assert_int_equal(dts_capnp_builder_init(&b, &o), DTS_OK);
+    dts_capnp_bstruct r = dts_capnp_init_struct(dts_capnp_broot(&b), 6, 2);
+    dts_capnp_set_bool(r, 0, true, false);
+    dts_capnp_set_u8(r, 1, (uint8_t)-1, 0);
+    dts_capnp_set_u16(r, 1, (uint16_t)-300, 0);
+    dts_capnp_set_u32(r, 1, (uint32_t)-70000, 0);
+    dts_capnp_set_u64(r, 1, (uint64_t)-5000000000LL, 0);
+    dts_capnp_set_u8(r, 16, 255, 0);
+    dts_capnp_set_u16(r, 9, 65535, 0);
+    dts_capnp_set_u32(r, 5, 4294967295u, 0);
+    dts_capnp_set_u64(r, 3, UINT64_MAX, 0);
+    dts_capnp_set_f32(r, 8, 1.5f, 0);
+    dts_capnp_set_f64(r, 5, -2.25, 0);
+    dts_capnp_set_text(dts_capnp_bstruct_ptr(r, 0), "hello", 5);
+    dts_capnp_set_data(dts_capnp_bstruct_ptr(r, 1), "\x00\xff\x10", 3);
+    dts_capnp_set_bool(r, 1, true, false);
     uint8_t *out;
     size_t outlen;
-    assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
+    assert_int_equal(dts_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
     char path[256];
     snprintf(path, sizeof path, "%s/built.bin", ct_tmp);
     ct_spill(path, out, outlen);
@@ -456,7 +450,7 @@ test_builder_text(void **state)
     }
     free(txt);
     dtsi_cfree(out);
-    dtsi_capnp_builder_fini(&b);
+    dts_capnp_builder_fini(&b);
 }
 
 static int

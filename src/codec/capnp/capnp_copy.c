@@ -7,11 +7,11 @@
 #include "codec/capnp/capnp_int.h"
 #include "codec/codec_int.h"
 
-static dts_err copy_ptr(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canon);
+static dts_err copy_ptr(dts_capnp_ptr from, dts_capnp_bptr to, bool canon);
 
 // rd_data returns the bytes of a struct view's data section (whole words).
 static const uint8_t *
-rd_data(const dtsi_capnp_struct *s)
+rd_data(const dts_capnp_struct *s)
 {
     return s->msg->segs[s->seg].data + s->data_bit / 8;
 }
@@ -19,12 +19,12 @@ rd_data(const dtsi_capnp_struct *s)
 // trunc_sizes gives the data words and pointers of s once trailing zero
 // words and null pointers are dropped.
 static void
-trunc_sizes(const dtsi_capnp_struct *s, uint16_t *dw, uint16_t *pc)
+trunc_sizes(const dts_capnp_struct *s, uint16_t *dw, uint16_t *pc)
 {
     uint32_t d = s->data_bits / 64, p = s->nptrs;
     const uint8_t *data = s->seg == CAPNP_NULL_SEG ? NULL : rd_data(s);
     while (d > 0 && cp_load(data + (size_t)(d - 1) * 8) == 0) d--;
-    while (p > 0 && dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(s, p - 1))) p--;
+    while (p > 0 && dts_capnp_ptr_is_null(dts_capnp_struct_ptr(s, p - 1))) p--;
     *dw = (uint16_t)d;
     *pc = (uint16_t)p;
 }
@@ -32,14 +32,14 @@ trunc_sizes(const dtsi_capnp_struct *s, uint16_t *dw, uint16_t *pc)
 // copy_body copies the data (up to dw words) and the first pc pointers of
 // a read struct into a built one of that size.
 static dts_err
-copy_body(const dtsi_capnp_struct *rs, dtsi_capnp_bstruct bs, bool canon)
+copy_body(const dts_capnp_struct *rs, dts_capnp_bstruct bs, bool canon)
 {
     uint32_t have = rs->data_bits / 64;
     if (bs.dwords && have && rs->seg != CAPNP_NULL_SEG)
         memcpy(bs.b->segs[bs.seg].data + (size_t)bs.off * 8, rd_data(rs),
                (size_t)(have < bs.dwords ? have : bs.dwords) * 8);
     for (uint32_t i = 0; i < bs.nptrs && i < rs->nptrs; i++) {
-        dts_err e = copy_ptr(dtsi_capnp_struct_ptr(rs, i), dtsi_capnp_bstruct_ptr(bs, i), canon);
+        dts_err e = copy_ptr(dts_capnp_struct_ptr(rs, i), dts_capnp_bstruct_ptr(bs, i), canon);
         if (e) return e;
     }
     return DTS_OK;
@@ -47,14 +47,14 @@ copy_body(const dtsi_capnp_struct *rs, dtsi_capnp_bstruct bs, bool canon)
 
 // copy_struct copies a struct pointer's target.
 static dts_err
-copy_struct(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canon)
+copy_struct(dts_capnp_ptr from, dts_capnp_bptr to, bool canon)
 {
-    dtsi_capnp_struct rs;
-    dts_err e = dtsi_capnp_read_struct(from, &rs);
+    dts_capnp_struct rs;
+    dts_err e = dts_capnp_read_struct(from, &rs);
     if (e) return e;
     uint16_t dw = (uint16_t)(rs.data_bits / 64), pc = rs.nptrs;
     if (canon) trunc_sizes(&rs, &dw, &pc);
-    dtsi_capnp_bstruct bs = dtsi_capnp_init_struct(to, dw, pc);
+    dts_capnp_bstruct bs = dts_capnp_init_struct(to, dw, pc);
     if (to.b->err) return to.b->err;
     return copy_body(&rs, bs, canon);
 }
@@ -62,25 +62,25 @@ copy_struct(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canon)
 // copy_struct_list copies a list of structs (composite), sizing elements
 // to the largest truncated element in canonical form.
 static dts_err
-copy_struct_list(const dtsi_capnp_list *l, dtsi_capnp_bptr to, bool canon)
+copy_struct_list(const dts_capnp_list *l, dts_capnp_bptr to, bool canon)
 {
     uint16_t dw = (uint16_t)(l->elem_data_bits / 64), pc = l->elem_ptrs;
-    dtsi_capnp_struct rs;
+    dts_capnp_struct rs;
     if (canon) {
         dw = pc = 0;
         for (uint32_t i = 0; i < l->count; i++) {
             uint16_t d, p;
-            dtsi_capnp_list_struct(l, i, &rs);
+            dts_capnp_list_struct(l, i, &rs);
             trunc_sizes(&rs, &d, &p);
             if (d > dw) dw = d;
             if (p > pc) pc = p;
         }
     }
-    dtsi_capnp_blist bl = dtsi_capnp_init_struct_list(to, dw, pc, l->count);
+    dts_capnp_blist bl = dts_capnp_init_struct_list(to, dw, pc, l->count);
     if (to.b->err) return to.b->err;
     for (uint32_t i = 0; i < l->count; i++) {
-        dtsi_capnp_list_struct(l, i, &rs);
-        dts_err e = copy_body(&rs, dtsi_capnp_blist_struct(bl, i), canon);
+        dts_capnp_list_struct(l, i, &rs);
+        dts_err e = copy_body(&rs, dts_capnp_blist_struct(bl, i), canon);
         if (e) return e;
     }
     return DTS_OK;
@@ -88,17 +88,17 @@ copy_struct_list(const dtsi_capnp_list *l, dtsi_capnp_bptr to, bool canon)
 
 // copy_list copies a list pointer's target, keeping its element size.
 static dts_err
-copy_list(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canon)
+copy_list(dts_capnp_ptr from, dts_capnp_bptr to, bool canon)
 {
-    dtsi_capnp_list l;
-    dts_err e = dtsi_capnp_read_list(from, DTSI_CAPNP_ANY, &l);
+    dts_capnp_list l;
+    dts_err e = dts_capnp_read_list(from, DTS_CAPNP_ANY, &l);
     if (e) return e;
-    if (l.esize == DTSI_CAPNP_COMPOSITE) return copy_struct_list(&l, to, canon);
-    dtsi_capnp_blist bl = dtsi_capnp_init_list(to, l.esize, l.count);
+    if (l.esize == DTS_CAPNP_COMPOSITE) return copy_struct_list(&l, to, canon);
+    dts_capnp_blist bl = dts_capnp_init_list(to, l.esize, l.count);
     if (to.b->err) return to.b->err;
-    if (l.esize == DTSI_CAPNP_POINTER) {
+    if (l.esize == DTS_CAPNP_POINTER) {
         for (uint32_t i = 0; i < l.count; i++)
-            if ((e = copy_ptr(dtsi_capnp_list_ptr(&l, i), dtsi_capnp_blist_ptr(bl, i), canon)))
+            if ((e = copy_ptr(dts_capnp_list_ptr(&l, i), dts_capnp_blist_ptr(bl, i), canon)))
                 return e;
         return DTS_OK;
     }
@@ -112,9 +112,9 @@ copy_list(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canon)
 
 // copy_ptr copies whatever slot from points at into slot to.
 static dts_err
-copy_ptr(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canon)
+copy_ptr(dts_capnp_ptr from, dts_capnp_bptr to, bool canon)
 {
-    switch (dtsi_capnp_ptr_kind(from)) {
+    switch (dts_capnp_ptr_kind(from)) {
     case 0:
         return DTS_OK;
     case 1:
@@ -129,23 +129,23 @@ copy_ptr(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canon)
 }
 
 dts_err
-dtsi_capnp_copy(dtsi_capnp_ptr from, dtsi_capnp_bptr to, bool canonical)
+dts_capnp_copy(dts_capnp_ptr from, dts_capnp_bptr to, bool canonical)
 {
     return copy_ptr(from, to, canonical);
 }
 
-// dtsi_capnp_canonicalize copies the root into a growing single-segment
+// dts_capnp_canonicalize copies the root into a growing single-segment
 // builder in canonical form and returns its words.
 dts_err
-dtsi_capnp_canonicalize(dtsi_capnp_msg *m, uint8_t **out, size_t *outlen)
+dts_capnp_canonicalize(dts_capnp_msg *m, uint8_t **out, size_t *outlen)
 {
-    dtsi_capnp_builder b;
-    dtsi_capnp_builder_opts o = {.single = true, .seg_words = 64, .max_words = m->limits.max_words};
+    dts_capnp_builder b;
+    dts_capnp_builder_opts o = {.single = true, .seg_words = 64, .max_words = m->limits.max_words};
     *out = NULL;
     *outlen = 0;
-    dts_err e = dtsi_capnp_builder_init(&b, &o);
-    if (!e) e = dtsi_capnp_copy(dtsi_capnp_root(m), dtsi_capnp_broot(&b), true);
-    if (!e) e = dtsi_capnp_builder_write(&b, true, out, outlen);
-    dtsi_capnp_builder_fini(&b);
+    dts_err e = dts_capnp_builder_init(&b, &o);
+    if (!e) e = dts_capnp_copy(dts_capnp_root(m), dts_capnp_broot(&b), true);
+    if (!e) e = dts_capnp_builder_write(&b, true, out, outlen);
+    dts_capnp_builder_fini(&b);
     return e;
 }

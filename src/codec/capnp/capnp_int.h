@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 
 #define CAPNP_NULL_SEG UINT32_MAX
 
@@ -67,7 +67,7 @@ cp_offset(uint64_t w)
 
 // dtsi_capnp_fail records the first error of m (printf-style explanation)
 // and returns err.
-dts_err dtsi_capnp_fail(dtsi_capnp_msg *m, dts_err err, const char *fmt, ...)
+dts_err dtsi_capnp_fail(dts_capnp_msg *m, dts_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 // Bits per element of the non-composite element sizes.

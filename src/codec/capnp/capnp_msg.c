@@ -7,23 +7,23 @@
 #include "codec/capnp/capnp_int.h"
 #include "codec/codec_int.h"
 
-dtsi_capnp_limits
-dtsi_capnp_limits_resolve(const dtsi_capnp_limits *l)
+dts_capnp_limits
+dts_capnp_limits_resolve(const dts_capnp_limits *l)
 {
-    dtsi_capnp_limits r = {0};
+    dts_capnp_limits r = {0};
     if (l) r = *l;
-    if (!r.max_segments) r.max_segments = DTSI_CAPNP_MAX_SEGMENTS;
-    if (!r.max_words) r.max_words = DTSI_CAPNP_MAX_WORDS;
-    if (r.max_words > DTSI_CAPNP_HARD_MAX_WORDS) r.max_words = DTSI_CAPNP_HARD_MAX_WORDS;
-    if (!r.traversal_words) r.traversal_words = DTSI_CAPNP_TRAVERSAL_WORDS;
-    if (!r.nesting) r.nesting = DTSI_CAPNP_NESTING;
+    if (!r.max_segments) r.max_segments = DTS_CAPNP_MAX_SEGMENTS;
+    if (!r.max_words) r.max_words = DTS_CAPNP_MAX_WORDS;
+    if (r.max_words > DTS_CAPNP_HARD_MAX_WORDS) r.max_words = DTS_CAPNP_HARD_MAX_WORDS;
+    if (!r.traversal_words) r.traversal_words = DTS_CAPNP_TRAVERSAL_WORDS;
+    if (!r.nesting) r.nesting = DTS_CAPNP_NESTING;
     return r;
 }
 
 // dtsi_capnp_fail records the first error of a message with a printf-style
 // explanation and returns err, so that callers write `return fail(...)`.
 dts_err
-dtsi_capnp_fail(dtsi_capnp_msg *m, dts_err err, const char *fmt, ...)
+dtsi_capnp_fail(dts_capnp_msg *m, dts_err err, const char *fmt, ...)
 {
     if (m && m->err == DTS_OK) {
         m->err = err;
@@ -37,30 +37,30 @@ dtsi_capnp_fail(dtsi_capnp_msg *m, dts_err err, const char *fmt, ...)
 
 // msg_reset prepares m for reading: no segments, full budget.
 static void
-msg_reset(dtsi_capnp_msg *m, const dtsi_capnp_limits *limits)
+msg_reset(dts_capnp_msg *m, const dts_capnp_limits *limits)
 {
     memset(m, 0, sizeof *m);
-    m->limits = dtsi_capnp_limits_resolve(limits);
+    m->limits = dts_capnp_limits_resolve(limits);
     m->budget = m->limits.traversal_words;
 }
 
 // msg_check_root requires segment 0 to hold at least the root pointer.
 static dts_err
-msg_check_root(dtsi_capnp_msg *m)
+msg_check_root(dts_capnp_msg *m)
 {
     if (m->nsegs == 0 || m->segs[0].words == 0)
         return dtsi_capnp_fail(m, DTS_EMALFORMED, "message has no root pointer");
     return DTS_OK;
 }
 
-// dtsi_capnp_msg_init_stream parses the segment table: u32 count-1, then one
+// dts_capnp_msg_init_stream parses the segment table: u32 count-1, then one
 // u32 size (words) per segment, padded to a word. The count is checked
 // against max_segments before the table is read (a count of 2^32 is
 // refused at once), the sum of sizes (64-bit) against max_words, and the
 // segments against the bytes present.
 dts_err
-dtsi_capnp_msg_init_stream(dtsi_capnp_msg *m, const void *buf, size_t len,
-                           const dtsi_capnp_limits *limits, size_t *used)
+dts_capnp_msg_init_stream(dts_capnp_msg *m, const void *buf, size_t len,
+                          const dts_capnp_limits *limits, size_t *used)
 {
     const uint8_t *p = buf;
     msg_reset(m, limits);
@@ -93,22 +93,22 @@ dtsi_capnp_msg_init_stream(dtsi_capnp_msg *m, const void *buf, size_t len,
 }
 
 dts_err
-dtsi_capnp_msg_init_flat(dtsi_capnp_msg *m, const void *buf, size_t len,
-                         const dtsi_capnp_limits *limits)
+dts_capnp_msg_init_flat(dts_capnp_msg *m, const void *buf, size_t len,
+                        const dts_capnp_limits *limits)
 {
-    dtsi_capnp_seg s = {.data = buf, .words = (uint32_t)(len / 8)};
+    dts_capnp_seg s = {.data = buf, .words = (uint32_t)(len / 8)};
     msg_reset(m, limits);
     if (len % 8)
         return dtsi_capnp_fail(m, DTS_EMALFORMED, "flat message not a whole number of words");
     if (len / 8 > m->limits.max_words)
         return dtsi_capnp_fail(m, DTS_ETOOBIG, "message of %zu words (limit %llu)", len / 8,
                                (unsigned long long)m->limits.max_words);
-    return dtsi_capnp_msg_init_segments(m, &s, 1, limits);
+    return dts_capnp_msg_init_segments(m, &s, 1, limits);
 }
 
 dts_err
-dtsi_capnp_msg_init_segments(dtsi_capnp_msg *m, const dtsi_capnp_seg *segs, uint32_t nsegs,
-                             const dtsi_capnp_limits *limits)
+dts_capnp_msg_init_segments(dts_capnp_msg *m, const dts_capnp_seg *segs, uint32_t nsegs,
+                            const dts_capnp_limits *limits)
 {
     msg_reset(m, limits);
     if (nsegs > m->limits.max_segments)
@@ -125,28 +125,28 @@ dtsi_capnp_msg_init_segments(dtsi_capnp_msg *m, const dtsi_capnp_seg *segs, uint
     return msg_check_root(m);
 }
 
-// dtsi_capnp_msg_init_packed unpacks at most what the limits allow (every
+// dts_capnp_msg_init_packed unpacks at most what the limits allow (every
 // segment word plus the largest segment table) before framing it.
 dts_err
-dtsi_capnp_msg_init_packed(dtsi_capnp_msg *m, const void *buf, size_t len,
-                           const dtsi_capnp_limits *limits)
+dts_capnp_msg_init_packed(dts_capnp_msg *m, const void *buf, size_t len,
+                          const dts_capnp_limits *limits)
 {
-    dtsi_capnp_limits l = dtsi_capnp_limits_resolve(limits);
+    dts_capnp_limits l = dts_capnp_limits_resolve(limits);
     size_t max = (size_t)l.max_words * 8 + 4 * ((size_t)l.max_segments + 2);
     uint8_t *raw;
     size_t rawlen;
     msg_reset(m, limits);
-    dts_err e = dtsi_capnp_unpack(buf, len, max, &raw, &rawlen);
+    dts_err e = dts_capnp_unpack(buf, len, max, &raw, &rawlen);
     if (e)
         return dtsi_capnp_fail(m, e, "packed message %s",
                                e == DTS_ETOOBIG ? "too big" : "malformed");
-    e = dtsi_capnp_msg_init_stream(m, raw, rawlen, limits, NULL);
+    e = dts_capnp_msg_init_stream(m, raw, rawlen, limits, NULL);
     m->owned = raw;
     return e;
 }
 
 void
-dtsi_capnp_msg_fini(dtsi_capnp_msg *m)
+dts_capnp_msg_fini(dts_capnp_msg *m)
 {
     if (m->segs != &m->seg0) dtsi_cfree(m->segs);
     dtsi_cfree(m->owned);
@@ -156,7 +156,7 @@ dtsi_capnp_msg_fini(dtsi_capnp_msg *m)
 }
 
 dts_err
-dtsi_capnp_msg_error(const dtsi_capnp_msg *m, const char **why)
+dts_capnp_msg_error(const dts_capnp_msg *m, const char **why)
 {
     if (why) *why = m->err ? m->errmsg : "";
     return m->err;
@@ -170,7 +170,7 @@ dtsi_capnp_msg_error(const dtsi_capnp_msg *m, const char **why)
 // our packed bytes equal `capnp convert binary:packed`.
 
 size_t
-dtsi_capnp_pack_bound(size_t len)
+dts_capnp_pack_bound(size_t len)
 {
     return len / 8 * 10 + 10;
 }
@@ -185,7 +185,7 @@ pack_zeros(const uint8_t *w)
 }
 
 size_t
-dtsi_capnp_pack(const uint8_t *in, size_t len, uint8_t *out)
+dts_capnp_pack(const uint8_t *in, size_t len, uint8_t *out)
 {
     const uint8_t *end = in + len / 8 * 8;
     uint8_t *o = out;
@@ -252,7 +252,7 @@ unpack_run(const uint8_t *in, size_t len, uint8_t *out, size_t max)
 }
 
 dts_err
-dtsi_capnp_unpack(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, size_t *outlen)
+dts_capnp_unpack(const uint8_t *in, size_t len, size_t max_out, uint8_t **out, size_t *outlen)
 {
     *out = NULL;
     *outlen = 0;

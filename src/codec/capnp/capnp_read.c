@@ -16,7 +16,7 @@ typedef struct rd_ref {
 // rd_word loads the pointer word of a slot (0 for a slot outside any
 // section or segment).
 static uint64_t
-rd_word(dtsi_capnp_ptr p)
+rd_word(dts_capnp_ptr p)
 {
     if (p.seg == CAPNP_NULL_SEG || p.seg >= p.msg->nsegs || p.off >= p.msg->segs[p.seg].words)
         return 0;
@@ -28,7 +28,7 @@ rd_word(dtsi_capnp_ptr p)
 // are impossible); a double-far pad is a far pointer to the object's start
 // followed by a tag word holding its kind and size.
 static dts_err
-rd_far(dtsi_capnp_msg *m, uint64_t w, rd_ref *r)
+rd_far(dts_capnp_msg *m, uint64_t w, rd_ref *r)
 {
     uint32_t seg = (uint32_t)(w >> 32), pad = (uint32_t)(w >> 3) & 0x1fffffffu;
     bool dbl = (w >> 2) & 1;
@@ -58,7 +58,7 @@ rd_far(dtsi_capnp_msg *m, uint64_t w, rd_ref *r)
 
 // rd_resolve turns the slot's word into a ref, following far pointers.
 static dts_err
-rd_resolve(dtsi_capnp_ptr p, rd_ref *r)
+rd_resolve(dts_capnp_ptr p, rd_ref *r)
 {
     uint64_t w = rd_word(p);
     if (cp_kind(w) == 2) return rd_far(p.msg, w, r);
@@ -68,7 +68,7 @@ rd_resolve(dtsi_capnp_ptr p, rd_ref *r)
 
 // rd_bounds checks that words [target, target+n) lie in the segment.
 static dts_err
-rd_bounds(dtsi_capnp_msg *m, const rd_ref *r, uint64_t n, const char *what)
+rd_bounds(dts_capnp_msg *m, const rd_ref *r, uint64_t n, const char *what)
 {
     if (r->target < 0 || (uint64_t)r->target + n > m->segs[r->seg].words)
         return dtsi_capnp_fail(m, DTS_EMALFORMED, "%s pointer out of bounds", what);
@@ -78,7 +78,7 @@ rd_bounds(dtsi_capnp_msg *m, const rd_ref *r, uint64_t n, const char *what)
 // rd_charge takes n words from the traversal budget (the amplification
 // guard: callers charge at least one word per element).
 static dts_err
-rd_charge(dtsi_capnp_msg *m, uint64_t n)
+rd_charge(dts_capnp_msg *m, uint64_t n)
 {
     if (n > m->budget) {
         m->budget = 0;
@@ -91,28 +91,28 @@ rd_charge(dtsi_capnp_msg *m, uint64_t n)
 
 // rd_depth checks the nesting of a new object at depth d.
 static dts_err
-rd_depth(dtsi_capnp_msg *m, unsigned d)
+rd_depth(dts_capnp_msg *m, unsigned d)
 {
     if (d > m->limits.nesting)
         return dtsi_capnp_fail(m, DTS_ETOOBIG, "nesting deeper than %u", m->limits.nesting);
     return DTS_OK;
 }
 
-dtsi_capnp_ptr
-dtsi_capnp_root(dtsi_capnp_msg *m)
+dts_capnp_ptr
+dts_capnp_root(dts_capnp_msg *m)
 {
-    dtsi_capnp_ptr p = {.msg = m, .seg = m->nsegs ? 0 : CAPNP_NULL_SEG, .off = 0, .depth = 0};
+    dts_capnp_ptr p = {.msg = m, .seg = m->nsegs ? 0 : CAPNP_NULL_SEG, .off = 0, .depth = 0};
     return p;
 }
 
 bool
-dtsi_capnp_ptr_is_null(dtsi_capnp_ptr p)
+dts_capnp_ptr_is_null(dts_capnp_ptr p)
 {
     return rd_word(p) == 0;
 }
 
 int
-dtsi_capnp_ptr_kind(dtsi_capnp_ptr p)
+dts_capnp_ptr_kind(dts_capnp_ptr p)
 {
     rd_ref r = {0};
     if (rd_word(p) == 0) return 0;
@@ -121,19 +121,19 @@ dtsi_capnp_ptr_kind(dtsi_capnp_ptr p)
 }
 
 // empty_struct is the view of a null struct pointer: no data, no pointers.
-static dtsi_capnp_struct
-empty_struct(dtsi_capnp_msg *m, unsigned depth)
+static dts_capnp_struct
+empty_struct(dts_capnp_msg *m, unsigned depth)
 {
-    dtsi_capnp_struct s = {.msg = m, .seg = CAPNP_NULL_SEG, .depth = depth};
+    dts_capnp_struct s = {.msg = m, .seg = CAPNP_NULL_SEG, .depth = depth};
     return s;
 }
 
-// dtsi_capnp_read_struct follows a struct pointer: bounds of data plus
+// dts_capnp_read_struct follows a struct pointer: bounds of data plus
 // pointer sections, budget max(size, 1) words, nesting.
 dts_err
-dtsi_capnp_read_struct(dtsi_capnp_ptr p, dtsi_capnp_struct *out)
+dts_capnp_read_struct(dts_capnp_ptr p, dts_capnp_struct *out)
 {
-    dtsi_capnp_msg *m = p.msg;
+    dts_capnp_msg *m = p.msg;
     rd_ref r = {0};
     dts_err e;
     *out = empty_struct(m, p.depth + 1);
@@ -159,16 +159,16 @@ dtsi_capnp_read_struct(dtsi_capnp_ptr p, dtsi_capnp_struct *out)
 // upgrades between primitive and struct lists are allowed, bit lists only
 // match bit lists).
 static dts_err
-rd_list_compat(dtsi_capnp_msg *m, unsigned expected, bool bit, uint32_t data_bits, unsigned ptrs)
+rd_list_compat(dts_capnp_msg *m, unsigned expected, bool bit, uint32_t data_bits, unsigned ptrs)
 {
-    if (expected == DTSI_CAPNP_ANY || expected == DTSI_CAPNP_VOID) return DTS_OK;
-    if (expected == DTSI_CAPNP_COMPOSITE) {
+    if (expected == DTS_CAPNP_ANY || expected == DTS_CAPNP_VOID) return DTS_OK;
+    if (expected == DTS_CAPNP_COMPOSITE) {
         if (bit) return dtsi_capnp_fail(m, DTS_EMALFORMED, "found a bit list, expected structs");
         return DTS_OK;
     }
-    if ((expected == DTSI_CAPNP_BIT) != bit)
+    if ((expected == DTS_CAPNP_BIT) != bit)
         return dtsi_capnp_fail(m, DTS_EMALFORMED, "bit list and non-bit list mixed");
-    if (expected == DTSI_CAPNP_POINTER ? ptrs < 1 : data_bits < cp_esize_bits[expected])
+    if (expected == DTS_CAPNP_POINTER ? ptrs < 1 : data_bits < cp_esize_bits[expected])
         return dtsi_capnp_fail(m, DTS_EMALFORMED, "list element size incompatible");
     return DTS_OK;
 }
@@ -176,7 +176,7 @@ rd_list_compat(dtsi_capnp_msg *m, unsigned expected, bool bit, uint32_t data_bit
 // rd_composite reads the tag of an inline composite list at r (wc words of
 // elements after the tag) into out.
 static dts_err
-rd_composite(dtsi_capnp_msg *m, const rd_ref *r, uint64_t wc, dtsi_capnp_list *out)
+rd_composite(dts_capnp_msg *m, const rd_ref *r, uint64_t wc, dts_capnp_list *out)
 {
     dts_err e;
     if ((e = rd_bounds(m, r, wc + 1, "list"))) return e;
@@ -199,10 +199,10 @@ rd_composite(dtsi_capnp_msg *m, const rd_ref *r, uint64_t wc, dtsi_capnp_list *o
 
 // rd_flat_list reads a list of primitive or pointer elements at r.
 static dts_err
-rd_flat_list(dtsi_capnp_msg *m, const rd_ref *r, unsigned es, uint64_t count, dtsi_capnp_list *out)
+rd_flat_list(dts_capnp_msg *m, const rd_ref *r, unsigned es, uint64_t count, dts_capnp_list *out)
 {
     dts_err e;
-    uint64_t step = es == DTSI_CAPNP_POINTER ? 64 : cp_esize_bits[es];
+    uint64_t step = es == DTS_CAPNP_POINTER ? 64 : cp_esize_bits[es];
     uint64_t words = (count * step + 63) / 64;
     if ((e = rd_bounds(m, r, words, "list"))) return e;
     if ((e = rd_charge(m, step ? (words ? words : 1) : (count ? count : 1)))) return e;
@@ -210,23 +210,23 @@ rd_flat_list(dtsi_capnp_msg *m, const rd_ref *r, unsigned es, uint64_t count, dt
     out->count = (uint32_t)count;
     out->step_bits = step;
     out->elem_data_bits = cp_esize_bits[es];
-    out->elem_ptrs = es == DTSI_CAPNP_POINTER;
+    out->elem_ptrs = es == DTS_CAPNP_POINTER;
     return DTS_OK;
 }
 
-// dtsi_capnp_read_list follows a list pointer (see the header for the
+// dts_capnp_read_list follows a list pointer (see the header for the
 // compatibility rules); composite lists are charged their word count, or
 // their element count when elements are zero-sized.
 dts_err
-dtsi_capnp_read_list(dtsi_capnp_ptr p, unsigned esize, dtsi_capnp_list *out)
+dts_capnp_read_list(dts_capnp_ptr p, unsigned esize, dts_capnp_list *out)
 {
-    dtsi_capnp_msg *m = p.msg;
+    dts_capnp_msg *m = p.msg;
     rd_ref r = {0};
     dts_err e;
     memset(out, 0, sizeof *out);
     out->msg = m;
     out->seg = CAPNP_NULL_SEG;
-    out->esize = esize == DTSI_CAPNP_ANY ? DTSI_CAPNP_VOID : (uint8_t)esize;
+    out->esize = esize == DTS_CAPNP_ANY ? DTS_CAPNP_VOID : (uint8_t)esize;
     out->depth = p.depth + 1;
     if (rd_word(p) == 0) return DTS_OK;
     if ((e = rd_depth(m, p.depth + 1)) || (e = rd_resolve(p, &r))) return e;
@@ -235,11 +235,11 @@ dtsi_capnp_read_list(dtsi_capnp_ptr p, unsigned esize, dtsi_capnp_list *out)
                                cp_kind(r.w));
     unsigned es = (unsigned)(r.w >> 32) & 7;
     uint64_t count = r.w >> 35;
-    dtsi_capnp_list l = *out;
-    e = es == DTSI_CAPNP_COMPOSITE ? rd_composite(m, &r, count, &l)
-                                   : rd_flat_list(m, &r, es, count, &l);
+    dts_capnp_list l = *out;
+    e = es == DTS_CAPNP_COMPOSITE ? rd_composite(m, &r, count, &l)
+                                  : rd_flat_list(m, &r, es, count, &l);
     if (e) return e;
-    if ((e = rd_list_compat(m, esize, es == DTSI_CAPNP_BIT, l.elem_data_bits, l.elem_ptrs)))
+    if ((e = rd_list_compat(m, esize, es == DTS_CAPNP_BIT, l.elem_data_bits, l.elem_ptrs)))
         return e;
     l.seg = r.seg;
     l.esize = (uint8_t)es;
@@ -249,16 +249,16 @@ dtsi_capnp_read_list(dtsi_capnp_ptr p, unsigned esize, dtsi_capnp_list *out)
 
 // rd_blob reads a byte list (text or data: element size BYTE exactly).
 static dts_err
-rd_blob(dtsi_capnp_ptr p, bool text, const uint8_t **d, size_t *len)
+rd_blob(dts_capnp_ptr p, bool text, const uint8_t **d, size_t *len)
 {
-    dtsi_capnp_msg *m = p.msg;
+    dts_capnp_msg *m = p.msg;
     rd_ref r = {0};
     dts_err e;
     *d = text ? (const uint8_t *)"" : NULL;
     *len = 0;
     if (rd_word(p) == 0) return DTS_OK;
     if ((e = rd_resolve(p, &r))) return e;
-    if (cp_kind(r.w) != 1 || ((r.w >> 32) & 7) != DTSI_CAPNP_BYTE)
+    if (cp_kind(r.w) != 1 || ((r.w >> 32) & 7) != DTS_CAPNP_BYTE)
         return dtsi_capnp_fail(m, DTS_EMALFORMED, "expected a byte list for %s",
                                text ? "text" : "data");
     uint64_t count = r.w >> 35;
@@ -274,7 +274,7 @@ rd_blob(dtsi_capnp_ptr p, bool text, const uint8_t **d, size_t *len)
 }
 
 dts_err
-dtsi_capnp_read_text(dtsi_capnp_ptr p, const char **s, size_t *len)
+dts_capnp_read_text(dts_capnp_ptr p, const char **s, size_t *len)
 {
     const uint8_t *d;
     dts_err e = rd_blob(p, true, &d, len);
@@ -283,7 +283,7 @@ dtsi_capnp_read_text(dtsi_capnp_ptr p, const char **s, size_t *len)
 }
 
 dts_err
-dtsi_capnp_read_data(dtsi_capnp_ptr p, const uint8_t **d, size_t *len)
+dts_capnp_read_data(dts_capnp_ptr p, const uint8_t **d, size_t *len)
 {
     return rd_blob(p, false, d, len);
 }
@@ -294,7 +294,7 @@ dtsi_capnp_read_data(dtsi_capnp_ptr p, const uint8_t **d, size_t *len)
 // rd_bits reads width bits at field offset off (in units of width) of a
 // struct's data, or 0 past the data section.
 static uint64_t
-rd_bits(const dtsi_capnp_struct *s, uint32_t off, unsigned width)
+rd_bits(const dts_capnp_struct *s, uint32_t off, unsigned width)
 {
     uint64_t bit = (uint64_t)off * width;
     if (s->seg == CAPNP_NULL_SEG || bit + width > s->data_bits) return 0;
@@ -305,61 +305,61 @@ rd_bits(const dtsi_capnp_struct *s, uint32_t off, unsigned width)
 }
 
 bool
-dtsi_capnp_get_bool(const dtsi_capnp_struct *s, uint32_t off, bool def)
+dts_capnp_get_bool(const dts_capnp_struct *s, uint32_t off, bool def)
 {
     return (rd_bits(s, off, 1) != 0) != def;
 }
 
 uint8_t
-dtsi_capnp_get_u8(const dtsi_capnp_struct *s, uint32_t off, uint8_t def)
+dts_capnp_get_u8(const dts_capnp_struct *s, uint32_t off, uint8_t def)
 {
     return (uint8_t)(rd_bits(s, off, 8) ^ def);
 }
 
 uint16_t
-dtsi_capnp_get_u16(const dtsi_capnp_struct *s, uint32_t off, uint16_t def)
+dts_capnp_get_u16(const dts_capnp_struct *s, uint32_t off, uint16_t def)
 {
     return (uint16_t)(rd_bits(s, off, 16) ^ def);
 }
 
 uint32_t
-dtsi_capnp_get_u32(const dtsi_capnp_struct *s, uint32_t off, uint32_t def)
+dts_capnp_get_u32(const dts_capnp_struct *s, uint32_t off, uint32_t def)
 {
     return (uint32_t)(rd_bits(s, off, 32) ^ def);
 }
 
 uint64_t
-dtsi_capnp_get_u64(const dtsi_capnp_struct *s, uint32_t off, uint64_t def)
+dts_capnp_get_u64(const dts_capnp_struct *s, uint32_t off, uint64_t def)
 {
     return rd_bits(s, off, 64) ^ def;
 }
 
 float
-dtsi_capnp_get_f32(const dtsi_capnp_struct *s, uint32_t off, float def)
+dts_capnp_get_f32(const dts_capnp_struct *s, uint32_t off, float def)
 {
     uint32_t d, v;
     float f;
     memcpy(&d, &def, 4);
-    v = dtsi_capnp_get_u32(s, off, d);
+    v = dts_capnp_get_u32(s, off, d);
     memcpy(&f, &v, 4);
     return f;
 }
 
 double
-dtsi_capnp_get_f64(const dtsi_capnp_struct *s, uint32_t off, double def)
+dts_capnp_get_f64(const dts_capnp_struct *s, uint32_t off, double def)
 {
     uint64_t d, v;
     double f;
     memcpy(&d, &def, 8);
-    v = dtsi_capnp_get_u64(s, off, d);
+    v = dts_capnp_get_u64(s, off, d);
     memcpy(&f, &v, 8);
     return f;
 }
 
-dtsi_capnp_ptr
-dtsi_capnp_struct_ptr(const dtsi_capnp_struct *s, uint32_t i)
+dts_capnp_ptr
+dts_capnp_struct_ptr(const dts_capnp_struct *s, uint32_t i)
 {
-    dtsi_capnp_ptr p = {.msg = s->msg, .seg = CAPNP_NULL_SEG, .depth = s->depth};
+    dts_capnp_ptr p = {.msg = s->msg, .seg = CAPNP_NULL_SEG, .depth = s->depth};
     if (s->seg != CAPNP_NULL_SEG && i < s->nptrs) {
         p.seg = s->seg;
         p.off = s->ptr_off + i;
@@ -371,7 +371,7 @@ dtsi_capnp_struct_ptr(const dtsi_capnp_struct *s, uint32_t i)
 // List elements: element i is a struct of elem_data_bits then elem_ptrs.
 
 dts_err
-dtsi_capnp_list_struct(const dtsi_capnp_list *l, uint32_t i, dtsi_capnp_struct *out)
+dts_capnp_list_struct(const dts_capnp_list *l, uint32_t i, dts_capnp_struct *out)
 {
     *out = empty_struct(l->msg, l->depth);
     if (l->seg == CAPNP_NULL_SEG || i >= l->count) return DTS_OK;
@@ -383,50 +383,50 @@ dtsi_capnp_list_struct(const dtsi_capnp_list *l, uint32_t i, dtsi_capnp_struct *
     return DTS_OK;
 }
 
-dtsi_capnp_ptr
-dtsi_capnp_list_ptr(const dtsi_capnp_list *l, uint32_t i)
+dts_capnp_ptr
+dts_capnp_list_ptr(const dts_capnp_list *l, uint32_t i)
 {
-    dtsi_capnp_struct s;
-    dtsi_capnp_list_struct(l, i, &s);
-    return dtsi_capnp_struct_ptr(&s, 0);
+    dts_capnp_struct s;
+    dts_capnp_list_struct(l, i, &s);
+    return dts_capnp_struct_ptr(&s, 0);
 }
 
 bool
-dtsi_capnp_list_bool(const dtsi_capnp_list *l, uint32_t i)
+dts_capnp_list_bool(const dts_capnp_list *l, uint32_t i)
 {
-    dtsi_capnp_struct s;
-    dtsi_capnp_list_struct(l, i, &s);
-    return dtsi_capnp_get_bool(&s, 0, false);
+    dts_capnp_struct s;
+    dts_capnp_list_struct(l, i, &s);
+    return dts_capnp_get_bool(&s, 0, false);
 }
 
 uint8_t
-dtsi_capnp_list_u8(const dtsi_capnp_list *l, uint32_t i)
+dts_capnp_list_u8(const dts_capnp_list *l, uint32_t i)
 {
-    dtsi_capnp_struct s;
-    dtsi_capnp_list_struct(l, i, &s);
-    return dtsi_capnp_get_u8(&s, 0, 0);
+    dts_capnp_struct s;
+    dts_capnp_list_struct(l, i, &s);
+    return dts_capnp_get_u8(&s, 0, 0);
 }
 
 uint16_t
-dtsi_capnp_list_u16(const dtsi_capnp_list *l, uint32_t i)
+dts_capnp_list_u16(const dts_capnp_list *l, uint32_t i)
 {
-    dtsi_capnp_struct s;
-    dtsi_capnp_list_struct(l, i, &s);
-    return dtsi_capnp_get_u16(&s, 0, 0);
+    dts_capnp_struct s;
+    dts_capnp_list_struct(l, i, &s);
+    return dts_capnp_get_u16(&s, 0, 0);
 }
 
 uint32_t
-dtsi_capnp_list_u32(const dtsi_capnp_list *l, uint32_t i)
+dts_capnp_list_u32(const dts_capnp_list *l, uint32_t i)
 {
-    dtsi_capnp_struct s;
-    dtsi_capnp_list_struct(l, i, &s);
-    return dtsi_capnp_get_u32(&s, 0, 0);
+    dts_capnp_struct s;
+    dts_capnp_list_struct(l, i, &s);
+    return dts_capnp_get_u32(&s, 0, 0);
 }
 
 uint64_t
-dtsi_capnp_list_u64(const dtsi_capnp_list *l, uint32_t i)
+dts_capnp_list_u64(const dts_capnp_list *l, uint32_t i)
 {
-    dtsi_capnp_struct s;
-    dtsi_capnp_list_struct(l, i, &s);
-    return dtsi_capnp_get_u64(&s, 0, 0);
+    dts_capnp_struct s;
+    dts_capnp_list_struct(l, i, &s);
+    return dts_capnp_get_u64(&s, 0, 0);
 }

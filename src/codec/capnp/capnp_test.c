@@ -14,7 +14,7 @@
 
 #include <dts/codec.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 #include "codec/codec_int.h"
 
 // Pointer words (encoding spec, "Pointers").
@@ -49,99 +49,99 @@ count_malloc(size_t n)
 // msg1 frames n little-endian words as one segment (host is little endian
 // in CI; the words are stored with the runtime's own byte order helpers).
 static dts_err
-msg1(dtsi_capnp_msg *m, const uint64_t *w, uint32_t n, const dtsi_capnp_limits *l)
+msg1(dts_capnp_msg *m, const uint64_t *w, uint32_t n, const dts_capnp_limits *l)
 {
-    dtsi_capnp_seg s = {.data = (const uint8_t *)w, .words = n};
-    return dtsi_capnp_msg_init_segments(m, &s, 1, l);
+    dts_capnp_seg s = {.data = (const uint8_t *)w, .words = n};
+    return dts_capnp_msg_init_segments(m, &s, 1, l);
 }
 
 static void
 test_segment_table(void **state)
 {
     (void)state;
-    dtsi_capnp_msg m;
+    dts_capnp_msg m;
     // A table claiming 2^32 segments is refused before anything else.
     uint8_t huge[16] = {0xff, 0xff, 0xff, 0xff};
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, huge, sizeof huge, NULL, NULL), DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, huge, sizeof huge, NULL, NULL), DTS_ETOOBIG);
+    dts_capnp_msg_fini(&m);
     // 512 segments are allowed by count, but the table is truncated.
     uint8_t many[16] = {0xff, 0x01, 0, 0};
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, many, sizeof many, NULL, NULL), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, many, sizeof many, NULL, NULL), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     uint8_t more[16] = {0x00, 0x02, 0, 0};
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, more, sizeof more, NULL, NULL), DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, more, sizeof more, NULL, NULL), DTS_ETOOBIG);
+    dts_capnp_msg_fini(&m);
     // One segment of 2^32-1 words: above max_words.
     uint8_t big[16] = {0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, big, sizeof big, NULL, NULL), DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, big, sizeof big, NULL, NULL), DTS_ETOOBIG);
+    dts_capnp_msg_fini(&m);
     // Two words claimed, one present.
     uint8_t trunc[16] = {0, 0, 0, 0, 2, 0, 0, 0};
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, trunc, sizeof trunc, NULL, NULL),
+    assert_int_equal(dts_capnp_msg_init_stream(&m, trunc, sizeof trunc, NULL, NULL),
                      DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     // Empty first segment: no root pointer. Short input.
     uint8_t empty[8] = {0};
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, empty, 8, NULL, NULL), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, empty, 7, NULL, NULL), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
-    assert_int_equal(dtsi_capnp_msg_init_flat(&m, empty, 7, NULL), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, empty, 8, NULL, NULL), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, empty, 7, NULL, NULL), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_flat(&m, empty, 7, NULL), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     // Two messages back to back in one stream: *used says where the next starts.
     uint8_t two[32] = {0,    0,    0,        0, 1, 0, 0, 0, [8] = 0xfc, 0xff,
                        0xff, 0xff, [16] = 0, 0, 0, 0, 1, 0, 0,          0};
     size_t used;
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, two, sizeof two, NULL, &used), DTS_OK);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, two, sizeof two, NULL, &used), DTS_OK);
     assert_int_equal(used, 16);
-    dtsi_capnp_struct s;
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK); // empty struct
-    dtsi_capnp_msg_fini(&m);
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, two + 16, 16, NULL, NULL), DTS_OK);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_struct s;
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK); // empty struct
+    dts_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, two + 16, 16, NULL, NULL), DTS_OK);
+    dts_capnp_msg_fini(&m);
 }
 
 static void
 test_bounds(void **state)
 {
     (void)state;
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
-    dtsi_capnp_list l;
+    dts_capnp_msg m;
+    dts_capnp_struct s;
+    dts_capnp_list l;
     const char *why;
     // Struct past the end, before the start, list past the end.
     uint64_t a[2] = {P_STRUCT(0, 2, 0), 0};
     assert_int_equal(msg1(&m, a, 2, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    assert_int_equal(dtsi_capnp_msg_error(&m, &why), DTS_EMALFORMED);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    assert_int_equal(dts_capnp_msg_error(&m, &why), DTS_EMALFORMED);
     assert_non_null(strstr(why, "out of bounds"));
-    assert_int_equal(dtsi_capnp_get_u64(&s, 0, 7), 7); // failed read gives defaults
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_get_u64(&s, 0, 7), 7); // failed read gives defaults
+    dts_capnp_msg_fini(&m);
     uint64_t b[2] = {P_STRUCT(-3, 1, 0), 0};
     assert_int_equal(msg1(&m, b, 2, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
-    uint64_t c[3] = {P_STRUCT(0, 0, 1), P_LIST(0, DTSI_CAPNP_EIGHT, 2), 0};
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
+    uint64_t c[3] = {P_STRUCT(0, 0, 1), P_LIST(0, DTS_CAPNP_EIGHT, 2), 0};
     assert_int_equal(msg1(&m, c, 3, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 0), DTSI_CAPNP_EIGHT, &l),
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 0), DTS_CAPNP_EIGHT, &l),
                      DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     // Far pointer to a segment that does not exist, and a pad past the end.
     uint64_t d[1] = {P_FAR(false, 0, 5)};
     assert_int_equal(msg1(&m, d, 1, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     uint64_t e[1] = {P_FAR(true, 0, 0)};
     assert_int_equal(msg1(&m, e, 1, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     // A capability pointer (kind 3) is not a struct.
     uint64_t f[1] = {3};
     assert_int_equal(msg1(&m, f, 1, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_ptr_kind(dtsi_capnp_root(&m)), 3);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_ptr_kind(dts_capnp_root(&m)), 3);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
 }
 
 // Far pointers cannot loop: a single-far pad must be a struct or list
@@ -150,31 +150,31 @@ static void
 test_far_cycles(void **state)
 {
     (void)state;
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
+    dts_capnp_msg m;
+    dts_capnp_struct s;
     uint64_t self[1] = {P_FAR(false, 0, 0)}; // lands on itself
     assert_int_equal(msg1(&m, self, 1, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     // Two segments pointing at each other.
     uint64_t s0[1] = {P_FAR(false, 0, 1)}, s1[1] = {P_FAR(false, 0, 0)};
-    dtsi_capnp_seg segs[2] = {{(const uint8_t *)s0, 1}, {(const uint8_t *)s1, 1}};
-    assert_int_equal(dtsi_capnp_msg_init_segments(&m, segs, 2, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_seg segs[2] = {{(const uint8_t *)s0, 1}, {(const uint8_t *)s1, 1}};
+    assert_int_equal(dts_capnp_msg_init_segments(&m, segs, 2, NULL), DTS_OK);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     // Double-far whose pad starts with a double-far pointer (to itself).
     uint64_t d[3] = {P_FAR(true, 1, 0), P_FAR(true, 1, 0), P_STRUCT(0, 1, 0)};
     assert_int_equal(msg1(&m, d, 3, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     // A correct double-far: pad at words 1-2 of segment 0, content in segment 1.
     uint64_t g0[3] = {P_FAR(true, 1, 0), P_FAR(false, 0, 1), P_STRUCT(0, 1, 0)};
     uint64_t g1[1] = {0x2a};
-    dtsi_capnp_seg gs[2] = {{(const uint8_t *)g0, 3}, {(const uint8_t *)g1, 1}};
-    assert_int_equal(dtsi_capnp_msg_init_segments(&m, gs, 2, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_get_u32(&s, 0, 0), 42);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_seg gs[2] = {{(const uint8_t *)g0, 3}, {(const uint8_t *)g1, 1}};
+    assert_int_equal(dts_capnp_msg_init_segments(&m, gs, 2, NULL), DTS_OK);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_get_u32(&s, 0, 0), 42);
+    dts_capnp_msg_fini(&m);
 }
 
 // A list of 2^29-1 Void elements takes one word of input but costs one
@@ -183,48 +183,47 @@ static void
 test_amplification(void **state)
 {
     (void)state;
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
-    dtsi_capnp_list l;
-    uint64_t v[2] = {P_STRUCT(0, 0, 1), P_LIST(0, DTSI_CAPNP_VOID, (1u << 29) - 1)};
+    dts_capnp_msg m;
+    dts_capnp_struct s;
+    dts_capnp_list l;
+    uint64_t v[2] = {P_STRUCT(0, 0, 1), P_LIST(0, DTS_CAPNP_VOID, (1u << 29) - 1)};
     assert_int_equal(msg1(&m, v, 2, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 0), DTSI_CAPNP_VOID, &l),
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 0), DTS_CAPNP_VOID, &l),
                      DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     // The same with a larger budget is accepted (it is a valid message).
-    dtsi_capnp_limits big = {.traversal_words = 1u << 30};
+    dts_capnp_limits big = {.traversal_words = 1u << 30};
     assert_int_equal(msg1(&m, v, 2, &big), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 0), DTSI_CAPNP_VOID, &l),
-                     DTS_OK);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 0), DTS_CAPNP_VOID, &l), DTS_OK);
     assert_int_equal(l.count, (1u << 29) - 1);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     // Composite list of 2^30-1 zero-sized structs in zero words.
-    uint64_t c[3] = {P_STRUCT(0, 0, 1), P_LIST(0, DTSI_CAPNP_COMPOSITE, 0),
+    uint64_t c[3] = {P_STRUCT(0, 0, 1), P_LIST(0, DTS_CAPNP_COMPOSITE, 0),
                      ((uint64_t)((1u << 30) - 1) << 2)};
     assert_int_equal(msg1(&m, c, 3, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 0), DTSI_CAPNP_COMPOSITE, &l),
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 0), DTS_CAPNP_COMPOSITE, &l),
                      DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     // A composite tag claiming more elements than its words hold.
-    uint64_t o[4] = {P_STRUCT(0, 0, 1), P_LIST(0, DTSI_CAPNP_COMPOSITE, 2), P_STRUCT(3, 1, 0), 0};
+    uint64_t o[4] = {P_STRUCT(0, 0, 1), P_LIST(0, DTS_CAPNP_COMPOSITE, 2), P_STRUCT(3, 1, 0), 0};
     assert_int_equal(msg1(&m, o, 4, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 0), DTSI_CAPNP_COMPOSITE, &l),
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 0), DTS_CAPNP_COMPOSITE, &l),
                      DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     // Reading the same 4-word struct again and again drains the budget.
-    dtsi_capnp_limits small = {.traversal_words = 100};
+    dts_capnp_limits small = {.traversal_words = 100};
     uint64_t r[5] = {P_STRUCT(0, 4, 0)};
     assert_int_equal(msg1(&m, r, 5, &small), DTS_OK);
     int i;
     for (i = 0; i < 100; i++)
-        if (dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s) != DTS_OK) break;
+        if (dts_capnp_read_struct(dts_capnp_root(&m), &s) != DTS_OK) break;
     assert_int_equal(i, 25);
-    assert_int_equal(dtsi_capnp_msg_error(&m, NULL), DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_error(&m, NULL), DTS_ETOOBIG);
+    dts_capnp_msg_fini(&m);
 }
 
 // A struct whose pointer points at itself nests forever: the copy (a full
@@ -233,64 +232,63 @@ static void
 test_nesting(void **state)
 {
     (void)state;
-    dtsi_capnp_msg m;
-    dtsi_capnp_builder b;
+    dts_capnp_msg m;
+    dts_capnp_builder b;
     uint64_t w[2] = {P_STRUCT(0, 0, 1), P_STRUCT(-1, 0, 1)};
     assert_int_equal(msg1(&m, w, 2, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_builder_init(&b, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_copy(dtsi_capnp_root(&m), dtsi_capnp_broot(&b), false),
-                     DTS_ETOOBIG);
+    assert_int_equal(dts_capnp_builder_init(&b, NULL), DTS_OK);
+    assert_int_equal(dts_capnp_copy(dts_capnp_root(&m), dts_capnp_broot(&b), false), DTS_ETOOBIG);
     const char *why;
-    dtsi_capnp_msg_error(&m, &why);
+    dts_capnp_msg_error(&m, &why);
     assert_non_null(strstr(why, "nesting"));
-    dtsi_capnp_builder_fini(&b);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_builder_fini(&b);
+    dts_capnp_msg_fini(&m);
     // With a limit of 3, the fourth level is refused.
-    dtsi_capnp_limits l = {.nesting = 3};
-    dtsi_capnp_struct s;
+    dts_capnp_limits l = {.nesting = 3};
+    dts_capnp_struct s;
     assert_int_equal(msg1(&m, w, 2, &l), DTS_OK);
-    dtsi_capnp_ptr p = dtsi_capnp_root(&m);
+    dts_capnp_ptr p = dts_capnp_root(&m);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(dtsi_capnp_read_struct(p, &s), DTS_OK);
-        p = dtsi_capnp_struct_ptr(&s, 0);
+        assert_int_equal(dts_capnp_read_struct(p, &s), DTS_OK);
+        p = dts_capnp_struct_ptr(&s, 0);
     }
-    assert_int_equal(dtsi_capnp_read_struct(p, &s), DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(p, &s), DTS_ETOOBIG);
+    dts_capnp_msg_fini(&m);
 }
 
 static void
 test_text_and_data(void **state)
 {
     (void)state;
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
+    dts_capnp_msg m;
+    dts_capnp_struct s;
     const char *t;
     const uint8_t *d;
     size_t n;
     // ptr 0: "hi\0", ptr 1: "hi" without NUL, ptr 2: empty list, ptr 3: u16 list.
     uint64_t w[9] = {P_STRUCT(0, 0, 4),
-                     P_LIST(3, DTSI_CAPNP_BYTE, 3),
-                     P_LIST(3, DTSI_CAPNP_BYTE, 2),
-                     P_LIST(0, DTSI_CAPNP_BYTE, 0),
-                     P_LIST(1, DTSI_CAPNP_TWO, 1),
+                     P_LIST(3, DTS_CAPNP_BYTE, 3),
+                     P_LIST(3, DTS_CAPNP_BYTE, 2),
+                     P_LIST(0, DTS_CAPNP_BYTE, 0),
+                     P_LIST(1, DTS_CAPNP_TWO, 1),
                      0x6968,
                      0x6968,
                      0x0001};
     assert_int_equal(msg1(&m, w, 8, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&s, 0), &t, &n), DTS_OK);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_text(dts_capnp_struct_ptr(&s, 0), &t, &n), DTS_OK);
     assert_int_equal(n, 2);
     assert_memory_equal(t, "hi", 3);
-    assert_int_equal(dtsi_capnp_read_data(dtsi_capnp_struct_ptr(&s, 1), &d, &n), DTS_OK);
+    assert_int_equal(dts_capnp_read_data(dts_capnp_struct_ptr(&s, 1), &d, &n), DTS_OK);
     assert_int_equal(n, 2);
-    assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&s, 1), &t, &n), DTS_EMALFORMED);
-    assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&s, 2), &t, &n), DTS_EMALFORMED);
-    assert_int_equal(dtsi_capnp_read_data(dtsi_capnp_struct_ptr(&s, 3), &d, &n), DTS_EMALFORMED);
+    assert_int_equal(dts_capnp_read_text(dts_capnp_struct_ptr(&s, 1), &t, &n), DTS_EMALFORMED);
+    assert_int_equal(dts_capnp_read_text(dts_capnp_struct_ptr(&s, 2), &t, &n), DTS_EMALFORMED);
+    assert_int_equal(dts_capnp_read_data(dts_capnp_struct_ptr(&s, 3), &d, &n), DTS_EMALFORMED);
     // Past the pointer section: null, so "" and an empty Data.
-    assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&s, 9), &t, &n), DTS_OK);
+    assert_int_equal(dts_capnp_read_text(dts_capnp_struct_ptr(&s, 9), &t, &n), DTS_OK);
     assert_int_equal(n, 0);
     assert_string_equal(t, "");
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
 }
 
 // List upgrades (spec, "Lists"): struct lists read as primitive lists and
@@ -299,13 +297,13 @@ static void
 test_list_compat(void **state)
 {
     (void)state;
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s, e;
-    dtsi_capnp_list l;
+    dts_capnp_msg m;
+    dts_capnp_struct s, e;
+    dts_capnp_list l;
     uint64_t w[11] = {P_STRUCT(0, 0, 3),
-                      P_LIST(2, DTSI_CAPNP_FOUR, 2),      // [7, 9]
-                      P_LIST(2, DTSI_CAPNP_BIT, 3),       // [1, 0, 1]
-                      P_LIST(2, DTSI_CAPNP_COMPOSITE, 4), // 2 x (1 word, 1 ptr)
+                      P_LIST(2, DTS_CAPNP_FOUR, 2),      // [7, 9]
+                      P_LIST(2, DTS_CAPNP_BIT, 3),       // [1, 0, 1]
+                      P_LIST(2, DTS_CAPNP_COMPOSITE, 4), // 2 x (1 word, 1 ptr)
                       0x0000000900000007,
                       0x5,
                       ((uint64_t)2 << 2) | ((uint64_t)1 << 32) | ((uint64_t)1 << 48),
@@ -314,36 +312,36 @@ test_list_compat(void **state)
                       0x5678,
                       0};
     assert_int_equal(msg1(&m, w, 11, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    dtsi_capnp_ptr p0 = dtsi_capnp_struct_ptr(&s, 0), p1 = dtsi_capnp_struct_ptr(&s, 1),
-                   p2 = dtsi_capnp_struct_ptr(&s, 2);
-    assert_int_equal(dtsi_capnp_read_list(p0, DTSI_CAPNP_FOUR, &l), DTS_OK);
-    assert_int_equal(dtsi_capnp_list_u32(&l, 1), 9);
-    assert_int_equal(dtsi_capnp_list_u32(&l, 2), 0); // past the end
-    assert_int_equal(dtsi_capnp_read_list(p0, DTSI_CAPNP_COMPOSITE, &l), DTS_OK);
-    assert_int_equal(dtsi_capnp_list_struct(&l, 1, &e), DTS_OK);
-    assert_int_equal(dtsi_capnp_get_u32(&e, 0, 0), 9);
-    assert_int_equal(dtsi_capnp_get_u32(&e, 1, 5), 5); // beyond the element: default
-    assert_int_equal(dtsi_capnp_read_list(p0, DTSI_CAPNP_EIGHT, &l), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    dts_capnp_ptr p0 = dts_capnp_struct_ptr(&s, 0), p1 = dts_capnp_struct_ptr(&s, 1),
+                  p2 = dts_capnp_struct_ptr(&s, 2);
+    assert_int_equal(dts_capnp_read_list(p0, DTS_CAPNP_FOUR, &l), DTS_OK);
+    assert_int_equal(dts_capnp_list_u32(&l, 1), 9);
+    assert_int_equal(dts_capnp_list_u32(&l, 2), 0); // past the end
+    assert_int_equal(dts_capnp_read_list(p0, DTS_CAPNP_COMPOSITE, &l), DTS_OK);
+    assert_int_equal(dts_capnp_list_struct(&l, 1, &e), DTS_OK);
+    assert_int_equal(dts_capnp_get_u32(&e, 0, 0), 9);
+    assert_int_equal(dts_capnp_get_u32(&e, 1, 5), 5); // beyond the element: default
+    assert_int_equal(dts_capnp_read_list(p0, DTS_CAPNP_EIGHT, &l), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     assert_int_equal(msg1(&m, w, 11, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(p1, DTSI_CAPNP_BIT, &l), DTS_OK);
-    assert_true(dtsi_capnp_list_bool(&l, 0) && !dtsi_capnp_list_bool(&l, 1) &&
-                dtsi_capnp_list_bool(&l, 2));
-    assert_int_equal(dtsi_capnp_read_list(p1, DTSI_CAPNP_COMPOSITE, &l), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(p1, DTS_CAPNP_BIT, &l), DTS_OK);
+    assert_true(dts_capnp_list_bool(&l, 0) && !dts_capnp_list_bool(&l, 1) &&
+                dts_capnp_list_bool(&l, 2));
+    assert_int_equal(dts_capnp_read_list(p1, DTS_CAPNP_COMPOSITE, &l), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     assert_int_equal(msg1(&m, w, 11, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(p1, DTSI_CAPNP_BYTE, &l), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(p1, DTS_CAPNP_BYTE, &l), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     assert_int_equal(msg1(&m, w, 11, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_list(p2, DTSI_CAPNP_TWO, &l), DTS_OK); // first field
-    assert_int_equal(dtsi_capnp_list_u16(&l, 0), 0x1234);
-    assert_int_equal(dtsi_capnp_list_u16(&l, 1), 0x5678);
-    assert_int_equal(dtsi_capnp_read_list(p2, DTSI_CAPNP_BIT, &l), DTS_EMALFORMED);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_read_list(p2, DTS_CAPNP_TWO, &l), DTS_OK); // first field
+    assert_int_equal(dts_capnp_list_u16(&l, 0), 0x1234);
+    assert_int_equal(dts_capnp_list_u16(&l, 1), 0x5678);
+    assert_int_equal(dts_capnp_read_list(p2, DTS_CAPNP_BIT, &l), DTS_EMALFORMED);
+    dts_capnp_msg_fini(&m);
     (void)p2;
 }
 
@@ -356,82 +354,80 @@ test_builder_roundtrip(void **state)
     static const uint32_t sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, 1024};
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         uint32_t segw = sizes[k];
-        dtsi_capnp_builder b;
-        dtsi_capnp_builder_opts o = {.seg_words = segw};
-        assert_int_equal(dtsi_capnp_builder_init(&b, &o), DTS_OK);
-        dtsi_capnp_bstruct r = dtsi_capnp_init_struct(dtsi_capnp_broot(&b), 3, 4);
-        dtsi_capnp_set_bool(r, 0, true, false);
-        dtsi_capnp_set_bool(r, 1, false, true);
-        dtsi_capnp_set_u8(r, 1, 200, 0);
-        dtsi_capnp_set_u16(r, 1, 7, 42);
-        dtsi_capnp_set_u32(r, 1, 0xdeadbeef, 0);
-        dtsi_capnp_set_f64(r, 1, 3.25, 1.5);
-        dtsi_capnp_set_f32(r, 4, -0.5f, 0);
-        dtsi_capnp_set_u64(r, 9, 1, 0); // past the data section: ignored
-        assert_int_equal(dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(r, 0), "hello", 5), DTS_OK);
-        dtsi_capnp_blist bits =
-            dtsi_capnp_init_list(dtsi_capnp_bstruct_ptr(r, 1), DTSI_CAPNP_BIT, 70);
-        dtsi_capnp_blist_set(bits, 69, 1);
-        dtsi_capnp_blist_set(bits, 3, 1);
-        dtsi_capnp_blist sl = dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(r, 2), 1, 1, 3);
+        dts_capnp_builder b;
+        dts_capnp_builder_opts o = {.seg_words = segw};
+        assert_int_equal(dts_capnp_builder_init(&b, &o), DTS_OK);
+        dts_capnp_bstruct r = dts_capnp_init_struct(dts_capnp_broot(&b), 3, 4);
+        dts_capnp_set_bool(r, 0, true, false);
+        dts_capnp_set_bool(r, 1, false, true);
+        dts_capnp_set_u8(r, 1, 200, 0);
+        dts_capnp_set_u16(r, 1, 7, 42);
+        dts_capnp_set_u32(r, 1, 0xdeadbeef, 0);
+        dts_capnp_set_f64(r, 1, 3.25, 1.5);
+        dts_capnp_set_f32(r, 4, -0.5f, 0);
+        dts_capnp_set_u64(r, 9, 1, 0); // past the data section: ignored
+        assert_int_equal(dts_capnp_set_text(dts_capnp_bstruct_ptr(r, 0), "hello", 5), DTS_OK);
+        dts_capnp_blist bits = dts_capnp_init_list(dts_capnp_bstruct_ptr(r, 1), DTS_CAPNP_BIT, 70);
+        dts_capnp_blist_set(bits, 69, 1);
+        dts_capnp_blist_set(bits, 3, 1);
+        dts_capnp_blist sl = dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(r, 2), 1, 1, 3);
         for (uint32_t i = 0; i < 3; i++) {
-            dtsi_capnp_bstruct e = dtsi_capnp_blist_struct(sl, i);
-            dtsi_capnp_set_u64(e, 0, 100 + i, 0);
-            dtsi_capnp_set_data(dtsi_capnp_bstruct_ptr(e, 0), "\x01\x02", 2);
+            dts_capnp_bstruct e = dts_capnp_blist_struct(sl, i);
+            dts_capnp_set_u64(e, 0, 100 + i, 0);
+            dts_capnp_set_data(dts_capnp_bstruct_ptr(e, 0), "\x01\x02", 2);
         }
-        dtsi_capnp_blist pl =
-            dtsi_capnp_init_list(dtsi_capnp_bstruct_ptr(r, 3), DTSI_CAPNP_POINTER, 2);
-        dtsi_capnp_blist in = dtsi_capnp_init_list(dtsi_capnp_blist_ptr(pl, 1), DTSI_CAPNP_TWO, 3);
-        dtsi_capnp_blist_set(in, 2, 0xbeef);
-        assert_int_equal(dtsi_capnp_builder_error(&b), DTS_OK);
+        dts_capnp_blist pl = dts_capnp_init_list(dts_capnp_bstruct_ptr(r, 3), DTS_CAPNP_POINTER, 2);
+        dts_capnp_blist in = dts_capnp_init_list(dts_capnp_blist_ptr(pl, 1), DTS_CAPNP_TWO, 3);
+        dts_capnp_blist_set(in, 2, 0xbeef);
+        assert_int_equal(dts_capnp_builder_error(&b), DTS_OK);
         uint8_t *out;
         size_t outlen;
-        assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
+        assert_int_equal(dts_capnp_builder_write(&b, false, &out, &outlen), DTS_OK);
         if (segw < 1024) {
             uint8_t *flat;
             size_t flatlen;
-            assert_int_equal(dtsi_capnp_builder_write(&b, true, &flat, &flatlen), DTS_EINVAL);
+            assert_int_equal(dts_capnp_builder_write(&b, true, &flat, &flatlen), DTS_EINVAL);
         }
-        dtsi_capnp_builder_fini(&b);
+        dts_capnp_builder_fini(&b);
 
-        dtsi_capnp_msg m;
-        dtsi_capnp_struct s, e;
-        dtsi_capnp_list l;
+        dts_capnp_msg m;
+        dts_capnp_struct s, e;
+        dts_capnp_list l;
         const char *t;
         const uint8_t *d;
         size_t n;
-        assert_int_equal(dtsi_capnp_msg_init_stream(&m, out, outlen, NULL, NULL), DTS_OK);
-        assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-        assert_true(dtsi_capnp_get_bool(&s, 0, false));
-        assert_false(dtsi_capnp_get_bool(&s, 1, true));
-        assert_int_equal(dtsi_capnp_get_u8(&s, 1, 0), 200);
-        assert_int_equal(dtsi_capnp_get_u16(&s, 1, 42), 7);
-        assert_int_equal(dtsi_capnp_get_u16(&s, 1, 0), 7 ^ 42);
-        assert_int_equal(dtsi_capnp_get_u32(&s, 1, 0), 0xdeadbeef);
-        assert_true(dtsi_capnp_get_f64(&s, 1, 1.5) == 3.25);
-        assert_true(dtsi_capnp_get_f32(&s, 4, 0) == -0.5f);
-        assert_int_equal(dtsi_capnp_read_text(dtsi_capnp_struct_ptr(&s, 0), &t, &n), DTS_OK);
+        assert_int_equal(dts_capnp_msg_init_stream(&m, out, outlen, NULL, NULL), DTS_OK);
+        assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+        assert_true(dts_capnp_get_bool(&s, 0, false));
+        assert_false(dts_capnp_get_bool(&s, 1, true));
+        assert_int_equal(dts_capnp_get_u8(&s, 1, 0), 200);
+        assert_int_equal(dts_capnp_get_u16(&s, 1, 42), 7);
+        assert_int_equal(dts_capnp_get_u16(&s, 1, 0), 7 ^ 42);
+        assert_int_equal(dts_capnp_get_u32(&s, 1, 0), 0xdeadbeef);
+        assert_true(dts_capnp_get_f64(&s, 1, 1.5) == 3.25);
+        assert_true(dts_capnp_get_f32(&s, 4, 0) == -0.5f);
+        assert_int_equal(dts_capnp_read_text(dts_capnp_struct_ptr(&s, 0), &t, &n), DTS_OK);
         assert_string_equal(t, "hello");
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 1), DTSI_CAPNP_BIT, &l),
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 1), DTS_CAPNP_BIT, &l),
                          DTS_OK);
         assert_int_equal(l.count, 70);
-        assert_true(dtsi_capnp_list_bool(&l, 69) && dtsi_capnp_list_bool(&l, 3));
-        assert_false(dtsi_capnp_list_bool(&l, 68));
-        assert_int_equal(
-            dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 2), DTSI_CAPNP_COMPOSITE, &l), DTS_OK);
+        assert_true(dts_capnp_list_bool(&l, 69) && dts_capnp_list_bool(&l, 3));
+        assert_false(dts_capnp_list_bool(&l, 68));
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 2), DTS_CAPNP_COMPOSITE, &l),
+                         DTS_OK);
         assert_int_equal(l.count, 3);
-        assert_int_equal(dtsi_capnp_list_struct(&l, 2, &e), DTS_OK);
-        assert_int_equal(dtsi_capnp_get_u64(&e, 0, 0), 102);
-        assert_int_equal(dtsi_capnp_read_data(dtsi_capnp_struct_ptr(&e, 0), &d, &n), DTS_OK);
+        assert_int_equal(dts_capnp_list_struct(&l, 2, &e), DTS_OK);
+        assert_int_equal(dts_capnp_get_u64(&e, 0, 0), 102);
+        assert_int_equal(dts_capnp_read_data(dts_capnp_struct_ptr(&e, 0), &d, &n), DTS_OK);
         assert_int_equal(n, 2);
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&s, 3), DTSI_CAPNP_POINTER, &l),
+        assert_int_equal(dts_capnp_read_list(dts_capnp_struct_ptr(&s, 3), DTS_CAPNP_POINTER, &l),
                          DTS_OK);
-        assert_true(dtsi_capnp_ptr_is_null(dtsi_capnp_list_ptr(&l, 0)));
-        dtsi_capnp_list l2;
-        assert_int_equal(dtsi_capnp_read_list(dtsi_capnp_list_ptr(&l, 1), DTSI_CAPNP_TWO, &l2),
+        assert_true(dts_capnp_ptr_is_null(dts_capnp_list_ptr(&l, 0)));
+        dts_capnp_list l2;
+        assert_int_equal(dts_capnp_read_list(dts_capnp_list_ptr(&l, 1), DTS_CAPNP_TWO, &l2),
                          DTS_OK);
-        assert_int_equal(dtsi_capnp_list_u16(&l2, 2), 0xbeef);
-        dtsi_capnp_msg_fini(&m);
+        assert_int_equal(dts_capnp_list_u16(&l2, 2), 0xbeef);
+        dts_capnp_msg_fini(&m);
         dtsi_cfree(out);
     }
 }
@@ -441,31 +437,31 @@ static void
 test_builder_limits(void **state)
 {
     (void)state;
-    dtsi_capnp_builder b;
-    dtsi_capnp_builder_opts o = {.max_words = 8};
-    assert_int_equal(dtsi_capnp_builder_init(&b, &o), DTS_OK);
-    dtsi_capnp_bstruct r = dtsi_capnp_init_struct(dtsi_capnp_broot(&b), 1, 1);
-    assert_int_equal(dtsi_capnp_set_data(dtsi_capnp_bstruct_ptr(r, 0),
-                                         "0123456789abcdef0123456789"
-                                         "abcdef0123456789abcdef"
-                                         "0123456789abcdef0123456789"
-                                         "abcdef0123456789abcdef",
-                                         96),
+    dts_capnp_builder b;
+    dts_capnp_builder_opts o = {.max_words = 8};
+    assert_int_equal(dts_capnp_builder_init(&b, &o), DTS_OK);
+    dts_capnp_bstruct r = dts_capnp_init_struct(dts_capnp_broot(&b), 1, 1);
+    assert_int_equal(dts_capnp_set_data(dts_capnp_bstruct_ptr(r, 0),
+                                        "0123456789abcdef0123456789"
+                                        "abcdef0123456789abcdef"
+                                        "0123456789abcdef0123456789"
+                                        "abcdef0123456789abcdef",
+                                        96),
                      DTS_ETOOBIG);
-    assert_int_equal(dtsi_capnp_builder_error(&b), DTS_ETOOBIG);
-    dtsi_capnp_bstruct z = dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(r, 0), 1, 0);
+    assert_int_equal(dts_capnp_builder_error(&b), DTS_ETOOBIG);
+    dts_capnp_bstruct z = dts_capnp_init_struct(dts_capnp_bstruct_ptr(r, 0), 1, 0);
     assert_int_equal(z.seg, UINT32_MAX);
-    dtsi_capnp_set_u64(z, 0, 1, 0); // no effect, no crash
+    dts_capnp_set_u64(z, 0, 1, 0); // no effect, no crash
     uint8_t *out;
     size_t n;
-    assert_int_equal(dtsi_capnp_builder_write(&b, false, &out, &n), DTS_ETOOBIG);
-    dtsi_capnp_builder_fini(&b);
-    dtsi_capnp_builder_opts segs = {.seg_words = 1, .max_segments = 3};
-    assert_int_equal(dtsi_capnp_builder_init(&b, &segs), DTS_OK);
-    r = dtsi_capnp_init_struct(dtsi_capnp_broot(&b), 1, 1);
-    dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(r, 0), "x", 1);
-    assert_int_equal(dtsi_capnp_builder_error(&b), DTS_ETOOBIG);
-    dtsi_capnp_builder_fini(&b);
+    assert_int_equal(dts_capnp_builder_write(&b, false, &out, &n), DTS_ETOOBIG);
+    dts_capnp_builder_fini(&b);
+    dts_capnp_builder_opts segs = {.seg_words = 1, .max_segments = 3};
+    assert_int_equal(dts_capnp_builder_init(&b, &segs), DTS_OK);
+    r = dts_capnp_init_struct(dts_capnp_broot(&b), 1, 1);
+    dts_capnp_set_text(dts_capnp_bstruct_ptr(r, 0), "x", 1);
+    assert_int_equal(dts_capnp_builder_error(&b), DTS_ETOOBIG);
+    dts_capnp_builder_fini(&b);
 }
 
 static void
@@ -475,11 +471,11 @@ test_pack(void **state)
     // Spec example: words of zeros and a word with bytes 1..8 nonzero.
     uint8_t in[32] = {8, 0, 0, 0, 3, 0, 2, 0, 0x19, 0, 0, 0, 0xaa, 1, 0, 0};
     uint8_t out[64], *back;
-    size_t n = dtsi_capnp_pack(in, 16, out), blen;
+    size_t n = dts_capnp_pack(in, 16, out), blen;
     static const uint8_t want[] = {0x51, 0x08, 0x03, 0x02, 0x31, 0x19, 0xaa, 0x01};
     assert_int_equal(n, sizeof want);
     assert_memory_equal(out, want, n);
-    assert_int_equal(dtsi_capnp_unpack(out, n, 64, &back, &blen), DTS_OK);
+    assert_int_equal(dts_capnp_unpack(out, n, 64, &back, &blen), DTS_OK);
     assert_int_equal(blen, 16);
     assert_memory_equal(back, in, 16);
     dtsi_cfree(back);
@@ -487,23 +483,23 @@ test_pack(void **state)
     uint8_t big[8 * 600], pk[8 * 800];
     srand(7);
     for (size_t i = 0; i < sizeof big; i++) big[i] = (i / 256) % 3 == 0 ? 0 : (uint8_t)rand();
-    n = dtsi_capnp_pack(big, sizeof big, pk);
-    assert_true(n <= dtsi_capnp_pack_bound(sizeof big));
-    assert_int_equal(dtsi_capnp_unpack(pk, n, sizeof big, &back, &blen), DTS_OK);
+    n = dts_capnp_pack(big, sizeof big, pk);
+    assert_true(n <= dts_capnp_pack_bound(sizeof big));
+    assert_int_equal(dts_capnp_unpack(pk, n, sizeof big, &back, &blen), DTS_OK);
     assert_int_equal(blen, sizeof big);
     assert_memory_equal(back, big, blen);
     dtsi_cfree(back);
     // Truncations of a packed stream are refused.
     for (size_t cut = 1; cut < 8; cut++) {
         uint8_t *x;
-        dts_err e = dtsi_capnp_unpack(want, sizeof want - cut, 64, &x, &blen);
+        dts_err e = dts_capnp_unpack(want, sizeof want - cut, 64, &x, &blen);
         if (e == DTS_OK)
             dtsi_cfree(x);
         else
             assert_int_equal(e, DTS_EMALFORMED);
     }
     static const uint8_t ff[] = {0xff, 1, 2, 3, 4, 5, 6, 7, 8, 2, 1, 2, 3};
-    assert_int_equal(dtsi_capnp_unpack(ff, sizeof ff, 64, &back, &blen), DTS_EMALFORMED);
+    assert_int_equal(dts_capnp_unpack(ff, sizeof ff, 64, &back, &blen), DTS_EMALFORMED);
 }
 
 // 2 bytes "00 ff" unpack to 2 KiB: a stream of them is refused by size
@@ -518,12 +514,12 @@ test_unpack_amplification(void **state)
     allocated = 0;
     uint8_t *out;
     size_t n;
-    assert_int_equal(dtsi_capnp_unpack(bomb, sizeof bomb, 1u << 20, &out, &n), DTS_ETOOBIG);
+    assert_int_equal(dts_capnp_unpack(bomb, sizeof bomb, 1u << 20, &out, &n), DTS_ETOOBIG);
     assert_int_equal(allocated, 0);
-    dtsi_capnp_msg m;
-    dtsi_capnp_limits l = {.max_words = 1024};
-    assert_int_equal(dtsi_capnp_msg_init_packed(&m, bomb, sizeof bomb, &l), DTS_ETOOBIG);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg m;
+    dts_capnp_limits l = {.max_words = 1024};
+    assert_int_equal(dts_capnp_msg_init_packed(&m, bomb, sizeof bomb, &l), DTS_ETOOBIG);
+    dts_capnp_msg_fini(&m);
     assert_true(allocated < 1024);
     dts_codec_set_alloc_funcs(NULL, NULL);
 }
@@ -535,14 +531,14 @@ test_no_alloc(void **state)
 {
     (void)state;
     uint8_t one[24] = {0, 0, 0, 0, 2, 0, 0, 0, [8] = 0, 0, 0, 0, 1, 0, 0, 0, [16] = 42};
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
+    dts_capnp_msg m;
+    dts_capnp_struct s;
     dts_codec_set_alloc_funcs(count_malloc, free);
     allocated = 0;
-    assert_int_equal(dtsi_capnp_msg_init_stream(&m, one, sizeof one, NULL, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s), DTS_OK);
-    assert_int_equal(dtsi_capnp_get_u8(&s, 0, 0), 42);
-    dtsi_capnp_msg_fini(&m);
+    assert_int_equal(dts_capnp_msg_init_stream(&m, one, sizeof one, NULL, NULL), DTS_OK);
+    assert_int_equal(dts_capnp_read_struct(dts_capnp_root(&m), &s), DTS_OK);
+    assert_int_equal(dts_capnp_get_u8(&s, 0, 0), 42);
+    dts_capnp_msg_fini(&m);
     assert_int_equal(allocated, 0);
     dts_codec_set_alloc_funcs(NULL, NULL);
 }
@@ -555,17 +551,17 @@ test_canonical(void **state)
     (void)state;
     uint64_t s0[2] = {P_FAR(false, 0, 1), 0};
     uint64_t s1[5] = {P_STRUCT(0, 2, 2), 5, 0, 0, 0};
-    dtsi_capnp_seg segs[2] = {{(const uint8_t *)s0, 1}, {(const uint8_t *)s1, 5}};
-    dtsi_capnp_msg m;
+    dts_capnp_seg segs[2] = {{(const uint8_t *)s0, 1}, {(const uint8_t *)s1, 5}};
+    dts_capnp_msg m;
     uint8_t *out;
     size_t n;
-    assert_int_equal(dtsi_capnp_msg_init_segments(&m, segs, 2, NULL), DTS_OK);
-    assert_int_equal(dtsi_capnp_canonicalize(&m, &out, &n), DTS_OK);
+    assert_int_equal(dts_capnp_msg_init_segments(&m, segs, 2, NULL), DTS_OK);
+    assert_int_equal(dts_capnp_canonicalize(&m, &out, &n), DTS_OK);
     assert_int_equal(n, 16);
     uint64_t want[2] = {P_STRUCT(0, 1, 0), 5};
     assert_memory_equal(out, want, 16);
     dtsi_cfree(out);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
 }
 
 int

@@ -20,7 +20,7 @@ typedef struct cgr_chunk {
 } cgr_chunk;
 
 struct dtsi_cgr {
-    dtsi_capnp_msg msg;
+    dts_capnp_msg msg;
     uint8_t *bytes;
     dtsi_cgr_opts o;
     cgr_chunk *chunks;
@@ -31,7 +31,7 @@ struct dtsi_cgr {
     dtsi_cgr_node **by_id; // sorted by id
     dtsi_cgr_file *files;
     uint32_t nfiles;
-    dtsi_capnp_list node_list; // for dtsi_cgr_trim (element sizes)
+    dts_capnp_list node_list; // for dtsi_cgr_trim (element sizes)
     char *err;
     size_t errcap;
 };
@@ -212,7 +212,7 @@ cgr_value(dtsi_cgr *g, dts_err e, dtsi_schema_Value_reader r, dtsi_cgr_value *v)
 
 // cgr_field reads Field element i of a node's field list.
 static dts_err
-cgr_field(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_field *f)
+cgr_field(dtsi_cgr *g, const dts_capnp_list *l, uint32_t i, dtsi_cgr_field *f)
 {
     dtsi_schema_Field_reader r;
     const char *s = NULL;
@@ -245,7 +245,7 @@ cgr_field(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_field *f)
 static dts_err
 cgr_fields(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_struct_reader st)
 {
-    dtsi_capnp_list l;
+    dts_capnp_list l;
     dts_err e = cgr_list(g, dtsi_schema_Node_struct_get_fields(st, &l), n->display_name);
     if (e) return e;
     dtsi_cgr_field *f = cgr_array(g, l.count, sizeof *f, &e);
@@ -259,7 +259,7 @@ cgr_fields(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_struct_reader st)
 static dts_err
 cgr_enumerants(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_enum_reader en)
 {
-    dtsi_capnp_list l;
+    dts_capnp_list l;
     dts_err e = cgr_list(g, dtsi_schema_Node_enum_get_enumerants(en, &l), n->display_name);
     if (e) return e;
     dtsi_cgr_enumerant *m = cgr_array(g, l.count, sizeof *m, &e);
@@ -281,7 +281,7 @@ cgr_enumerants(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_enum_reader en)
 static dts_err
 cgr_nested(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_reader r)
 {
-    dtsi_capnp_list l;
+    dts_capnp_list l;
     dts_err e = cgr_list(g, dtsi_schema_Node_get_nestedNodes(r, &l), n->display_name);
     dtsi_cgr_nested *nn = e ? NULL : cgr_array(g, l.count, sizeof *nn, &e);
     for (uint32_t j = 0; !e && j < l.count; j++) {
@@ -300,7 +300,7 @@ cgr_nested(dtsi_cgr *g, dtsi_cgr_node *n, dtsi_schema_Node_reader r)
 
 // cgr_node reads Node element i of the request's node list.
 static dts_err
-cgr_node(dtsi_cgr *g, const dtsi_capnp_list *l, uint32_t i, dtsi_cgr_node *n)
+cgr_node(dtsi_cgr *g, const dts_capnp_list *l, uint32_t i, dtsi_cgr_node *n)
 {
     dtsi_schema_Node_reader r;
     const char *s = NULL;
@@ -383,7 +383,7 @@ static dts_err
 cgr_read(dtsi_cgr *g)
 {
     dtsi_schema_CodeGeneratorRequest_reader root;
-    dtsi_capnp_list l, fl;
+    dts_capnp_list l, fl;
     dts_err e = dtsi_schema_CodeGeneratorRequest_read_root(&g->msg, &root);
     if (e) return cgr_fail(g, e, "request: %s", g->msg.errmsg);
     e = cgr_list(g, dtsi_schema_CodeGeneratorRequest_get_nodes(root, &l), "node list");
@@ -423,7 +423,7 @@ dtsi_cgr_parse(const void *buf, size_t len, const dtsi_cgr_opts *opts, dtsi_cgr 
     g->err = err;
     g->errcap = errcap;
     if (opts) g->o = *opts;
-    g->o.limits = dtsi_capnp_limits_resolve(opts ? &opts->limits : NULL);
+    g->o.limits = dts_capnp_limits_resolve(opts ? &opts->limits : NULL);
     if (!g->o.max_nodes) g->o.max_nodes = DTSI_CGR_MAX_NODES;
     if (!g->o.max_members) g->o.max_members = DTSI_CGR_MAX_MEMBERS;
     if (!g->o.max_type_depth) g->o.max_type_depth = DTSI_CGR_MAX_TYPE_DEPTH;
@@ -433,7 +433,7 @@ dtsi_cgr_parse(const void *buf, size_t len, const dtsi_cgr_opts *opts, dtsi_cgr 
     size_t used = 0;
     if (!e) {
         if (len) memcpy(g->bytes, buf, len);
-        e = dtsi_capnp_msg_init_stream(&g->msg, g->bytes, len, &g->o.limits, &used);
+        e = dts_capnp_msg_init_stream(&g->msg, g->bytes, len, &g->o.limits, &used);
         if (e)
             cgr_fail(g, e, "request framing: %s", g->msg.errmsg);
         else if (used != len)
@@ -459,7 +459,7 @@ dtsi_cgr_free(dtsi_cgr *g)
         g->chunks = c->next;
         dtsi_cfree(c);
     }
-    dtsi_capnp_msg_fini(&g->msg);
+    dts_capnp_msg_fini(&g->msg);
     dtsi_cfree(g->bytes);
     dtsi_cfree(g);
 }
@@ -511,7 +511,7 @@ dtsi_cgr_file_at(const dtsi_cgr *g, uint32_t i)
     return i < g->nfiles ? &g->files[i] : NULL;
 }
 
-dtsi_capnp_msg *
+dts_capnp_msg *
 dtsi_cgr_message(dtsi_cgr *g)
 {
     return &g->msg;

@@ -10,7 +10,7 @@
 // kind only), fields, types, default values, enumerants, nested names.
 //
 // The request may come from the network (it is the travelling schema of a
-// capnp type), so everything is bounded: the message by dtsi_capnp_limits,
+// capnp type), so everything is bounded: the message by dts_capnp_limits,
 // the model by dtsi_cgr_opts (nodes, members, type nesting, bytes), and
 // every string is checked (NUL-terminated, no NUL inside). References
 // between nodes (field types, groups) are resolved to pointers when the
@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec/capnp/capnp.h"
+#include <dts/capnp.h>
 
 // Defaults of dtsi_cgr_opts (0 means the default).
 #define DTSI_CGR_MAX_NODES 4096u         // nodes in one request
@@ -42,7 +42,7 @@
 #define DTSI_CGR_NO_DISCRIMINANT 0xffffu // Field.discriminantValue outside a union
 
 typedef struct dtsi_cgr_opts {
-    dtsi_capnp_limits limits; // for reading the request message itself
+    dts_capnp_limits limits; // for reading the request message itself
     uint32_t max_nodes;
     uint32_t max_members;
     unsigned max_type_depth;
@@ -97,13 +97,13 @@ typedef struct dtsi_cgr_type {
 // len a text (NUL-terminated, len without the NUL) or data value (bytes
 // NULL for a null pointer); ptr the
 // pointer of list, struct and anyPointer values (views into the request
-// message, for dtsi_capnp_copy or the read functions).
+// message, for dts_capnp_copy or the read functions).
 typedef struct dtsi_cgr_value {
     dtsi_cgr_kind kind;
     uint64_t bits;
     const uint8_t *bytes;
     size_t len;
-    dtsi_capnp_ptr ptr;
+    dts_capnp_ptr ptr;
 } dtsi_cgr_value;
 
 typedef struct dtsi_cgr_field {
@@ -153,7 +153,7 @@ typedef struct dtsi_cgr_node {
     // free for tree walks of the caller (starts 0)
     uint32_t mark;
     // the request message slot of this node (for copying it)
-    dtsi_capnp_struct raw;
+    dts_capnp_struct raw;
 } dtsi_cgr_node;
 
 typedef struct dtsi_cgr_file {
@@ -182,7 +182,7 @@ dtsi_cgr_node *dtsi_cgr_find_name(const dtsi_cgr *g, const char *name);
 uint32_t dtsi_cgr_file_count(const dtsi_cgr *g);
 const dtsi_cgr_file *dtsi_cgr_file_at(const dtsi_cgr *g, uint32_t i);
 // dtsi_cgr_message returns the request message (for pointer defaults).
-dtsi_capnp_msg *dtsi_cgr_message(dtsi_cgr *g);
+dts_capnp_msg *dtsi_cgr_message(dtsi_cgr *g);
 
 // dtsi_cgr_check_struct verifies that struct node n and everything it
 // reaches (groups, struct, enum and list types of its fields) are present

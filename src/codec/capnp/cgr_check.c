@@ -183,14 +183,13 @@ dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t err
 
 // trim_copy copies node n (data words and pointers) into element b.
 static dts_err
-trim_copy(const dtsi_cgr_node *n, dtsi_capnp_bstruct b)
+trim_copy(const dtsi_cgr_node *n, dts_capnp_bstruct b)
 {
-    dtsi_capnp_struct s = n->raw;
+    dts_capnp_struct s = n->raw;
     for (uint32_t i = 0; i < s.data_bits / 64 && i < b.dwords; i++)
-        dtsi_capnp_set_u64(b, i, dtsi_capnp_get_u64(&s, i, 0), 0);
+        dts_capnp_set_u64(b, i, dts_capnp_get_u64(&s, i, 0), 0);
     for (uint32_t i = 0; i < s.nptrs && i < b.nptrs; i++) {
-        dts_err e =
-            dtsi_capnp_copy(dtsi_capnp_struct_ptr(&s, i), dtsi_capnp_bstruct_ptr(b, i), false);
+        dts_err e = dts_capnp_copy(dts_capnp_struct_ptr(&s, i), dts_capnp_bstruct_ptr(b, i), false);
         if (e) return e;
     }
     return DTS_OK;
@@ -198,7 +197,7 @@ trim_copy(const dtsi_cgr_node *n, dtsi_capnp_bstruct b)
 
 // trim_build writes a request with the marked nodes only.
 static dts_err
-trim_build(dtsi_cgr *g, dtsi_capnp_builder *b)
+trim_build(dtsi_cgr *g, dts_capnp_builder *b)
 {
     uint32_t k = 0, dw = 5, np = 6; // Node: 40 bytes, 6 pointers
     for (uint32_t i = 0; i < dtsi_cgr_node_count(g); i++) {
@@ -207,32 +206,32 @@ trim_build(dtsi_cgr *g, dtsi_capnp_builder *b)
         if (n->raw.data_bits / 64 > dw) dw = n->raw.data_bits / 64;
         if (n->raw.nptrs > np) np = n->raw.nptrs;
     }
-    dtsi_capnp_bstruct root = dtsi_capnp_init_struct(dtsi_capnp_broot(b), 0, 4);
-    dtsi_capnp_blist l =
-        dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(root, 0), (uint16_t)dw, (uint16_t)np, k);
+    dts_capnp_bstruct root = dts_capnp_init_struct(dts_capnp_broot(b), 0, 4);
+    dts_capnp_blist l =
+        dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(root, 0), (uint16_t)dw, (uint16_t)np, k);
     for (uint32_t i = 0, j = 0; i < dtsi_cgr_node_count(g); i++) {
         const dtsi_cgr_node *n = dtsi_cgr_node_at(g, i);
         if (!n->mark) continue;
-        dts_err e = trim_copy(n, dtsi_capnp_blist_struct(l, j++));
+        dts_err e = trim_copy(n, dts_capnp_blist_struct(l, j++));
         if (e) return e;
     }
-    return dtsi_capnp_builder_error(b);
+    return dts_capnp_builder_error(b);
 }
 
 // trim_canonical turns a built message into its canonical form with a
 // one-segment stream table in front.
 static dts_err
-trim_canonical(const dtsi_capnp_builder *b, const dtsi_capnp_limits *lim, uint8_t **out,
+trim_canonical(const dts_capnp_builder *b, const dts_capnp_limits *lim, uint8_t **out,
                size_t *outlen)
 {
     uint8_t *raw = NULL, *flat = NULL;
     size_t rawlen = 0, flatlen = 0;
-    dtsi_capnp_msg m;
-    dts_err e = dtsi_capnp_builder_write(b, false, &raw, &rawlen);
+    dts_capnp_msg m;
+    dts_err e = dts_capnp_builder_write(b, false, &raw, &rawlen);
     if (!e) {
-        e = dtsi_capnp_msg_init_stream(&m, raw, rawlen, lim, NULL);
-        if (!e) e = dtsi_capnp_canonicalize(&m, &flat, &flatlen);
-        dtsi_capnp_msg_fini(&m);
+        e = dts_capnp_msg_init_stream(&m, raw, rawlen, lim, NULL);
+        if (!e) e = dts_capnp_canonicalize(&m, &flat, &flatlen);
+        dts_capnp_msg_fini(&m);
     }
     dtsi_cfree(raw);
     if (!e && flatlen / 8 > UINT32_MAX) e = DTS_ETOOBIG;
@@ -254,14 +253,13 @@ dtsi_cgr_trim(dtsi_cgr *g, const dtsi_cgr_node *root, uint8_t **out, size_t *out
               size_t errcap)
 {
     cgr_walk w = {.err = err, .errcap = errcap};
-    dtsi_capnp_builder b;
-    dtsi_capnp_builder_opts o = {.single = true,
-                                 .max_words = dtsi_cgr_message(g)->limits.max_words};
+    dts_capnp_builder b;
+    dts_capnp_builder_opts o = {.single = true, .max_words = dtsi_cgr_message(g)->limits.max_words};
     dts_err e = walk_run(&w, g, root);
-    if (!e && !(e = dtsi_capnp_builder_init(&b, &o))) {
+    if (!e && !(e = dts_capnp_builder_init(&b, &o))) {
         e = trim_build(g, &b);
         if (!e) e = trim_canonical(&b, &dtsi_cgr_message(g)->limits, out, outlen);
-        dtsi_capnp_builder_fini(&b);
+        dts_capnp_builder_fini(&b);
         if (e && err && errcap)
             snprintf(err, errcap, "capnp schema: cannot trim: %s", dts_strerror(e));
     }

@@ -26,12 +26,12 @@
 typedef struct dyn_dec {
     const dts_codec_ctx *cx;
     dtsi_budget budget;
-    dtsi_capnp_msg *m;
+    dts_capnp_msg *m;
 } dyn_dec;
 
-static dts_err dec_struct(dyn_dec *d, const dtsi_cgr_node *n, const dtsi_capnp_struct *s,
+static dts_err dec_struct(dyn_dec *d, const dtsi_cgr_node *n, const dts_capnp_struct *s,
                           unsigned depth, json_t **out);
-static dts_err dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth,
+static dts_err dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dts_capnp_ptr p, unsigned depth,
                        json_t **out);
 
 const char *
@@ -45,28 +45,28 @@ dtsi_dyn_esize(const dtsi_cgr_type *t)
 {
     switch (t->kind) {
     case DTSI_CGR_VOID:
-        return DTSI_CAPNP_VOID;
+        return DTS_CAPNP_VOID;
     case DTSI_CGR_BOOL:
-        return DTSI_CAPNP_BIT;
+        return DTS_CAPNP_BIT;
     case DTSI_CGR_INT8:
     case DTSI_CGR_UINT8:
-        return DTSI_CAPNP_BYTE;
+        return DTS_CAPNP_BYTE;
     case DTSI_CGR_INT16:
     case DTSI_CGR_UINT16:
     case DTSI_CGR_ENUM:
-        return DTSI_CAPNP_TWO;
+        return DTS_CAPNP_TWO;
     case DTSI_CGR_INT32:
     case DTSI_CGR_UINT32:
     case DTSI_CGR_FLOAT32:
-        return DTSI_CAPNP_FOUR;
+        return DTS_CAPNP_FOUR;
     case DTSI_CGR_INT64:
     case DTSI_CGR_UINT64:
     case DTSI_CGR_FLOAT64:
-        return DTSI_CAPNP_EIGHT;
+        return DTS_CAPNP_EIGHT;
     case DTSI_CGR_STRUCT:
-        return DTSI_CAPNP_COMPOSITE;
+        return DTS_CAPNP_COMPOSITE;
     default:
-        return DTSI_CAPNP_POINTER;
+        return DTS_CAPNP_POINTER;
     }
 }
 
@@ -75,7 +75,7 @@ static dts_err
 dec_fail(dyn_dec *d, dts_err e, const char *why)
 {
     const char *rw = NULL;
-    dts_err me = dtsi_capnp_msg_error(d->m, &rw);
+    dts_err me = dts_capnp_msg_error(d->m, &rw);
     if (me) return dtsi_cerr(d->cx, me, "capnp payload: %s", rw ? rw : dts_strerror(me));
     return dtsi_cerr(d->cx, e, "capnp payload: %s", why);
 }
@@ -155,27 +155,27 @@ dec_scalar(const dtsi_cgr_type *t, uint64_t v)
 
 // dec_field_bits reads a primitive field with its default.
 static uint64_t
-dec_field_bits(const dtsi_capnp_struct *s, const dtsi_cgr_field *f)
+dec_field_bits(const dts_capnp_struct *s, const dtsi_cgr_field *f)
 {
     uint64_t def = f->default_value.bits;
     switch (f->type.kind) {
     case DTSI_CGR_BOOL:
-        return dtsi_capnp_get_bool(s, f->offset, def & 1);
+        return dts_capnp_get_bool(s, f->offset, def & 1);
     case DTSI_CGR_INT8:
     case DTSI_CGR_UINT8:
-        return dtsi_capnp_get_u8(s, f->offset, (uint8_t)def);
+        return dts_capnp_get_u8(s, f->offset, (uint8_t)def);
     case DTSI_CGR_INT16:
     case DTSI_CGR_UINT16:
     case DTSI_CGR_ENUM:
-        return dtsi_capnp_get_u16(s, f->offset, (uint16_t)def);
+        return dts_capnp_get_u16(s, f->offset, (uint16_t)def);
     case DTSI_CGR_INT32:
     case DTSI_CGR_UINT32:
     case DTSI_CGR_FLOAT32:
-        return dtsi_capnp_get_u32(s, f->offset, (uint32_t)def);
+        return dts_capnp_get_u32(s, f->offset, (uint32_t)def);
     case DTSI_CGR_INT64:
     case DTSI_CGR_UINT64:
     case DTSI_CGR_FLOAT64:
-        return dtsi_capnp_get_u64(s, f->offset, def);
+        return dts_capnp_get_u64(s, f->offset, def);
     default:
         return 0;
     }
@@ -183,19 +183,19 @@ dec_field_bits(const dtsi_capnp_struct *s, const dtsi_cgr_field *f)
 
 // dec_list_bits reads element i of a primitive list.
 static uint64_t
-dec_list_bits(const dtsi_capnp_list *l, const dtsi_cgr_type *t, uint32_t i)
+dec_list_bits(const dts_capnp_list *l, const dtsi_cgr_type *t, uint32_t i)
 {
     switch (dtsi_dyn_esize(t)) {
-    case DTSI_CAPNP_BIT:
-        return dtsi_capnp_list_bool(l, i);
-    case DTSI_CAPNP_BYTE:
-        return dtsi_capnp_list_u8(l, i);
-    case DTSI_CAPNP_TWO:
-        return dtsi_capnp_list_u16(l, i);
-    case DTSI_CAPNP_FOUR:
-        return dtsi_capnp_list_u32(l, i);
-    case DTSI_CAPNP_EIGHT:
-        return dtsi_capnp_list_u64(l, i);
+    case DTS_CAPNP_BIT:
+        return dts_capnp_list_bool(l, i);
+    case DTS_CAPNP_BYTE:
+        return dts_capnp_list_u8(l, i);
+    case DTS_CAPNP_TWO:
+        return dts_capnp_list_u16(l, i);
+    case DTS_CAPNP_FOUR:
+        return dts_capnp_list_u32(l, i);
+    case DTS_CAPNP_EIGHT:
+        return dts_capnp_list_u64(l, i);
     default:
         return 0;
     }
@@ -218,22 +218,22 @@ dec_put(json_t *c, const char *key, json_t *v)
 
 // dec_list renders a list of element type el.
 static dts_err
-dec_list(dyn_dec *d, const dtsi_cgr_type *el, dtsi_capnp_ptr p, unsigned depth, json_t **out)
+dec_list(dyn_dec *d, const dtsi_cgr_type *el, dts_capnp_ptr p, unsigned depth, json_t **out)
 {
-    dtsi_capnp_list l;
+    dts_capnp_list l;
     dts_err e = dec_enter(d, depth);
     if (e) return e;
-    if (dtsi_capnp_read_list(p, dtsi_dyn_esize(el), &l)) return dec_fail(d, DTS_EMALFORMED, "list");
+    if (dts_capnp_read_list(p, dtsi_dyn_esize(el), &l)) return dec_fail(d, DTS_EMALFORMED, "list");
     json_t *a = json_array();
     if (!a) return DTS_ENOMEM;
     for (uint32_t i = 0; !e && i < l.count; i++) {
         json_t *v = NULL;
         if (el->kind == DTSI_CGR_STRUCT) {
-            dtsi_capnp_struct s;
-            e = dtsi_capnp_list_struct(&l, i, &s) ? dec_fail(d, DTS_EMALFORMED, "struct list")
-                                                  : dec_struct(d, el->node, &s, depth + 1, &v);
+            dts_capnp_struct s;
+            e = dts_capnp_list_struct(&l, i, &s) ? dec_fail(d, DTS_EMALFORMED, "struct list")
+                                                 : dec_struct(d, el->node, &s, depth + 1, &v);
         } else if (dec_is_ptr(el->kind)) {
-            e = dec_ptr(d, el, dtsi_capnp_list_ptr(&l, i), depth + 1, &v);
+            e = dec_ptr(d, el, dts_capnp_list_ptr(&l, i), depth + 1, &v);
         } else if (!(e = dtsi_budget_take(d->cx, &d->budget, 0))) {
             v = dec_scalar(el, dec_list_bits(&l, el, i));
         }
@@ -248,13 +248,13 @@ dec_list(dyn_dec *d, const dtsi_cgr_type *el, dtsi_capnp_ptr p, unsigned depth, 
 
 // dec_blob renders Text (a string) or Data (an array of byte numbers).
 static dts_err
-dec_blob(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, json_t **out)
+dec_blob(dyn_dec *d, const dtsi_cgr_type *t, dts_capnp_ptr p, unsigned depth, json_t **out)
 {
     const uint8_t *b;
     const char *s;
     size_t n;
     bool text = t->kind == DTSI_CGR_TEXT;
-    if (text ? dtsi_capnp_read_text(p, &s, &n) : dtsi_capnp_read_data(p, &b, &n))
+    if (text ? dts_capnp_read_text(p, &s, &n) : dts_capnp_read_data(p, &b, &n))
         return dec_fail(d, DTS_EMALFORMED, text ? "text" : "data");
     if (n > d->cx->limits->max_string)
         return dtsi_cerr(d->cx, DTS_ETOOBIG, "capnp %s of %zu bytes exceeds %zu",
@@ -279,9 +279,9 @@ dec_blob(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, j
 
 // dec_ptr renders what pointer p holds as a value of type t.
 static dts_err
-dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, json_t **out)
+dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dts_capnp_ptr p, unsigned depth, json_t **out)
 {
-    dtsi_capnp_struct s;
+    dts_capnp_struct s;
     dts_err e;
     switch (t->kind) {
     case DTSI_CGR_TEXT:
@@ -291,7 +291,7 @@ dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, js
     case DTSI_CGR_LIST:
         return dec_list(d, t->element, p, depth, out);
     case DTSI_CGR_STRUCT:
-        if (dtsi_capnp_read_struct(p, &s)) return dec_fail(d, DTS_EMALFORMED, "struct");
+        if (dts_capnp_read_struct(p, &s)) return dec_fail(d, DTS_EMALFORMED, "struct");
         return dec_struct(d, t->node, &s, depth, out);
     default:
         return dtsi_cerr(d->cx, DTS_ENOTSUP, "capnp %s values have no JSON form",
@@ -301,16 +301,16 @@ dec_ptr(dyn_dec *d, const dtsi_cgr_type *t, dtsi_capnp_ptr p, unsigned depth, js
 
 // dec_has says whether a field is written (capnp's HasMode::NON_NULL).
 static bool
-dec_has(const dtsi_capnp_struct *s, const dtsi_cgr_field *f)
+dec_has(const dts_capnp_struct *s, const dtsi_cgr_field *f)
 {
     if (f->is_group || !dec_is_ptr(f->type.kind)) return true;
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(s, f->offset));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(s, f->offset));
 }
 
 // dec_field renders one field of s (null when an unset union member).
 static dts_err
-dec_field(dyn_dec *d, const dtsi_capnp_struct *s, const dtsi_cgr_field *f, bool null,
-          unsigned depth, json_t *obj)
+dec_field(dyn_dec *d, const dts_capnp_struct *s, const dtsi_cgr_field *f, bool null, unsigned depth,
+          json_t *obj)
 {
     json_t *v = NULL;
     dts_err e = DTS_OK;
@@ -319,7 +319,7 @@ dec_field(dyn_dec *d, const dtsi_capnp_struct *s, const dtsi_cgr_field *f, bool 
     else if (f->is_group)
         e = dec_struct(d, f->group, s, depth + 1, &v);
     else if (dec_is_ptr(f->type.kind))
-        e = dec_ptr(d, &f->type, dtsi_capnp_struct_ptr(s, f->offset), depth + 1, &v);
+        e = dec_ptr(d, &f->type, dts_capnp_struct_ptr(s, f->offset), depth + 1, &v);
     else if (!(e = dtsi_budget_take(d->cx, &d->budget, 0)))
         v = dec_scalar(&f->type, dec_field_bits(s, f));
     return e ? e : dec_put(obj, f->name, v);
@@ -327,11 +327,11 @@ dec_field(dyn_dec *d, const dtsi_capnp_struct *s, const dtsi_cgr_field *f, bool 
 
 // dec_union finds the active union member of s that JSON shows, or NULL.
 static const dtsi_cgr_field *
-dec_union(const dtsi_cgr_node *n, const dtsi_capnp_struct *s, bool *null)
+dec_union(const dtsi_cgr_node *n, const dts_capnp_struct *s, bool *null)
 {
     *null = false;
     if (!n->discriminant_count) return NULL;
-    uint16_t which = dtsi_capnp_get_u16(s, n->discriminant_offset, 0);
+    uint16_t which = dts_capnp_get_u16(s, n->discriminant_offset, 0);
     for (uint32_t i = 0; i < n->nfields; i++) {
         const dtsi_cgr_field *f = &n->fields[i];
         if (f->discriminant != which) continue;
@@ -342,7 +342,7 @@ dec_union(const dtsi_cgr_node *n, const dtsi_capnp_struct *s, bool *null)
 }
 
 static dts_err
-dec_struct(dyn_dec *d, const dtsi_cgr_node *n, const dtsi_capnp_struct *s, unsigned depth,
+dec_struct(dyn_dec *d, const dtsi_cgr_node *n, const dts_capnp_struct *s, unsigned depth,
            json_t **out)
 {
     dts_err e = dec_enter(d, depth);
@@ -367,12 +367,12 @@ dec_struct(dyn_dec *d, const dtsi_cgr_node *n, const dtsi_capnp_struct *s, unsig
 // dyn_open reads a payload's framing under limits derived from the codec
 // limits; the whole payload must be one message.
 static dts_err
-dyn_open(const dts_codec_ctx *cx, const void *payload, size_t len, dtsi_capnp_msg *m)
+dyn_open(const dts_codec_ctx *cx, const void *payload, size_t len, dts_capnp_msg *m)
 {
-    dtsi_capnp_limits lim = {.max_words = cx->limits->max_bytes / 8 + 1,
-                             .nesting = cx->limits->max_depth};
+    dts_capnp_limits lim = {.max_words = cx->limits->max_bytes / 8 + 1,
+                            .nesting = cx->limits->max_depth};
     size_t used = 0;
-    dts_err e = dtsi_capnp_msg_init_stream(m, payload, len, &lim, &used);
+    dts_err e = dts_capnp_msg_init_stream(m, payload, len, &lim, &used);
     if (e) return dtsi_cerr(cx, e, "capnp payload: %s", m->errmsg);
     if (used != len)
         return dtsi_cerr(cx, DTS_EMALFORMED, "capnp payload: %zu bytes after the message",
@@ -384,15 +384,15 @@ static dts_err
 dyn_decode(const dts_codec_ctx *cx, const void *payload, size_t len, json_t **out)
 {
     const dyn_schema *sc = cx->schema;
-    dtsi_capnp_msg m;
-    dtsi_capnp_struct s;
+    dts_capnp_msg m;
+    dts_capnp_struct s;
     if (!sc) return dtsi_cerr(cx, DTS_EINVAL, "capnp needs a schema");
     dts_err e = dyn_open(cx, payload, len, &m);
     dyn_dec d = {.cx = cx, .m = &m};
-    if (!e && dtsi_capnp_read_struct(dtsi_capnp_root(&m), &s))
+    if (!e && dts_capnp_read_struct(dts_capnp_root(&m), &s))
         e = dec_fail(&d, DTS_EMALFORMED, "root");
     if (!e) e = dec_struct(&d, sc->root, &s, 1, out);
-    dtsi_capnp_msg_fini(&m);
+    dts_capnp_msg_fini(&m);
     return e;
 }
 

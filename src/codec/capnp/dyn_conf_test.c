@@ -3,7 +3,7 @@
 // for the whole corpus, and our JSON-to-binary round-trips";
 // docs/spec/capnp.md, "Dynamic codec"). For every schema
 // tests/capnp/NAME.capnp (root struct Root) the schema bytes are built with
-// dtsi_capnp_schema_from_file (which runs `capnp compile -o-`), and for
+// dts_codec_capnp_schema_from_file (which runs `capnp compile -o-`), and for
 // every line of NAME.txt:
 //   1. `capnp encode` makes the message plain and with 1- and 3-word
 //      segments; our JSON of each equals the tool's `convert binary:json`
@@ -188,7 +188,7 @@ check_schema(const char *name)
     void *sb = NULL;
     size_t sl = 0;
     char err[512] = "";
-    dts_err e = dtsi_capnp_schema_from_file(schema, "Root", &sb, &sl, err, sizeof err);
+    dts_err e = dts_codec_capnp_schema_from_file(schema, "Root", &sb, &sl, err, sizeof err);
     if (e) fprintf(stderr, "%s: %s (%s)\n", name, dts_strerror(e), err);
     assert_int_equal(e, DTS_OK);
     char want_name[256];

@@ -15,9 +15,9 @@ typedef struct dyn_enc {
     const dts_codec_ctx *cx;
 } dyn_enc;
 
-static dts_err enc_struct(dyn_enc *x, const dtsi_cgr_node *n, const json_t *v,
-                          dtsi_capnp_bstruct bs, unsigned depth);
-static dts_err enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dtsi_capnp_bptr p,
+static dts_err enc_struct(dyn_enc *x, const dtsi_cgr_node *n, const json_t *v, dts_capnp_bstruct bs,
+                          unsigned depth);
+static dts_err enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dts_capnp_bptr p,
                        unsigned depth, const char *what);
 
 static dts_err
@@ -133,24 +133,24 @@ enc_scalar(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, const char *what
 
 // enc_set_field stores a primitive field, XOR its default.
 static void
-enc_set_field(dtsi_capnp_bstruct bs, const dtsi_cgr_field *f, uint64_t v)
+enc_set_field(dts_capnp_bstruct bs, const dtsi_cgr_field *f, uint64_t v)
 {
     uint64_t def = f->default_value.bits;
     switch (dtsi_dyn_esize(&f->type)) {
-    case DTSI_CAPNP_BIT:
-        dtsi_capnp_set_bool(bs, f->offset, v & 1, def & 1);
+    case DTS_CAPNP_BIT:
+        dts_capnp_set_bool(bs, f->offset, v & 1, def & 1);
         break;
-    case DTSI_CAPNP_BYTE:
-        dtsi_capnp_set_u8(bs, f->offset, (uint8_t)v, (uint8_t)def);
+    case DTS_CAPNP_BYTE:
+        dts_capnp_set_u8(bs, f->offset, (uint8_t)v, (uint8_t)def);
         break;
-    case DTSI_CAPNP_TWO:
-        dtsi_capnp_set_u16(bs, f->offset, (uint16_t)v, (uint16_t)def);
+    case DTS_CAPNP_TWO:
+        dts_capnp_set_u16(bs, f->offset, (uint16_t)v, (uint16_t)def);
         break;
-    case DTSI_CAPNP_FOUR:
-        dtsi_capnp_set_u32(bs, f->offset, (uint32_t)v, (uint32_t)def);
+    case DTS_CAPNP_FOUR:
+        dts_capnp_set_u32(bs, f->offset, (uint32_t)v, (uint32_t)def);
         break;
-    case DTSI_CAPNP_EIGHT:
-        dtsi_capnp_set_u64(bs, f->offset, v, def);
+    case DTS_CAPNP_EIGHT:
+        dts_capnp_set_u64(bs, f->offset, v, def);
         break;
     default:
         break;
@@ -159,7 +159,7 @@ enc_set_field(dtsi_capnp_bstruct bs, const dtsi_cgr_field *f, uint64_t v)
 
 // enc_list builds a list of element type el from a JSON array.
 static dts_err
-enc_list(dyn_enc *x, const dtsi_cgr_type *el, const json_t *v, dtsi_capnp_bptr p, unsigned depth,
+enc_list(dyn_enc *x, const dtsi_cgr_type *el, const json_t *v, dts_capnp_bptr p, unsigned depth,
          const char *what)
 {
     if (!json_is_array(v)) return enc_bad(x, what, "an array");
@@ -168,22 +168,22 @@ enc_list(dyn_enc *x, const dtsi_cgr_type *el, const json_t *v, dtsi_capnp_bptr p
     uint32_t count = (uint32_t)n;
     unsigned es = dtsi_dyn_esize(el);
     dts_err e = DTS_OK;
-    if (es == DTSI_CAPNP_COMPOSITE) {
-        dtsi_capnp_blist l =
-            dtsi_capnp_init_struct_list(p, el->node->data_words, el->node->pointers, count);
+    if (es == DTS_CAPNP_COMPOSITE) {
+        dts_capnp_blist l =
+            dts_capnp_init_struct_list(p, el->node->data_words, el->node->pointers, count);
         for (uint32_t i = 0; !e && i < count; i++)
-            e = enc_struct(x, el->node, json_array_get(v, i), dtsi_capnp_blist_struct(l, i),
+            e = enc_struct(x, el->node, json_array_get(v, i), dts_capnp_blist_struct(l, i),
                            depth + 1);
         return e;
     }
-    dtsi_capnp_blist l = dtsi_capnp_init_list(p, es, count);
+    dts_capnp_blist l = dts_capnp_init_list(p, es, count);
     for (uint32_t i = 0; !e && i < count; i++) {
         const json_t *ev = json_array_get(v, i);
         uint64_t bits;
-        if (es == DTSI_CAPNP_POINTER) {
-            e = enc_ptr(x, el, ev, dtsi_capnp_blist_ptr(l, i), depth + 1, what);
+        if (es == DTS_CAPNP_POINTER) {
+            e = enc_ptr(x, el, ev, dts_capnp_blist_ptr(l, i), depth + 1, what);
         } else if (!(e = enc_scalar(x, el, ev, what, &bits))) {
-            dtsi_capnp_blist_set(l, i, bits);
+            dts_capnp_blist_set(l, i, bits);
         }
     }
     return e;
@@ -191,7 +191,7 @@ enc_list(dyn_enc *x, const dtsi_cgr_type *el, const json_t *v, dtsi_capnp_bptr p
 
 // enc_data builds Data from an array of byte numbers or {"base64": ...}.
 static dts_err
-enc_data(dyn_enc *x, const json_t *v, dtsi_capnp_bptr p, const char *what)
+enc_data(dyn_enc *x, const json_t *v, dts_capnp_bptr p, const char *what)
 {
     uint8_t *b = NULL;
     size_t n = 0;
@@ -213,14 +213,14 @@ enc_data(dyn_enc *x, const json_t *v, dtsi_capnp_bptr p, const char *what)
     } else {
         return enc_bad(x, what, "an array of byte values (Data)");
     }
-    dtsi_capnp_set_data(p, b, n);
+    dts_capnp_set_data(p, b, n);
     dtsi_cfree(b);
     return DTS_OK;
 }
 
 // enc_ptr builds what a pointer of type t holds; null leaves it null.
 static dts_err
-enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dtsi_capnp_bptr p, unsigned depth,
+enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dts_capnp_bptr p, unsigned depth,
         const char *what)
 {
     if (json_is_null(v)) return DTS_OK;
@@ -230,7 +230,7 @@ enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dtsi_capnp_bptr p, 
     switch (t->kind) {
     case DTSI_CGR_TEXT:
         if (!json_is_string(v)) return enc_bad(x, what, "a string");
-        dtsi_capnp_set_text(p, json_string_value(v), json_string_length(v));
+        dts_capnp_set_text(p, json_string_value(v), json_string_length(v));
         return DTS_OK;
     case DTSI_CGR_DATA:
         return enc_data(x, v, p, what);
@@ -239,7 +239,7 @@ enc_ptr(dyn_enc *x, const dtsi_cgr_type *t, const json_t *v, dtsi_capnp_bptr p, 
     case DTSI_CGR_STRUCT:
         if (!json_is_object(v)) return enc_bad(x, what, "an object");
         return enc_struct(x, t->node, v,
-                          dtsi_capnp_init_struct(p, t->node->data_words, t->node->pointers), depth);
+                          dts_capnp_init_struct(p, t->node->data_words, t->node->pointers), depth);
     default:
         return dtsi_cerr(x->cx, DTS_EINVAL, "capnp %s: %s values cannot be given as JSON", what,
                          t->kind == DTSI_CGR_INTERFACE ? "interface" : "AnyPointer");
@@ -258,12 +258,12 @@ enc_find(const dtsi_cgr_node *n, const char *name)
 // enc_field stores one member of a JSON object into struct bs of node n.
 static dts_err
 enc_field(dyn_enc *x, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const json_t *v,
-          dtsi_capnp_bstruct bs, unsigned depth)
+          dts_capnp_bstruct bs, unsigned depth)
 {
     char what[160];
     snprintf(what, sizeof what, "field %s.%s", dtsi_dyn_name(n), f->name);
     if (f->discriminant != DTSI_CGR_NO_DISCRIMINANT)
-        dtsi_capnp_set_u16(bs, n->discriminant_offset, f->discriminant, 0);
+        dts_capnp_set_u16(bs, n->discriminant_offset, f->discriminant, 0);
     if (f->is_group) {
         if (json_is_null(v)) return DTS_OK;
         if (!json_is_object(v)) return enc_bad(x, what, "an object (group)");
@@ -272,14 +272,14 @@ enc_field(dyn_enc *x, const dtsi_cgr_node *n, const dtsi_cgr_field *f, const jso
     uint64_t bits;
     dtsi_cgr_kind k = f->type.kind;
     if (k >= DTSI_CGR_TEXT && k != DTSI_CGR_ENUM)
-        return enc_ptr(x, &f->type, v, dtsi_capnp_bstruct_ptr(bs, f->offset), depth + 1, what);
+        return enc_ptr(x, &f->type, v, dts_capnp_bstruct_ptr(bs, f->offset), depth + 1, what);
     dts_err e = enc_scalar(x, &f->type, v, what, &bits);
     if (!e) enc_set_field(bs, f, bits);
     return e;
 }
 
 static dts_err
-enc_struct(dyn_enc *x, const dtsi_cgr_node *n, const json_t *v, dtsi_capnp_bstruct bs,
+enc_struct(dyn_enc *x, const dtsi_cgr_node *n, const json_t *v, dts_capnp_bstruct bs,
            unsigned depth)
 {
     const char *key;
@@ -315,22 +315,22 @@ dtsi_dyn_encode(const dts_codec_ctx *cx, const json_t *value, void **out, size_t
 {
     const dyn_schema *sc = cx->schema;
     dyn_enc x = {.cx = cx};
-    dtsi_capnp_builder b;
+    dts_capnp_builder b;
     uint64_t words = cx->limits->max_bytes / 8;
-    dtsi_capnp_builder_opts o = {.single = true, .seg_words = 64, .max_words = words ? words : 1};
+    dts_capnp_builder_opts o = {.single = true, .seg_words = 64, .max_words = words ? words : 1};
     if (!sc) return dtsi_cerr(cx, DTS_EINVAL, "capnp needs a schema");
-    dts_err e = dtsi_capnp_builder_init(&b, &o);
+    dts_err e = dts_capnp_builder_init(&b, &o);
     if (e) return e;
     const dtsi_cgr_node *r = sc->root;
     e = enc_struct(&x, r, value,
-                   dtsi_capnp_init_struct(dtsi_capnp_broot(&b), r->data_words, r->pointers), 1);
-    if (!e && (e = dtsi_capnp_builder_error(&b)))
+                   dts_capnp_init_struct(dts_capnp_broot(&b), r->data_words, r->pointers), 1);
+    if (!e && (e = dts_capnp_builder_error(&b)))
         dtsi_cerr(cx, e, "capnp message: %s",
                   e == DTS_ETOOBIG ? "larger than max_bytes" : dts_strerror(e));
     uint8_t *buf = NULL;
     size_t n = 0;
-    if (!e) e = dtsi_capnp_builder_write(&b, false, &buf, &n);
-    dtsi_capnp_builder_fini(&b);
+    if (!e) e = dts_capnp_builder_write(&b, false, &buf, &n);
+    dts_capnp_builder_fini(&b);
     if (!e && n > cx->limits->max_bytes) {
         dtsi_cfree(buf);
         e = dtsi_cerr(cx, DTS_ETOOBIG, "capnp message of %zu bytes exceeds %zu", n,

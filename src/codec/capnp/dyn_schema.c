@@ -1,7 +1,7 @@
 // dyn_schema.c: building the travelling schema of a capnp type (dyn.h;
 // docs/spec/capnp.md, "Schema bytes"): find the root struct in a
 // CodeGeneratorRequest, trim the request to what the struct reaches, and
-// put the struct's display name in front. dtsi_capnp_schema_from_file runs
+// put the struct's display name in front. dts_codec_capnp_schema_from_file runs
 // `capnp compile -o-` for the CLI; it is the only code of the capnp codec
 // that does I/O.
 #define _GNU_SOURCE
@@ -52,8 +52,8 @@ schema_find(dtsi_cgr *g, const char *name, int *ambiguous)
 }
 
 dts_err
-dtsi_capnp_schema_make(const char *strct, const void *cgr, size_t len, void **out, size_t *outlen,
-                       char *err, size_t errcap)
+dts_codec_capnp_schema_make(const char *strct, const void *cgr, size_t len, void **out,
+                            size_t *outlen, char *err, size_t errcap)
 {
     dtsi_cgr *g;
     dtsi_cgr_opts o = {.limits = {.max_words = DTSI_CAPNP_COMPILE_MAX / 8}};
@@ -191,8 +191,8 @@ compile_run(const char *dir, const char *base, uint8_t **out, size_t *outlen, ch
 }
 
 dts_err
-dtsi_capnp_schema_from_file(const char *path, const char *strct, void **out, size_t *outlen,
-                            char *err, size_t errcap)
+dts_codec_capnp_schema_from_file(const char *path, const char *strct, void **out, size_t *outlen,
+                                 char *err, size_t errcap)
 {
     if (!path || !strct) return DTS_EINVAL;
     char dir[4096];
@@ -211,7 +211,7 @@ dtsi_capnp_schema_from_file(const char *path, const char *strct, void **out, siz
     uint8_t *req = NULL;
     size_t len = 0;
     dts_err e = compile_run(dir, base, &req, &len, err, errcap);
-    if (!e) e = dtsi_capnp_schema_make(strct, req, len, out, outlen, err, errcap);
+    if (!e) e = dts_codec_capnp_schema_make(strct, req, len, out, outlen, err, errcap);
     dtsi_cfree(req);
     return e;
 }

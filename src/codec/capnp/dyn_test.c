@@ -34,7 +34,7 @@ schema_of(const char *name, size_t *len)
     char path[1200], err[512] = "";
     void *s = NULL;
     snprintf(path, sizeof path, "%s/%s.capnp", ct_corpus, name);
-    dts_err e = dtsi_capnp_schema_from_file(path, "Root", &s, len, err, sizeof err);
+    dts_err e = dts_codec_capnp_schema_from_file(path, "Root", &s, len, err, sizeof err);
     if (e) fprintf(stderr, "%s: %s\n", name, err);
     assert_int_equal(e, DTS_OK);
     return s;

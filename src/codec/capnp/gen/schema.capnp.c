@@ -4,130 +4,130 @@
 #include "schema.capnp.h"
 
 dts_err
-dtsi_schema_Node_read(dtsi_capnp_ptr p, dtsi_schema_Node_reader *out)
+dtsi_schema_Node_read(dts_capnp_ptr p, dtsi_schema_Node_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Node_read_root(dtsi_capnp_msg *m, dtsi_schema_Node_reader *out)
+dtsi_schema_Node_read_root(dts_capnp_msg *m, dtsi_schema_Node_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Node_builder
-dtsi_schema_Node_new(dtsi_capnp_bptr p)
+dtsi_schema_Node_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Node_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Node_DATA_WORDS, dtsi_schema_Node_POINTERS)};
+    dtsi_schema_Node_builder o = {dts_capnp_init_struct(p, dtsi_schema_Node_DATA_WORDS, dtsi_schema_Node_POINTERS)};
     return o;
 }
 
 dtsi_schema_Node_builder
-dtsi_schema_Node_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Node_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Node_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Node_new(dts_capnp_broot(b));
 }
 
 dtsi_schema_Node_tag
 dtsi_schema_Node_which(dtsi_schema_Node_reader r)
 {
-    return (dtsi_schema_Node_tag)dtsi_capnp_get_u16(&r.s, 6, 0);
+    return (dtsi_schema_Node_tag)dts_capnp_get_u16(&r.s, 6, 0);
 }
 
 uint64_t
 dtsi_schema_Node_get_id(dtsi_schema_Node_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_set_id(dtsi_schema_Node_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Node_has_displayName(dtsi_schema_Node_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Node_get_displayName(dtsi_schema_Node_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Node_set_displayName(dtsi_schema_Node_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 uint32_t
 dtsi_schema_Node_get_displayNamePrefixLength(dtsi_schema_Node_reader r)
 {
-    return (uint32_t)dtsi_capnp_get_u32(&r.s, 2, (uint32_t)UINT64_C(0x0));
+    return (uint32_t)dts_capnp_get_u32(&r.s, 2, (uint32_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_set_displayNamePrefixLength(dtsi_schema_Node_builder b, uint32_t v)
 {
-    dtsi_capnp_set_u32(b.s, 2, (uint32_t)v, (uint32_t)UINT64_C(0x0));
+    dts_capnp_set_u32(b.s, 2, (uint32_t)v, (uint32_t)UINT64_C(0x0));
 }
 
 uint64_t
 dtsi_schema_Node_get_scopeId(dtsi_schema_Node_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_set_scopeId(dtsi_schema_Node_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Node_has_nestedNodes(dtsi_schema_Node_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
-dtsi_schema_Node_get_nestedNodes(dtsi_schema_Node_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_get_nestedNodes(dtsi_schema_Node_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 1), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 1), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_init_nestedNodes(dtsi_schema_Node_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Node_NestedNode_DATA_WORDS, dtsi_schema_Node_NestedNode_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Node_NestedNode_DATA_WORDS, dtsi_schema_Node_NestedNode_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_nestedNodes_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_nestedNodes_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_nestedNodes_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Node_NestedNode_reader *out)
+dtsi_schema_Node_nestedNodes_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Node_NestedNode_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Node_NestedNode_builder
-dtsi_schema_Node_nestedNodes_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_nestedNodes_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Node_NestedNode_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Node_NestedNode_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_nestedNodes_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_nestedNodes_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -142,42 +142,42 @@ dtsi_schema_Node_nestedNodes_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
 bool
 dtsi_schema_Node_has_annotations(dtsi_schema_Node_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 2));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 2));
 }
 
 dts_err
-dtsi_schema_Node_get_annotations(dtsi_schema_Node_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_get_annotations(dtsi_schema_Node_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 2), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 2), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_init_annotations(dtsi_schema_Node_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 2), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 2), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_annotations_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_annotations_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_annotations_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
+dtsi_schema_Node_annotations_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Annotation_builder
-dtsi_schema_Node_annotations_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_annotations_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Annotation_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Annotation_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_annotations_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_annotations_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -192,7 +192,7 @@ dtsi_schema_Node_annotations_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
 void
 dtsi_schema_Node_set_file(dtsi_schema_Node_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 6, 0, 0);
+    dts_capnp_set_u16(b.s, 6, 0, 0);
 }
 
 dtsi_schema_Node_struct_reader
@@ -205,7 +205,7 @@ dtsi_schema_Node_get_struct(dtsi_schema_Node_reader r)
 dtsi_schema_Node_struct_builder
 dtsi_schema_Node_init_struct(dtsi_schema_Node_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 6, 1, 0);
+    dts_capnp_set_u16(b.s, 6, 1, 0);
     dtsi_schema_Node_struct_builder g = {b.s};
     return g;
 }
@@ -220,7 +220,7 @@ dtsi_schema_Node_get_enum(dtsi_schema_Node_reader r)
 dtsi_schema_Node_enum_builder
 dtsi_schema_Node_init_enum(dtsi_schema_Node_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 6, 2, 0);
+    dts_capnp_set_u16(b.s, 6, 2, 0);
     dtsi_schema_Node_enum_builder g = {b.s};
     return g;
 }
@@ -235,7 +235,7 @@ dtsi_schema_Node_get_interface(dtsi_schema_Node_reader r)
 dtsi_schema_Node_interface_builder
 dtsi_schema_Node_init_interface(dtsi_schema_Node_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 6, 3, 0);
+    dts_capnp_set_u16(b.s, 6, 3, 0);
     dtsi_schema_Node_interface_builder g = {b.s};
     return g;
 }
@@ -250,7 +250,7 @@ dtsi_schema_Node_get_const(dtsi_schema_Node_reader r)
 dtsi_schema_Node_const_builder
 dtsi_schema_Node_init_const(dtsi_schema_Node_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 6, 4, 0);
+    dts_capnp_set_u16(b.s, 6, 4, 0);
     dtsi_schema_Node_const_builder g = {b.s};
     return g;
 }
@@ -265,7 +265,7 @@ dtsi_schema_Node_get_annotation(dtsi_schema_Node_reader r)
 dtsi_schema_Node_annotation_builder
 dtsi_schema_Node_init_annotation(dtsi_schema_Node_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 6, 5, 0);
+    dts_capnp_set_u16(b.s, 6, 5, 0);
     dtsi_schema_Node_annotation_builder g = {b.s};
     return g;
 }
@@ -273,42 +273,42 @@ dtsi_schema_Node_init_annotation(dtsi_schema_Node_builder b)
 bool
 dtsi_schema_Node_has_parameters(dtsi_schema_Node_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 5));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 5));
 }
 
 dts_err
-dtsi_schema_Node_get_parameters(dtsi_schema_Node_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_get_parameters(dtsi_schema_Node_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 5), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 5), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_init_parameters(dtsi_schema_Node_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 5), dtsi_schema_Node_Parameter_DATA_WORDS, dtsi_schema_Node_Parameter_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 5), dtsi_schema_Node_Parameter_DATA_WORDS, dtsi_schema_Node_Parameter_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_parameters_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_parameters_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_parameters_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Node_Parameter_reader *out)
+dtsi_schema_Node_parameters_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Node_Parameter_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Node_Parameter_builder
-dtsi_schema_Node_parameters_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_parameters_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Node_Parameter_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Node_Parameter_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_parameters_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_parameters_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -323,13 +323,13 @@ dtsi_schema_Node_parameters_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
 bool
 dtsi_schema_Node_get_isGeneric(dtsi_schema_Node_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 288, false);
+    return (bool)dts_capnp_get_bool(&r.s, 288, false);
 }
 
 void
 dtsi_schema_Node_set_isGeneric(dtsi_schema_Node_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 288, (bool)v, false);
+    dts_capnp_set_bool(b.s, 288, (bool)v, false);
 }
 
 dts_err
@@ -347,17 +347,17 @@ dtsi_schema_Node_copy(dtsi_schema_Node_reader r, dtsi_schema_Node_builder b)
     dtsi_schema_Node_set_displayNamePrefixLength(b, dtsi_schema_Node_get_displayNamePrefixLength(r));
     dtsi_schema_Node_set_scopeId(b, dtsi_schema_Node_get_scopeId(r));
     if (dtsi_schema_Node_has_nestedNodes(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_get_nestedNodes(r, &v)) || (e = dtsi_schema_Node_nestedNodes_copy(&v, dtsi_schema_Node_init_nestedNodes(b, v.count))))
             return e;
     }
     if (dtsi_schema_Node_has_annotations(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_get_annotations(r, &v)) || (e = dtsi_schema_Node_annotations_copy(&v, dtsi_schema_Node_init_annotations(b, v.count))))
             return e;
     }
     if (dtsi_schema_Node_has_parameters(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_get_parameters(r, &v)) || (e = dtsi_schema_Node_parameters_copy(&v, dtsi_schema_Node_init_parameters(b, v.count))))
             return e;
     }
@@ -393,47 +393,47 @@ dtsi_schema_Node_copy(dtsi_schema_Node_reader r, dtsi_schema_Node_builder b)
 }
 
 dts_err
-dtsi_schema_Node_Parameter_read(dtsi_capnp_ptr p, dtsi_schema_Node_Parameter_reader *out)
+dtsi_schema_Node_Parameter_read(dts_capnp_ptr p, dtsi_schema_Node_Parameter_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Node_Parameter_read_root(dtsi_capnp_msg *m, dtsi_schema_Node_Parameter_reader *out)
+dtsi_schema_Node_Parameter_read_root(dts_capnp_msg *m, dtsi_schema_Node_Parameter_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Node_Parameter_builder
-dtsi_schema_Node_Parameter_new(dtsi_capnp_bptr p)
+dtsi_schema_Node_Parameter_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Node_Parameter_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Node_Parameter_DATA_WORDS, dtsi_schema_Node_Parameter_POINTERS)};
+    dtsi_schema_Node_Parameter_builder o = {dts_capnp_init_struct(p, dtsi_schema_Node_Parameter_DATA_WORDS, dtsi_schema_Node_Parameter_POINTERS)};
     return o;
 }
 
 dtsi_schema_Node_Parameter_builder
-dtsi_schema_Node_Parameter_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Node_Parameter_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Node_Parameter_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Node_Parameter_new(dts_capnp_broot(b));
 }
 
 bool
 dtsi_schema_Node_Parameter_has_name(dtsi_schema_Node_Parameter_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Node_Parameter_get_name(dtsi_schema_Node_Parameter_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Node_Parameter_set_name(dtsi_schema_Node_Parameter_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 dts_err
@@ -451,59 +451,59 @@ dtsi_schema_Node_Parameter_copy(dtsi_schema_Node_Parameter_reader r, dtsi_schema
 }
 
 dts_err
-dtsi_schema_Node_NestedNode_read(dtsi_capnp_ptr p, dtsi_schema_Node_NestedNode_reader *out)
+dtsi_schema_Node_NestedNode_read(dts_capnp_ptr p, dtsi_schema_Node_NestedNode_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Node_NestedNode_read_root(dtsi_capnp_msg *m, dtsi_schema_Node_NestedNode_reader *out)
+dtsi_schema_Node_NestedNode_read_root(dts_capnp_msg *m, dtsi_schema_Node_NestedNode_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Node_NestedNode_builder
-dtsi_schema_Node_NestedNode_new(dtsi_capnp_bptr p)
+dtsi_schema_Node_NestedNode_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Node_NestedNode_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Node_NestedNode_DATA_WORDS, dtsi_schema_Node_NestedNode_POINTERS)};
+    dtsi_schema_Node_NestedNode_builder o = {dts_capnp_init_struct(p, dtsi_schema_Node_NestedNode_DATA_WORDS, dtsi_schema_Node_NestedNode_POINTERS)};
     return o;
 }
 
 dtsi_schema_Node_NestedNode_builder
-dtsi_schema_Node_NestedNode_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Node_NestedNode_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Node_NestedNode_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Node_NestedNode_new(dts_capnp_broot(b));
 }
 
 bool
 dtsi_schema_Node_NestedNode_has_name(dtsi_schema_Node_NestedNode_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Node_NestedNode_get_name(dtsi_schema_Node_NestedNode_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Node_NestedNode_set_name(dtsi_schema_Node_NestedNode_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 uint64_t
 dtsi_schema_Node_NestedNode_get_id(dtsi_schema_Node_NestedNode_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_NestedNode_set_id(dtsi_schema_Node_NestedNode_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 dts_err
@@ -522,100 +522,100 @@ dtsi_schema_Node_NestedNode_copy(dtsi_schema_Node_NestedNode_reader r, dtsi_sche
 }
 
 dts_err
-dtsi_schema_Node_SourceInfo_read(dtsi_capnp_ptr p, dtsi_schema_Node_SourceInfo_reader *out)
+dtsi_schema_Node_SourceInfo_read(dts_capnp_ptr p, dtsi_schema_Node_SourceInfo_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Node_SourceInfo_read_root(dtsi_capnp_msg *m, dtsi_schema_Node_SourceInfo_reader *out)
+dtsi_schema_Node_SourceInfo_read_root(dts_capnp_msg *m, dtsi_schema_Node_SourceInfo_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Node_SourceInfo_builder
-dtsi_schema_Node_SourceInfo_new(dtsi_capnp_bptr p)
+dtsi_schema_Node_SourceInfo_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Node_SourceInfo_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Node_SourceInfo_DATA_WORDS, dtsi_schema_Node_SourceInfo_POINTERS)};
+    dtsi_schema_Node_SourceInfo_builder o = {dts_capnp_init_struct(p, dtsi_schema_Node_SourceInfo_DATA_WORDS, dtsi_schema_Node_SourceInfo_POINTERS)};
     return o;
 }
 
 dtsi_schema_Node_SourceInfo_builder
-dtsi_schema_Node_SourceInfo_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Node_SourceInfo_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Node_SourceInfo_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Node_SourceInfo_new(dts_capnp_broot(b));
 }
 
 uint64_t
 dtsi_schema_Node_SourceInfo_get_id(dtsi_schema_Node_SourceInfo_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_SourceInfo_set_id(dtsi_schema_Node_SourceInfo_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Node_SourceInfo_has_docComment(dtsi_schema_Node_SourceInfo_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Node_SourceInfo_get_docComment(dtsi_schema_Node_SourceInfo_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Node_SourceInfo_set_docComment(dtsi_schema_Node_SourceInfo_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 bool
 dtsi_schema_Node_SourceInfo_has_members(dtsi_schema_Node_SourceInfo_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
-dtsi_schema_Node_SourceInfo_get_members(dtsi_schema_Node_SourceInfo_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_SourceInfo_get_members(dtsi_schema_Node_SourceInfo_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 1), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 1), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_SourceInfo_init_members(dtsi_schema_Node_SourceInfo_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Node_SourceInfo_Member_DATA_WORDS, dtsi_schema_Node_SourceInfo_Member_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Node_SourceInfo_Member_DATA_WORDS, dtsi_schema_Node_SourceInfo_Member_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_SourceInfo_members_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_SourceInfo_members_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_SourceInfo_members_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Node_SourceInfo_Member_reader *out)
+dtsi_schema_Node_SourceInfo_members_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Node_SourceInfo_Member_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Node_SourceInfo_Member_builder
-dtsi_schema_Node_SourceInfo_members_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_SourceInfo_members_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Node_SourceInfo_Member_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Node_SourceInfo_Member_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_SourceInfo_members_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_SourceInfo_members_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -640,7 +640,7 @@ dtsi_schema_Node_SourceInfo_copy(dtsi_schema_Node_SourceInfo_reader r, dtsi_sche
         if ((e = dtsi_schema_Node_SourceInfo_get_docComment(r, &v, &len)) || (e = dtsi_schema_Node_SourceInfo_set_docComment(b, v, len))) return e;
     }
     if (dtsi_schema_Node_SourceInfo_has_members(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_SourceInfo_get_members(r, &v)) || (e = dtsi_schema_Node_SourceInfo_members_copy(&v, dtsi_schema_Node_SourceInfo_init_members(b, v.count))))
             return e;
     }
@@ -648,47 +648,47 @@ dtsi_schema_Node_SourceInfo_copy(dtsi_schema_Node_SourceInfo_reader r, dtsi_sche
 }
 
 dts_err
-dtsi_schema_Node_SourceInfo_Member_read(dtsi_capnp_ptr p, dtsi_schema_Node_SourceInfo_Member_reader *out)
+dtsi_schema_Node_SourceInfo_Member_read(dts_capnp_ptr p, dtsi_schema_Node_SourceInfo_Member_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Node_SourceInfo_Member_read_root(dtsi_capnp_msg *m, dtsi_schema_Node_SourceInfo_Member_reader *out)
+dtsi_schema_Node_SourceInfo_Member_read_root(dts_capnp_msg *m, dtsi_schema_Node_SourceInfo_Member_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Node_SourceInfo_Member_builder
-dtsi_schema_Node_SourceInfo_Member_new(dtsi_capnp_bptr p)
+dtsi_schema_Node_SourceInfo_Member_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Node_SourceInfo_Member_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Node_SourceInfo_Member_DATA_WORDS, dtsi_schema_Node_SourceInfo_Member_POINTERS)};
+    dtsi_schema_Node_SourceInfo_Member_builder o = {dts_capnp_init_struct(p, dtsi_schema_Node_SourceInfo_Member_DATA_WORDS, dtsi_schema_Node_SourceInfo_Member_POINTERS)};
     return o;
 }
 
 dtsi_schema_Node_SourceInfo_Member_builder
-dtsi_schema_Node_SourceInfo_Member_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Node_SourceInfo_Member_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Node_SourceInfo_Member_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Node_SourceInfo_Member_new(dts_capnp_broot(b));
 }
 
 bool
 dtsi_schema_Node_SourceInfo_Member_has_docComment(dtsi_schema_Node_SourceInfo_Member_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Node_SourceInfo_Member_get_docComment(dtsi_schema_Node_SourceInfo_Member_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Node_SourceInfo_Member_set_docComment(dtsi_schema_Node_SourceInfo_Member_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 dts_err
@@ -708,114 +708,114 @@ dtsi_schema_Node_SourceInfo_Member_copy(dtsi_schema_Node_SourceInfo_Member_reade
 uint16_t
 dtsi_schema_Node_struct_get_dataWordCount(dtsi_schema_Node_struct_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 7, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 7, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_struct_set_dataWordCount(dtsi_schema_Node_struct_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 7, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 7, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 uint16_t
 dtsi_schema_Node_struct_get_pointerCount(dtsi_schema_Node_struct_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 12, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 12, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_struct_set_pointerCount(dtsi_schema_Node_struct_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 12, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 12, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 dtsi_schema_ElementSize
 dtsi_schema_Node_struct_get_preferredListEncoding(dtsi_schema_Node_struct_reader r)
 {
-    return (dtsi_schema_ElementSize)dtsi_capnp_get_u16(&r.s, 13, (uint16_t)UINT64_C(0x0));
+    return (dtsi_schema_ElementSize)dts_capnp_get_u16(&r.s, 13, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_struct_set_preferredListEncoding(dtsi_schema_Node_struct_builder b, dtsi_schema_ElementSize v)
 {
-    dtsi_capnp_set_u16(b.s, 13, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 13, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Node_struct_get_isGroup(dtsi_schema_Node_struct_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 224, false);
+    return (bool)dts_capnp_get_bool(&r.s, 224, false);
 }
 
 void
 dtsi_schema_Node_struct_set_isGroup(dtsi_schema_Node_struct_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 224, (bool)v, false);
+    dts_capnp_set_bool(b.s, 224, (bool)v, false);
 }
 
 uint16_t
 dtsi_schema_Node_struct_get_discriminantCount(dtsi_schema_Node_struct_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 15, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 15, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_struct_set_discriminantCount(dtsi_schema_Node_struct_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 15, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 15, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 uint32_t
 dtsi_schema_Node_struct_get_discriminantOffset(dtsi_schema_Node_struct_reader r)
 {
-    return (uint32_t)dtsi_capnp_get_u32(&r.s, 8, (uint32_t)UINT64_C(0x0));
+    return (uint32_t)dts_capnp_get_u32(&r.s, 8, (uint32_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Node_struct_set_discriminantOffset(dtsi_schema_Node_struct_builder b, uint32_t v)
 {
-    dtsi_capnp_set_u32(b.s, 8, (uint32_t)v, (uint32_t)UINT64_C(0x0));
+    dts_capnp_set_u32(b.s, 8, (uint32_t)v, (uint32_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Node_struct_has_fields(dtsi_schema_Node_struct_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
-dtsi_schema_Node_struct_get_fields(dtsi_schema_Node_struct_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_struct_get_fields(dtsi_schema_Node_struct_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 3), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 3), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_struct_init_fields(dtsi_schema_Node_struct_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Field_DATA_WORDS, dtsi_schema_Field_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Field_DATA_WORDS, dtsi_schema_Field_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_struct_fields_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_struct_fields_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_struct_fields_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Field_reader *out)
+dtsi_schema_Node_struct_fields_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Field_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Field_builder
-dtsi_schema_Node_struct_fields_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_struct_fields_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Field_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Field_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_struct_fields_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_struct_fields_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -840,7 +840,7 @@ dtsi_schema_Node_struct_copy(dtsi_schema_Node_struct_reader r, dtsi_schema_Node_
     dtsi_schema_Node_struct_set_discriminantCount(b, dtsi_schema_Node_struct_get_discriminantCount(r));
     dtsi_schema_Node_struct_set_discriminantOffset(b, dtsi_schema_Node_struct_get_discriminantOffset(r));
     if (dtsi_schema_Node_struct_has_fields(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_struct_get_fields(r, &v)) || (e = dtsi_schema_Node_struct_fields_copy(&v, dtsi_schema_Node_struct_init_fields(b, v.count))))
             return e;
     }
@@ -850,42 +850,42 @@ dtsi_schema_Node_struct_copy(dtsi_schema_Node_struct_reader r, dtsi_schema_Node_
 bool
 dtsi_schema_Node_enum_has_enumerants(dtsi_schema_Node_enum_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
-dtsi_schema_Node_enum_get_enumerants(dtsi_schema_Node_enum_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_enum_get_enumerants(dtsi_schema_Node_enum_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 3), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 3), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_enum_init_enumerants(dtsi_schema_Node_enum_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Enumerant_DATA_WORDS, dtsi_schema_Enumerant_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Enumerant_DATA_WORDS, dtsi_schema_Enumerant_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_enum_enumerants_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_enum_enumerants_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_enum_enumerants_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Enumerant_reader *out)
+dtsi_schema_Node_enum_enumerants_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Enumerant_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Enumerant_builder
-dtsi_schema_Node_enum_enumerants_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_enum_enumerants_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Enumerant_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Enumerant_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_enum_enumerants_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_enum_enumerants_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -904,7 +904,7 @@ dtsi_schema_Node_enum_copy(dtsi_schema_Node_enum_reader r, dtsi_schema_Node_enum
     (void)r;
     (void)b;
     if (dtsi_schema_Node_enum_has_enumerants(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_enum_get_enumerants(r, &v)) || (e = dtsi_schema_Node_enum_enumerants_copy(&v, dtsi_schema_Node_enum_init_enumerants(b, v.count))))
             return e;
     }
@@ -914,42 +914,42 @@ dtsi_schema_Node_enum_copy(dtsi_schema_Node_enum_reader r, dtsi_schema_Node_enum
 bool
 dtsi_schema_Node_interface_has_methods(dtsi_schema_Node_interface_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
-dtsi_schema_Node_interface_get_methods(dtsi_schema_Node_interface_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_interface_get_methods(dtsi_schema_Node_interface_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 3), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 3), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_interface_init_methods(dtsi_schema_Node_interface_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Method_DATA_WORDS, dtsi_schema_Method_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Method_DATA_WORDS, dtsi_schema_Method_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_interface_methods_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_interface_methods_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_interface_methods_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Method_reader *out)
+dtsi_schema_Node_interface_methods_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Method_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Method_builder
-dtsi_schema_Node_interface_methods_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_interface_methods_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Method_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Method_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_interface_methods_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_interface_methods_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -964,42 +964,42 @@ dtsi_schema_Node_interface_methods_copy(const dtsi_capnp_list *l, dtsi_capnp_bli
 bool
 dtsi_schema_Node_interface_has_superclasses(dtsi_schema_Node_interface_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 4));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 4));
 }
 
 dts_err
-dtsi_schema_Node_interface_get_superclasses(dtsi_schema_Node_interface_reader r, dtsi_capnp_list *out)
+dtsi_schema_Node_interface_get_superclasses(dtsi_schema_Node_interface_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 4), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 4), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Node_interface_init_superclasses(dtsi_schema_Node_interface_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 4), dtsi_schema_Superclass_DATA_WORDS, dtsi_schema_Superclass_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 4), dtsi_schema_Superclass_DATA_WORDS, dtsi_schema_Superclass_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Node_interface_superclasses_len(const dtsi_capnp_list *l)
+dtsi_schema_Node_interface_superclasses_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Node_interface_superclasses_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Superclass_reader *out)
+dtsi_schema_Node_interface_superclasses_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Superclass_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Superclass_builder
-dtsi_schema_Node_interface_superclasses_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Node_interface_superclasses_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Superclass_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Superclass_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Node_interface_superclasses_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Node_interface_superclasses_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -1018,12 +1018,12 @@ dtsi_schema_Node_interface_copy(dtsi_schema_Node_interface_reader r, dtsi_schema
     (void)r;
     (void)b;
     if (dtsi_schema_Node_interface_has_methods(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_interface_get_methods(r, &v)) || (e = dtsi_schema_Node_interface_methods_copy(&v, dtsi_schema_Node_interface_init_methods(b, v.count))))
             return e;
     }
     if (dtsi_schema_Node_interface_has_superclasses(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Node_interface_get_superclasses(r, &v)) || (e = dtsi_schema_Node_interface_superclasses_copy(&v, dtsi_schema_Node_interface_init_superclasses(b, v.count))))
             return e;
     }
@@ -1033,38 +1033,38 @@ dtsi_schema_Node_interface_copy(dtsi_schema_Node_interface_reader r, dtsi_schema
 bool
 dtsi_schema_Node_const_has_type(dtsi_schema_Node_const_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
 dtsi_schema_Node_const_get_type(dtsi_schema_Node_const_reader r, dtsi_schema_Type_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 3), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 3), &out->s);
 }
 
 dtsi_schema_Type_builder
 dtsi_schema_Node_const_init_type(dtsi_schema_Node_const_builder b)
 {
-    dtsi_schema_Type_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
+    dtsi_schema_Type_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_Node_const_has_value(dtsi_schema_Node_const_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 4));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 4));
 }
 
 dts_err
 dtsi_schema_Node_const_get_value(dtsi_schema_Node_const_reader r, dtsi_schema_Value_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 4), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 4), &out->s);
 }
 
 dtsi_schema_Value_builder
 dtsi_schema_Node_const_init_value(dtsi_schema_Node_const_builder b)
 {
-    dtsi_schema_Value_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 4), dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
+    dtsi_schema_Value_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 4), dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
     return o;
 }
 
@@ -1088,164 +1088,164 @@ dtsi_schema_Node_const_copy(dtsi_schema_Node_const_reader r, dtsi_schema_Node_co
 bool
 dtsi_schema_Node_annotation_has_type(dtsi_schema_Node_annotation_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
 dtsi_schema_Node_annotation_get_type(dtsi_schema_Node_annotation_reader r, dtsi_schema_Type_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 3), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 3), &out->s);
 }
 
 dtsi_schema_Type_builder
 dtsi_schema_Node_annotation_init_type(dtsi_schema_Node_annotation_builder b)
 {
-    dtsi_schema_Type_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
+    dtsi_schema_Type_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsFile(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 112, false);
+    return (bool)dts_capnp_get_bool(&r.s, 112, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsFile(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 112, (bool)v, false);
+    dts_capnp_set_bool(b.s, 112, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsConst(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 113, false);
+    return (bool)dts_capnp_get_bool(&r.s, 113, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsConst(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 113, (bool)v, false);
+    dts_capnp_set_bool(b.s, 113, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsEnum(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 114, false);
+    return (bool)dts_capnp_get_bool(&r.s, 114, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsEnum(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 114, (bool)v, false);
+    dts_capnp_set_bool(b.s, 114, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsEnumerant(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 115, false);
+    return (bool)dts_capnp_get_bool(&r.s, 115, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsEnumerant(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 115, (bool)v, false);
+    dts_capnp_set_bool(b.s, 115, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsStruct(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 116, false);
+    return (bool)dts_capnp_get_bool(&r.s, 116, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsStruct(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 116, (bool)v, false);
+    dts_capnp_set_bool(b.s, 116, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsField(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 117, false);
+    return (bool)dts_capnp_get_bool(&r.s, 117, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsField(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 117, (bool)v, false);
+    dts_capnp_set_bool(b.s, 117, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsUnion(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 118, false);
+    return (bool)dts_capnp_get_bool(&r.s, 118, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsUnion(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 118, (bool)v, false);
+    dts_capnp_set_bool(b.s, 118, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsGroup(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 119, false);
+    return (bool)dts_capnp_get_bool(&r.s, 119, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsGroup(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 119, (bool)v, false);
+    dts_capnp_set_bool(b.s, 119, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsInterface(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 120, false);
+    return (bool)dts_capnp_get_bool(&r.s, 120, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsInterface(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 120, (bool)v, false);
+    dts_capnp_set_bool(b.s, 120, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsMethod(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 121, false);
+    return (bool)dts_capnp_get_bool(&r.s, 121, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsMethod(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 121, (bool)v, false);
+    dts_capnp_set_bool(b.s, 121, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsParam(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 122, false);
+    return (bool)dts_capnp_get_bool(&r.s, 122, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsParam(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 122, (bool)v, false);
+    dts_capnp_set_bool(b.s, 122, (bool)v, false);
 }
 
 bool
 dtsi_schema_Node_annotation_get_targetsAnnotation(dtsi_schema_Node_annotation_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 123, false);
+    return (bool)dts_capnp_get_bool(&r.s, 123, false);
 }
 
 void
 dtsi_schema_Node_annotation_set_targetsAnnotation(dtsi_schema_Node_annotation_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 123, (bool)v, false);
+    dts_capnp_set_bool(b.s, 123, (bool)v, false);
 }
 
 dts_err
@@ -1274,106 +1274,106 @@ dtsi_schema_Node_annotation_copy(dtsi_schema_Node_annotation_reader r, dtsi_sche
 }
 
 dts_err
-dtsi_schema_Field_read(dtsi_capnp_ptr p, dtsi_schema_Field_reader *out)
+dtsi_schema_Field_read(dts_capnp_ptr p, dtsi_schema_Field_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Field_read_root(dtsi_capnp_msg *m, dtsi_schema_Field_reader *out)
+dtsi_schema_Field_read_root(dts_capnp_msg *m, dtsi_schema_Field_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Field_builder
-dtsi_schema_Field_new(dtsi_capnp_bptr p)
+dtsi_schema_Field_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Field_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Field_DATA_WORDS, dtsi_schema_Field_POINTERS)};
+    dtsi_schema_Field_builder o = {dts_capnp_init_struct(p, dtsi_schema_Field_DATA_WORDS, dtsi_schema_Field_POINTERS)};
     return o;
 }
 
 dtsi_schema_Field_builder
-dtsi_schema_Field_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Field_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Field_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Field_new(dts_capnp_broot(b));
 }
 
 dtsi_schema_Field_tag
 dtsi_schema_Field_which(dtsi_schema_Field_reader r)
 {
-    return (dtsi_schema_Field_tag)dtsi_capnp_get_u16(&r.s, 4, 0);
+    return (dtsi_schema_Field_tag)dts_capnp_get_u16(&r.s, 4, 0);
 }
 
 bool
 dtsi_schema_Field_has_name(dtsi_schema_Field_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Field_get_name(dtsi_schema_Field_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Field_set_name(dtsi_schema_Field_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 uint16_t
 dtsi_schema_Field_get_codeOrder(dtsi_schema_Field_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Field_set_codeOrder(dtsi_schema_Field_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Field_has_annotations(dtsi_schema_Field_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
-dtsi_schema_Field_get_annotations(dtsi_schema_Field_reader r, dtsi_capnp_list *out)
+dtsi_schema_Field_get_annotations(dtsi_schema_Field_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 1), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 1), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Field_init_annotations(dtsi_schema_Field_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Field_annotations_len(const dtsi_capnp_list *l)
+dtsi_schema_Field_annotations_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Field_annotations_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
+dtsi_schema_Field_annotations_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Annotation_builder
-dtsi_schema_Field_annotations_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Field_annotations_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Annotation_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Annotation_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Field_annotations_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Field_annotations_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -1388,13 +1388,13 @@ dtsi_schema_Field_annotations_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl
 uint16_t
 dtsi_schema_Field_get_discriminantValue(dtsi_schema_Field_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0xffff));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0xffff));
 }
 
 void
 dtsi_schema_Field_set_discriminantValue(dtsi_schema_Field_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0xffff));
+    dts_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0xffff));
 }
 
 dtsi_schema_Field_slot_reader
@@ -1407,7 +1407,7 @@ dtsi_schema_Field_get_slot(dtsi_schema_Field_reader r)
 dtsi_schema_Field_slot_builder
 dtsi_schema_Field_init_slot(dtsi_schema_Field_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 4, 0, 0);
+    dts_capnp_set_u16(b.s, 4, 0, 0);
     dtsi_schema_Field_slot_builder g = {b.s};
     return g;
 }
@@ -1422,7 +1422,7 @@ dtsi_schema_Field_get_group(dtsi_schema_Field_reader r)
 dtsi_schema_Field_group_builder
 dtsi_schema_Field_init_group(dtsi_schema_Field_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 4, 1, 0);
+    dts_capnp_set_u16(b.s, 4, 1, 0);
     dtsi_schema_Field_group_builder g = {b.s};
     return g;
 }
@@ -1454,7 +1454,7 @@ dtsi_schema_Field_copy(dtsi_schema_Field_reader r, dtsi_schema_Field_builder b)
     }
     dtsi_schema_Field_set_codeOrder(b, dtsi_schema_Field_get_codeOrder(r));
     if (dtsi_schema_Field_has_annotations(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Field_get_annotations(r, &v)) || (e = dtsi_schema_Field_annotations_copy(&v, dtsi_schema_Field_init_annotations(b, v.count))))
             return e;
     }
@@ -1477,63 +1477,63 @@ dtsi_schema_Field_copy(dtsi_schema_Field_reader r, dtsi_schema_Field_builder b)
 uint32_t
 dtsi_schema_Field_slot_get_offset(dtsi_schema_Field_slot_reader r)
 {
-    return (uint32_t)dtsi_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
+    return (uint32_t)dts_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Field_slot_set_offset(dtsi_schema_Field_slot_builder b, uint32_t v)
 {
-    dtsi_capnp_set_u32(b.s, 1, (uint32_t)v, (uint32_t)UINT64_C(0x0));
+    dts_capnp_set_u32(b.s, 1, (uint32_t)v, (uint32_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Field_slot_has_type(dtsi_schema_Field_slot_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 2));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 2));
 }
 
 dts_err
 dtsi_schema_Field_slot_get_type(dtsi_schema_Field_slot_reader r, dtsi_schema_Type_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 2), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 2), &out->s);
 }
 
 dtsi_schema_Type_builder
 dtsi_schema_Field_slot_init_type(dtsi_schema_Field_slot_builder b)
 {
-    dtsi_schema_Type_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 2), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
+    dtsi_schema_Type_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 2), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_Field_slot_has_defaultValue(dtsi_schema_Field_slot_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
 dtsi_schema_Field_slot_get_defaultValue(dtsi_schema_Field_slot_reader r, dtsi_schema_Value_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 3), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 3), &out->s);
 }
 
 dtsi_schema_Value_builder
 dtsi_schema_Field_slot_init_defaultValue(dtsi_schema_Field_slot_builder b)
 {
-    dtsi_schema_Value_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
+    dtsi_schema_Value_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_Field_slot_get_hadExplicitDefault(dtsi_schema_Field_slot_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 128, false);
+    return (bool)dts_capnp_get_bool(&r.s, 128, false);
 }
 
 void
 dtsi_schema_Field_slot_set_hadExplicitDefault(dtsi_schema_Field_slot_builder b, bool v)
 {
-    dtsi_capnp_set_bool(b.s, 128, (bool)v, false);
+    dts_capnp_set_bool(b.s, 128, (bool)v, false);
 }
 
 dts_err
@@ -1558,13 +1558,13 @@ dtsi_schema_Field_slot_copy(dtsi_schema_Field_slot_reader r, dtsi_schema_Field_s
 uint64_t
 dtsi_schema_Field_group_get_typeId(dtsi_schema_Field_group_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Field_group_set_typeId(dtsi_schema_Field_group_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 dts_err
@@ -1580,26 +1580,26 @@ dtsi_schema_Field_group_copy(dtsi_schema_Field_group_reader r, dtsi_schema_Field
 dtsi_schema_Field_ordinal_tag
 dtsi_schema_Field_ordinal_which(dtsi_schema_Field_ordinal_reader r)
 {
-    return (dtsi_schema_Field_ordinal_tag)dtsi_capnp_get_u16(&r.s, 5, 0);
+    return (dtsi_schema_Field_ordinal_tag)dts_capnp_get_u16(&r.s, 5, 0);
 }
 
 void
 dtsi_schema_Field_ordinal_set_implicit(dtsi_schema_Field_ordinal_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 5, 0, 0);
+    dts_capnp_set_u16(b.s, 5, 0, 0);
 }
 
 uint16_t
 dtsi_schema_Field_ordinal_get_explicit(dtsi_schema_Field_ordinal_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 6, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 6, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Field_ordinal_set_explicit(dtsi_schema_Field_ordinal_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 5, 1, 0);
-    dtsi_capnp_set_u16(b.s, 6, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 5, 1, 0);
+    dts_capnp_set_u16(b.s, 6, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 dts_err
@@ -1623,100 +1623,100 @@ dtsi_schema_Field_ordinal_copy(dtsi_schema_Field_ordinal_reader r, dtsi_schema_F
 }
 
 dts_err
-dtsi_schema_Enumerant_read(dtsi_capnp_ptr p, dtsi_schema_Enumerant_reader *out)
+dtsi_schema_Enumerant_read(dts_capnp_ptr p, dtsi_schema_Enumerant_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Enumerant_read_root(dtsi_capnp_msg *m, dtsi_schema_Enumerant_reader *out)
+dtsi_schema_Enumerant_read_root(dts_capnp_msg *m, dtsi_schema_Enumerant_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Enumerant_builder
-dtsi_schema_Enumerant_new(dtsi_capnp_bptr p)
+dtsi_schema_Enumerant_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Enumerant_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Enumerant_DATA_WORDS, dtsi_schema_Enumerant_POINTERS)};
+    dtsi_schema_Enumerant_builder o = {dts_capnp_init_struct(p, dtsi_schema_Enumerant_DATA_WORDS, dtsi_schema_Enumerant_POINTERS)};
     return o;
 }
 
 dtsi_schema_Enumerant_builder
-dtsi_schema_Enumerant_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Enumerant_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Enumerant_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Enumerant_new(dts_capnp_broot(b));
 }
 
 bool
 dtsi_schema_Enumerant_has_name(dtsi_schema_Enumerant_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Enumerant_get_name(dtsi_schema_Enumerant_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Enumerant_set_name(dtsi_schema_Enumerant_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 uint16_t
 dtsi_schema_Enumerant_get_codeOrder(dtsi_schema_Enumerant_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Enumerant_set_codeOrder(dtsi_schema_Enumerant_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Enumerant_has_annotations(dtsi_schema_Enumerant_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
-dtsi_schema_Enumerant_get_annotations(dtsi_schema_Enumerant_reader r, dtsi_capnp_list *out)
+dtsi_schema_Enumerant_get_annotations(dtsi_schema_Enumerant_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 1), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 1), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Enumerant_init_annotations(dtsi_schema_Enumerant_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Enumerant_annotations_len(const dtsi_capnp_list *l)
+dtsi_schema_Enumerant_annotations_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Enumerant_annotations_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
+dtsi_schema_Enumerant_annotations_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Annotation_builder
-dtsi_schema_Enumerant_annotations_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Enumerant_annotations_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Annotation_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Annotation_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Enumerant_annotations_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Enumerant_annotations_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -1741,7 +1741,7 @@ dtsi_schema_Enumerant_copy(dtsi_schema_Enumerant_reader r, dtsi_schema_Enumerant
     }
     dtsi_schema_Enumerant_set_codeOrder(b, dtsi_schema_Enumerant_get_codeOrder(r));
     if (dtsi_schema_Enumerant_has_annotations(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Enumerant_get_annotations(r, &v)) || (e = dtsi_schema_Enumerant_annotations_copy(&v, dtsi_schema_Enumerant_init_annotations(b, v.count))))
             return e;
     }
@@ -1749,58 +1749,58 @@ dtsi_schema_Enumerant_copy(dtsi_schema_Enumerant_reader r, dtsi_schema_Enumerant
 }
 
 dts_err
-dtsi_schema_Superclass_read(dtsi_capnp_ptr p, dtsi_schema_Superclass_reader *out)
+dtsi_schema_Superclass_read(dts_capnp_ptr p, dtsi_schema_Superclass_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Superclass_read_root(dtsi_capnp_msg *m, dtsi_schema_Superclass_reader *out)
+dtsi_schema_Superclass_read_root(dts_capnp_msg *m, dtsi_schema_Superclass_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Superclass_builder
-dtsi_schema_Superclass_new(dtsi_capnp_bptr p)
+dtsi_schema_Superclass_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Superclass_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Superclass_DATA_WORDS, dtsi_schema_Superclass_POINTERS)};
+    dtsi_schema_Superclass_builder o = {dts_capnp_init_struct(p, dtsi_schema_Superclass_DATA_WORDS, dtsi_schema_Superclass_POINTERS)};
     return o;
 }
 
 dtsi_schema_Superclass_builder
-dtsi_schema_Superclass_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Superclass_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Superclass_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Superclass_new(dts_capnp_broot(b));
 }
 
 uint64_t
 dtsi_schema_Superclass_get_id(dtsi_schema_Superclass_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Superclass_set_id(dtsi_schema_Superclass_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Superclass_has_brand(dtsi_schema_Superclass_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Superclass_get_brand(dtsi_schema_Superclass_reader r, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 0), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 0), &out->s);
 }
 
 dtsi_schema_Brand_builder
 dtsi_schema_Superclass_init_brand(dtsi_schema_Superclass_builder b)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
@@ -1819,124 +1819,124 @@ dtsi_schema_Superclass_copy(dtsi_schema_Superclass_reader r, dtsi_schema_Supercl
 }
 
 dts_err
-dtsi_schema_Method_read(dtsi_capnp_ptr p, dtsi_schema_Method_reader *out)
+dtsi_schema_Method_read(dts_capnp_ptr p, dtsi_schema_Method_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Method_read_root(dtsi_capnp_msg *m, dtsi_schema_Method_reader *out)
+dtsi_schema_Method_read_root(dts_capnp_msg *m, dtsi_schema_Method_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Method_builder
-dtsi_schema_Method_new(dtsi_capnp_bptr p)
+dtsi_schema_Method_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Method_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Method_DATA_WORDS, dtsi_schema_Method_POINTERS)};
+    dtsi_schema_Method_builder o = {dts_capnp_init_struct(p, dtsi_schema_Method_DATA_WORDS, dtsi_schema_Method_POINTERS)};
     return o;
 }
 
 dtsi_schema_Method_builder
-dtsi_schema_Method_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Method_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Method_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Method_new(dts_capnp_broot(b));
 }
 
 bool
 dtsi_schema_Method_has_name(dtsi_schema_Method_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Method_get_name(dtsi_schema_Method_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Method_set_name(dtsi_schema_Method_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 uint16_t
 dtsi_schema_Method_get_codeOrder(dtsi_schema_Method_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Method_set_codeOrder(dtsi_schema_Method_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 uint64_t
 dtsi_schema_Method_get_paramStructType(dtsi_schema_Method_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Method_set_paramStructType(dtsi_schema_Method_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 uint64_t
 dtsi_schema_Method_get_resultStructType(dtsi_schema_Method_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Method_set_resultStructType(dtsi_schema_Method_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Method_has_annotations(dtsi_schema_Method_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
-dtsi_schema_Method_get_annotations(dtsi_schema_Method_reader r, dtsi_capnp_list *out)
+dtsi_schema_Method_get_annotations(dtsi_schema_Method_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 1), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 1), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Method_init_annotations(dtsi_schema_Method_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Method_annotations_len(const dtsi_capnp_list *l)
+dtsi_schema_Method_annotations_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Method_annotations_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
+dtsi_schema_Method_annotations_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Annotation_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Annotation_builder
-dtsi_schema_Method_annotations_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Method_annotations_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Annotation_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Annotation_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Method_annotations_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Method_annotations_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -1951,80 +1951,80 @@ dtsi_schema_Method_annotations_copy(const dtsi_capnp_list *l, dtsi_capnp_blist b
 bool
 dtsi_schema_Method_has_paramBrand(dtsi_schema_Method_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 2));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 2));
 }
 
 dts_err
 dtsi_schema_Method_get_paramBrand(dtsi_schema_Method_reader r, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 2), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 2), &out->s);
 }
 
 dtsi_schema_Brand_builder
 dtsi_schema_Method_init_paramBrand(dtsi_schema_Method_builder b)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 2), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 2), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_Method_has_resultBrand(dtsi_schema_Method_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
 dtsi_schema_Method_get_resultBrand(dtsi_schema_Method_reader r, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 3), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 3), &out->s);
 }
 
 dtsi_schema_Brand_builder
 dtsi_schema_Method_init_resultBrand(dtsi_schema_Method_builder b)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_Method_has_implicitParameters(dtsi_schema_Method_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 4));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 4));
 }
 
 dts_err
-dtsi_schema_Method_get_implicitParameters(dtsi_schema_Method_reader r, dtsi_capnp_list *out)
+dtsi_schema_Method_get_implicitParameters(dtsi_schema_Method_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 4), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 4), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Method_init_implicitParameters(dtsi_schema_Method_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 4), dtsi_schema_Node_Parameter_DATA_WORDS, dtsi_schema_Node_Parameter_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 4), dtsi_schema_Node_Parameter_DATA_WORDS, dtsi_schema_Node_Parameter_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Method_implicitParameters_len(const dtsi_capnp_list *l)
+dtsi_schema_Method_implicitParameters_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Method_implicitParameters_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Node_Parameter_reader *out)
+dtsi_schema_Method_implicitParameters_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Node_Parameter_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Node_Parameter_builder
-dtsi_schema_Method_implicitParameters_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Method_implicitParameters_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Node_Parameter_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Node_Parameter_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Method_implicitParameters_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Method_implicitParameters_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -2051,7 +2051,7 @@ dtsi_schema_Method_copy(dtsi_schema_Method_reader r, dtsi_schema_Method_builder 
     dtsi_schema_Method_set_paramStructType(b, dtsi_schema_Method_get_paramStructType(r));
     dtsi_schema_Method_set_resultStructType(b, dtsi_schema_Method_get_resultStructType(r));
     if (dtsi_schema_Method_has_annotations(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Method_get_annotations(r, &v)) || (e = dtsi_schema_Method_annotations_copy(&v, dtsi_schema_Method_init_annotations(b, v.count))))
             return e;
     }
@@ -2064,7 +2064,7 @@ dtsi_schema_Method_copy(dtsi_schema_Method_reader r, dtsi_schema_Method_builder 
         if ((e = dtsi_schema_Method_get_resultBrand(r, &v)) || (e = dtsi_schema_Brand_copy(v, dtsi_schema_Method_init_resultBrand(b)))) return e;
     }
     if (dtsi_schema_Method_has_implicitParameters(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Method_get_implicitParameters(r, &v)) || (e = dtsi_schema_Method_implicitParameters_copy(&v, dtsi_schema_Method_init_implicitParameters(b, v.count))))
             return e;
     }
@@ -2072,118 +2072,118 @@ dtsi_schema_Method_copy(dtsi_schema_Method_reader r, dtsi_schema_Method_builder 
 }
 
 dts_err
-dtsi_schema_Type_read(dtsi_capnp_ptr p, dtsi_schema_Type_reader *out)
+dtsi_schema_Type_read(dts_capnp_ptr p, dtsi_schema_Type_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Type_read_root(dtsi_capnp_msg *m, dtsi_schema_Type_reader *out)
+dtsi_schema_Type_read_root(dts_capnp_msg *m, dtsi_schema_Type_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Type_builder
-dtsi_schema_Type_new(dtsi_capnp_bptr p)
+dtsi_schema_Type_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Type_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
+    dtsi_schema_Type_builder o = {dts_capnp_init_struct(p, dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
     return o;
 }
 
 dtsi_schema_Type_builder
-dtsi_schema_Type_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Type_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Type_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Type_new(dts_capnp_broot(b));
 }
 
 dtsi_schema_Type_tag
 dtsi_schema_Type_which(dtsi_schema_Type_reader r)
 {
-    return (dtsi_schema_Type_tag)dtsi_capnp_get_u16(&r.s, 0, 0);
+    return (dtsi_schema_Type_tag)dts_capnp_get_u16(&r.s, 0, 0);
 }
 
 void
 dtsi_schema_Type_set_void(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 0, 0);
+    dts_capnp_set_u16(b.s, 0, 0, 0);
 }
 
 void
 dtsi_schema_Type_set_bool(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 1, 0);
+    dts_capnp_set_u16(b.s, 0, 1, 0);
 }
 
 void
 dtsi_schema_Type_set_int8(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 2, 0);
+    dts_capnp_set_u16(b.s, 0, 2, 0);
 }
 
 void
 dtsi_schema_Type_set_int16(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 3, 0);
+    dts_capnp_set_u16(b.s, 0, 3, 0);
 }
 
 void
 dtsi_schema_Type_set_int32(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 4, 0);
+    dts_capnp_set_u16(b.s, 0, 4, 0);
 }
 
 void
 dtsi_schema_Type_set_int64(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 5, 0);
+    dts_capnp_set_u16(b.s, 0, 5, 0);
 }
 
 void
 dtsi_schema_Type_set_uint8(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 6, 0);
+    dts_capnp_set_u16(b.s, 0, 6, 0);
 }
 
 void
 dtsi_schema_Type_set_uint16(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 7, 0);
+    dts_capnp_set_u16(b.s, 0, 7, 0);
 }
 
 void
 dtsi_schema_Type_set_uint32(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 8, 0);
+    dts_capnp_set_u16(b.s, 0, 8, 0);
 }
 
 void
 dtsi_schema_Type_set_uint64(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 9, 0);
+    dts_capnp_set_u16(b.s, 0, 9, 0);
 }
 
 void
 dtsi_schema_Type_set_float32(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 10, 0);
+    dts_capnp_set_u16(b.s, 0, 10, 0);
 }
 
 void
 dtsi_schema_Type_set_float64(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 11, 0);
+    dts_capnp_set_u16(b.s, 0, 11, 0);
 }
 
 void
 dtsi_schema_Type_set_text(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 12, 0);
+    dts_capnp_set_u16(b.s, 0, 12, 0);
 }
 
 void
 dtsi_schema_Type_set_data(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 13, 0);
+    dts_capnp_set_u16(b.s, 0, 13, 0);
 }
 
 dtsi_schema_Type_list_reader
@@ -2196,7 +2196,7 @@ dtsi_schema_Type_get_list(dtsi_schema_Type_reader r)
 dtsi_schema_Type_list_builder
 dtsi_schema_Type_init_list(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 14, 0);
+    dts_capnp_set_u16(b.s, 0, 14, 0);
     dtsi_schema_Type_list_builder g = {b.s};
     return g;
 }
@@ -2211,7 +2211,7 @@ dtsi_schema_Type_get_enum(dtsi_schema_Type_reader r)
 dtsi_schema_Type_enum_builder
 dtsi_schema_Type_init_enum(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 15, 0);
+    dts_capnp_set_u16(b.s, 0, 15, 0);
     dtsi_schema_Type_enum_builder g = {b.s};
     return g;
 }
@@ -2226,7 +2226,7 @@ dtsi_schema_Type_get_struct(dtsi_schema_Type_reader r)
 dtsi_schema_Type_struct_builder
 dtsi_schema_Type_init_struct(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 16, 0);
+    dts_capnp_set_u16(b.s, 0, 16, 0);
     dtsi_schema_Type_struct_builder g = {b.s};
     return g;
 }
@@ -2241,7 +2241,7 @@ dtsi_schema_Type_get_interface(dtsi_schema_Type_reader r)
 dtsi_schema_Type_interface_builder
 dtsi_schema_Type_init_interface(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 17, 0);
+    dts_capnp_set_u16(b.s, 0, 17, 0);
     dtsi_schema_Type_interface_builder g = {b.s};
     return g;
 }
@@ -2256,7 +2256,7 @@ dtsi_schema_Type_get_anyPointer(dtsi_schema_Type_reader r)
 dtsi_schema_Type_anyPointer_builder
 dtsi_schema_Type_init_anyPointer(dtsi_schema_Type_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 18, 0);
+    dts_capnp_set_u16(b.s, 0, 18, 0);
     dtsi_schema_Type_anyPointer_builder g = {b.s};
     return g;
 }
@@ -2352,19 +2352,19 @@ dtsi_schema_Type_copy(dtsi_schema_Type_reader r, dtsi_schema_Type_builder b)
 bool
 dtsi_schema_Type_list_has_elementType(dtsi_schema_Type_list_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Type_list_get_elementType(dtsi_schema_Type_list_reader r, dtsi_schema_Type_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 0), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 0), &out->s);
 }
 
 dtsi_schema_Type_builder
 dtsi_schema_Type_list_init_elementType(dtsi_schema_Type_list_builder b)
 {
-    dtsi_schema_Type_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
+    dtsi_schema_Type_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
     return o;
 }
 
@@ -2384,31 +2384,31 @@ dtsi_schema_Type_list_copy(dtsi_schema_Type_list_reader r, dtsi_schema_Type_list
 uint64_t
 dtsi_schema_Type_enum_get_typeId(dtsi_schema_Type_enum_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Type_enum_set_typeId(dtsi_schema_Type_enum_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Type_enum_has_brand(dtsi_schema_Type_enum_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Type_enum_get_brand(dtsi_schema_Type_enum_reader r, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 0), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 0), &out->s);
 }
 
 dtsi_schema_Brand_builder
 dtsi_schema_Type_enum_init_brand(dtsi_schema_Type_enum_builder b)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
@@ -2429,31 +2429,31 @@ dtsi_schema_Type_enum_copy(dtsi_schema_Type_enum_reader r, dtsi_schema_Type_enum
 uint64_t
 dtsi_schema_Type_struct_get_typeId(dtsi_schema_Type_struct_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Type_struct_set_typeId(dtsi_schema_Type_struct_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Type_struct_has_brand(dtsi_schema_Type_struct_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Type_struct_get_brand(dtsi_schema_Type_struct_reader r, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 0), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 0), &out->s);
 }
 
 dtsi_schema_Brand_builder
 dtsi_schema_Type_struct_init_brand(dtsi_schema_Type_struct_builder b)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
@@ -2474,31 +2474,31 @@ dtsi_schema_Type_struct_copy(dtsi_schema_Type_struct_reader r, dtsi_schema_Type_
 uint64_t
 dtsi_schema_Type_interface_get_typeId(dtsi_schema_Type_interface_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Type_interface_set_typeId(dtsi_schema_Type_interface_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Type_interface_has_brand(dtsi_schema_Type_interface_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Type_interface_get_brand(dtsi_schema_Type_interface_reader r, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 0), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 0), &out->s);
 }
 
 dtsi_schema_Brand_builder
 dtsi_schema_Type_interface_init_brand(dtsi_schema_Type_interface_builder b)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
@@ -2519,7 +2519,7 @@ dtsi_schema_Type_interface_copy(dtsi_schema_Type_interface_reader r, dtsi_schema
 dtsi_schema_Type_anyPointer_tag
 dtsi_schema_Type_anyPointer_which(dtsi_schema_Type_anyPointer_reader r)
 {
-    return (dtsi_schema_Type_anyPointer_tag)dtsi_capnp_get_u16(&r.s, 4, 0);
+    return (dtsi_schema_Type_anyPointer_tag)dts_capnp_get_u16(&r.s, 4, 0);
 }
 
 dtsi_schema_Type_anyPointer_unconstrained_reader
@@ -2532,7 +2532,7 @@ dtsi_schema_Type_anyPointer_get_unconstrained(dtsi_schema_Type_anyPointer_reader
 dtsi_schema_Type_anyPointer_unconstrained_builder
 dtsi_schema_Type_anyPointer_init_unconstrained(dtsi_schema_Type_anyPointer_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 4, 0, 0);
+    dts_capnp_set_u16(b.s, 4, 0, 0);
     dtsi_schema_Type_anyPointer_unconstrained_builder g = {b.s};
     return g;
 }
@@ -2547,7 +2547,7 @@ dtsi_schema_Type_anyPointer_get_parameter(dtsi_schema_Type_anyPointer_reader r)
 dtsi_schema_Type_anyPointer_parameter_builder
 dtsi_schema_Type_anyPointer_init_parameter(dtsi_schema_Type_anyPointer_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 4, 1, 0);
+    dts_capnp_set_u16(b.s, 4, 1, 0);
     dtsi_schema_Type_anyPointer_parameter_builder g = {b.s};
     return g;
 }
@@ -2562,7 +2562,7 @@ dtsi_schema_Type_anyPointer_get_implicitMethodParameter(dtsi_schema_Type_anyPoin
 dtsi_schema_Type_anyPointer_implicitMethodParameter_builder
 dtsi_schema_Type_anyPointer_init_implicitMethodParameter(dtsi_schema_Type_anyPointer_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 4, 2, 0);
+    dts_capnp_set_u16(b.s, 4, 2, 0);
     dtsi_schema_Type_anyPointer_implicitMethodParameter_builder g = {b.s};
     return g;
 }
@@ -2594,31 +2594,31 @@ dtsi_schema_Type_anyPointer_copy(dtsi_schema_Type_anyPointer_reader r, dtsi_sche
 dtsi_schema_Type_anyPointer_unconstrained_tag
 dtsi_schema_Type_anyPointer_unconstrained_which(dtsi_schema_Type_anyPointer_unconstrained_reader r)
 {
-    return (dtsi_schema_Type_anyPointer_unconstrained_tag)dtsi_capnp_get_u16(&r.s, 5, 0);
+    return (dtsi_schema_Type_anyPointer_unconstrained_tag)dts_capnp_get_u16(&r.s, 5, 0);
 }
 
 void
 dtsi_schema_Type_anyPointer_unconstrained_set_anyKind(dtsi_schema_Type_anyPointer_unconstrained_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 5, 0, 0);
+    dts_capnp_set_u16(b.s, 5, 0, 0);
 }
 
 void
 dtsi_schema_Type_anyPointer_unconstrained_set_struct(dtsi_schema_Type_anyPointer_unconstrained_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 5, 1, 0);
+    dts_capnp_set_u16(b.s, 5, 1, 0);
 }
 
 void
 dtsi_schema_Type_anyPointer_unconstrained_set_list(dtsi_schema_Type_anyPointer_unconstrained_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 5, 2, 0);
+    dts_capnp_set_u16(b.s, 5, 2, 0);
 }
 
 void
 dtsi_schema_Type_anyPointer_unconstrained_set_capability(dtsi_schema_Type_anyPointer_unconstrained_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 5, 3, 0);
+    dts_capnp_set_u16(b.s, 5, 3, 0);
 }
 
 dts_err
@@ -2652,25 +2652,25 @@ dtsi_schema_Type_anyPointer_unconstrained_copy(dtsi_schema_Type_anyPointer_uncon
 uint64_t
 dtsi_schema_Type_anyPointer_parameter_get_scopeId(dtsi_schema_Type_anyPointer_parameter_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 2, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Type_anyPointer_parameter_set_scopeId(dtsi_schema_Type_anyPointer_parameter_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 2, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 uint16_t
 dtsi_schema_Type_anyPointer_parameter_get_parameterIndex(dtsi_schema_Type_anyPointer_parameter_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 5, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 5, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Type_anyPointer_parameter_set_parameterIndex(dtsi_schema_Type_anyPointer_parameter_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 5, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 5, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 dts_err
@@ -2687,13 +2687,13 @@ dtsi_schema_Type_anyPointer_parameter_copy(dtsi_schema_Type_anyPointer_parameter
 uint16_t
 dtsi_schema_Type_anyPointer_implicitMethodParameter_get_parameterIndex(dtsi_schema_Type_anyPointer_implicitMethodParameter_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 5, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 5, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Type_anyPointer_implicitMethodParameter_set_parameterIndex(dtsi_schema_Type_anyPointer_implicitMethodParameter_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 5, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 5, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 dts_err
@@ -2707,69 +2707,69 @@ dtsi_schema_Type_anyPointer_implicitMethodParameter_copy(dtsi_schema_Type_anyPoi
 }
 
 dts_err
-dtsi_schema_Brand_read(dtsi_capnp_ptr p, dtsi_schema_Brand_reader *out)
+dtsi_schema_Brand_read(dts_capnp_ptr p, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Brand_read_root(dtsi_capnp_msg *m, dtsi_schema_Brand_reader *out)
+dtsi_schema_Brand_read_root(dts_capnp_msg *m, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Brand_builder
-dtsi_schema_Brand_new(dtsi_capnp_bptr p)
+dtsi_schema_Brand_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(p, dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
 dtsi_schema_Brand_builder
-dtsi_schema_Brand_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Brand_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Brand_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Brand_new(dts_capnp_broot(b));
 }
 
 bool
 dtsi_schema_Brand_has_scopes(dtsi_schema_Brand_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
-dtsi_schema_Brand_get_scopes(dtsi_schema_Brand_reader r, dtsi_capnp_list *out)
+dtsi_schema_Brand_get_scopes(dtsi_schema_Brand_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 0), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 0), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Brand_init_scopes(dtsi_schema_Brand_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_Scope_DATA_WORDS, dtsi_schema_Brand_Scope_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_Scope_DATA_WORDS, dtsi_schema_Brand_Scope_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Brand_scopes_len(const dtsi_capnp_list *l)
+dtsi_schema_Brand_scopes_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Brand_scopes_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Brand_Scope_reader *out)
+dtsi_schema_Brand_scopes_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Brand_Scope_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Brand_Scope_builder
-dtsi_schema_Brand_scopes_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Brand_scopes_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Brand_Scope_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Brand_Scope_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Brand_scopes_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Brand_scopes_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -2788,7 +2788,7 @@ dtsi_schema_Brand_copy(dtsi_schema_Brand_reader r, dtsi_schema_Brand_builder b)
     (void)r;
     (void)b;
     if (dtsi_schema_Brand_has_scopes(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Brand_get_scopes(r, &v)) || (e = dtsi_schema_Brand_scopes_copy(&v, dtsi_schema_Brand_init_scopes(b, v.count))))
             return e;
     }
@@ -2796,88 +2796,88 @@ dtsi_schema_Brand_copy(dtsi_schema_Brand_reader r, dtsi_schema_Brand_builder b)
 }
 
 dts_err
-dtsi_schema_Brand_Scope_read(dtsi_capnp_ptr p, dtsi_schema_Brand_Scope_reader *out)
+dtsi_schema_Brand_Scope_read(dts_capnp_ptr p, dtsi_schema_Brand_Scope_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Brand_Scope_read_root(dtsi_capnp_msg *m, dtsi_schema_Brand_Scope_reader *out)
+dtsi_schema_Brand_Scope_read_root(dts_capnp_msg *m, dtsi_schema_Brand_Scope_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Brand_Scope_builder
-dtsi_schema_Brand_Scope_new(dtsi_capnp_bptr p)
+dtsi_schema_Brand_Scope_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Brand_Scope_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Brand_Scope_DATA_WORDS, dtsi_schema_Brand_Scope_POINTERS)};
+    dtsi_schema_Brand_Scope_builder o = {dts_capnp_init_struct(p, dtsi_schema_Brand_Scope_DATA_WORDS, dtsi_schema_Brand_Scope_POINTERS)};
     return o;
 }
 
 dtsi_schema_Brand_Scope_builder
-dtsi_schema_Brand_Scope_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Brand_Scope_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Brand_Scope_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Brand_Scope_new(dts_capnp_broot(b));
 }
 
 dtsi_schema_Brand_Scope_tag
 dtsi_schema_Brand_Scope_which(dtsi_schema_Brand_Scope_reader r)
 {
-    return (dtsi_schema_Brand_Scope_tag)dtsi_capnp_get_u16(&r.s, 4, 0);
+    return (dtsi_schema_Brand_Scope_tag)dts_capnp_get_u16(&r.s, 4, 0);
 }
 
 uint64_t
 dtsi_schema_Brand_Scope_get_scopeId(dtsi_schema_Brand_Scope_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Brand_Scope_set_scopeId(dtsi_schema_Brand_Scope_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Brand_Scope_has_bind(dtsi_schema_Brand_Scope_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
-dtsi_schema_Brand_Scope_get_bind(dtsi_schema_Brand_Scope_reader r, dtsi_capnp_list *out)
+dtsi_schema_Brand_Scope_get_bind(dtsi_schema_Brand_Scope_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 0), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 0), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_Brand_Scope_init_bind(dtsi_schema_Brand_Scope_builder b, uint32_t n)
 {
-    dtsi_capnp_set_u16(b.s, 4, 0, 0);
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_Binding_DATA_WORDS, dtsi_schema_Brand_Binding_POINTERS, n);
+    dts_capnp_set_u16(b.s, 4, 0, 0);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Brand_Binding_DATA_WORDS, dtsi_schema_Brand_Binding_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_Brand_Scope_bind_len(const dtsi_capnp_list *l)
+dtsi_schema_Brand_Scope_bind_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_Brand_Scope_bind_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Brand_Binding_reader *out)
+dtsi_schema_Brand_Scope_bind_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Brand_Binding_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Brand_Binding_builder
-dtsi_schema_Brand_Scope_bind_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_Brand_Scope_bind_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Brand_Binding_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Brand_Binding_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_Brand_Scope_bind_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_Brand_Scope_bind_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -2892,7 +2892,7 @@ dtsi_schema_Brand_Scope_bind_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
 void
 dtsi_schema_Brand_Scope_set_inherit(dtsi_schema_Brand_Scope_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 4, 1, 0);
+    dts_capnp_set_u16(b.s, 4, 1, 0);
 }
 
 dts_err
@@ -2905,7 +2905,7 @@ dtsi_schema_Brand_Scope_copy(dtsi_schema_Brand_Scope_reader r, dtsi_schema_Brand
     switch (dtsi_schema_Brand_Scope_which(r)) {
     case dtsi_schema_Brand_Scope_TAG_bind: {
     {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_Brand_Scope_get_bind(r, &v)) || (e = dtsi_schema_Brand_Scope_bind_copy(&v, dtsi_schema_Brand_Scope_init_bind(b, v.count))))
             return e;
     }
@@ -2921,59 +2921,59 @@ dtsi_schema_Brand_Scope_copy(dtsi_schema_Brand_Scope_reader r, dtsi_schema_Brand
 }
 
 dts_err
-dtsi_schema_Brand_Binding_read(dtsi_capnp_ptr p, dtsi_schema_Brand_Binding_reader *out)
+dtsi_schema_Brand_Binding_read(dts_capnp_ptr p, dtsi_schema_Brand_Binding_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Brand_Binding_read_root(dtsi_capnp_msg *m, dtsi_schema_Brand_Binding_reader *out)
+dtsi_schema_Brand_Binding_read_root(dts_capnp_msg *m, dtsi_schema_Brand_Binding_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Brand_Binding_builder
-dtsi_schema_Brand_Binding_new(dtsi_capnp_bptr p)
+dtsi_schema_Brand_Binding_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Brand_Binding_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Brand_Binding_DATA_WORDS, dtsi_schema_Brand_Binding_POINTERS)};
+    dtsi_schema_Brand_Binding_builder o = {dts_capnp_init_struct(p, dtsi_schema_Brand_Binding_DATA_WORDS, dtsi_schema_Brand_Binding_POINTERS)};
     return o;
 }
 
 dtsi_schema_Brand_Binding_builder
-dtsi_schema_Brand_Binding_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Brand_Binding_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Brand_Binding_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Brand_Binding_new(dts_capnp_broot(b));
 }
 
 dtsi_schema_Brand_Binding_tag
 dtsi_schema_Brand_Binding_which(dtsi_schema_Brand_Binding_reader r)
 {
-    return (dtsi_schema_Brand_Binding_tag)dtsi_capnp_get_u16(&r.s, 0, 0);
+    return (dtsi_schema_Brand_Binding_tag)dts_capnp_get_u16(&r.s, 0, 0);
 }
 
 void
 dtsi_schema_Brand_Binding_set_unbound(dtsi_schema_Brand_Binding_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 0, 0);
+    dts_capnp_set_u16(b.s, 0, 0, 0);
 }
 
 bool
 dtsi_schema_Brand_Binding_has_type(dtsi_schema_Brand_Binding_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Brand_Binding_get_type(dtsi_schema_Brand_Binding_reader r, dtsi_schema_Type_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 0), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 0), &out->s);
 }
 
 dtsi_schema_Type_builder
 dtsi_schema_Brand_Binding_init_type(dtsi_schema_Brand_Binding_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 1, 0);
-    dtsi_schema_Type_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
+    dts_capnp_set_u16(b.s, 0, 1, 0);
+    dtsi_schema_Type_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Type_DATA_WORDS, dtsi_schema_Type_POINTERS)};
     return o;
 }
 
@@ -3001,163 +3001,163 @@ dtsi_schema_Brand_Binding_copy(dtsi_schema_Brand_Binding_reader r, dtsi_schema_B
 }
 
 dts_err
-dtsi_schema_Value_read(dtsi_capnp_ptr p, dtsi_schema_Value_reader *out)
+dtsi_schema_Value_read(dts_capnp_ptr p, dtsi_schema_Value_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Value_read_root(dtsi_capnp_msg *m, dtsi_schema_Value_reader *out)
+dtsi_schema_Value_read_root(dts_capnp_msg *m, dtsi_schema_Value_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Value_builder
-dtsi_schema_Value_new(dtsi_capnp_bptr p)
+dtsi_schema_Value_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Value_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
+    dtsi_schema_Value_builder o = {dts_capnp_init_struct(p, dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
     return o;
 }
 
 dtsi_schema_Value_builder
-dtsi_schema_Value_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Value_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Value_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Value_new(dts_capnp_broot(b));
 }
 
 dtsi_schema_Value_tag
 dtsi_schema_Value_which(dtsi_schema_Value_reader r)
 {
-    return (dtsi_schema_Value_tag)dtsi_capnp_get_u16(&r.s, 0, 0);
+    return (dtsi_schema_Value_tag)dts_capnp_get_u16(&r.s, 0, 0);
 }
 
 void
 dtsi_schema_Value_set_void(dtsi_schema_Value_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 0, 0);
+    dts_capnp_set_u16(b.s, 0, 0, 0);
 }
 
 bool
 dtsi_schema_Value_get_bool(dtsi_schema_Value_reader r)
 {
-    return (bool)dtsi_capnp_get_bool(&r.s, 16, false);
+    return (bool)dts_capnp_get_bool(&r.s, 16, false);
 }
 
 void
 dtsi_schema_Value_set_bool(dtsi_schema_Value_builder b, bool v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 1, 0);
-    dtsi_capnp_set_bool(b.s, 16, (bool)v, false);
+    dts_capnp_set_u16(b.s, 0, 1, 0);
+    dts_capnp_set_bool(b.s, 16, (bool)v, false);
 }
 
 int8_t
 dtsi_schema_Value_get_int8(dtsi_schema_Value_reader r)
 {
-    return (int8_t)dtsi_capnp_get_u8(&r.s, 2, (uint8_t)UINT64_C(0x0));
+    return (int8_t)dts_capnp_get_u8(&r.s, 2, (uint8_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_int8(dtsi_schema_Value_builder b, int8_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 2, 0);
-    dtsi_capnp_set_u8(b.s, 2, (uint8_t)v, (uint8_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 2, 0);
+    dts_capnp_set_u8(b.s, 2, (uint8_t)v, (uint8_t)UINT64_C(0x0));
 }
 
 int16_t
 dtsi_schema_Value_get_int16(dtsi_schema_Value_reader r)
 {
-    return (int16_t)dtsi_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0x0));
+    return (int16_t)dts_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_int16(dtsi_schema_Value_builder b, int16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 3, 0);
-    dtsi_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 3, 0);
+    dts_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 int32_t
 dtsi_schema_Value_get_int32(dtsi_schema_Value_reader r)
 {
-    return (int32_t)dtsi_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
+    return (int32_t)dts_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_int32(dtsi_schema_Value_builder b, int32_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 4, 0);
-    dtsi_capnp_set_u32(b.s, 1, (uint32_t)v, (uint32_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 4, 0);
+    dts_capnp_set_u32(b.s, 1, (uint32_t)v, (uint32_t)UINT64_C(0x0));
 }
 
 int64_t
 dtsi_schema_Value_get_int64(dtsi_schema_Value_reader r)
 {
-    return (int64_t)dtsi_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
+    return (int64_t)dts_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_int64(dtsi_schema_Value_builder b, int64_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 5, 0);
-    dtsi_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 5, 0);
+    dts_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 uint8_t
 dtsi_schema_Value_get_uint8(dtsi_schema_Value_reader r)
 {
-    return (uint8_t)dtsi_capnp_get_u8(&r.s, 2, (uint8_t)UINT64_C(0x0));
+    return (uint8_t)dts_capnp_get_u8(&r.s, 2, (uint8_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_uint8(dtsi_schema_Value_builder b, uint8_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 6, 0);
-    dtsi_capnp_set_u8(b.s, 2, (uint8_t)v, (uint8_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 6, 0);
+    dts_capnp_set_u8(b.s, 2, (uint8_t)v, (uint8_t)UINT64_C(0x0));
 }
 
 uint16_t
 dtsi_schema_Value_get_uint16(dtsi_schema_Value_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_uint16(dtsi_schema_Value_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 7, 0);
-    dtsi_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 7, 0);
+    dts_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 uint32_t
 dtsi_schema_Value_get_uint32(dtsi_schema_Value_reader r)
 {
-    return (uint32_t)dtsi_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
+    return (uint32_t)dts_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_uint32(dtsi_schema_Value_builder b, uint32_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 8, 0);
-    dtsi_capnp_set_u32(b.s, 1, (uint32_t)v, (uint32_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 8, 0);
+    dts_capnp_set_u32(b.s, 1, (uint32_t)v, (uint32_t)UINT64_C(0x0));
 }
 
 uint64_t
 dtsi_schema_Value_get_uint64(dtsi_schema_Value_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_uint64(dtsi_schema_Value_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 9, 0);
-    dtsi_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 9, 0);
+    dts_capnp_set_u64(b.s, 1, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 float
 dtsi_schema_Value_get_float32(dtsi_schema_Value_reader r)
 {
-    uint32_t v = dtsi_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
+    uint32_t v = dts_capnp_get_u32(&r.s, 1, (uint32_t)UINT64_C(0x0));
     float f;
     memcpy(&f, &v, sizeof f);
     return f;
@@ -3166,16 +3166,16 @@ dtsi_schema_Value_get_float32(dtsi_schema_Value_reader r)
 void
 dtsi_schema_Value_set_float32(dtsi_schema_Value_builder b, float v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 10, 0);
+    dts_capnp_set_u16(b.s, 0, 10, 0);
     uint32_t u;
     memcpy(&u, &v, sizeof u);
-    dtsi_capnp_set_u32(b.s, 1, u, (uint32_t)UINT64_C(0x0));
+    dts_capnp_set_u32(b.s, 1, u, (uint32_t)UINT64_C(0x0));
 }
 
 double
 dtsi_schema_Value_get_float64(dtsi_schema_Value_reader r)
 {
-    uint64_t v = dtsi_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
+    uint64_t v = dts_capnp_get_u64(&r.s, 1, (uint64_t)UINT64_C(0x0));
     double f;
     memcpy(&f, &v, sizeof f);
     return f;
@@ -3184,126 +3184,126 @@ dtsi_schema_Value_get_float64(dtsi_schema_Value_reader r)
 void
 dtsi_schema_Value_set_float64(dtsi_schema_Value_builder b, double v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 11, 0);
+    dts_capnp_set_u16(b.s, 0, 11, 0);
     uint64_t u;
     memcpy(&u, &v, sizeof u);
-    dtsi_capnp_set_u64(b.s, 1, u, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 1, u, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Value_has_text(dtsi_schema_Value_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Value_get_text(dtsi_schema_Value_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_Value_set_text(dtsi_schema_Value_builder b, const char *v, size_t len)
 {
-    dtsi_capnp_set_u16(b.s, 0, 12, 0);
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    dts_capnp_set_u16(b.s, 0, 12, 0);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 bool
 dtsi_schema_Value_has_data(dtsi_schema_Value_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Value_get_data(dtsi_schema_Value_reader r, const uint8_t **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_data(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_data(p, v, len);
 }
 
 dts_err
 dtsi_schema_Value_set_data(dtsi_schema_Value_builder b, const void *v, size_t len)
 {
-    dtsi_capnp_set_u16(b.s, 0, 13, 0);
-    return dtsi_capnp_set_data(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    dts_capnp_set_u16(b.s, 0, 13, 0);
+    return dts_capnp_set_data(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 bool
 dtsi_schema_Value_has_list(dtsi_schema_Value_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
-dtsi_capnp_ptr
+dts_capnp_ptr
 dtsi_schema_Value_get_list(dtsi_schema_Value_reader r)
 {
-    return dtsi_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_struct_ptr(&r.s, 0);
 }
 
-dtsi_capnp_bptr
+dts_capnp_bptr
 dtsi_schema_Value_ptr_list(dtsi_schema_Value_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 14, 0);
-    return dtsi_capnp_bstruct_ptr(b.s, 0);
+    dts_capnp_set_u16(b.s, 0, 14, 0);
+    return dts_capnp_bstruct_ptr(b.s, 0);
 }
 
 uint16_t
 dtsi_schema_Value_get_enum(dtsi_schema_Value_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 1, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Value_set_enum(dtsi_schema_Value_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, 15, 0);
-    dtsi_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, 15, 0);
+    dts_capnp_set_u16(b.s, 1, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Value_has_struct(dtsi_schema_Value_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
-dtsi_capnp_ptr
+dts_capnp_ptr
 dtsi_schema_Value_get_struct(dtsi_schema_Value_reader r)
 {
-    return dtsi_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_struct_ptr(&r.s, 0);
 }
 
-dtsi_capnp_bptr
+dts_capnp_bptr
 dtsi_schema_Value_ptr_struct(dtsi_schema_Value_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 16, 0);
-    return dtsi_capnp_bstruct_ptr(b.s, 0);
+    dts_capnp_set_u16(b.s, 0, 16, 0);
+    return dts_capnp_bstruct_ptr(b.s, 0);
 }
 
 void
 dtsi_schema_Value_set_interface(dtsi_schema_Value_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 17, 0);
+    dts_capnp_set_u16(b.s, 0, 17, 0);
 }
 
 bool
 dtsi_schema_Value_has_anyPointer(dtsi_schema_Value_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
-dtsi_capnp_ptr
+dts_capnp_ptr
 dtsi_schema_Value_get_anyPointer(dtsi_schema_Value_reader r)
 {
-    return dtsi_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_struct_ptr(&r.s, 0);
 }
 
-dtsi_capnp_bptr
+dts_capnp_bptr
 dtsi_schema_Value_ptr_anyPointer(dtsi_schema_Value_builder b)
 {
-    dtsi_capnp_set_u16(b.s, 0, 18, 0);
-    return dtsi_capnp_bstruct_ptr(b.s, 0);
+    dts_capnp_set_u16(b.s, 0, 18, 0);
+    return dts_capnp_bstruct_ptr(b.s, 0);
 }
 
 dts_err
@@ -3378,7 +3378,7 @@ dtsi_schema_Value_copy(dtsi_schema_Value_reader r, dtsi_schema_Value_builder b)
         break;
     }
     case dtsi_schema_Value_TAG_list: {
-    if ((e = dtsi_capnp_copy(dtsi_schema_Value_get_list(r), dtsi_schema_Value_ptr_list(b), false))) return e;
+    if ((e = dts_capnp_copy(dtsi_schema_Value_get_list(r), dtsi_schema_Value_ptr_list(b), false))) return e;
         break;
     }
     case dtsi_schema_Value_TAG_enum: {
@@ -3386,7 +3386,7 @@ dtsi_schema_Value_copy(dtsi_schema_Value_reader r, dtsi_schema_Value_builder b)
         break;
     }
     case dtsi_schema_Value_TAG_struct: {
-    if ((e = dtsi_capnp_copy(dtsi_schema_Value_get_struct(r), dtsi_schema_Value_ptr_struct(b), false))) return e;
+    if ((e = dts_capnp_copy(dtsi_schema_Value_get_struct(r), dtsi_schema_Value_ptr_struct(b), false))) return e;
         break;
     }
     case dtsi_schema_Value_TAG_interface: {
@@ -3394,7 +3394,7 @@ dtsi_schema_Value_copy(dtsi_schema_Value_reader r, dtsi_schema_Value_builder b)
         break;
     }
     case dtsi_schema_Value_TAG_anyPointer: {
-    if ((e = dtsi_capnp_copy(dtsi_schema_Value_get_anyPointer(r), dtsi_schema_Value_ptr_anyPointer(b), false))) return e;
+    if ((e = dts_capnp_copy(dtsi_schema_Value_get_anyPointer(r), dtsi_schema_Value_ptr_anyPointer(b), false))) return e;
         break;
     }
     default: break;
@@ -3403,77 +3403,77 @@ dtsi_schema_Value_copy(dtsi_schema_Value_reader r, dtsi_schema_Value_builder b)
 }
 
 dts_err
-dtsi_schema_Annotation_read(dtsi_capnp_ptr p, dtsi_schema_Annotation_reader *out)
+dtsi_schema_Annotation_read(dts_capnp_ptr p, dtsi_schema_Annotation_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_Annotation_read_root(dtsi_capnp_msg *m, dtsi_schema_Annotation_reader *out)
+dtsi_schema_Annotation_read_root(dts_capnp_msg *m, dtsi_schema_Annotation_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_Annotation_builder
-dtsi_schema_Annotation_new(dtsi_capnp_bptr p)
+dtsi_schema_Annotation_new(dts_capnp_bptr p)
 {
-    dtsi_schema_Annotation_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS)};
+    dtsi_schema_Annotation_builder o = {dts_capnp_init_struct(p, dtsi_schema_Annotation_DATA_WORDS, dtsi_schema_Annotation_POINTERS)};
     return o;
 }
 
 dtsi_schema_Annotation_builder
-dtsi_schema_Annotation_new_root(dtsi_capnp_builder *b)
+dtsi_schema_Annotation_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_Annotation_new(dtsi_capnp_broot(b));
+    return dtsi_schema_Annotation_new(dts_capnp_broot(b));
 }
 
 uint64_t
 dtsi_schema_Annotation_get_id(dtsi_schema_Annotation_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_Annotation_set_id(dtsi_schema_Annotation_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_Annotation_has_value(dtsi_schema_Annotation_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_Annotation_get_value(dtsi_schema_Annotation_reader r, dtsi_schema_Value_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 0), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 0), &out->s);
 }
 
 dtsi_schema_Value_builder
 dtsi_schema_Annotation_init_value(dtsi_schema_Annotation_builder b)
 {
-    dtsi_schema_Value_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
+    dtsi_schema_Value_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Value_DATA_WORDS, dtsi_schema_Value_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_Annotation_has_brand(dtsi_schema_Annotation_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
 dtsi_schema_Annotation_get_brand(dtsi_schema_Annotation_reader r, dtsi_schema_Brand_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 1), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 1), &out->s);
 }
 
 dtsi_schema_Brand_builder
 dtsi_schema_Annotation_init_brand(dtsi_schema_Annotation_builder b)
 {
-    dtsi_schema_Brand_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
+    dtsi_schema_Brand_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_Brand_DATA_WORDS, dtsi_schema_Brand_POINTERS)};
     return o;
 }
 
@@ -3496,64 +3496,64 @@ dtsi_schema_Annotation_copy(dtsi_schema_Annotation_reader r, dtsi_schema_Annotat
 }
 
 dts_err
-dtsi_schema_CapnpVersion_read(dtsi_capnp_ptr p, dtsi_schema_CapnpVersion_reader *out)
+dtsi_schema_CapnpVersion_read(dts_capnp_ptr p, dtsi_schema_CapnpVersion_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_CapnpVersion_read_root(dtsi_capnp_msg *m, dtsi_schema_CapnpVersion_reader *out)
+dtsi_schema_CapnpVersion_read_root(dts_capnp_msg *m, dtsi_schema_CapnpVersion_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_CapnpVersion_builder
-dtsi_schema_CapnpVersion_new(dtsi_capnp_bptr p)
+dtsi_schema_CapnpVersion_new(dts_capnp_bptr p)
 {
-    dtsi_schema_CapnpVersion_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_CapnpVersion_DATA_WORDS, dtsi_schema_CapnpVersion_POINTERS)};
+    dtsi_schema_CapnpVersion_builder o = {dts_capnp_init_struct(p, dtsi_schema_CapnpVersion_DATA_WORDS, dtsi_schema_CapnpVersion_POINTERS)};
     return o;
 }
 
 dtsi_schema_CapnpVersion_builder
-dtsi_schema_CapnpVersion_new_root(dtsi_capnp_builder *b)
+dtsi_schema_CapnpVersion_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_CapnpVersion_new(dtsi_capnp_broot(b));
+    return dtsi_schema_CapnpVersion_new(dts_capnp_broot(b));
 }
 
 uint16_t
 dtsi_schema_CapnpVersion_get_major(dtsi_schema_CapnpVersion_reader r)
 {
-    return (uint16_t)dtsi_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
+    return (uint16_t)dts_capnp_get_u16(&r.s, 0, (uint16_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_CapnpVersion_set_major(dtsi_schema_CapnpVersion_builder b, uint16_t v)
 {
-    dtsi_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
+    dts_capnp_set_u16(b.s, 0, (uint16_t)v, (uint16_t)UINT64_C(0x0));
 }
 
 uint8_t
 dtsi_schema_CapnpVersion_get_minor(dtsi_schema_CapnpVersion_reader r)
 {
-    return (uint8_t)dtsi_capnp_get_u8(&r.s, 2, (uint8_t)UINT64_C(0x0));
+    return (uint8_t)dts_capnp_get_u8(&r.s, 2, (uint8_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_CapnpVersion_set_minor(dtsi_schema_CapnpVersion_builder b, uint8_t v)
 {
-    dtsi_capnp_set_u8(b.s, 2, (uint8_t)v, (uint8_t)UINT64_C(0x0));
+    dts_capnp_set_u8(b.s, 2, (uint8_t)v, (uint8_t)UINT64_C(0x0));
 }
 
 uint8_t
 dtsi_schema_CapnpVersion_get_micro(dtsi_schema_CapnpVersion_reader r)
 {
-    return (uint8_t)dtsi_capnp_get_u8(&r.s, 3, (uint8_t)UINT64_C(0x0));
+    return (uint8_t)dts_capnp_get_u8(&r.s, 3, (uint8_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_CapnpVersion_set_micro(dtsi_schema_CapnpVersion_builder b, uint8_t v)
 {
-    dtsi_capnp_set_u8(b.s, 3, (uint8_t)v, (uint8_t)UINT64_C(0x0));
+    dts_capnp_set_u8(b.s, 3, (uint8_t)v, (uint8_t)UINT64_C(0x0));
 }
 
 dts_err
@@ -3569,69 +3569,69 @@ dtsi_schema_CapnpVersion_copy(dtsi_schema_CapnpVersion_reader r, dtsi_schema_Cap
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_read(dtsi_capnp_ptr p, dtsi_schema_CodeGeneratorRequest_reader *out)
+dtsi_schema_CodeGeneratorRequest_read(dts_capnp_ptr p, dtsi_schema_CodeGeneratorRequest_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_read_root(dtsi_capnp_msg *m, dtsi_schema_CodeGeneratorRequest_reader *out)
+dtsi_schema_CodeGeneratorRequest_read_root(dts_capnp_msg *m, dtsi_schema_CodeGeneratorRequest_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_CodeGeneratorRequest_builder
-dtsi_schema_CodeGeneratorRequest_new(dtsi_capnp_bptr p)
+dtsi_schema_CodeGeneratorRequest_new(dts_capnp_bptr p)
 {
-    dtsi_schema_CodeGeneratorRequest_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_CodeGeneratorRequest_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_POINTERS)};
+    dtsi_schema_CodeGeneratorRequest_builder o = {dts_capnp_init_struct(p, dtsi_schema_CodeGeneratorRequest_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_POINTERS)};
     return o;
 }
 
 dtsi_schema_CodeGeneratorRequest_builder
-dtsi_schema_CodeGeneratorRequest_new_root(dtsi_capnp_builder *b)
+dtsi_schema_CodeGeneratorRequest_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_CodeGeneratorRequest_new(dtsi_capnp_broot(b));
+    return dtsi_schema_CodeGeneratorRequest_new(dts_capnp_broot(b));
 }
 
 bool
 dtsi_schema_CodeGeneratorRequest_has_nodes(dtsi_schema_CodeGeneratorRequest_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_get_nodes(dtsi_schema_CodeGeneratorRequest_reader r, dtsi_capnp_list *out)
+dtsi_schema_CodeGeneratorRequest_get_nodes(dtsi_schema_CodeGeneratorRequest_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 0), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 0), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_CodeGeneratorRequest_init_nodes(dtsi_schema_CodeGeneratorRequest_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Node_DATA_WORDS, dtsi_schema_Node_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 0), dtsi_schema_Node_DATA_WORDS, dtsi_schema_Node_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_CodeGeneratorRequest_nodes_len(const dtsi_capnp_list *l)
+dtsi_schema_CodeGeneratorRequest_nodes_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_nodes_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Node_reader *out)
+dtsi_schema_CodeGeneratorRequest_nodes_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Node_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Node_builder
-dtsi_schema_CodeGeneratorRequest_nodes_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_CodeGeneratorRequest_nodes_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Node_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Node_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_CodeGeneratorRequest_nodes_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_CodeGeneratorRequest_nodes_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -3646,42 +3646,42 @@ dtsi_schema_CodeGeneratorRequest_nodes_copy(const dtsi_capnp_list *l, dtsi_capnp
 bool
 dtsi_schema_CodeGeneratorRequest_has_requestedFiles(dtsi_schema_CodeGeneratorRequest_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_get_requestedFiles(dtsi_schema_CodeGeneratorRequest_reader r, dtsi_capnp_list *out)
+dtsi_schema_CodeGeneratorRequest_get_requestedFiles(dtsi_schema_CodeGeneratorRequest_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 1), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 1), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_CodeGeneratorRequest_init_requestedFiles(dtsi_schema_CodeGeneratorRequest_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_CodeGeneratorRequest_RequestedFile_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_CodeGeneratorRequest_RequestedFile_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_CodeGeneratorRequest_requestedFiles_len(const dtsi_capnp_list *l)
+dtsi_schema_CodeGeneratorRequest_requestedFiles_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_requestedFiles_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_CodeGeneratorRequest_RequestedFile_reader *out)
+dtsi_schema_CodeGeneratorRequest_requestedFiles_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_CodeGeneratorRequest_RequestedFile_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_CodeGeneratorRequest_RequestedFile_builder
-dtsi_schema_CodeGeneratorRequest_requestedFiles_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_CodeGeneratorRequest_requestedFiles_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_CodeGeneratorRequest_RequestedFile_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_CodeGeneratorRequest_RequestedFile_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_CodeGeneratorRequest_requestedFiles_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_CodeGeneratorRequest_requestedFiles_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -3696,61 +3696,61 @@ dtsi_schema_CodeGeneratorRequest_requestedFiles_copy(const dtsi_capnp_list *l, d
 bool
 dtsi_schema_CodeGeneratorRequest_has_capnpVersion(dtsi_schema_CodeGeneratorRequest_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 2));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 2));
 }
 
 dts_err
 dtsi_schema_CodeGeneratorRequest_get_capnpVersion(dtsi_schema_CodeGeneratorRequest_reader r, dtsi_schema_CapnpVersion_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_struct_ptr(&r.s, 2), &out->s);
+    return dts_capnp_read_struct(dts_capnp_struct_ptr(&r.s, 2), &out->s);
 }
 
 dtsi_schema_CapnpVersion_builder
 dtsi_schema_CodeGeneratorRequest_init_capnpVersion(dtsi_schema_CodeGeneratorRequest_builder b)
 {
-    dtsi_schema_CapnpVersion_builder o = {dtsi_capnp_init_struct(dtsi_capnp_bstruct_ptr(b.s, 2), dtsi_schema_CapnpVersion_DATA_WORDS, dtsi_schema_CapnpVersion_POINTERS)};
+    dtsi_schema_CapnpVersion_builder o = {dts_capnp_init_struct(dts_capnp_bstruct_ptr(b.s, 2), dtsi_schema_CapnpVersion_DATA_WORDS, dtsi_schema_CapnpVersion_POINTERS)};
     return o;
 }
 
 bool
 dtsi_schema_CodeGeneratorRequest_has_sourceInfo(dtsi_schema_CodeGeneratorRequest_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 3));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 3));
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_get_sourceInfo(dtsi_schema_CodeGeneratorRequest_reader r, dtsi_capnp_list *out)
+dtsi_schema_CodeGeneratorRequest_get_sourceInfo(dtsi_schema_CodeGeneratorRequest_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 3), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 3), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_CodeGeneratorRequest_init_sourceInfo(dtsi_schema_CodeGeneratorRequest_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Node_SourceInfo_DATA_WORDS, dtsi_schema_Node_SourceInfo_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 3), dtsi_schema_Node_SourceInfo_DATA_WORDS, dtsi_schema_Node_SourceInfo_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_CodeGeneratorRequest_sourceInfo_len(const dtsi_capnp_list *l)
+dtsi_schema_CodeGeneratorRequest_sourceInfo_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_sourceInfo_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_Node_SourceInfo_reader *out)
+dtsi_schema_CodeGeneratorRequest_sourceInfo_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_Node_SourceInfo_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_Node_SourceInfo_builder
-dtsi_schema_CodeGeneratorRequest_sourceInfo_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_CodeGeneratorRequest_sourceInfo_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_Node_SourceInfo_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_Node_SourceInfo_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_CodeGeneratorRequest_sourceInfo_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_CodeGeneratorRequest_sourceInfo_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -3769,12 +3769,12 @@ dtsi_schema_CodeGeneratorRequest_copy(dtsi_schema_CodeGeneratorRequest_reader r,
     (void)r;
     (void)b;
     if (dtsi_schema_CodeGeneratorRequest_has_nodes(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_CodeGeneratorRequest_get_nodes(r, &v)) || (e = dtsi_schema_CodeGeneratorRequest_nodes_copy(&v, dtsi_schema_CodeGeneratorRequest_init_nodes(b, v.count))))
             return e;
     }
     if (dtsi_schema_CodeGeneratorRequest_has_requestedFiles(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_CodeGeneratorRequest_get_requestedFiles(r, &v)) || (e = dtsi_schema_CodeGeneratorRequest_requestedFiles_copy(&v, dtsi_schema_CodeGeneratorRequest_init_requestedFiles(b, v.count))))
             return e;
     }
@@ -3783,7 +3783,7 @@ dtsi_schema_CodeGeneratorRequest_copy(dtsi_schema_CodeGeneratorRequest_reader r,
         if ((e = dtsi_schema_CodeGeneratorRequest_get_capnpVersion(r, &v)) || (e = dtsi_schema_CapnpVersion_copy(v, dtsi_schema_CodeGeneratorRequest_init_capnpVersion(b)))) return e;
     }
     if (dtsi_schema_CodeGeneratorRequest_has_sourceInfo(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_CodeGeneratorRequest_get_sourceInfo(r, &v)) || (e = dtsi_schema_CodeGeneratorRequest_sourceInfo_copy(&v, dtsi_schema_CodeGeneratorRequest_init_sourceInfo(b, v.count))))
             return e;
     }
@@ -3791,100 +3791,100 @@ dtsi_schema_CodeGeneratorRequest_copy(dtsi_schema_CodeGeneratorRequest_reader r,
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_RequestedFile_read(dtsi_capnp_ptr p, dtsi_schema_CodeGeneratorRequest_RequestedFile_reader *out)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_read(dts_capnp_ptr p, dtsi_schema_CodeGeneratorRequest_RequestedFile_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_RequestedFile_read_root(dtsi_capnp_msg *m, dtsi_schema_CodeGeneratorRequest_RequestedFile_reader *out)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_read_root(dts_capnp_msg *m, dtsi_schema_CodeGeneratorRequest_RequestedFile_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_CodeGeneratorRequest_RequestedFile_builder
-dtsi_schema_CodeGeneratorRequest_RequestedFile_new(dtsi_capnp_bptr p)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_new(dts_capnp_bptr p)
 {
-    dtsi_schema_CodeGeneratorRequest_RequestedFile_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_CodeGeneratorRequest_RequestedFile_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_POINTERS)};
+    dtsi_schema_CodeGeneratorRequest_RequestedFile_builder o = {dts_capnp_init_struct(p, dtsi_schema_CodeGeneratorRequest_RequestedFile_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_POINTERS)};
     return o;
 }
 
 dtsi_schema_CodeGeneratorRequest_RequestedFile_builder
-dtsi_schema_CodeGeneratorRequest_RequestedFile_new_root(dtsi_capnp_builder *b)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_CodeGeneratorRequest_RequestedFile_new(dtsi_capnp_broot(b));
+    return dtsi_schema_CodeGeneratorRequest_RequestedFile_new(dts_capnp_broot(b));
 }
 
 uint64_t
 dtsi_schema_CodeGeneratorRequest_RequestedFile_get_id(dtsi_schema_CodeGeneratorRequest_RequestedFile_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_CodeGeneratorRequest_RequestedFile_set_id(dtsi_schema_CodeGeneratorRequest_RequestedFile_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_CodeGeneratorRequest_RequestedFile_has_filename(dtsi_schema_CodeGeneratorRequest_RequestedFile_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_CodeGeneratorRequest_RequestedFile_get_filename(dtsi_schema_CodeGeneratorRequest_RequestedFile_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_CodeGeneratorRequest_RequestedFile_set_filename(dtsi_schema_CodeGeneratorRequest_RequestedFile_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 bool
 dtsi_schema_CodeGeneratorRequest_RequestedFile_has_imports(dtsi_schema_CodeGeneratorRequest_RequestedFile_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 1));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 1));
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_RequestedFile_get_imports(dtsi_schema_CodeGeneratorRequest_RequestedFile_reader r, dtsi_capnp_list *out)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_get_imports(dtsi_schema_CodeGeneratorRequest_RequestedFile_reader r, dts_capnp_list *out)
 {
-    return dtsi_capnp_read_list(dtsi_capnp_struct_ptr(&r.s, 1), 7, out);
+    return dts_capnp_read_list(dts_capnp_struct_ptr(&r.s, 1), 7, out);
 }
 
-dtsi_capnp_blist
+dts_capnp_blist
 dtsi_schema_CodeGeneratorRequest_RequestedFile_init_imports(dtsi_schema_CodeGeneratorRequest_RequestedFile_builder b, uint32_t n)
 {
-    return dtsi_capnp_init_struct_list(dtsi_capnp_bstruct_ptr(b.s, 1), dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_POINTERS, n);
+    return dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(b.s, 1), dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_POINTERS, n);
 }
 
 uint32_t
-dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_len(const dtsi_capnp_list *l)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_len(const dts_capnp_list *l)
 {
     return l->count;
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_at(const dtsi_capnp_list *l, uint32_t i, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader *out)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_at(const dts_capnp_list *l, uint32_t i, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader *out)
 {
-    return dtsi_capnp_list_struct(l, i, &out->s);
+    return dts_capnp_list_struct(l, i, &out->s);
 }
 
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder
-dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_elem(dtsi_capnp_blist l, uint32_t i)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_elem(dts_capnp_blist l, uint32_t i)
 {
-    dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder o = {dtsi_capnp_blist_struct(l, i)};
+    dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder o = {dts_capnp_blist_struct(l, i)};
     return o;
 }
 
 static dts_err
-dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_copy(const dtsi_capnp_list *l, dtsi_capnp_blist bl)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_copy(const dts_capnp_list *l, dts_capnp_blist bl)
 {
     dts_err e = DTS_OK;
     for (uint32_t i = 0; i < l->count; i++) {
@@ -3909,7 +3909,7 @@ dtsi_schema_CodeGeneratorRequest_RequestedFile_copy(dtsi_schema_CodeGeneratorReq
         if ((e = dtsi_schema_CodeGeneratorRequest_RequestedFile_get_filename(r, &v, &len)) || (e = dtsi_schema_CodeGeneratorRequest_RequestedFile_set_filename(b, v, len))) return e;
     }
     if (dtsi_schema_CodeGeneratorRequest_RequestedFile_has_imports(r)) {
-        dtsi_capnp_list v;
+        dts_capnp_list v;
         if ((e = dtsi_schema_CodeGeneratorRequest_RequestedFile_get_imports(r, &v)) || (e = dtsi_schema_CodeGeneratorRequest_RequestedFile_imports_copy(&v, dtsi_schema_CodeGeneratorRequest_RequestedFile_init_imports(b, v.count))))
             return e;
     }
@@ -3917,59 +3917,59 @@ dtsi_schema_CodeGeneratorRequest_RequestedFile_copy(dtsi_schema_CodeGeneratorReq
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_read(dtsi_capnp_ptr p, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader *out)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_read(dts_capnp_ptr p, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader *out)
 {
-    return dtsi_capnp_read_struct(p, &out->s);
+    return dts_capnp_read_struct(p, &out->s);
 }
 
 dts_err
-dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_read_root(dtsi_capnp_msg *m, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader *out)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_read_root(dts_capnp_msg *m, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader *out)
 {
-    return dtsi_capnp_read_struct(dtsi_capnp_root(m), &out->s);
+    return dts_capnp_read_struct(dts_capnp_root(m), &out->s);
 }
 
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder
-dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_new(dtsi_capnp_bptr p)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_new(dts_capnp_bptr p)
 {
-    dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder o = {dtsi_capnp_init_struct(p, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_POINTERS)};
+    dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder o = {dts_capnp_init_struct(p, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_DATA_WORDS, dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_POINTERS)};
     return o;
 }
 
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder
-dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_new_root(dtsi_capnp_builder *b)
+dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_new_root(dts_capnp_builder *b)
 {
-    return dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_new(dtsi_capnp_broot(b));
+    return dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_new(dts_capnp_broot(b));
 }
 
 uint64_t
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_get_id(dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader r)
 {
-    return (uint64_t)dtsi_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
+    return (uint64_t)dts_capnp_get_u64(&r.s, 0, (uint64_t)UINT64_C(0x0));
 }
 
 void
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_set_id(dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder b, uint64_t v)
 {
-    dtsi_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
+    dts_capnp_set_u64(b.s, 0, (uint64_t)v, (uint64_t)UINT64_C(0x0));
 }
 
 bool
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_has_name(dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader r)
 {
-    return !dtsi_capnp_ptr_is_null(dtsi_capnp_struct_ptr(&r.s, 0));
+    return !dts_capnp_ptr_is_null(dts_capnp_struct_ptr(&r.s, 0));
 }
 
 dts_err
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_get_name(dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_reader r, const char **v, size_t *len)
 {
-    dtsi_capnp_ptr p = dtsi_capnp_struct_ptr(&r.s, 0);
-    return dtsi_capnp_read_text(p, v, len);
+    dts_capnp_ptr p = dts_capnp_struct_ptr(&r.s, 0);
+    return dts_capnp_read_text(p, v, len);
 }
 
 dts_err
 dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_set_name(dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_builder b, const char *v, size_t len)
 {
-    return dtsi_capnp_set_text(dtsi_capnp_bstruct_ptr(b.s, 0), v, len);
+    return dts_capnp_set_text(dts_capnp_bstruct_ptr(b.s, 0), v, len);
 }
 
 dts_err
