@@ -39,7 +39,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <dts/codec.h> // dts_codec_free, for what the builder writes
 #include <dts/dts.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 // ---------------------------------------------------------------------------
 // Limits (named defaults; 0 in dts_capnp_limits means the default)
@@ -304,4 +309,7 @@ size_t dts_capnp_pack(const uint8_t *in, size_t len, uint8_t *out);
 dts_err dts_capnp_unpack(const uint8_t *in, size_t len, size_t max_out, uint8_t **out,
                          size_t *outlen);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -7,9 +7,11 @@
 //
 // Everything here is a pure function of its arguments: no I/O, no network,
 // no global state (except dts_codec_set_alloc_funcs, an instrumentation
-// hook), safe from any thread. The single exception is
-// dts_codec_protobuf_schema_from_proto, which runs `protoc`; it is meant
-// for the CLI.
+// hook), safe from any thread. The exceptions are the two functions that
+// compile a schema file with its compiler in a child process:
+// dts_codec_protobuf_schema_from_proto (`protoc`) and
+// dts_codec_capnp_schema_from_file (`capnp`). They block while it runs; a
+// program calls them once, at start-up.
 //
 // Every decoder treats its input as hostile: each length or count it reads
 // is checked against the bytes that remain and against dts_codec_limits
@@ -243,7 +245,7 @@ typedef enum dts_compress_alg {
 
 #define DTS_COMPRESS_HEADER 5
 // Payloads shorter than this are not worth compressing (measured: a loss
-// below about 1 KiB; notes/libraries.md).
+// below about 1 KiB; docs/spec/codecs.md, "Compression framing").
 #define DTS_COMPRESS_THRESHOLD 1024u
 
 // dts_compress_alg_name returns "none", "zstd", "lz4", "blosc" or "unknown";

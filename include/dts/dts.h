@@ -286,9 +286,12 @@ void dts_node_close(dts_node *node);
 // Only in DTS_RUN_CALLER mode (DTS_EINVAL in the others); DTS_EBUSY from a
 // callback of the node (the loop does not nest).
 dts_err dts_node_run(dts_node *node);
-// dts_node_stop makes dts_node_run return soon. Safe from any thread (it
-// uses uv_async_send), but not from a signal handler: install the signal
-// through libuv or set a flag and call it from a thread.
+// dts_node_stop makes dts_node_run return soon. A stop asked while no
+// dts_node_run is running (before the first, or from a dts_node_step loop)
+// is kept: the next dts_node_run returns at once.
+// Safe from any thread (it uses uv_async_send), but not from a signal
+// handler: install the signal through libuv or set a flag and call it from
+// a thread.
 void dts_node_stop(dts_node *node);
 // dts_node_interrupt makes a call that is waiting on the node return soon,
 // as if its time were up: dts_node_run, and dts_query, dts_flush and

@@ -46,8 +46,11 @@ dts_err dts_type_declare_checked(dts_node *node, const char *name, dts_format fo
 // many messages, parse once with dts_codec_schema_alloc and use
 // dts_publish_value. Errors: DTS_ENOENT (type not declared here),
 // DTS_EINVAL (the value does not fit the format or schema), DTS_ETOOBIG,
-// DTS_ENOTSUP (no codec for the format: capnp), and those of dts_publish.
+// and those of dts_publish. dts_publish_json_err also says why in err
+// (when not NULL): which field, what was expected.
 dts_err dts_publish_json(dts_node *node, const char *type, const struct json_t *value);
+dts_err dts_publish_json_err(dts_node *node, const char *type, const struct json_t *value,
+                             char *err, size_t errcap);
 
 // dts_publish_value encodes value with a compiled schema and publishes it.
 // s must be the schema the type was declared with: this is not checked on

@@ -42,6 +42,10 @@ dts_type_declare_checked(dts_node *node, const char *name, dts_format format, co
 {
     dts_codec_schema *s;
     if (!node || !name) return DTS_EINVAL;
+    if ((unsigned)format >= DTS_FORMAT_COUNT_) { // as dts_type_declare says
+        dtsi_errbuf(err, errcap, "format %d is not a dts format", (int)format);
+        return DTS_EINVAL;
+    }
     dts_err e = dts_codec_schema_alloc(format, schema, schema_len, NULL, &s, err, errcap);
     if (e) return e;
     dts_codec_schema_free(s);
@@ -65,20 +69,29 @@ dts_publish_value(dts_node *node, const char *type, const dts_codec_schema *s, c
 // dts_publish_json checks nothing more than dts_publish_value: the schema
 // comes from the declaration itself.
 dts_err
-dts_publish_json(dts_node *node, const char *type, const json_t *value)
+dts_publish_json_err(dts_node *node, const char *type, const json_t *value, char *err,
+                     size_t errcap)
 {
     uint64_t id;
     dts_format f;
     void *schema = NULL;
     size_t len = 0;
     dts_codec_schema *s = NULL;
+    if (err && errcap) err[0] = 0;
     if (!node || !type || !value) return DTS_EINVAL;
     dts_err e = typed_declared(node, type, &id, &f, &schema, &len);
-    if (!e) e = dts_codec_schema_alloc(f, schema, len, NULL, &s, NULL, 0);
+    if (e == DTS_ENOENT) dtsi_errbuf(err, errcap, "%s is not declared on this node", type);
+    if (!e) e = dts_codec_schema_alloc(f, schema, len, NULL, &s, err, errcap);
     dts_free(schema);
-    if (!e) e = dts_publish_value(node, type, s, value, NULL, 0);
+    if (!e) e = dts_publish_value(node, type, s, value, err, errcap);
     dts_codec_schema_free(s);
     return e;
+}
+
+dts_err
+dts_publish_json(dts_node *node, const char *type, const json_t *value)
+{
+    return dts_publish_json_err(node, type, value, NULL, 0);
 }
 
 dts_err

@@ -420,6 +420,13 @@ test_declare_checked(void **state)
     json_t *ok = json_pack("{s:i}", "c", 1), *missing = json_pack("{s:i}", "d", 1);
     assert_int_equal(dts_publish_json(p->a, "typed.Good", ok), DTS_OK);
     assert_int_equal(dts_publish_json(p->a, "typed.Good", missing), DTS_EINVAL);
+    // dts_publish_json_err says why.
+    assert_int_equal(dts_publish_json_err(p->a, "typed.Good", missing, err, sizeof err),
+                     DTS_EINVAL);
+    assert_non_null(strstr(err, "c"));
+    assert_non_null(strstr(err, "required"));
+    assert_int_equal(dts_publish_json_err(p->a, "typed.Nowhere", ok, err, sizeof err), DTS_ENOENT);
+    assert_non_null(strstr(err, "typed.Nowhere is not declared"));
     json_decref(ok);
     json_decref(missing);
     assert_int_equal(

@@ -4,7 +4,8 @@
 # with the compiler and `pkg-config --cflags --libs dts-codec` alone (no
 # source tree on the include path) and run it; then generate C from
 # tests/install/reading.capnp with the installed capnpc-dts and build and
-# run tests/install/consumer_capnp.c the same way. ctest entry install_consumer;
+# run tests/install/consumer_capnp.c the same way, and tests/install/
+# consumer_cxx.cpp as C++. ctest entry install_consumer;
 # DTS_BUILD, DTS_SRC, CC and DTS_SAN_FLAGS come from CMakeLists.txt. No
 # sockets: the consumer uses the in-process mem:// transport.
 set -euo pipefail
@@ -60,4 +61,15 @@ cp "$DTS_SRC/tests/install/reading.capnp" "$tmp/"
   fail "consumer_capnp.c did not build with: $cflags $libs"
 out=$("$tmp/consumer_capnp" "$tmp/reading.capnp")
 [ "$out" = "consumer_capnp: ok" ] || fail "consumer_capnp printed '$out'"
+
+# C++: the headers and the generated header link as C (extern "C").
+# shellcheck disable=SC2086
+"$CC" ${DTS_SAN_FLAGS:-} -std=c11 -Wall -Wextra -Werror -c "$tmp/gen/reading.capnp.c" \
+  -o "$tmp/reading.o" $cflags || fail "reading.capnp.c did not compile"
+# shellcheck disable=SC2086
+"${CXX:-c++}" ${DTS_SAN_FLAGS:-} -std=c++11 -Wall -Wextra -Werror -I"$tmp/gen" \
+  "$DTS_SRC/tests/install/consumer_cxx.cpp" "$tmp/reading.o" -o "$tmp/consumer_cxx" $cflags $libs ||
+  fail "consumer_cxx.cpp did not build with: $cflags $libs"
+out=$("$tmp/consumer_cxx")
+[ "$out" = "consumer_cxx: ok" ] || fail "consumer_cxx printed '$out'"
 echo "install_consumer: ok ($libs)"

@@ -175,16 +175,20 @@ compile_run(const char *dir, const char *base, uint8_t **out, size_t *outlen, ch
     if (e || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) return e;
     dtsi_cfree(*out);
     *out = NULL;
-    // The first line that says "error" (capnp may warn first, e.g. that PWD
-    // does not match the directory it runs in), else the first line.
-    char *line = msg;
+    // The first line that says "error", else the first that is not a
+    // warning (capnp may warn first that PWD does not match the directory
+    // it runs in, then say "FILE: no such file"), else the first line.
+    char *line = msg, *plain = NULL;
     for (char *p = msg; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
         size_t n = strcspn(p, "\n");
         if (memmem(p, n, "error", 5)) {
             line = p;
+            plain = NULL;
             break;
         }
+        if (!plain && n && !memmem(p, n, "warning", 7)) plain = p;
     }
+    if (plain) line = plain;
     line[strcspn(line, "\n")] = 0;
     dtsi_errbuf(err, errcap, "capnp compile failed: %s", line[0] ? line : "(no message)");
     return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? DTS_ESYS : DTS_EINVAL;

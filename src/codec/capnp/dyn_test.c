@@ -294,6 +294,23 @@ teardown(void **state)
     return ct_teardown();
 }
 
+// A missing file in another directory: capnp first warns that PWD does not
+// match the directory it runs in, then says "no such file"; err reports
+// the latter (it reported the warning).
+static void
+test_missing_file(void **state)
+{
+    (void)state;
+    char path[1200], err[512] = "";
+    void *s = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/no-such-schema.capnp", ct_corpus);
+    assert_int_equal(dts_codec_capnp_schema_from_file(path, "Root", &s, &len, err, sizeof err),
+                     DTS_EINVAL);
+    assert_null(s);
+    if (!strstr(err, "no such file")) fail_msg("err: %s", err);
+}
+
 int
 main(void)
 {
@@ -302,6 +319,7 @@ main(void)
         cmocka_unit_test(test_schema_lies),    cmocka_unit_test(test_payload_void_list),
         cmocka_unit_test(test_payload_deep),   cmocka_unit_test(test_payload_text),
         cmocka_unit_test(test_encode_misfits), cmocka_unit_test(test_cgr_model),
+        cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,10 @@ typedef struct dtsc_layout {
 } dtsc_layout;
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 // schema.capnp:Node
 typedef struct dtsi_schema_Node_reader {
     dts_capnp_struct s;
@@ -1071,4 +1075,7 @@ dts_err dtsi_schema_CodeGeneratorRequest_RequestedFile_Import_copy(dtsi_schema_C
 extern const dtsc_layout dtsi_schema_layout[];
 extern const size_t dtsi_schema_layout_count;
 
+#ifdef __cplusplus
+}
+#endif
 #endif
