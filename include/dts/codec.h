@@ -212,8 +212,9 @@ dts_err dts_codec_protobuf_schema_from_proto(const char *proto_path, const char 
 // writes). strct is a display name ("brewery.capnp:Temperature") or the
 // name after the colon ("Temperature", "Outer.Inner") when one struct of
 // the request has it. The request is trimmed to the nodes the struct
-// reaches and written in canonical form, so the schema id does not depend
-// on comments or unrelated declarations. The caller owns *out
+// reaches and written in canonical form, with the file's directories left
+// out of its names, so the schema id does not depend on comments,
+// unrelated declarations or the directory capnp compiled the file from. The caller owns *out
 // (dts_codec_free). Errors: DTS_ENOENT (no such struct, or ambiguous; err
 // then ends with "structs: A, B, Outer.Inner"), DTS_EMALFORMED,
 // DTS_ETOOBIG, DTS_ENOMEM.

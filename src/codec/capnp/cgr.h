@@ -196,6 +196,11 @@ dts_err dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, si
 // dtsi_cgr_kind_bits is the width in bits of a data field of kind k (Bool
 // 1, ... Float64 64), 0 for kinds that are not data (void, pointers).
 unsigned dtsi_cgr_kind_bits(dtsi_cgr_kind k);
+// dtsi_cgr_path_len is the length of the directories in front of a display
+// name's file name ("dir/sub/" of "dir/sub/x.capnp:Outer.Inner"), 0 if none:
+// schemas leave them out (docs/spec/capnp.md, "Schema bytes").
+size_t dtsi_cgr_path_len(const char *display_name);
+
 // dtsi_cgr_short_name is display_name after its "file:" prefix
 // ("Outer.Inner").
 const char *dtsi_cgr_short_name(const dtsi_cgr_node *n);

@@ -10,6 +10,7 @@
 
 #include "codec/capnp/capnp_int.h"
 #include "codec/capnp/cgr.h"
+#include "codec/capnp/gen/schema.capnp.h"
 #include "codec/codec_int.h"
 
 typedef struct cgr_walk {
@@ -181,7 +182,19 @@ dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t err
     return e;
 }
 
-// trim_copy copies node n (data words and pointers) into element b.
+size_t
+dtsi_cgr_path_len(const char *display_name)
+{
+    size_t file = strcspn(display_name, ":");
+    size_t path = 0;
+    for (size_t i = 0; i < file; i++)
+        if (display_name[i] == '/') path = i + 1;
+    return path;
+}
+
+// trim_copy copies node n (data words and pointers) into element b, its
+// display name without the directories of its file (so that the schema does
+// not depend on the directory capnp compiled the file from).
 static dts_err
 trim_copy(const dtsi_cgr_node *n, dts_capnp_bstruct b)
 {
@@ -191,6 +204,14 @@ trim_copy(const dtsi_cgr_node *n, dts_capnp_bstruct b)
     for (uint32_t i = 0; i < s.nptrs && i < b.nptrs; i++) {
         dts_err e = dts_capnp_copy(dts_capnp_struct_ptr(&s, i), dts_capnp_bstruct_ptr(b, i), false);
         if (e) return e;
+    }
+    size_t path = dtsi_cgr_path_len(n->display_name);
+    if (path && path <= n->prefix_len) {
+        dtsi_schema_Node_builder nb = {b};
+        const char *name = n->display_name + path;
+        dts_err e = dtsi_schema_Node_set_displayName(nb, name, strlen(name));
+        if (e) return e;
+        dtsi_schema_Node_set_displayNamePrefixLength(nb, n->prefix_len - (uint32_t)path);
     }
     return DTS_OK;
 }

@@ -68,19 +68,21 @@ dts_codec_capnp_schema_make(const char *strct, const void *cgr, size_t len, void
         dtsi_errbuf(err, errcap, "%s struct %s", amb ? "more than one" : "no", strct);
         schema_list(g, err, errcap);
         e = DTS_ENOENT;
-    } else if (strlen(root->display_name) > DYN_NAME_MAX) {
+    } else if (strlen(root->display_name + dtsi_cgr_path_len(root->display_name)) > DYN_NAME_MAX) {
         dtsi_errbuf(err, errcap, "struct name %s is too long", root->display_name);
         e = DTS_EINVAL;
     } else {
         e = dtsi_cgr_trim(g, root, &req, &reqlen, err, errcap);
     }
     if (!e) {
-        size_t nl = strlen(root->display_name);
+        // The name without the file's directories, as in the trimmed request.
+        const char *name = root->display_name + dtsi_cgr_path_len(root->display_name);
+        size_t nl = strlen(name);
         uint8_t *b = dtsi_cmalloc(nl + 1 + reqlen);
         if (!b)
             e = DTS_ENOMEM;
         else {
-            memcpy(b, root->display_name, nl + 1);
+            memcpy(b, name, nl + 1);
             memcpy(b + nl + 1, req, reqlen);
             *out = b;
             *outlen = nl + 1 + reqlen;

@@ -294,6 +294,39 @@ teardown(void **state)
     return ct_teardown();
 }
 
+// The schema of a struct does not depend on the directory its file was
+// compiled from: `capnp compile -o- sub/dir/x.capnp` and, in sub/dir,
+// `capnp compile -o- x.capnp` give the same bytes (the display names lose
+// their directories), so two builds of one schema agree on its id.
+static void
+test_schema_path_free(void **state)
+{
+    (void)state;
+    assert_int_equal(ct_sh("mkdir -p %s/sub/dir && cp %s/12_brewery.capnp %s/sub/dir/x.capnp && "
+                           "cd %s && capnp compile -o- sub/dir/x.capnp > %s/far.bin && "
+                           "cd sub/dir && capnp compile -o- x.capnp > %s/near.bin",
+                           ct_tmp, ct_corpus, ct_tmp, ct_tmp, ct_tmp, ct_tmp),
+                     0);
+    void *sch[2] = {NULL, NULL};
+    size_t len[2] = {0, 0};
+    const char *file[2] = {"far", "near"};
+    for (int i = 0; i < 2; i++) {
+        char path[256], err[256] = "";
+        size_t n;
+        snprintf(path, sizeof path, "%s/%s.bin", ct_tmp, file[i]);
+        uint8_t *req = ct_slurp(path, &n);
+        dts_err e = dts_codec_capnp_schema_make("Root", req, n, &sch[i], &len[i], err, sizeof err);
+        if (e) fail_msg("%s: %s", file[i], err);
+        free(req);
+    }
+    assert_true(strncmp(sch[0], "x.capnp:Root", len[0]) == 0);
+    assert_int_equal(len[0], len[1]);
+    assert_memory_equal(sch[0], sch[1], len[0]);
+    assert_int_equal(parse(sch[0], len[0], NULL, 0), DTS_OK);
+    dts_codec_free(sch[0]);
+    dts_codec_free(sch[1]);
+}
+
 // A missing file in another directory: capnp first warns that PWD does not
 // match the directory it runs in, then says "no such file"; err reports
 // the latter (it reported the warning).
@@ -319,7 +352,7 @@ main(void)
         cmocka_unit_test(test_schema_lies),    cmocka_unit_test(test_payload_void_list),
         cmocka_unit_test(test_payload_deep),   cmocka_unit_test(test_payload_text),
         cmocka_unit_test(test_encode_misfits), cmocka_unit_test(test_cgr_model),
-        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_schema_path_free),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
