@@ -4,9 +4,9 @@
 //
 //   build/examples/capnp_sensor [TANK] [--hz N] [--count N]
 //
-// The type is declared with its compiled schema (read from brewery.capnp
-// by the capnp compiler), so `dts echo brewery.Temperature --json` on any
-// host prints it as JSON without generated code.
+// The type is declared with its compiled schema (brewery_Temperature_schema,
+// generated), so `dts echo brewery.Temperature --json` on any host prints it
+// as JSON without generated code.
 #include <dts/capnp.h>
 #include <dts/codec.h>
 #include <dts/dts.h>
@@ -64,12 +64,12 @@ main(int argc, char **argv)
             return fprintf(stderr, "usage: capnp_sensor [TANK] [--hz N] [--count N]\n"), 2;
     }
     if (hz <= 0 || hz > 10000) hz = 1;
+    // The schema that travels with the type, built from the compiler's nodes
+    // the generated code carries: no capnp tool needed here.
     void *schema = NULL;
     size_t schema_len = 0;
-    char why[256] = "";
-    if (dts_codec_capnp_schema_from_file(DTS_EXAMPLE_SCHEMA, "Temperature", &schema, &schema_len,
-                                         why, sizeof why) != DTS_OK) {
-        fprintf(stderr, "capnp_sensor: cannot compile %s: %s\n", DTS_EXAMPLE_SCHEMA, why);
+    if (brewery_Temperature_schema(&schema, &schema_len) != DTS_OK) {
+        fprintf(stderr, "capnp_sensor: cannot build the schema of brewery.Temperature\n");
         return 1;
     }
     dts_node *node;

@@ -29,14 +29,19 @@ set_target_properties(capnpc-dts PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BIN
 
 find_program(DTS_CAPNP_TOOL capnp)
 
-# dts_capnpc_generate(OUT_SRCS GEN_DIR [PREFIX p] schema...): run capnpc-dts
-# at build time on each schema (PREFIX sets CAPNPC_DTS_PREFIX, the C name
-# prefix); the generated .c files are listed in OUT_SRCS.
+# dts_capnpc_generate(OUT_SRCS GEN_DIR [PREFIX p] [NO_SCHEMA] schema...): run
+# capnpc-dts at build time on each schema (PREFIX sets CAPNPC_DTS_PREFIX, the
+# C name prefix; NO_SCHEMA sets CAPNPC_DTS_NO_SCHEMA: no NAME_schema()
+# functions, nor the nodes they need); the generated .c files are listed in
+# OUT_SRCS.
 function(dts_capnpc_generate out gendir)
-  cmake_parse_arguments(PARSE_ARGV 2 arg "" "PREFIX" "")
+  cmake_parse_arguments(PARSE_ARGV 2 arg "NO_SCHEMA" "PREFIX" "")
   set(env PWD=${CMAKE_CURRENT_BINARY_DIR})
   if(arg_PREFIX)
     list(APPEND env CAPNPC_DTS_PREFIX=${arg_PREFIX})
+  endif()
+  if(arg_NO_SCHEMA)
+    list(APPEND env CAPNPC_DTS_NO_SCHEMA=1)
   endif()
   set(srcs)
   foreach(schema ${arg_UNPARSED_ARGUMENTS})
@@ -65,7 +70,8 @@ endfunction()
 set(DTS_SCHEMA_CAPNP /usr/include/capnp/schema.capnp)
 set(DTS_BOOTSTRAP_GEN ${CMAKE_BINARY_DIR}/gen/bootstrap)
 if(DTS_CAPNP_TOOL AND EXISTS ${DTS_SCHEMA_CAPNP})
-  dts_capnpc_generate(DTS_BOOTSTRAP_SRC ${DTS_BOOTSTRAP_GEN} PREFIX dtsi_schema
+  # The bootstrap reads requests; it never declares a type (NO_SCHEMA).
+  dts_capnpc_generate(DTS_BOOTSTRAP_SRC ${DTS_BOOTSTRAP_GEN} PREFIX dtsi_schema NO_SCHEMA
                       ${DTS_SCHEMA_CAPNP})
   add_custom_target(capnp-bootstrap
     COMMAND ${CMAKE_COMMAND} -E copy ${DTS_BOOTSTRAP_GEN}/schema.capnp.c
@@ -114,7 +120,6 @@ if(DTS_CAPNP_TOOL)
     add_executable(capnp_${ex} ${DTS_CAPNP_EX}/${ex}.c ${DTS_CAPNP_EX_GEN})
     # Public headers only (include/dts), as an installed dts gives.
     target_include_directories(capnp_${ex} PRIVATE ${CMAKE_BINARY_DIR}/gen/examples)
-    target_compile_definitions(capnp_${ex} PRIVATE DTS_EXAMPLE_SCHEMA="${DTS_CAPNP_EX}/brewery.capnp")
     target_link_libraries(capnp_${ex} PRIVATE dts_codec dts_static m)
     set_target_properties(capnp_${ex} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/examples)
   endforeach()

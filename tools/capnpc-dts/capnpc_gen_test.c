@@ -10,7 +10,9 @@
 //      prints the same text as of the original;
 //   3. builds brewery and defaults values field by field with the typed
 //      setters and checks the text `capnp decode` prints, and reads them
-//      back (defaults, unions, groups, lists, constants of the generated API).
+//      back (defaults, unions, groups, lists, constants of the generated API);
+//   4. checks that each Root_schema() gives what
+//      dts_codec_capnp_schema_from_file gives for the file.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,15 +66,18 @@ COPY_FN(s10_sparse)
 COPY_FN(s11_empty)
 COPY_FN(s12_brewery)
 
+typedef dts_err (*schema_fn)(void **out, size_t *len);
+
 static const struct schema {
     const char *stem;
     const dtsc_layout *layout;
     const size_t *count;
     copy_fn copy;
+    schema_fn schema; // NAME_Root_schema
 } schemas[] = {
 #define S(stem, pfx)                                                                               \
     {                                                                                              \
-        stem, pfx##_layout, &pfx##_layout_count, copy_##pfx                                        \
+        stem, pfx##_layout, &pfx##_layout_count, copy_##pfx, pfx##_Root_schema                     \
     }
     S("01_primitives", s01_primitives),
     S("02_defaults", s02_defaults),
@@ -329,6 +334,37 @@ test_typed_defaults(void **state)
     dts_capnp_builder_fini(&b);
 }
 
+// ---------------------------------------------------------------------------
+// 4. NAME_schema(): the schema built from the nodes in the generated file is
+// byte for byte what dts_codec_capnp_schema_from_file gives (the same id),
+// and the dynamic codec accepts it.
+
+static void
+test_schema_fn(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
+        char path[1200], err[256] = "";
+        void *gen = NULL, *file = NULL;
+        size_t gen_len = 0, file_len = 0;
+        snprintf(path, sizeof path, "%s/%s.capnp", ct_corpus, schemas[i].stem);
+        assert_int_equal(schemas[i].schema(&gen, &gen_len), DTS_OK);
+        dts_err e =
+            dts_codec_capnp_schema_from_file(path, "Root", &file, &file_len, err, sizeof err);
+        if (e) fail_msg("%s: %s", schemas[i].stem, err);
+        if (gen_len != file_len || memcmp(gen, file, gen_len) != 0)
+            fail_msg("%s: Root_schema() gives %zu bytes, the file %zu, or they differ",
+                     schemas[i].stem, gen_len, file_len);
+        dts_codec_schema *cs = NULL;
+        assert_int_equal(
+            dts_codec_schema_alloc(DTS_FORMAT_CAPNP, gen, gen_len, NULL, &cs, err, sizeof err),
+            DTS_OK);
+        dts_codec_schema_free(cs);
+        dts_codec_free(gen);
+        dts_codec_free(file);
+    }
+}
+
 static int
 setup(void **state)
 {
@@ -347,10 +383,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_typed_brewery),
-        cmocka_unit_test(test_typed_defaults),
+        cmocka_unit_test(test_layout),        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_typed_brewery), cmocka_unit_test(test_typed_defaults),
+        cmocka_unit_test(test_schema_fn),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     fprintf(stderr, "capnpc_gen_test: %u layout rows, %u corpus messages\n", ct_layout_rows,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/capnp/dyn.h"
 #include "gen.h"
 
 char *
@@ -311,6 +312,61 @@ gen_visit_defs(gen *x, const dtsi_cgr_node *n)
     if (n->kind == DTSI_CGR_NODE_STRUCT) gen_struct_defs(x, n);
 }
 
+// gen_visit_schema gives each struct (not groups) NAME_schema(), which
+// builds the schema that travels with a type of it from the nodes the
+// generated file carries (dts_codec_capnp_schema_make): a program declares
+// the type without the capnp tool or the .capnp file.
+static void
+gen_visit_schema(gen *x, const dtsi_cgr_node *n)
+{
+    if (n->kind != DTSI_CGR_NODE_STRUCT || n->is_group) return;
+    const char *cn = gen_cname(x, n);
+    fprintf(x->h,
+            "\n// %s_schema builds the schema a dts type of %s travels with (what\n"
+            "// dts_codec_capnp_schema_from_file gives for it), for dts_type_declare with\n"
+            "// DTS_FORMAT_CAPNP; free *out with dts_codec_free.\n"
+            "dts_err %s_schema(void **out, size_t *len);\n",
+            cn, dtsi_cgr_short_name(n), cn);
+    fprintf(x->c, "\ndts_err\n%s_schema(void **out, size_t *len)\n{\n", cn);
+    fprintf(x->c, "    return dts_codec_capnp_schema_make(");
+    gen_cstr(x->c, (const uint8_t *)n->display_name, strlen(n->display_name));
+    fprintf(x->c, ", %s_nodes_, sizeof %s_nodes_, out, len, NULL, 0);\n}\n", x->prefix, x->prefix);
+}
+
+// gen_nodes_bytes writes the request's nodes as a byte array.
+static void
+gen_nodes_bytes(gen *x)
+{
+    fprintf(x->c,
+            "\n// The compiler's nodes for this file (what the _schema functions build from).\n");
+    fprintf(x->c, "static const uint8_t %s_nodes_[%zu] = {", x->prefix, x->nodes_len);
+    for (size_t i = 0; i < x->nodes_len; i++)
+        fprintf(x->c, "%s0x%02x,", i % 16 ? " " : "\n    ", x->nodes[i]);
+    fprintf(x->c, "\n};\n");
+}
+
+dts_err
+gen_nodes_only(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen)
+{
+    dts_capnp_limits lim = {.max_words = DTSI_CAPNP_COMPILE_MAX / 8,
+                            .traversal_words = DTSI_CAPNP_COMPILE_MAX / 4};
+    dts_capnp_builder_opts o = {.single = true, .max_words = DTSI_CAPNP_COMPILE_MAX / 8};
+    dts_capnp_msg m;
+    dts_capnp_struct root;
+    dts_capnp_builder b;
+    dts_err e = dts_capnp_msg_init_stream(&m, req, len, &lim, NULL);
+    if (!e) e = dts_capnp_read_struct(dts_capnp_root(&m), &root);
+    if (!e && !(e = dts_capnp_builder_init(&b, &o))) {
+        dts_capnp_bstruct r = dts_capnp_init_struct(dts_capnp_broot(&b), 0, 1);
+        e = dts_capnp_copy(dts_capnp_struct_ptr(&root, 0), dts_capnp_bstruct_ptr(r, 0), false);
+        if (!e) e = dts_capnp_builder_error(&b);
+        if (!e) e = dts_capnp_builder_write(&b, false, out, outlen);
+        dts_capnp_builder_fini(&b);
+    }
+    dts_capnp_msg_fini(&m);
+    return e;
+}
+
 static void
 gen_visit_layout(gen *x, const dtsi_cgr_node *n)
 {
@@ -358,6 +414,10 @@ gen_file(gen *x, const dtsi_cgr_node *file, const char *filename)
     gen_walk(x, file, gen_visit_consts);
     gen_walk(x, file, gen_visit_decls);
     gen_walk(x, file, gen_visit_defs);
+    if (x->nodes) {
+        gen_nodes_bytes(x);
+        gen_walk(x, file, gen_visit_schema);
+    }
     fprintf(x->h,
             "\n// The layout of every struct of the file (tests compare it with the compiler's).\n"
             "extern const dtsc_layout %s_layout[];\nextern const size_t %s_layout_count;\n",

@@ -18,6 +18,11 @@ typedef struct gen {
     const char *base;          // its basename ("brewery.capnp")
     const char *prefix;        // C prefix of its names ("brewery")
     FILE *h, *c;
+    // The request's nodes (a CodeGeneratorRequest holding only them), from
+    // which each struct's NAME_schema() builds the schema that travels;
+    // NULL when CAPNPC_DTS_NO_SCHEMA is set (the bootstrap).
+    const uint8_t *nodes;
+    size_t nodes_len;
     char **strs; // every string made by gen_fmt, freed by gen_free
     size_t nstrs, capstrs;
     int failed;
@@ -34,6 +39,11 @@ const char *gen_cname(gen *x, const dtsi_cgr_node *n);
 // ".capnp", other characters than [A-Za-z0-9_] as '_', and an 's' in front
 // of a leading digit. CAPNPC_DTS_PREFIX in the environment overrides it.
 const char *gen_file_prefix(gen *x, const char *filename);
+
+// gen_nodes_only writes a copy of the request (len bytes, stream framing)
+// that keeps only its nodes (no source info, no requested files) into *out
+// (free with dts_codec_free).
+dts_err gen_nodes_only(const uint8_t *req, size_t len, uint8_t **out, size_t *outlen);
 
 // gen_file writes base.h and base.c for the file node into the current
 // directory. Returns 0 or -1 (a message on stderr).

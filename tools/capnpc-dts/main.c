@@ -45,13 +45,21 @@ main(int argc, char **argv)
     }
     char err[256];
     dtsi_cgr *g = NULL;
+    uint8_t *nodes = NULL;
+    size_t nodes_len = 0;
     dts_err e = dtsi_cgr_parse(buf, len, NULL, &g, err, sizeof err);
+    const char *no_schema = getenv("CAPNPC_DTS_NO_SCHEMA");
+    if (e == DTS_OK && !(no_schema && *no_schema)) {
+        e = gen_nodes_only(buf, len, &nodes, &nodes_len);
+        if (e) snprintf(err, sizeof err, "%s", dts_strerror(e));
+    }
     free(buf);
     if (e != DTS_OK) {
         fprintf(stderr, "capnpc-dts: bad request: %s\n", err);
+        dtsi_cgr_free(g);
         return 1;
     }
-    gen x = {.g = g};
+    gen x = {.g = g, .nodes = nodes, .nodes_len = nodes_len};
     int rc = 0;
     for (uint32_t i = 0; i < dtsi_cgr_file_count(g) && rc == 0; i++) {
         const dtsi_cgr_file *f = dtsi_cgr_file_at(g, i);
@@ -65,5 +73,6 @@ main(int argc, char **argv)
     }
     gen_free(&x);
     dtsi_cgr_free(g);
+    dts_codec_free(nodes);
     return rc;
 }
