@@ -62,6 +62,26 @@ cp "$DTS_SRC/tests/install/reading.capnp" "$tmp/"
 out=$("$tmp/consumer_capnp" "$tmp/reading.capnp")
 [ "$out" = "consumer_capnp: ok" ] || fail "consumer_capnp printed '$out'"
 
+# A file that uses a type of another file: its header includes the other's.
+cat > "$tmp/common.capnp" <<'CAPNP'
+@0xd1e2f3a4b5c6d7e8;
+struct Stamp { seconds @0 :UInt64; }
+CAPNP
+cat > "$tmp/ev.capnp" <<'CAPNP'
+@0xe1e2f3a4b5c6d7e9;
+using Common = import "common.capnp";
+struct Event { at @0 :Common.Stamp; name @1 :Text; }
+CAPNP
+(cd "$tmp" && capnp compile -o"$prefix/bin/capnpc-dts:$tmp/gen" ev.capnp common.capnp) ||
+  fail "capnp compile of ev.capnp and common.capnp failed"
+grep -q '#include "common.capnp.h"' "$tmp/gen/ev.capnp.h" ||
+  fail "ev.capnp.h does not include common.capnp.h"
+for c in ev common; do
+  # shellcheck disable=SC2086
+  "$CC" -std=c11 -Wall -Wextra -Werror -c "$tmp/gen/$c.capnp.c" -o "$tmp/$c.o" $cflags ||
+    fail "$c.capnp.c did not compile"
+done
+
 # C++: the headers and the generated header link as C (extern "C").
 # shellcheck disable=SC2086
 "$CC" ${DTS_SAN_FLAGS:-} -std=c11 -Wall -Wextra -Werror -c "$tmp/gen/reading.capnp.c" \

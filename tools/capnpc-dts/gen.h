@@ -23,6 +23,9 @@ typedef struct gen {
     // NULL when CAPNPC_DTS_NO_SCHEMA is set (the bootstrap).
     const uint8_t *nodes;
     size_t nodes_len;
+    // The headers of imported files whose types the file uses.
+    const char *imports[64];
+    size_t nimports;
     char **strs; // every string made by gen_fmt, freed by gen_free
     size_t nstrs, capstrs;
     int failed;
