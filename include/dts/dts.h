@@ -177,6 +177,8 @@ typedef struct dts_node_config {
     // Transport URL. NULL or "" means "udpm://" with the fields below.
     // "udpm://" and "udpm://IFACE" select multicast (IFACE overrides iface);
     // "mem://NAME" connects every node of this process that uses NAME.
+    // Other schemes are those of transports registered with
+    // dts_transport_register (<dts/transport.h>).
     const char *url;
     // Interface by name ("eth0") or by IPv4 address; NULL or "" lets the
     // transport choose (the interface of the multicast route, else lo).

@@ -1,5 +1,6 @@
-// transport.h: the interface a transport implements (DESIGN.md decision 8).
-// For plug-in authors; applications only use dts.h.
+// transport.h: the interface a transport implements (DESIGN.md decision 8),
+// and dts_transport_register, which makes one available to nodes. For
+// plug-in authors; applications only use dts.h.
 //
 // A transport moves datagrams between nodes on channels. Channel 0 is the
 // control channel (discovery); every other channel is the 64-bit id of a
@@ -125,6 +126,18 @@ typedef struct dts_transport_ops {
     // port 5555 ttl 1") for `dts doctor` and logs. Any thread.
     void (*describe)(void *tp, char *buf, size_t cap);
 } dts_transport_ops;
+
+// dts_transport_register makes a transport available to the nodes this
+// process opens with a URL of its scheme (ops->scheme "tcp" serves
+// "tcp://..."), beside the built-in udpm:// and mem://. The scheme is
+// [a-z][a-z0-9+.-]*, at most 31 characters; open, close, join, leave, send
+// and max_dgram must be set (describe may be NULL). ops is borrowed for the
+// life of the process: a transport cannot be unregistered. Any thread;
+// register before opening the nodes that use it. Errors: DTS_EINVAL (NULL,
+// bad scheme, missing function), DTS_EEXIST (the scheme is served
+// already), DTS_ENOMEM (DTS_TRANSPORT_REGISTER_MAX registered already).
+#define DTS_TRANSPORT_REGISTER_MAX 16
+dts_err dts_transport_register(const dts_transport_ops *ops);
 
 #ifdef __cplusplus
 }

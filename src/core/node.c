@@ -2836,8 +2836,10 @@ node_open_transport(dts_node *n)
 {
     n->tp_ops = dtsi_transport_find(n->url);
     if (!n->tp_ops) {
+        char known[256];
+        dtsi_transport_schemes(known, sizeof known);
         DTSI_LOG(DTS_LOG_ERROR, DTS_CAT_CORE, "unknown-transport",
-                 "no transport for URL '%s' (known: udpm://, mem://NAME)", n->url);
+                 "no transport for URL '%s' (known: %s)", n->url, known);
         return DTS_ENOTSUP;
     }
     dts_transport_config tc = {.url = n->url,
