@@ -660,8 +660,8 @@ typedef struct dts_node_counters {
                                         // SCHEMA_ANS) that would have opened a 5th one in
                                         // reassembly, or pushed out a data message there
     uint64_t schema_answers_held;       // schema requests not answered: this node sent the
-                                        // schema, or heard another node send it, within
-                                        // the last 100 ms
+                                        // schema in answer to a request, or heard another
+                                        // node send it, within the last 100 ms
     uint64_t passed_large;              // messages sent between two batches of fragments of a
                                         // fragmented message of another type before them in
                                         // the send queue, instead of after all of it (each

@@ -157,7 +157,7 @@ dtsi_disc_members_changed(dts_node *n)
     n->hb_due_ms = dtsi_mono_ms(); // tell peers the generation at once
 }
 
-static void disc_send_schema(dts_node *n, dtsi_type *t);
+static void disc_send_schema(dts_node *n, dtsi_type *t, int asked);
 
 // ---------------------------------------------------------------------------
 // Type descriptions
@@ -175,8 +175,11 @@ dtsi_disc_type_declared(dts_node *n, dtsi_type *t)
     t->desc_due_ms = dtsi_mono_ms();
     // A declared schema is also said once unasked, so that nodes already
     // listening can decode the first messages even of a short-lived
-    // publisher (they cache it within DTSI_SCHEMA_CACHE_MAX).
-    if (t->declared && t->schema_len) disc_send_schema(n, t);
+    // publisher (they cache it within DTSI_SCHEMA_CACHE_MAX). It does not
+    // hold the answers to requests (DISC_SCHEMA_ANS_GAP_MS): a node that
+    // asks after it did not keep it (it had no use for it then), and would
+    // otherwise wait DISC_SCHEMA_REQ_GAP_MS to ask again.
+    if (t->declared && t->schema_len) disc_send_schema(n, t, 0);
 }
 
 static int
@@ -503,8 +506,10 @@ declared_with_schema(dts_node *n, uint64_t id)
     return NULL;
 }
 
+// disc_send_schema says t's schema; an answer to requests (asked) holds
+// the next ones for DISC_SCHEMA_ANS_GAP_MS.
 static void
-disc_send_schema(dts_node *n, dtsi_type *t)
+disc_send_schema(dts_node *n, dtsi_type *t, int asked)
 {
     size_t cap = 64 + DTS_NAME_MAX + t->schema_len;
     uint8_t *buf = malloc(cap);
@@ -517,7 +522,7 @@ disc_send_schema(dts_node *n, dtsi_type *t)
                          .schema_len = (uint32_t)t->schema_len,
                          .schema = t->schema};
     dtsi_schema_ans_encode(&w, &a);
-    t->schema_said_ms = dtsi_mono_ms();
+    if (asked) t->schema_said_ms = dtsi_mono_ms();
     // One longer than a datagram leaves as fragments (the send queue cuts
     // it), as large messages do: never cut by IP, and never left unsent (a
     // capnp schema of a dozen fields passes a 1500-byte MTU).
@@ -568,7 +573,7 @@ disc_on_schema_req(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
     // answer first holds its own (disc_send_due_schemas). The lone
     // publisher of a type answers at once.
     if (!published_elsewhere(n, t->id)) {
-        disc_send_schema(n, t);
+        disc_send_schema(n, t, 1);
         return;
     }
     t->schema_ans_due_ms = now + DTSI_TICK_MS + 1 + disc_rand(DISC_SCHEMA_ANS_JITTER_MS);
@@ -587,7 +592,7 @@ disc_send_due_schemas(dts_node *n, int64_t now)
             if (t->schema_said_ms && now - t->schema_said_ms < DISC_SCHEMA_ANS_GAP_MS)
                 n->nc.schema_answers_held++;
             else
-                disc_send_schema(n, t);
+                disc_send_schema(n, t, 1);
         }
 }
 

@@ -1422,6 +1422,26 @@ schema_of(dts_node *n, uint64_t sid, const char *want, size_t want_len)
     return len;
 }
 
+// A node that asks for a schema just after its publisher declared it (and
+// said it unasked, which the asking node had no use for then) gets an
+// answer at once: the unasked one used to hold answers for 100 ms, so the
+// first request went unanswered and the node waited 250 ms to ask again.
+static void
+test_schema_asked_after_declare(void **state)
+{
+    (void)state;
+    dts_node *a = open_mem("mem://tsad"), *b = open_mem("mem://tsad");
+    const char *sch = "{\"type\":\"object\"}";
+    uint64_t sid = dts_schema_id(DTS_FORMAT_JSON, sch, strlen(sch));
+    assert_int_equal(dts_type_declare(a, "disc.Asked", DTS_FORMAT_JSON, sch, strlen(sch)), DTS_OK);
+    assert_int_equal(schema_of(b, sid, sch, strlen(sch)), strlen(sch));
+    dts_node_counters nc;
+    assert_int_equal(dts_node_counters_get(a, &nc), DTS_OK);
+    assert_int_equal(nc.schema_answers_held, 0);
+    node_close(b);
+    node_close(a);
+}
+
 // A schema longer than a datagram (here a 1500-byte MTU's) travels as
 // fragments of its SCHEMA_ANS, both the one sent unasked when the type is
 // declared and the answers to requests: it was never sent at all, and
@@ -1955,6 +1975,7 @@ main(void)
         cmocka_unit_test_teardown(test_callback_app_mutex, close_left),
         cmocka_unit_test_teardown(test_sub_close_waits_callback, close_left),
         cmocka_unit_test_teardown(test_sub_close_other_run, close_left),
+        cmocka_unit_test_teardown(test_schema_asked_after_declare, close_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
