@@ -693,7 +693,8 @@ dts_err dts_node_counters_get(dts_node *node, dts_node_counters *out);
 dts_err dts_type_counters_get(dts_node *node, const char *type, dts_type_counters *out);
 // dts_schema_get copies the schema of a schema id known to the node into a
 // new buffer (caller frees with dts_free). If only the id is known the node
-// asks the network for it and returns DTS_ENOENT; a later call may succeed.
+// asks the network for it and returns DTS_ENOENT; a later call may succeed,
+// and the event DTS_EV_SCHEMA says when it has come.
 // The id of a format's empty schema (dts_schema_id(format, NULL, 0): a type
 // declared without one) is always known: *len 0.
 dts_err dts_schema_get(dts_node *node, uint64_t schema_id, dts_format *format, void **schema,
@@ -710,6 +711,10 @@ typedef enum dts_event_kind {
     DTS_EV_PEER_GONE = 3, // said goodbye
     DTS_EV_TYPE_NEW = 4,  // a type name first seen
     DTS_EV_TYPE_MISMATCH = 5,
+    // A schema arrived and dts_schema_get now has it: schema_id, and type
+    // the name it came with. Messages held because dts_schema_get returned
+    // DTS_ENOENT for their schema id can be decoded now.
+    DTS_EV_SCHEMA = 6,
 } dts_event_kind;
 
 typedef struct dts_event {
@@ -717,7 +722,7 @@ typedef struct dts_event {
     uint64_t instance; // peer concerned
     const char *hostname;
     const char *type;   // for type events
-    uint64_t schema_id; // ours, for mismatch
+    uint64_t schema_id; // ours, for mismatch; the one that came, for schema
     uint64_t other_schema_id;
 } dts_event;
 

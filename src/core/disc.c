@@ -677,6 +677,8 @@ disc_on_schema_ans(dts_node *n, const dtsi_hdr *h, const uint8_t *payload)
     s->next = n->schemas;
     n->schemas = s;
     n->schema_bytes += SCHEMA_COST(a.schema_len);
+    const dtsi_peer *p = dtsi_peer_find(n, h->instance);
+    dtsi_event(n, DTS_EV_SCHEMA, h->instance, p ? p->hostname : NULL, name, s->id, 0);
 }
 
 // ---------------------------------------------------------------------------

@@ -1422,15 +1422,31 @@ schema_of(dts_node *n, uint64_t sid, const char *want, size_t want_len)
     return len;
 }
 
+// on_schema_event keeps the schema id of the last DTS_EV_SCHEMA and the
+// name it came with.
+static uint64_t schema_event_id;
+static char schema_event_type[DTS_NAME_MAX + 1];
+
+static void
+on_schema_event(void *ud, const dts_event *ev)
+{
+    (void)ud;
+    if (ev->kind != DTS_EV_SCHEMA) return;
+    snprintf(schema_event_type, sizeof schema_event_type, "%s", ev->type);
+    __atomic_store_n(&schema_event_id, ev->schema_id, __ATOMIC_RELEASE);
+}
+
 // A node that asks for a schema just after its publisher declared it (and
 // said it unasked, which the asking node had no use for then) gets an
 // answer at once: the unasked one used to hold answers for 100 ms, so the
 // first request went unanswered and the node waited 250 ms to ask again.
+// Its arrival is the event DTS_EV_SCHEMA.
 static void
 test_schema_asked_after_declare(void **state)
 {
     (void)state;
     dts_node *a = open_mem("mem://tsad"), *b = open_mem("mem://tsad");
+    dts_node_set_event_cb(b, on_schema_event, NULL);
     const char *sch = "{\"type\":\"object\"}";
     uint64_t sid = dts_schema_id(DTS_FORMAT_JSON, sch, strlen(sch));
     assert_int_equal(dts_type_declare(a, "disc.Asked", DTS_FORMAT_JSON, sch, strlen(sch)), DTS_OK);
@@ -1438,6 +1454,9 @@ test_schema_asked_after_declare(void **state)
     dts_node_counters nc;
     assert_int_equal(dts_node_counters_get(a, &nc), DTS_OK);
     assert_int_equal(nc.schema_answers_held, 0);
+    assert_int_equal(__atomic_load_n(&schema_event_id, __ATOMIC_ACQUIRE), sid);
+    assert_string_equal(schema_event_type, "disc.Asked");
+    dts_node_set_event_cb(b, NULL, NULL);
     node_close(b);
     node_close(a);
 }
