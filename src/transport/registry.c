@@ -60,19 +60,23 @@ dts_transport_register(const dts_transport_ops *ops)
     return e;
 }
 
+// schemes_add appends "SCHEME://" (after ", " unless first) to buf, cut to
+// its capacity.
+static void
+schemes_add(char *buf, size_t cap, const char *scheme)
+{
+    size_t at = strlen(buf);
+    if (at + 1 < cap) snprintf(buf + at, cap - at, "%s%s://", at ? ", " : "", scheme);
+}
+
 void
 dtsi_transport_schemes(char *buf, size_t cap)
 {
-    size_t at = 0;
     if (!cap) return;
     buf[0] = 0;
-    for (size_t i = 0; i < BUILTIN_COUNT; i++)
-        at += (size_t)snprintf(buf + (at < cap ? at : cap - 1), at < cap ? cap - at : 1, "%s%s://",
-                               i ? ", " : "", builtin[i]->scheme);
+    for (size_t i = 0; i < BUILTIN_COUNT; i++) schemes_add(buf, cap, builtin[i]->scheme);
     pthread_mutex_lock(&reg_mu);
-    for (size_t i = 0; i < nregistered; i++)
-        at += (size_t)snprintf(buf + (at < cap ? at : cap - 1), at < cap ? cap - at : 1, ", %s://",
-                               registered[i]->scheme);
+    for (size_t i = 0; i < nregistered; i++) schemes_add(buf, cap, registered[i]->scheme);
     pthread_mutex_unlock(&reg_mu);
 }
 
