@@ -10,15 +10,14 @@
 #include <dts/typed.h>
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "consumer.h"
+
 #define TYPE "install.Reading"
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static int received;
 static double celsius;
 
 static const char schema[] = "{\"type\":\"object\",\"required\":[\"celsius\"],"
@@ -88,11 +87,7 @@ main(void)
     for (int i = 0; i < 250 && !got; i++) { // the subscription joins within a few steps
         if ((e = dts_publish_json(a, TYPE, v))) return fail("publish", e);
         dts_flush(a, 1000);
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        pthread_mutex_lock(&mu);
-        got = received;
-        pthread_mutex_unlock(&mu);
+        got = wait_received();
     }
     json_decref(v);
     dts_sub_close(sub);

@@ -11,17 +11,15 @@
 #include <dts/codec.h>
 #include <dts/dts.h>
 
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+
+#include "consumer.h"
 
 #include "reading.capnp.h"
 
 #define TYPE "install.CapnpReading"
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static int received;
 static char tank[16], json[256];
 static double celsius;
 static void *schema;
@@ -100,11 +98,7 @@ main(int argc, char **argv)
     for (int i = 0; i < 250 && !got; i++) { // the subscription joins within a few steps
         if ((e = dts_publish(a, TYPE, payload, len))) return fail("publish", e);
         dts_flush(a, 1000);
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        pthread_mutex_lock(&mu);
-        got = received;
-        pthread_mutex_unlock(&mu);
+        got = wait_received();
     }
     dts_sub_close(sub);
     dts_node_close(a);
