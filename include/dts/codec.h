@@ -128,7 +128,7 @@ void dts_codec_schema_free(dts_codec_schema *s);
 // and the schema bytes as they travel); 0 for NULL. The functions below
 // that take a compiled schema return DTS_EINVAL for a NULL one.
 uint64_t dts_codec_schema_id(const dts_codec_schema *s);
-dts_format dts_codec_schema_format(const dts_codec_schema *s);
+dts_format dts_codec_schema_format(const dts_codec_schema *s); // DTS_FORMAT_RAW for NULL
 
 // dts_codec_validate checks a payload against a compiled schema.
 dts_err dts_codec_validate(const dts_codec_schema *s, const void *payload, size_t len, char *err,

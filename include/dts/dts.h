@@ -693,8 +693,10 @@ dts_err dts_node_counters_get(dts_node *node, dts_node_counters *out);
 dts_err dts_type_counters_get(dts_node *node, const char *type, dts_type_counters *out);
 // dts_schema_get copies the schema of a schema id known to the node into a
 // new buffer (caller frees with dts_free). If only the id is known the node
-// asks the network for it and returns DTS_ENOENT; a later call may succeed,
-// and the event DTS_EV_SCHEMA says when it has come.
+// asks the network for it and returns DTS_ENOENT; a later call may succeed.
+// The event DTS_EV_SCHEMA says when it has come. An answer lost on the way
+// brings no event: until the schema comes, call again now and then (each
+// call asks the network again, at most once per 250 ms).
 // The id of a format's empty schema (dts_schema_id(format, NULL, 0): a type
 // declared without one) is always known: *len 0.
 dts_err dts_schema_get(dts_node *node, uint64_t schema_id, dts_format *format, void **schema,

@@ -23,6 +23,8 @@ extern "C" {
 #endif
 
 #define DTS_CHANNEL_CONTROL 0
+#define DTS_TRANSPORT_DGRAM_MIN 512   // smallest max_dgram a transport may give
+#define DTS_TRANSPORT_DGRAM_MAX 65507 // largest: a UDP datagram's payload
 
 // Where the core would have part of a received datagram land (rx_place):
 // bytes [at, at + len) of the datagram straight into dst.
@@ -120,7 +122,9 @@ typedef struct dts_transport_ops {
     // joins or leaves, so what send reads must not change then (or be
     // atomic).
     dts_err (*send)(void *tp, uint64_t channel, const dts_dgram *d, size_t n, size_t *sent);
-    // max_dgram is the largest datagram this transport can carry.
+    // max_dgram is the largest datagram this transport can carry, from
+    // DTS_TRANSPORT_DGRAM_MIN to DTS_TRANSPORT_DGRAM_MAX bytes (a node does
+    // not open on a transport that says otherwise: DTS_ETRANSPORT).
     size_t (*max_dgram)(void *tp);
     // describe writes a one-line human description ("udpm eth0 10.0.0.2
     // port 5555 ttl 1") for `dts doctor` and logs. Any thread.

@@ -35,8 +35,11 @@ struct ProtobufCMessageDescriptor;
 // protobuf schema whose set lacks the message, capnp bytes that are not a
 // schema) is refused, err (when not NULL) says why, and nothing is
 // declared. dts_type_declare itself does not parse schemas: the core names
-// no codec. Errors: those of dts_codec_schema_alloc (DTS_EMALFORMED,
-// DTS_ENOENT, DTS_ENOTSUP for an unknown format) and of dts_type_declare.
+// no codec. Errors: DTS_EINVAL (NULL, a format that is not a dts format),
+// DTS_ETOOBIG (schema larger than DTS_SCHEMA_MAX, checked first), those of
+// dts_codec_schema_alloc (DTS_EMALFORMED, DTS_ENOENT, DTS_ENOTSUP) and of
+// dts_type_declare (DTS_EEXIST: declared here with another schema); err
+// says which, in every case.
 dts_err dts_type_declare_checked(dts_node *node, const char *name, dts_format format,
                                  const void *schema, size_t schema_len, char *err, size_t errcap);
 

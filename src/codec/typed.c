@@ -46,10 +46,17 @@ dts_type_declare_checked(dts_node *node, const char *name, dts_format format, co
         dtsi_errbuf(err, errcap, "format %d is not a dts format", (int)format);
         return DTS_EINVAL;
     }
+    if (schema_len > DTS_SCHEMA_MAX) {
+        dtsi_errbuf(err, errcap, "a schema of %zu bytes: at most %d travel", schema_len,
+                    DTS_SCHEMA_MAX);
+        return DTS_ETOOBIG;
+    }
     dts_err e = dts_codec_schema_alloc(format, schema, schema_len, NULL, &s, err, errcap);
     if (e) return e;
     dts_codec_schema_free(s);
-    return dts_type_declare(node, name, format, schema, schema_len);
+    e = dts_type_declare(node, name, format, schema, schema_len);
+    if (e) dtsi_errbuf(err, errcap, "cannot declare %s: %s", name, dts_strerror(e));
+    return e;
 }
 
 dts_err
@@ -58,8 +65,8 @@ dts_publish_value(dts_node *node, const char *type, const dts_codec_schema *s, c
 {
     void *payload = NULL;
     size_t len = 0;
-    if (!node || !type || !s || !value) return DTS_EINVAL;
-    dts_err e = dts_codec_encode(s, value, &payload, &len, err, errcap);
+    if (!node || !type || !value) return DTS_EINVAL;
+    dts_err e = dts_codec_encode(s, value, &payload, &len, err, errcap); // explains a NULL s
     if (e) return e;
     e = dts_publish(node, type, payload, len);
     dts_codec_free(payload);
@@ -98,7 +105,8 @@ dts_err
 dts_msg_decode(const dts_msg *msg, const dts_codec_schema *s, json_t **out, char *err,
                size_t errcap)
 {
-    if (!msg || !s || !out) return DTS_EINVAL;
+    if (!msg || !out) return DTS_EINVAL;
+    if (!s) return dts_codec_decode(s, NULL, 0, out, err, errcap); // explains a NULL s
     if (dts_codec_schema_id(s) != msg->schema_id) {
         dtsi_errbuf(err, errcap, "message has schema %016llx, the schema given is %016llx",
                     (unsigned long long)msg->schema_id, (unsigned long long)dts_codec_schema_id(s));

@@ -423,12 +423,22 @@ test_declare_checked(void **state)
     // dts_publish_json_err says why.
     assert_int_equal(dts_publish_json_err(p->a, "typed.Good", missing, err, sizeof err),
                      DTS_EINVAL);
-    assert_non_null(strstr(err, "c"));
     assert_non_null(strstr(err, "required"));
     assert_int_equal(dts_publish_json_err(p->a, "typed.Nowhere", ok, err, sizeof err), DTS_ENOENT);
     assert_non_null(strstr(err, "typed.Nowhere is not declared"));
     json_decref(ok);
     json_decref(missing);
+    // Declared already with another schema: the core's refusal, explained.
+    const char *other = "{\"type\":\"object\"}";
+    assert_int_equal(dts_type_declare_checked(p->a, "typed.Good", DTS_FORMAT_JSON, other,
+                                              strlen(other), err, sizeof err),
+                     DTS_EEXIST);
+    assert_non_null(strstr(err, "cannot declare typed.Good"));
+    static char big[DTS_SCHEMA_MAX + 2];
+    memset(big, ' ', sizeof big - 1);
+    assert_int_equal(dts_type_declare_checked(p->a, "typed.Big", DTS_FORMAT_JSON, big,
+                                              sizeof big - 1, err, sizeof err),
+                     DTS_ETOOBIG);
     assert_int_equal(
         dts_type_declare_checked(NULL, "typed.Good", DTS_FORMAT_JSON, NULL, 0, NULL, 0),
         DTS_EINVAL);

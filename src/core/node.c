@@ -2860,6 +2860,13 @@ node_open_transport(dts_node *n)
     dts_err err = n->tp_ops->open(&tc, &host, &n->tp);
     if (err != DTS_OK) return err;
     n->max_dgram = n->tp_ops->max_dgram(n->tp);
+    // A plug-in transport's value is checked: fragments are cut to it.
+    if (n->max_dgram < DTS_TRANSPORT_DGRAM_MIN || n->max_dgram > DTS_TRANSPORT_DGRAM_MAX) {
+        DTSI_LOG(DTS_LOG_ERROR, DTS_CAT_CORE, "transport-dgram",
+                 "transport %s:// says its datagrams hold %zu bytes: not within %d..%d",
+                 n->tp_ops->scheme, n->max_dgram, DTS_TRANSPORT_DGRAM_MIN, DTS_TRANSPORT_DGRAM_MAX);
+        return DTS_ETRANSPORT;
+    }
     // cfg.mtu caps the IP packet: minus the IPv4 or IPv6 and UDP headers.
     size_t ip_udp = n->cfg.ipv6 ? 48 : 28;
     if (n->cfg.mtu && n->cfg.mtu - ip_udp < n->max_dgram) n->max_dgram = n->cfg.mtu - ip_udp;

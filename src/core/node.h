@@ -156,7 +156,8 @@ typedef struct dtsi_type {
     // Discovery schedule of our description of it.
     int64_t desc_due_ms;
     uint32_t desc_interval_ms;
-    int64_t schema_said_ms;    // its schema was last sent or heard then (disc_on_schema_req)
+    int64_t schema_said_ms;    // its schema was last sent in answer to a request, or heard
+                               // from another node, then (disc_on_schema_req)
     int64_t schema_ans_due_ms; // a requested answer goes then, unless heard first; 0: none
 } dtsi_type;
 

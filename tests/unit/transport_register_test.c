@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -73,6 +74,27 @@ test_register_and_use(void **state)
     node_close(b);
 }
 
+// The log lines of a given event, kept by on_log (under log_mu).
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_line[512];
+static const char *log_want;
+
+static void
+on_log(void *ud, dts_log_level level, dts_log_cat cat, const char *event, const char *msg)
+{
+    (void)ud, (void)level, (void)cat;
+    pthread_mutex_lock(&log_mu);
+    if (log_want && strcmp(event, log_want) == 0) snprintf(log_line, sizeof log_line, "%s", msg);
+    pthread_mutex_unlock(&log_mu);
+}
+
+static size_t
+tiny_max_dgram(void *tp)
+{
+    (void)tp;
+    return 100; // below DTS_TRANSPORT_DGRAM_MIN: fragments could not carry their headers
+}
+
 static void
 test_bad_registrations(void **state)
 {
@@ -94,11 +116,32 @@ test_bad_registrations(void **state)
     o.send = NULL;
     assert_int_equal(dts_transport_register(&o), DTS_EINVAL);
     // An unknown scheme still fails to open, with the known ones listed.
+    dts_log_set_sink(on_log, NULL, DTS_LOG_ERROR);
+    log_want = "unknown-transport";
     dts_node_config cfg;
     dts_node_config_init(&cfg);
     cfg.url = "nosuch://x";
     dts_node *n = NULL;
     assert_int_equal(node_open(&cfg, &n), DTS_ENOTSUP);
+    pthread_mutex_lock(&log_mu);
+    assert_non_null(strstr(log_line, "udpm://, mem://"));
+    if (__atomic_load_n(&wrap_opens, __ATOMIC_RELAXED))
+        assert_non_null(strstr(log_line, "wrap://"));
+    pthread_mutex_unlock(&log_mu);
+    // A transport whose datagrams are too small to carry a fragment's
+    // headers is refused when a node opens on it.
+    static dts_transport_ops tiny;
+    tiny = dtsi_mem_ops;
+    tiny.scheme = "tiny";
+    tiny.max_dgram = tiny_max_dgram;
+    assert_int_equal(dts_transport_register(&tiny), DTS_OK);
+    log_want = "transport-dgram";
+    cfg.url = "tiny://x";
+    assert_int_equal(node_open(&cfg, &n), DTS_ETRANSPORT);
+    pthread_mutex_lock(&log_mu);
+    assert_non_null(strstr(log_line, "100 bytes"));
+    pthread_mutex_unlock(&log_mu);
+    dts_log_set_sink(NULL, NULL, DTS_LOG_ERROR);
     // Up to DTS_TRANSPORT_REGISTER_MAX: "wrap" (if the test before ran) and
     // the ones made here.
     static char names[DTS_TRANSPORT_REGISTER_MAX + 1][8];

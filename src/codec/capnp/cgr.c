@@ -494,9 +494,17 @@ dtsi_cgr_find(const dtsi_cgr *g, uint64_t id)
 dtsi_cgr_node *
 dtsi_cgr_find_name(const dtsi_cgr *g, const char *name)
 {
-    for (uint32_t i = 0; i < g->nnodes; i++)
+    dtsi_cgr_node *hit = NULL;
+    const char *want = name + dtsi_cgr_path_len(name);
+    for (uint32_t i = 0; i < g->nnodes; i++) // as given, directories and all
         if (!strcmp(g->nodes[i].display_name, name)) return &g->nodes[i];
-    return NULL;
+    for (uint32_t i = 0; i < g->nnodes; i++) {
+        const char *dn = g->nodes[i].display_name;
+        if (strcmp(dn + dtsi_cgr_path_len(dn), want)) continue;
+        if (hit) return NULL; // two files of one name in two directories
+        hit = &g->nodes[i];
+    }
+    return hit;
 }
 
 uint32_t

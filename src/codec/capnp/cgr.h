@@ -176,7 +176,10 @@ void dtsi_cgr_free(dtsi_cgr *g);
 uint32_t dtsi_cgr_node_count(const dtsi_cgr *g);
 dtsi_cgr_node *dtsi_cgr_node_at(const dtsi_cgr *g, uint32_t i);
 dtsi_cgr_node *dtsi_cgr_find(const dtsi_cgr *g, uint64_t id);
-// dtsi_cgr_find_name returns the node whose display name is name.
+// dtsi_cgr_find_name returns the node whose display name is name, else
+// the one whose name is name's when both are compared without their files'
+// directories (dtsi_cgr_path_len); NULL when none has it, or more than one
+// (files of one name in two directories).
 dtsi_cgr_node *dtsi_cgr_find_name(const dtsi_cgr *g, const char *name);
 // The files the compiler was asked to compile (requestedFiles).
 uint32_t dtsi_cgr_file_count(const dtsi_cgr *g);
@@ -197,8 +200,9 @@ dts_err dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, si
 // 1, ... Float64 64), 0 for kinds that are not data (void, pointers).
 unsigned dtsi_cgr_kind_bits(dtsi_cgr_kind k);
 // dtsi_cgr_path_len is the length of the directories in front of a display
-// name's file name ("dir/sub/" of "dir/sub/x.capnp:Outer.Inner"), 0 if none:
-// schemas leave them out (docs/spec/capnp.md, "Schema bytes").
+// name's file name ("dir/sub/" of "dir/sub/x.capnp:Outer.Inner"; the file
+// name ends at the last colon, as scopes have none), 0 if none: schemas
+// leave them out (docs/spec/capnp.md, "Schema bytes").
 size_t dtsi_cgr_path_len(const char *display_name);
 
 // dtsi_cgr_short_name is display_name after its "file:" prefix

@@ -6,6 +6,7 @@
 // parent, or name a type that is not there.
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec/capnp/capnp_int.h"
@@ -185,7 +186,8 @@ dtsi_cgr_check_struct(dtsi_cgr *g, const dtsi_cgr_node *n, char *err, size_t err
 size_t
 dtsi_cgr_path_len(const char *display_name)
 {
-    size_t file = strcspn(display_name, ":");
+    const char *colon = strrchr(display_name, ':');
+    size_t file = colon ? (size_t)(colon - display_name) : strlen(display_name);
     size_t path = 0;
     for (size_t i = 0; i < file; i++)
         if (display_name[i] == '/') path = i + 1;
@@ -206,12 +208,46 @@ trim_copy(const dtsi_cgr_node *n, dts_capnp_bstruct b)
         if (e) return e;
     }
     size_t path = dtsi_cgr_path_len(n->display_name);
-    if (path && path <= n->prefix_len) {
+    if (path) {
         dtsi_schema_Node_builder nb = {b};
         const char *name = n->display_name + path;
         dts_err e = dtsi_schema_Node_set_displayName(nb, name, strlen(name));
         if (e) return e;
-        dtsi_schema_Node_set_displayNamePrefixLength(nb, n->prefix_len - (uint32_t)path);
+        dtsi_schema_Node_set_displayNamePrefixLength(
+            nb, n->prefix_len > path ? n->prefix_len - (uint32_t)path : 0);
+    }
+    return DTS_OK;
+}
+
+static int
+trim_cmp_id(const void *a, const void *b)
+{
+    uint64_t x = (*(const dtsi_cgr_node *const *)a)->id, y = (*(const dtsi_cgr_node *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+// trim_same_names refuses two marked nodes whose names are one without
+// their files' directories (v1/x.capnp and v2/x.capnp both reached):
+// a receiver could not tell them apart by name.
+static dts_err
+trim_same_names(dtsi_cgr *g, char *err, size_t errcap)
+{
+    uint32_t nn = dtsi_cgr_node_count(g);
+    for (uint32_t i = 0; i < nn; i++) {
+        const dtsi_cgr_node *a = dtsi_cgr_node_at(g, i);
+        if (!a->mark) continue;
+        const char *an = a->display_name + dtsi_cgr_path_len(a->display_name);
+        for (uint32_t j = i + 1; j < nn; j++) {
+            const dtsi_cgr_node *b = dtsi_cgr_node_at(g, j);
+            if (!b->mark || strcmp(an, b->display_name + dtsi_cgr_path_len(b->display_name)))
+                continue;
+            if (err && errcap)
+                snprintf(err, errcap,
+                         "capnp schema: %s and %s are both reached: two files named alike in "
+                         "two directories; rename one",
+                         a->display_name, b->display_name);
+            return DTS_EINVAL;
+        }
     }
     return DTS_OK;
 }
@@ -227,16 +263,20 @@ trim_build(dtsi_cgr *g, dts_capnp_builder *b)
         if (n->raw.data_bits / 64 > dw) dw = n->raw.data_bits / 64;
         if (n->raw.nptrs > np) np = n->raw.nptrs;
     }
+    // The nodes in the order of their ids, not of the request (the
+    // compiler's own order may follow what else it loaded).
+    const dtsi_cgr_node **marked = dtsi_cmalloc((k ? k : 1) * sizeof *marked);
+    if (!marked) return DTS_ENOMEM;
+    for (uint32_t i = 0, j = 0; i < dtsi_cgr_node_count(g); i++)
+        if (dtsi_cgr_node_at(g, i)->mark) marked[j++] = dtsi_cgr_node_at(g, i);
+    qsort(marked, k, sizeof *marked, trim_cmp_id);
     dts_capnp_bstruct root = dts_capnp_init_struct(dts_capnp_broot(b), 0, 4);
     dts_capnp_blist l =
         dts_capnp_init_struct_list(dts_capnp_bstruct_ptr(root, 0), (uint16_t)dw, (uint16_t)np, k);
-    for (uint32_t i = 0, j = 0; i < dtsi_cgr_node_count(g); i++) {
-        const dtsi_cgr_node *n = dtsi_cgr_node_at(g, i);
-        if (!n->mark) continue;
-        dts_err e = trim_copy(n, dts_capnp_blist_struct(l, j++));
-        if (e) return e;
-    }
-    return dts_capnp_builder_error(b);
+    dts_err e = DTS_OK;
+    for (uint32_t j = 0; j < k && !e; j++) e = trim_copy(marked[j], dts_capnp_blist_struct(l, j));
+    dtsi_cfree(marked);
+    return e ? e : dts_capnp_builder_error(b);
 }
 
 // trim_canonical turns a built message into its canonical form with a
@@ -277,6 +317,7 @@ dtsi_cgr_trim(dtsi_cgr *g, const dtsi_cgr_node *root, uint8_t **out, size_t *out
     dts_capnp_builder b;
     dts_capnp_builder_opts o = {.single = true, .max_words = dtsi_cgr_message(g)->limits.max_words};
     dts_err e = walk_run(&w, g, root);
+    if (!e) e = trim_same_names(g, err, errcap);
     if (!e && !(e = dts_capnp_builder_init(&b, &o))) {
         e = trim_build(g, &b);
         if (!e) e = trim_canonical(&b, &dtsi_cgr_message(g)->limits, out, outlen);

@@ -327,6 +327,36 @@ test_schema_path_free(void **state)
     dts_codec_free(sch[1]);
 }
 
+// Two files of one name in two directories, each with a struct Reading,
+// one using the other: without their directories both are
+// "x.capnp:Reading", so the schema is refused with both names, not made
+// with one a receiver could confuse with the other.
+static void
+test_schema_same_names(void **state)
+{
+    (void)state;
+    assert_int_equal(ct_sh("mkdir -p %s/v1 %s/v2 && cd %s && "
+                           "printf '@0xc3f0e2d3a4b5c601;\\nstruct Reading { a @0 :Int32; }\\n' "
+                           "> v1/x.capnp && "
+                           "printf '@0xc3f0e2d3a4b5c602;\\nusing V1 = import \"../v1/x.capnp\";\\n"
+                           "struct Reading { old @0 :V1.Reading; b @1 :Text; }\\n' > v2/x.capnp && "
+                           "capnp compile -o- v2/x.capnp > %s/two.bin",
+                           ct_tmp, ct_tmp, ct_tmp, ct_tmp),
+                     0);
+    char path[256], err[512] = "";
+    size_t n, len = 0;
+    void *sch = NULL;
+    snprintf(path, sizeof path, "%s/two.bin", ct_tmp);
+    uint8_t *req = ct_slurp(path, &n);
+    assert_int_equal(
+        dts_codec_capnp_schema_make("v2/x.capnp:Reading", req, n, &sch, &len, err, sizeof err),
+        DTS_EINVAL);
+    free(req);
+    assert_null(sch);
+    if (!strstr(err, "v1/x.capnp:Reading") || !strstr(err, "v2/x.capnp:Reading"))
+        fail_msg("err: %s", err);
+}
+
 // A missing file in another directory: capnp first warns that PWD does not
 // match the directory it runs in, then says "no such file"; err reports
 // the latter (it reported the warning).
@@ -348,11 +378,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tool_present),   cmocka_unit_test(test_schema_truncated),
-        cmocka_unit_test(test_schema_lies),    cmocka_unit_test(test_payload_void_list),
-        cmocka_unit_test(test_payload_deep),   cmocka_unit_test(test_payload_text),
-        cmocka_unit_test(test_encode_misfits), cmocka_unit_test(test_cgr_model),
-        cmocka_unit_test(test_missing_file),   cmocka_unit_test(test_schema_path_free),
+        cmocka_unit_test(test_tool_present),      cmocka_unit_test(test_schema_truncated),
+        cmocka_unit_test(test_schema_lies),       cmocka_unit_test(test_payload_void_list),
+        cmocka_unit_test(test_payload_deep),      cmocka_unit_test(test_payload_text),
+        cmocka_unit_test(test_encode_misfits),    cmocka_unit_test(test_cgr_model),
+        cmocka_unit_test(test_missing_file),      cmocka_unit_test(test_schema_path_free),
+        cmocka_unit_test(test_schema_same_names),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

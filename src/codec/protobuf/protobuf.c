@@ -17,9 +17,13 @@ typedef struct pbd {
     pb_rd r;
     dtsi_budget budget;
     size_t base; // offset of r.p within the payload, for messages
-    // The member of each oneof set so far (n_oneofs entries, NULL when the
-    // message has none): a later member replaces it, as in protobuf.
-    const pb_field **chosen;
+    // The oneof members set in this message, in wire order (ev_stack
+    // first, then the heap): after the message, each oneof keeps its last
+    // (pbd_oneofs_last), as in protobuf. Bounded by the payload, not by
+    // the schema: a schema may claim 65535 oneofs.
+    const pb_field **ev;
+    size_t nev, capev;
+    const pb_field *ev_stack[8];
 } pbd;
 
 static dts_err pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m,
@@ -216,6 +220,52 @@ pbd_map_entry(pbd *p, const pb_field *f, json_t *obj, unsigned depth)
     return e;
 }
 
+// pbd_oneof_seen notes that oneof member f was set.
+static dts_err
+pbd_oneof_seen(pbd *p, const pb_field *f)
+{
+    if (!p->ev) {
+        p->ev = p->ev_stack;
+        p->capev = sizeof p->ev_stack / sizeof p->ev_stack[0];
+    }
+    if (p->nev == p->capev) {
+        const pb_field **grown = dtsi_cmalloc(p->capev * 2 * sizeof *grown);
+        if (!grown) return DTS_ENOMEM;
+        memcpy(grown, p->ev, p->nev * sizeof *grown);
+        if (p->ev != p->ev_stack) dtsi_cfree(p->ev);
+        p->ev = grown;
+        p->capev *= 2;
+    }
+    p->ev[p->nev++] = f;
+    return DTS_OK;
+}
+
+// pbd_oneofs_last leaves in obj only the last member set of each oneof:
+// walking the members set from the last, a member of a oneof already
+// claimed by another member is removed. The claims are a small hash of
+// oneof numbers sized by the members set, so the cost follows the payload.
+static dts_err
+pbd_oneofs_last(pbd *p, json_t *obj)
+{
+    if (p->nev < 2) return DTS_OK;
+    size_t cap = 4;
+    while (cap < p->nev * 2) cap *= 2;
+    const pb_field **claim = dtsi_cmalloc(cap * sizeof *claim);
+    if (!claim) return DTS_ENOMEM;
+    memset(claim, 0, cap * sizeof *claim);
+    for (size_t i = p->nev; i-- > 0;) {
+        const pb_field *f = p->ev[i];
+        size_t h = (f->oneof * 2654435761u) & (cap - 1);
+        while (claim[h] && claim[h]->oneof != f->oneof) h = (h + 1) & (cap - 1);
+        if (!claim[h])
+            claim[h] = f;
+        else if (claim[h] != f)
+            json_object_del(obj, f->json_name);
+    }
+    dtsi_cfree(claim);
+    return DTS_OK;
+}
+
 // pbd_field decodes one occurrence of a known field into obj: singular
 // values replace earlier ones (last one wins, also across the members of
 // a oneof), repeated ones append, packed or not, and map entries add keys.
@@ -230,10 +280,12 @@ pbd_field(pbd *p, const pb_field *f, int wt, json_t *obj, unsigned depth)
     if (f->label != PB_LABEL_REPEATED) {
         dts_err e = pbd_value(p, f, wt, depth, &v);
         if (e) return e;
-        if (f->oneof) {
-            const pb_field **was = &p->chosen[f->oneof - 1];
-            if (*was && *was != f) json_object_del(obj, (*was)->json_name);
-            *was = f;
+        if (f->oneof) { // the member set last goes last, as on the wire
+            json_object_del(obj, f->json_name);
+            if (pbd_oneof_seen(p, f)) {
+                json_decref(v);
+                return DTS_ENOMEM;
+            }
         }
         return json_object_set_new(obj, f->json_name, v) ? DTS_ENOMEM : DTS_OK;
     }
@@ -275,15 +327,8 @@ pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint
         return dtsi_cerr(cx, DTS_ETOOBIG, "protobuf messages nested deeper than %u at byte %zu",
                          cx->limits->max_depth, base);
     pbd p = {.cx = cx, .r = {d, n, 0}, .budget = *b, .base = base};
-    if (m->n_oneofs) {
-        if (!(p.chosen = dtsi_cmalloc(m->n_oneofs * sizeof *p.chosen))) return DTS_ENOMEM;
-        memset(p.chosen, 0, m->n_oneofs * sizeof *p.chosen);
-    }
     json_t *obj = json_object();
-    if (!obj) {
-        dtsi_cfree(p.chosen);
-        return DTS_ENOMEM;
-    }
+    if (!obj) return DTS_ENOMEM;
     dts_err e = DTS_OK;
     while (!e && p.r.off < n) {
         uint32_t num;
@@ -300,7 +345,8 @@ pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint
             e = pbd_bad(cx, at, "bad unknown field", m->full);
     }
     *b = p.budget;
-    dtsi_cfree(p.chosen);
+    if (!e) e = pbd_oneofs_last(&p, obj);
+    if (p.ev != p.ev_stack) dtsi_cfree(p.ev); // NULL when no oneof member came
     if (e) {
         json_decref(obj);
         return e;

@@ -282,6 +282,10 @@ test_pb_oneof(void **state)
         {"\x0a\x01x\x10\x03", 5, "{\"ob\":3}"},
         {"\x10\x03\x0a\x01x", 5, "{\"oa\":\"x\"}"},
         {"\x0a\x01x\x10\x03\x18\x01\x0a\x01y", 10, "{\"oc\":true,\"oa\":\"y\"}"},
+        // Ten members set (past the eight noted on the stack), ob last.
+        {"\x0a\x01x\x10\x03\x0a\x01x\x10\x03\x0a\x01x\x10\x03\x0a\x01x\x10\x03\x0a\x01x"
+         "\x10\x04",
+         25, "{\"ob\":4}"},
     };
     for (size_t i = 0; i < sizeof two / sizeof two[0]; i++) {
         char *text = NULL;
