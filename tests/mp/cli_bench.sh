@@ -17,6 +17,8 @@ sub = json.loads(open(sys.argv[1]).read())
 pub = json.loads(open(sys.argv[2]).read())
 for k in ("sent_per_s", "delivered_per_s", "mb_per_s", "loss_pct", "peak_rss_kb"):
     assert k in sub, k
+    assert k in pub, k  # the publisher's object has the subscriber's figures too
+assert pub["delivered_per_s"] == sub["delivered_per_s"] and pub["loss_pct"] == sub["loss_pct"], (sub, pub)
 assert sub["size"] == 256 and sub["delivered"] > 1000, sub
 assert sub["sent"] == pub["sent"], (sub, pub)
 assert 0 <= sub["loss_pct"] <= 100 and sub["mb_per_s"] > 0

@@ -52,7 +52,8 @@ static const char bench_help[] =
     "  --answer-spin US  after a send that was answered in time, poll US microseconds\n"
     "                for the next answer (dts_node_config.answer_spin_us; default 100,\n"
     "                or DTS_ANSWER_SPIN_US; 0: sleep at once)\n"
-    "  --json        one JSON object: sent_per_s, delivered_per_s, mb_per_s, loss_pct (sub),\n"
+    "  --json        one JSON object: sent_per_s, delivered_per_s, mb_per_s, loss_pct (sub;\n"
+    "                pub too, as the subscriber reports them back, null if it does not),\n"
     "                p50_us, p90_us, p99_us, max_us (ping), peak_rss_kb, cpu_s\n"
     "\n"
     "examples:\n"
@@ -135,6 +136,31 @@ typedef struct sub_state {
     int done;
 } sub_state;
 
+// What the subscriber sends back on bench.Result when the run has ended, so
+// that the publisher's report has the delivered figures too.
+typedef struct bench_result {
+    uint64_t delivered, bytes;
+    double seconds; // from its first message to its last
+} bench_result;
+
+typedef struct pub_result {
+    pthread_mutex_t mu;
+    bench_result r;
+    int got;
+} pub_result;
+
+static void
+bench_on_result(void *ud, const dts_msg *m)
+{
+    pub_result *p = ud;
+    pthread_mutex_lock(&p->mu);
+    if (!p->got && m->len == sizeof p->r) {
+        memcpy(&p->r, m->data, sizeof p->r);
+        p->got = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 // bench_on_load counts a message; it reads the clock for the first one and
 // then every 64th (and on bench.Done), so that measuring costs little.
 static void
@@ -194,6 +220,7 @@ bench_sub(cli_ctx *ctx, const bench_opts *o)
     if (rc) return rc;
     sub_state s = {.mu = PTHREAD_MUTEX_INITIALIZER};
     dts_sub *a, *b;
+    dts_type_declare(n, "bench.Result", DTS_FORMAT_RAW, NULL, 0);
     dts_subscribe(n, "bench.Load", bench_on_load, &s, &a);
     dts_subscribe(n, "bench.Done", bench_on_done, &s, &b);
     double end = bench_now() + o->seconds + 30;
@@ -211,7 +238,13 @@ bench_sub(cli_ctx *ctx, const bench_opts *o)
     dts_node_counters_get(n, &nc);
     pthread_mutex_lock(&s.mu);
     if (done || s.delivered) bench_print_sub(o, &s, &nc); // else there is nothing to report
+    bench_result res = {s.delivered, s.bytes, s.last > s.first ? s.last - s.first : 0};
     pthread_mutex_unlock(&s.mu);
+    for (int i = 0; done && i < 3; i++) { // to the publisher, a few times (best effort)
+        dts_publish(n, "bench.Result", &res, sizeof res);
+        usleep(20000);
+    }
+    dts_flush(n, 1000);
     dts_node_close(n);
     if (!done) return cli_error(ctx, "no 'dts bench pub' run ended within %.0f s", o->seconds + 30);
     return s.delivered ? CLI_EXIT_OK : CLI_EXIT_FAIL;
@@ -268,6 +301,9 @@ bench_pub(cli_ctx *ctx, const bench_opts *o)
         dts_node_close(n);
         return cli_error(ctx, "no subscriber: start 'dts bench sub' first (same -i/--port)");
     }
+    pub_result res = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    dts_sub *rs = NULL;
+    dts_subscribe(n, "bench.Result", bench_on_result, &res, &rs);
     double t0 = bench_now();
     uint64_t sent = bench_publish_for(n, o);
     double dt = bench_now() - t0;
@@ -278,25 +314,47 @@ bench_pub(cli_ctx *ctx, const bench_opts *o)
     }
     dts_flush(n, 5000);
     if (o->reliable) usleep(1000000); // answer the last NACKs
+    // The subscriber's figures (it reports 0.3 s after Done): 3 s at most.
+    int got = 0;
+    for (int i = 0; i < 300 && !got && !cli_stopped(); i++) {
+        pthread_mutex_lock(&res.mu);
+        got = res.got;
+        pthread_mutex_unlock(&res.mu);
+        if (!got) usleep(10000);
+    }
+    dts_sub_close(rs);
+    // The JSON keys, and the words of the text report.
+    char delivered[160] = "\"delivered_per_s\":null,\"mb_per_s\":null,\"loss_pct\":null";
+    char words[160] = "";
+    if (got && res.r.seconds > 0) {
+        double loss = sent ? 100.0 * (1.0 - (double)res.r.delivered / (double)sent) : 0;
+        double d_ps = (double)res.r.delivered / res.r.seconds;
+        double mb_ps = (double)res.r.bytes / res.r.seconds / 1e6;
+        loss = loss < 0 ? 0 : loss;
+        snprintf(delivered, sizeof delivered,
+                 "\"delivered_per_s\":%.0f,\"mb_per_s\":%.1f,\"loss_pct\":%.2f", d_ps, mb_ps, loss);
+        snprintf(words, sizeof words, "; delivered %.0f msg/s, %.1f MB/s, loss %.2f%%", d_ps, mb_ps,
+                 loss);
+    }
     long rss;
     double cpu;
     bench_usage(&rss, &cpu);
     dts_node_counters nc;
     dts_node_counters_get(n, &nc);
     if (o->json)
-        printf("{\"mode\":\"pub\",\"size\":%ld,\"sent\":%" PRIu64 ",\"sent_per_s\":%.0f,"
+        printf("{\"mode\":\"pub\",\"size\":%ld,\"sent\":%" PRIu64 ",\"sent_per_s\":%.0f,%s,"
                "\"peak_rss_kb\":%ld,\"cpu_s\":%.2f,\"slow_received\":%" PRIu64
                ",\"pace_waits\":%" PRIu64 ",\"borrowed_sent\":%" PRIu64
                ",\"borrowed_copied\":%" PRIu64 ",\"ring_published\":%" PRIu64
                ",\"queue_peak_bytes\":%" PRIu64 ",\"buffers_allocated\":%" PRIu64
                ",\"buffers_kept_bytes\":%" PRIu64 "}\n",
-               o->size, sent, (double)sent / dt, rss, cpu, nc.slow_received, nc.pace_waits,
-               nc.borrowed_sent, nc.borrowed_copied, nc.ring_published, nc.queue_peak_bytes,
-               nc.buffers_allocated, nc.buffers_kept_bytes);
+               o->size, sent, (double)sent / dt, delivered, rss, cpu, nc.slow_received,
+               nc.pace_waits, nc.borrowed_sent, nc.borrowed_copied, nc.ring_published,
+               nc.queue_peak_bytes, nc.buffers_allocated, nc.buffers_kept_bytes);
     else
         printf("bench pub: %" PRIu64 " messages of %ld bytes in %.1f s (%.0f msg/s), cpu %.2f s, "
-               "peak RSS %ld KiB\n",
-               sent, o->size, dt, (double)sent / dt, cpu, rss);
+               "peak RSS %ld KiB%s\n",
+               sent, o->size, dt, (double)sent / dt, cpu, rss, words);
     dts_node_close(n);
     return CLI_EXIT_OK;
 }
