@@ -359,7 +359,7 @@ gen_visit_schema(gen *x, const dtsi_cgr_node *n)
             cn, dtsi_cgr_short_name(n), cn);
     fprintf(x->c, "\ndts_err\n%s_schema(void **out, size_t *len)\n{\n", cn);
     fprintf(x->c, "    return dts_codec_capnp_schema_make(");
-    const char *name = n->display_name + dtsi_cgr_path_len(n->display_name); // no build paths
+    const char *name = dtsi_cgr_base_name(n->display_name); // no build paths
     gen_cstr(x->c, (const uint8_t *)name, strlen(name));
     fprintf(x->c, ", %s_nodes_, sizeof %s_nodes_, out, len, NULL, 0);\n}\n", x->prefix, x->prefix);
 }

@@ -495,12 +495,12 @@ dtsi_cgr_node *
 dtsi_cgr_find_name(const dtsi_cgr *g, const char *name)
 {
     dtsi_cgr_node *hit = NULL;
-    const char *want = name + dtsi_cgr_path_len(name);
+    const char *want = dtsi_cgr_base_name(name);
     for (uint32_t i = 0; i < g->nnodes; i++) // as given, directories and all
         if (!strcmp(g->nodes[i].display_name, name)) return &g->nodes[i];
     for (uint32_t i = 0; i < g->nnodes; i++) {
         const char *dn = g->nodes[i].display_name;
-        if (strcmp(dn + dtsi_cgr_path_len(dn), want)) continue;
+        if (strcmp(dtsi_cgr_base_name(dn), want)) continue;
         if (hit) return NULL; // two files of one name in two directories
         hit = &g->nodes[i];
     }

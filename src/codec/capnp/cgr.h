@@ -204,6 +204,12 @@ unsigned dtsi_cgr_kind_bits(dtsi_cgr_kind k);
 // name ends at the last colon, as scopes have none), 0 if none: schemas
 // leave them out (docs/spec/capnp.md, "Schema bytes").
 size_t dtsi_cgr_path_len(const char *display_name);
+// dtsi_cgr_base_name is display_name after those directories.
+static inline const char *
+dtsi_cgr_base_name(const char *display_name)
+{
+    return display_name + dtsi_cgr_path_len(display_name);
+}
 
 // dtsi_cgr_short_name is display_name after its "file:" prefix
 // ("Outer.Inner").

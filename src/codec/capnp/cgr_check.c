@@ -236,11 +236,10 @@ trim_same_names(dtsi_cgr *g, char *err, size_t errcap)
     for (uint32_t i = 0; i < nn; i++) {
         const dtsi_cgr_node *a = dtsi_cgr_node_at(g, i);
         if (!a->mark) continue;
-        const char *an = a->display_name + dtsi_cgr_path_len(a->display_name);
+        const char *an = dtsi_cgr_base_name(a->display_name);
         for (uint32_t j = i + 1; j < nn; j++) {
             const dtsi_cgr_node *b = dtsi_cgr_node_at(g, j);
-            if (!b->mark || strcmp(an, b->display_name + dtsi_cgr_path_len(b->display_name)))
-                continue;
+            if (!b->mark || strcmp(an, dtsi_cgr_base_name(b->display_name))) continue;
             if (err && errcap)
                 snprintf(err, errcap,
                          "capnp schema: %s and %s are both reached: two files named alike in "

@@ -68,7 +68,7 @@ dts_codec_capnp_schema_make(const char *strct, const void *cgr, size_t len, void
         dtsi_errbuf(err, errcap, "%s struct %s", amb ? "more than one" : "no", strct);
         schema_list(g, err, errcap);
         e = DTS_ENOENT;
-    } else if (strlen(root->display_name + dtsi_cgr_path_len(root->display_name)) > DYN_NAME_MAX) {
+    } else if (strlen(dtsi_cgr_base_name(root->display_name)) > DYN_NAME_MAX) {
         dtsi_errbuf(err, errcap, "struct name %s is too long", root->display_name);
         e = DTS_EINVAL;
     } else {
@@ -76,7 +76,7 @@ dts_codec_capnp_schema_make(const char *strct, const void *cgr, size_t len, void
     }
     if (!e) {
         // The name without the file's directories, as in the trimmed request.
-        const char *name = root->display_name + dtsi_cgr_path_len(root->display_name);
+        const char *name = dtsi_cgr_base_name(root->display_name);
         size_t nl = strlen(name);
         uint8_t *b = dtsi_cmalloc(nl + 1 + reqlen);
         if (!b)

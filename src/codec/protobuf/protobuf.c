@@ -224,10 +224,6 @@ pbd_map_entry(pbd *p, const pb_field *f, json_t *obj, unsigned depth)
 static dts_err
 pbd_oneof_seen(pbd *p, const pb_field *f)
 {
-    if (!p->ev) {
-        p->ev = p->ev_stack;
-        p->capev = sizeof p->ev_stack / sizeof p->ev_stack[0];
-    }
     if (p->nev == p->capev) {
         const pb_field **grown = dtsi_cmalloc(p->capev * 2 * sizeof *grown);
         if (!grown) return DTS_ENOMEM;
@@ -327,6 +323,8 @@ pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint
         return dtsi_cerr(cx, DTS_ETOOBIG, "protobuf messages nested deeper than %u at byte %zu",
                          cx->limits->max_depth, base);
     pbd p = {.cx = cx, .r = {d, n, 0}, .budget = *b, .base = base};
+    p.ev = p.ev_stack;
+    p.capev = sizeof p.ev_stack / sizeof p.ev_stack[0];
     json_t *obj = json_object();
     if (!obj) return DTS_ENOMEM;
     dts_err e = DTS_OK;
@@ -346,7 +344,7 @@ pbd_message(const dts_codec_ctx *cx, dtsi_budget *b, const pb_msg *m, const uint
     }
     *b = p.budget;
     if (!e) e = pbd_oneofs_last(&p, obj);
-    if (p.ev != p.ev_stack) dtsi_cfree(p.ev); // NULL when no oneof member came
+    if (p.ev != p.ev_stack) dtsi_cfree(p.ev);
     if (e) {
         json_decref(obj);
         return e;
