@@ -126,6 +126,23 @@ bench_wait_subscriber(dts_node *n, const char *type, int step)
     return 0;
 }
 
+// bench_wait_set waits until *flag (read under mu) is set, Ctrl-C, or
+// seconds pass; returns the flag.
+static int
+bench_wait_set(pthread_mutex_t *mu, const int *flag, double seconds)
+{
+    double end = bench_now() + seconds;
+    int set = 0;
+    while (!cli_stopped()) {
+        pthread_mutex_lock(mu);
+        set = *flag;
+        pthread_mutex_unlock(mu);
+        if (set || bench_now() >= end) break;
+        usleep(10000);
+    }
+    return set;
+}
+
 // ---------------------------------------------------------------------------
 // pub and sub
 
@@ -223,14 +240,7 @@ bench_sub(cli_ctx *ctx, const bench_opts *o)
     dts_type_declare(n, "bench.Result", DTS_FORMAT_RAW, NULL, 0);
     dts_subscribe(n, "bench.Load", bench_on_load, &s, &a);
     dts_subscribe(n, "bench.Done", bench_on_done, &s, &b);
-    double end = bench_now() + o->seconds + 30;
-    int done = 0;
-    while (!done && !cli_stopped() && bench_now() < end) {
-        usleep(10000);
-        pthread_mutex_lock(&s.mu);
-        done = s.done;
-        pthread_mutex_unlock(&s.mu);
-    }
+    int done = bench_wait_set(&s.mu, &s.done, o->seconds + 30);
     usleep(300000); // stragglers and the last repairs
     dts_sub_close(a);
     dts_sub_close(b);
@@ -315,13 +325,7 @@ bench_pub(cli_ctx *ctx, const bench_opts *o)
     dts_flush(n, 5000);
     if (o->reliable) usleep(1000000); // answer the last NACKs
     // The subscriber's figures (it reports 0.3 s after Done): 3 s at most.
-    int got = 0;
-    for (int i = 0; i < 300 && !got && !cli_stopped(); i++) {
-        pthread_mutex_lock(&res.mu);
-        got = res.got;
-        pthread_mutex_unlock(&res.mu);
-        if (!got) usleep(10000);
-    }
+    int got = bench_wait_set(&res.mu, &res.got, 3);
     dts_sub_close(rs);
     // The JSON keys, and the words of the text report.
     char delivered[160] = "\"delivered_per_s\":null,\"mb_per_s\":null,\"loss_pct\":null";
